@@ -1,0 +1,261 @@
+//! The [`Driver`] trait: the primitives a backend implements.
+
+use std::any::Any;
+
+use async_trait::async_trait;
+use futures::stream::{self, BoxStream, StreamExt};
+
+use crate::capabilities::DriverInfo;
+use crate::error::{Error, Result};
+use crate::multipart::{CompletedPart, MultipartUpload};
+use crate::object::{Container, DeleteOutcome, ListEntry, Object, Page};
+use crate::options::{CopyOptions, GetOptions, ListOptions, PutOptions, SignedUrlOptions};
+use crate::payload::{GetResult, Payload};
+
+/// A lazy stream of listing entries.
+pub type ListStream<'a> = BoxStream<'a, Result<ListEntry>>;
+
+/// A storage backend. Every method is one request's worth of work; everything built on
+/// top (uploads of files, downloads to paths, folder operations...) lives in
+/// [`crate::DriverExt`] and works for any implementation, third-party ones included.
+///
+/// Methods a backend cannot provide keep their default, which returns
+/// [`crate::ErrorKind::NotSupported`] naming the driver and the operation.
+///
+/// Implementations validate container names and keys (see [`crate::validate`]) before
+/// any I/O, and map their backend's answers onto [`crate::ErrorKind`].
+#[async_trait]
+pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
+    /// Name, capabilities and limits.
+    fn info(&self) -> &DriverInfo;
+
+    /// The concrete driver, to reach its native client.
+    fn as_any(&self) -> &dyn Any;
+
+    /// `NotSupported` for `operation` on this driver.
+    fn unsupported(&self, operation: &str) -> Error {
+        Error::not_supported(&self.info().name, operation)
+    }
+
+    // ---- containers -------------------------------------------------------------------
+
+    /// One page of containers.
+    async fn list_containers_page(&self, token: Option<String>) -> Result<Page<Container>> {
+        let _ = token;
+        Err(self.unsupported("listing containers"))
+    }
+
+    /// All containers, fetched one page at a time as the stream is polled.
+    fn list_containers(&self) -> BoxStream<'_, Result<Container>> {
+        paginate(move |token| self.list_containers_page(token))
+    }
+
+    /// A container's details; `ContainerDoesNotExist` if absent.
+    async fn get_container(&self, name: &str) -> Result<Container>;
+
+    /// Creates a container; `ContainerAlreadyExists` if it exists.
+    async fn create_container(&self, name: &str) -> Result<Container> {
+        let _ = name;
+        Err(self.unsupported("creating containers"))
+    }
+
+    /// Deletes an empty container; `ContainerIsNotEmpty` if it holds objects.
+    async fn delete_container(&self, name: &str) -> Result<()> {
+        let _ = name;
+        Err(self.unsupported("deleting containers"))
+    }
+
+    // ---- objects ----------------------------------------------------------------------
+
+    /// One page of a listing, continuing from `token` (from the previous page).
+    async fn list_page(
+        &self,
+        container: &str,
+        options: &ListOptions,
+        token: Option<String>,
+    ) -> Result<Page<ListEntry>>;
+
+    /// A lazy listing: pages are fetched as the stream is polled. Keys come in bytewise
+    /// order; with a delimiter, common prefixes are interleaved in order.
+    fn list_objects<'a>(&'a self, container: &'a str, options: ListOptions) -> ListStream<'a> {
+        paginate(move |token| {
+            let options = options.clone();
+            async move { self.list_page(container, &options, token).await }
+        })
+    }
+
+    /// An object's metadata; `ObjectDoesNotExist` if absent.
+    async fn head_object(&self, container: &str, key: &str) -> Result<Object>;
+
+    /// Reads an object (or a range of it), honouring the conditions in `options`.
+    async fn get_object(
+        &self,
+        container: &str,
+        key: &str,
+        options: &GetOptions,
+    ) -> Result<GetResult>;
+
+    /// Writes an object in one request, honouring `options.mode`.
+    async fn put_object(
+        &self,
+        container: &str,
+        key: &str,
+        payload: Payload,
+        options: &PutOptions,
+    ) -> Result<Object>;
+
+    /// Deletes an object. Deleting a missing object succeeds.
+    async fn delete_object(&self, container: &str, key: &str) -> Result<()>;
+
+    /// Deletes several objects (at most `limits.max_batch_delete`), one outcome per key.
+    /// The default deletes them one by one, a few at a time.
+    async fn delete_batch(&self, container: &str, keys: &[String]) -> Result<Vec<DeleteOutcome>> {
+        let outcomes = stream::iter(keys.iter().cloned())
+            .map(|key| async move {
+                let result = self.delete_object(container, &key).await;
+                DeleteOutcome { key, result }
+            })
+            .buffered(8)
+            .collect::<Vec<_>>()
+            .await;
+        Ok(outcomes)
+    }
+
+    /// Copies an object inside the backend, without moving the data through the client.
+    async fn copy_object(
+        &self,
+        src_container: &str,
+        src_key: &str,
+        dst_container: &str,
+        dst_key: &str,
+        options: &CopyOptions,
+    ) -> Result<Object> {
+        let _ = (src_container, src_key, dst_container, dst_key, options);
+        Err(self.unsupported("server-side copy"))
+    }
+
+    // ---- multipart --------------------------------------------------------------------
+
+    /// Starts a multipart upload; `options` apply to the final object.
+    async fn create_multipart(
+        &self,
+        container: &str,
+        key: &str,
+        options: &PutOptions,
+    ) -> Result<MultipartUpload> {
+        let _ = (container, key, options);
+        Err(self.unsupported("multipart uploads"))
+    }
+
+    /// Uploads one part (1-based). Parts of one upload may be sent concurrently.
+    async fn put_part(
+        &self,
+        upload: &MultipartUpload,
+        part_number: u32,
+        payload: Payload,
+    ) -> Result<CompletedPart> {
+        let _ = (upload, part_number, payload);
+        Err(self.unsupported("multipart uploads"))
+    }
+
+    /// Assembles the parts, in the order given, into the object.
+    async fn complete_multipart(
+        &self,
+        upload: &MultipartUpload,
+        parts: &[CompletedPart],
+    ) -> Result<Object> {
+        let _ = (upload, parts);
+        Err(self.unsupported("multipart uploads"))
+    }
+
+    /// Abandons an upload and frees its parts.
+    async fn abort_multipart(&self, upload: &MultipartUpload) -> Result<()> {
+        let _ = upload;
+        Err(self.unsupported("multipart uploads"))
+    }
+
+    /// Unfinished uploads in a container, optionally under a key prefix.
+    async fn list_multipart_uploads(
+        &self,
+        container: &str,
+        prefix: Option<&str>,
+    ) -> Result<Vec<MultipartUpload>> {
+        let _ = (container, prefix);
+        Err(self.unsupported("listing multipart uploads"))
+    }
+
+    // ---- URLs and CDN -----------------------------------------------------------------
+
+    /// A URL that grants `options.method` on the object to whoever holds it, until it expires.
+    async fn signed_url(
+        &self,
+        container: &str,
+        key: &str,
+        options: &SignedUrlOptions,
+    ) -> Result<String> {
+        let _ = (container, key, options);
+        Err(self.unsupported("signed URLs"))
+    }
+
+    /// Libcloud's `enable_container_cdn`.
+    async fn enable_container_cdn(&self, container: &str) -> Result<()> {
+        let _ = container;
+        Err(self.unsupported("enabling CDN on a container"))
+    }
+
+    /// Libcloud's `enable_object_cdn`.
+    async fn enable_object_cdn(&self, container: &str, key: &str) -> Result<()> {
+        let _ = (container, key);
+        Err(self.unsupported("enabling CDN on an object"))
+    }
+
+    /// Libcloud's `get_container_cdn_url`.
+    async fn get_container_cdn_url(&self, container: &str) -> Result<String> {
+        let _ = container;
+        Err(self.unsupported("container CDN URLs"))
+    }
+
+    /// Libcloud's `get_object_cdn_url`.
+    async fn get_object_cdn_url(&self, container: &str, key: &str) -> Result<String> {
+        let _ = (container, key);
+        Err(self.unsupported("object CDN URLs"))
+    }
+}
+
+/// Turns a page-fetching function into a lazy stream of items: a page is requested only
+/// when the items of the previous one have been consumed.
+pub fn paginate<'a, T, F, Fut>(fetch: F) -> BoxStream<'a, Result<T>>
+where
+    T: Send + 'a,
+    F: Fn(Option<String>) -> Fut + Send + 'a,
+    Fut: std::future::Future<Output = Result<Page<T>>> + Send + 'a,
+{
+    enum State {
+        Start,
+        Next(String),
+        Done,
+    }
+    stream::unfold((State::Start, fetch), |(state, fetch)| async move {
+        let token = match state {
+            State::Start => None,
+            State::Next(t) => Some(t),
+            State::Done => return None,
+        };
+        match fetch(token).await {
+            Ok(page) => {
+                let next = match page.next_token {
+                    Some(t) => State::Next(t),
+                    None => State::Done,
+                };
+                let items = stream::iter(page.items.into_iter().map(Ok));
+                Some((items.left_stream(), (next, fetch)))
+            }
+            Err(e) => Some((
+                stream::iter(vec![Err(e)]).right_stream(),
+                (State::Done, fetch),
+            )),
+        }
+    })
+    .flatten()
+    .boxed()
+}

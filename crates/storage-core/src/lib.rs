@@ -1,0 +1,56 @@
+//! The model shared by every storage driver.
+//!
+//! - [`Driver`]: the primitives a backend implements (one request's worth of work each).
+//! - [`DriverExt`]: everything built on them, for every driver: file uploads and
+//!   downloads with verification, streams, ranges, renames, bulk deletes.
+//! - [`Error`] / [`ErrorKind`]: Apache Libcloud's error taxonomy.
+//! - [`Registry`] / [`DriverFactory`]: pick a driver by name or URL scheme.
+//! - [`MemoryDriver`]: a complete in-memory driver.
+//!
+//! ```
+//! use storage_core::{Driver, DriverExt, MemoryDriver, PutOptions};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let store = MemoryDriver::new();
+//! store.create_container("photos").await?;
+//! store.put_object("photos", "2024/cat.jpg", "meow".into(), &PutOptions::default()).await?;
+//! assert_eq!(store.get_bytes("photos", "2024/cat.jpg").await?, "meow");
+//! assert_eq!(store.list_keys("photos", Some("2024/")).await?, vec!["2024/cat.jpg"]);
+//! # Ok::<(), storage_core::Error>(())
+//! # }).unwrap();
+//! ```
+
+pub mod capabilities;
+pub mod driver;
+pub mod error;
+pub mod fsio;
+pub mod hash;
+pub mod listing;
+pub mod memory;
+pub mod multipart;
+pub mod object;
+pub mod ops;
+pub mod options;
+pub mod payload;
+pub mod registry;
+pub mod validate;
+
+pub use capabilities::{Capabilities, DriverInfo, Limits};
+pub use driver::{Driver, ListStream, paginate};
+pub use error::{Error, ErrorKind, Result};
+pub use memory::MemoryDriver;
+pub use multipart::{CompletedPart, MultipartUpload};
+pub use object::{Container, DeleteOutcome, HashAlgorithm, ListEntry, Object, ObjectHash, Page};
+pub use ops::{DriverExt, TransferOptions};
+pub use options::{
+    ByteRange, CopyOptions, GetOptions, ListOptions, PutMode, PutOptions, SignedMethod,
+    SignedUrlOptions,
+};
+pub use payload::{ByteStream, GetResult, Payload};
+pub use registry::{DriverConfig, DriverFactory, Location, MemoryFactory, Registry, StorageUrl};
+pub use validate::ContainerNameRules;
+
+/// Re-exported so drivers implement [`Driver`] with the same macro version.
+pub use async_trait::async_trait;
+/// Re-exported for drivers and users building payloads.
+pub use bytes::Bytes;
