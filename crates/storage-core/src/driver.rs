@@ -68,12 +68,8 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     // ---- objects ----------------------------------------------------------------------
 
     /// One page of a listing, continuing from `token` (from the previous page).
-    async fn list_page(
-        &self,
-        container: &str,
-        options: &ListOptions,
-        token: Option<String>,
-    ) -> Result<Page<ListEntry>>;
+    async fn list_page(&self, container: &str, options: &ListOptions, token: Option<String>)
+    -> Result<Page<ListEntry>>;
 
     /// A lazy listing: pages are fetched as the stream is polled. Keys come in bytewise
     /// order; with a delimiter, common prefixes are interleaved in order.
@@ -88,21 +84,10 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     async fn head_object(&self, container: &str, key: &str) -> Result<Object>;
 
     /// Reads an object (or a range of it), honouring the conditions in `options`.
-    async fn get_object(
-        &self,
-        container: &str,
-        key: &str,
-        options: &GetOptions,
-    ) -> Result<GetResult>;
+    async fn get_object(&self, container: &str, key: &str, options: &GetOptions) -> Result<GetResult>;
 
     /// Writes an object in one request, honouring `options.mode`.
-    async fn put_object(
-        &self,
-        container: &str,
-        key: &str,
-        payload: Payload,
-        options: &PutOptions,
-    ) -> Result<Object>;
+    async fn put_object(&self, container: &str, key: &str, payload: Payload, options: &PutOptions) -> Result<Object>;
 
     /// Deletes an object. Deleting a missing object succeeds.
     async fn delete_object(&self, container: &str, key: &str) -> Result<()>;
@@ -137,33 +122,19 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     // ---- multipart --------------------------------------------------------------------
 
     /// Starts a multipart upload; `options` apply to the final object.
-    async fn create_multipart(
-        &self,
-        container: &str,
-        key: &str,
-        options: &PutOptions,
-    ) -> Result<MultipartUpload> {
+    async fn create_multipart(&self, container: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
         let _ = (container, key, options);
         Err(self.unsupported("multipart uploads"))
     }
 
     /// Uploads one part (1-based). Parts of one upload may be sent concurrently.
-    async fn put_part(
-        &self,
-        upload: &MultipartUpload,
-        part_number: u32,
-        payload: Payload,
-    ) -> Result<CompletedPart> {
+    async fn put_part(&self, upload: &MultipartUpload, part_number: u32, payload: Payload) -> Result<CompletedPart> {
         let _ = (upload, part_number, payload);
         Err(self.unsupported("multipart uploads"))
     }
 
     /// Assembles the parts, in the order given, into the object.
-    async fn complete_multipart(
-        &self,
-        upload: &MultipartUpload,
-        parts: &[CompletedPart],
-    ) -> Result<Object> {
+    async fn complete_multipart(&self, upload: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
         let _ = (upload, parts);
         Err(self.unsupported("multipart uploads"))
     }
@@ -175,11 +146,7 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     }
 
     /// Unfinished uploads in a container, optionally under a key prefix.
-    async fn list_multipart_uploads(
-        &self,
-        container: &str,
-        prefix: Option<&str>,
-    ) -> Result<Vec<MultipartUpload>> {
+    async fn list_multipart_uploads(&self, container: &str, prefix: Option<&str>) -> Result<Vec<MultipartUpload>> {
         let _ = (container, prefix);
         Err(self.unsupported("listing multipart uploads"))
     }
@@ -187,12 +154,7 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     // ---- URLs and CDN -----------------------------------------------------------------
 
     /// A URL that grants `options.method` on the object to whoever holds it, until it expires.
-    async fn signed_url(
-        &self,
-        container: &str,
-        key: &str,
-        options: &SignedUrlOptions,
-    ) -> Result<String> {
+    async fn signed_url(&self, container: &str, key: &str, options: &SignedUrlOptions) -> Result<String> {
         let _ = (container, key, options);
         Err(self.unsupported("signed URLs"))
     }
@@ -250,10 +212,7 @@ where
                 let items = stream::iter(page.items.into_iter().map(Ok));
                 Some((items.left_stream(), (next, fetch)))
             }
-            Err(e) => Some((
-                stream::iter(vec![Err(e)]).right_stream(),
-                (State::Done, fetch),
-            )),
+            Err(e) => Some((stream::iter(vec![Err(e)]).right_stream(), (State::Done, fetch))),
         }
     })
     .flatten()

@@ -97,21 +97,13 @@ impl ErrorKind {
     /// What the caller can do about an error of this kind.
     pub fn hint(self) -> &'static str {
         match self {
-            ErrorKind::ContainerAlreadyExists => {
-                "choose another name or use the existing container"
-            }
+            ErrorKind::ContainerAlreadyExists => "choose another name or use the existing container",
             ErrorKind::ContainerDoesNotExist => "check the name or create the container first",
             ErrorKind::ContainerIsNotEmpty => "delete its objects first",
-            ErrorKind::InvalidContainerName => {
-                "pick a name that follows the backend's naming rules"
-            }
+            ErrorKind::InvalidContainerName => "pick a name that follows the backend's naming rules",
             ErrorKind::ObjectDoesNotExist => "check the container and key",
-            ErrorKind::ObjectHashMismatch => {
-                "the data was corrupted in transit or at rest; retry the transfer"
-            }
-            ErrorKind::InvalidObjectName => {
-                "use a non-empty UTF-8 key without NUL that stays inside the container"
-            }
+            ErrorKind::ObjectHashMismatch => "the data was corrupted in transit or at rest; retry the transfer",
+            ErrorKind::InvalidObjectName => "use a non-empty UTF-8 key without NUL that stays inside the container",
             ErrorKind::PreconditionFailed => "re-read the object and retry with its current ETag",
             ErrorKind::NotModified => "the cached copy is still current",
             ErrorKind::InvalidRange => "request a range inside the object's size",
@@ -139,20 +131,12 @@ impl ErrorKind {
 
     /// Libcloud's `ObjectError` family.
     pub fn is_object_error(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::ObjectDoesNotExist
-                | ErrorKind::ObjectHashMismatch
-                | ErrorKind::InvalidObjectName
-        )
+        matches!(self, ErrorKind::ObjectDoesNotExist | ErrorKind::ObjectHashMismatch | ErrorKind::InvalidObjectName)
     }
 
     /// Whether an operation failing with this kind may succeed when retried unchanged.
     pub fn is_transient(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Io
-        )
+        matches!(self, ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Io)
     }
 }
 
@@ -204,11 +188,8 @@ impl Error {
 
     /// `NotSupported` for `operation` on `driver`.
     pub fn not_supported(driver: &str, operation: &str) -> Self {
-        Error::new(
-            ErrorKind::NotSupported,
-            format!("the {driver} driver does not support {operation}"),
-        )
-        .with_driver(driver)
+        Error::new(ErrorKind::NotSupported, format!("the {driver} driver does not support {operation}"))
+            .with_driver(driver)
     }
 
     /// An I/O error with a message giving the context.
@@ -389,10 +370,7 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0
-            .source
-            .as_ref()
-            .map(|s| s.as_ref() as &(dyn std::error::Error + 'static))
+        self.0.source.as_ref().map(|s| s.as_ref() as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -424,14 +402,8 @@ mod tests {
 
     #[test]
     fn families_match_libcloud() {
-        let containers: Vec<_> = ErrorKind::ALL
-            .iter()
-            .filter(|k| k.is_container_error())
-            .collect();
-        let objects: Vec<_> = ErrorKind::ALL
-            .iter()
-            .filter(|k| k.is_object_error())
-            .collect();
+        let containers: Vec<_> = ErrorKind::ALL.iter().filter(|k| k.is_container_error()).collect();
+        let objects: Vec<_> = ErrorKind::ALL.iter().filter(|k| k.is_object_error()).collect();
         assert_eq!(containers.len(), 4);
         assert_eq!(objects.len(), 3);
         assert!(ErrorKind::RateLimited.is_transient());
@@ -439,11 +411,7 @@ mod tests {
 
     #[test]
     fn or_context_keeps_existing_fields() {
-        let e = Error::new(ErrorKind::Io, "x").with_key("k1").or_context(
-            "local",
-            Some("c"),
-            Some("k2"),
-        );
+        let e = Error::new(ErrorKind::Io, "x").with_key("k1").or_context("local", Some("c"), Some("k2"));
         assert_eq!(e.key(), Some("k1"));
         assert_eq!(e.container(), Some("c"));
         assert_eq!(e.driver(), Some("local"));

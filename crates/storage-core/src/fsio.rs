@@ -23,21 +23,14 @@ pub fn file_stream(file: tokio::fs::File, chunk_size: usize) -> ByteStream {
                 Err(e) => return Some((Err(Error::io("reading the file failed", e)), None)),
             }
         }
-        if buf.is_empty() {
-            None
-        } else {
-            Some((Ok(buf.freeze()), Some(file)))
-        }
+        if buf.is_empty() { None } else { Some((Ok(buf.freeze()), Some(file))) }
     })
     .boxed()
 }
 
 /// A unique temporary path in the same directory as `dest` (so a rename is atomic).
 pub fn temp_path_beside(dest: &Path) -> PathBuf {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = format!(".{name}.storage-tmp-{}", unique_tag());
     dest.with_file_name(tmp)
 }
@@ -48,10 +41,8 @@ pub fn unique_tag() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{:x}-{n:x}-{nanos:08x}", std::process::id())
 }
 
@@ -72,9 +63,7 @@ pub async fn sync_dir(dir: &Path) -> Result<()> {
 
 /// MD5 (hex) of a file's contents, read in 1 MiB chunks.
 pub async fn md5_file(path: &Path) -> Result<String> {
-    let file = tokio::fs::File::open(path)
-        .await
-        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let file = tokio::fs::File::open(path).await.map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
     let mut s = file_stream(file, 1 << 20);
     let mut h = Md5Hasher::new();
     while let Some(c) = s.next().await {

@@ -43,8 +43,7 @@ pub use multipart::{CompletedPart, MultipartUpload};
 pub use object::{Container, DeleteOutcome, HashAlgorithm, ListEntry, Object, ObjectHash, Page};
 pub use ops::{DriverExt, TransferOptions};
 pub use options::{
-    ByteRange, CopyOptions, GetOptions, ListOptions, PutMode, PutOptions, SignedMethod,
-    SignedUrlOptions,
+    ByteRange, CopyOptions, GetOptions, ListOptions, PutMode, PutOptions, SignedMethod, SignedUrlOptions,
 };
 pub use payload::{ByteStream, GetResult, Payload};
 pub use registry::{DriverConfig, DriverFactory, Location, MemoryFactory, Registry, StorageUrl};

@@ -32,18 +32,11 @@ impl ListCursor {
                     skip_prefix = Some(rest.to_owned());
                 }
                 _ => {
-                    return Err(Error::new(
-                        ErrorKind::Backend,
-                        "the continuation token is not one this driver issued",
-                    ));
+                    return Err(Error::new(ErrorKind::Backend, "the continuation token is not one this driver issued"));
                 }
             }
         }
-        Ok(ListCursor {
-            prefix: options.prefix.clone().unwrap_or_default(),
-            after,
-            skip_prefix,
-        })
+        Ok(ListCursor { prefix: options.prefix.clone().unwrap_or_default(), after, skip_prefix })
     }
 
     /// The smallest key that may be listed (inclusive): the prefix or just after `after`.
@@ -58,10 +51,7 @@ impl ListCursor {
     pub fn admits(&self, key: &str) -> bool {
         key.starts_with(&self.prefix)
             && self.after.as_deref().is_none_or(|a| key > a)
-            && self
-                .skip_prefix
-                .as_deref()
-                .is_none_or(|p| !key.starts_with(p))
+            && self.skip_prefix.as_deref().is_none_or(|p| !key.starts_with(p))
     }
 
     /// Whether no key at or after `key` (in order) can match the prefix any more.
@@ -91,10 +81,7 @@ impl PageBuilder {
     /// A builder for `options`; the page holds at most `options.page_size` (capped at
     /// `max_page`) entries.
     pub fn new(options: &ListOptions, max_page: usize) -> Self {
-        let limit = options
-            .page_size
-            .unwrap_or(max_page)
-            .clamp(1, max_page.max(1));
+        let limit = options.page_size.unwrap_or(max_page).clamp(1, max_page.max(1));
         PageBuilder {
             prefix: options.prefix.clone().unwrap_or_default(),
             delimiter: options.delimiter.clone().filter(|d| !d.is_empty()),
@@ -108,8 +95,7 @@ impl PageBuilder {
     pub fn rollup_of<'k>(&self, key: &'k str) -> Option<&'k str> {
         let d = self.delimiter.as_deref()?;
         let rest = key.get(self.prefix.len()..)?;
-        rest.find(d)
-            .map(|i| &key[..self.prefix.len() + i + d.len()])
+        rest.find(d).map(|i| &key[..self.prefix.len() + i + d.len()])
     }
 
     fn last_prefix(&self) -> Option<&str> {
@@ -169,10 +155,7 @@ impl PageBuilder {
         } else {
             None
         };
-        Page {
-            items: self.entries,
-            next_token,
-        }
+        Page { items: self.entries, next_token }
     }
 }
 
@@ -204,14 +187,8 @@ mod tests {
     fn pages_and_rollup() {
         let keys = ["a/1", "a/2", "b", "c/x/1", "c/y", "d"];
         let opts = ListOptions::default().with_delimiter("/");
-        assert_eq!(
-            list(&keys, &opts, 2),
-            vec![vec!["a/", "b"], vec!["c/", "d"]]
-        );
-        assert_eq!(
-            list(&keys, &opts, 1),
-            vec![vec!["a/"], vec!["b"], vec!["c/"], vec!["d"]]
-        );
+        assert_eq!(list(&keys, &opts, 2), vec![vec!["a/", "b"], vec!["c/", "d"]]);
+        assert_eq!(list(&keys, &opts, 1), vec![vec!["a/"], vec!["b"], vec!["c/"], vec!["d"]]);
         let opts = ListOptions::prefix("c/").with_delimiter("/");
         assert_eq!(list(&keys, &opts, 10), vec![vec!["c/x/", "c/y"]]);
         let opts = ListOptions::default().with_start_after("b");

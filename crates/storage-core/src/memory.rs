@@ -65,22 +65,10 @@ impl Default for MemoryDriver {
 impl MemoryDriver {
     /// An empty store.
     pub fn new() -> Self {
-        let capabilities = Capabilities {
-            signed_urls: false,
-            cdn: false,
-            ..Capabilities::ALL
-        };
-        let limits = Limits {
-            min_part_size: 1,
-            ..Limits::default()
-        };
+        let capabilities = Capabilities { signed_urls: false, cdn: false, ..Capabilities::ALL };
+        let limits = Limits { min_part_size: 1, ..Limits::default() };
         MemoryDriver {
-            info: DriverInfo {
-                name: NAME.to_owned(),
-                capabilities,
-                limits,
-                container_rules: ContainerNameRules::Any,
-            },
+            info: DriverInfo { name: NAME.to_owned(), capabilities, limits, container_rules: ContainerNameRules::Any },
             state: RwLock::new(BTreeMap::new()),
             counter: AtomicU64::new(1),
         }
@@ -108,24 +96,12 @@ impl MemoryDriver {
             .map_err(|e| e.with_driver(NAME).with_container(container))
     }
 
-    fn build_object(
-        &self,
-        container: &str,
-        key: &str,
-        data: &Bytes,
-        options: &PutOptions,
-        etag: String,
-    ) -> Object {
+    fn build_object(&self, container: &str, key: &str, data: &Bytes, options: &PutOptions, etag: String) -> Object {
         let mut o = Object::new(container, key, data.len() as u64);
         o.hash = Some(ObjectHash::md5(md5_hex(data)));
         o.etag = Some(etag);
         o.last_modified = Some(Utc::now());
-        o.content_type = Some(
-            options
-                .content_type
-                .clone()
-                .unwrap_or_else(|| "application/octet-stream".to_owned()),
-        );
+        o.content_type = Some(options.content_type.clone().unwrap_or_else(|| "application/octet-stream".to_owned()));
         o.content_encoding = options.content_encoding.clone();
         o.cache_control = options.cache_control.clone();
         o.content_disposition = options.content_disposition.clone();
@@ -135,80 +111,44 @@ impl MemoryDriver {
     }
 
     /// Inserts under the write lock after checking the put mode: atomic conditional put.
-    fn commit(
-        &self,
-        container: &str,
-        key: &str,
-        mode: &PutMode,
-        data: Bytes,
-        object: Object,
-    ) -> Result<Object> {
+    fn commit(&self, container: &str, key: &str, mode: &PutMode, data: Bytes, object: Object) -> Result<Object> {
         let mut state = self.write();
-        let bucket = state
-            .get_mut(container)
-            .ok_or_else(|| no_container(container))?;
-        let current = bucket
-            .objects
-            .get(key)
-            .and_then(|s| s.object.etag.as_deref());
-        mode.check(current)
-            .map_err(|e| e.or_context(NAME, Some(container), Some(key)))?;
-        bucket.objects.insert(
-            key.to_owned(),
-            Stored {
-                data,
-                object: object.clone(),
-            },
-        );
+        let bucket = state.get_mut(container).ok_or_else(|| no_container(container))?;
+        let current = bucket.objects.get(key).and_then(|s| s.object.etag.as_deref());
+        mode.check(current).map_err(|e| e.or_context(NAME, Some(container), Some(key)))?;
+        bucket.objects.insert(key.to_owned(), Stored { data, object: object.clone() });
         Ok(object)
     }
 
     fn find(&self, container: &str, key: &str) -> Result<Stored> {
         let state = self.read();
-        let bucket = state
-            .get(container)
-            .ok_or_else(|| no_container(container))?;
-        bucket
-            .objects
-            .get(key)
-            .cloned()
-            .ok_or_else(|| no_object(container, key))
+        let bucket = state.get(container).ok_or_else(|| no_container(container))?;
+        bucket.objects.get(key).cloned().ok_or_else(|| no_object(container, key))
     }
 }
 
 fn no_container(name: &str) -> Error {
-    Error::new(
-        ErrorKind::ContainerDoesNotExist,
-        format!("container {name:?} does not exist"),
-    )
-    .with_driver(NAME)
-    .with_container(name)
+    Error::new(ErrorKind::ContainerDoesNotExist, format!("container {name:?} does not exist"))
+        .with_driver(NAME)
+        .with_container(name)
 }
 
 fn no_object(container: &str, key: &str) -> Error {
-    Error::new(
-        ErrorKind::ObjectDoesNotExist,
-        format!("object {key:?} does not exist"),
-    )
-    .with_driver(NAME)
-    .with_object(container, key)
+    Error::new(ErrorKind::ObjectDoesNotExist, format!("object {key:?} does not exist"))
+        .with_driver(NAME)
+        .with_object(container, key)
 }
 
 fn no_upload(upload: &MultipartUpload) -> Error {
-    Error::new(
-        ErrorKind::ObjectDoesNotExist,
-        format!("multipart upload {:?} does not exist", upload.upload_id),
-    )
-    .with_driver(NAME)
-    .with_object(&upload.container, &upload.key)
-    .with_provider_code("NoSuchUpload")
+    Error::new(ErrorKind::ObjectDoesNotExist, format!("multipart upload {:?} does not exist", upload.upload_id))
+        .with_driver(NAME)
+        .with_object(&upload.container, &upload.key)
+        .with_provider_code("NoSuchUpload")
 }
 
 /// Lowercases metadata keys, as HTTP backends do.
 pub fn normalize_metadata(m: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    m.iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-        .collect()
+    m.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect()
 }
 
 /// Checks `data` against the MD5 the caller expects, if any.
@@ -229,8 +169,7 @@ pub fn verify_content_md5(expected: Option<&str>, data: &[u8]) -> Result<()> {
 pub fn chunked_stream(data: Bytes, chunk: usize) -> crate::payload::ByteStream {
     let chunk = chunk.max(1);
     let n = data.len().div_ceil(chunk);
-    stream::iter((0..n).map(move |i| Ok(data.slice(i * chunk..((i + 1) * chunk).min(data.len())))))
-        .boxed()
+    stream::iter((0..n).map(move |i| Ok(data.slice(i * chunk..((i + 1) * chunk).min(data.len()))))).boxed()
 }
 
 #[async_trait]
@@ -247,11 +186,7 @@ impl Driver for MemoryDriver {
         let state = self.read();
         let items = state
             .iter()
-            .map(|(name, b)| Container {
-                name: name.clone(),
-                created: Some(b.created),
-                extra: BTreeMap::new(),
-            })
+            .map(|(name, b)| Container { name: name.clone(), created: Some(b.created), extra: BTreeMap::new() })
             .collect();
         Ok(Page::last(items))
     }
@@ -260,38 +195,20 @@ impl Driver for MemoryDriver {
         self.check_container(name)?;
         let state = self.read();
         let b = state.get(name).ok_or_else(|| no_container(name))?;
-        Ok(Container {
-            name: name.to_owned(),
-            created: Some(b.created),
-            extra: BTreeMap::new(),
-        })
+        Ok(Container { name: name.to_owned(), created: Some(b.created), extra: BTreeMap::new() })
     }
 
     async fn create_container(&self, name: &str) -> Result<Container> {
         self.check_container(name)?;
         let mut state = self.write();
         if state.contains_key(name) {
-            return Err(Error::new(
-                ErrorKind::ContainerAlreadyExists,
-                format!("container {name:?} already exists"),
-            )
-            .with_driver(NAME)
-            .with_container(name));
+            return Err(Error::new(ErrorKind::ContainerAlreadyExists, format!("container {name:?} already exists"))
+                .with_driver(NAME)
+                .with_container(name));
         }
         let created = Utc::now();
-        state.insert(
-            name.to_owned(),
-            Bucket {
-                created,
-                objects: BTreeMap::new(),
-                uploads: BTreeMap::new(),
-            },
-        );
-        Ok(Container {
-            name: name.to_owned(),
-            created: Some(created),
-            extra: BTreeMap::new(),
-        })
+        state.insert(name.to_owned(), Bucket { created, objects: BTreeMap::new(), uploads: BTreeMap::new() });
+        Ok(Container { name: name.to_owned(), created: Some(created), extra: BTreeMap::new() })
     }
 
     async fn delete_container(&self, name: &str) -> Result<()> {
@@ -320,15 +237,10 @@ impl Driver for MemoryDriver {
         let cursor = ListCursor::new(options, token.as_deref()).map_err(|e| e.with_driver(NAME))?;
         let mut page = PageBuilder::new(options, self.info.limits.max_page_size);
         let state = self.read();
-        let bucket = state
-            .get(container)
-            .ok_or_else(|| no_container(container))?;
+        let bucket = state.get(container).ok_or_else(|| no_container(container))?;
         let lower = cursor.lower_bound();
-        let start = if cursor.after.as_deref() == Some(lower) {
-            Bound::Excluded(lower)
-        } else {
-            Bound::Included(lower)
-        };
+        let start =
+            if cursor.after.as_deref() == Some(lower) { Bound::Excluded(lower) } else { Bound::Included(lower) };
         for (key, stored) in bucket.objects.range::<str, _>((start, Bound::Unbounded)) {
             if cursor.past_prefix(key) {
                 break;
@@ -348,12 +260,7 @@ impl Driver for MemoryDriver {
         Ok(self.find(container, key)?.object)
     }
 
-    async fn get_object(
-        &self,
-        container: &str,
-        key: &str,
-        options: &GetOptions,
-    ) -> Result<GetResult> {
+    async fn get_object(&self, container: &str, key: &str, options: &GetOptions) -> Result<GetResult> {
         self.check_key(container, key)?;
         let stored = self.find(container, key)?;
         if let Some(v) = &options.version
@@ -365,37 +272,19 @@ impl Driver for MemoryDriver {
             .check_conditions(stored.object.etag.as_deref(), stored.object.last_modified)
             .map_err(|e| e.or_context(NAME, Some(container), Some(key)))?;
         let range = match &options.range {
-            Some(r) => r
-                .resolve(stored.object.size)
-                .map_err(|e| e.or_context(NAME, Some(container), Some(key)))?,
+            Some(r) => r.resolve(stored.object.size).map_err(|e| e.or_context(NAME, Some(container), Some(key)))?,
             None => 0..stored.object.size,
         };
-        let body = chunked_stream(
-            stored.data.slice(range.start as usize..range.end as usize),
-            READ_CHUNK,
-        );
-        Ok(GetResult {
-            object: stored.object,
-            range,
-            body,
-        })
+        let body = chunked_stream(stored.data.slice(range.start as usize..range.end as usize), READ_CHUNK);
+        Ok(GetResult { object: stored.object, range, body })
     }
 
-    async fn put_object(
-        &self,
-        container: &str,
-        key: &str,
-        payload: Payload,
-        options: &PutOptions,
-    ) -> Result<Object> {
+    async fn put_object(&self, container: &str, key: &str, payload: Payload, options: &PutOptions) -> Result<Object> {
         self.check_key(container, key)?;
         if !self.read().contains_key(container) {
             return Err(no_container(container));
         }
-        let data = payload
-            .into_bytes()
-            .await
-            .map_err(|e| e.or_context(NAME, Some(container), Some(key)))?;
+        let data = payload.into_bytes().await.map_err(|e| e.or_context(NAME, Some(container), Some(key)))?;
         verify_content_md5(options.content_md5.as_deref(), &data)
             .map_err(|e| e.or_context(NAME, Some(container), Some(key)))?;
         let etag = md5_hex(&data);
@@ -406,9 +295,7 @@ impl Driver for MemoryDriver {
     async fn delete_object(&self, container: &str, key: &str) -> Result<()> {
         self.check_key(container, key)?;
         let mut state = self.write();
-        let bucket = state
-            .get_mut(container)
-            .ok_or_else(|| no_container(container))?;
+        let bucket = state.get_mut(container).ok_or_else(|| no_container(container))?;
         bucket.objects.remove(key);
         Ok(())
     }
@@ -425,18 +312,11 @@ impl Driver for MemoryDriver {
         self.check_key(dst_container, dst_key)?;
         let src = self.find(src_container, src_key)?;
         if let Some(want) = &options.source_if_match
-            && !src
-                .object
-                .etag
-                .as_deref()
-                .is_some_and(|e| crate::object::etag_matches(want, e))
+            && !src.object.etag.as_deref().is_some_and(|e| crate::object::etag_matches(want, e))
         {
-            return Err(Error::new(
-                ErrorKind::PreconditionFailed,
-                "the source's ETag differs from source_if_match",
-            )
-            .with_driver(NAME)
-            .with_object(src_container, src_key));
+            return Err(Error::new(ErrorKind::PreconditionFailed, "the source's ETag differs from source_if_match")
+                .with_driver(NAME)
+                .with_object(src_container, src_key));
         }
         let put = match &options.replace {
             Some(p) => p.clone(),
@@ -449,37 +329,21 @@ impl Driver for MemoryDriver {
                 ..Default::default()
             },
         };
-        let etag = src
-            .object
-            .etag
-            .clone()
-            .unwrap_or_else(|| md5_hex(&src.data));
+        let etag = src.object.etag.clone().unwrap_or_else(|| md5_hex(&src.data));
         let mut object = self.build_object(dst_container, dst_key, &src.data, &put, etag);
         object.hash = src.object.hash.clone();
         self.commit(dst_container, dst_key, &options.mode, src.data, object)
     }
 
-    async fn create_multipart(
-        &self,
-        container: &str,
-        key: &str,
-        options: &PutOptions,
-    ) -> Result<MultipartUpload> {
+    async fn create_multipart(&self, container: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
         self.check_key(container, key)?;
         let mut state = self.write();
-        let bucket = state
-            .get_mut(container)
-            .ok_or_else(|| no_container(container))?;
+        let bucket = state.get_mut(container).ok_or_else(|| no_container(container))?;
         let upload_id = format!("mpu-{}", self.next_id());
         let initiated = Utc::now();
         bucket.uploads.insert(
             upload_id.clone(),
-            Upload {
-                key: key.to_owned(),
-                options: options.clone(),
-                initiated,
-                parts: BTreeMap::new(),
-            },
+            Upload { key: key.to_owned(), options: options.clone(), initiated, parts: BTreeMap::new() },
         );
         Ok(MultipartUpload {
             container: container.to_owned(),
@@ -489,19 +353,11 @@ impl Driver for MemoryDriver {
         })
     }
 
-    async fn put_part(
-        &self,
-        upload: &MultipartUpload,
-        part_number: u32,
-        payload: Payload,
-    ) -> Result<CompletedPart> {
+    async fn put_part(&self, upload: &MultipartUpload, part_number: u32, payload: Payload) -> Result<CompletedPart> {
         if part_number == 0 || part_number > self.info.limits.max_parts {
             return Err(Error::new(
                 ErrorKind::InvalidRange,
-                format!(
-                    "part number {part_number} is outside 1..={}",
-                    self.info.limits.max_parts
-                ),
+                format!("part number {part_number} is outside 1..={}", self.info.limits.max_parts),
             )
             .with_driver(NAME)
             .with_object(&upload.container, &upload.key));
@@ -510,26 +366,13 @@ impl Driver for MemoryDriver {
         let etag = md5_hex(&data);
         let size = data.len() as u64;
         let mut state = self.write();
-        let bucket = state
-            .get_mut(&upload.container)
-            .ok_or_else(|| no_container(&upload.container))?;
-        let up = bucket
-            .uploads
-            .get_mut(&upload.upload_id)
-            .ok_or_else(|| no_upload(upload))?;
+        let bucket = state.get_mut(&upload.container).ok_or_else(|| no_container(&upload.container))?;
+        let up = bucket.uploads.get_mut(&upload.upload_id).ok_or_else(|| no_upload(upload))?;
         up.parts.insert(part_number, (data, etag.clone()));
-        Ok(CompletedPart {
-            part_number,
-            etag,
-            size,
-        })
+        Ok(CompletedPart { part_number, etag, size })
     }
 
-    async fn complete_multipart(
-        &self,
-        upload: &MultipartUpload,
-        parts: &[CompletedPart],
-    ) -> Result<Object> {
+    async fn complete_multipart(&self, upload: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
         let invalid = |msg: String| {
             Error::new(ErrorKind::Backend, msg)
                 .with_driver(NAME)
@@ -538,13 +381,8 @@ impl Driver for MemoryDriver {
         };
         let (data, options, etag) = {
             let state = self.read();
-            let bucket = state
-                .get(&upload.container)
-                .ok_or_else(|| no_container(&upload.container))?;
-            let up = bucket
-                .uploads
-                .get(&upload.upload_id)
-                .ok_or_else(|| no_upload(upload))?;
+            let bucket = state.get(&upload.container).ok_or_else(|| no_container(&upload.container))?;
+            let up = bucket.uploads.get(&upload.upload_id).ok_or_else(|| no_upload(upload))?;
             if parts.is_empty() {
                 return Err(invalid("a multipart upload needs at least one part".into()));
             }
@@ -553,9 +391,7 @@ impl Driver for MemoryDriver {
             let mut last = 0;
             for (i, p) in parts.iter().enumerate() {
                 if p.part_number <= last {
-                    return Err(invalid(
-                        "parts must be listed in ascending order without repeats".into(),
-                    ));
+                    return Err(invalid("parts must be listed in ascending order without repeats".into()));
                 }
                 last = p.part_number;
                 let (data, etag) = up
@@ -563,16 +399,10 @@ impl Driver for MemoryDriver {
                     .get(&p.part_number)
                     .ok_or_else(|| invalid(format!("part {} was never uploaded", p.part_number)))?;
                 if !crate::object::etag_matches(&p.etag, etag) {
-                    return Err(invalid(format!(
-                        "part {} has a different ETag",
-                        p.part_number
-                    )));
+                    return Err(invalid(format!("part {} has a different ETag", p.part_number)));
                 }
                 if i + 1 < parts.len() && (data.len() as u64) < self.info.limits.min_part_size {
-                    return Err(invalid(format!(
-                        "part {} is smaller than the minimum part size",
-                        p.part_number
-                    )));
+                    return Err(invalid(format!("part {} is smaller than the minimum part size", p.part_number)));
                 }
                 buf.extend_from_slice(data);
                 md5s.push(etag.as_str());
@@ -581,52 +411,27 @@ impl Driver for MemoryDriver {
         };
         let object = self.build_object(&upload.container, &upload.key, &data, &options, etag);
         let mut state = self.write();
-        let bucket = state
-            .get_mut(&upload.container)
-            .ok_or_else(|| no_container(&upload.container))?;
+        let bucket = state.get_mut(&upload.container).ok_or_else(|| no_container(&upload.container))?;
         if bucket.uploads.remove(&upload.upload_id).is_none() {
             return Err(no_upload(upload));
         }
-        let current = bucket
-            .objects
-            .get(&upload.key)
-            .and_then(|s| s.object.etag.as_deref());
-        options
-            .mode
-            .check(current)
-            .map_err(|e| e.or_context(NAME, Some(&upload.container), Some(&upload.key)))?;
-        bucket.objects.insert(
-            upload.key.clone(),
-            Stored {
-                data,
-                object: object.clone(),
-            },
-        );
+        let current = bucket.objects.get(&upload.key).and_then(|s| s.object.etag.as_deref());
+        options.mode.check(current).map_err(|e| e.or_context(NAME, Some(&upload.container), Some(&upload.key)))?;
+        bucket.objects.insert(upload.key.clone(), Stored { data, object: object.clone() });
         Ok(object)
     }
 
     async fn abort_multipart(&self, upload: &MultipartUpload) -> Result<()> {
         let mut state = self.write();
-        let bucket = state
-            .get_mut(&upload.container)
-            .ok_or_else(|| no_container(&upload.container))?;
-        bucket
-            .uploads
-            .remove(&upload.upload_id)
-            .ok_or_else(|| no_upload(upload))?;
+        let bucket = state.get_mut(&upload.container).ok_or_else(|| no_container(&upload.container))?;
+        bucket.uploads.remove(&upload.upload_id).ok_or_else(|| no_upload(upload))?;
         Ok(())
     }
 
-    async fn list_multipart_uploads(
-        &self,
-        container: &str,
-        prefix: Option<&str>,
-    ) -> Result<Vec<MultipartUpload>> {
+    async fn list_multipart_uploads(&self, container: &str, prefix: Option<&str>) -> Result<Vec<MultipartUpload>> {
         self.check_container(container)?;
         let state = self.read();
-        let bucket = state
-            .get(container)
-            .ok_or_else(|| no_container(container))?;
+        let bucket = state.get(container).ok_or_else(|| no_container(container))?;
         Ok(bucket
             .uploads
             .iter()

@@ -19,11 +19,7 @@ pub struct Container {
 impl Container {
     /// A container with only a name.
     pub fn new(name: impl Into<String>) -> Self {
-        Container {
-            name: name.into(),
-            created: None,
-            extra: BTreeMap::new(),
-        }
+        Container { name: name.into(), created: None, extra: BTreeMap::new() }
     }
 }
 
@@ -65,10 +61,7 @@ pub struct ObjectHash {
 impl ObjectHash {
     /// An MD5 hash from its hex form.
     pub fn md5(hex: impl Into<String>) -> Self {
-        ObjectHash {
-            algorithm: HashAlgorithm::Md5,
-            value: hex.into().to_ascii_lowercase(),
-        }
+        ObjectHash { algorithm: HashAlgorithm::Md5, value: hex.into().to_ascii_lowercase() }
     }
     /// Whether this is a real content hash one can verify data against.
     pub fn is_content_hash(&self) -> bool {
@@ -129,10 +122,7 @@ impl Object {
 
     /// The MD5 hex digest, if the hash is an MD5.
     pub fn md5(&self) -> Option<&str> {
-        self.hash
-            .as_ref()
-            .filter(|h| h.algorithm == HashAlgorithm::Md5)
-            .map(|h| h.value.as_str())
+        self.hash.as_ref().filter(|h| h.algorithm == HashAlgorithm::Md5).map(|h| h.value.as_str())
     }
 }
 
@@ -174,10 +164,7 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// The last page: `items` and no continuation.
     pub fn last(items: Vec<T>) -> Self {
-        Page {
-            items,
-            next_token: None,
-        }
+        Page { items, next_token: None }
     }
 }
 
@@ -215,10 +202,7 @@ mod tests {
     #[test]
     fn md5_only_for_md5_hashes() {
         let mut o = Object::new("c", "k", 1);
-        o.hash = Some(ObjectHash {
-            algorithm: HashAlgorithm::Opaque,
-            value: "x-2".into(),
-        });
+        o.hash = Some(ObjectHash { algorithm: HashAlgorithm::Opaque, value: "x-2".into() });
         assert_eq!(o.md5(), None);
         o.hash = Some(ObjectHash::md5("ABC"));
         assert_eq!(o.md5(), Some("abc"));

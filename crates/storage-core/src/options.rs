@@ -23,10 +23,7 @@ pub struct ListOptions {
 impl ListOptions {
     /// Listing under `prefix`.
     pub fn prefix(prefix: impl Into<String>) -> Self {
-        ListOptions {
-            prefix: Some(prefix.into()),
-            ..Default::default()
-        }
+        ListOptions { prefix: Some(prefix.into()), ..Default::default() }
     }
     /// Adds a delimiter.
     pub fn with_delimiter(mut self, d: impl Into<String>) -> Self {
@@ -65,14 +62,10 @@ impl ByteRange {
     /// Checks the range is well formed (not empty, not inverted).
     pub fn validate(&self) -> Result<()> {
         match *self {
-            ByteRange::Bounded { start, end } if end <= start => Err(Error::new(
-                ErrorKind::InvalidRange,
-                format!("range {start}..{end} is empty or inverted"),
-            )),
-            ByteRange::Suffix(0) => Err(Error::new(
-                ErrorKind::InvalidRange,
-                "a suffix range of 0 bytes is empty",
-            )),
+            ByteRange::Bounded { start, end } if end <= start => {
+                Err(Error::new(ErrorKind::InvalidRange, format!("range {start}..{end} is empty or inverted")))
+            }
+            ByteRange::Suffix(0) => Err(Error::new(ErrorKind::InvalidRange, "a suffix range of 0 bytes is empty")),
             _ => Ok(()),
         }
     }
@@ -89,10 +82,7 @@ impl ByteRange {
         if r.start >= size {
             return Err(Error::new(
                 ErrorKind::InvalidRange,
-                format!(
-                    "range {} is not satisfiable for an object of {size} bytes",
-                    self.header_value()
-                ),
+                format!("range {} is not satisfiable for an object of {size} bytes", self.header_value()),
             ));
         }
         Ok(r)
@@ -110,10 +100,7 @@ impl ByteRange {
 
 impl From<std::ops::Range<u64>> for ByteRange {
     fn from(r: std::ops::Range<u64>) -> Self {
-        ByteRange::Bounded {
-            start: r.start,
-            end: r.end,
-        }
+        ByteRange::Bounded { start: r.start, end: r.end }
     }
 }
 
@@ -143,49 +130,30 @@ pub struct GetOptions {
 impl GetOptions {
     /// Reading `range`.
     pub fn range(range: impl Into<ByteRange>) -> Self {
-        GetOptions {
-            range: Some(range.into()),
-            ..Default::default()
-        }
+        GetOptions { range: Some(range.into()), ..Default::default() }
     }
 
     /// Evaluates the conditions against an object's current state, in the order HTTP
     /// prescribes (RFC 9110 section 13.2.2). Drivers without native conditions use this.
-    pub fn check_conditions(
-        &self,
-        etag: Option<&str>,
-        last_modified: Option<DateTime<Utc>>,
-    ) -> Result<()> {
+    pub fn check_conditions(&self, etag: Option<&str>, last_modified: Option<DateTime<Utc>>) -> Result<()> {
         use crate::object::etag_matches;
         if let Some(want) = &self.if_match {
             if !etag.is_some_and(|e| etag_matches(want, e)) {
-                return Err(Error::new(
-                    ErrorKind::PreconditionFailed,
-                    "If-Match: the ETag differs",
-                ));
+                return Err(Error::new(ErrorKind::PreconditionFailed, "If-Match: the ETag differs"));
             }
         } else if let (Some(since), Some(lm)) = (self.if_unmodified_since, last_modified)
             && lm.timestamp() > since.timestamp()
         {
-            return Err(Error::new(
-                ErrorKind::PreconditionFailed,
-                "If-Unmodified-Since: the object was modified",
-            ));
+            return Err(Error::new(ErrorKind::PreconditionFailed, "If-Unmodified-Since: the object was modified"));
         }
         if let Some(none) = &self.if_none_match {
             if etag.is_some_and(|e| etag_matches(none, e)) {
-                return Err(Error::new(
-                    ErrorKind::NotModified,
-                    "If-None-Match: the ETag matches",
-                ));
+                return Err(Error::new(ErrorKind::NotModified, "If-None-Match: the ETag matches"));
             }
         } else if let (Some(since), Some(lm)) = (self.if_modified_since, last_modified)
             && lm.timestamp() <= since.timestamp()
         {
-            return Err(Error::new(
-                ErrorKind::NotModified,
-                "If-Modified-Since: the object was not modified",
-            ));
+            return Err(Error::new(ErrorKind::NotModified, "If-Modified-Since: the object was not modified"));
         }
         Ok(())
     }
@@ -209,19 +177,16 @@ impl PutMode {
         match (self, current_etag) {
             (PutMode::Overwrite, _) => Ok(()),
             (PutMode::CreateIfAbsent, None) => Ok(()),
-            (PutMode::CreateIfAbsent, Some(_)) => Err(Error::new(
-                ErrorKind::PreconditionFailed,
-                "create-if-absent: the object already exists",
-            )),
+            (PutMode::CreateIfAbsent, Some(_)) => {
+                Err(Error::new(ErrorKind::PreconditionFailed, "create-if-absent: the object already exists"))
+            }
             (PutMode::IfMatch(want), Some(cur)) if crate::object::etag_matches(want, cur) => Ok(()),
-            (PutMode::IfMatch(_), Some(_)) => Err(Error::new(
-                ErrorKind::PreconditionFailed,
-                "if-match: the object's ETag differs",
-            )),
-            (PutMode::IfMatch(_), None) => Err(Error::new(
-                ErrorKind::PreconditionFailed,
-                "if-match: the object does not exist",
-            )),
+            (PutMode::IfMatch(_), Some(_)) => {
+                Err(Error::new(ErrorKind::PreconditionFailed, "if-match: the object's ETag differs"))
+            }
+            (PutMode::IfMatch(_), None) => {
+                Err(Error::new(ErrorKind::PreconditionFailed, "if-match: the object does not exist"))
+            }
         }
     }
 }
@@ -249,10 +214,7 @@ pub struct PutOptions {
 impl PutOptions {
     /// Options with a content type.
     pub fn content_type(ct: impl Into<String>) -> Self {
-        PutOptions {
-            content_type: Some(ct.into()),
-            ..Default::default()
-        }
+        PutOptions { content_type: Some(ct.into()), ..Default::default() }
     }
     /// Sets the mode.
     pub fn with_mode(mut self, mode: PutMode) -> Self {
@@ -313,11 +275,7 @@ pub struct SignedUrlOptions {
 
 impl Default for SignedUrlOptions {
     fn default() -> Self {
-        SignedUrlOptions {
-            method: SignedMethod::Get,
-            expires_in: Duration::from_secs(3600),
-            content_type: None,
-        }
+        SignedUrlOptions { method: SignedMethod::Get, expires_in: Duration::from_secs(3600), content_type: None }
     }
 }
 
@@ -327,47 +285,21 @@ mod tests {
 
     #[test]
     fn ranges_resolve_like_http() {
-        assert_eq!(
-            ByteRange::Bounded { start: 2, end: 5 }.resolve(10).unwrap(),
-            2..5
-        );
-        assert_eq!(
-            ByteRange::Bounded { start: 2, end: 50 }
-                .resolve(10)
-                .unwrap(),
-            2..10
-        );
+        assert_eq!(ByteRange::Bounded { start: 2, end: 5 }.resolve(10).unwrap(), 2..5);
+        assert_eq!(ByteRange::Bounded { start: 2, end: 50 }.resolve(10).unwrap(), 2..10);
         assert_eq!(ByteRange::From(9).resolve(10).unwrap(), 9..10);
         assert_eq!(ByteRange::Suffix(3).resolve(10).unwrap(), 7..10);
         assert_eq!(ByteRange::Suffix(30).resolve(10).unwrap(), 0..10);
-        assert_eq!(
-            ByteRange::From(10).resolve(10).unwrap_err().kind(),
-            ErrorKind::InvalidRange
-        );
-        assert_eq!(
-            ByteRange::Suffix(1).resolve(0).unwrap_err().kind(),
-            ErrorKind::InvalidRange
-        );
-        assert_eq!(
-            ByteRange::Bounded { start: 5, end: 5 }
-                .validate()
-                .unwrap_err()
-                .kind(),
-            ErrorKind::InvalidRange
-        );
-        assert_eq!(
-            ByteRange::Bounded { start: 0, end: 10 }.header_value(),
-            "bytes=0-9"
-        );
+        assert_eq!(ByteRange::From(10).resolve(10).unwrap_err().kind(), ErrorKind::InvalidRange);
+        assert_eq!(ByteRange::Suffix(1).resolve(0).unwrap_err().kind(), ErrorKind::InvalidRange);
+        assert_eq!(ByteRange::Bounded { start: 5, end: 5 }.validate().unwrap_err().kind(), ErrorKind::InvalidRange);
+        assert_eq!(ByteRange::Bounded { start: 0, end: 10 }.header_value(), "bytes=0-9");
     }
 
     #[test]
     fn put_modes() {
         assert!(PutMode::CreateIfAbsent.check(None).is_ok());
-        assert_eq!(
-            PutMode::CreateIfAbsent.check(Some("e")).unwrap_err().kind(),
-            ErrorKind::PreconditionFailed
-        );
+        assert_eq!(PutMode::CreateIfAbsent.check(Some("e")).unwrap_err().kind(), ErrorKind::PreconditionFailed);
         assert!(PutMode::IfMatch("\"e\"".into()).check(Some("e")).is_ok());
         assert!(PutMode::IfMatch("e".into()).check(None).is_err());
     }
@@ -375,37 +307,13 @@ mod tests {
     #[test]
     fn conditions_follow_rfc_order() {
         let t = Utc::now();
-        let g = GetOptions {
-            if_none_match: Some("a".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            g.check_conditions(Some("a"), Some(t)).unwrap_err().kind(),
-            ErrorKind::NotModified
-        );
-        let g = GetOptions {
-            if_match: Some("b".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            g.check_conditions(Some("a"), Some(t)).unwrap_err().kind(),
-            ErrorKind::PreconditionFailed
-        );
-        let g = GetOptions {
-            if_modified_since: Some(t),
-            ..Default::default()
-        };
-        assert_eq!(
-            g.check_conditions(Some("a"), Some(t)).unwrap_err().kind(),
-            ErrorKind::NotModified
-        );
-        let g = GetOptions {
-            if_unmodified_since: Some(t - chrono::Duration::hours(1)),
-            ..Default::default()
-        };
-        assert_eq!(
-            g.check_conditions(Some("a"), Some(t)).unwrap_err().kind(),
-            ErrorKind::PreconditionFailed
-        );
+        let g = GetOptions { if_none_match: Some("a".into()), ..Default::default() };
+        assert_eq!(g.check_conditions(Some("a"), Some(t)).unwrap_err().kind(), ErrorKind::NotModified);
+        let g = GetOptions { if_match: Some("b".into()), ..Default::default() };
+        assert_eq!(g.check_conditions(Some("a"), Some(t)).unwrap_err().kind(), ErrorKind::PreconditionFailed);
+        let g = GetOptions { if_modified_since: Some(t), ..Default::default() };
+        assert_eq!(g.check_conditions(Some("a"), Some(t)).unwrap_err().kind(), ErrorKind::NotModified);
+        let g = GetOptions { if_unmodified_since: Some(t - chrono::Duration::hours(1)), ..Default::default() };
+        assert_eq!(g.check_conditions(Some("a"), Some(t)).unwrap_err().kind(), ErrorKind::PreconditionFailed);
     }
 }

@@ -75,10 +75,9 @@ impl Payload {
 /// Checks a stream delivered as many bytes as announced.
 pub fn check_length(expected: Option<u64>, got: u64) -> Result<()> {
     match expected {
-        Some(n) if n != got => Err(Error::new(
-            ErrorKind::Io,
-            format!("the data stream ended after {got} bytes but {n} were announced"),
-        )),
+        Some(n) if n != got => {
+            Err(Error::new(ErrorKind::Io, format!("the data stream ended after {got} bytes but {n} were announced")))
+        }
         _ => Ok(()),
     }
 }
@@ -121,10 +120,7 @@ pub struct GetResult {
 
 impl std::fmt::Debug for GetResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GetResult")
-            .field("object", &self.object)
-            .field("range", &self.range)
-            .finish()
+        f.debug_struct("GetResult").field("object", &self.object).field("range", &self.range).finish()
     }
 }
 

@@ -17,17 +17,7 @@ pub struct DriverConfig {
 /// Whether a config key names a secret (its value is never printed).
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    [
-        "secret",
-        "password",
-        "token",
-        "key",
-        "credential",
-        "sas",
-        "signature",
-    ]
-    .iter()
-    .any(|s| k.contains(s))
+    ["secret", "password", "token", "key", "credential", "sas", "signature"].iter().any(|s| k.contains(s))
         && !k.ends_with("_id")
         && k != "key_prefix"
 }
@@ -62,8 +52,7 @@ impl DriverConfig {
     }
     /// An option that must be present.
     pub fn require(&self, key: &str) -> Result<&str> {
-        self.get(key)
-            .ok_or_else(|| Error::new(ErrorKind::Config, format!("the option {key:?} is required")))
+        self.get(key).ok_or_else(|| Error::new(ErrorKind::Config, format!("the option {key:?} is required")))
     }
     /// An option parsed as `T`, with a clear error when it does not parse.
     pub fn parse<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>> {
@@ -73,10 +62,7 @@ impl DriverConfig {
                 let shown = if is_secret_key(key) { "<redacted>" } else { v };
                 Error::new(
                     ErrorKind::Config,
-                    format!(
-                        "the option {key:?} has value {shown:?}, expected a {}",
-                        std::any::type_name::<T>()
-                    ),
+                    format!("the option {key:?} has value {shown:?}, expected a {}", std::any::type_name::<T>()),
                 )
             }),
         }
@@ -101,12 +87,7 @@ impl DriverConfig {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for DriverConfig {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        DriverConfig {
-            options: iter
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        }
+        DriverConfig { options: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
     }
 }
 
@@ -136,20 +117,10 @@ impl StorageUrl {
     /// so keys with `%`, `?` or `#` survive.
     pub fn parse(url: &str) -> Result<Self> {
         let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-            Error::new(
-                ErrorKind::Config,
-                format!("{url:?} is not a storage URL; expected scheme://container/key"),
-            )
+            Error::new(ErrorKind::Config, format!("{url:?} is not a storage URL; expected scheme://container/key"))
         })?;
-        if scheme.is_empty()
-            || !scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-        {
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!("{scheme:?} is not a valid URL scheme"),
-            ));
+        if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+            return Err(Error::new(ErrorKind::Config, format!("{scheme:?} is not a valid URL scheme")));
         }
         let (container, key) = match rest.split_once('/') {
             Some((c, k)) => (c, k),
@@ -182,9 +153,7 @@ pub struct Registry {
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.factories.iter().map(|x| x.name().to_owned()))
-            .finish()
+        f.debug_list().entries(self.factories.iter().map(|x| x.name().to_owned())).finish()
     }
 }
 
@@ -203,11 +172,10 @@ impl Registry {
     /// The factory for a driver name or URL scheme.
     pub fn factory(&self, name_or_scheme: &str) -> Option<&Arc<dyn DriverFactory>> {
         let n = name_or_scheme.to_ascii_lowercase();
-        self.factories.iter().find(|f| f.name() == n).or_else(|| {
-            self.factories
-                .iter()
-                .find(|f| f.schemes().contains(&n.as_str()))
-        })
+        self.factories
+            .iter()
+            .find(|f| f.name() == n)
+            .or_else(|| self.factories.iter().find(|f| f.schemes().contains(&n.as_str())))
     }
 
     /// Every scheme and name known, sorted.
@@ -215,10 +183,7 @@ impl Registry {
         let mut v: Vec<String> = self
             .factories
             .iter()
-            .flat_map(|f| {
-                std::iter::once(f.name().to_owned())
-                    .chain(f.schemes().iter().map(|s| (*s).to_owned()))
-            })
+            .flat_map(|f| std::iter::once(f.name().to_owned()).chain(f.schemes().iter().map(|s| (*s).to_owned())))
             .collect();
         v.sort();
         v.dedup();
@@ -230,10 +195,7 @@ impl Registry {
         let factory = self.factory(name_or_scheme).ok_or_else(|| {
             Error::new(
                 ErrorKind::Config,
-                format!(
-                    "no driver for {name_or_scheme:?}; known: {}",
-                    self.known_schemes().join(", ")
-                ),
+                format!("no driver for {name_or_scheme:?}; known: {}", self.known_schemes().join(", ")),
             )
         })?;
         factory.build(config)
@@ -243,11 +205,7 @@ impl Registry {
     pub fn open(&self, url: &str, config: &DriverConfig) -> Result<Location> {
         let parsed = StorageUrl::parse(url)?;
         let driver = self.build(&parsed.scheme, config)?;
-        Ok(Location {
-            driver,
-            container: parsed.container,
-            key: parsed.key,
-        })
+        Ok(Location { driver, container: parsed.container, key: parsed.key })
     }
 }
 
@@ -295,16 +253,11 @@ mod tests {
 
     #[test]
     fn debug_redacts_secrets() {
-        let c = DriverConfig::new()
-            .set("secret_access_key", "hunter2")
-            .set("access_key_id", "AKID");
+        let c = DriverConfig::new().set("secret_access_key", "hunter2").set("access_key_id", "AKID");
         let s = format!("{c:?}");
         assert!(!s.contains("hunter2"), "{s}");
         assert!(s.contains("AKID"), "{s}");
         let c = DriverConfig::new().set("password", "pw").set("n", "x");
-        assert!(
-            c.parse::<u32>("password").is_ok()
-                || !format!("{:?}", c.parse::<u32>("n")).contains("pw")
-        );
+        assert!(c.parse::<u32>("password").is_ok() || !format!("{:?}", c.parse::<u32>("n")).contains("pw"));
     }
 }

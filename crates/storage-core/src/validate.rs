@@ -18,27 +18,18 @@ pub enum ContainerNameRules {
 }
 
 fn invalid(name: &str, why: &str) -> Error {
-    Error::new(
-        ErrorKind::InvalidContainerName,
-        format!("container name {name:?} is invalid: {why}"),
-    )
-    .with_container(name)
+    Error::new(ErrorKind::InvalidContainerName, format!("container name {name:?} is invalid: {why}"))
+        .with_container(name)
 }
 
 fn looks_like_ipv4(name: &str) -> bool {
     let parts: Vec<&str> = name.split('.').collect();
-    parts.len() == 4
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+    parts.len() == 4 && parts.iter().all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn check_length(name: &str, min: usize, max: usize) -> Result<()> {
     if name.len() < min || name.len() > max {
-        return Err(invalid(
-            name,
-            &format!("it must be {min} to {max} characters long"),
-        ));
+        return Err(invalid(name, &format!("it must be {min} to {max} characters long")));
     }
     Ok(())
 }
@@ -47,24 +38,17 @@ fn check_alnum_ends(name: &str) -> Result<()> {
     let first = name.bytes().next().unwrap_or(b'-');
     let last = name.bytes().last().unwrap_or(b'-');
     if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() {
-        return Err(invalid(
-            name,
-            "it must start and end with a lowercase letter or a digit",
-        ));
+        return Err(invalid(name, "it must start and end with a lowercase letter or a digit"));
     }
     Ok(())
 }
 
 fn check_charset(name: &str, extra: &[u8], allowed: &str) -> Result<()> {
-    if let Some(c) = name.chars().find(|c| {
-        !(c.is_ascii_lowercase()
-            || c.is_ascii_digit()
-            || (c.is_ascii() && extra.contains(&(*c as u8))))
-    }) {
-        return Err(invalid(
-            name,
-            &format!("{c:?} is not allowed; use only {allowed}"),
-        ));
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || (c.is_ascii() && extra.contains(&(*c as u8)))))
+    {
+        return Err(invalid(name, &format!("{c:?} is not allowed; use only {allowed}")));
     }
     Ok(())
 }
@@ -83,16 +67,10 @@ pub fn container_name(name: &str, rules: ContainerNameRules) -> Result<()> {
                 return Err(invalid(name, "it may not look like an IP address"));
             }
             if name.starts_with("xn--") || name.starts_with("sthree-") {
-                return Err(invalid(
-                    name,
-                    "the prefixes 'xn--' and 'sthree-' are reserved",
-                ));
+                return Err(invalid(name, "the prefixes 'xn--' and 'sthree-' are reserved"));
             }
             if name.ends_with("-s3alias") || name.ends_with("--ol-s3") {
-                return Err(invalid(
-                    name,
-                    "the suffixes '-s3alias' and '--ol-s3' are reserved",
-                ));
+                return Err(invalid(name, "the suffixes '-s3alias' and '--ol-s3' are reserved"));
             }
             Ok(())
         }
@@ -101,25 +79,16 @@ pub fn container_name(name: &str, rules: ContainerNameRules) -> Result<()> {
             check_charset(name, b".-_", "lowercase letters, digits, '.', '-' and '_'")?;
             check_alnum_ends(name)?;
             if name.split('.').any(|c| c.is_empty() || c.len() > 63) {
-                return Err(invalid(
-                    name,
-                    "each dot-separated part must be 1 to 63 characters",
-                ));
+                return Err(invalid(name, "each dot-separated part must be 1 to 63 characters"));
             }
             if !name.contains('.') && name.len() > 63 {
-                return Err(invalid(
-                    name,
-                    "names without dots are at most 63 characters",
-                ));
+                return Err(invalid(name, "names without dots are at most 63 characters"));
             }
             if looks_like_ipv4(name) {
                 return Err(invalid(name, "it may not look like an IP address"));
             }
             if name.starts_with("goog") || name.contains("google") || name.contains("g00gle") {
-                return Err(invalid(
-                    name,
-                    "it may not start with 'goog' or contain 'google'",
-                ));
+                return Err(invalid(name, "it may not start with 'goog' or contain 'google'"));
             }
             Ok(())
         }
@@ -160,21 +129,16 @@ pub fn object_key(key: &str, max_len: usize) -> Result<()> {
     let why = if key.is_empty() {
         Some("it is empty".to_owned())
     } else if key.len() > max_len {
-        Some(format!(
-            "it is {} bytes long; the limit is {max_len}",
-            key.len()
-        ))
+        Some(format!("it is {} bytes long; the limit is {max_len}", key.len()))
     } else if key.contains('\0') {
         Some("it contains a NUL character".to_owned())
     } else {
         None
     };
     match why {
-        Some(why) => Err(Error::new(
-            ErrorKind::InvalidObjectName,
-            format!("object key {key:?} is invalid: {why}"),
-        )
-        .with_key(key)),
+        Some(why) => {
+            Err(Error::new(ErrorKind::InvalidObjectName, format!("object key {key:?} is invalid: {why}")).with_key(key))
+        }
         None => Ok(()),
     }
 }
@@ -227,10 +191,7 @@ mod tests {
     fn keys() {
         assert!(object_key("a/b c+%?#=&~/", 1024).is_ok());
         assert!(object_key(&"x".repeat(1024), 1024).is_ok());
-        assert_eq!(
-            object_key(&"x".repeat(1025), 1024).unwrap_err().kind(),
-            ErrorKind::InvalidObjectName
-        );
+        assert_eq!(object_key(&"x".repeat(1025), 1024).unwrap_err().kind(), ErrorKind::InvalidObjectName);
         assert!(object_key("", 1024).is_err());
         assert!(object_key("a\0b", 1024).is_err());
     }

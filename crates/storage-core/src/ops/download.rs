@@ -23,16 +23,11 @@ pub(super) async fn download_to_path<D: Driver + ?Sized>(
     if !overwrite_existing && tokio::fs::try_exists(dest).await.unwrap_or(false) {
         return Err(Error::new(
             ErrorKind::Io,
-            format!(
-                "{} already exists; pass overwrite_existing to replace it",
-                dest.display()
-            ),
+            format!("{} already exists; pass overwrite_existing to replace it", dest.display()),
         )
         .with_object(container, key));
     }
-    let res = driver
-        .get_object(container, key, &GetOptions::default())
-        .await?;
+    let res = driver.get_object(container, key, &GetOptions::default()).await?;
     let tmp = temp_path_beside(dest);
     let outcome = write_verified(res, &tmp, dest).await;
     match outcome {
@@ -59,23 +54,13 @@ async fn write_verified(mut res: crate::GetResult, tmp: &Path, dest: &Path) -> R
         let chunk = chunk?;
         hasher.update(&chunk);
         written += chunk.len() as u64;
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+        file.write_all(&chunk).await.map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
     }
-    file.sync_all()
-        .await
-        .map_err(|e| Error::io(format!("syncing {}", tmp.display()), e))?;
+    file.sync_all().await.map_err(|e| Error::io(format!("syncing {}", tmp.display()), e))?;
     drop(file);
     let object = res.object;
     if written != object.size {
-        return Err(Error::new(
-            ErrorKind::Io,
-            format!(
-                "the download ended after {written} of {} bytes",
-                object.size
-            ),
-        ));
+        return Err(Error::new(ErrorKind::Io, format!("the download ended after {written} of {} bytes", object.size)));
     }
     if let Some(want) = object.md5() {
         let got = hasher.finish_hex();

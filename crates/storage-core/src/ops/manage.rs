@@ -11,35 +11,19 @@ use crate::payload::Payload;
 pub(super) fn absent_is_false<T>(r: Result<T>) -> Result<bool> {
     match r {
         Ok(_) => Ok(true),
-        Err(e)
-            if matches!(
-                e.kind(),
-                ErrorKind::ObjectDoesNotExist | ErrorKind::ContainerDoesNotExist
-            ) =>
-        {
-            Ok(false)
-        }
+        Err(e) if matches!(e.kind(), ErrorKind::ObjectDoesNotExist | ErrorKind::ContainerDoesNotExist) => Ok(false),
         Err(e) => Err(e),
     }
 }
 
-pub(super) async fn rename<D: Driver + ?Sized>(
-    driver: &D,
-    container: &str,
-    src: &str,
-    dst: &str,
-) -> Result<Object> {
+pub(super) async fn rename<D: Driver + ?Sized>(driver: &D, container: &str, src: &str, dst: &str) -> Result<Object> {
     if src == dst {
         return driver.head_object(container, src).await;
     }
     let object = if driver.info().capabilities.copy {
-        driver
-            .copy_object(container, src, container, dst, &CopyOptions::default())
-            .await?
+        driver.copy_object(container, src, container, dst, &CopyOptions::default()).await?
     } else {
-        let res = driver
-            .get_object(container, src, &GetOptions::default())
-            .await?;
+        let res = driver.get_object(container, src, &GetOptions::default()).await?;
         let o = &res.object;
         let options = PutOptions {
             content_type: o.content_type.clone(),
@@ -50,14 +34,7 @@ pub(super) async fn rename<D: Driver + ?Sized>(
             ..Default::default()
         };
         let len = o.size;
-        driver
-            .put_object(
-                container,
-                dst,
-                Payload::stream(res.body, Some(len)),
-                &options,
-            )
-            .await?
+        driver.put_object(container, dst, Payload::stream(res.body, Some(len)), &options).await?
     };
     driver.delete_object(container, src).await?;
     Ok(object)
@@ -68,10 +45,7 @@ pub(super) async fn list_keys<D: Driver + ?Sized>(
     container: &str,
     prefix: Option<&str>,
 ) -> Result<Vec<String>> {
-    let opts = ListOptions {
-        prefix: prefix.map(str::to_owned),
-        ..Default::default()
-    };
+    let opts = ListOptions { prefix: prefix.map(str::to_owned), ..Default::default() };
     driver
         .list_objects(container, opts)
         .try_filter_map(|e| async move {
@@ -89,11 +63,7 @@ pub(super) async fn list_with_delimiter<D: Driver + ?Sized>(
     container: &str,
     prefix: Option<&str>,
 ) -> Result<(Vec<Object>, Vec<String>)> {
-    let opts = ListOptions {
-        prefix: prefix.map(str::to_owned),
-        delimiter: Some("/".into()),
-        ..Default::default()
-    };
+    let opts = ListOptions { prefix: prefix.map(str::to_owned), delimiter: Some("/".into()), ..Default::default() };
     let mut objects = Vec::new();
     let mut prefixes = Vec::new();
     let mut s = driver.list_objects(container, opts);
@@ -119,21 +89,13 @@ pub(super) async fn delete_objects<D: Driver + ?Sized>(
     Ok(out)
 }
 
-pub(super) async fn delete_prefix<D: Driver + ?Sized>(
-    driver: &D,
-    container: &str,
-    prefix: &str,
-) -> Result<u64> {
+pub(super) async fn delete_prefix<D: Driver + ?Sized>(driver: &D, container: &str, prefix: &str) -> Result<u64> {
     let batch = driver.info().limits.max_batch_delete.max(1);
     let mut deleted = 0u64;
     loop {
         // List one batch at a time from the start: deleting while paginating is safe
         // because each pass only sees keys that are still there.
-        let opts = ListOptions {
-            prefix: Some(prefix.to_owned()),
-            page_size: Some(batch),
-            ..Default::default()
-        };
+        let opts = ListOptions { prefix: Some(prefix.to_owned()), page_size: Some(batch), ..Default::default() };
         let keys: Vec<String> = driver
             .list_objects(container, opts)
             .try_filter_map(|e| async move { Ok(e.as_object().map(|o| o.name.clone())) })
@@ -149,10 +111,7 @@ pub(super) async fn delete_prefix<D: Driver + ?Sized>(
                 Err(e) => {
                     return Err(Error::new(
                         e.kind(),
-                        format!(
-                            "deleted {deleted} objects under {prefix:?}, then failed: {}",
-                            e.message()
-                        ),
+                        format!("deleted {deleted} objects under {prefix:?}, then failed: {}", e.message()),
                     )
                     .with_object(container, outcome.key));
                 }

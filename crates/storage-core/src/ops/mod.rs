@@ -37,11 +37,7 @@ pub struct TransferOptions {
 
 impl Default for TransferOptions {
     fn default() -> Self {
-        TransferOptions {
-            single_put_threshold: 16 << 20,
-            part_size: 8 << 20,
-            concurrency: 4,
-        }
+        TransferOptions { single_put_threshold: 16 << 20, part_size: 8 << 20, concurrency: 4 }
     }
 }
 
@@ -59,16 +55,7 @@ pub trait DriverExt: Driver {
         options: PutOptions,
         verify_hash: bool,
     ) -> Result<Object> {
-        upload::upload_file(
-            self,
-            path,
-            container,
-            key,
-            options,
-            verify_hash,
-            &TransferOptions::default(),
-        )
-        .await
+        upload::upload_file(self, path, container, key, options, verify_hash, &TransferOptions::default()).await
     }
 
     /// [`DriverExt::upload_object`] with explicit transfer settings.
@@ -110,15 +97,7 @@ pub trait DriverExt: Driver {
         overwrite_existing: bool,
         delete_on_failure: bool,
     ) -> Result<Object> {
-        download::download_to_path(
-            self,
-            container,
-            key,
-            dest,
-            overwrite_existing,
-            delete_on_failure,
-        )
-        .await
+        download::download_to_path(self, container, key, dest, overwrite_existing, delete_on_failure).await
     }
 
     /// The object's data as a stream of `chunk_size`-byte chunks (the last may be
@@ -129,9 +108,7 @@ pub trait DriverExt: Driver {
         key: &str,
         chunk_size: Option<usize>,
     ) -> Result<ByteStream> {
-        let res = self
-            .get_object(container, key, &GetOptions::default())
-            .await?;
+        let res = self.get_object(container, key, &GetOptions::default()).await?;
         Ok(match chunk_size {
             Some(n) => Rechunker::new(res.body, n).into_stream(),
             None => res.body,
@@ -140,10 +117,7 @@ pub trait DriverExt: Driver {
 
     /// The whole object in memory.
     async fn get_bytes(&self, container: &str, key: &str) -> Result<Bytes> {
-        self.get_object(container, key, &GetOptions::default())
-            .await?
-            .bytes()
-            .await
+        self.get_object(container, key, &GetOptions::default()).await?.bytes().await
     }
 
     /// Bytes `range` of the object (end exclusive, clamped to the object's size).
@@ -152,12 +126,7 @@ pub trait DriverExt: Driver {
     }
 
     /// Several ranges at once; nearby ranges are coalesced into one request.
-    async fn get_ranges(
-        &self,
-        container: &str,
-        key: &str,
-        ranges: &[Range<u64>],
-    ) -> Result<Vec<Bytes>> {
+    async fn get_ranges(&self, container: &str, key: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
         ranges::get_ranges(self, container, key, ranges).await
     }
 
@@ -173,11 +142,7 @@ pub trait DriverExt: Driver {
     }
 
     /// Objects and common prefixes directly under `prefix` (obstore `list_with_delimiter`).
-    async fn list_with_delimiter(
-        &self,
-        container: &str,
-        prefix: Option<&str>,
-    ) -> Result<(Vec<Object>, Vec<String>)> {
+    async fn list_with_delimiter(&self, container: &str, prefix: Option<&str>) -> Result<(Vec<Object>, Vec<String>)> {
         manage::list_with_delimiter(self, container, prefix).await
     }
 

@@ -23,11 +23,7 @@ pub(super) async fn get_range<D: Driver + ?Sized>(
         return Ok(Bytes::new());
     }
     let opts = GetOptions::range(ByteRange::from(range));
-    driver
-        .get_object(container, key, &opts)
-        .await?
-        .bytes()
-        .await
+    driver.get_object(container, key, &opts).await?.bytes().await
 }
 
 /// Merges ranges (in any order) whose gaps are at most `gap`, returning the merged
@@ -52,11 +48,9 @@ pub(super) async fn get_ranges<D: Driver + ?Sized>(
     ranges: &[Range<u64>],
 ) -> Result<Vec<Bytes>> {
     if let Some(bad) = ranges.iter().find(|r| r.end < r.start) {
-        return Err(Error::new(
-            ErrorKind::InvalidRange,
-            format!("range {bad:?} is inverted"),
-        )
-        .with_object(container, key));
+        return Err(
+            Error::new(ErrorKind::InvalidRange, format!("range {bad:?} is inverted")).with_object(container, key)
+        );
     }
     let merged = coalesce_ranges(ranges, COALESCE_GAP);
     let fetched: Vec<(Range<u64>, Bytes)> = stream::iter(merged)
@@ -76,9 +70,7 @@ pub(super) async fn get_ranges<D: Driver + ?Sized>(
             let (m, data) = fetched
                 .iter()
                 .find(|(m, _)| m.start <= r.start && r.end <= m.end)
-                .ok_or_else(|| {
-                    Error::new(ErrorKind::InvalidRange, "a range was lost while coalescing")
-                })?;
+                .ok_or_else(|| Error::new(ErrorKind::InvalidRange, "a range was lost while coalescing"))?;
             let s = (r.start - m.start) as usize;
             let e = (r.end - m.start) as usize;
             if e > data.len() {
@@ -99,10 +91,7 @@ mod tests {
 
     #[test]
     fn coalesces_near_ranges() {
-        assert_eq!(
-            coalesce_ranges(&[5..10, 0..2, 12..14], 2),
-            vec![0..2, 5..14]
-        );
+        assert_eq!(coalesce_ranges(&[5..10, 0..2, 12..14], 2), vec![0..2, 5..14]);
         assert_eq!(coalesce_ranges(&[0..2, 100..101], 2), vec![0..2, 100..101]);
         assert_eq!(coalesce_ranges(&[3..3], 2), Vec::<Range<u64>>::new());
     }

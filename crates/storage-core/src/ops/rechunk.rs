@@ -18,12 +18,7 @@ pub struct Rechunker {
 impl Rechunker {
     /// Wraps `inner`, cutting it into `size`-byte chunks (at least 1).
     pub fn new(inner: ByteStream, size: usize) -> Self {
-        Rechunker {
-            inner,
-            size: size.max(1),
-            buf: BytesMut::new(),
-            done: false,
-        }
+        Rechunker { inner, size: size.max(1), buf: BytesMut::new(), done: false }
     }
 
     /// The next chunk, or `None` at the end. An empty stream yields no chunk.
@@ -71,19 +66,9 @@ mod tests {
 
     #[tokio::test]
     async fn cuts_exact_chunks() {
-        let parts: Vec<Result<Bytes>> = vec![
-            Ok(Bytes::from_static(b"abc")),
-            Ok(Bytes::from_static(b"defgh")),
-        ];
+        let parts: Vec<Result<Bytes>> = vec![Ok(Bytes::from_static(b"abc")), Ok(Bytes::from_static(b"defgh"))];
         let s = Rechunker::new(stream::iter(parts).boxed(), 3).into_stream();
         let out: Vec<Bytes> = s.map(|r| r.unwrap()).collect().await;
-        assert_eq!(
-            out,
-            vec![
-                Bytes::from_static(b"abc"),
-                Bytes::from_static(b"def"),
-                Bytes::from_static(b"gh")
-            ]
-        );
+        assert_eq!(out, vec![Bytes::from_static(b"abc"), Bytes::from_static(b"def"), Bytes::from_static(b"gh")]);
     }
 }

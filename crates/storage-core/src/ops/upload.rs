@@ -19,11 +19,7 @@ const READ_CHUNK: usize = 1 << 20;
 
 /// The part size for an object of `length` bytes (unknown: `None`): the preferred size,
 /// raised to the driver's minimum and to what fits in its maximum part count.
-pub fn plan_part_size(
-    length: Option<u64>,
-    transfer: &TransferOptions,
-    limits: &Limits,
-) -> Result<u64> {
+pub fn plan_part_size(length: Option<u64>, transfer: &TransferOptions, limits: &Limits) -> Result<u64> {
     let mut size = transfer.part_size.max(limits.min_part_size).max(1);
     if let Some(len) = length {
         size = size.max(len.div_ceil(u64::from(limits.max_parts.max(1))));
@@ -45,10 +41,7 @@ fn verify(object: &Object, expected_len: u64, expected_md5: Option<&str>) -> Res
     if object.size != expected_len {
         return Err(Error::new(
             ErrorKind::ObjectHashMismatch,
-            format!(
-                "the stored object has {} bytes but {expected_len} were sent",
-                object.size
-            ),
+            format!("the stored object has {} bytes but {expected_len} were sent", object.size),
         )
         .with_object(&object.container, &object.name));
     }
@@ -74,27 +67,15 @@ pub(super) async fn upload_file<D: Driver + ?Sized>(
     transfer: &TransferOptions,
 ) -> Result<Object> {
     let open = || async {
-        tokio::fs::File::open(path).await.map_err(|e| {
-            Error::io(format!("opening {}", path.display()), e).with_object(container, key)
-        })
+        tokio::fs::File::open(path)
+            .await
+            .map_err(|e| Error::io(format!("opening {}", path.display()), e).with_object(container, key))
     };
     let file = open().await?;
-    let len = file
-        .metadata()
-        .await
-        .map_err(|e| Error::io(format!("reading the size of {}", path.display()), e))?
-        .len();
-    let expected_md5 = if verify_hash {
-        Some(md5_file(path).await?)
-    } else {
-        None
-    };
+    let len = file.metadata().await.map_err(|e| Error::io(format!("reading the size of {}", path.display()), e))?.len();
+    let expected_md5 = if verify_hash { Some(md5_file(path).await?) } else { None };
     let info = driver.info();
-    let object = if len
-        <= transfer
-            .single_put_threshold
-            .min(info.limits.max_single_put)
-        || !info.capabilities.multipart
+    let object = if len <= transfer.single_put_threshold.min(info.limits.max_single_put) || !info.capabilities.multipart
     {
         if info.capabilities.put_content_md5 && options.content_md5.is_none() {
             options.content_md5 = expected_md5.clone();
@@ -103,20 +84,9 @@ pub(super) async fn upload_file<D: Driver + ?Sized>(
         driver.put_object(container, key, payload, &options).await?
     } else {
         let part_size = plan_part_size(Some(len), transfer, &info.limits)?;
-        let mut chunks = Rechunker::new(
-            file_stream(file, READ_CHUNK),
-            usize::try_from(part_size).unwrap_or(usize::MAX),
-        );
-        multipart(
-            driver,
-            container,
-            key,
-            &options,
-            VecDeque::new(),
-            &mut chunks,
-            transfer.concurrency,
-        )
-        .await?
+        let mut chunks =
+            Rechunker::new(file_stream(file, READ_CHUNK), usize::try_from(part_size).unwrap_or(usize::MAX));
+        multipart(driver, container, key, &options, VecDeque::new(), &mut chunks, transfer.concurrency).await?
     };
     verify(&object, len, expected_md5.as_deref())?;
     Ok(object)
@@ -132,9 +102,7 @@ pub(super) async fn upload_stream<D: Driver + ?Sized>(
 ) -> Result<Object> {
     let info = driver.info();
     if !info.capabilities.multipart {
-        return driver
-            .put_object(container, key, Payload::stream(stream, None), &options)
-            .await;
+        return driver.put_object(container, key, Payload::stream(stream, None), &options).await;
     }
     let part_size = plan_part_size(None, transfer, &info.limits)?;
     let mut chunks = Rechunker::new(stream, usize::try_from(part_size).unwrap_or(usize::MAX));
@@ -144,27 +112,10 @@ pub(super) async fn upload_stream<D: Driver + ?Sized>(
         None => None,
     };
     match (first, second) {
-        (None, _) => {
-            driver
-                .put_object(container, key, Payload::Bytes(Bytes::new()), &options)
-                .await
-        }
-        (Some(only), None) => {
-            driver
-                .put_object(container, key, Payload::Bytes(only), &options)
-                .await
-        }
+        (None, _) => driver.put_object(container, key, Payload::Bytes(Bytes::new()), &options).await,
+        (Some(only), None) => driver.put_object(container, key, Payload::Bytes(only), &options).await,
         (Some(a), Some(b)) => {
-            multipart(
-                driver,
-                container,
-                key,
-                &options,
-                VecDeque::from([a, b]),
-                &mut chunks,
-                transfer.concurrency,
-            )
-            .await
+            multipart(driver, container, key, &options, VecDeque::from([a, b]), &mut chunks, transfer.concurrency).await
         }
     }
 }
