@@ -1,1 +1,50 @@
-fn main() {}
+//! `cargo xtask`: the project's developer loop.
+//!
+//! ```text
+//! cargo xtask emulators start|stop|status [NAME...]
+//! cargo xtask test                 emulators up, whole workspace tested, conformance, emulators down
+//! cargo xtask conformance [--driver NAME[,NAME]] [--format text|json|junit]
+//! cargo xtask ci                   fmt check, cargo-deny, clippy -D warnings, test
+//! ```
+
+mod ci;
+mod conformance;
+mod emulators;
+mod paths;
+mod process;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  emulators start|stop|status [NAME...]   manage the local servers the tests use
+  test                                    start emulators, test the whole workspace, run conformance, stop emulators
+  conformance [--driver NAME[,NAME]] [--format text|json|junit]
+                                          run the conformance suite (drivers: memory, local)
+  ci                                      fmt check, cargo-deny, clippy -D warnings, then test";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("emulators") => emulators::command(&args[1..]),
+        Some("test") => ci::test(),
+        Some("conformance") => conformance::command(&args[1..]),
+        Some("ci") => ci::ci(),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -39,8 +39,11 @@ pub struct Capabilities {
     pub list_multipart: bool,
     /// Signed URLs.
     pub signed_urls: bool,
-    /// Libcloud's CDN calls.
+    /// All four of Libcloud's CDN calls.
     pub cdn: bool,
+    /// `get_object_cdn_url` returns a URL (for S3, a presigned GET) even where enabling
+    /// CDN is not supported.
+    pub object_cdn_url: bool,
     /// User metadata is stored and returned.
     pub user_metadata: bool,
     /// Content-Type, Cache-Control, Content-Disposition, Content-Encoding are stored.
@@ -51,6 +54,19 @@ pub struct Capabilities {
     pub versions: bool,
     /// Deleting a container that still holds objects is refused.
     pub refuses_nonempty_delete: bool,
+    /// A key may coexist with keys that have it as a prefix (`a` and `a/b`), as in object
+    /// stores. Drivers that map keys onto a directory tree cannot offer this.
+    pub key_and_prefix: bool,
+    /// Every valid key is stored and listed byte for byte, including `+`, `%2F`, `%25`,
+    /// `//`, `/./`, a trailing `/` and 1024-byte keys (some servers map keys onto a
+    /// filesystem and normalise them).
+    pub verbatim_keys: bool,
+    /// Writing or reading an object in a missing container fails with
+    /// `ContainerDoesNotExist` (some servers create it, or answer `ObjectDoesNotExist`).
+    pub container_checked: bool,
+    /// Conditional writes are atomic: of concurrent writers with the same condition,
+    /// exactly one succeeds.
+    pub atomic_conditional_put: bool,
 }
 
 impl Capabilities {
@@ -74,11 +90,16 @@ impl Capabilities {
         list_multipart: true,
         signed_urls: true,
         cdn: true,
+        object_cdn_url: true,
         user_metadata: true,
         content_headers: true,
         md5_hash: true,
         versions: true,
         refuses_nonempty_delete: true,
+        key_and_prefix: true,
+        verbatim_keys: true,
+        container_checked: true,
+        atomic_conditional_put: true,
     };
 
     /// Every capability off.
@@ -101,11 +122,16 @@ impl Capabilities {
         list_multipart: false,
         signed_urls: false,
         cdn: false,
+        object_cdn_url: false,
         user_metadata: false,
         content_headers: false,
         md5_hash: false,
         versions: false,
         refuses_nonempty_delete: false,
+        key_and_prefix: false,
+        verbatim_keys: false,
+        container_checked: false,
+        atomic_conditional_put: false,
     };
 }
 

@@ -65,7 +65,7 @@ impl Default for MemoryDriver {
 impl MemoryDriver {
     /// An empty store.
     pub fn new() -> Self {
-        let capabilities = Capabilities { signed_urls: false, cdn: false, ..Capabilities::ALL };
+        let capabilities = Capabilities { signed_urls: false, cdn: false, object_cdn_url: false, ..Capabilities::ALL };
         let limits = Limits { min_part_size: 1, ..Limits::default() };
         MemoryDriver {
             info: DriverInfo { name: NAME.to_owned(), capabilities, limits, container_rules: ContainerNameRules::Any },

@@ -127,6 +127,8 @@ impl Object {
 }
 
 /// One entry of a listing: an object, or a common prefix when a delimiter is used.
+// Listings are mostly objects, so boxing the large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ListEntry {
     /// An object.

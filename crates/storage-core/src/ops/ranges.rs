@@ -71,12 +71,14 @@ pub(super) async fn get_ranges<D: Driver + ?Sized>(
                 .iter()
                 .find(|(m, _)| m.start <= r.start && r.end <= m.end)
                 .ok_or_else(|| Error::new(ErrorKind::InvalidRange, "a range was lost while coalescing"))?;
+            // Like a single range read, a range reaching past the end is clamped; one
+            // starting at or past the end cannot be satisfied.
             let s = (r.start - m.start) as usize;
-            let e = (r.end - m.start) as usize;
-            if e > data.len() {
+            let e = ((r.end - m.start) as usize).min(data.len());
+            if s >= data.len() {
                 return Err(Error::new(
                     ErrorKind::InvalidRange,
-                    format!("range {r:?} reaches past the end of the object"),
+                    format!("range {r:?} starts past the end of the object"),
                 )
                 .with_object(container, key));
             }
@@ -93,6 +95,6 @@ mod tests {
     fn coalesces_near_ranges() {
         assert_eq!(coalesce_ranges(&[5..10, 0..2, 12..14], 2), vec![0..2, 5..14]);
         assert_eq!(coalesce_ranges(&[0..2, 100..101], 2), vec![0..2, 100..101]);
-        assert_eq!(coalesce_ranges(&[3..3], 2), Vec::<Range<u64>>::new());
+        assert_eq!(coalesce_ranges(&[3..3, 4..4], 2), Vec::<Range<u64>>::new());
     }
 }

@@ -1,0 +1,38 @@
+//! Known servers that fall short of the service they emulate, each gap declared as a
+//! capability override with its reason (never by weakening a case). The reasons appear
+//! in the report next to every case they skip.
+
+use crate::runner::Override;
+
+/// s3s-fs 0.14.1: verifies SigV4, but maps keys onto a filesystem and skips several checks.
+pub fn s3s_fs() -> Vec<Override> {
+    [
+        ("refuses_nonempty_delete", "s3s-fs 0.14 deletes a bucket that still holds objects"),
+        (
+            "container_checked",
+            "s3s-fs creates a missing bucket's directory on PutObject and answers NoSuchKey for GETs in a missing bucket",
+        ),
+        ("suffix_ranges", "s3s-fs 0.14 answers 500 InternalError to a suffix range longer than the object"),
+        ("conditional_get_etag", "s3s-fs ignores If-Match and If-None-Match on GET and HEAD"),
+        ("conditional_get_time", "s3s-fs ignores If-Modified-Since and If-Unmodified-Since"),
+        (
+            "atomic_conditional_put",
+            "s3s-fs checks If-None-Match / If-Match and then writes in a separate step, so concurrent conditional writers can all win",
+        ),
+        ("list_multipart", "s3s-fs answers ListMultipartUploads with 501 NotImplemented"),
+        (
+            "verbatim_keys",
+            "s3s-fs maps keys onto a filesystem: `+` is stored as a space, `%2F`, `%25`, `//` and `/./` are normalised, a trailing `/` is a directory, and long keys exceed file name limits",
+        ),
+        ("key_and_prefix", "s3s-fs maps keys onto a filesystem, where a file and a directory cannot share a name"),
+    ]
+    .into_iter()
+    .map(|(c, r)| Override::new(c, r))
+    .collect()
+}
+
+/// moto 5.2.1: no override is needed by the cases (it does not verify signatures, which
+/// s3s-fs covers).
+pub fn moto() -> Vec<Override> {
+    Vec::new()
+}

@@ -1,0 +1,214 @@
+//! The pooled HTTP client with retries, timeouts and tracing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Method, Request};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use storage_core::{Error, ErrorKind, Result};
+use tracing::Instrument;
+
+use crate::activity::Activity;
+use crate::config::{HttpConfig, TlsRoots};
+use crate::connector::ProxyConnector;
+use crate::redact::redact_url;
+use crate::request::{HttpRequest, HyperBody, Signer};
+use crate::response::HttpResponse;
+use crate::retry::{backoff, is_retryable_status, retry_after};
+
+type Inner = Client<HttpsConnector<ProxyConnector>, HyperBody>;
+
+/// A pooled HTTP/1.1 client (cheap to clone) shared by the cloud drivers.
+#[derive(Clone)]
+pub struct HttpClient {
+    client: Inner,
+    config: Arc<HttpConfig>,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient").field("config", &self.config).finish()
+    }
+}
+
+enum Attempt {
+    Answer(HttpResponse),
+    Failed { error: Error, sent: bool },
+}
+
+impl HttpClient {
+    /// A client with these settings.
+    pub fn new(config: HttpConfig) -> Result<Self> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.connect_timeout));
+        let tcp = ProxyConnector::new(http, config.proxy_from_env);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let builder = match config.tls_roots {
+            TlsRoots::Webpki => builder.with_provider_and_webpki_roots(provider).map_err(|e| tls_error(&e))?,
+            TlsRoots::Native => native_roots(builder, provider)?,
+        };
+        let https = builder.https_or_http().enable_http1().wrap_connector(tcp);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(config.pool_idle_timeout)
+            .pool_max_idle_per_host(config.pool_max_idle_per_host)
+            .build(https);
+        Ok(HttpClient { client, config: Arc::new(config) })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
+    /// Sends `request`, signing every attempt, retrying what is safe to retry: connect
+    /// failures always; timeouts, broken connections, 408, 429 and 5xx when the request
+    /// is idempotent and its body replayable. Waits a jittered exponential backoff, or
+    /// longer if `Retry-After` asks. The final answer is returned whatever its status;
+    /// the caller maps error statuses with its provider's codes.
+    pub async fn execute(&self, request: &HttpRequest, signer: &dyn Signer) -> Result<HttpResponse> {
+        let url = redact_url(&request.uri.to_string());
+        if request.uri.scheme_str() == Some("http") && !self.config.allow_http {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("{url} uses plain http; enable allow_http for local servers"),
+            ));
+        }
+        let span = tracing::debug_span!("http_request", op = request.operation, method = %request.method, url = %url);
+        async {
+            let start = Instant::now();
+            let retry = &self.config.retry;
+            let mut retries = 0u32;
+            loop {
+                let attempt_start = Instant::now();
+                let outcome = self.attempt(request, signer).await;
+                let (retryable, wait_hint) = match &outcome {
+                    Attempt::Answer(resp) => {
+                        let status = resp.status.as_u16();
+                        tracing::debug!(
+                            attempt = retries,
+                            status,
+                            ms = attempt_start.elapsed().as_millis() as u64,
+                            request_id =
+                                resp.header("x-amz-request-id").or(resp.header("x-ms-request-id")).unwrap_or(""),
+                            "answer"
+                        );
+                        (
+                            is_retryable_status(status) && request.idempotent && request.body.is_replayable(),
+                            retry_after(&resp.headers),
+                        )
+                    }
+                    Attempt::Failed { error, sent } => {
+                        tracing::debug!(attempt = retries, error = %error, "attempt failed");
+                        let safe = !sent || request.idempotent;
+                        (safe && request.body.is_replayable() && error.is_retryable(), None)
+                    }
+                };
+                let elapsed = start.elapsed();
+                let budget_left = retry.retry_budget.saturating_sub(elapsed);
+                let deadline_left = self.config.total_timeout.map(|t| t.saturating_sub(elapsed));
+                let wait = backoff(retry, retries).max(wait_hint.unwrap_or(Duration::ZERO));
+                let fits = wait < budget_left && deadline_left.is_none_or(|d| wait < d);
+                if retryable && retries < retry.max_retries && fits {
+                    tracing::debug!(wait_ms = wait.as_millis() as u64, "retrying");
+                    tokio::time::sleep(wait).await;
+                    retries += 1;
+                    continue;
+                }
+                return match outcome {
+                    Attempt::Answer(mut resp) => {
+                        resp.retries = retries;
+                        Ok(resp)
+                    }
+                    Attempt::Failed { error, .. } => Err(error.with_retries(retries)),
+                };
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn attempt(&self, request: &HttpRequest, signer: &dyn Signer) -> Attempt {
+        let mut uri = request.uri.clone();
+        let mut headers = request.headers.clone();
+        if let Err(error) = signer.sign(&request.method, &mut uri, &mut headers, &request.body).await {
+            return Attempt::Failed { error, sent: false };
+        }
+        headers.entry(http::header::USER_AGENT).or_insert_with(|| {
+            http::HeaderValue::from_str(&self.config.user_agent)
+                .unwrap_or_else(|_| http::HeaderValue::from_static("storage-rs"))
+        });
+        if request.method != Method::GET && request.method != Method::HEAD && request.method != Method::DELETE {
+            headers.entry(http::header::CONTENT_LENGTH).or_insert_with(|| http::HeaderValue::from(request.body.len()));
+        }
+        let activity = Activity::new();
+        let body = match request.body.to_hyper(&activity) {
+            Ok(b) => b,
+            Err(error) => return Attempt::Failed { error, sent: false },
+        };
+        let mut req = Request::new(body);
+        *req.method_mut() = request.method.clone();
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers;
+        let idle = self.config.read_idle_timeout;
+        // Wait for the answer; give up only when nothing moved (no body chunk sent) for
+        // the idle timeout (plus the connect timeout), so slow uploads that progress live.
+        let limit = idle + self.config.connect_timeout;
+        let mut fut = std::pin::pin!(self.client.request(req));
+        let result = loop {
+            match tokio::time::timeout(limit.min(Duration::from_secs(1)), &mut fut).await {
+                Ok(r) => break Some(r),
+                Err(_) if activity.idle_for() >= limit => break None,
+                Err(_) => {}
+            }
+        };
+        match result {
+            None => Attempt::Failed {
+                error: Error::new(ErrorKind::Timeout, format!("no progress and no response for {limit:?}"))
+                    .with_retryable(true),
+                sent: true,
+            },
+            Some(Err(e)) => {
+                let connect = e.is_connect();
+                let kind = if format!("{e:?}").contains("TimedOut") { ErrorKind::Timeout } else { ErrorKind::Io };
+                let what = if connect { "connecting failed" } else { "the request failed" };
+                let detail = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string());
+                Attempt::Failed {
+                    error: Error::new(kind, format!("{what}: {detail}")).with_retryable(true),
+                    sent: !connect,
+                }
+            }
+            Some(Ok(resp)) => {
+                let (parts, body) = resp.into_parts();
+                Attempt::Answer(HttpResponse { status: parts.status, headers: parts.headers, retries: 0, body, idle })
+            }
+        }
+    }
+}
+
+fn tls_error(e: &dyn std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Config, format!("TLS setup failed: {e}"))
+}
+
+type SchemesBuilder = hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes>;
+
+#[cfg(feature = "native-roots")]
+fn native_roots(
+    builder: hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsTlsConfig>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<SchemesBuilder> {
+    builder.with_provider_and_native_roots(provider).map_err(|e| tls_error(&e))
+}
+
+#[cfg(not(feature = "native-roots"))]
+fn native_roots(
+    _builder: hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsTlsConfig>,
+    _provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<SchemesBuilder> {
+    Err(Error::new(ErrorKind::Config, "native TLS roots need the storage-http feature `native-roots`"))
+}

@@ -1,0 +1,47 @@
+//! The HTTP engine shared by the cloud drivers (S3, GCS, Azure).
+//!
+//! - [`HttpClient`]: hyper 1 + hyper-util pooled HTTP/1.1 client over rustls (webpki
+//!   roots, or the OS store with the `native-roots` feature), `allow_http` for local
+//!   servers, proxies from `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`.
+//! - Timeouts that spare slow transfers: connect timeout, an idle timeout that fires only
+//!   when nothing moves, and an optional total deadline.
+//! - Retries with full-jitter exponential backoff for connect errors, timeouts, 408, 429
+//!   and 5xx on idempotent requests with replayable bodies; `Retry-After` honoured.
+//! - [`resumable_body`]: a GET whose body breaks resumes from the last byte received,
+//!   pinned to the ETag.
+//! - [`kind_for_status`] / [`status_error`]: HTTP answers -> `storage_core::ErrorKind`.
+//! - [`redact_url`]: what may be logged of a URL. Signatures never reach logs or errors.
+//!
+//! ```no_run
+//! # async fn demo() -> storage_core::Result<()> {
+//! use storage_http::{HttpClient, HttpConfig, HttpRequest, Unsigned};
+//! let client = HttpClient::new(HttpConfig { allow_http: true, ..Default::default() })?;
+//! let req = HttpRequest::parse(http::Method::GET, "http://127.0.0.1:9000/bucket/key", "GetObject")?;
+//! let resp = client.execute(&req, &Unsigned).await?;
+//! let status = resp.status;
+//! println!("{status} {} bytes", resp.bytes().await?.len());
+//! # Ok(()) }
+//! ```
+
+mod activity;
+mod client;
+mod config;
+mod connector;
+mod errors;
+mod redact;
+mod request;
+mod response;
+mod resume;
+mod retry;
+
+pub use activity::Activity;
+pub use client::HttpClient;
+pub use config::{HttpConfig, RetryConfig, TlsRoots};
+pub use errors::{kind_for_status, status_error};
+pub use redact::redact_url;
+pub use request::{HttpRequest, HyperBody, RequestBody, Signer, Unsigned};
+pub use response::HttpResponse;
+pub use resume::{Resumable, resumable_body};
+pub use retry::{backoff, is_retryable_status, retry_after};
+
+pub use http;

@@ -1,0 +1,49 @@
+//! [`LocalFactory`]: builds a [`LocalDriver`] from options, for `storage_core::Registry`.
+
+use std::sync::Arc;
+
+use storage_core::registry::{DriverConfig, DriverFactory};
+use storage_core::{Driver, Error, ErrorKind, Result};
+
+use crate::{LocalDriver, NAME};
+
+/// The factory of [`LocalDriver`]: name `local`, URL schemes `local` and `file`.
+///
+/// Options: `root` (required), the directory holding the containers; it is created if
+/// missing.
+///
+/// ```
+/// use storage_core::{DriverConfig, Registry};
+/// use std::sync::Arc;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let mut registry = Registry::new();
+/// registry.register(Arc::new(storage_local::LocalFactory));
+/// let config = DriverConfig::new().set("root", dir.path().to_string_lossy());
+/// let location = registry.open("file://photos/2024/", &config).unwrap();
+/// assert_eq!(location.driver.info().name, "local");
+/// assert_eq!(location.container.as_deref(), Some("photos"));
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LocalFactory;
+
+impl DriverFactory for LocalFactory {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn schemes(&self) -> &[&str] {
+        &["local", "file"]
+    }
+
+    fn build(&self, config: &DriverConfig) -> Result<Arc<dyn Driver>> {
+        let root = config.get("root").filter(|r| !r.trim().is_empty()).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                "the local driver needs the option \"root\": the directory that holds the containers",
+            )
+            .with_driver(NAME)
+        })?;
+        Ok(Arc::new(LocalDriver::new(root)?))
+    }
+}

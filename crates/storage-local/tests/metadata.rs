@@ -1,0 +1,119 @@
+//! Sidecars: what they keep, that they stay hidden, and that stale ones are ignored.
+
+mod common;
+
+use common::{Fixture, tree};
+use storage_core::hash::md5_hex;
+use storage_core::{Driver, DriverExt, ListOptions, PutOptions};
+
+#[tokio::test]
+async fn metadata_and_headers_persist_across_driver_instances() {
+    let f = Fixture::new().await;
+    let opts = PutOptions {
+        content_type: Some("text/html".into()),
+        content_encoding: Some("gzip".into()),
+        cache_control: Some("max-age=60".into()),
+        content_disposition: Some("attachment; filename=\"a.html\"".into()),
+        ..Default::default()
+    }
+    .with_metadata("X-Mixed-Case", "Value Kept");
+    let put = f.store.put_object("c", "page", "<html/>".into(), &opts).await.unwrap();
+    assert_eq!(put.metadata.get("x-mixed-case").map(String::as_str), Some("Value Kept"));
+
+    let again = storage_local::LocalDriver::new(f.root()).unwrap();
+    let head = again.head_object("c", "page").await.unwrap();
+    assert_eq!(head, put);
+    assert_eq!(head.content_encoding.as_deref(), Some("gzip"));
+    assert_eq!(head.cache_control.as_deref(), Some("max-age=60"));
+    assert_eq!(head.content_disposition.as_deref(), Some("attachment; filename=\"a.html\""));
+    assert_eq!(head.md5(), Some(md5_hex(b"<html/>").as_str()));
+    assert_eq!(head.version, None);
+    // Listing reports the same object as head.
+    let listed = again.list_page("c", &ListOptions::default(), None).await.unwrap();
+    assert_eq!(listed.items[0].as_object(), Some(&head));
+}
+
+#[tokio::test]
+async fn sidecars_temp_files_and_staging_never_show_in_listings() {
+    let f = Fixture::new().await;
+    f.put("a", "1").await;
+    f.put("d/b", "2").await;
+    f.store.create_multipart("c", "d/pending", &PutOptions::default()).await.unwrap();
+    std::fs::write(f.container_dir().join("%t.leftover"), "crash debris").unwrap();
+    std::fs::write(f.container_dir().join("d/%t.leftover"), "crash debris").unwrap();
+    std::fs::create_dir(f.container_dir().join("only-internal")).unwrap();
+    std::fs::write(f.container_dir().join("only-internal/%m.gone"), "{}").unwrap();
+    let files = tree(&f.container_dir());
+    assert!(files.contains(&"%m.a".to_owned()) && files.contains(&"d/%m.b".to_owned()), "{files:?}");
+    assert!(files.iter().any(|p| p.starts_with("%uploads/")), "{files:?}");
+
+    assert_eq!(f.store.list_keys("c", None).await.unwrap(), vec!["a", "d/b"]);
+    let (objects, prefixes) = f.store.list_with_delimiter("c", None).await.unwrap();
+    assert_eq!(objects.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), vec!["a"]);
+    // "only-internal/" holds no object, so it is not a prefix.
+    assert_eq!(prefixes, vec!["d/"]);
+    assert_eq!(f.store.list_keys("c", Some("%")).await.unwrap(), Vec::<String>::new());
+    assert_eq!(f.store.list_keys("c", Some("d/%")).await.unwrap(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_stale_sidecar_is_ignored() {
+    let f = Fixture::new().await;
+    let opts = PutOptions::content_type("text/plain").with_metadata("k", "v");
+    let put = f.store.put_object("c", "dir/obj", "original".into(), &opts).await.unwrap();
+    let data = f.container_dir().join("dir/obj");
+
+    // Replaced by a file of the same size (another inode), as a crash between the two
+    // renames of a write would leave it.
+    let tmp = f.container_dir().join("dir/replacement");
+    std::fs::write(&tmp, "ORIGINAL").unwrap();
+    std::fs::rename(&tmp, &data).unwrap();
+    let head = f.store.head_object("c", "dir/obj").await.unwrap();
+    assert_eq!(head.size, 8);
+    assert_eq!(head.hash, None);
+    assert_eq!(head.content_type, None);
+    assert!(head.metadata.is_empty());
+    assert_ne!(head.etag, put.etag);
+    assert_eq!(f.store.get_bytes("c", "dir/obj").await.unwrap(), "ORIGINAL");
+    // The derived ETag is stable and usable in conditions.
+    assert_eq!(f.store.head_object("c", "dir/obj").await.unwrap().etag, head.etag);
+
+    // Rewritten in place with another size.
+    std::fs::write(&data, "longer content").unwrap();
+    let head2 = f.store.head_object("c", "dir/obj").await.unwrap();
+    assert_eq!((head2.size, head2.hash.clone()), (14, None));
+    assert_ne!(head2.etag, head.etag);
+    let listed = f.store.list_page("c", &ListOptions::default(), None).await.unwrap();
+    assert_eq!(listed.items[0].as_object(), Some(&head2));
+
+    // A corrupt sidecar is ignored too.
+    f.put("other", "x").await;
+    std::fs::write(f.container_dir().join("%m.other"), "not json").unwrap();
+    assert_eq!(f.store.head_object("c", "other").await.unwrap().hash, None);
+    // Writing again brings the metadata back.
+    let o = f.store.put_object("c", "dir/obj", "fresh".into(), &opts).await.unwrap();
+    assert_eq!(f.store.head_object("c", "dir/obj").await.unwrap(), o);
+}
+
+#[tokio::test]
+async fn files_written_by_hand_are_objects() {
+    let f = Fixture::new().await;
+    let dir = f.container_dir();
+    std::fs::create_dir_all(dir.join("docs/2024")).unwrap();
+    std::fs::write(dir.join("docs/2024/report.txt"), "by hand").unwrap();
+    std::fs::write(dir.join("readme"), "hello").unwrap();
+    // Names the encoding cannot produce are not listed (they could not be read back).
+    std::fs::write(dir.join("100%"), "x").unwrap();
+    std::fs::write(dir.join("a%20b"), "x").unwrap();
+    std::fs::write(dir.join("%zinternal"), "x").unwrap();
+
+    assert_eq!(f.store.list_keys("c", None).await.unwrap(), vec!["docs/2024/report.txt", "readme"]);
+    let head = f.store.head_object("c", "docs/2024/report.txt").await.unwrap();
+    assert_eq!((head.size, head.hash.clone(), head.content_type.clone()), (7, None, None));
+    assert!(head.etag.is_some() && head.last_modified.is_some());
+    assert_eq!(f.store.get_bytes("c", "docs/2024/report.txt").await.unwrap(), "by hand");
+    assert_eq!(f.store.get_bytes("c", "readme").await.unwrap(), "hello");
+    // They can be deleted through the driver, which prunes the directories.
+    f.store.delete_object("c", "docs/2024/report.txt").await.unwrap();
+    assert!(!dir.join("docs").exists());
+}

@@ -1,0 +1,236 @@
+//! Configuration of the S3 driver: builder, environment, string map.
+
+use std::sync::Arc;
+
+use storage_core::{DriverConfig, Error, ErrorKind, Result};
+use storage_http::HttpConfig;
+
+use crate::credentials::{Credentials, CredentialsProvider, StaticProvider};
+
+/// How buckets appear in URLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Addressing {
+    /// Path style for IP-address and `localhost` endpoints, virtual-hosted otherwise
+    /// (path style also for bucket names with dots over HTTPS, which break certificates).
+    #[default]
+    Auto,
+    /// `https://endpoint/bucket/key`.
+    Path,
+    /// `https://bucket.endpoint/key`.
+    VirtualHosted,
+}
+
+/// The integrity checksum sent with uploads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Checksum {
+    /// `x-amz-checksum-crc32c` (cheap; verified by S3).
+    #[default]
+    Crc32c,
+    /// `Content-MD5`.
+    Md5,
+    /// No checksum.
+    None,
+}
+
+/// Whether the body is covered by the signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PayloadSigning {
+    /// `UNSIGNED-PAYLOAD` over HTTPS (TLS protects the body), SHA-256 over plain HTTP.
+    #[default]
+    Auto,
+    /// Always hash the body into the signature.
+    Signed,
+    /// Never (`UNSIGNED-PAYLOAD`).
+    Unsigned,
+}
+
+/// Settings of an [`crate::S3Driver`].
+#[derive(Clone)]
+pub struct S3Config {
+    /// Endpoint URL (`https://s3.us-east-1.amazonaws.com` when `None`).
+    pub endpoint: Option<String>,
+    /// Signing region.
+    pub region: String,
+    /// Addressing style.
+    pub addressing: Addressing,
+    /// Where credentials come from; `None` means AWS's default chain.
+    pub credentials: Option<Arc<dyn CredentialsProvider>>,
+    /// Send requests unsigned (public buckets).
+    pub anonymous: bool,
+    /// Upload checksum.
+    pub checksum: Checksum,
+    /// Payload signing.
+    pub payload_signing: PayloadSigning,
+    /// HTTP settings (`allow_http` is set automatically for an explicit `http://` endpoint).
+    pub http: HttpConfig,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("addressing", &self.addressing)
+            .field("credentials", &self.credentials)
+            .field("anonymous", &self.anonymous)
+            .field("checksum", &self.checksum)
+            .field("payload_signing", &self.payload_signing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            endpoint: None,
+            region: "us-east-1".to_owned(),
+            addressing: Addressing::Auto,
+            credentials: None,
+            anonymous: false,
+            checksum: Checksum::Crc32c,
+            payload_signing: PayloadSigning::Auto,
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl S3Config {
+    /// Defaults (AWS, us-east-1, default credentials chain).
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets the endpoint; an `http://` endpoint also allows plain HTTP.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        let e: String = endpoint.into();
+        if e.starts_with("http://") {
+            self.http.allow_http = true;
+        }
+        self.endpoint = Some(e.trim_end_matches('/').to_owned());
+        self
+    }
+    /// Sets the region.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = region.into();
+        self
+    }
+    /// Sets static credentials.
+    pub fn static_credentials(mut self, access_key_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        let creds = Credentials::new(access_key_id.into(), secret.into(), None);
+        self.credentials = Some(Arc::new(StaticProvider::from_credentials(creds)));
+        self
+    }
+    /// Sets a credentials provider.
+    pub fn credentials(mut self, provider: Arc<dyn CredentialsProvider>) -> Self {
+        self.credentials = Some(provider);
+        self
+    }
+    /// Sets the addressing style.
+    pub fn addressing(mut self, addressing: Addressing) -> Self {
+        self.addressing = addressing;
+        self
+    }
+    /// Sends requests unsigned.
+    pub fn anonymous(mut self, anonymous: bool) -> Self {
+        self.anonymous = anonymous;
+        self
+    }
+    /// Sets the upload checksum.
+    pub fn checksum(mut self, checksum: Checksum) -> Self {
+        self.checksum = checksum;
+        self
+    }
+    /// Sets payload signing.
+    pub fn payload_signing(mut self, p: PayloadSigning) -> Self {
+        self.payload_signing = p;
+        self
+    }
+    /// Allows plain HTTP.
+    pub fn allow_http(mut self, allow: bool) -> Self {
+        self.http.allow_http = allow;
+        self
+    }
+
+    /// From the environment, as AWS tools read it: `AWS_ENDPOINT_URL_S3` /
+    /// `AWS_ENDPOINT_URL`, `AWS_REGION` / `AWS_DEFAULT_REGION` (else the profile's region),
+    /// and the default credentials chain.
+    pub fn from_env() -> Self {
+        Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// [`S3Config::from_env`] reading variables through `get`.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Self {
+        let mut c = S3Config::new();
+        if let Some(e) = get("AWS_ENDPOINT_URL_S3").or_else(|| get("AWS_ENDPOINT_URL")).filter(|e| !e.is_empty()) {
+            c = c.endpoint(e);
+        }
+        if let Some(r) = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).filter(|r| !r.is_empty()) {
+            c.region = r;
+        } else if let Some(r) = crate::credentials::ProfileProvider::from_env().configured_region() {
+            c.region = r;
+        }
+        c
+    }
+
+    /// From a string map (config file section or URL options): `endpoint`, `region`,
+    /// `addressing` (auto|path|virtual), `access_key_id` + `secret_access_key`
+    /// (+ `session_token`), `anonymous`, `allow_http`, `checksum` (crc32c|md5|none),
+    /// `payload_signing` (auto|signed|unsigned). Unset values come from the environment.
+    pub fn from_config(config: &DriverConfig) -> Result<Self> {
+        let mut c = Self::from_env();
+        if let Some(e) = config.get("endpoint") {
+            c = c.endpoint(e);
+        }
+        if let Some(r) = config.get("region") {
+            c.region = r.to_owned();
+        }
+        if let Some(a) = config.get("addressing") {
+            c.addressing = match a.to_ascii_lowercase().as_str() {
+                "auto" => Addressing::Auto,
+                "path" => Addressing::Path,
+                "virtual" | "virtual-hosted" | "virtual_hosted" => Addressing::VirtualHosted,
+                other => return Err(bad("addressing", other, "auto, path or virtual")),
+            };
+        }
+        match (config.get("access_key_id"), config.get("secret_access_key")) {
+            (Some(id), Some(secret)) => {
+                let creds =
+                    Credentials::new(id.to_owned(), secret.to_owned(), config.get("session_token").map(str::to_owned));
+                c.credentials = Some(Arc::new(StaticProvider::from_credentials(creds)));
+            }
+            (None, None) => {}
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    "access_key_id and secret_access_key must be given together",
+                ));
+            }
+        }
+        if let Some(a) = config.flag("anonymous")? {
+            c.anonymous = a;
+        }
+        if let Some(a) = config.flag("allow_http")? {
+            c.http.allow_http = a;
+        }
+        if let Some(v) = config.get("checksum") {
+            c.checksum = match v.to_ascii_lowercase().as_str() {
+                "crc32c" => Checksum::Crc32c,
+                "md5" => Checksum::Md5,
+                "none" => Checksum::None,
+                other => return Err(bad("checksum", other, "crc32c, md5 or none")),
+            };
+        }
+        if let Some(v) = config.get("payload_signing") {
+            c.payload_signing = match v.to_ascii_lowercase().as_str() {
+                "auto" => PayloadSigning::Auto,
+                "signed" => PayloadSigning::Signed,
+                "unsigned" => PayloadSigning::Unsigned,
+                other => return Err(bad("payload_signing", other, "auto, signed or unsigned")),
+            };
+        }
+        Ok(c)
+    }
+}
+
+fn bad(key: &str, value: &str, expected: &str) -> Error {
+    Error::new(ErrorKind::Config, format!("the S3 option {key:?} is {value:?}; expected {expected}"))
+}

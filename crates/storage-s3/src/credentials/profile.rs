@@ -1,0 +1,474 @@
+//! Credentials from the shared AWS files `~/.aws/credentials` and `~/.aws/config`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use storage_core::{Error, ErrorKind, Result};
+
+use super::support::{env_var, expand_home, home_dir, non_empty, unauthenticated};
+use super::{Credentials, CredentialsProvider, WebIdentityProvider};
+
+/// Keys of one profile (lower-case names) to their values.
+type Properties = HashMap<String, String>;
+/// Sections of one file, by name as written (trimmed).
+type Sections = HashMap<String, Properties>;
+
+/// Credentials from a profile of the shared AWS files.
+///
+/// The profile is `[NAME]` in the credentials file and `[profile NAME]` (or `[default]`)
+/// in the config file; where both set a key the credentials file wins. A profile gives
+/// static keys (`aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`) or a
+/// web identity (`role_arn` + `web_identity_token_file`, optional `role_session_name`),
+/// exchanged with STS by a [`WebIdentityProvider`]. Files are read on every call (wrap the
+/// provider in a [`super::CachingProvider`]).
+#[derive(Clone, Debug)]
+pub struct ProfileProvider {
+    profile: String,
+    credentials_path: PathBuf,
+    config_path: PathBuf,
+    home: Option<PathBuf>,
+    env_region: Option<String>,
+    sts_endpoint: Option<String>,
+}
+
+impl ProfileProvider {
+    /// The profile `profile` of these two files (a missing file counts as empty). Only
+    /// `HOME` is read from the environment, to expand `~/` in `web_identity_token_file`.
+    pub fn new(
+        profile: impl Into<String>,
+        credentials_path: impl Into<PathBuf>,
+        config_path: impl Into<PathBuf>,
+    ) -> Self {
+        ProfileProvider {
+            profile: profile.into(),
+            credentials_path: credentials_path.into(),
+            config_path: config_path.into(),
+            home: home_dir(&env_var),
+            env_region: None,
+            sts_endpoint: None,
+        }
+    }
+
+    /// The provider the process environment describes: profile `AWS_PROFILE` (default
+    /// `default`), files `AWS_SHARED_CREDENTIALS_FILE` / `AWS_CONFIG_FILE` or
+    /// `$HOME/.aws/credentials` / `$HOME/.aws/config`, STS region `AWS_REGION` /
+    /// `AWS_DEFAULT_REGION`, STS endpoint `AWS_ENDPOINT_URL_STS`.
+    pub fn from_env() -> Self {
+        Self::from_vars(env_var)
+    }
+
+    /// Like [`ProfileProvider::from_env`], with `get` standing for the environment.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| non_empty(get(name));
+        let home = home_dir(&get);
+        let (credentials_path, config_path) = shared_paths(&get, home.as_deref());
+        ProfileProvider {
+            profile: get("AWS_PROFILE").unwrap_or_else(|| "default".to_owned()),
+            credentials_path,
+            config_path,
+            env_region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
+            sts_endpoint: get("AWS_ENDPOINT_URL_STS"),
+            home,
+        }
+    }
+
+    /// Sends the STS calls of web identity profiles to `url` instead of the regional
+    /// endpoint.
+    pub fn with_sts_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.sts_endpoint = Some(url.into());
+        self
+    }
+
+    /// The profile's name.
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+
+    /// The credentials file read.
+    pub fn credentials_path(&self) -> &Path {
+        &self.credentials_path
+    }
+
+    /// The config file read.
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// The `region` of this provider's profile in its config file (the driver's region
+    /// fallback). `None` when unset, or when the file is missing or malformed.
+    pub fn configured_region(&self) -> Option<String> {
+        region_in(&self.config_path, &self.profile)
+    }
+
+    /// The `region` of another profile of the same config file.
+    pub fn region_of(&self, profile: &str) -> Option<String> {
+        region_in(&self.config_path, profile)
+    }
+
+    /// The merged properties of the profile, or why there are none.
+    async fn properties(&self) -> Result<Properties> {
+        let credentials = read_optional(&self.credentials_path).await?;
+        let config = read_optional(&self.config_path).await?;
+        if credentials.is_none() && config.is_none() {
+            return Err(unauthenticated(format!(
+                "no shared credentials file ({}) and no config file ({})",
+                self.credentials_path.display(),
+                self.config_path.display()
+            )));
+        }
+        let mut found = false;
+        let mut merged = Properties::new();
+        if let Some(text) = config {
+            let sections = parse_ini(&text, &self.config_path)?;
+            if let Some(props) = config_profile(&sections, &self.profile) {
+                found = true;
+                merged.extend(props);
+            }
+        }
+        if let Some(text) = credentials {
+            let mut sections = parse_ini(&text, &self.credentials_path)?;
+            if let Some(props) = sections.remove(&self.profile) {
+                found = true;
+                merged.extend(props);
+            }
+        }
+        if !found {
+            return Err(unauthenticated(format!(
+                "profile {:?} is in neither {} nor {}",
+                self.profile,
+                self.credentials_path.display(),
+                self.config_path.display()
+            )));
+        }
+        Ok(merged)
+    }
+}
+
+impl Default for ProfileProvider {
+    fn default() -> Self {
+        Self::from_env()
+    }
+}
+
+#[async_trait]
+impl CredentialsProvider for ProfileProvider {
+    async fn credentials(&self) -> Result<Credentials> {
+        let props = self.properties().await?;
+        let get = |key: &str| props.get(key).and_then(|v| non_empty(Some(v.clone())));
+        let profile = &self.profile;
+        if let (Some(role_arn), Some(token_file)) = (get("role_arn"), get("web_identity_token_file")) {
+            let region = self.env_region.clone().or_else(|| get("region"));
+            let endpoint =
+                self.sts_endpoint.clone().unwrap_or_else(|| WebIdentityProvider::sts_endpoint(region.as_deref()));
+            let token_file = expand_home(&token_file, self.home.as_deref());
+            tracing::debug!(profile = %profile, "profile delegates to a web identity");
+            return WebIdentityProvider::new(role_arn, token_file, get("role_session_name"), endpoint)
+                .credentials()
+                .await;
+        }
+        if get("role_arn").is_some() {
+            return Err(Error::new(
+                ErrorKind::NotSupported,
+                format!(
+                    "profile {profile:?} assumes a role with source_profile/credential_source, which is not supported"
+                ),
+            ));
+        }
+        match (get("aws_access_key_id"), get("aws_secret_access_key")) {
+            (Some(access_key_id), Some(secret_access_key)) => {
+                return Ok(Credentials::new(access_key_id, secret_access_key, get("aws_session_token")));
+            }
+            (Some(_), None) => {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("profile {profile:?} sets aws_access_key_id but not aws_secret_access_key"),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("profile {profile:?} sets aws_secret_access_key but not aws_access_key_id"),
+                ));
+            }
+            (None, None) => {}
+        }
+        for unsupported in ["credential_process", "sso_session", "sso_start_url"] {
+            if get(unsupported).is_some() {
+                return Err(Error::new(
+                    ErrorKind::NotSupported,
+                    format!("profile {profile:?} uses {unsupported}, which is not supported"),
+                ));
+            }
+        }
+        Err(unauthenticated(format!("profile {profile:?} has no credentials")))
+    }
+
+    fn name(&self) -> &'static str {
+        "profile"
+    }
+}
+
+/// The shared files the environment names: `(credentials, config)`.
+fn shared_paths(get: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> (PathBuf, PathBuf) {
+    let aws_dir = home.map_or_else(|| PathBuf::from(".aws"), |h| h.join(".aws"));
+    let credentials =
+        get("AWS_SHARED_CREDENTIALS_FILE").map_or_else(|| aws_dir.join("credentials"), |p| expand_home(&p, home));
+    let config = get("AWS_CONFIG_FILE").map_or_else(|| aws_dir.join("config"), |p| expand_home(&p, home));
+    (credentials, config)
+}
+
+/// The `region` of `profile` in the config file at `path`.
+fn region_in(path: &Path, profile: &str) -> Option<String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::debug!(path = %path.display(), error = %e, "cannot read the AWS config file");
+            }
+            return None;
+        }
+    };
+    let sections = match parse_ini(&text, path) {
+        Ok(sections) => sections,
+        Err(e) => {
+            tracing::debug!(error = %e, "ignoring a malformed AWS config file");
+            return None;
+        }
+    };
+    config_profile(&sections, profile)?.get("region").and_then(|r| non_empty(Some(r.clone())))
+}
+
+/// A file's text, `None` when it does not exist.
+async fn read_optional(path: &Path) -> Result<Option<String>> {
+    match tokio::fs::read_to_string(path).await {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::new(ErrorKind::Config, format!("cannot read {}: {e}", path.display())).with_source(e)),
+    }
+}
+
+/// The properties of `profile` in a config file: `[profile NAME]`, or for `default` also
+/// `[default]` (`[profile default]` wins where both set a key).
+fn config_profile(sections: &Sections, profile: &str) -> Option<Properties> {
+    let mut found: Option<Properties> = None;
+    if profile == "default"
+        && let Some(props) = sections.get("default")
+    {
+        found = Some(props.clone());
+    }
+    for (name, props) in sections {
+        let Some(rest) = name.strip_prefix("profile") else { continue };
+        if rest.starts_with(char::is_whitespace) && rest.trim() == profile {
+            found.get_or_insert_with(Properties::new).extend(props.clone());
+        }
+    }
+    found
+}
+
+/// Parses an AWS-style INI file: `[section]` headers (a trailing `#`/`;` comment
+/// allowed), `key = value` lines (keys case-insensitive, stored lower-case; a `#`/`;`
+/// preceded by whitespace starts a comment), full-line `#`/`;` comments, blank lines, and
+/// continuation lines indented deeper than their property. Anything else is a `Config`
+/// error naming the file and line, never quoting it (it may hold a secret).
+fn parse_ini(text: &str, path: &Path) -> Result<Sections> {
+    let mut sections = Sections::new();
+    let mut section: Option<String> = None;
+    // The current property: its key and indentation, for continuation lines.
+    let mut property: Option<(String, usize)> = None;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    for (index, line) in text.lines().enumerate() {
+        let malformed = |why: &str| {
+            Error::new(
+                ErrorKind::Config,
+                format!("malformed AWS config file {} line {}: {why}", path.display(), index + 1),
+            )
+        };
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        if let Some(header) = trimmed.strip_prefix('[') {
+            let Some((name, rest)) = header.split_once(']') else {
+                return Err(malformed("the section header has no closing `]`"));
+            };
+            let rest = rest.trim_start();
+            if !(rest.is_empty() || rest.starts_with('#') || rest.starts_with(';')) {
+                return Err(malformed("unexpected text after the section header"));
+            }
+            let name = name.trim();
+            if name.is_empty() {
+                return Err(malformed("empty section name"));
+            }
+            sections.entry(name.to_owned()).or_default();
+            section = Some(name.to_owned());
+            property = None;
+            continue;
+        }
+        let Some(current) = section.as_ref() else {
+            return Err(malformed("a property before any `[section]`"));
+        };
+        if let Some((key, prop_indent)) = &property
+            && indent > *prop_indent
+        {
+            // Continuation of the previous property (nested settings like `s3 =`).
+            if let Some(value) = sections.get_mut(current).and_then(|s| s.get_mut(key)) {
+                value.push('\n');
+                value.push_str(trimmed);
+            }
+            continue;
+        }
+        let Some((key, value)) = trimmed.split_once('=') else {
+            return Err(malformed("expected `key = value`"));
+        };
+        let key = key.trim().to_ascii_lowercase();
+        if key.is_empty() {
+            return Err(malformed("a property without a name"));
+        }
+        let value = strip_inline_comment(value).trim().to_owned();
+        sections.entry(current.clone()).or_default().insert(key.clone(), value);
+        property = Some((key, indent));
+    }
+    Ok(sections)
+}
+
+/// `value` without a trailing comment: `#` or `;` preceded by whitespace.
+fn strip_inline_comment(value: &str) -> &str {
+    let bytes = value.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if (*b == b'#' || *b == b';') && i > 0 && bytes[i - 1].is_ascii_whitespace() {
+            return &value[..i];
+        }
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Sections {
+        parse_ini(text, Path::new("/t/config")).unwrap()
+    }
+
+    #[test]
+    fn ini_comments_whitespace_and_key_case() {
+        let s = parse(
+            "\u{feff}# leading comment\n; another\n\n[default]  # trailing\n  Aws_Access_Key_ID=AK1 \n\
+             aws_secret_access_key = se#cret ; comment\nregion\t=\teu-west-1\n[profile  dev]\nregion = us-east-2\r\n",
+        );
+        let d = &s["default"];
+        assert_eq!(d["aws_access_key_id"], "AK1");
+        assert_eq!(d["aws_secret_access_key"], "se#cret");
+        assert_eq!(d["region"], "eu-west-1");
+        assert_eq!(s["profile  dev"]["region"], "us-east-2");
+        assert_eq!(config_profile(&s, "dev").unwrap()["region"], "us-east-2");
+    }
+
+    #[test]
+    fn ini_continuation_lines() {
+        let s = parse("[profile a]\ns3 =\n  max_concurrent_requests = 10\n  addressing_style = path\nregion = x\n");
+        let a = &s["profile a"];
+        assert_eq!(a["s3"], "\nmax_concurrent_requests = 10\naddressing_style = path");
+        assert_eq!(a["region"], "x");
+        // Indented keys at the same level are separate properties.
+        let s = parse("[b]\n  k1 = 1\n  k2 = 2\n");
+        assert_eq!(s["b"]["k1"], "1");
+        assert_eq!(s["b"]["k2"], "2");
+    }
+
+    #[test]
+    fn ini_malformed_lines_name_file_and_line() {
+        for (text, line) in [
+            ("[default]\naws_access_key_id = a\naws_secret_access_key sekrit\n", 3),
+            ("key = v\n", 1),
+            ("# c\n[default\n", 2),
+            ("[]\n", 1),
+            ("[a] junk\n", 1),
+            ("[a]\n = v\n", 2),
+        ] {
+            let e = parse_ini(text, Path::new("/t/credentials")).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(e.message().contains("/t/credentials"), "{e}");
+            assert!(e.message().contains(&format!("line {line}")), "{e}");
+            assert!(!e.message().contains("sekrit"), "{e}");
+        }
+    }
+
+    #[test]
+    fn config_default_profile_forms() {
+        let s = parse("[default]\nregion = a\nx = 1\n[profile default]\nregion = b\n[other]\nregion = c\n");
+        let d = config_profile(&s, "default").unwrap();
+        assert_eq!(d["region"], "b");
+        assert_eq!(d["x"], "1");
+        // Bare `[other]` sections in the config file are not profiles.
+        assert!(config_profile(&s, "other").is_none());
+    }
+
+    #[test]
+    fn profile_paths_from_vars() {
+        let p = ProfileProvider::from_vars(|k| match k {
+            "HOME" => Some("/home/u".into()),
+            "AWS_PROFILE" => Some("dev".into()),
+            "AWS_CONFIG_FILE" => Some("~/cfg".into()),
+            _ => None,
+        });
+        assert_eq!(p.profile(), "dev");
+        assert_eq!(p.credentials_path(), Path::new("/home/u/.aws/credentials"));
+        assert_eq!(p.config_path(), Path::new("/home/u/cfg"));
+        let p = ProfileProvider::from_vars(|k| match k {
+            "HOME" => Some("/h".into()),
+            "AWS_SHARED_CREDENTIALS_FILE" => Some("/x/creds".into()),
+            _ => None,
+        });
+        assert_eq!(p.profile(), "default");
+        assert_eq!(p.credentials_path(), Path::new("/x/creds"));
+        assert_eq!(p.config_path(), Path::new("/h/.aws/config"));
+    }
+
+    #[tokio::test]
+    async fn profile_static_keys_and_precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("credentials");
+        let config = dir.path().join("config");
+        std::fs::write(&creds, "[work]\naws_access_key_id = FROMCREDS\n").unwrap();
+        std::fs::write(
+            &config,
+            "[profile work]\naws_access_key_id = FROMCONFIG\naws_secret_access_key = cfgsecret\n\
+             aws_session_token = cfgtoken\nregion = ap-south-1\n",
+        )
+        .unwrap();
+        let p = ProfileProvider::new("work", &creds, &config);
+        let c = p.credentials().await.unwrap();
+        assert_eq!(c.access_key_id, "FROMCREDS");
+        assert_eq!(c.secret_access_key, "cfgsecret");
+        assert_eq!(c.session_token.as_deref(), Some("cfgtoken"));
+        assert_eq!(p.configured_region().as_deref(), Some("ap-south-1"));
+
+        let missing = ProfileProvider::new("nope", &creds, &config).credentials().await.unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::Unauthenticated);
+        assert!(missing.message().contains("\"nope\""), "{missing}");
+
+        let none = ProfileProvider::new("default", dir.path().join("a"), dir.path().join("b"));
+        assert_eq!(none.credentials().await.unwrap_err().kind(), ErrorKind::Unauthenticated);
+        assert_eq!(none.configured_region(), None);
+    }
+
+    #[tokio::test]
+    async fn profile_partial_and_unsupported() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("credentials");
+        std::fs::write(
+            &creds,
+            "[half]\naws_access_key_id = A\n[proc]\ncredential_process = /bin/x\n[role]\nrole_arn = arn:aws:iam::1:role/r\n\
+             source_profile = half\naws_access_key_id = A\naws_secret_access_key = S\n[empty]\n",
+        )
+        .unwrap();
+        let run = |name: &str| ProfileProvider::new(name, &creds, dir.path().join("config"));
+        assert_eq!(run("half").credentials().await.unwrap_err().kind(), ErrorKind::Config);
+        assert_eq!(run("proc").credentials().await.unwrap_err().kind(), ErrorKind::NotSupported);
+        assert_eq!(run("role").credentials().await.unwrap_err().kind(), ErrorKind::NotSupported);
+        assert_eq!(run("empty").credentials().await.unwrap_err().kind(), ErrorKind::Unauthenticated);
+    }
+}

@@ -1,0 +1,157 @@
+//! Object metadata to and from HTTP headers.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
+use storage_core::{Error, ErrorKind, HashAlgorithm, Object, ObjectHash, PutMode, PutOptions, Result};
+use storage_http::http;
+
+const META_PREFIX: &str = "x-amz-meta-";
+
+/// The hash an S3 ETag stands for: an MD5 when it is 32 hex digits (single-request
+/// uploads without KMS), an opaque tag otherwise (multipart `...-N`).
+pub fn hash_from_etag(etag: &str) -> ObjectHash {
+    let e = etag.trim_matches('"');
+    if e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit()) {
+        ObjectHash::md5(e)
+    } else {
+        ObjectHash { algorithm: HashAlgorithm::Opaque, value: e.to_owned() }
+    }
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Decodes an RFC 2047 `=?UTF-8?B?...?=` value (how non-ASCII metadata is stored).
+fn decode_meta(v: &str) -> String {
+    if let Some(inner) = v.strip_prefix("=?UTF-8?B?").and_then(|r| r.strip_suffix("?="))
+        && let Ok(bytes) = B64.decode(inner)
+        && let Ok(s) = String::from_utf8(bytes)
+    {
+        return s;
+    }
+    v.to_owned()
+}
+
+/// Encodes a metadata value for a header: printable ASCII as is, anything else RFC 2047.
+fn encode_meta(v: &str) -> String {
+    if v.bytes().all(|b| (0x20..0x7f).contains(&b)) && !v.starts_with("=?") {
+        v.to_owned()
+    } else {
+        format!("=?UTF-8?B?{}?=", B64.encode(v.as_bytes()))
+    }
+}
+
+/// An `Object` from the headers of a HEAD or GET answer; `size` is the whole object's.
+pub fn object_from_headers(bucket: &str, key: &str, h: &HeaderMap, size: u64) -> Object {
+    let mut o = Object::new(bucket, key, size);
+    o.etag = header(h, "etag").map(|e| e.trim_matches('"').to_owned());
+    o.hash = o.etag.as_deref().map(hash_from_etag);
+    o.last_modified =
+        header(h, "last-modified").and_then(|v| httpdate::parse_http_date(v).ok()).map(DateTime::<Utc>::from);
+    o.content_type = header(h, "content-type").map(str::to_owned);
+    o.content_encoding = header(h, "content-encoding").map(str::to_owned);
+    o.cache_control = header(h, "cache-control").map(str::to_owned);
+    o.content_disposition = header(h, "content-disposition").map(str::to_owned);
+    o.version = header(h, "x-amz-version-id").filter(|v| *v != "null").map(str::to_owned);
+    for (name, value) in h {
+        if let Some(k) = name.as_str().strip_prefix(META_PREFIX)
+            && let Ok(v) = value.to_str()
+        {
+            o.metadata.insert(k.to_owned(), decode_meta(v));
+        }
+    }
+    if let Some(sc) = header(h, "x-amz-storage-class") {
+        o.extra.insert("storage_class".into(), sc.to_owned());
+    }
+    o
+}
+
+fn put(h: &mut HeaderMap, name: &str, value: &str) -> Result<()> {
+    let n = http::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| Error::new(ErrorKind::Config, format!("{name:?} cannot be used as a metadata name")))?;
+    let v = http::HeaderValue::from_str(value)
+        .map_err(|_| Error::new(ErrorKind::Config, format!("the value of {name} is not valid header text")))?;
+    h.insert(n, v);
+    Ok(())
+}
+
+/// Content headers and user metadata of a write. Never sends a form content type by
+/// default (some servers eat such bodies): the default is `application/octet-stream`.
+pub fn content_headers(h: &mut HeaderMap, o: &PutOptions) -> Result<()> {
+    put(h, "content-type", o.content_type.as_deref().unwrap_or("application/octet-stream"))?;
+    if let Some(v) = &o.content_encoding {
+        put(h, "content-encoding", v)?;
+    }
+    if let Some(v) = &o.cache_control {
+        put(h, "cache-control", v)?;
+    }
+    if let Some(v) = &o.content_disposition {
+        put(h, "content-disposition", v)?;
+    }
+    for (k, v) in &o.metadata {
+        let name = format!("{META_PREFIX}{}", k.to_ascii_lowercase());
+        put(h, &name, &encode_meta(v))?;
+    }
+    Ok(())
+}
+
+/// `If-None-Match: *` / `If-Match` for a put mode.
+pub fn mode_headers(h: &mut HeaderMap, mode: &PutMode) -> Result<()> {
+    match mode {
+        PutMode::Overwrite => Ok(()),
+        PutMode::CreateIfAbsent => put(h, "if-none-match", "*"),
+        PutMode::IfMatch(etag) => put(h, "if-match", &quote(etag)),
+    }
+}
+
+/// An ETag in quotes.
+pub fn quote(etag: &str) -> String {
+    if etag.starts_with('"') || etag.starts_with("W/") { etag.to_owned() } else { format!("\"{etag}\"") }
+}
+
+/// Base64 of the raw bytes of a hex MD5 (the `Content-MD5` form).
+pub fn md5_header(hex_md5: &str) -> Result<String> {
+    let raw = hex::decode(hex_md5)
+        .map_err(|_| Error::new(ErrorKind::Config, format!("{hex_md5:?} is not a hex MD5 digest")))?;
+    Ok(B64.encode(raw))
+}
+
+/// `x-amz-checksum-crc32c` value for `data`.
+pub fn crc32c_header(data: &[u8]) -> String {
+    B64.encode(crc32c::crc32c(data).to_be_bytes())
+}
+
+/// Base64 MD5 of `data`.
+pub fn md5_b64(data: &[u8]) -> String {
+    use md5::Digest;
+    B64.encode(md5::Md5::digest(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_round_trips_through_headers() {
+        let o = PutOptions::content_type("text/plain").with_metadata("Owner", "ünïcode").with_metadata("plain", "v 1");
+        let mut h = HeaderMap::new();
+        content_headers(&mut h, &o).unwrap();
+        h.insert("etag", "\"d41d8cd98f00b204e9800998ecf8427e\"".parse().unwrap());
+        let back = object_from_headers("b", "k", &h, 0);
+        assert_eq!(back.metadata.get("owner").map(String::as_str), Some("ünïcode"));
+        assert_eq!(back.metadata.get("plain").map(String::as_str), Some("v 1"));
+        assert_eq!(back.md5(), Some("d41d8cd98f00b204e9800998ecf8427e"));
+        assert_eq!(hash_from_etag("\"abc-2\"").algorithm, HashAlgorithm::Opaque);
+    }
+
+    #[test]
+    fn checksums_have_the_wire_form() {
+        // CRC32C("123456789") = 0xE3069283
+        assert_eq!(crc32c_header(b"123456789"), B64.encode(0xE306_9283u32.to_be_bytes()));
+        assert_eq!(md5_header("d41d8cd98f00b204e9800998ecf8427e").unwrap(), "1B2M2Y8AsgTpgAmY7PhCfg==");
+        assert_eq!(md5_b64(b""), "1B2M2Y8AsgTpgAmY7PhCfg==");
+    }
+}

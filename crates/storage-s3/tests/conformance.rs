@@ -1,0 +1,46 @@
+//! The shared conformance suite against two S3 servers that `cargo xtask test` starts:
+//! moto (broad coverage) and s3s-fs (verifies SigV4 signatures), each with its declared
+//! capability overrides.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use storage_core::Driver;
+use storage_s3::{S3Config, S3Driver};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run `cargo xtask test`, or `cargo xtask emulators start moto s3s-fs` and export the variables it prints")
+    })
+}
+
+fn driver(prefix: &str) -> Arc<dyn Driver> {
+    let endpoint = env(&format!("EMU_S3_{prefix}_ENDPOINT"));
+    let key = env(&format!("EMU_S3_{prefix}_ACCESS_KEY_ID"));
+    let secret = env(&format!("EMU_S3_{prefix}_SECRET_ACCESS_KEY"));
+    Arc::new(S3Driver::new(S3Config::new().endpoint(endpoint).static_credentials(key, secret)).unwrap())
+}
+
+mod moto {
+    use super::*;
+    storage_conformance::conformance_tests!(
+        async { driver("MOTO") },
+        storage_conformance::RunConfig {
+            label: Some("s3 (moto)".into()),
+            overrides: storage_conformance::profiles::moto(),
+            ..Default::default()
+        }
+    );
+}
+
+mod s3s_fs {
+    use super::*;
+    storage_conformance::conformance_tests!(
+        async { driver("S3SFS") },
+        storage_conformance::RunConfig {
+            label: Some("s3 (s3s-fs)".into()),
+            overrides: storage_conformance::profiles::s3s_fs(),
+            ..Default::default()
+        }
+    );
+}

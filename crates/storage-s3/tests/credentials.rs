@@ -1,0 +1,487 @@
+//! The credentials providers against in-process HTTP servers standing in for STS, the
+//! container credentials endpoint and IMDS (loopback only, no real AWS).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{SecondsFormat, TimeDelta, Utc};
+use storage_core::ErrorKind;
+use storage_s3::credentials::{
+    CachingProvider, ChainProvider, Credentials, CredentialsProvider, EcsAuth, EcsProvider, ImdsProvider,
+    ProfileProvider, StaticProvider, WebIdentityProvider, default_chain,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// One request as the server saw it.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    path: String,
+    /// Lower-case names.
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The answer: status, content type, body.
+type Reply = (u16, &'static str, String);
+type Handler = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
+
+struct Server {
+    base: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Server {
+    fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 answering each request with `handler`.
+async fn serve(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Server {
+    let handler: Handler = Arc::new(handler);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else { return };
+            let (handler, log) = (handler.clone(), log.clone());
+            tokio::spawn(async move { handle(sock, handler, log).await });
+        }
+    });
+    Server { base, seen }
+}
+
+async fn handle(mut sock: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Seen>>>) {
+    let Some(req) = read_request(&mut sock).await else { return };
+    log.lock().unwrap().push(req.clone());
+    let (status, content_type, body) = handler(&req);
+    let head = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = sock.write_all(head.as_bytes()).await;
+    let _ = sock.write_all(body.as_bytes()).await;
+    let _ = sock.shutdown().await;
+}
+
+async fn read_request(sock: &mut TcpStream) -> Option<Seen> {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    let head_end = loop {
+        let n = sock.read(&mut tmp).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break pos;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut lines = head.lines();
+    let mut first = lines.next()?.split_whitespace();
+    let (method, path) = (first.next()?.to_owned(), first.next()?.to_owned());
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let len: usize = headers.iter().find(|(k, _)| k == "content-length").map_or(0, |(_, v)| v.parse().unwrap_or(0));
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < len {
+        let n = sock.read(&mut tmp).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&tmp[..n]);
+    }
+    Some(Seen { method, path, headers, body: String::from_utf8_lossy(&body).to_string() })
+}
+
+fn in_an_hour() -> String {
+    (Utc::now() + TimeDelta::hours(1)).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The STS answer, shaped as AWS documents it.
+fn sts_ok(expiration: &str) -> String {
+    format!(
+        r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleWithWebIdentityResult>
+    <SubjectFromWebIdentityToken>system:serviceaccount:default:app</SubjectFromWebIdentityToken>
+    <Audience>sts.amazonaws.com</Audience>
+    <AssumedRoleUser>
+      <Arn>arn:aws:sts::123456789012:assumed-role/app-role/my-session</Arn>
+      <AssumedRoleId>AROACLKWSDQRAOEXAMPLE:my-session</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <SessionToken>FwoGZXIvYXdzSTSTOKEN+abc/def==</SessionToken>
+      <SecretAccessKey>stsSecretKeyEXAMPLE/K7MDENG</SecretAccessKey>
+      <Expiration>{expiration}</Expiration>
+      <AccessKeyId>ASIASTSEXAMPLE</AccessKeyId>
+    </Credentials>
+    <Provider>arn:aws:iam::123456789012:oidc-provider/oidc.eks.example</Provider>
+  </AssumeRoleWithWebIdentityResult>
+  <ResponseMetadata>
+    <RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId>
+  </ResponseMetadata>
+</AssumeRoleWithWebIdentityResponse>"#
+    )
+}
+
+const STS_ERROR: &str = r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <Error>
+    <Type>Sender</Type>
+    <Code>InvalidIdentityToken</Code>
+    <Message>Incorrect token audience</Message>
+  </Error>
+  <RequestId>4a9ea1b2-0000-0000-0000-000000000000</RequestId>
+</ErrorResponse>"#;
+
+const WEB_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.webtoken-SECRET.sig";
+
+fn token_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let path = dir.path().join("token");
+    std::fs::write(&path, format!("{WEB_TOKEN}\n")).unwrap();
+    path
+}
+
+fn form(body: &str) -> Vec<(String, String)> {
+    body.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn web_identity_credentials_from_sts() {
+    let expiration = in_an_hour();
+    let answer = sts_ok(&expiration);
+    let server = serve(move |_| (200, "text/xml", answer.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let provider = WebIdentityProvider::new(
+        "arn:aws:iam::123456789012:role/app-role",
+        token_file(&dir),
+        Some("my-session".into()),
+        &server.base,
+    );
+    let c = provider.credentials().await.unwrap();
+    assert_eq!(c.access_key_id, "ASIASTSEXAMPLE");
+    assert_eq!(c.secret_access_key, "stsSecretKeyEXAMPLE/K7MDENG");
+    assert_eq!(c.session_token.as_deref(), Some("FwoGZXIvYXdzSTSTOKEN+abc/def=="));
+    assert_eq!(c.expires_at.unwrap().to_rfc3339_opts(SecondsFormat::Secs, true), expiration);
+
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    let req = &reqs[0];
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path, "/");
+    assert!(req.header("authorization").is_none(), "the STS call is unsigned");
+    assert!(req.header("content-type").unwrap().starts_with("application/x-www-form-urlencoded"));
+    let params = form(&req.body);
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("Action"), Some("AssumeRoleWithWebIdentity"));
+    assert_eq!(get("Version"), Some("2011-06-15"));
+    assert_eq!(get("RoleArn"), Some("arn:aws:iam::123456789012:role/app-role"));
+    assert_eq!(get("RoleSessionName"), Some("my-session"));
+    assert_eq!(get("WebIdentityToken"), Some(WEB_TOKEN), "the token file is read and trimmed");
+    assert!(!format!("{provider:?}").contains("webtoken-SECRET"));
+}
+
+#[tokio::test]
+async fn web_identity_credentials_default_session_name() {
+    let answer = sts_ok(&in_an_hour());
+    let server = serve(move |_| (200, "text/xml", answer.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let provider =
+        WebIdentityProvider::new("arn:aws:iam::1:role/r", token_file(&dir), None, format!("{}/", server.base));
+    provider.credentials().await.unwrap();
+    let params = form(&server.requests()[0].body);
+    let name = params.iter().find(|(k, _)| k == "RoleSessionName").map(|(_, v)| v.clone()).unwrap();
+    let secs = name.strip_prefix("storage-rs-").expect(&name);
+    assert!(secs.parse::<u64>().unwrap() > 1_600_000_000, "{name}");
+}
+
+#[tokio::test]
+async fn web_identity_credentials_sts_error_is_unauthenticated() {
+    let server = serve(|_| (400, "text/xml", STS_ERROR.to_owned())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let provider = WebIdentityProvider::new("arn:aws:iam::1:role/r", token_file(&dir), None, &server.base);
+    let e = provider.credentials().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+    assert_eq!(e.provider_code(), Some("InvalidIdentityToken"));
+    assert_eq!(e.status(), Some(400));
+    let shown = format!("{e} {e:?}");
+    assert!(shown.contains("Incorrect token audience"), "{shown}");
+    assert!(!shown.contains("webtoken-SECRET"), "{shown}");
+}
+
+#[tokio::test]
+async fn profile_web_identity_credentials_delegate_to_sts() {
+    let answer = sts_ok(&in_an_hour());
+    let server = serve(move |_| (200, "text/xml", answer.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = token_file(&dir);
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile eks]\nrole_arn = arn:aws:iam::1:role/from-profile\nweb_identity_token_file = {}\n\
+             role_session_name = prof-session\nregion = eu-central-1\n",
+            token.display()
+        ),
+    )
+    .unwrap();
+    let provider = ProfileProvider::new("eks", dir.path().join("credentials"), &config).with_sts_endpoint(&server.base);
+    let c = provider.credentials().await.unwrap();
+    assert_eq!(c.access_key_id, "ASIASTSEXAMPLE");
+    let params = form(&server.requests()[0].body);
+    assert!(params.contains(&("RoleArn".into(), "arn:aws:iam::1:role/from-profile".into())));
+    assert!(params.contains(&("RoleSessionName".into(), "prof-session".into())));
+    assert_eq!(provider.configured_region().as_deref(), Some("eu-central-1"));
+}
+
+#[tokio::test]
+async fn profile_credentials_file_wins_and_malformed_files_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("credentials");
+    let config = dir.path().join("config");
+    std::fs::write(
+        &creds,
+        "# shared credentials\n[default]\naws_access_key_id = AKIDCREDS\n; comment\n[dev]\n\
+         AWS_ACCESS_KEY_ID = AKIDDEV\naws_secret_access_key = devsecret\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        "[default]\naws_access_key_id = AKIDCONFIG\naws_secret_access_key = cfgsecret\nregion = us-west-1\n\
+         [profile dev]\nregion = eu-north-1\n",
+    )
+    .unwrap();
+    let c = ProfileProvider::new("default", &creds, &config).credentials().await.unwrap();
+    assert_eq!((c.access_key_id.as_str(), c.secret_access_key.as_str()), ("AKIDCREDS", "cfgsecret"));
+    let dev = ProfileProvider::new("dev", &creds, &config);
+    assert_eq!(dev.credentials().await.unwrap().access_key_id, "AKIDDEV");
+    assert_eq!(dev.configured_region().as_deref(), Some("eu-north-1"));
+    assert_eq!(dev.region_of("default").as_deref(), Some("us-west-1"));
+
+    std::fs::write(&creds, "[default]\naws_access_key_id = A\n\naws_secret_access_key: hunter2\n").unwrap();
+    let e = ProfileProvider::new("default", &creds, &config).credentials().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.message().contains(&creds.display().to_string()), "{e}");
+    assert!(e.message().contains("line 4"), "{e}");
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+}
+
+#[tokio::test]
+async fn ecs_credentials_with_auth_token() {
+    let expiration = in_an_hour();
+    let body = format!(
+        r#"{{"RoleArn":"arn:aws:iam::1:role/task","AccessKeyId":"ASIAECS","SecretAccessKey":"ecsSecret","Token":"ecsToken","Expiration":"{expiration}"}}"#
+    );
+    let server = serve(move |req| match req.header("authorization") {
+        Some("Bearer auth-SECRET") | Some("from-file-SECRET") => (200, "application/json", body.clone()),
+        _ => (401, "application/json", r#"{"Message":"unauthorized"}"#.to_owned()),
+    })
+    .await;
+    let uri = format!("{}/v2/credentials/task-1", server.base);
+
+    let provider = EcsProvider::new(&uri, Some(EcsAuth::Token("Bearer auth-SECRET".into())));
+    let c = provider.credentials().await.unwrap();
+    assert_eq!(c.access_key_id, "ASIAECS");
+    assert_eq!(c.secret_access_key, "ecsSecret");
+    assert_eq!(c.session_token.as_deref(), Some("ecsToken"));
+    assert!(c.expires_at.is_some());
+    assert!(!format!("{provider:?}").contains("auth-SECRET"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("eks-token");
+    std::fs::write(&file, "from-file-SECRET\n").unwrap();
+    EcsProvider::new(&uri, Some(EcsAuth::TokenFile(file))).credentials().await.unwrap();
+
+    let e = EcsProvider::new(&uri, None).credentials().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+    assert_eq!(e.status(), Some(401));
+
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 3);
+    assert!(reqs.iter().all(|r| r.method == "GET" && r.path == "/v2/credentials/task-1"));
+    assert_eq!(reqs[0].header("authorization"), Some("Bearer auth-SECRET"));
+    assert_eq!(reqs[1].header("authorization"), Some("from-file-SECRET"));
+    assert_eq!(reqs[2].header("authorization"), None);
+}
+
+#[tokio::test]
+async fn ecs_credentials_from_env_full_uri() {
+    let body = r#"{"AccessKeyId":"ASIAFULL","SecretAccessKey":"s","Token":"t","Expiration":"2099-01-01T00:00:00Z"}"#;
+    let server = serve(move |_| (200, "application/json", body.to_owned())).await;
+    let full = format!("{}/creds", server.base);
+    let provider = EcsProvider::from_vars(|k| match k {
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI" => Some(full.clone()),
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN" => Some("envtoken".into()),
+        _ => None,
+    });
+    assert_eq!(provider.credentials().await.unwrap().access_key_id, "ASIAFULL");
+    assert_eq!(server.requests()[0].header("authorization"), Some("envtoken"));
+    let refused = EcsProvider::from_vars(|k| {
+        (k == "AWS_CONTAINER_CREDENTIALS_FULL_URI").then(|| "http://metadata.example.com/creds".to_owned())
+    });
+    assert_eq!(refused.credentials().await.unwrap_err().kind(), ErrorKind::Config);
+}
+
+const IMDS_TOKEN: &str = "imds-session-TOKEN";
+
+fn imds_handler(expiration: String) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
+    move |req| {
+        if req.method == "PUT" && req.path == "/latest/api/token" {
+            return match req.header("x-aws-ec2-metadata-token-ttl-seconds") {
+                Some("21600") => (200, "text/plain", IMDS_TOKEN.to_owned()),
+                _ => (400, "text/plain", String::new()),
+            };
+        }
+        if req.header("x-aws-ec2-metadata-token") != Some(IMDS_TOKEN) {
+            return (401, "text/plain", String::new());
+        }
+        match (req.method.as_str(), req.path.as_str()) {
+            ("GET", "/latest/meta-data/iam/security-credentials/") => (200, "text/plain", "ec2-role\n".to_owned()),
+            ("GET", "/latest/meta-data/iam/security-credentials/ec2-role") => (
+                200,
+                "text/plain",
+                format!(
+                    r#"{{"Code":"Success","LastUpdated":"2024-01-01T00:00:00Z","Type":"AWS-HMAC","AccessKeyId":"ASIAIMDS","SecretAccessKey":"imdsSecret","Token":"imdsToken","Expiration":"{expiration}"}}"#
+                ),
+            ),
+            _ => (404, "text/plain", String::new()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn imds_v2_credentials_token_flow() {
+    let server = serve(imds_handler(in_an_hour())).await;
+    let provider = ImdsProvider::new(&server.base);
+    let c = provider.credentials().await.unwrap();
+    assert_eq!(c.access_key_id, "ASIAIMDS");
+    assert_eq!(c.secret_access_key, "imdsSecret");
+    assert_eq!(c.session_token.as_deref(), Some("imdsToken"));
+    assert!(c.expires_at.is_some());
+
+    let reqs = server.requests();
+    let calls: Vec<_> = reqs.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect();
+    assert_eq!(
+        calls,
+        [
+            ("PUT", "/latest/api/token"),
+            ("GET", "/latest/meta-data/iam/security-credentials/"),
+            ("GET", "/latest/meta-data/iam/security-credentials/ec2-role"),
+        ]
+    );
+    assert_eq!(reqs[0].header("x-aws-ec2-metadata-token-ttl-seconds"), Some("21600"));
+    assert!(reqs[1..].iter().all(|r| r.header("x-aws-ec2-metadata-token") == Some(IMDS_TOKEN)));
+}
+
+#[tokio::test]
+async fn imds_credentials_errors() {
+    // No role attached: the listing is a 404.
+    let server = serve(|req| {
+        if req.method == "PUT" { (200, "text/plain", "t".to_owned()) } else { (404, "text/plain", String::new()) }
+    })
+    .await;
+    let e = ImdsProvider::new(&server.base).credentials().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+    assert_eq!(e.status(), Some(404));
+
+    // IMDSv2 token refused.
+    let server = serve(|_| (403, "text/plain", String::new())).await;
+    let e = ImdsProvider::new(&server.base).credentials().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+    assert_eq!(server.requests().len(), 1, "a refused token is not retried");
+}
+
+#[tokio::test]
+async fn imds_unreachable_credentials_fail_fast_with_a_typed_error() {
+    // A port nobody listens on: the connection is refused at once.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let e = ImdsProvider::new(format!("http://{addr}")).credentials().await.unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Io | ErrorKind::Timeout), "{e}");
+    assert!(e.message().contains("IMDS"), "{e}");
+}
+
+#[tokio::test]
+async fn chain_credentials_order_and_combined_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    let failing: Vec<Arc<dyn CredentialsProvider>> = vec![
+        Arc::new(ProfileProvider::new("default", dir.path().join("credentials"), dir.path().join("config"))),
+        Arc::new(WebIdentityProvider::from_vars(|_| None)),
+        Arc::new(EcsProvider::from_vars(|_| None)),
+        Arc::new(ImdsProvider::new(format!("http://{closed}"))),
+    ];
+    let chain = ChainProvider::new(failing.clone())
+        .with(Arc::new(StaticProvider::new("AKIDFIRST", "first-SECRET", None)))
+        .with(Arc::new(StaticProvider::new("AKIDSECOND", "second-SECRET", None)));
+    assert_eq!(chain.credentials().await.unwrap().access_key_id, "AKIDFIRST");
+
+    let chain = ChainProvider::new(failing);
+    let e = chain.credentials().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+    let m = e.message();
+    let positions: Vec<usize> =
+        ["profile (", "web identity (", "ecs (", "imds ("].iter().map(|p| m.find(p).expect(m)).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{m}");
+    assert!(m.contains("AWS_WEB_IDENTITY_TOKEN_FILE is not set"), "{m}");
+    assert!(m.contains("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"), "{m}");
+}
+
+#[tokio::test]
+async fn caching_credentials_share_one_sts_call() {
+    let answer = sts_ok(&in_an_hour());
+    let server = serve(move |_| (200, "text/xml", answer.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sts = WebIdentityProvider::new("arn:aws:iam::1:role/r", token_file(&dir), None, &server.base);
+    let cache = Arc::new(CachingProvider::new(Arc::new(sts)));
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.credentials().await.unwrap() })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().access_key_id, "ASIASTSEXAMPLE");
+    }
+    assert_eq!(cache.credentials().await.unwrap().access_key_id, "ASIASTSEXAMPLE");
+    assert_eq!(server.requests().len(), 1);
+    let shown = format!("{cache:?}");
+    assert!(!shown.contains("stsSecretKey") && !shown.contains("FwoGZ") && !shown.contains("webtoken"), "{shown}");
+}
+
+#[test]
+fn debug_output_of_credentials_and_providers_has_no_secrets() {
+    let c = Credentials::new("AKIDVISIBLE", "secret-KEY-value", Some("session-TOKEN-value".into()));
+    let providers: Vec<Arc<dyn CredentialsProvider>> = vec![
+        Arc::new(StaticProvider::from_credentials(c.clone())),
+        Arc::new(EcsProvider::new("http://127.0.0.1:1/x", Some(EcsAuth::Token("session-TOKEN-value".into())))),
+        Arc::new(CachingProvider::new(Arc::new(StaticProvider::from_credentials(c.clone())))),
+        default_chain(),
+    ];
+    let mut shown = format!("{c:?}");
+    assert!(shown.contains("AKIDVISIBLE"), "{shown}");
+    for p in &providers {
+        shown.push_str(&format!("{p:?}"));
+    }
+    assert!(!shown.contains("secret-KEY-value") && !shown.contains("session-TOKEN-value"), "{shown}");
+    assert!(shown.contains("EnvProvider") && shown.contains("ImdsProvider"), "{shown}");
+}

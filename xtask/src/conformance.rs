@@ -1,0 +1,102 @@
+//! `cargo xtask conformance`: runs the shared suite against the built-in drivers.
+
+use std::sync::Arc;
+
+use std::collections::HashMap;
+
+use storage_conformance::{DriverReport, Report, RunConfig, profiles};
+use storage_core::{Driver, MemoryDriver};
+use storage_s3::{S3Config, S3Driver};
+
+const DRIVERS: &[&str] = &["memory", "local", "s3"];
+
+/// Parses `[--driver NAME[,NAME]] [--format text|json|junit]` and runs the suite.
+pub fn command(args: &[String]) -> Result<(), String> {
+    let mut drivers: Vec<String> = DRIVERS.iter().map(|s| (*s).to_owned()).collect();
+    let mut format = "text".to_owned();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
+        match a.as_str() {
+            "--driver" | "--drivers" => drivers = value(a)?.split(',').map(|s| s.trim().to_owned()).collect(),
+            "--format" => format = value(a)?,
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; usage: conformance [--driver NAME[,NAME]] [--format text|json|junit]"
+                ));
+            }
+        }
+    }
+    if !["text", "json", "junit"].contains(&format.as_str()) {
+        return Err(format!("unknown format {format:?}; use text, json or junit"));
+    }
+    if let Some(bad) = drivers.iter().find(|d| !DRIVERS.contains(&d.as_str())) {
+        return Err(format!("unknown driver {bad:?}; known: {}", DRIVERS.join(", ")));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let needed: Vec<&str> = drivers.iter().flat_map(|d| crate::emulators::for_driver(d).iter().copied()).collect();
+    let started = crate::emulators::start_all(&needed)?;
+    let env: std::collections::HashMap<String, String> = crate::emulators::env_for(&needed).into_iter().collect();
+    let reports = rt.block_on(async {
+        let mut reports = Vec::new();
+        for name in &drivers {
+            reports.extend(run_driver(name, &env).await?);
+        }
+        Ok::<_, String>(reports)
+    });
+    for e in started {
+        crate::emulators::stop(e);
+    }
+    let reports = reports?;
+    let report = Report::new(reports);
+    let out = match format.as_str() {
+        "json" => report.to_json(),
+        "junit" => report.to_junit(),
+        _ => report.to_text(),
+    };
+    println!("{out}");
+    match report.failed() {
+        0 => Ok(()),
+        n => Err(format!("{n} conformance case(s) failed")),
+    }
+}
+
+/// Runs the suite for one driver; a driver tested against several servers gives one
+/// report per server, each with that server's declared overrides.
+async fn run_driver(name: &str, env: &HashMap<String, String>) -> Result<Vec<DriverReport>, String> {
+    let config = RunConfig::default();
+    match name {
+        "memory" => Ok(vec![storage_conformance::run(Arc::new(MemoryDriver::new()), &config).await]),
+        "local" => {
+            let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+            let driver: Arc<dyn Driver> =
+                Arc::new(storage_local::LocalDriver::new(dir.path()).map_err(|e| e.to_string())?);
+            let report = storage_conformance::run(driver, &config).await;
+            drop(dir);
+            Ok(vec![report])
+        }
+        "s3" => {
+            let mut out = Vec::new();
+            for (server, prefix, overrides) in
+                [("moto", "MOTO", profiles::moto()), ("s3s-fs", "S3SFS", profiles::s3s_fs())]
+            {
+                let var = |k: &str| {
+                    let name = format!("EMU_S3_{prefix}_{k}");
+                    env.get(&name).cloned().ok_or_else(|| format!("{name} is not set"))
+                };
+                let config = S3Config::new()
+                    .endpoint(var("ENDPOINT")?)
+                    .static_credentials(var("ACCESS_KEY_ID")?, var("SECRET_ACCESS_KEY")?);
+                let driver: Arc<dyn Driver> = Arc::new(S3Driver::new(config).map_err(|e| e.to_string())?);
+                let run = RunConfig { label: Some(format!("s3 ({server})")), overrides, ..RunConfig::default() };
+                out.push(storage_conformance::run(driver, &run).await);
+            }
+            Ok(out)
+        }
+        other => Err(format!("unknown driver {other:?}")),
+    }
+}

@@ -1,0 +1,338 @@
+//! Local servers the drivers' tests run against: installed on demand, started on fixed
+//! loopback ports with a pid file and a log under the xtask home, health-checked,
+//! stopped by process group. Every step is idempotent.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::paths;
+use crate::process::{alive, exchange, exists, http_status, kill_group, run, succeeds};
+
+/// A step run once the emulator's processes are up (cluster creation, say).
+type Setup = fn(&Path) -> Result<(), String>;
+
+/// One emulator: how to install, start and probe it, and what tests need to reach it.
+pub struct Emulator {
+    /// Name used on the command line and for the state directory.
+    pub name: &'static str,
+    /// Loopback ports it listens on.
+    pub ports: &'static [u16],
+    install: fn() -> Result<(), String>,
+    spawn: fn(&Path) -> Result<Vec<Command>, String>,
+    setup: Option<Setup>,
+    ready: fn() -> bool,
+    env: &'static [(&'static str, &'static str)],
+}
+
+/// Every emulator xtask knows.
+pub const ALL: &[Emulator] = &[
+    Emulator {
+        name: "redis",
+        ports: &[6379],
+        install: install_redis,
+        spawn: |dir| Ok(vec![redis_command(dir, 6379, false)]),
+        setup: None,
+        ready: || redis_ping(6379),
+        env: &[("REDIS_URL", "redis://127.0.0.1:6379")],
+    },
+    Emulator {
+        name: "redis-cluster",
+        ports: &[7000, 7001, 7002],
+        install: install_redis,
+        spawn: |dir| {
+            for port in [7000u16, 7001, 7002] {
+                let _ = std::fs::remove_file(dir.join(format!("nodes-{port}.conf")));
+            }
+            Ok([7000u16, 7001, 7002].iter().map(|p| redis_command(dir, *p, true)).collect())
+        },
+        setup: Some(create_redis_cluster),
+        ready: || {
+            exchange(7000, b"*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n").is_some_and(|s| s.contains("cluster_state:ok"))
+        },
+        env: &[("REDIS_CLUSTER_NODES", "redis://127.0.0.1:7000,redis://127.0.0.1:7001,redis://127.0.0.1:7002")],
+    },
+    Emulator {
+        name: "moto",
+        ports: &[9000],
+        install: || venv_install("moto_server", &["moto[server]==5.2.1"]),
+        spawn: |_| {
+            let mut c = Command::new(venv_bin("moto_server"));
+            c.args(["-H", "127.0.0.1", "-p", "9000"]);
+            Ok(vec![c])
+        },
+        setup: None,
+        ready: || http_status(9000, "/moto-api/") == Some(200),
+        env: &[
+            ("EMU_S3_MOTO_ENDPOINT", "http://127.0.0.1:9000"),
+            ("EMU_S3_MOTO_ACCESS_KEY_ID", "test"),
+            ("EMU_S3_MOTO_SECRET_ACCESS_KEY", "test"),
+        ],
+    },
+    Emulator {
+        name: "s3s-fs",
+        ports: &[9001],
+        install: install_s3s_fs,
+        spawn: |dir| {
+            let mut c = Command::new(s3s_fs_bin());
+            c.args(["--host", "127.0.0.1", "--port", "9001", "--access-key", S3SFS_KEY, "--secret-key", S3SFS_SECRET]);
+            c.arg(dir);
+            Ok(vec![c])
+        },
+        setup: None,
+        ready: || http_status(9001, "/").is_some(),
+        env: &[
+            ("EMU_S3_S3SFS_ENDPOINT", "http://127.0.0.1:9001"),
+            ("EMU_S3_S3SFS_ACCESS_KEY_ID", S3SFS_KEY),
+            ("EMU_S3_S3SFS_SECRET_ACCESS_KEY", S3SFS_SECRET),
+        ],
+    },
+];
+
+const S3SFS_KEY: &str = "AKIDEMUS3SFS";
+const S3SFS_SECRET: &str = "s3sfs-secret-key-for-tests";
+
+/// The emulators `cargo xtask test` needs, as drivers land.
+pub const FOR_TESTS: &[&str] = &["moto", "s3s-fs"];
+
+/// The emulators each driver's conformance run needs.
+pub fn for_driver(driver: &str) -> &'static [&'static str] {
+    match driver {
+        "s3" => &["moto", "s3s-fs"],
+        _ => &[],
+    }
+}
+
+fn s3s_fs_bin() -> std::path::PathBuf {
+    paths::home().join("tools").join("s3s-fs").join("bin").join("s3s-fs")
+}
+
+/// s3s-fs 0.14.1 (0.15+ need rustc 1.96), built once into the xtask home with its own
+/// lockfile; about four minutes on two cores.
+fn install_s3s_fs() -> Result<(), String> {
+    if s3s_fs_bin().is_file() {
+        return Ok(());
+    }
+    let root = paths::home().join("tools").join("s3s-fs");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run(Command::new(cargo)
+        .args(["install", "s3s-fs", "--version", "0.14.1", "--features", "binary", "--locked", "--root"])
+        .arg(&root))
+}
+
+fn find(name: &str) -> Result<&'static Emulator, String> {
+    ALL.iter().find(|e| e.name == name).ok_or_else(|| {
+        let names: Vec<&str> = ALL.iter().map(|e| e.name).collect();
+        format!("unknown emulator {name:?}; known: {}", names.join(", "))
+    })
+}
+
+/// `cargo xtask emulators start|stop|status [NAME...]`.
+pub fn command(args: &[String]) -> Result<(), String> {
+    let names: Vec<&str> = if args.len() > 1 {
+        args[1..].iter().map(String::as_str).collect()
+    } else {
+        ALL.iter().map(|e| e.name).collect()
+    };
+    let selected = names.iter().map(|n| find(n)).collect::<Result<Vec<_>, _>>()?;
+    match args.first().map(String::as_str) {
+        Some("start") => selected.iter().try_for_each(|e| start(e).map(|_| ())),
+        Some("stop") => {
+            selected.iter().for_each(|e| stop(e));
+            Ok(())
+        }
+        Some("status") => {
+            for e in selected {
+                let state = if is_running(e) { "running" } else { "stopped" };
+                println!(
+                    "{:<14} {:<8} ports {:?}  state {}",
+                    e.name,
+                    state,
+                    e.ports,
+                    paths::emulator_dir(e.name).display()
+                );
+            }
+            Ok(())
+        }
+        _ => Err("usage: cargo xtask emulators start|stop|status [NAME...]".into()),
+    }
+}
+
+/// The environment variables tests use to find the given emulators.
+pub fn env_for(names: &[&str]) -> Vec<(String, String)> {
+    names
+        .iter()
+        .filter_map(|n| find(n).ok())
+        .flat_map(|e| e.env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+        .collect()
+}
+
+fn pids(e: &Emulator) -> Vec<u32> {
+    std::fs::read_to_string(paths::emulator_dir(e.name).join("pids"))
+        .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+fn is_running(e: &Emulator) -> bool {
+    let p = pids(e);
+    !p.is_empty() && p.iter().all(|pid| alive(*pid)) && (e.ready)()
+}
+
+/// Starts the named emulators; returns those this call started (not already running).
+pub fn start_all(names: &[&str]) -> Result<Vec<&'static Emulator>, String> {
+    let mut started = Vec::new();
+    for name in names {
+        let e = find(name)?;
+        match start(e) {
+            Ok(true) => started.push(e),
+            Ok(false) => {}
+            Err(err) => {
+                started.iter().for_each(|e| stop(e));
+                return Err(err);
+            }
+        }
+    }
+    Ok(started)
+}
+
+/// Starts `e` unless it already runs; returns whether this call started it.
+pub fn start(e: &Emulator) -> Result<bool, String> {
+    if is_running(e) {
+        eprintln!("xtask: {} already running", e.name);
+        return Ok(false);
+    }
+    stop(e);
+    (e.install)()?;
+    let dir = paths::emulator_dir(e.name);
+    let data = dir.join("data");
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).map_err(|err| format!("cannot create {}: {err}", data.display()))?;
+    let mut pids = Vec::new();
+    for (i, mut cmd) in (e.spawn)(&data)?.into_iter().enumerate() {
+        let log = std::fs::File::create(dir.join(format!("log-{i}.txt"))).map_err(|err| err.to_string())?;
+        let log2 = log.try_clone().map_err(|err| err.to_string())?;
+        use std::os::unix::process::CommandExt;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .process_group(0)
+            .spawn()
+            .map_err(|err| format!("cannot start {}: {err}", e.name))?;
+        pids.push(child.id().to_string());
+    }
+    std::fs::write(dir.join("pids"), pids.join("\n")).map_err(|err| err.to_string())?;
+    if let Some(setup) = e.setup {
+        wait_ports(e)?;
+        setup(&data)?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(e.ready)() {
+        if Instant::now() > deadline {
+            stop(e);
+            return Err(format!("{} did not become ready; see {}", e.name, dir.display()));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("xtask: {} ready on {:?}", e.name, e.ports);
+    Ok(true)
+}
+
+fn wait_ports(e: &Emulator) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !e.ports.iter().all(|p| redis_ping(*p)) {
+        if Instant::now() > deadline {
+            return Err(format!("{} ports {:?} did not open", e.name, e.ports));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// Stops `e` (TERM, then KILL after 10 s) and removes its pid file.
+pub fn stop(e: &Emulator) {
+    let pids = pids(e);
+    for pid in &pids {
+        kill_group(*pid, "TERM");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for pid in pids.iter().filter(|p| alive(**p)) {
+        kill_group(*pid, "KILL");
+    }
+    let _ = std::fs::remove_file(paths::emulator_dir(e.name).join("pids"));
+}
+
+fn install_redis() -> Result<(), String> {
+    if exists("redis-server") && exists("redis-cli") {
+        return Ok(());
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "redis-server", "redis-tools"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn redis_command(dir: &Path, port: u16, cluster: bool) -> Command {
+    let mut c = Command::new("redis-server");
+    c.args([
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+    ]);
+    c.arg("--dir").arg(dir);
+    if cluster {
+        c.args(["--cluster-enabled", "yes", "--cluster-config-file", &format!("nodes-{port}.conf")]);
+    }
+    c
+}
+
+fn redis_ping(port: u16) -> bool {
+    exchange(port, b"PING\r\n").is_some_and(|s| s.starts_with("+PONG"))
+}
+
+fn create_redis_cluster(_dir: &Path) -> Result<(), String> {
+    run(Command::new("redis-cli").args([
+        "--cluster",
+        "create",
+        "127.0.0.1:7000",
+        "127.0.0.1:7001",
+        "127.0.0.1:7002",
+        "--cluster-replicas",
+        "0",
+        "--cluster-yes",
+    ]))
+}
+
+/// The path of a program installed in the xtask virtualenv.
+pub fn venv_bin(program: &str) -> std::path::PathBuf {
+    paths::venv().join("bin").join(program)
+}
+
+/// Installs Python packages into the xtask virtualenv unless `program` is already there.
+pub fn venv_install(program: &str, packages: &[&str]) -> Result<(), String> {
+    if venv_bin(program).is_file() {
+        return Ok(());
+    }
+    let venv = paths::venv();
+    if !venv.join("bin").join("pip").is_file() {
+        std::fs::create_dir_all(paths::home()).map_err(|e| e.to_string())?;
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+    }
+    let pip = venv.join("bin").join("pip");
+    run(Command::new(&pip).args(["install", "--quiet", "--disable-pip-version-check"]).args(packages))?;
+    if venv_bin(program).is_file() || succeeds(&venv_bin(program).to_string_lossy(), &["--version"]) {
+        Ok(())
+    } else {
+        Err(format!("installing {packages:?} did not provide {program}"))
+    }
+}
