@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use storage_conformance::{DriverReport, Report, RunConfig, profiles};
 use storage_core::{Driver, MemoryDriver};
+use storage_redis::RedisDriver;
 use storage_s3::{S3Config, S3Driver};
 
-const DRIVERS: &[&str] = &["memory", "local", "s3"];
+const DRIVERS: &[&str] = &["memory", "local", "s3", "redis"];
 
 /// Parses `[--driver NAME[,NAME]] [--format text|json|junit]` and runs the suite.
 pub fn command(args: &[String]) -> Result<(), String> {
@@ -93,6 +94,21 @@ async fn run_driver(name: &str, env: &HashMap<String, String>) -> Result<Vec<Dri
                     .static_credentials(var("ACCESS_KEY_ID")?, var("SECRET_ACCESS_KEY")?);
                 let driver: Arc<dyn Driver> = Arc::new(S3Driver::new(config).map_err(|e| e.to_string())?);
                 let run = RunConfig { label: Some(format!("s3 ({server})")), overrides, ..RunConfig::default() };
+                out.push(storage_conformance::run(driver, &run).await);
+            }
+            Ok(out)
+        }
+        "redis" => {
+            let var = |k: &str| env.get(k).cloned().ok_or_else(|| format!("{k} is not set"));
+            let ns = format!("xtask-conformance-{}", std::process::id());
+            let standalone = RedisDriver::builder().url(var("REDIS_URL")?).namespace(format!("{ns}-s"));
+            let nodes = var("REDIS_CLUSTER_NODES")?;
+            let cluster = RedisDriver::builder().cluster_nodes(nodes.split(',')).namespace(format!("{ns}-c"));
+            let mut out = Vec::new();
+            for (label, builder) in [("redis", standalone), ("redis (cluster)", cluster)] {
+                let driver: Arc<dyn Driver> =
+                    Arc::new(builder.chunk_size(64 * 1024).build().map_err(|e| e.to_string())?);
+                let run = RunConfig { label: Some(label.to_owned()), ..RunConfig::default() };
                 out.push(storage_conformance::run(driver, &run).await);
             }
             Ok(out)

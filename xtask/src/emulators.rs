@@ -93,12 +93,13 @@ const S3SFS_KEY: &str = "AKIDEMUS3SFS";
 const S3SFS_SECRET: &str = "s3sfs-secret-key-for-tests";
 
 /// The emulators `cargo xtask test` needs, as drivers land.
-pub const FOR_TESTS: &[&str] = &["moto", "s3s-fs"];
+pub const FOR_TESTS: &[&str] = &["redis", "redis-cluster", "moto", "s3s-fs"];
 
 /// The emulators each driver's conformance run needs.
 pub fn for_driver(driver: &str) -> &'static [&'static str] {
     match driver {
         "s3" => &["moto", "s3s-fs"],
+        "redis" => &["redis", "redis-cluster"],
         _ => &[],
     }
 }

@@ -5,8 +5,10 @@
 //! cargo xtask test                 emulators up, whole workspace tested, conformance, emulators down
 //! cargo xtask conformance [--driver NAME[,NAME]] [--format text|json|junit]
 //! cargo xtask ci                   fmt check, cargo-deny, clippy -D warnings, test
+//! cargo xtask bench [--quick] [--no-callgrind]   our S3 driver vs object_store, OpenDAL, bare hyper
 //! ```
 
+mod bench;
 mod ci;
 mod conformance;
 mod emulators;
@@ -22,7 +24,11 @@ commands:
   test                                    start emulators, test the whole workspace, run conformance, stop emulators
   conformance [--driver NAME[,NAME]] [--format text|json|junit]
                                           run the conformance suite (drivers: memory, local)
-  ci                                      fmt check, cargo-deny, clippy -D warnings, then test";
+  ci                                      fmt check, cargo-deny, clippy -D warnings, then test
+  bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...]
+                                          our S3 driver beside object_store, OpenDAL and a bare hyper
+                                          client on one s3s-fs server: ops/s, CPU/op, instructions/op
+                                          (callgrind), peak RSS; writes bench/results/latest.{json,md}";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +37,7 @@ fn main() -> ExitCode {
         Some("test") => ci::test(),
         Some("conformance") => conformance::command(&args[1..]),
         Some("ci") => ci::ci(),
+        Some("bench") => bench::command(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

@@ -25,8 +25,12 @@ pub fn emulator_dir(name: &str) -> PathBuf {
     home().join("emulators").join(name)
 }
 
-/// The workspace root (xtask's parent directory).
+/// The workspace root (xtask's parent directory). Read from the `CARGO_MANIFEST_DIR`
+/// that `cargo run` sets at run time, so a binary built from one checkout never acts on
+/// another; the compile-time value is the fallback.
 pub fn workspace_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }

@@ -92,19 +92,23 @@ pub(super) async fn delete_objects<D: Driver + ?Sized>(
 pub(super) async fn delete_prefix<D: Driver + ?Sized>(driver: &D, container: &str, prefix: &str) -> Result<u64> {
     let batch = driver.info().limits.max_batch_delete.max(1);
     let mut deleted = 0u64;
+    let mut after: Option<String> = None;
     loop {
-        // List one batch at a time from the start: deleting while paginating is safe
-        // because each pass only sees keys that are still there.
-        let opts = ListOptions { prefix: Some(prefix.to_owned()), page_size: Some(batch), ..Default::default() };
+        // One batch at a time, always continuing after the last key seen: the loop ends
+        // even on a server that reports a delete as done but keeps listing the key.
+        let opts = ListOptions {
+            prefix: Some(prefix.to_owned()),
+            start_after: after.clone(),
+            page_size: Some(batch),
+            ..Default::default()
+        };
         let keys: Vec<String> = driver
             .list_objects(container, opts)
             .try_filter_map(|e| async move { Ok(e.as_object().map(|o| o.name.clone())) })
             .take(batch)
             .try_collect()
             .await?;
-        if keys.is_empty() {
-            return Ok(deleted);
-        }
+        let Some(last) = keys.last().cloned() else { return Ok(deleted) };
         for outcome in driver.delete_batch(container, &keys).await? {
             match outcome.result {
                 Ok(()) => deleted += 1,
@@ -117,5 +121,6 @@ pub(super) async fn delete_prefix<D: Driver + ?Sized>(driver: &D, container: &st
                 }
             }
         }
+        after = Some(last);
     }
 }
