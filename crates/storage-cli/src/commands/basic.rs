@@ -1,0 +1,221 @@
+//! ls, rm, cat, stat, mb, rb, presign.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use storage::{ByteRange, DriverExt, GetOptions, ListEntry, ListOptions, SignedMethod, SignedUrlOptions, Target};
+use tokio::io::AsyncWriteExt;
+
+use super::Ctx;
+use crate::args::Method;
+use crate::location::{object, remote};
+use crate::output::{container_json, entry_json, object_json, size};
+use crate::{CmdResult, Failure};
+
+/// `ls`: containers, or objects under a prefix.
+pub async fn ls(ctx: &Ctx, url: Option<&str>, long: bool, recursive: bool, human: bool) -> CmdResult {
+    let target = match url {
+        None => None,
+        Some(u) => Some(ctx.storage.open(u)?),
+    };
+    let (driver, container, prefix) = match target {
+        None => (ctx.storage.default_backend()?, None, String::new()),
+        Some(Target::Path(p)) => {
+            return Err(Failure::Usage(format!("{} is a local path; ls lists storage URLs", p.display())));
+        }
+        Some(Target::Remote { driver, container, key, .. }) => (driver, container, key.unwrap_or_default()),
+    };
+    let Some(container) = container else {
+        let mut containers = driver.list_containers();
+        while let Some(c) = containers.next().await {
+            let c = c?;
+            if ctx.json {
+                ctx.json_line(&container_json(&c));
+            } else {
+                ctx.say(&c.name);
+            }
+        }
+        return Ok(());
+    };
+    let mut opts = ListOptions::prefix(prefix);
+    if !recursive {
+        opts = opts.with_delimiter("/");
+    }
+    let mut entries = driver.list_objects(&container, opts);
+    while let Some(e) = entries.next().await {
+        let e = e?;
+        if ctx.json {
+            ctx.json_line(&entry_json(&container, &e));
+            continue;
+        }
+        match (&e, long) {
+            (ListEntry::Prefix(p), true) => ctx.say(format!("{:>12}  {:<25}  {p}", "PRE", "")),
+            (ListEntry::Prefix(p), false) => ctx.say(p),
+            (ListEntry::Object(o), true) => {
+                let when = o.last_modified.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default();
+                ctx.say(format!("{:>12}  {when:<25}  {}", size(o.size, human), o.name));
+            }
+            (ListEntry::Object(o), false) => ctx.say(&o.name),
+        }
+    }
+    Ok(())
+}
+
+/// `rm`: one object, or a prefix with -r.
+pub async fn rm(ctx: &Ctx, url: &str, recursive: bool) -> CmdResult {
+    let r = remote(&ctx.storage, url)?;
+    if recursive {
+        let n = r.driver.delete_prefix(&r.container, &r.key).await?;
+        if ctx.json {
+            ctx.json_line(&serde_json::json!({"deleted": n}));
+        } else {
+            ctx.say(format!("deleted {n} objects under {url}"));
+        }
+        return Ok(());
+    }
+    if r.key.is_empty() {
+        return Err(Failure::Usage(format!("{url} names a container; use rm -r to empty it or rb to remove it")));
+    }
+    // Deleting a missing object succeeds in storage semantics; rm reports it as an error.
+    r.driver.head_object(&r.container, &r.key).await?;
+    r.driver.delete_object(&r.container, &r.key).await?;
+    if ctx.json {
+        ctx.json_line(&serde_json::json!({"deleted": 1, "key": r.key}));
+    }
+    Ok(())
+}
+
+/// `cat`: an object or a range of it to stdout.
+pub async fn cat(ctx: &Ctx, url: &str, offset: Option<u64>, count: Option<u64>) -> CmdResult {
+    let r = object(&ctx.storage, url)?;
+    let range = match (offset, count) {
+        (None, None) => None,
+        (_, Some(0)) => return Ok(()),
+        (o, Some(c)) => Some(ByteRange::Bounded { start: o.unwrap_or(0), end: o.unwrap_or(0).saturating_add(c) }),
+        (Some(o), None) => Some(ByteRange::From(o)),
+    };
+    let res = r.driver.get_object(&r.container, &r.key, &GetOptions { range, ..Default::default() }).await?;
+    let _ = ctx;
+    let mut out = tokio::io::stdout();
+    let mut body = res.body;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        if let Err(e) = out.write_all(&chunk).await {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(storage::Error::io("writing to stdout", e).into());
+        }
+    }
+    out.flush().await.map_err(|e| storage::Error::io("writing to stdout", e))?;
+    Ok(())
+}
+
+/// `stat`: an object's metadata.
+pub async fn stat(ctx: &Ctx, url: &str) -> CmdResult {
+    let r = object(&ctx.storage, url)?;
+    let o = r.driver.head_object(&r.container, &r.key).await?;
+    if ctx.json {
+        ctx.json_line(&object_json(&o));
+        return Ok(());
+    }
+    ctx.say(format!("container:     {}", o.container));
+    ctx.say(format!("key:           {}", o.name));
+    ctx.say(format!("size:          {}", o.size));
+    if let Some(h) = &o.hash {
+        ctx.say(format!("hash:          {}:{}", h.algorithm.as_str(), h.value));
+    }
+    if let Some(e) = &o.etag {
+        ctx.say(format!("etag:          {e}"));
+    }
+    if let Some(t) = o.last_modified {
+        ctx.say(format!("last modified: {}", t.to_rfc3339()));
+    }
+    if let Some(c) = &o.content_type {
+        ctx.say(format!("content type:  {c}"));
+    }
+    if let Some(v) = &o.version {
+        ctx.say(format!("version:       {v}"));
+    }
+    for (k, v) in &o.metadata {
+        ctx.say(format!("meta {k}: {v}"));
+    }
+    Ok(())
+}
+
+/// `mb`: make a container.
+pub async fn mb(ctx: &Ctx, url: &str) -> CmdResult {
+    let r = remote(&ctx.storage, url)?;
+    r.driver.create_container(&r.container).await?;
+    if ctx.json {
+        ctx.json_line(&serde_json::json!({"created": r.container}));
+    } else {
+        ctx.say(format!("created {}", r.container));
+    }
+    Ok(())
+}
+
+/// `rb`: remove a container (emptying it first with --force).
+pub async fn rb(ctx: &Ctx, url: &str, force: bool) -> CmdResult {
+    let r = remote(&ctx.storage, url)?;
+    if force {
+        r.driver.delete_prefix(&r.container, "").await?;
+    }
+    r.driver.delete_container(&r.container).await?;
+    if ctx.json {
+        ctx.json_line(&serde_json::json!({"removed": r.container}));
+    } else {
+        ctx.say(format!("removed {}", r.container));
+    }
+    Ok(())
+}
+
+/// Parses `3600`, `30m`, `12h`, `7d`.
+pub fn parse_duration(s: &str) -> Result<Duration, Failure> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 'h')) => (&s[..i], 3600),
+        Some((i, 'd')) => (&s[..i], 86400),
+        _ => (s, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .map(Duration::from_secs)
+        .ok_or_else(|| Failure::Usage(format!("{s:?} is not a duration; use seconds or 30m, 12h, 7d")))
+}
+
+/// `presign`: a URL granting GET/PUT/DELETE on an object.
+pub async fn presign(ctx: &Ctx, url: &str, expires_in: &str, method: Method) -> CmdResult {
+    let r = object(&ctx.storage, url)?;
+    let method = match method {
+        Method::Get => SignedMethod::Get,
+        Method::Put => SignedMethod::Put,
+        Method::Delete => SignedMethod::Delete,
+    };
+    let opts = SignedUrlOptions { method, expires_in: parse_duration(expires_in)?, content_type: None };
+    let signed = r.driver.signed_url(&r.container, &r.key, &opts).await?;
+    if ctx.json {
+        ctx.json_line(
+            &serde_json::json!({"url": signed, "method": method.as_str(), "expires_in": opts.expires_in.as_secs()}),
+        );
+    } else {
+        super::out(&signed);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604800));
+        assert!(parse_duration("soon").is_err());
+    }
+}

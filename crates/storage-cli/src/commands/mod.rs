@@ -1,0 +1,91 @@
+//! Command implementations.
+
+mod basic;
+mod copy;
+
+use storage::{Config, Storage};
+
+use crate::args::{Cli, Command};
+use crate::{CmdResult, Failure};
+
+/// Global settings every command sees.
+pub struct Ctx {
+    /// Opens backends.
+    pub storage: Storage,
+    /// `--json`.
+    pub json: bool,
+    /// `-q`.
+    pub quiet: bool,
+    /// `-P`.
+    pub progress: bool,
+    /// `-j`.
+    pub transfers: usize,
+    /// `--include` (read by the tree commands).
+    #[allow(dead_code)]
+    pub include: Vec<String>,
+    /// `--exclude` (read by the tree commands).
+    #[allow(dead_code)]
+    pub exclude: Vec<String>,
+}
+
+impl Ctx {
+    /// Prints a line to stdout unless `-q`.
+    pub fn say(&self, line: impl AsRef<str>) {
+        if !self.quiet {
+            out(line.as_ref());
+        }
+    }
+    /// Prints one JSON value as a line.
+    pub fn json_line(&self, v: &serde_json::Value) {
+        out(&v.to_string());
+    }
+}
+
+/// Writes a line to stdout. A closed pipe (`storage ls | head`) ends the program quietly
+/// with success, as Unix tools do, instead of panicking.
+pub fn out(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("storage: error: Io: writing to stdout failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> CmdResult {
+    let config = Config::discover(cli.config.as_deref())?;
+    if cli.transfers == 0 {
+        return Err(Failure::Usage("--transfers must be at least 1".into()));
+    }
+    let ctx = Ctx {
+        storage: Storage::new(config),
+        json: cli.json,
+        quiet: cli.quiet,
+        progress: cli.progress && !cli.quiet,
+        transfers: cli.transfers,
+        include: cli.include,
+        exclude: cli.exclude,
+    };
+    match cli.command {
+        Command::Ls { url, long, recursive, human } => basic::ls(&ctx, url.as_deref(), long, recursive, human).await,
+        Command::Cp { src, dst, recursive } => copy::cp(&ctx, &src, &dst, recursive, false).await,
+        Command::Mv { src, dst, recursive } => copy::cp(&ctx, &src, &dst, recursive, true).await,
+        Command::Rm { url, recursive } => basic::rm(&ctx, &url, recursive).await,
+        Command::Cat { url, offset, count } => basic::cat(&ctx, &url, offset, count).await,
+        Command::Stat { url } => basic::stat(&ctx, &url).await,
+        Command::Mb { url } => basic::mb(&ctx, &url).await,
+        Command::Rb { url, force } => basic::rb(&ctx, &url, force).await,
+        Command::Presign { url, expires_in, method } => basic::presign(&ctx, &url, &expires_in, method).await,
+        Command::Sync { .. }
+        | Command::Du { .. }
+        | Command::Check { .. }
+        | Command::Zip { .. }
+        | Command::Listdir { .. } => {
+            Err(Failure::Usage("this command needs the tree operations of storage-core".into()))
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! One API for every object store: `storage-core`'s model plus the drivers enabled by
+//! cargo features (`local` by default; `s3`, `redis`, or `full` for all), opened by URL or
+//! from a configuration file.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use storage::{Config, DriverExt, PutOptions, Storage, Target};
+//!
+//! let storage = Storage::new(Config::default());
+//! let Target::Remote { driver, container, key, .. } = storage.open("memory://bucket/hello.txt")? else {
+//!     unreachable!()
+//! };
+//! let (bucket, key) = (container.unwrap(), key.unwrap());
+//! driver.create_container(&bucket).await?;
+//! driver.put_object(&bucket, &key, "hi".into(), &PutOptions::default()).await?;
+//! // The same URL opens the same in-memory store within one `Storage`.
+//! let Target::Remote { driver: again, .. } = storage.open("memory://bucket")? else { unreachable!() };
+//! assert_eq!(again.get_bytes(&bucket, &key).await?, "hi");
+//! # Ok::<(), storage::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! URLs: `s3://bucket/key`, `redis://container/key` (server from the `[redis]` section or
+//! `REDIS_URL`), `memory://container/key`, `local://container/key` (root from the `[local]`
+//! section, `STORAGE_LOCAL_ROOT`, else `~/.local/share/storage`), `NAME://container/key`
+//! for a named remote of the configuration file, and a bare path (or `file:///path`) for a
+//! local file. A third-party driver registers its factory with [`Storage::with_registry`]
+//! and gets the same URLs and configuration selection.
+
+pub mod config;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+pub use config::Config;
+pub use storage_core::*;
+
+/// Every driver name the facade can know of (enabled or not), for configuration checks.
+pub const KNOWN_DRIVERS: &[&str] = &["local", "memory", "s3", "redis"];
+
+/// A registry holding the drivers enabled in this build.
+pub fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.register(Arc::new(MemoryFactory));
+    #[cfg(feature = "local")]
+    r.register(Arc::new(storage_local::LocalFactory));
+    #[cfg(feature = "s3")]
+    r.register(Arc::new(storage_s3::S3Factory));
+    #[cfg(feature = "redis")]
+    r.register(Arc::new(storage_redis::RedisFactory));
+    r
+}
+
+/// What a URL or path names.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A local file or directory (a bare path or `file:///...`).
+    Path(PathBuf),
+    /// A location in a storage backend.
+    Remote {
+        /// The driver.
+        driver: Arc<dyn Driver>,
+        /// The backend or remote name the URL used (`s3`, `prod`...).
+        remote: String,
+        /// The container, if the URL has one.
+        container: Option<String>,
+        /// The key or prefix, if the URL has one.
+        key: Option<String>,
+    },
+}
+
+/// Opens backends by name or URL from a configuration, building each driver once.
+pub struct Storage {
+    config: Config,
+    registry: Registry,
+    drivers: Mutex<HashMap<String, Arc<dyn Driver>>>,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage").field("registry", &self.registry).field("source", &self.config.source).finish()
+    }
+}
+
+impl Storage {
+    /// With the built-in drivers enabled in this build.
+    pub fn new(config: Config) -> Self {
+        Self::with_registry(config, registry())
+    }
+
+    /// With a registry of your own (built-ins plus third-party factories).
+    pub fn with_registry(config: Config, registry: Registry) -> Self {
+        Storage { config, registry, drivers: Mutex::new(HashMap::new()) }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// URL schemes this storage answers to: the drivers' and the configuration's remotes.
+    pub fn known_schemes(&self) -> Vec<String> {
+        let mut v = self.registry.known_schemes();
+        v.extend(self.config.sections.keys().cloned());
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The driver for a backend name, URL scheme or named remote (built once, then shared).
+    pub fn backend(&self, name: &str) -> Result<Arc<dyn Driver>> {
+        let name = name.to_ascii_lowercase();
+        if let Some(d) = self.drivers.lock().unwrap_or_else(PoisonError::into_inner).get(&name) {
+            return Ok(d.clone());
+        }
+        let (driver_name, section) = if self.config.sections.contains_key(&name) {
+            (self.config.driver_of(&name), name.clone())
+        } else {
+            let factory = self.registry.factory(&name).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Config,
+                    format!("unknown backend or scheme {name:?}; known: {}", self.known_schemes().join(", ")),
+                )
+            })?;
+            let driver = factory.name().to_owned();
+            (driver.clone(), driver)
+        };
+        let mut options = self.config.options(&section);
+        if driver_name == "local" && options.get("root").is_none() {
+            options = options.set("root", default_local_root().to_string_lossy());
+        }
+        let driver = self.registry.build(&driver_name, &options).map_err(|e| {
+            let msg = format!("backend {section:?} (driver {driver_name}): {}", e.message());
+            Error::new(e.kind(), msg)
+        })?;
+        self.drivers.lock().unwrap_or_else(PoisonError::into_inner).insert(name, driver.clone());
+        Ok(driver)
+    }
+
+    /// The default backend: the configuration's `default`, else `local`.
+    pub fn default_backend(&self) -> Result<Arc<dyn Driver>> {
+        self.backend(self.config.default.as_deref().unwrap_or("local"))
+    }
+
+    /// Resolves a URL or path.
+    pub fn open(&self, url: &str) -> Result<Target> {
+        if let Some(path) = url.strip_prefix("file://") {
+            return Ok(Target::Path(PathBuf::from(path)));
+        }
+        if !url.contains("://") {
+            return Ok(Target::Path(PathBuf::from(url)));
+        }
+        let parsed = StorageUrl::parse(url)?;
+        let driver = self.backend(&parsed.scheme)?;
+        Ok(Target::Remote { driver, remote: parsed.scheme, container: parsed.container, key: parsed.key })
+    }
+}
+
+/// `~/.local/share/storage` (or `./.storage` without a home directory).
+pub fn default_local_root() -> PathBuf {
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".local").join("share").join("storage"),
+        None => PathBuf::from(".storage"),
+    }
+}
+
+/// Opens `url` with the discovered configuration (see [`Config::discover`]).
+pub fn open(url: &str) -> Result<Target> {
+    Storage::new(Config::discover(None)?).open(url)
+}
+
+/// The driver for `backend` (a driver name or a named remote) of `config`.
+pub fn from_config(config: &Config, backend: &str) -> Result<Arc<dyn Driver>> {
+    Storage::new(config.clone()).backend(backend)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_resolve_to_paths_and_remotes() {
+        let s = Storage::new(Config::default());
+        assert!(matches!(s.open("./some/file.txt").unwrap(), Target::Path(_)));
+        assert!(matches!(s.open("file:///tmp/x").unwrap(), Target::Path(p) if p == std::path::Path::new("/tmp/x")));
+        match s.open("memory://c/a/b").unwrap() {
+            Target::Remote { container, key, remote, .. } => {
+                assert_eq!((container.as_deref(), key.as_deref(), remote.as_str()), (Some("c"), Some("a/b"), "memory"));
+            }
+            Target::Path(_) => panic!("expected a remote"),
+        }
+        let e = s.open("nope://c/k").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("memory"), "{e}");
+    }
+
+    #[test]
+    fn named_remotes_come_from_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("[archive]\ndriver = \"local\"\nroot = \"{}\"\n", dir.path().display());
+        let s = Storage::new(Config::parse(&text, None).unwrap());
+        match s.open("archive://c/k").unwrap() {
+            Target::Remote { driver, .. } => assert_eq!(driver.info().name, "local"),
+            Target::Path(_) => panic!("expected a remote"),
+        }
+        assert!(s.known_schemes().contains(&"archive".to_owned()));
+    }
+}
