@@ -2,7 +2,7 @@
 //!
 //! A list of named [`Case`]s, grouped (`containers`, `objects`, `listing`, `ranges`,
 //! `conditional`, `multipart`, `copy`, `delete`, `errors`, `keys`, `helpers`,
-//! `concurrency`), each gated by the [`storage_core::Capabilities`] it needs. Run them
+//! `concurrency`, `transfer`, `tree`), each gated by the [`storage_core::Capabilities`] it needs. Run them
 //! against any `Arc<dyn Driver>` and get a [`DriverReport`]: passed, failed (with a
 //! detail saying what was expected and what happened) or skipped (with the reason,
 //! naming the capability). [`Report`] renders one or more driver reports as text, JSON

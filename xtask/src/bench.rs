@@ -142,9 +142,12 @@ pub fn command(args: &[String]) -> Result<(), String> {
     let bench_dir = root.join("bench");
     let target_dir = bench_dir.join("target");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // Not `--locked`: the root crates are path dependencies, so a dependency added to one
+    // of them must be able to enter bench/Cargo.lock; the peers are pinned with `=` in
+    // bench/Cargo.toml, and entries already locked stay as they are.
     run(Command::new(cargo)
         .current_dir(&root)
-        .args(["build", "--release", "--locked", "--manifest-path"])
+        .args(["build", "--release", "--manifest-path"])
         .arg(bench_dir.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target_dir))?;

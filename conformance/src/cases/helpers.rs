@@ -66,7 +66,12 @@ async fn dir_entries(dir: &Path) -> Result<Vec<String>, String> {
 
 /// Transfer settings that make the multipart path run for a few parts.
 fn small_transfer(ctx: &Ctx) -> TransferOptions {
-    TransferOptions { single_put_threshold: 1024, part_size: small_part(ctx) as u64, concurrency: 2 }
+    TransferOptions {
+        single_put_threshold: 1024,
+        part_size: small_part(ctx) as u64,
+        concurrency: 2,
+        ..TransferOptions::default()
+    }
 }
 
 fn small_part(ctx: &Ctx) -> usize {

@@ -12,6 +12,9 @@ mod listing;
 mod multipart;
 mod objects;
 mod ranges;
+mod transfer;
+mod tree;
+mod zip;
 
 use crate::case::Case;
 
@@ -30,6 +33,9 @@ pub(crate) fn all() -> Vec<Case> {
         keys::cases(),
         helpers::cases(),
         concurrency::cases(),
+        transfer::cases(),
+        tree::cases(),
+        zip::cases(),
     ];
     groups.into_iter().flatten().collect()
 }

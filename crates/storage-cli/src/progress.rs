@@ -37,8 +37,7 @@ impl Bar {
     }
 }
 
-#[cfg(any())]
-impl storage::ops::Progress for Bar {
+impl storage::Progress for Bar {
     fn start(&self, total_bytes: Option<u64>, _total_objects: Option<u64>) {
         if let Some(t) = total_bytes {
             self.0.set_length(t);

@@ -3,6 +3,8 @@
 //! - [`Driver`]: the primitives a backend implements (one request's worth of work each).
 //! - [`DriverExt`]: everything built on them, for every driver: file uploads and
 //!   downloads with verification, streams, ranges, renames, bulk deletes.
+//! - [`TreeExt`] ([`tree`]): recursive folder upload, download, copy and removal with
+//!   globs, `listdir`, space used, and copies between any two drivers.
 //! - [`Error`] / [`ErrorKind`]: Apache Libcloud's error taxonomy.
 //! - [`Registry`] / [`DriverFactory`]: pick a driver by name or URL scheme.
 //! - [`MemoryDriver`]: a complete in-memory driver.
@@ -33,7 +35,9 @@ pub mod ops;
 pub mod options;
 pub mod payload;
 pub mod registry;
+pub mod tree;
 pub mod validate;
+pub mod zip;
 
 pub use capabilities::{Capabilities, DriverInfo, Limits};
 pub use driver::{Driver, ListStream, paginate};
@@ -41,12 +45,13 @@ pub use error::{Error, ErrorKind, Result};
 pub use memory::MemoryDriver;
 pub use multipart::{CompletedPart, MultipartUpload};
 pub use object::{Container, DeleteOutcome, HashAlgorithm, ListEntry, Object, ObjectHash, Page};
-pub use ops::{DriverExt, TransferOptions};
+pub use ops::{DriverExt, Nested, NoProgress, Progress, Transfer, TransferOptions};
 pub use options::{
     ByteRange, CopyOptions, GetOptions, ListOptions, PutMode, PutOptions, SignedMethod, SignedUrlOptions,
 };
 pub use payload::{ByteStream, GetResult, Payload};
 pub use registry::{DriverConfig, DriverFactory, Location, MemoryFactory, Registry, StorageUrl};
+pub use tree::{DirEntry, Filter, ListdirOptions, Order, TreeExt, TreeOptions, TreeReport, Usage};
 pub use validate::ContainerNameRules;
 
 /// Re-exported so drivers implement [`Driver`] with the same macro version.

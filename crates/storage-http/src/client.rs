@@ -72,14 +72,22 @@ impl HttpClient {
     /// longer if `Retry-After` asks. The final answer is returned whatever its status;
     /// the caller maps error statuses with its provider's codes.
     pub async fn execute(&self, request: &HttpRequest, signer: &dyn Signer) -> Result<HttpResponse> {
-        let url = redact_url(&request.uri.to_string());
         if request.uri.scheme_str() == Some("http") && !self.config.allow_http {
             return Err(Error::new(
                 ErrorKind::Config,
-                format!("{url} uses plain http; enable allow_http for local servers"),
+                format!(
+                    "{} uses plain http; enable allow_http for local servers",
+                    redact_url(&request.uri.to_string())
+                ),
             ));
         }
-        let span = tracing::debug_span!("http_request", op = request.operation, method = %request.method, url = %url);
+        // The redacted URL is only worked out when someone listens.
+        let span = if tracing::enabled!(tracing::Level::DEBUG) {
+            let url = redact_url(&request.uri.to_string());
+            tracing::debug_span!("http_request", op = request.operation, method = %request.method, url = %url)
+        } else {
+            tracing::Span::none()
+        };
         async {
             let start = Instant::now();
             let retry = &self.config.retry;

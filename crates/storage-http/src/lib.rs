@@ -11,6 +11,7 @@
 //!   pinned to the ETag.
 //! - [`kind_for_status`] / [`status_error`]: HTTP answers -> `storage_core::ErrorKind`.
 //! - [`redact_url`]: what may be logged of a URL. Signatures never reach logs or errors.
+//! - [`upload_from_url`]: stream any `http(s)://` resource into any driver.
 //!
 //! ```no_run
 //! # async fn demo() -> storage_core::Result<()> {
@@ -28,6 +29,7 @@ mod client;
 mod config;
 mod connector;
 mod errors;
+mod fetch;
 mod redact;
 mod request;
 mod response;
@@ -38,6 +40,7 @@ pub use activity::Activity;
 pub use client::HttpClient;
 pub use config::{HttpConfig, RetryConfig, TlsRoots};
 pub use errors::{kind_for_status, status_error};
+pub use fetch::upload_from_url;
 pub use redact::redact_url;
 pub use request::{HttpRequest, HyperBody, RequestBody, Signer, Unsigned};
 pub use response::HttpResponse;

@@ -36,11 +36,14 @@ impl Signer for S3Signer {
         headers.insert(http::header::HOST, authority.parse().map_err(|_| bad_header("host"))?);
         let https = uri.scheme_str() == Some("https");
         let preset = headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        // Auto: the body is not hashed into the signature when TLS protects it, or when a
+        // checksum header (itself signed, and verified by the server) covers it.
+        let checksummed = headers.contains_key("x-amz-checksum-crc32c") || headers.contains_key("content-md5");
         let hash = match preset {
             Some(h) => h,
             None => match (self.core.payload, body) {
-                (PayloadSigning::Unsigned, _) | (PayloadSigning::Auto, _) if https => UNSIGNED_PAYLOAD.to_owned(),
                 (PayloadSigning::Unsigned, _) => UNSIGNED_PAYLOAD.to_owned(),
+                (PayloadSigning::Auto, _) if https || checksummed => UNSIGNED_PAYLOAD.to_owned(),
                 (_, RequestBody::Empty) => EMPTY_SHA256.to_owned(),
                 (_, RequestBody::Bytes(b)) => sha256_hex(b),
                 (_, RequestBody::Stream(..)) => UNSIGNED_PAYLOAD.to_owned(),
@@ -265,9 +268,19 @@ impl Client {
     /// Sends `call`; a 2xx (or 3xx other than a region redirect) answer is returned, any
     /// other is turned into a typed error. A wrong-region answer is followed once.
     pub(crate) async fn send(&self, call: Call<'_>) -> Result<HttpResponse> {
+        let req = self.request(&call)?;
+        self.send_built(call, req).await
+    }
+
+    /// [`Client::send`] with the request already built from `call`.
+    pub(crate) async fn send_built(&self, call: Call<'_>, first: HttpRequest) -> Result<HttpResponse> {
         let mut followed = false;
+        let mut next = Some(first);
         loop {
-            let req = self.request(&call)?;
+            let req = match next.take() {
+                Some(r) => r,
+                None => self.request(&call)?,
+            };
             let signer = self.signer(call.bucket);
             let resp = self.http.execute(&req, &signer).await.map_err(|e| self.context(e, &call))?;
             let status = resp.status.as_u16();

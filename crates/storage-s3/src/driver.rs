@@ -338,7 +338,7 @@ impl Driver for S3Driver {
         }
         let request = self.client.request(&call)?;
         let signer = Arc::new(self.client.signer(Some(container)));
-        let resp = match self.client.send(call).await {
+        let resp = match self.client.send_built(call, request.clone()).await {
             Ok(r) => r,
             Err(e) => return Err(self.refine_not_found(e, container).await),
         };

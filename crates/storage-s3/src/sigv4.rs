@@ -102,6 +102,8 @@ struct CachedKey {
     service: String,
     secret: String,
     key: [u8; 32],
+    /// HMAC already keyed with `key` (its inner and outer pads hashed once).
+    mac: HmacSha256,
 }
 
 /// Caches the derived signing key; it changes only with the day, region or secret.
@@ -130,15 +132,41 @@ impl KeyCache {
         let k_region = hmac(&k_date, region.as_bytes());
         let k_service = hmac(&k_region, service.as_bytes());
         let key = hmac(&k_service, b"aws4_request");
+        let mac = keyed(&key);
         *slot = Some(CachedKey {
             date: date.to_owned(),
             region: region.to_owned(),
             service: service.to_owned(),
             secret: secret.to_owned(),
             key,
+            mac,
         });
         key
     }
+
+    /// The signature of `string_to_sign`: HMAC with the cached signing key, reusing the
+    /// keyed state so each signature costs only the message's blocks.
+    pub fn sign(&self, secret: &str, date: &str, region: &str, service: &str, string_to_sign: &[u8]) -> String {
+        let mac = {
+            let slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            match slot.as_ref() {
+                Some(c) if c.date == date && c.region == region && c.service == service && c.secret == secret => {
+                    Some(c.mac.clone())
+                }
+                _ => None,
+            }
+        };
+        let mut mac = match mac {
+            Some(m) => m,
+            None => keyed(&self.signing_key(secret, date, region, service)),
+        };
+        mac.update(string_to_sign);
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+fn keyed(key: &[u8]) -> HmacSha256 {
+    <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
 }
 
 /// What a signature is made with.
@@ -196,53 +224,74 @@ pub fn sign_headers(
     headers: &mut HeaderMap,
     payload_hash: &str,
 ) -> Result<(), http::header::InvalidHeaderValue> {
-    let amz_date = input.time.format("%Y%m%dT%H%M%SZ").to_string();
+    let amz_date = amz_date(input.time);
     let date = &amz_date[..8];
-    headers.insert("x-amz-date", amz_date.parse()?);
-    headers.insert("x-amz-content-sha256", payload_hash.parse()?);
+    headers.insert("x-amz-date", http::HeaderValue::from_str(&amz_date)?);
+    headers.insert("x-amz-content-sha256", http::HeaderValue::from_str(payload_hash)?);
     if let Some(token) = input.session_token {
-        headers.insert("x-amz-security-token", token.parse()?);
+        headers.insert("x-amz-security-token", http::HeaderValue::from_str(token)?);
     }
     let mut names: Vec<&str> = headers.keys().map(|k| k.as_str()).filter(|n| !unsigned_header(n)).collect();
     names.sort_unstable();
     names.dedup();
-    let mut creq = String::with_capacity(256 + path.len() + query.len());
-    creq.push_str(method);
-    creq.push('\n');
-    creq.push_str(if path.is_empty() { "/" } else { path });
-    creq.push('\n');
-    creq.push_str(&canonicalize_encoded_query(query));
-    creq.push('\n');
+    // The canonical request is hashed as it is produced, never built as one string.
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update(b"\n");
+    h.update(if path.is_empty() { b"/".as_slice() } else { path.as_bytes() });
+    h.update(b"\n");
+    if query.contains('&') || (!query.is_empty() && !query.contains('=')) {
+        h.update(canonicalize_encoded_query(query).as_bytes());
+    } else {
+        h.update(query.as_bytes());
+    }
+    h.update(b"\n");
     for name in &names {
-        creq.push_str(name);
-        creq.push(':');
+        h.update(name.as_bytes());
+        h.update(b":");
         let mut first = true;
         for v in headers.get_all(*name) {
             if !first {
-                creq.push(',');
+                h.update(b",");
             }
             first = false;
-            creq.push_str(String::from_utf8_lossy(v.as_bytes()).trim());
+            h.update(v.as_bytes().trim_ascii());
         }
-        creq.push('\n');
+        h.update(b"\n");
     }
-    creq.push('\n');
+    h.update(b"\n");
     let signed_headers = names.join(";");
-    creq.push_str(&signed_headers);
-    creq.push('\n');
-    creq.push_str(payload_hash);
-    let scope = format!("{date}/{}/{}/aws4_request", input.region, input.service);
-    let sts = string_to_sign(&amz_date, &scope, &creq);
-    let key = cache.signing_key(input.secret, date, input.region, input.service);
-    let signature = hex::encode(hmac(&key, sts.as_bytes()));
+    h.update(signed_headers.as_bytes());
+    h.update(b"\n");
+    h.update(payload_hash.as_bytes());
+    let creq_hash = hex::encode(h.finalize());
+    let mut scope = String::with_capacity(64);
+    let _ = write!(scope, "{date}/{}/{}/aws4_request", input.region, input.service);
+    let mut sts = String::with_capacity(160);
+    sts.push_str("AWS4-HMAC-SHA256\n");
+    sts.push_str(&amz_date);
+    sts.push('\n');
+    sts.push_str(&scope);
+    sts.push('\n');
+    sts.push_str(&creq_hash);
+    let signature = cache.sign(input.secret, date, input.region, input.service, sts.as_bytes());
     let mut auth = String::with_capacity(200);
     let _ = write!(
         auth,
         "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
         input.access_key_id
     );
-    headers.insert(http::header::AUTHORIZATION, auth.parse()?);
+    headers.insert(http::header::AUTHORIZATION, http::HeaderValue::from_str(&auth)?);
     Ok(())
+}
+
+/// `YYYYMMDDTHHMMSSZ`, formatted by hand (this runs on every request).
+fn amz_date(t: DateTime<Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    let mut s = String::with_capacity(16);
+    let _ =
+        write!(s, "{:04}{:02}{:02}T{:02}{:02}{:02}Z", t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second());
+    s
 }
 
 /// The query string of a presigned URL (signed for the `host` header only, with an
@@ -256,7 +305,7 @@ pub fn presign_query(
     extra: &[(&str, &str)],
     expires_secs: u64,
 ) -> String {
-    let amz_date = input.time.format("%Y%m%dT%H%M%SZ").to_string();
+    let amz_date = amz_date(input.time);
     let date = &amz_date[..8];
     let scope = format!("{date}/{}/{}/aws4_request", input.region, input.service);
     let credential = format!("{}/{scope}", input.access_key_id);
@@ -275,8 +324,7 @@ pub fn presign_query(
     let query = canonical_query(&pairs);
     let creq = format!("{method}\n{path}\n{query}\nhost:{host}\n\nhost\n{UNSIGNED_PAYLOAD}");
     let sts = string_to_sign(&amz_date, &scope, &creq);
-    let key = cache.signing_key(input.secret, date, input.region, input.service);
-    let signature = hex::encode(hmac(&key, sts.as_bytes()));
+    let signature = cache.sign(input.secret, date, input.region, input.service, sts.as_bytes());
     format!("{query}&X-Amz-Signature={signature}")
 }
 

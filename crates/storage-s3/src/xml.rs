@@ -151,40 +151,122 @@ pub fn url_decode(s: &str) -> Result<String> {
         .map_err(|e| Error::new(ErrorKind::Backend, format!("a listed key is not valid UTF-8 once decoded: {e}")))
 }
 
-/// Parses ListObjectsV2's answer, decoding keys when the server applied `encoding-type=url`.
+/// Parses ListObjectsV2's answer, decoding keys when the server applied
+/// `encoding-type=url`. A dedicated parser (tag names matched directly, buffers reused,
+/// timestamps parsed by hand): listing is the hot path for large containers.
 pub fn parse_list(xml: &[u8]) -> Result<ListResult> {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Field {
+        Other,
+        Key,
+        Size,
+        ETag,
+        LastModified,
+        Prefix,
+        IsTruncated,
+        NextToken,
+        EncodingType,
+    }
+    let what = "ListBucketResult";
+    let mut reader = Reader::from_reader(xml);
+    reader.config_mut().check_end_names = false;
     let mut out = ListResult::default();
-    let mut url_encoded = false;
+    let (mut in_contents, mut in_prefixes, mut url_encoded) = (false, false, false);
+    let mut field = Field::Other;
+    let mut text = String::new();
     let mut cur = ListedObject::default();
-    walk(
-        xml,
-        "ListBucketResult",
-        |_| {},
-        |p, t| {
-            match p {
-                "/ListBucketResult/Contents/Key" => cur.key = t.to_owned(),
-                "/ListBucketResult/Contents/Size" => cur.size = t.trim().parse().unwrap_or(0),
-                "/ListBucketResult/Contents/ETag" => cur.etag = Some(t.trim_matches('"').to_owned()),
-                "/ListBucketResult/Contents/LastModified" => cur.last_modified = parse_time(t),
-                "/ListBucketResult/Contents" => out.objects.push(std::mem::take(&mut cur)),
-                "/ListBucketResult/CommonPrefixes/Prefix" => out.prefixes.push(t.to_owned()),
-                "/ListBucketResult/IsTruncated" => out.truncated = t.trim() == "true",
-                "/ListBucketResult/NextContinuationToken" => out.next_token = Some(t.to_owned()),
-                "/ListBucketResult/EncodingType" => url_encoded = t.trim() == "url",
-                _ => {}
+    loop {
+        match reader.read_event().map_err(|e| malformed(what, e))? {
+            Event::Start(e) => {
+                field = match e.local_name().as_ref() {
+                    b"Contents" => {
+                        in_contents = true;
+                        Field::Other
+                    }
+                    b"CommonPrefixes" => {
+                        in_prefixes = true;
+                        Field::Other
+                    }
+                    b"Key" if in_contents => Field::Key,
+                    b"Size" if in_contents => Field::Size,
+                    b"ETag" if in_contents => Field::ETag,
+                    b"LastModified" if in_contents => Field::LastModified,
+                    b"Prefix" if in_prefixes => Field::Prefix,
+                    b"IsTruncated" if !in_contents && !in_prefixes => Field::IsTruncated,
+                    b"NextContinuationToken" => Field::NextToken,
+                    b"EncodingType" => Field::EncodingType,
+                    _ => Field::Other,
+                };
+                text.clear();
             }
-            Ok(())
-        },
-    )?;
+            Event::Text(t) if field != Field::Other => text.push_str(&t.decode().map_err(|e| malformed(what, e))?),
+            Event::GeneralRef(r) if field != Field::Other => {
+                if r.is_char_ref() {
+                    if let Some(c) = r.resolve_char_ref().map_err(|e| malformed(what, e))? {
+                        text.push(c);
+                    }
+                } else {
+                    let name = r.decode().map_err(|e| malformed(what, e))?;
+                    let resolved = quick_xml::escape::resolve_predefined_entity(&name)
+                        .ok_or_else(|| malformed(what, format!("unknown entity &{name};")))?;
+                    text.push_str(resolved);
+                }
+            }
+            Event::End(e) => {
+                match field {
+                    Field::Key => cur.key = std::mem::take(&mut text),
+                    Field::Size => cur.size = text.trim().parse().unwrap_or(0),
+                    Field::ETag => cur.etag = Some(text.trim_matches('"').to_owned()),
+                    Field::LastModified => cur.last_modified = parse_s3_time(&text),
+                    Field::Prefix => out.prefixes.push(std::mem::take(&mut text)),
+                    Field::IsTruncated => out.truncated = text.trim() == "true",
+                    Field::NextToken => out.next_token = Some(std::mem::take(&mut text)),
+                    Field::EncodingType => url_encoded = text.trim() == "url",
+                    Field::Other => match e.local_name().as_ref() {
+                        b"Contents" => {
+                            in_contents = false;
+                            out.objects.push(std::mem::take(&mut cur));
+                        }
+                        b"CommonPrefixes" => in_prefixes = false,
+                        _ => {}
+                    },
+                }
+                field = Field::Other;
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
     if url_encoded {
         for o in &mut out.objects {
-            o.key = url_decode(&o.key)?;
+            if o.key.contains(['%', '+']) {
+                o.key = url_decode(&o.key)?;
+            }
         }
         for p in &mut out.prefixes {
-            *p = url_decode(p)?;
+            if p.contains(['%', '+']) {
+                *p = url_decode(p)?;
+            }
         }
     }
     Ok(out)
+}
+
+/// `2009-10-12T17:50:30.000Z` parsed by hand; anything else through RFC 3339.
+fn parse_s3_time(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.trim().as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r)?.iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+    };
+    let fast = (b.len() >= 20 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && b[16] == b':')
+        .then(|| {
+            let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+            let millis = if b.get(19) == Some(&b'.') && b.len() >= 24 { num(20..23)? } else { 0 };
+            let t = date.and_hms_milli_opt(num(11..13)?, num(14..16)?, num(17..19)?, millis)?;
+            (*b.last()? == b'Z').then(|| t.and_utc())
+        })
+        .flatten();
+    fast.or_else(|| parse_time(s))
 }
 
 /// Buckets of one `ListAllMyBucketsResult` page: (name, creation date), and the continuation.
@@ -313,6 +395,15 @@ mod tests {
         assert_eq!(r.prefixes, vec!["dir/"]);
         assert!(r.truncated);
         assert_eq!(r.next_token.as_deref(), Some("1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM="));
+    }
+
+    #[test]
+    fn s3_times_parse_fast_and_slow() {
+        let t = parse_s3_time("2009-10-12T17:50:30.123Z").unwrap();
+        assert_eq!(t.to_rfc3339(), "2009-10-12T17:50:30.123+00:00");
+        assert_eq!(parse_s3_time("2009-10-12T17:50:30Z").unwrap().to_rfc3339(), "2009-10-12T17:50:30+00:00");
+        assert_eq!(parse_s3_time("2009-10-12T19:50:30+02:00").unwrap().to_rfc3339(), "2009-10-12T17:50:30+00:00");
+        assert!(parse_s3_time("garbage").is_none());
     }
 
     #[test]

@@ -61,18 +61,9 @@ pub async fn ls(ctx: &Ctx, url: Option<&str>, long: bool, recursive: bool, human
     Ok(())
 }
 
-/// `rm`: one object, or a prefix with -r.
-pub async fn rm(ctx: &Ctx, url: &str, recursive: bool) -> CmdResult {
+/// `rm`: one object (`rm -r` is a tree command).
+pub async fn rm(ctx: &Ctx, url: &str) -> CmdResult {
     let r = remote(&ctx.storage, url)?;
-    if recursive {
-        let n = r.driver.delete_prefix(&r.container, &r.key).await?;
-        if ctx.json {
-            ctx.json_line(&serde_json::json!({"deleted": n}));
-        } else {
-            ctx.say(format!("deleted {n} objects under {url}"));
-        }
-        return Ok(());
-    }
     if r.key.is_empty() {
         return Err(Failure::Usage(format!("{url} names a container; use rm -r to empty it or rb to remove it")));
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use futures::StreamExt;
-use storage::{ByteStream, CopyOptions, DriverExt, GetOptions, Object, PutOptions, TransferOptions};
+use storage::{ByteStream, CopyOptions, DriverExt, GetOptions, Object, PutOptions, Transfer, TransferOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::Ctx;
@@ -50,6 +50,10 @@ fn put_options_from(o: &Object) -> PutOptions {
     }
 }
 
+fn transfer(ctx: &Ctx, bar: &Bar) -> TransferOptions {
+    TransferOptions { concurrency: ctx.transfers, ..TransferOptions::default() }.with_progress(Arc::new(bar.clone()))
+}
+
 /// Copies an object between two remotes: server-side when both are the same driver
 /// instance and it can copy, streamed through bounded memory otherwise (metadata kept).
 pub async fn copy_remote(ctx: &Ctx, src: &Remote, dst: &Remote, dst_key: &str) -> storage::Result<Object> {
@@ -65,13 +69,26 @@ pub async fn copy_remote(ctx: &Ctx, src: &Remote, dst: &Remote, dst_key: &str) -
     dst.driver.upload_object_via_stream(res.body, &dst.container, dst_key, options, &transfer).await
 }
 
-/// `cp` / `mv` (with `remove_source`).
-pub async fn cp(ctx: &Ctx, src: &str, dst: &str, recursive: bool, remove_source: bool) -> CmdResult {
-    if recursive {
-        return Err(Failure::Usage("recursive copies need the tree operations of storage-core".into()));
+/// Creates the destination container if it does not exist yet (as rclone does), where the
+/// driver can manage containers.
+pub async fn ensure_container(r: &Remote) -> storage::Result<()> {
+    if r.driver.info().capabilities.manage_containers && !r.driver.container_exists(&r.container).await? {
+        match r.driver.create_container(&r.container).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == storage::ErrorKind::ContainerAlreadyExists => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok(())
+}
+
+/// `cp` / `mv` (with `remove_source`).
+pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool) -> CmdResult {
     let from = resolve(&ctx.storage, src)?;
     let to = resolve(&ctx.storage, dst)?;
+    if let Loc::Remote(r) = &to {
+        ensure_container(r).await?;
+    }
     let done = match (&from, &to) {
         (Loc::Local(path), Loc::Remote(r)) => {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -91,7 +108,11 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, recursive: bool, remove_source:
                 return Err(Failure::Usage(format!("{src} names a container; use cp -r")));
             }
             let dest = target_path(path, basename(&r.key));
-            let o = r.driver.download_object(&r.container, &r.key, &dest, true, true).await?;
+            let bar = Bar::new(ctx.progress, None, basename(&r.key));
+            let o = Transfer::with_options(r.driver.clone(), transfer(ctx, &bar))
+                .download_file(&r.container, &r.key, &dest, true, true)
+                .await?;
+            bar.finish();
             Some(o)
         }
         (Loc::Remote(a), Loc::Remote(b)) => {

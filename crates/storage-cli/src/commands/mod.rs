@@ -2,6 +2,8 @@
 
 mod basic;
 mod copy;
+mod tree;
+mod zip;
 
 use storage::{Config, Storage};
 
@@ -20,11 +22,11 @@ pub struct Ctx {
     pub progress: bool,
     /// `-j`.
     pub transfers: usize,
-    /// `--include` (read by the tree commands).
-    #[allow(dead_code)]
+    /// `-v` count.
+    pub verbose: u8,
+    /// `--include`.
     pub include: Vec<String>,
-    /// `--exclude` (read by the tree commands).
-    #[allow(dead_code)]
+    /// `--exclude`.
     pub exclude: Vec<String>,
 }
 
@@ -67,25 +69,27 @@ pub async fn run(cli: Cli) -> CmdResult {
         quiet: cli.quiet,
         progress: cli.progress && !cli.quiet,
         transfers: cli.transfers,
+        verbose: cli.verbose,
         include: cli.include,
         exclude: cli.exclude,
     };
     match cli.command {
         Command::Ls { url, long, recursive, human } => basic::ls(&ctx, url.as_deref(), long, recursive, human).await,
-        Command::Cp { src, dst, recursive } => copy::cp(&ctx, &src, &dst, recursive, false).await,
-        Command::Mv { src, dst, recursive } => copy::cp(&ctx, &src, &dst, recursive, true).await,
-        Command::Rm { url, recursive } => basic::rm(&ctx, &url, recursive).await,
+        Command::Cp { src, dst, recursive: true } => tree::cp_recursive(&ctx, &src, &dst, false).await,
+        Command::Mv { src, dst, recursive: true } => tree::cp_recursive(&ctx, &src, &dst, true).await,
+        Command::Cp { src, dst, .. } => copy::cp(&ctx, &src, &dst, false).await,
+        Command::Mv { src, dst, .. } => copy::cp(&ctx, &src, &dst, true).await,
+        Command::Rm { url, recursive: true } => tree::rm_recursive(&ctx, &url).await,
+        Command::Rm { url, .. } => basic::rm(&ctx, &url).await,
         Command::Cat { url, offset, count } => basic::cat(&ctx, &url, offset, count).await,
         Command::Stat { url } => basic::stat(&ctx, &url).await,
         Command::Mb { url } => basic::mb(&ctx, &url).await,
         Command::Rb { url, force } => basic::rb(&ctx, &url, force).await,
         Command::Presign { url, expires_in, method } => basic::presign(&ctx, &url, &expires_in, method).await,
-        Command::Sync { .. }
-        | Command::Du { .. }
-        | Command::Check { .. }
-        | Command::Zip { .. }
-        | Command::Listdir { .. } => {
-            Err(Failure::Usage("this command needs the tree operations of storage-core".into()))
-        }
+        Command::Sync { src, dst, delete, dry_run } => tree::sync(&ctx, &src, &dst, delete, dry_run).await,
+        Command::Du { url, summarize, human } => tree::du(&ctx, &url, summarize, human).await,
+        Command::Check { src, dst } => tree::check(&ctx, &src, &dst).await,
+        Command::Listdir { url, order_by, desc, max } => tree::listdir(&ctx, &url, order_by, desc, max).await,
+        Command::Zip { command } => zip::run(&ctx, command).await,
     }
 }

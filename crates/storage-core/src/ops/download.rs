@@ -1,81 +1,692 @@
-//! Downloads to a local path: temporary file, verification, atomic rename.
+//! Downloads: parallel ranged GETs pinned to the first response's ETag, written at their
+//! offsets into a temporary file that is verified, synced and renamed into place; or an
+//! ordered stream with bounded read-ahead. A range whose body breaks (or stalls) resumes
+//! from its last received byte.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::future::poll_fn;
+use std::io::Read;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
 
-use futures::stream::StreamExt;
-use tokio::io::AsyncWriteExt;
+use bytes::Bytes;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use tokio::task::JoinHandle;
 
+use super::TransferOptions;
+use super::checksum::{ContentHasher, check_download};
+use super::progress::Progress;
 use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsio::{sync_dir, temp_path_beside};
-use crate::hash::Md5Hasher;
-use crate::object::Object;
+use crate::object::{Object, etag_matches};
 use crate::options::GetOptions;
+use crate::payload::{ByteStream, GetResult};
 
-pub(super) async fn download_to_path<D: Driver + ?Sized>(
-    driver: &D,
-    container: &str,
-    key: &str,
-    dest: &Path,
-    overwrite_existing: bool,
-    delete_on_failure: bool,
-) -> Result<Object> {
-    if !overwrite_existing && tokio::fs::try_exists(dest).await.unwrap_or(false) {
-        return Err(Error::new(
-            ErrorKind::Io,
-            format!("{} already exists; pass overwrite_existing to replace it", dest.display()),
+/// Data received for a range is written to the file in batches of about this size.
+const WRITE_BATCH: usize = 1 << 20;
+/// Reads of the finished part of the file, for the checksum.
+const HASH_READ: usize = 1 << 20;
+
+/// Where a download to a path goes.
+pub(crate) struct FileTarget<'a> {
+    pub dest: &'a Path,
+    pub overwrite_existing: bool,
+    pub delete_on_failure: bool,
+}
+
+/// What every range request of one download shares: the object's identity as the first
+/// response gave it, and the retry settings.
+#[derive(Debug)]
+struct Pinned {
+    container: String,
+    key: String,
+    size: u64,
+    etag: Option<String>,
+    send_if_match: bool,
+    resumable: bool,
+    retries: u32,
+    stall: Option<Duration>,
+}
+
+impl Pinned {
+    fn changed(&self, detail: &str) -> Error {
+        Error::new(
+            ErrorKind::PreconditionFailed,
+            format!("the object changed during the download ({detail}); nothing was kept, download it again"),
         )
-        .with_object(container, key));
+        .with_object(&self.container, &self.key)
     }
-    let res = driver.get_object(container, key, &GetOptions::default()).await?;
-    let tmp = temp_path_beside(dest);
-    let outcome = write_verified(res, &tmp, dest).await;
-    match outcome {
-        Ok(object) => Ok(object),
-        Err(e) => {
-            if delete_on_failure {
-                let _ = tokio::fs::remove_file(&tmp).await;
-            }
-            Err(e.or_context(&driver.info().name, Some(container), Some(key)))
+
+    fn options(&self, range: Range<u64>) -> GetOptions {
+        GetOptions {
+            range: Some(range.into()),
+            if_match: if self.send_if_match { self.etag.clone() } else { None },
+            ..GetOptions::default()
         }
     }
 }
 
-async fn write_verified(mut res: crate::GetResult, tmp: &Path, dest: &Path) -> Result<Object> {
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .await
-        .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-    let mut hasher = Md5Hasher::new();
-    let mut written = 0u64;
-    while let Some(chunk) = res.body.next().await {
-        let chunk = chunk?;
-        hasher.update(&chunk);
-        written += chunk.len() as u64;
-        file.write_all(&chunk).await.map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+/// Whether a failure of a range is worth resuming.
+fn resumable(e: &Error) -> bool {
+    e.is_retryable() || matches!(e.kind(), ErrorKind::Io | ErrorKind::Timeout)
+}
+
+/// Reads one range, resuming from the last received byte when its body breaks.
+struct RangeReader {
+    pinned: Arc<Pinned>,
+    start: u64,
+    pos: u64,
+    end: u64,
+    body: Option<ByteStream>,
+    failures: u32,
+}
+
+impl RangeReader {
+    fn new(pinned: Arc<Pinned>, range: Range<u64>) -> Self {
+        RangeReader { pinned, start: range.start, pos: range.start, end: range.end, body: None, failures: 0 }
     }
-    file.sync_all().await.map_err(|e| Error::io(format!("syncing {}", tmp.display()), e))?;
-    drop(file);
-    let object = res.object;
-    if written != object.size {
-        return Err(Error::new(ErrorKind::Io, format!("the download ended after {written} of {} bytes", object.size)));
+
+    fn with_body(pinned: Arc<Pinned>, range: Range<u64>, body: ByteStream) -> Self {
+        RangeReader { body: Some(body), ..RangeReader::new(pinned, range) }
     }
-    if let Some(want) = object.md5() {
-        let got = hasher.finish_hex();
-        if got != want {
+
+    fn range(&self) -> Range<u64> {
+        self.start..self.end
+    }
+
+    /// Requests the rest of the range, checking the answer is the same object. (Takes
+    /// the parts it needs, not `&self`: the reader holds a body that is not `Sync`.)
+    async fn open<D: Driver + ?Sized>(driver: &D, p: &Pinned, pos: u64, end: u64) -> Result<ByteStream> {
+        let res = driver
+            .get_object(&p.container, &p.key, &p.options(pos..end))
+            .await
+            .map_err(|e| if e.kind() == ErrorKind::PreconditionFailed { p.changed("If-Match failed") } else { e })?;
+        if let (Some(want), Some(got)) = (p.etag.as_deref(), res.object.etag.as_deref())
+            && !etag_matches(want, got)
+        {
+            return Err(p.changed(&format!("its ETag went from {want} to {got}")));
+        }
+        if res.object.size != p.size {
+            return Err(p.changed(&format!("its size went from {} to {}", p.size, res.object.size)));
+        }
+        if res.range.start != pos {
             return Err(Error::new(
-                ErrorKind::ObjectHashMismatch,
-                format!("the downloaded data's MD5 is {got} but the object's is {want}"),
+                ErrorKind::Backend,
+                format!("asked for bytes {pos}..{end}, the backend answered bytes {:?}", res.range),
             ));
         }
+        Ok(res.body)
     }
-    tokio::fs::rename(tmp, dest)
+
+    /// Counts a failure; `Err` when it should end the download.
+    fn retry_or_fail(&mut self, e: Error) -> Result<()> {
+        if self.pinned.resumable && resumable(&e) && self.failures < self.pinned.retries {
+            self.failures += 1;
+            tracing::debug!(
+                range = ?self.range(), at = self.pos, attempt = self.failures, error = %e, "resuming a range"
+            );
+            return Ok(());
+        }
+        Err(e.with_retries(self.failures))
+    }
+
+    /// The next chunk of the range, `None` at its end.
+    async fn next_chunk<D: Driver + ?Sized>(&mut self, driver: &D) -> Result<Option<Bytes>> {
+        loop {
+            if self.pos >= self.end {
+                self.body = None;
+                return Ok(None);
+            }
+            if self.body.is_none() {
+                match Self::open(driver, &self.pinned, self.pos, self.end).await {
+                    Ok(body) => self.body = Some(body),
+                    Err(e) => {
+                        self.retry_or_fail(e)?;
+                        continue;
+                    }
+                }
+            }
+            let Some(body) = self.body.as_mut() else { continue };
+            let next = match self.pinned.stall {
+                Some(limit) => match tokio::time::timeout(limit, body.next()).await {
+                    Ok(next) => next,
+                    Err(_) => Some(Err(Error::new(ErrorKind::Timeout, format!("no data arrived for {limit:?}")))),
+                },
+                None => body.next().await,
+            };
+            match next {
+                Some(Ok(chunk)) if chunk.is_empty() => {}
+                Some(Ok(mut chunk)) => {
+                    let room = self.end - self.pos;
+                    if chunk.len() as u64 > room {
+                        chunk.truncate(usize::try_from(room).unwrap_or(usize::MAX));
+                    }
+                    self.pos += chunk.len() as u64;
+                    self.failures = 0;
+                    return Ok(Some(chunk));
+                }
+                Some(Err(e)) => {
+                    self.body = None;
+                    self.retry_or_fail(e)?;
+                }
+                None => {
+                    self.body = None;
+                    let e = Error::new(
+                        ErrorKind::Io,
+                        format!("the body of bytes {}..{} ended at byte {}", self.start, self.end, self.pos),
+                    );
+                    self.retry_or_fail(e)?;
+                }
+            }
+        }
+    }
+}
+
+/// The first request: a ranged GET for the first part (an empty object, whose ranges are
+/// all unsatisfiable, and a driver without ranges get a plain GET).
+async fn first_response<D: Driver + ?Sized>(
+    driver: &D,
+    container: &str,
+    key: &str,
+    t: &TransferOptions,
+) -> Result<GetResult> {
+    if driver.info().capabilities.ranges {
+        let first = t.download_part_size.max(1);
+        match driver.get_object(container, key, &GetOptions::range(0..first)).await {
+            Ok(res) => return Ok(res),
+            Err(e) if e.kind() == ErrorKind::InvalidRange => {}
+            Err(e) => return Err(e),
+        }
+    }
+    driver.get_object(container, key, &GetOptions::default()).await
+}
+
+/// `from..to` in ranges of `part` bytes.
+fn split(from: u64, to: u64, part: u64) -> impl Iterator<Item = Range<u64>> + Send + 'static {
+    let part = part.max(1);
+    let n = to.saturating_sub(from).div_ceil(part);
+    (0..n).map(move |i| {
+        let s = from + i * part;
+        s..s.saturating_add(part).min(to)
+    })
+}
+
+/// The plan of a download from its first response: the object, what the ranges share,
+/// the reader of the first range, and the other ranges.
+struct Plan {
+    object: Object,
+    pinned: Arc<Pinned>,
+    first: RangeReader,
+    rest: Vec<Range<u64>>,
+}
+
+fn plan<D: Driver + ?Sized>(
+    driver: &D,
+    container: &str,
+    key: &str,
+    first: GetResult,
+    t: &TransferOptions,
+) -> Result<Plan> {
+    let caps = driver.info().capabilities;
+    let object = first.object;
+    if first.range.start != 0 || first.range.end > object.size {
+        return Err(Error::new(
+            ErrorKind::Backend,
+            format!("the first response holds bytes {:?} of an object of {} bytes", first.range, object.size),
+        ));
+    }
+    let pinned = Arc::new(Pinned {
+        container: container.to_owned(),
+        key: key.to_owned(),
+        size: object.size,
+        etag: object.etag.clone(),
+        send_if_match: caps.conditional_get_etag && object.etag.is_some(),
+        resumable: caps.ranges,
+        retries: t.range_retries,
+        stall: t.stall_timeout,
+    });
+    let rest = split(first.range.end, object.size, t.download_part_size).collect();
+    let first = RangeReader::with_body(pinned.clone(), first.range, first.body);
+    Ok(Plan { object, pinned, first, rest })
+}
+
+// ---- to a file ----------------------------------------------------------------------
+
+/// Deletes the temporary file when dropped armed (a failure or a cancelled download).
+struct TempFile {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn exists_error(dest: &Path) -> Error {
+    Error::new(ErrorKind::Io, format!("{} already exists; pass overwrite_existing to replace it", dest.display()))
+}
+
+fn join_error(e: tokio::task::JoinError) -> Error {
+    Error::new(ErrorKind::Io, format!("a blocking file task failed: {e}"))
+}
+
+pub(crate) async fn download_to_path<D: Driver + ?Sized>(
+    driver: &D,
+    container: &str,
+    key: &str,
+    target: FileTarget<'_>,
+    t: &TransferOptions,
+) -> Result<Object> {
+    let context = |e: Error| e.or_context(&driver.info().name, Some(container), Some(key));
+    let dest = target.dest;
+    if !target.overwrite_existing && tokio::fs::try_exists(dest).await.unwrap_or(false) {
+        return Err(context(exists_error(dest)));
+    }
+    let first = first_response(driver, container, key, t).await.map_err(context)?;
+    let plan = plan(driver, container, key, first, t).map_err(context)?;
+    let tmp = temp_path_beside(dest);
+    let mut guard = TempFile { path: tmp.clone(), armed: false };
+    let result = async {
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .await
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        guard.armed = target.delete_on_failure;
+        let object = fill_file(driver, plan, file.into_std().await, &tmp, t).await?;
+        place(&tmp, dest, target.overwrite_existing).await?;
+        Ok(object)
+    }
+    .await;
+    match result {
+        Ok(object) => {
+            guard.armed = false;
+            t.progress().object_done(key);
+            Ok(object)
+        }
+        Err(e) => Err(context(e)),
+    }
+}
+
+/// The contiguous prefix of the file that is fully written.
+#[derive(Debug, Default)]
+struct Frontier {
+    end: u64,
+    waiting: BTreeMap<u64, u64>,
+}
+
+impl Frontier {
+    fn add(&mut self, r: Range<u64>) {
+        if r.start < r.end {
+            self.waiting.insert(r.start, r.end);
+        }
+        while let Some(end) = self.waiting.remove(&self.end) {
+            self.end = end;
+        }
+    }
+}
+
+/// The checksum of the written prefix, computed on the blocking pool while the other
+/// ranges are still arriving.
+enum Hashing {
+    Off,
+    Idle(ContentHasher, std::fs::File),
+    Running(JoinHandle<std::io::Result<(ContentHasher, std::fs::File)>>),
+}
+
+enum Event {
+    Written(Option<Result<Range<u64>>>),
+    Hashed(std::result::Result<std::io::Result<(ContentHasher, std::fs::File)>, tokio::task::JoinError>),
+}
+
+/// Fetches every range into `file` (`concurrency` at a time), hashes the finished prefix
+/// as it grows, then checks size and hash and syncs the file.
+async fn fill_file<D: Driver + ?Sized>(
+    driver: &D,
+    plan: Plan,
+    file: std::fs::File,
+    tmp: &Path,
+    t: &TransferOptions,
+) -> Result<Object> {
+    let Plan { object, pinned, first, rest } = plan;
+    let size = object.size;
+    let progress = t.progress();
+    progress.start(Some(size), Some(1));
+    let file = Arc::new(file);
+    let mut hashing = match (t.verify, ContentHasher::for_object(&object)) {
+        (true, Some(hasher)) => {
+            let reader = std::fs::File::open(tmp).map_err(|e| Error::io(format!("opening {}", tmp.display()), e))?;
+            Hashing::Idle(hasher, reader)
+        }
+        _ => Hashing::Off,
+    };
+    let readers = std::iter::once(first).chain(rest.into_iter().map(|r| RangeReader::new(pinned.clone(), r)));
+    let mut writes = stream::iter(readers)
+        .map(|reader| fetch_to_file(driver, reader, file.clone(), progress))
+        .buffer_unordered(t.parts_in_flight());
+    let mut frontier = Frontier::default();
+    let mut hashed = 0u64;
+    let mut writes_done = false;
+    loop {
+        if frontier.end > hashed && matches!(hashing, Hashing::Idle(..)) {
+            if let Hashing::Idle(hasher, reader) = std::mem::replace(&mut hashing, Hashing::Off) {
+                let n = frontier.end - hashed;
+                hashing = Hashing::Running(tokio::task::spawn_blocking(move || hash_more(hasher, reader, n)));
+            }
+            hashed = frontier.end;
+        }
+        if writes_done && !matches!(hashing, Hashing::Running(_)) {
+            break;
+        }
+        let event = poll_fn(|cx| {
+            if !writes_done && let Poll::Ready(item) = writes.poll_next_unpin(cx) {
+                return Poll::Ready(Event::Written(item));
+            }
+            if let Hashing::Running(job) = &mut hashing
+                && let Poll::Ready(r) = Pin::new(job).poll(cx)
+            {
+                return Poll::Ready(Event::Hashed(r));
+            }
+            Poll::Pending
+        })
+        .await;
+        match event {
+            Event::Written(Some(range)) => frontier.add(range?),
+            Event::Written(None) => writes_done = true,
+            Event::Hashed(r) => {
+                let (hasher, reader) =
+                    r.map_err(join_error)?.map_err(|e| Error::io(format!("reading back {}", tmp.display()), e))?;
+                hashing = Hashing::Idle(hasher, reader);
+            }
+        }
+    }
+    if frontier.end != size {
+        return Err(Error::new(ErrorKind::Io, format!("only {} of {size} bytes were written", frontier.end)));
+    }
+    let synced = file.clone();
+    let len = tokio::task::spawn_blocking(move || synced.sync_all().and_then(|()| synced.metadata()).map(|m| m.len()))
         .await
-        .map_err(|e| Error::io(format!("moving the download into {}", dest.display()), e))?;
+        .map_err(join_error)?
+        .map_err(|e| Error::io(format!("syncing {}", tmp.display()), e))?;
+    if len != size {
+        return Err(Error::new(ErrorKind::Io, format!("the download holds {len} bytes but the object has {size}")));
+    }
+    if let Hashing::Idle(hasher, _) = hashing {
+        check_download(&object, hasher)?;
+    }
+    Ok(object)
+}
+
+/// Feeds the next `n` bytes of `reader` to `hasher`.
+fn hash_more(
+    mut hasher: ContentHasher,
+    mut reader: std::fs::File,
+    mut n: u64,
+) -> std::io::Result<(ContentHasher, std::fs::File)> {
+    let mut buf = vec![0u8; HASH_READ.min(usize::try_from(n).unwrap_or(HASH_READ))];
+    while n > 0 {
+        let want = buf.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+        let got = reader.read(&mut buf[..want])?;
+        if got == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file is shorter than written"));
+        }
+        hasher.update(&buf[..got]);
+        n -= got as u64;
+    }
+    Ok((hasher, reader))
+}
+
+/// Fetches one range and writes it at its offset, in batches; returns the range.
+async fn fetch_to_file<D: Driver + ?Sized>(
+    driver: &D,
+    mut reader: RangeReader,
+    file: Arc<std::fs::File>,
+    progress: &dyn Progress,
+) -> Result<Range<u64>> {
+    let range = reader.range();
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batch_len = 0usize;
+    let mut at = range.start;
+    while let Some(chunk) = reader.next_chunk(driver).await? {
+        progress.bytes(chunk.len() as u64);
+        batch_len += chunk.len();
+        batch.push(chunk);
+        if batch_len >= WRITE_BATCH {
+            write_at(file.clone(), std::mem::take(&mut batch), at).await?;
+            at += batch_len as u64;
+            batch_len = 0;
+        }
+    }
+    if !batch.is_empty() {
+        write_at(file, batch, at).await?;
+    }
+    Ok(range)
+}
+
+/// Writes `chunks` one after another at `offset`, on the blocking pool.
+async fn write_at(file: Arc<std::fs::File>, chunks: Vec<Bytes>, offset: u64) -> Result<()> {
+    tokio::task::spawn_blocking(move || {
+        let mut at = offset;
+        for c in &chunks {
+            write_all_at(&file, c, at)?;
+            at += c.len() as u64;
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await
+    .map_err(join_error)?
+    .map_err(|e| Error::io("writing the temporary file", e))
+}
+
+#[cfg(unix)]
+fn write_all_at(file: &std::fs::File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn write_all_at(file: &std::fs::File, mut buf: &[u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match file.seek_write(buf, offset) {
+            Ok(0) => return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "failed to write the buffer")),
+            Ok(n) => {
+                buf = &buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(any(unix, windows)))]
+fn write_all_at(_file: &std::fs::File, _buf: &[u8], _offset: u64) -> std::io::Result<()> {
+    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "positioned writes are not supported here"))
+}
+
+/// Moves the finished temporary file to `dest`. Without `overwrite`, a hard link refuses
+/// atomically to replace a file that appeared meanwhile (where links are not supported,
+/// an existence check and a rename).
+async fn place(tmp: &Path, dest: &Path, overwrite: bool) -> Result<()> {
+    let (from, to) = (tmp.to_owned(), dest.to_owned());
+    tokio::task::spawn_blocking(move || {
+        if overwrite {
+            return std::fs::rename(&from, &to);
+        }
+        match std::fs::hard_link(&from, &to) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&from);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+            Err(_) if to.exists() => Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists)),
+            Err(_) => std::fs::rename(&from, &to),
+        }
+    })
+    .await
+    .map_err(join_error)?
+    .map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => exists_error(dest),
+        _ => Error::io(format!("moving the download into {}", dest.display()), e),
+    })?;
     if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
         sync_dir(dir).await?;
     }
-    Ok(object)
+    Ok(())
+}
+
+// ---- as an ordered stream -----------------------------------------------------------
+
+pub(crate) async fn download_stream(
+    driver: Arc<dyn Driver>,
+    container: &str,
+    key: &str,
+    t: &TransferOptions,
+) -> Result<ByteStream> {
+    let context = |e: Error| e.or_context(&driver.info().name, Some(container), Some(key));
+    let first = first_response(driver.as_ref(), container, key, t).await.map_err(context)?;
+    let Plan { object, pinned, first, rest } = plan(driver.as_ref(), container, key, first, t).map_err(context)?;
+    t.progress().start(Some(object.size), Some(1));
+    let data: ByteStream = if rest.is_empty() {
+        // One range (a small object, or a backend that sent everything): pass it through.
+        stream::unfold(Some((driver.clone(), first)), |state| async move {
+            let (driver, mut reader) = state?;
+            match reader.next_chunk(driver.as_ref()).await {
+                Ok(Some(chunk)) => Some((Ok(chunk), Some((driver, reader)))),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), None)),
+            }
+        })
+        .boxed()
+    } else {
+        let fetcher = driver.clone();
+        let readers = std::iter::once(first).chain(rest.into_iter().map(move |r| RangeReader::new(pinned.clone(), r)));
+        stream::iter(readers)
+            .map(move |reader| collect_range(fetcher.clone(), reader))
+            .buffered(t.read_ahead.max(1))
+            .map_ok(|chunks| stream::iter(chunks.into_iter().map(Ok)))
+            .try_flatten()
+            .boxed()
+    };
+    let hasher = if t.verify { ContentHasher::for_object(&object) } else { None };
+    let tail = Tail {
+        hasher,
+        seen: 0,
+        object,
+        progress: t.progress.clone(),
+        driver: driver.info().name.clone(),
+        finished: false,
+    };
+    Ok(stream::unfold((data, tail), |(mut data, mut tail)| async move {
+        if tail.finished {
+            return None;
+        }
+        match data.next().await {
+            Some(Ok(chunk)) => {
+                tail.seen += chunk.len() as u64;
+                if let Some(h) = tail.hasher.as_mut() {
+                    h.update(&chunk);
+                }
+                if let Some(p) = &tail.progress {
+                    p.bytes(chunk.len() as u64);
+                }
+                Some((Ok(chunk), (data, tail)))
+            }
+            Some(Err(e)) => {
+                tail.finished = true;
+                let e = tail.context(e);
+                Some((Err(e), (data, tail)))
+            }
+            None => {
+                tail.finished = true;
+                match tail.check() {
+                    Ok(()) => {
+                        if let Some(p) = &tail.progress {
+                            p.object_done(&tail.object.name);
+                        }
+                        None
+                    }
+                    Err(e) => {
+                        let e = tail.context(e);
+                        Some((Err(e), (data, tail)))
+                    }
+                }
+            }
+        }
+    })
+    .boxed())
+}
+
+/// One range of an ordered stream, in memory.
+async fn collect_range(driver: Arc<dyn Driver>, mut reader: RangeReader) -> Result<Vec<Bytes>> {
+    let mut chunks = Vec::new();
+    while let Some(chunk) = reader.next_chunk(driver.as_ref()).await? {
+        chunks.push(chunk);
+    }
+    Ok(chunks)
+}
+
+/// The end-of-stream checks of an ordered download.
+struct Tail {
+    hasher: Option<ContentHasher>,
+    seen: u64,
+    object: Object,
+    progress: Option<Arc<dyn Progress>>,
+    driver: String,
+    finished: bool,
+}
+
+impl Tail {
+    fn check(&mut self) -> Result<()> {
+        if self.seen != self.object.size {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("the download ended after {} of {} bytes", self.seen, self.object.size),
+            ));
+        }
+        match self.hasher.take() {
+            Some(h) => check_download(&self.object, h),
+            None => Ok(()),
+        }
+    }
+
+    fn context(&self, e: Error) -> Error {
+        e.or_context(&self.driver, Some(&self.object.container), Some(&self.object.name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_ranges() {
+        assert_eq!(split(0, 10, 4).collect::<Vec<_>>(), vec![0..4, 4..8, 8..10]);
+        assert_eq!(split(4, 8, 4).collect::<Vec<_>>(), vec![4..8]);
+        assert_eq!(split(8, 8, 4).count(), 0);
+        assert_eq!(split(0, 3, 0).count(), 3);
+    }
+
+    #[test]
+    fn frontier_advances_over_contiguous_ranges() {
+        let mut f = Frontier::default();
+        f.add(4..8);
+        assert_eq!(f.end, 0);
+        f.add(8..10);
+        f.add(0..4);
+        assert_eq!(f.end, 10);
+        f.add(10..10);
+        assert_eq!(f.end, 10);
+    }
 }

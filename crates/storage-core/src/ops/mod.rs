@@ -1,11 +1,21 @@
 //! Operations written once on top of the [`Driver`] primitives, for every driver,
 //! with Libcloud's, Lithops' and obstore's names and semantics. Reach them through
 //! [`DriverExt`], implemented for every driver.
+//!
+//! The transfer engine (concurrent multipart uploads, parallel ranged downloads with
+//! resume, checksums, progress) is configured by [`TransferOptions`] and reached either
+//! through the `DriverExt` upload and download helpers, on a borrowed driver, or through
+//! [`Transfer`], which owns an `Arc` of the driver: only that form can abort a multipart
+//! upload whose future is dropped midway, and return a `'static` ordered download stream
+//! with read-ahead.
 
+mod checksum;
 mod download;
 mod manage;
+mod progress;
 mod ranges;
 mod rechunk;
+mod transfer;
 mod upload;
 
 use std::ops::Range;
@@ -20,33 +30,22 @@ use crate::object::{Container, DeleteOutcome, Object};
 use crate::options::{GetOptions, PutOptions};
 use crate::payload::ByteStream;
 
+pub use progress::{Nested, NoProgress, Progress};
 pub use ranges::{COALESCE_GAP, coalesce_ranges};
 pub use rechunk::Rechunker;
+pub use transfer::{Transfer, TransferOptions};
 pub use upload::plan_part_size;
-
-/// How large transfers are split and parallelised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TransferOptions {
-    /// Objects up to this size are written with one request.
-    pub single_put_threshold: u64,
-    /// Preferred multipart part size (raised when the object would exceed the part limit).
-    pub part_size: u64,
-    /// Parts or ranges in flight at once.
-    pub concurrency: usize,
-}
-
-impl Default for TransferOptions {
-    fn default() -> Self {
-        TransferOptions { single_put_threshold: 16 << 20, part_size: 8 << 20, concurrency: 4 }
-    }
-}
 
 /// The helpers every driver gets. Import this trait to call them as methods.
 #[async_trait]
 pub trait DriverExt: Driver {
-    /// Uploads a local file (Libcloud `upload_object`). With `verify_hash`, the file's
-    /// MD5 is checked by the backend before the write commits where it can
-    /// (`put_content_md5`), and against the stored hash afterwards otherwise.
+    /// Uploads a local file (Libcloud `upload_object`) with the default
+    /// [`TransferOptions`]: one request up to 16 MiB, a concurrent multipart upload above.
+    /// With `verify_hash`, the file's MD5 is checked by the backend before the write
+    /// commits where it can (`put_content_md5`), each part's MD5 against its ETag, and the
+    /// stored hash afterwards. A failed multipart upload is aborted; cancelling the future
+    /// midway cannot abort it from a borrowed driver: use [`Transfer::upload_file`] for
+    /// that guarantee.
     async fn upload_object(
         &self,
         path: &Path,
@@ -55,10 +54,12 @@ pub trait DriverExt: Driver {
         options: PutOptions,
         verify_hash: bool,
     ) -> Result<Object> {
-        upload::upload_file(self, path, container, key, options, verify_hash, &TransferOptions::default()).await
+        let transfer = TransferOptions { verify: verify_hash, ..TransferOptions::default() };
+        upload::upload(self, upload::Source::File(path), borrowed_job(container, key, options, &transfer)).await
     }
 
-    /// [`DriverExt::upload_object`] with explicit transfer settings.
+    /// [`DriverExt::upload_object`] with explicit transfer settings (`verify_hash`
+    /// overrides [`TransferOptions::verify`]).
     async fn upload_object_with(
         &self,
         path: &Path,
@@ -68,12 +69,14 @@ pub trait DriverExt: Driver {
         verify_hash: bool,
         transfer: &TransferOptions,
     ) -> Result<Object> {
-        upload::upload_file(self, path, container, key, options, verify_hash, transfer).await
+        let transfer = TransferOptions { verify: verify_hash, ..transfer.clone() };
+        upload::upload(self, upload::Source::File(path), borrowed_job(container, key, options, &transfer)).await
     }
 
     /// Uploads a stream of unknown length (Libcloud `upload_object_via_stream`): one
     /// request if it is small, a multipart upload otherwise; memory stays bounded by
-    /// `part_size x (concurrency + 1)`.
+    /// `part_size x (concurrency + 1)`. A failure aborts the multipart upload; for the
+    /// same on cancellation use [`Transfer::upload_stream`].
     async fn upload_object_via_stream(
         &self,
         stream: ByteStream,
@@ -82,12 +85,14 @@ pub trait DriverExt: Driver {
         options: PutOptions,
         transfer: &TransferOptions,
     ) -> Result<Object> {
-        upload::upload_stream(self, stream, container, key, options, transfer).await
+        upload::upload(self, upload::Source::Stream(stream), borrowed_job(container, key, options, transfer)).await
     }
 
-    /// Downloads to `dest` (Libcloud `download_object`). The data goes to a temporary
-    /// file beside `dest`, is checked (size, and MD5 when the backend has one), then
-    /// renamed into place: a failed or corrupt download never leaves a partial `dest`.
+    /// Downloads to `dest` (Libcloud `download_object`) with the default
+    /// [`TransferOptions`]: ranges fetched in parallel, pinned to the first response's
+    /// ETag, resumed when a body breaks. The data goes to a temporary file beside `dest`,
+    /// is checked (size, and MD5 or CRC32C when the backend has one), then renamed into
+    /// place: a failed, corrupt or cancelled download never leaves a partial `dest`.
     /// With `delete_on_failure = false` the temporary file is kept for inspection.
     async fn download_object(
         &self,
@@ -97,7 +102,23 @@ pub trait DriverExt: Driver {
         overwrite_existing: bool,
         delete_on_failure: bool,
     ) -> Result<Object> {
-        download::download_to_path(self, container, key, dest, overwrite_existing, delete_on_failure).await
+        let target = download::FileTarget { dest, overwrite_existing, delete_on_failure };
+        download::download_to_path(self, container, key, target, &TransferOptions::default()).await
+    }
+
+    /// [`DriverExt::download_object`] with explicit transfer settings (range size,
+    /// concurrency, retries, progress).
+    async fn download_object_with(
+        &self,
+        container: &str,
+        key: &str,
+        dest: &Path,
+        overwrite_existing: bool,
+        delete_on_failure: bool,
+        transfer: &TransferOptions,
+    ) -> Result<Object> {
+        let target = download::FileTarget { dest, overwrite_existing, delete_on_failure };
+        download::download_to_path(self, container, key, target, transfer).await
     }
 
     /// The object's data as a stream of `chunk_size`-byte chunks (the last may be
@@ -173,3 +194,13 @@ pub trait DriverExt: Driver {
 }
 
 impl<D: Driver + ?Sized> DriverExt for D {}
+
+/// An upload on a borrowed driver: no abort on cancellation (see [`Transfer`]).
+fn borrowed_job<'a>(
+    container: &'a str,
+    key: &'a str,
+    options: PutOptions,
+    transfer: &'a TransferOptions,
+) -> upload::UploadJob<'a> {
+    upload::UploadJob { container, key, options, transfer, owner: None }
+}

@@ -1,20 +1,33 @@
-//! Uploads of files and streams, single-request or multipart.
+//! Uploads of files, bytes and streams: one request below a threshold, otherwise a
+//! multipart upload with `concurrency` parts in flight while the next part is read,
+//! memory bounded by `part_size x (concurrency + 1)`, checksums per part and for the
+//! whole object, and an abort on any failure (and on cancellation, given the driver's
+//! `Arc`).
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use futures::stream::{FuturesUnordered, StreamExt};
+use bytes::{Bytes, BytesMut};
+use futures::stream::{FuturesUnordered, Stream, StreamExt};
+use tokio::io::AsyncReadExt;
 
-use super::{Rechunker, TransferOptions};
-use crate::capabilities::Limits;
+use super::TransferOptions;
+use super::checksum::{Sent, bare_etag, check_upload, is_md5_hex, md5_off_thread};
+use crate::capabilities::{DriverInfo, Limits};
 use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsio::{file_stream, md5_file};
+use crate::hash::Md5Hasher;
+use crate::multipart::{CompletedPart, MultipartUpload};
 use crate::object::Object;
 use crate::options::PutOptions;
 use crate::payload::{ByteStream, Payload};
 
+/// Size of the reads from a local file.
 const READ_CHUNK: usize = 1 << 20;
 
 /// The part size for an object of `length` bytes (unknown: `None`): the preferred size,
@@ -37,139 +50,568 @@ pub fn plan_part_size(length: Option<u64>, transfer: &TransferOptions, limits: &
     Ok(size)
 }
 
-fn verify(object: &Object, expected_len: u64, expected_md5: Option<&str>) -> Result<()> {
-    if object.size != expected_len {
-        return Err(Error::new(
-            ErrorKind::ObjectHashMismatch,
-            format!("the stored object has {} bytes but {expected_len} were sent", object.size),
-        )
-        .with_object(&object.container, &object.name));
+/// What to upload.
+pub(crate) enum Source<'a> {
+    /// A local file.
+    File(&'a Path),
+    /// Bytes in memory.
+    Bytes(Bytes),
+    /// A stream of unknown length.
+    Stream(ByteStream),
+}
+
+/// Where and how to upload.
+pub(crate) struct UploadJob<'a> {
+    pub container: &'a str,
+    pub key: &'a str,
+    pub options: PutOptions,
+    pub transfer: &'a TransferOptions,
+    /// The driver, owned, so that a multipart upload whose future is dropped can still be
+    /// aborted; `None` when the engine runs on a borrowed driver.
+    pub owner: Option<Arc<dyn Driver>>,
+}
+
+/// Uploads `source`; reports `object_done` on success; adds the driver, container and key
+/// to errors.
+pub(crate) async fn upload<D: Driver + ?Sized>(driver: &D, source: Source<'_>, job: UploadJob<'_>) -> Result<Object> {
+    let result = match source {
+        Source::File(path) => upload_file(driver, path, &job).await,
+        Source::Bytes(data) => upload_bytes(driver, data, &job).await,
+        Source::Stream(stream) => upload_stream(driver, stream, &job).await,
+    };
+    match result {
+        Ok(object) => {
+            job.transfer.progress().object_done(job.key);
+            Ok(object)
+        }
+        Err(e) => Err(e.or_context(&driver.info().name, Some(job.container), Some(job.key))),
     }
-    if let (Some(want), Some(got)) = (expected_md5, object.md5())
+}
+
+/// The largest object written with one request.
+fn single_limit(transfer: &TransferOptions, info: &DriverInfo) -> u64 {
+    transfer.single_put_threshold.min(info.limits.max_single_put)
+}
+
+async fn upload_file<D: Driver + ?Sized>(driver: &D, path: &Path, job: &UploadJob<'_>) -> Result<Object> {
+    let t = job.transfer;
+    let mut file =
+        tokio::fs::File::open(path).await.map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let len = file.metadata().await.map_err(|e| Error::io(format!("reading the size of {}", path.display()), e))?.len();
+    t.progress().start(Some(len), Some(1));
+    let info = driver.info();
+    if info.capabilities.multipart && len > single_limit(t, info) {
+        let part_size = plan_part_size(Some(len), t, &info.limits)?;
+        let parts = PartCutter::new(file_stream(file, READ_CHUNK), part_size);
+        return multipart(driver, job, parts, VecDeque::new(), Some(len)).await;
+    }
+    let wants_md5 = t.verify || job.options.content_md5.is_some();
+    if len <= t.memory_budget() {
+        // Small enough to hold: read it once, hash it, and send a replayable payload.
+        let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        file.read_to_end(&mut buf).await.map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        if buf.len() as u64 != len {
+            return Err(changed_file(path, len, buf.len() as u64));
+        }
+        let data = Bytes::from(buf);
+        let md5 = if wants_md5 { Some(md5_off_thread(data.clone()).await?) } else { None };
+        return put_single(driver, job, Payload::Bytes(data), len, md5).await;
+    }
+    // Too large to hold (a driver without multipart): hash in one pass, stream in another.
+    let md5 = if wants_md5 { Some(md5_file(path).await?) } else { None };
+    put_single(driver, job, Payload::stream(file_stream(file, READ_CHUNK), Some(len)), len, md5).await
+}
+
+fn changed_file(path: &Path, expected: u64, got: u64) -> Error {
+    Error::new(
+        ErrorKind::Io,
+        format!("{} changed during the upload: it had {expected} bytes but {got} were read", path.display()),
+    )
+}
+
+async fn upload_bytes<D: Driver + ?Sized>(driver: &D, data: Bytes, job: &UploadJob<'_>) -> Result<Object> {
+    let t = job.transfer;
+    let len = data.len() as u64;
+    t.progress().start(Some(len), Some(1));
+    let info = driver.info();
+    if info.capabilities.multipart && len > single_limit(t, info) {
+        let part_size = plan_part_size(Some(len), t, &info.limits)?;
+        let source = futures::stream::once(async move { Ok(data) }).boxed();
+        return multipart(driver, job, PartCutter::new(source, part_size), VecDeque::new(), Some(len)).await;
+    }
+    let md5 =
+        if t.verify || job.options.content_md5.is_some() { Some(md5_off_thread(data.clone()).await?) } else { None };
+    put_single(driver, job, Payload::Bytes(data), len, md5).await
+}
+
+async fn upload_stream<D: Driver + ?Sized>(driver: &D, stream: ByteStream, job: &UploadJob<'_>) -> Result<Object> {
+    let t = job.transfer;
+    t.progress().start(None, Some(1));
+    let info = driver.info();
+    if !info.capabilities.multipart {
+        return put_stream(driver, stream, job).await;
+    }
+    let part_size = plan_part_size(None, t, &info.limits)?;
+    let mut parts = PartCutter::new(stream, part_size);
+    // Read ahead up to the threshold (and at least the first part, to see whether the
+    // stream ends within it), holding at most `concurrency + 1` parts.
+    let limit = single_limit(t, info);
+    let most = t.parts_in_flight() + 1;
+    let mut held = VecDeque::new();
+    let mut total = 0u64;
+    let mut eof = false;
+    while held.len() < most && (held.len() < 2 || total <= limit) {
+        match parts.next().await {
+            Some(part) => {
+                let part = part?;
+                total += part.len() as u64;
+                held.push_back(part);
+            }
+            None => {
+                eof = true;
+                break;
+            }
+        }
+    }
+    if eof && (held.len() <= 1 || total <= limit) && total <= info.limits.max_single_put {
+        let data = match held.len() {
+            0 => Bytes::new(),
+            1 => held.pop_front().unwrap_or_default(),
+            _ => {
+                let mut all = BytesMut::with_capacity(usize::try_from(total).unwrap_or(0));
+                for p in held {
+                    all.extend_from_slice(&p);
+                }
+                all.freeze()
+            }
+        };
+        let md5 = if t.verify || job.options.content_md5.is_some() {
+            Some(md5_off_thread(data.clone()).await?)
+        } else {
+            None
+        };
+        return put_single(driver, job, Payload::Bytes(data), total, md5).await;
+    }
+    multipart(driver, job, parts, held, None).await
+}
+
+/// One request with data whose MD5 (`md5`) is known: the MD5 is checked against a
+/// caller's `content_md5` before anything is sent, passed as `content_md5` where the
+/// driver verifies it, and compared with the stored object's hash afterwards.
+async fn put_single<D: Driver + ?Sized>(
+    driver: &D,
+    job: &UploadJob<'_>,
+    payload: Payload,
+    len: u64,
+    md5: Option<String>,
+) -> Result<Object> {
+    let t = job.transfer;
+    let mut options = job.options.clone();
+    if let (Some(want), Some(got)) = (options.content_md5.as_deref(), md5.as_deref())
         && !want.eq_ignore_ascii_case(got)
     {
         return Err(Error::new(
             ErrorKind::ObjectHashMismatch,
-            format!("the stored object's MD5 is {got} but the data's is {want}"),
-        )
-        .with_object(&object.container, &object.name));
+            format!("the data's MD5 is {got} but content_md5 is {want}; nothing was written"),
+        ));
     }
-    Ok(())
-}
-
-pub(super) async fn upload_file<D: Driver + ?Sized>(
-    driver: &D,
-    path: &Path,
-    container: &str,
-    key: &str,
-    mut options: PutOptions,
-    verify_hash: bool,
-    transfer: &TransferOptions,
-) -> Result<Object> {
-    let open = || async {
-        tokio::fs::File::open(path)
-            .await
-            .map_err(|e| Error::io(format!("opening {}", path.display()), e).with_object(container, key))
-    };
-    let file = open().await?;
-    let len = file.metadata().await.map_err(|e| Error::io(format!("reading the size of {}", path.display()), e))?.len();
-    let expected_md5 = if verify_hash { Some(md5_file(path).await?) } else { None };
-    let info = driver.info();
-    let object = if len <= transfer.single_put_threshold.min(info.limits.max_single_put) || !info.capabilities.multipart
-    {
-        if info.capabilities.put_content_md5 && options.content_md5.is_none() {
-            options.content_md5 = expected_md5.clone();
-        }
-        let payload = Payload::stream(file_stream(file, READ_CHUNK), Some(len));
-        driver.put_object(container, key, payload, &options).await?
-    } else {
-        let part_size = plan_part_size(Some(len), transfer, &info.limits)?;
-        let mut chunks =
-            Rechunker::new(file_stream(file, READ_CHUNK), usize::try_from(part_size).unwrap_or(usize::MAX));
-        multipart(driver, container, key, &options, VecDeque::new(), &mut chunks, transfer.concurrency).await?
-    };
-    verify(&object, len, expected_md5.as_deref())?;
+    if t.verify && driver.info().capabilities.put_content_md5 && options.content_md5.is_none() {
+        options.content_md5.clone_from(&md5);
+    }
+    let object = driver.put_object(job.container, job.key, payload, &options).await?;
+    t.progress().bytes(len);
+    let md5 = md5.filter(|_| t.verify);
+    check_upload(&object, &Sent { len, md5: md5.as_deref(), part_md5s: None })?;
     Ok(object)
 }
 
-pub(super) async fn upload_stream<D: Driver + ?Sized>(
-    driver: &D,
-    stream: ByteStream,
-    container: &str,
-    key: &str,
-    options: PutOptions,
-    transfer: &TransferOptions,
-) -> Result<Object> {
-    let info = driver.info();
-    if !info.capabilities.multipart {
-        return driver.put_object(container, key, Payload::stream(stream, None), &options).await;
+/// One request with a stream (a driver without multipart), hashed as it is sent.
+async fn put_stream<D: Driver + ?Sized>(driver: &D, stream: ByteStream, job: &UploadJob<'_>) -> Result<Object> {
+    let t = job.transfer;
+    let seen = Arc::new(Mutex::new((Md5Hasher::new(), 0u64)));
+    let tap = seen.clone();
+    let verify = t.verify;
+    let stream = stream
+        .inspect(move |chunk| {
+            if let Ok(c) = chunk {
+                let mut s = tap.lock().unwrap_or_else(PoisonError::into_inner);
+                if verify {
+                    s.0.update(c);
+                }
+                s.1 += c.len() as u64;
+            }
+        })
+        .boxed();
+    let object = driver.put_object(job.container, job.key, Payload::stream(stream, None), &job.options).await?;
+    let (hasher, len) = std::mem::take(&mut *seen.lock().unwrap_or_else(PoisonError::into_inner));
+    t.progress().bytes(len);
+    let md5 = verify.then(|| hasher.finish_hex());
+    check_upload(&object, &Sent { len, md5: md5.as_deref(), part_md5s: None })?;
+    Ok(object)
+}
+
+/// Aborts a multipart upload that did not complete: explicitly on the error paths, and
+/// from `Drop` when the upload's future is dropped midway (by spawning the abort onto the
+/// current tokio runtime, which needs the driver's `Arc`).
+struct AbortGuard {
+    owner: Option<Arc<dyn Driver>>,
+    upload: Option<MultipartUpload>,
+}
+
+impl AbortGuard {
+    fn new(owner: Option<Arc<dyn Driver>>, upload: MultipartUpload) -> Self {
+        AbortGuard { owner, upload: Some(upload) }
     }
-    let part_size = plan_part_size(None, transfer, &info.limits)?;
-    let mut chunks = Rechunker::new(stream, usize::try_from(part_size).unwrap_or(usize::MAX));
-    let first = chunks.next_chunk().await?;
-    let second = match &first {
-        Some(_) => chunks.next_chunk().await?,
-        None => None,
-    };
-    match (first, second) {
-        (None, _) => driver.put_object(container, key, Payload::Bytes(Bytes::new()), &options).await,
-        (Some(only), None) => driver.put_object(container, key, Payload::Bytes(only), &options).await,
-        (Some(a), Some(b)) => {
-            multipart(driver, container, key, &options, VecDeque::from([a, b]), &mut chunks, transfer.concurrency).await
+
+    /// The upload completed: nothing to abort.
+    fn disarm(&mut self) {
+        self.upload = None;
+    }
+
+    /// Aborts now. Stays armed until the abort returns, so dropping this future midway
+    /// still leaves the abort to `Drop`.
+    async fn abort<D: Driver + ?Sized>(&mut self, driver: &D) {
+        if let Some(upload) = self.upload.clone() {
+            if let Err(e) = driver.abort_multipart(&upload).await {
+                tracing::warn!(upload_id = %upload.upload_id, error = %e, "aborting a failed multipart upload failed");
+            }
+            self.upload = None;
         }
     }
 }
 
-/// Uploads `pending` then the rest of `chunks` as parts, `concurrency` at a time; aborts
-/// the upload on any error so no parts are left behind.
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        let Some(upload) = self.upload.take() else { return };
+        match (self.owner.take(), tokio::runtime::Handle::try_current()) {
+            (Some(driver), Ok(runtime)) => {
+                runtime.spawn(async move {
+                    if let Err(e) = driver.abort_multipart(&upload).await {
+                        tracing::warn!(
+                            upload_id = %upload.upload_id,
+                            error = %e,
+                            "aborting a cancelled multipart upload failed"
+                        );
+                    }
+                });
+            }
+            _ => tracing::warn!(
+                upload_id = %upload.upload_id,
+                key = %upload.key,
+                "a multipart upload was cancelled and cannot be aborted here (use storage_core::Transfer, \
+                 which owns the driver, inside a tokio runtime); abort it with abort_multipart"
+            ),
+        }
+    }
+}
+
+/// Starts a multipart upload, sends `pending` then the rest of `source` as parts, checks
+/// them, and completes it; aborts it on any failure.
 async fn multipart<D: Driver + ?Sized>(
     driver: &D,
-    container: &str,
-    key: &str,
-    options: &PutOptions,
-    mut pending: VecDeque<Bytes>,
-    chunks: &mut Rechunker,
-    concurrency: usize,
+    job: &UploadJob<'_>,
+    mut source: PartCutter,
+    pending: VecDeque<Bytes>,
+    expected_len: Option<u64>,
 ) -> Result<Object> {
-    let upload = driver.create_multipart(container, key, options).await?;
+    let mut create = job.options.clone();
+    // Checked here against the whole data, before completing: a backend would take it
+    // for the MD5 of the first request only.
+    let want_md5 = create.content_md5.take();
+    let upload = driver.create_multipart(job.container, job.key, &create).await?;
+    let mut guard = AbortGuard::new(job.owner.clone(), upload.clone());
+    let hash_whole = job.transfer.verify || want_md5.is_some();
+    let sent = match send_parts(driver, &upload, job, &mut source, pending, hash_whole).await {
+        Ok(sent) => sent,
+        Err(e) => {
+            guard.abort(driver).await;
+            return Err(e);
+        }
+    };
+    if let Err(e) = sent.check_before_complete(expected_len, want_md5.as_deref()) {
+        guard.abort(driver).await;
+        return Err(e);
+    }
+    let object = match driver.complete_multipart(&upload, &sent.parts).await {
+        Ok(object) => object,
+        Err(e) => {
+            guard.abort(driver).await;
+            return Err(e);
+        }
+    };
+    guard.disarm();
+    let md5 = sent.md5.filter(|_| job.transfer.verify);
+    let part_md5s = sent.part_md5s.filter(|_| job.transfer.verify);
+    check_upload(&object, &Sent { len: sent.len, md5: md5.as_deref(), part_md5s: part_md5s.as_deref() })?;
+    Ok(object)
+}
+
+/// What the parts of a multipart upload added up to.
+struct SentParts {
+    parts: Vec<CompletedPart>,
+    part_md5s: Option<Vec<String>>,
+    md5: Option<String>,
+    len: u64,
+}
+
+impl SentParts {
+    fn check_before_complete(&self, expected_len: Option<u64>, want_md5: Option<&str>) -> Result<()> {
+        if let Some(n) = expected_len
+            && n != self.len
+        {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("the source changed during the upload: it had {n} bytes but {} were read", self.len),
+            ));
+        }
+        if let (Some(want), Some(got)) = (want_md5, self.md5.as_deref())
+            && !want.eq_ignore_ascii_case(got)
+        {
+            return Err(Error::new(
+                ErrorKind::ObjectHashMismatch,
+                format!("the data's MD5 is {got} but content_md5 is {want}; the upload was aborted"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+enum Event {
+    Read(Option<Result<Bytes>>),
+    Sent(Result<(CompletedPart, Option<String>, u64)>),
+    Stuck,
+}
+
+/// The part loop: up to `concurrency` parts in flight; the next part is read while they
+/// are (the source is polled only when there is room for its part, so at most
+/// `concurrency + 1` parts exist at once).
+async fn send_parts<D: Driver + ?Sized>(
+    driver: &D,
+    upload: &MultipartUpload,
+    job: &UploadJob<'_>,
+    source: &mut PartCutter,
+    mut pending: VecDeque<Bytes>,
+    hash_whole: bool,
+) -> Result<SentParts> {
+    let t = job.transfer;
+    let room = t.parts_in_flight();
     let max_parts = driver.info().limits.max_parts;
-    let result = async {
-        let mut in_flight = FuturesUnordered::new();
-        let mut done = Vec::new();
-        let mut part_number = 0u32;
-        let mut eof = false;
-        loop {
-            while !eof && in_flight.len() < concurrency.max(1) {
-                let next = match pending.pop_front() {
-                    Some(b) => Some(b),
-                    None => chunks.next_chunk().await?,
-                };
-                let Some(data) = next else {
-                    eof = true;
-                    break;
-                };
-                part_number += 1;
-                if part_number > max_parts {
-                    return Err(Error::new(
-                        ErrorKind::NotSupported,
-                        format!("the stream needs more than the driver's {max_parts} parts; raise part_size"),
-                    ));
-                }
-                in_flight.push(driver.put_part(&upload, part_number, Payload::Bytes(data)));
+    let mut whole = hash_whole.then(Md5Hasher::new);
+    let mut in_flight = FuturesUnordered::new();
+    let mut done: Vec<(CompletedPart, Option<String>)> = Vec::new();
+    let mut number = 0u32;
+    let mut len = 0u64;
+    let mut eof = false;
+    loop {
+        while in_flight.len() < room {
+            let Some(data) = pending.pop_front() else { break };
+            if number >= max_parts {
+                return Err(Error::new(
+                    ErrorKind::NotSupported,
+                    format!(
+                        "the data needs more than the driver's {max_parts} parts of {} bytes; raise \
+                         TransferOptions::part_size",
+                        source.size
+                    ),
+                ));
             }
-            match in_flight.next().await {
-                Some(part) => done.push(part?),
-                None => break,
+            number += 1;
+            if let Some(h) = whole.as_mut() {
+                h.update(&data);
+            }
+            len += data.len() as u64;
+            in_flight.push(send_part(driver, upload, number, data, t.verify));
+        }
+        if eof && in_flight.is_empty() {
+            break;
+        }
+        let can_read = !eof && pending.is_empty() && in_flight.len() < room;
+        // Parts first (a part just queued starts its request at once), then the source.
+        let event = poll_fn(|cx| {
+            if let Poll::Ready(Some(result)) = in_flight.poll_next_unpin(cx) {
+                return Poll::Ready(Event::Sent(result));
+            }
+            if can_read {
+                if let Poll::Ready(item) = source.poll_next_unpin(cx) {
+                    return Poll::Ready(Event::Read(item));
+                }
+            } else if in_flight.is_empty() {
+                return Poll::Ready(Event::Stuck);
+            }
+            Poll::Pending
+        })
+        .await;
+        match event {
+            Event::Read(Some(part)) => pending.push_back(part?),
+            Event::Read(None) => eof = true,
+            Event::Sent(result) => {
+                let (part, md5, n) = result?;
+                t.progress().bytes(n);
+                done.push((part, md5));
+            }
+            Event::Stuck => return Err(Error::new(ErrorKind::Io, "the multipart upload loop stalled (a bug)")),
+        }
+    }
+    if done.is_empty() {
+        return Err(Error::new(ErrorKind::Io, "a multipart upload needs at least one part"));
+    }
+    done.sort_by_key(|(p, _)| p.part_number);
+    let part_md5s: Option<Vec<String>> = done.iter().map(|(_, m)| m.clone()).collect();
+    Ok(SentParts {
+        parts: done.into_iter().map(|(p, _)| p).collect(),
+        part_md5s,
+        md5: whole.map(Md5Hasher::finish_hex),
+        len,
+    })
+}
+
+/// Uploads one part while its MD5 is computed on another thread; with `verify`, a part
+/// ETag that is an MD5 must be the part's.
+async fn send_part<D: Driver + ?Sized>(
+    driver: &D,
+    upload: &MultipartUpload,
+    number: u32,
+    data: Bytes,
+    verify: bool,
+) -> Result<(CompletedPart, Option<String>, u64)> {
+    let n = data.len() as u64;
+    let hash = async {
+        match verify {
+            true => md5_off_thread(data.clone()).await.map(Some),
+            false => Ok(None),
+        }
+    };
+    let put = driver.put_part(upload, number, Payload::Bytes(data.clone()));
+    let (md5, part) = futures::future::join(hash, put).await;
+    let (md5, part) = (md5?, part?);
+    if let Some(want) = md5.as_deref() {
+        let etag = bare_etag(&part.etag);
+        if is_md5_hex(etag) && !etag.eq_ignore_ascii_case(want) {
+            return Err(Error::new(
+                ErrorKind::ObjectHashMismatch,
+                format!("part {number}: the backend's ETag (MD5) is {etag} but the part's MD5 is {want}"),
+            ));
+        }
+    }
+    Ok((part, md5, n))
+}
+
+/// Cuts a byte stream into parts of exactly `size` bytes (the last may be shorter), each
+/// in its own allocation of exactly that size (or a zero-copy slice of a large incoming
+/// chunk), so a part held by an upload pins no more memory than its length. Holds at
+/// most one part being filled plus the rest of one incoming chunk.
+pub(crate) struct PartCutter {
+    inner: ByteStream,
+    size: usize,
+    buf: BytesMut,
+    carry: Option<Bytes>,
+    done: bool,
+}
+
+impl PartCutter {
+    pub(crate) fn new(inner: ByteStream, size: u64) -> Self {
+        let size = usize::try_from(size).unwrap_or(usize::MAX).max(1);
+        PartCutter { inner, size, buf: BytesMut::new(), carry: None, done: false }
+    }
+
+    fn take_buf(&mut self) -> Bytes {
+        std::mem::take(&mut self.buf).freeze()
+    }
+}
+
+impl Stream for PartCutter {
+    type Item = Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(mut chunk) = this.carry.take() {
+                if this.buf.is_empty() && chunk.len() >= this.size {
+                    let part = chunk.split_to(this.size);
+                    if !chunk.is_empty() {
+                        this.carry = Some(chunk);
+                    }
+                    return Poll::Ready(Some(Ok(part)));
+                }
+                if this.buf.capacity() == 0 {
+                    this.buf.reserve(this.size);
+                }
+                let need = this.size - this.buf.len();
+                if chunk.len() > need {
+                    this.buf.extend_from_slice(&chunk.split_to(need));
+                    this.carry = Some(chunk);
+                } else {
+                    this.buf.extend_from_slice(&chunk);
+                }
+                if this.buf.len() == this.size {
+                    return Poll::Ready(Some(Ok(this.take_buf())));
+                }
+                continue;
+            }
+            if this.done {
+                return Poll::Ready(if this.buf.is_empty() { None } else { Some(Ok(this.take_buf())) });
+            }
+            match this.inner.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if !chunk.is_empty() {
+                        this.carry = Some(chunk);
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.done = true;
+                    this.buf = BytesMut::new();
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(None) => this.done = true,
+                Poll::Pending => return Poll::Pending,
             }
         }
-        done.sort_by_key(|p: &crate::CompletedPart| p.part_number);
-        driver.complete_multipart(&upload, &done).await
     }
-    .await;
-    if result.is_err()
-        && let Err(e) = driver.abort_multipart(&upload).await
-    {
-        tracing::warn!(upload_id = %upload.upload_id, error = %e, "aborting a failed multipart upload failed");
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::stream;
+
+    use super::*;
+
+    async fn cut(chunks: &[&[u8]], size: u64) -> Vec<Vec<u8>> {
+        let items: Vec<Result<Bytes>> = chunks.iter().map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let cutter = PartCutter::new(stream::iter(items).boxed(), size);
+        cutter.map(|r| r.unwrap().to_vec()).collect().await
     }
-    result.map_err(|e| e.or_context(&driver.info().name, Some(container), Some(key)))
+
+    #[tokio::test]
+    async fn cuts_exact_parts() {
+        assert_eq!(cut(&[b"abc", b"defgh"], 3).await, vec![b"abc".to_vec(), b"def".to_vec(), b"gh".to_vec()]);
+        let want = vec![b"ab".to_vec(), b"cd".to_vec(), b"ef".to_vec(), b"g".to_vec()];
+        assert_eq!(cut(&[b"abcdefg"], 2).await, want);
+        assert_eq!(cut(&[b"a", b"", b"b", b"c"], 2).await, vec![b"ab".to_vec(), b"c".to_vec()]);
+        assert_eq!(cut(&[b"abcd"], 4).await, vec![b"abcd".to_vec()]);
+        assert!(cut(&[], 4).await.is_empty());
+        assert!(cut(&[b""], 4).await.is_empty());
+        let items: Vec<Result<Bytes>> = (0..10).map(|_| Ok(Bytes::from(vec![1u8; 3]))).collect();
+        let parts: Vec<Bytes> = PartCutter::new(stream::iter(items).boxed(), 7).map(|r| r.unwrap()).collect().await;
+        assert_eq!(parts.iter().map(Bytes::len).collect::<Vec<_>>(), vec![7, 7, 7, 7, 2]);
+    }
+
+    #[tokio::test]
+    async fn cutter_stops_after_an_error() {
+        let items: Vec<Result<Bytes>> = vec![Ok(Bytes::from_static(b"ab")), Err(Error::new(ErrorKind::Io, "boom"))];
+        let mut cutter = PartCutter::new(stream::iter(items).boxed(), 4);
+        assert!(cutter.next().await.unwrap().is_err());
+        assert!(cutter.next().await.is_none());
+    }
+
+    #[test]
+    fn part_size_fits_the_limits() {
+        let t = TransferOptions { part_size: 8, ..TransferOptions::default() };
+        let limits = Limits { min_part_size: 5, max_part_size: 100, max_parts: 10, ..Limits::default() };
+        assert_eq!(plan_part_size(None, &t, &limits).unwrap(), 8);
+        assert_eq!(plan_part_size(Some(50), &t, &limits).unwrap(), 8);
+        assert_eq!(plan_part_size(Some(95), &t, &limits).unwrap(), 10);
+        assert_eq!(plan_part_size(Some(1001), &t, &limits).unwrap_err().kind(), ErrorKind::NotSupported);
+        let tiny = TransferOptions { part_size: 1, ..TransferOptions::default() };
+        assert_eq!(plan_part_size(None, &tiny, &limits).unwrap(), 5);
+    }
 }

@@ -1,0 +1,512 @@
+//! One benchmark client process: runs N operations of one kind with one S3 client
+//! library against the bench server and prints one JSON line per phase.
+//!
+//! ```text
+//! bench-client --client ours|object_store|opendal|hyper --op put|get|list|all
+//!              [--n N] [--concurrency C] [--endpoint URL] [--bucket B]
+//!              [--access-key AK --secret-key SK] [--no-warmup]
+//!              [--payload-signing auto|signed|unsigned] [--checksum crc32c|md5|none]   (ours only;
+//!              diagnostics: xtask always runs the defaults)
+//! bench-client --op setup [--n N] [--list-keys K]    create the bucket, write the objects GET and LIST read
+//! ```
+//!
+//! Layout (the same for every client): `obj/NNNNNN` are 4 KiB objects (PUT overwrites
+//! them, GET reads them, key `i % objects`); `list/NNNNN` are the LIST keys (10,000 by
+//! default), listed in pages of 1,000. For `list`, `--n` is the number of complete
+//! listings and every count (ops/s, CPU per op) is per key listed.
+//!
+//! Each process runs on a current-thread tokio runtime, so every client gets the same
+//! single thread (xtask pins the process to one core). CPU time is `getrusage(RUSAGE_SELF)`
+//! user+sys measured around the timed loop only; a short warm-up at the same concurrency
+//! opens the connections first. Peak RSS is the process's `ru_maxrss` at the end.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use storage_bench::{Args, DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Usage};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Res<T> = Result<T, BoxError>;
+
+/// Size of the PUT / GET objects.
+const OBJECT_SIZE: usize = 4096;
+/// Page size of LIST.
+const PAGE: usize = 1000;
+/// Prefix of the PUT / GET objects.
+const OBJ_PREFIX: &str = "obj/";
+/// Prefix of the LIST keys.
+const LIST_PREFIX: &str = "list/";
+
+fn obj_key(i: usize) -> String {
+    format!("{OBJ_PREFIX}{i:06}")
+}
+
+fn list_key(i: usize) -> String {
+    format!("{LIST_PREFIX}{i:05}")
+}
+
+struct Settings {
+    endpoint: String,
+    bucket: String,
+    access_key: String,
+    secret_key: String,
+    /// Our driver's payload signing and checksum (defaults unless asked).
+    payload_signing: Option<storage_s3::PayloadSigning>,
+    checksum: Option<storage_s3::Checksum>,
+}
+
+fn main() -> ExitCode {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bench-client: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bench-client: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-client: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Res<()> {
+    let settings = Settings {
+        endpoint: args.get("endpoint").unwrap_or("http://127.0.0.1:9101").trim_end_matches('/').to_owned(),
+        bucket: args.get("bucket").unwrap_or("bench").to_owned(),
+        access_key: args.get("access-key").unwrap_or(DEFAULT_ACCESS_KEY).to_owned(),
+        secret_key: args.get("secret-key").unwrap_or(DEFAULT_SECRET_KEY).to_owned(),
+        payload_signing: match args.get("payload-signing") {
+            None => None,
+            Some("auto") => Some(storage_s3::PayloadSigning::Auto),
+            Some("signed") => Some(storage_s3::PayloadSigning::Signed),
+            Some("unsigned") => Some(storage_s3::PayloadSigning::Unsigned),
+            Some(other) => return Err(format!("--payload-signing {other:?}: expected auto, signed or unsigned").into()),
+        },
+        checksum: match args.get("checksum") {
+            None => None,
+            Some("crc32c") => Some(storage_s3::Checksum::Crc32c),
+            Some("md5") => Some(storage_s3::Checksum::Md5),
+            Some("none") => Some(storage_s3::Checksum::None),
+            Some(other) => return Err(format!("--checksum {other:?}: expected crc32c, md5 or none").into()),
+        },
+    };
+    let op = args.get("op").unwrap_or("all");
+    let objects: usize = args.parse_or("objects", 5000)?;
+    if op == "setup" {
+        let list_keys: usize = args.parse_or("list-keys", 10_000)?;
+        return setup(&settings, objects, list_keys).await;
+    }
+    let client_name = args.get("client").ok_or("--client ours|object_store|opendal|hyper is required")?;
+    let client = Client::new(client_name, &settings)?;
+    let concurrency: usize = args.parse_or("concurrency", 1)?;
+    let warmup = !args.flag("no-warmup");
+    let ops: Vec<&str> = match op {
+        "all" => vec!["put", "get", "list"],
+        "put" | "get" | "list" => vec![op],
+        other => return Err(format!("unknown --op {other:?}; expected put, get, list, all or setup").into()),
+    };
+    for op in ops {
+        let default_n = if op == "list" { 3 } else { 2000 };
+        let n: usize = args.parse_or("n", default_n)?;
+        phase(&client, op, n, concurrency.max(1), objects.max(1), warmup).await?;
+    }
+    Ok(())
+}
+
+/// Runs one timed phase and prints its JSON line.
+async fn phase(client: &Client, op: &str, n: usize, concurrency: usize, objects: usize, warmup: bool) -> Res<()> {
+    let data = Bytes::from(vec![b'x'; OBJECT_SIZE]);
+    let run_ops = |count: usize, offset: usize| {
+        let data = data.clone();
+        async move {
+            match op {
+                "put" => {
+                    futures::stream::iter(0..count)
+                        .map(|i| client.put(obj_key((offset + i) % objects), data.clone()))
+                        .buffer_unordered(concurrency)
+                        .try_for_each(|()| async { Ok(()) })
+                        .await?;
+                    Ok::<usize, BoxError>(count)
+                }
+                "get" => {
+                    futures::stream::iter(0..count)
+                        .map(|i| client.get(obj_key((offset + i) % objects)))
+                        .buffer_unordered(concurrency)
+                        .try_for_each(|len| async move {
+                            if len == OBJECT_SIZE {
+                                Ok(())
+                            } else {
+                                Err(format!("GET returned {len} bytes, expected {OBJECT_SIZE}").into())
+                            }
+                        })
+                        .await?;
+                    Ok(count)
+                }
+                _ => {
+                    let mut keys = 0;
+                    for _ in 0..count {
+                        keys += client.list(LIST_PREFIX).await?;
+                    }
+                    Ok(keys)
+                }
+            }
+        }
+    };
+    if warmup {
+        // Opens the connections (up to `concurrency`) and touches every code path once.
+        let w = if op == "list" { 1 } else { (concurrency * 4).clamp(32, 256) };
+        run_ops(w, n).await?;
+    }
+    let before = Usage::now();
+    let start = Instant::now();
+    let done = run_ops(n, 0).await?;
+    let seconds = start.elapsed().as_secs_f64();
+    let after = Usage::now();
+    if op == "list" && done % n.max(1) != 0 {
+        return Err(format!("the listings returned {done} keys in all, not a multiple of {n}").into());
+    }
+    let user = after.user_s - before.user_s;
+    let sys = after.sys_s - before.sys_s;
+    let line = serde_json::json!({
+        "client": client.name(),
+        "op": op,
+        "concurrency": concurrency,
+        "n": done,
+        "requests": if op == "list" { n * (done / n.max(1)).div_ceil(PAGE) } else { done },
+        "listings": if op == "list" { n } else { 0 },
+        "seconds": seconds,
+        "ops_per_sec": done as f64 / seconds,
+        "cpu_user_s": user,
+        "cpu_sys_s": sys,
+        "cpu_us_per_op": (user + sys) * 1e6 / done.max(1) as f64,
+        "peak_rss_kb": after.max_rss_kb,
+    });
+    println!("{line}");
+    Ok(())
+}
+
+/// Creates the bucket (if missing) and writes the GET objects and the LIST keys, with
+/// our driver, 32 requests in flight.
+async fn setup(s: &Settings, objects: usize, list_keys: usize) -> Res<()> {
+    use storage_core::{Driver, ErrorKind, Payload, PutOptions};
+    let driver = ours(s)?;
+    match driver.create_container(&s.bucket).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::ContainerAlreadyExists => {}
+        Err(e) => return Err(e.into()),
+    }
+    let data = Bytes::from(vec![b'x'; OBJECT_SIZE]);
+    let keys = (0..objects).map(|i| (obj_key(i), data.clone()));
+    let keys = keys.chain((0..list_keys).map(|i| (list_key(i), Bytes::from_static(b"l"))));
+    let driver = &driver;
+    futures::stream::iter(keys)
+        .map(|(k, d)| async move {
+            driver.put_object(&s.bucket, &k, Payload::Bytes(d), &PutOptions::default()).await.map(|_| ())
+        })
+        .buffer_unordered(32)
+        .try_for_each(|()| async { Ok(()) })
+        .await?;
+    let start = Instant::now();
+    let listed = count_ours(driver, &s.bucket, LIST_PREFIX).await?;
+    if listed != list_keys {
+        return Err(format!("setup wrote {list_keys} LIST keys but {listed} are listed").into());
+    }
+    println!(
+        "{}",
+        serde_json::json!({"setup": true, "objects": objects, "list_keys": list_keys,
+            "list_seconds": start.elapsed().as_secs_f64()})
+    );
+    Ok(())
+}
+
+fn ours(s: &Settings) -> Res<storage_s3::S3Driver> {
+    let mut config = storage_s3::S3Config::new()
+        .endpoint(&s.endpoint)
+        .region("us-east-1")
+        .static_credentials(&s.access_key, &s.secret_key);
+    if let Some(p) = s.payload_signing {
+        config = config.payload_signing(p);
+    }
+    if let Some(c) = s.checksum {
+        config = config.checksum(c);
+    }
+    Ok(storage_s3::S3Driver::new(config)?)
+}
+
+async fn count_ours(driver: &storage_s3::S3Driver, bucket: &str, prefix: &str) -> Res<usize> {
+    use storage_core::{Driver, ListEntry, ListOptions};
+    let mut stream = driver.list_objects(bucket, ListOptions::prefix(prefix).with_page_size(PAGE));
+    let mut n = 0;
+    while let Some(entry) = stream.next().await {
+        if let ListEntry::Object(_) = entry? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The four clients, each used the way its documentation shows.
+enum Client {
+    /// Our driver: `S3Driver` through the `Driver` trait.
+    Ours { driver: storage_s3::S3Driver, bucket: String },
+    /// Apache `object_store` (`AmazonS3`).
+    ObjectStore(object_store::aws::AmazonS3),
+    /// Apache OpenDAL (`services::S3`).
+    OpenDal(opendal::Operator),
+    /// hyper-util's pooled client with requests signed by `storage_s3::sigv4`: the floor.
+    Hyper(Arc<HyperFloor>),
+}
+
+impl Client {
+    fn new(name: &str, s: &Settings) -> Res<Client> {
+        Ok(match name {
+            "ours" => Client::Ours { driver: ours(s)?, bucket: s.bucket.clone() },
+            "object_store" => {
+                let store = object_store::aws::AmazonS3Builder::new()
+                    .with_endpoint(&s.endpoint)
+                    .with_allow_http(true)
+                    .with_virtual_hosted_style_request(false)
+                    .with_region("us-east-1")
+                    .with_bucket_name(&s.bucket)
+                    .with_access_key_id(&s.access_key)
+                    .with_secret_access_key(&s.secret_key)
+                    .build()?;
+                Client::ObjectStore(store)
+            }
+            "opendal" => {
+                // Installs the reqwest transport (the `auto-register-services` ctor is off).
+                opendal::install_default();
+                let builder = opendal::services::S3::default()
+                    .root("/")
+                    .bucket(&s.bucket)
+                    .endpoint(&s.endpoint)
+                    .region("us-east-1")
+                    .access_key_id(&s.access_key)
+                    .secret_access_key(&s.secret_key)
+                    .disable_config_load()
+                    .disable_ec2_metadata();
+                Client::OpenDal(opendal::Operator::new(builder)?)
+            }
+            "hyper" => Client::Hyper(Arc::new(HyperFloor::new(s)?)),
+            other => {
+                return Err(format!("unknown --client {other:?}; expected ours, object_store, opendal or hyper").into());
+            }
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Client::Ours { .. } => "ours",
+            Client::ObjectStore(_) => "object_store",
+            Client::OpenDal(_) => "opendal",
+            Client::Hyper(_) => "hyper",
+        }
+    }
+
+    async fn put(&self, key: String, data: Bytes) -> Res<()> {
+        match self {
+            Client::Ours { driver, bucket } => {
+                use storage_core::{Driver, Payload, PutOptions};
+                driver.put_object(bucket, &key, Payload::Bytes(data), &PutOptions::default()).await?;
+            }
+            Client::ObjectStore(store) => {
+                use object_store::ObjectStoreExt;
+                store.put(&object_store::path::Path::from(key), object_store::PutPayload::from_bytes(data)).await?;
+            }
+            Client::OpenDal(op) => {
+                op.write(&key, data).await?;
+            }
+            Client::Hyper(h) => h.put(&key, data).await?,
+        }
+        Ok(())
+    }
+
+    async fn get(&self, key: String) -> Res<usize> {
+        Ok(match self {
+            Client::Ours { driver, bucket } => {
+                use storage_core::{Driver, GetOptions};
+                driver.get_object(bucket, &key, &GetOptions::default()).await?.bytes().await?.len()
+            }
+            Client::ObjectStore(store) => {
+                use object_store::ObjectStoreExt;
+                store.get(&object_store::path::Path::from(key)).await?.bytes().await?.len()
+            }
+            Client::OpenDal(op) => op.read(&key).await?.to_bytes().len(),
+            Client::Hyper(h) => h.get(&key).await?.len(),
+        })
+    }
+
+    /// Lists every key under `prefix` (no delimiter), `PAGE` keys per request; returns
+    /// how many objects were listed.
+    async fn list(&self, prefix: &str) -> Res<usize> {
+        Ok(match self {
+            Client::Ours { driver, bucket } => count_ours(driver, bucket, prefix).await?,
+            Client::ObjectStore(store) => {
+                // object_store sends no max-keys: the server's default page is 1,000.
+                use object_store::ObjectStore;
+                let prefix = object_store::path::Path::from(prefix);
+                let mut stream = store.list(Some(&prefix));
+                let mut n = 0;
+                while let Some(meta) = stream.next().await {
+                    meta?;
+                    n += 1;
+                }
+                n
+            }
+            Client::OpenDal(op) => {
+                let mut lister = op.lister_with(prefix).recursive(true).limit(PAGE).await?;
+                let mut n = 0;
+                while let Some(entry) = lister.try_next().await? {
+                    if entry.metadata().is_file() {
+                        n += 1;
+                    }
+                }
+                n
+            }
+            Client::Hyper(h) => h.list(prefix).await?,
+        })
+    }
+}
+
+/// The floor: hyper-util's pooled HTTP/1.1 client (TCP_NODELAY), each request signed
+/// with `storage_s3::sigv4::sign_headers` with `UNSIGNED-PAYLOAD` (no body hashing,
+/// no checksum), path-style URLs, the response body collected and nothing else
+/// parsed but what the next request needs.
+struct HyperFloor {
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Full<Bytes>,
+    >,
+    scheme_host: String,
+    host: http::HeaderValue,
+    bucket: String,
+    access_key: String,
+    secret_key: String,
+    cache: storage_s3::sigv4::KeyCache,
+}
+
+impl HyperFloor {
+    fn new(s: &Settings) -> Res<Self> {
+        let host = s.endpoint.strip_prefix("http://").ok_or("the hyper floor client speaks plain http:// only")?;
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(64)
+            .build(connector);
+        Ok(HyperFloor {
+            client,
+            scheme_host: s.endpoint.clone(),
+            host: http::HeaderValue::from_str(host)?,
+            bucket: s.bucket.clone(),
+            access_key: s.access_key.clone(),
+            secret_key: s.secret_key.clone(),
+            cache: storage_s3::sigv4::KeyCache::default(),
+        })
+    }
+
+    async fn send(&self, method: http::Method, path: &str, query: &str, body: Bytes) -> Res<Bytes> {
+        use http_body_util::BodyExt;
+        use storage_s3::sigv4::{SigningInput, UNSIGNED_PAYLOAD, sign_headers};
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::HOST, self.host.clone());
+        let input = SigningInput {
+            access_key_id: &self.access_key,
+            secret: &self.secret_key,
+            session_token: None,
+            region: "us-east-1",
+            service: "s3",
+            time: chrono::Utc::now(),
+        };
+        sign_headers(&input, &self.cache, method.as_str(), path, query, &mut headers, UNSIGNED_PAYLOAD)?;
+        let uri = if query.is_empty() {
+            format!("{}{path}", self.scheme_host)
+        } else {
+            format!("{}{path}?{query}", self.scheme_host)
+        };
+        let mut req = http::Request::new(http_body_util::Full::new(body));
+        *req.method_mut() = method;
+        *req.uri_mut() = uri.parse()?;
+        *req.headers_mut() = headers;
+        let resp = self.client.request(req).await?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)).into());
+        }
+        Ok(bytes)
+    }
+
+    fn object_path(&self, key: &str) -> String {
+        let mut path = String::with_capacity(self.bucket.len() + key.len() + 2);
+        path.push('/');
+        path.push_str(&self.bucket);
+        path.push('/');
+        storage_s3::sigv4::uri_encode_into(&mut path, key, true);
+        path
+    }
+
+    async fn put(&self, key: &str, data: Bytes) -> Res<()> {
+        self.send(http::Method::PUT, &self.object_path(key), "", data).await.map(|_| ())
+    }
+
+    async fn get(&self, key: &str) -> Res<Bytes> {
+        self.send(http::Method::GET, &self.object_path(key), "", Bytes::new()).await
+    }
+
+    async fn list(&self, prefix: &str) -> Res<usize> {
+        let path = format!("/{}", self.bucket);
+        let page = PAGE.to_string();
+        let mut token: Option<String> = None;
+        let mut n = 0;
+        loop {
+            let mut pairs = vec![("list-type", "2"), ("max-keys", page.as_str()), ("prefix", prefix)];
+            if let Some(t) = &token {
+                pairs.push(("continuation-token", t.as_str()));
+            }
+            let query = storage_s3::sigv4::canonical_query(&pairs);
+            let body = self.send(http::Method::GET, &path, &query, Bytes::new()).await?;
+            n += count(&body, b"<Key>");
+            token = between(&body, b"<NextContinuationToken>", b"</NextContinuationToken>").map(unescape);
+            if token.is_none() {
+                return Ok(n);
+            }
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    hay.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    let mut n = 0;
+    let mut at = 0;
+    while let Some(p) = find(hay, needle, at) {
+        n += 1;
+        at = p + needle.len();
+    }
+    n
+}
+
+fn between<'a>(hay: &'a [u8], open: &[u8], close: &[u8]) -> Option<&'a str> {
+    let start = find(hay, open, 0)? + open.len();
+    let end = find(hay, close, start)?;
+    std::str::from_utf8(&hay[start..end]).ok()
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
+}

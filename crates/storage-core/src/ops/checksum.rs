@@ -1,0 +1,235 @@
+//! The content checksums the transfer engine computes and checks: MD5 (S3, the local and
+//! memory drivers) and CRC32C (GCS, Azure), and the helpers comparing them with what a
+//! backend reports.
+
+use bytes::Bytes;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::hash::{Md5Hasher, md5_hex, multipart_etag};
+use crate::object::{HashAlgorithm, Object};
+
+/// CRC32C (Castagnoli, reflected polynomial `0x82F63B78`), eight tables for
+/// slicing-by-8.
+const CRC32C_TABLES: [[u32; 256]; 8] = crc32c_tables();
+
+const fn crc32c_tables() -> [[u32; 256]; 8] {
+    let mut t = [[0u32; 256]; 8];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 == 1 { (c >> 1) ^ 0x82F6_3B78 } else { c >> 1 };
+            k += 1;
+        }
+        t[0][i] = c;
+        i += 1;
+    }
+    let mut s = 1;
+    while s < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = t[s - 1][i];
+            t[s][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
+            i += 1;
+        }
+        s += 1;
+    }
+    t
+}
+
+/// Continues a CRC32C over `data` (start with `0`).
+pub(crate) fn crc32c_update(crc: u32, data: &[u8]) -> u32 {
+    let t = &CRC32C_TABLES;
+    let mut c = !crc;
+    let mut chunks = data.chunks_exact(8);
+    for b in &mut chunks {
+        let lo = c ^ u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        c = t[7][(lo & 0xff) as usize]
+            ^ t[6][((lo >> 8) & 0xff) as usize]
+            ^ t[5][((lo >> 16) & 0xff) as usize]
+            ^ t[4][(lo >> 24) as usize]
+            ^ t[3][b[4] as usize]
+            ^ t[2][b[5] as usize]
+            ^ t[1][b[6] as usize]
+            ^ t[0][b[7] as usize];
+    }
+    for &b in chunks.remainder() {
+        c = (c >> 8) ^ t[0][((c ^ u32::from(b)) & 0xff) as usize];
+    }
+    !c
+}
+
+/// An incremental hash of one of the algorithms the engine can verify.
+#[derive(Debug, Clone)]
+pub(crate) enum ContentHasher {
+    /// MD5.
+    Md5(Md5Hasher),
+    /// CRC32C.
+    Crc32c(u32),
+}
+
+impl ContentHasher {
+    /// A hasher for the algorithm of the object's hash, when it is one the engine can
+    /// compute (MD5 or CRC32C).
+    pub(crate) fn for_object(object: &Object) -> Option<Self> {
+        match object.hash.as_ref()?.algorithm {
+            HashAlgorithm::Md5 => Some(ContentHasher::Md5(Md5Hasher::new())),
+            HashAlgorithm::Crc32c => Some(ContentHasher::Crc32c(0)),
+            HashAlgorithm::Sha256 | HashAlgorithm::Opaque => None,
+        }
+    }
+
+    /// Feeds bytes.
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        match self {
+            ContentHasher::Md5(h) => h.update(data),
+            ContentHasher::Crc32c(c) => *c = crc32c_update(*c, data),
+        }
+    }
+
+    /// The digest in the form [`crate::ObjectHash`] uses (lowercase hex; CRC32C as the
+    /// big-endian value).
+    pub(crate) fn finish_hex(self) -> String {
+        match self {
+            ContentHasher::Md5(h) => h.finish_hex(),
+            ContentHasher::Crc32c(c) => format!("{c:08x}"),
+        }
+    }
+
+    /// The algorithm's name.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            ContentHasher::Md5(_) => "MD5",
+            ContentHasher::Crc32c(_) => "CRC32C",
+        }
+    }
+}
+
+/// Checks downloaded data's digest against the object's hash.
+pub(crate) fn check_download(object: &Object, hasher: ContentHasher) -> Result<()> {
+    let Some(want) = object.hash.as_ref() else { return Ok(()) };
+    let name = hasher.name();
+    let got = hasher.finish_hex();
+    if got.eq_ignore_ascii_case(&want.value) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::ObjectHashMismatch,
+            format!("the downloaded data's {name} is {got} but the object's is {}", want.value),
+        ))
+    }
+}
+
+/// MD5 (hex) of `data`, computed on tokio's blocking pool when a runtime is running so
+/// that hashing parts proceeds in parallel with the network, inline otherwise.
+pub(crate) async fn md5_off_thread(data: Bytes) -> Result<String> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle
+            .spawn_blocking(move || md5_hex(&data))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("a hashing task failed: {e}"))),
+        Err(_) => Ok(md5_hex(&data)),
+    }
+}
+
+/// An ETag without quotes and weak marker.
+pub(crate) fn bare_etag(etag: &str) -> &str {
+    let e = etag.trim();
+    e.strip_prefix("W/").unwrap_or(e).trim_matches('"')
+}
+
+/// Whether `s` looks like an MD5 in hex (32 hex digits).
+pub(crate) fn is_md5_hex(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// What an upload knows about the data it sent, to check against the stored object.
+#[derive(Debug, Default)]
+pub(crate) struct Sent<'a> {
+    /// Bytes sent.
+    pub len: u64,
+    /// MD5 of the whole data, when computed.
+    pub md5: Option<&'a str>,
+    /// MD5 of every part of a multipart upload, in order, when computed.
+    pub part_md5s: Option<&'a [String]>,
+}
+
+/// Checks a stored object against what was sent: size; MD5 when the object reports a
+/// real MD5; otherwise, for a multipart upload, an S3-style multipart ETag
+/// (`md5-of-part-md5s-N`) when the object has one.
+pub(crate) fn check_upload(object: &Object, sent: &Sent<'_>) -> Result<()> {
+    let fail = |msg: String| Err(Error::new(ErrorKind::ObjectHashMismatch, msg));
+    if object.size != sent.len {
+        return fail(format!("the stored object has {} bytes but {} were sent", object.size, sent.len));
+    }
+    if let (Some(want), Some(got)) = (sent.md5, object.md5()) {
+        if !want.eq_ignore_ascii_case(got) {
+            return fail(format!("the stored object's MD5 is {got} but the data's is {want}"));
+        }
+        return Ok(());
+    }
+    if let (Some(parts), Some(etag)) = (sent.part_md5s, object.etag.as_deref()) {
+        let etag = bare_etag(etag);
+        if let Some((digest, count)) = etag.split_once('-')
+            && is_md5_hex(digest)
+            && count.parse::<usize>().ok() == Some(parts.len())
+        {
+            let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+            let want = multipart_etag(&refs);
+            if !want.eq_ignore_ascii_case(etag) {
+                return fail(format!("the stored object's multipart ETag is {etag} but the parts sent give {want}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::ObjectHash;
+
+    #[test]
+    fn crc32c_known_values() {
+        assert_eq!(crc32c_update(0, b""), 0);
+        assert_eq!(crc32c_update(0, b"123456789"), 0xE306_9283);
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let whole = crc32c_update(0, &data);
+        let split = crc32c_update(crc32c_update(0, &data[..333]), &data[333..]);
+        assert_eq!(whole, split);
+        let mut h = ContentHasher::Crc32c(0);
+        h.update(b"123456789");
+        assert_eq!(h.finish_hex(), "e3069283");
+    }
+
+    #[test]
+    fn upload_checks() {
+        let mut o = Object::new("c", "k", 2);
+        o.hash = Some(ObjectHash::md5(md5_hex(b"ab")));
+        let good = md5_hex(b"ab");
+        assert!(check_upload(&o, &Sent { len: 2, md5: Some(&good), part_md5s: None }).is_ok());
+        let bad = md5_hex(b"xx");
+        let e = check_upload(&o, &Sent { len: 2, md5: Some(&bad), part_md5s: None }).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch);
+        assert!(check_upload(&o, &Sent { len: 3, ..Default::default() }).is_err());
+
+        let parts = vec![md5_hex(b"a"), md5_hex(b"b")];
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        o.hash = Some(ObjectHash { algorithm: HashAlgorithm::Opaque, value: "x".into() });
+        o.etag = Some(format!("\"{}\"", multipart_etag(&refs)));
+        assert!(check_upload(&o, &Sent { len: 2, md5: None, part_md5s: Some(&parts) }).is_ok());
+        let other = vec![md5_hex(b"a"), md5_hex(b"c")];
+        assert!(check_upload(&o, &Sent { len: 2, md5: None, part_md5s: Some(&other) }).is_err());
+        // An ETag of another form is not checked.
+        o.etag = Some("opaque-thing".into());
+        assert!(check_upload(&o, &Sent { len: 2, md5: None, part_md5s: Some(&other) }).is_ok());
+    }
+
+    #[test]
+    fn etag_helpers() {
+        assert_eq!(bare_etag("W/\"abc\""), "abc");
+        assert!(is_md5_hex(&md5_hex(b"x")));
+        assert!(!is_md5_hex("abc-2"));
+    }
+}
