@@ -41,6 +41,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List containers (no URL, or `scheme://`), or the objects under a URL.
+    #[command(disable_help_flag = true)]
     Ls {
         /// `scheme://container/prefix`; omitted: the default backend's containers.
         url: Option<String>,
@@ -50,9 +51,12 @@ pub enum Command {
         /// Recursive: every key under the prefix, not just one level.
         #[arg(short, long)]
         recursive: bool,
-        /// Human-readable sizes.
-        #[arg(short = 'H', long)]
+        /// Human-readable sizes (as in `ls -h`; help is `--help`).
+        #[arg(short = 'h', long)]
         human: bool,
+        /// Print help.
+        #[arg(long, action = clap::ArgAction::Help)]
+        help: Option<bool>,
     },
     /// Copy files and objects: local <-> remote, remote <-> remote, `-` for stdin/stdout.
     Cp {
@@ -136,15 +140,19 @@ pub enum Command {
         method: Method,
     },
     /// Space used under a URL.
+    #[command(disable_help_flag = true)]
     Du {
         /// `scheme://container/prefix`.
         url: String,
         /// Only the total.
         #[arg(short, long)]
         summarize: bool,
-        /// Human-readable sizes.
-        #[arg(short = 'H', long)]
+        /// Human-readable sizes (as in `du -h`; help is `--help`).
+        #[arg(short = 'h', long)]
         human: bool,
+        /// Print help.
+        #[arg(long, action = clap::ArgAction::Help)]
+        help: Option<bool>,
     },
     /// Compare two trees by size and hash; exit 1 if they differ.
     Check {

@@ -318,17 +318,7 @@ impl Driver for MemoryDriver {
                 .with_driver(NAME)
                 .with_object(src_container, src_key));
         }
-        let put = match &options.replace {
-            Some(p) => p.clone(),
-            None => PutOptions {
-                content_type: src.object.content_type.clone(),
-                content_encoding: src.object.content_encoding.clone(),
-                cache_control: src.object.cache_control.clone(),
-                content_disposition: src.object.content_disposition.clone(),
-                metadata: src.object.metadata.clone(),
-                ..Default::default()
-            },
-        };
+        let put = options.destination_options(&src.object);
         let etag = src.object.etag.clone().unwrap_or_else(|| md5_hex(&src.data));
         let mut object = self.build_object(dst_container, dst_key, &src.data, &put, etag);
         object.hash = src.object.hash.clone();

@@ -212,6 +212,19 @@ pub struct PutOptions {
 }
 
 impl PutOptions {
+    /// The options that recreate `o`'s content headers and user metadata (mode: overwrite),
+    /// for copies, renames and exports.
+    pub fn from_object(o: &crate::object::Object) -> Self {
+        PutOptions {
+            content_type: o.content_type.clone(),
+            content_encoding: o.content_encoding.clone(),
+            cache_control: o.cache_control.clone(),
+            content_disposition: o.content_disposition.clone(),
+            metadata: o.metadata.clone(),
+            ..Default::default()
+        }
+    }
+
     /// Options with a content type.
     pub fn content_type(ct: impl Into<String>) -> Self {
         PutOptions { content_type: Some(ct.into()), ..Default::default() }
@@ -237,6 +250,13 @@ pub struct CopyOptions {
     pub replace: Option<PutOptions>,
     /// Copy only if the source's ETag matches.
     pub source_if_match: Option<String>,
+}
+
+impl CopyOptions {
+    /// The destination's headers and metadata: `replace` when given, else the source's.
+    pub fn destination_options(&self, source: &crate::object::Object) -> PutOptions {
+        self.replace.clone().unwrap_or_else(|| PutOptions::from_object(source))
+    }
 }
 
 /// The HTTP method a signed URL allows.

@@ -489,17 +489,7 @@ impl Driver for S3Driver {
                 .with_driver(NAME)
                 .with_object(src_container, src_key));
         }
-        let put = match &options.replace {
-            Some(p) => p.clone(),
-            None => PutOptions {
-                content_type: src.content_type.clone(),
-                content_encoding: src.content_encoding.clone(),
-                cache_control: src.cache_control.clone(),
-                content_disposition: src.content_disposition.clone(),
-                metadata: src.metadata.clone(),
-                ..Default::default()
-            },
-        };
+        let put = options.destination_options(&src);
         if src.size > MAX_SINGLE_COPY {
             return self.copy_multipart(&src, dst_container, dst_key, &put).await;
         }

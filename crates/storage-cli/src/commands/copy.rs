@@ -39,17 +39,6 @@ fn target_path(dst: &Path, name: &str) -> PathBuf {
     if dst.is_dir() || dst.to_string_lossy().ends_with('/') { dst.join(name) } else { dst.to_path_buf() }
 }
 
-fn put_options_from(o: &Object) -> PutOptions {
-    PutOptions {
-        content_type: o.content_type.clone(),
-        content_encoding: o.content_encoding.clone(),
-        cache_control: o.cache_control.clone(),
-        content_disposition: o.content_disposition.clone(),
-        metadata: o.metadata.clone(),
-        ..Default::default()
-    }
-}
-
 fn transfer(ctx: &Ctx, bar: &Bar) -> TransferOptions {
     TransferOptions { concurrency: ctx.transfers, ..TransferOptions::default() }.with_progress(Arc::new(bar.clone()))
 }
@@ -64,7 +53,7 @@ pub async fn copy_remote(ctx: &Ctx, src: &Remote, dst: &Remote, dst_key: &str) -
             .await;
     }
     let res = src.driver.get_object(&src.container, &src.key, &GetOptions::default()).await?;
-    let options = put_options_from(&res.object);
+    let options = PutOptions::from_object(&res.object);
     let transfer = TransferOptions { concurrency: ctx.transfers, ..TransferOptions::default() };
     dst.driver.upload_object_via_stream(res.body, &dst.container, dst_key, options, &transfer).await
 }

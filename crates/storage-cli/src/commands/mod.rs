@@ -74,7 +74,9 @@ pub async fn run(cli: Cli) -> CmdResult {
         exclude: cli.exclude,
     };
     match cli.command {
-        Command::Ls { url, long, recursive, human } => basic::ls(&ctx, url.as_deref(), long, recursive, human).await,
+        Command::Ls { url, long, recursive, human, .. } => {
+            basic::ls(&ctx, url.as_deref(), long, recursive, human).await
+        }
         Command::Cp { src, dst, recursive: true } => tree::cp_recursive(&ctx, &src, &dst, false).await,
         Command::Mv { src, dst, recursive: true } => tree::cp_recursive(&ctx, &src, &dst, true).await,
         Command::Cp { src, dst, .. } => copy::cp(&ctx, &src, &dst, false).await,
@@ -87,7 +89,7 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Rb { url, force } => basic::rb(&ctx, &url, force).await,
         Command::Presign { url, expires_in, method } => basic::presign(&ctx, &url, &expires_in, method).await,
         Command::Sync { src, dst, delete, dry_run } => tree::sync(&ctx, &src, &dst, delete, dry_run).await,
-        Command::Du { url, summarize, human } => tree::du(&ctx, &url, summarize, human).await,
+        Command::Du { url, summarize, human, .. } => tree::du(&ctx, &url, summarize, human).await,
         Command::Check { src, dst } => tree::check(&ctx, &src, &dst).await,
         Command::Listdir { url, order_by, desc, max } => tree::listdir(&ctx, &url, order_by, desc, max).await,
         Command::Zip { command } => zip::run(&ctx, command).await,

@@ -25,14 +25,7 @@ pub(super) async fn rename<D: Driver + ?Sized>(driver: &D, container: &str, src:
     } else {
         let res = driver.get_object(container, src, &GetOptions::default()).await?;
         let o = &res.object;
-        let options = PutOptions {
-            content_type: o.content_type.clone(),
-            content_encoding: o.content_encoding.clone(),
-            cache_control: o.cache_control.clone(),
-            content_disposition: o.content_disposition.clone(),
-            metadata: o.metadata.clone(),
-            ..Default::default()
-        };
+        let options = PutOptions::from_object(o);
         let len = o.size;
         driver.put_object(container, dst, Payload::stream(res.body, Some(len)), &options).await?
     };

@@ -72,18 +72,6 @@ async fn copy_between<D1: Driver + ?Sized, D2: Driver + ?Sized>(
     stream_copy(src, src_container, src_key, dst, dst_container, dst_key, transfer).await
 }
 
-/// The options that recreate `o`'s content headers and metadata.
-fn put_options_of(o: &Object) -> PutOptions {
-    PutOptions {
-        content_type: o.content_type.clone(),
-        content_encoding: o.content_encoding.clone(),
-        cache_control: o.cache_control.clone(),
-        content_disposition: o.content_disposition.clone(),
-        metadata: o.metadata.clone(),
-        ..PutOptions::default()
-    }
-}
-
 async fn stream_copy<D1: Driver + ?Sized, D2: Driver + ?Sized>(
     src: &D1,
     src_container: &str,
@@ -95,7 +83,7 @@ async fn stream_copy<D1: Driver + ?Sized, D2: Driver + ?Sized>(
 ) -> Result<Object> {
     let res = src.get_object(src_container, src_key, &GetOptions::default()).await?;
     let source = res.object;
-    let options = put_options_of(&source);
+    let options = PutOptions::from_object(&source);
     let seen = Arc::new(Mutex::new((Md5Hasher::new(), 0u64)));
     let tap = seen.clone();
     let body: ByteStream = res
