@@ -80,3 +80,113 @@ impl Usage {
         Usage { user_s: secs(ru.ru_utime), sys_s: secs(ru.ru_stime), max_rss_kb: ru.ru_maxrss }
     }
 }
+
+/// The floor of the large transfers: hyper-util's client doing one PUT or one GET of a
+/// whole object, signed with `storage_s3::sigv4::sign_headers` and `UNSIGNED-PAYLOAD`
+/// (no hashing, no checksum), path-style URLs, the body streamed from or to a file.
+pub struct LargeFloor {
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>,
+    >,
+    scheme_host: String,
+    host: http::HeaderValue,
+    bucket: String,
+    access_key: String,
+    secret_key: String,
+    cache: storage_s3::sigv4::KeyCache,
+}
+
+type FloorError = Box<dyn std::error::Error + Send + Sync>;
+
+impl LargeFloor {
+    /// A client for `endpoint` (plain `http://` only).
+    pub fn new(endpoint: &str, bucket: &str, access_key: &str, secret_key: &str) -> Result<Self, FloorError> {
+        let host = endpoint.strip_prefix("http://").ok_or("the hyper floor client speaks plain http:// only")?;
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+        Ok(LargeFloor {
+            client,
+            scheme_host: endpoint.to_owned(),
+            host: http::HeaderValue::from_str(host)?,
+            bucket: bucket.to_owned(),
+            access_key: access_key.to_owned(),
+            secret_key: secret_key.to_owned(),
+            cache: storage_s3::sigv4::KeyCache::default(),
+        })
+    }
+
+    fn request(
+        &self,
+        method: http::Method,
+        key: &str,
+        len: Option<u64>,
+        body: http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>,
+    ) -> Result<http::Request<http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>>, FloorError> {
+        use storage_s3::sigv4::{SigningInput, UNSIGNED_PAYLOAD, sign_headers, uri_encode_into};
+        let mut path = format!("/{}/", self.bucket);
+        uri_encode_into(&mut path, key, true);
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::HOST, self.host.clone());
+        if let Some(n) = len {
+            headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));
+        }
+        let input = SigningInput {
+            access_key_id: &self.access_key,
+            secret: &self.secret_key,
+            session_token: None,
+            region: "us-east-1",
+            service: "s3",
+            time: chrono::Utc::now(),
+        };
+        sign_headers(&input, &self.cache, method.as_str(), &path, "", &mut headers, UNSIGNED_PAYLOAD)?;
+        let mut req = http::Request::new(body);
+        *req.method_mut() = method;
+        *req.uri_mut() = format!("{}{path}", self.scheme_host).parse()?;
+        *req.headers_mut() = headers;
+        Ok(req)
+    }
+
+    /// One PUT of `len` bytes from `chunks`.
+    pub async fn put(
+        &self,
+        key: &str,
+        len: u64,
+        chunks: impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + Sync + 'static,
+    ) -> Result<(), FloorError> {
+        use futures::TryStreamExt;
+        use http_body_util::BodyExt;
+        let body = http_body_util::StreamBody::new(chunks.map_ok(hyper::body::Frame::data)).boxed();
+        let resp = self.client.request(self.request(http::Method::PUT, key, Some(len), body)?).await?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            return Err(format!("PUT: HTTP {status}: {}", String::from_utf8_lossy(&bytes)).into());
+        }
+        Ok(())
+    }
+
+    /// One GET, its body written to `dest` as it arrives; returns the bytes written.
+    pub async fn get(&self, key: &str, dest: &std::path::Path) -> Result<u64, FloorError> {
+        use http_body_util::BodyExt;
+        use std::io::Write;
+        let empty = http_body_util::Empty::new().map_err(|never| match never {}).boxed();
+        let resp = self.client.request(self.request(http::Method::GET, key, None, empty)?).await?;
+        let status = resp.status();
+        let mut body = resp.into_body();
+        if !status.is_success() {
+            let bytes = body.collect().await?.to_bytes();
+            return Err(format!("GET: HTTP {status}: {}", String::from_utf8_lossy(&bytes)).into());
+        }
+        let mut out = std::fs::File::create(dest)?;
+        let mut n = 0u64;
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                out.write_all(&data)?;
+                n += data.len() as u64;
+            }
+        }
+        Ok(n)
+    }
+}

@@ -1,5 +1,6 @@
 //! One benchmark client process: runs N operations of one kind with one S3 client
-//! library against the bench server and prints one JSON line per phase.
+//! library against the bench server (or one local filesystem library on a directory)
+//! and prints one JSON line per phase.
 //!
 //! ```text
 //! bench-client --client ours|object_store|opendal|hyper --op put|get|list|all
@@ -8,6 +9,12 @@
 //!              [--payload-signing auto|signed|unsigned] [--checksum crc32c|md5|none]   (ours only;
 //!              diagnostics: xtask always runs the defaults)
 //! bench-client --op setup [--n N] [--list-keys K]    create the bucket, write the objects GET and LIST read
+//!
+//! bench-client --backend local --root DIR --client ours|object_store|opendal|tokio --op ...
+//!              the same phases on the local filesystem: ours = `LocalDriver::new(DIR)`, container
+//!              `bench`; object_store = `LocalFileSystem::new_with_prefix(DIR/bench)`; opendal =
+//!              `services::Fs` rooted at DIR/bench; tokio = the floor (`tokio::fs::write` / `read`,
+//!              `read_dir` counting file entries). `--op setup` writes with the client given.
 //! ```
 //!
 //! Layout (the same for every client): `obj/NNNNNN` are 4 KiB objects (PUT overwrites
@@ -56,6 +63,10 @@ struct Settings {
     /// Our driver's payload signing and checksum (defaults unless asked).
     payload_signing: Option<storage_s3::PayloadSigning>,
     checksum: Option<storage_s3::Checksum>,
+    /// `s3` (the bench server) or `local` (a directory).
+    backend: String,
+    /// The local backend's root directory.
+    root: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -102,14 +113,23 @@ async fn run(args: Args) -> Res<()> {
             Some("none") => Some(storage_s3::Checksum::None),
             Some(other) => return Err(format!("--checksum {other:?}: expected crc32c, md5 or none").into()),
         },
+        backend: args.get("backend").unwrap_or("s3").to_owned(),
+        root: args.get("root").map(std::path::PathBuf::from),
     };
+    if settings.backend != "s3" && settings.backend != "local" {
+        return Err(format!("unknown --backend {:?}; expected s3 or local", settings.backend).into());
+    }
     let op = args.get("op").unwrap_or("all");
     let objects: usize = args.parse_or("objects", 5000)?;
     if op == "setup" {
         let list_keys: usize = args.parse_or("list-keys", 10_000)?;
+        if settings.backend == "local" {
+            let client = Client::new(args.get("client").unwrap_or("ours"), &settings)?;
+            return setup_local(&client, objects, list_keys).await;
+        }
         return setup(&settings, objects, list_keys).await;
     }
-    let client_name = args.get("client").ok_or("--client ours|object_store|opendal|hyper is required")?;
+    let client_name = args.get("client").ok_or("--client ours|object_store|opendal|hyper|tokio is required")?;
     let client = Client::new(client_name, &settings)?;
     let concurrency: usize = args.parse_or("concurrency", 1)?;
     let warmup = !args.flag("no-warmup");
@@ -232,6 +252,45 @@ async fn setup(s: &Settings, objects: usize, list_keys: usize) -> Res<()> {
     Ok(())
 }
 
+/// The local backend's setup, with the client under test: creates the directories (our
+/// container) and writes the GET objects and the LIST keys, 32 at a time.
+async fn setup_local(client: &Client, objects: usize, list_keys: usize) -> Res<()> {
+    match client {
+        Client::LocalOurs { driver, container } => {
+            use storage_core::{Driver, ErrorKind};
+            match driver.create_container(container).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::ContainerAlreadyExists => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Client::LocalTokio(dir) => {
+            std::fs::create_dir_all(dir.join(OBJ_PREFIX))?;
+            std::fs::create_dir_all(dir.join(LIST_PREFIX))?;
+        }
+        _ => {}
+    }
+    let data = Bytes::from(vec![b'x'; OBJECT_SIZE]);
+    let keys = (0..objects).map(|i| (obj_key(i), data.clone()));
+    let keys = keys.chain((0..list_keys).map(|i| (list_key(i), Bytes::from_static(b"l"))));
+    futures::stream::iter(keys)
+        .map(|(k, d)| client.put(k, d))
+        .buffer_unordered(32)
+        .try_for_each(|()| async { Ok(()) })
+        .await?;
+    let start = Instant::now();
+    let listed = client.list(LIST_PREFIX).await?;
+    if listed != list_keys {
+        return Err(format!("setup wrote {list_keys} LIST keys but {listed} are listed").into());
+    }
+    println!(
+        "{}",
+        serde_json::json!({"setup": true, "client": client.name(), "objects": objects, "list_keys": list_keys,
+            "list_seconds": start.elapsed().as_secs_f64()})
+    );
+    Ok(())
+}
+
 fn ours(s: &Settings) -> Res<storage_s3::S3Driver> {
     let mut config = storage_s3::S3Config::new()
         .endpoint(&s.endpoint)
@@ -268,10 +327,21 @@ enum Client {
     OpenDal(opendal::Operator),
     /// hyper-util's pooled client with requests signed by `storage_s3::sigv4`: the floor.
     Hyper(Arc<HyperFloor>),
+    /// Our local filesystem driver (`LocalDriver`) through the `Driver` trait.
+    LocalOurs { driver: storage_local::LocalDriver, container: String },
+    /// `object_store::local::LocalFileSystem` rooted at the container directory.
+    LocalObjectStore(object_store::local::LocalFileSystem),
+    /// OpenDAL `services::Fs` rooted at the container directory.
+    LocalOpenDal(opendal::Operator),
+    /// The local floor: bare `tokio::fs` calls on paths under the container directory.
+    LocalTokio(std::path::PathBuf),
 }
 
 impl Client {
     fn new(name: &str, s: &Settings) -> Res<Client> {
+        if s.backend == "local" {
+            return Client::new_local(name, s);
+        }
         Ok(match name {
             "ours" => Client::Ours { driver: ours(s)?, bucket: s.bucket.clone() },
             "object_store" => {
@@ -307,12 +377,41 @@ impl Client {
         })
     }
 
+    /// The local filesystem clients, each on its own directory under `--root`: the same
+    /// layout (`bench/obj/...`, `bench/list/...`), as each library writes it.
+    fn new_local(name: &str, s: &Settings) -> Res<Client> {
+        let root = s.root.as_ref().ok_or("--backend local needs --root DIR")?;
+        let dir = root.join(&s.bucket);
+        Ok(match name {
+            "ours" => {
+                let driver = storage_local::LocalDriver::new(root)?;
+                Client::LocalOurs { driver, container: s.bucket.clone() }
+            }
+            "object_store" => {
+                std::fs::create_dir_all(&dir)?;
+                Client::LocalObjectStore(object_store::local::LocalFileSystem::new_with_prefix(&dir)?)
+            }
+            "opendal" => {
+                std::fs::create_dir_all(&dir)?;
+                let dir = dir.to_str().ok_or("the root must be UTF-8")?;
+                Client::LocalOpenDal(opendal::Operator::new(opendal::services::Fs::default().root(dir))?)
+            }
+            "tokio" => Client::LocalTokio(dir),
+            other => {
+                return Err(
+                    format!("unknown local --client {other:?}; expected ours, object_store, opendal or tokio").into()
+                );
+            }
+        })
+    }
+
     fn name(&self) -> &'static str {
         match self {
-            Client::Ours { .. } => "ours",
-            Client::ObjectStore(_) => "object_store",
-            Client::OpenDal(_) => "opendal",
+            Client::Ours { .. } | Client::LocalOurs { .. } => "ours",
+            Client::ObjectStore(_) | Client::LocalObjectStore(_) => "object_store",
+            Client::OpenDal(_) | Client::LocalOpenDal(_) => "opendal",
             Client::Hyper(_) => "hyper",
+            Client::LocalTokio(_) => "tokio",
         }
     }
 
@@ -330,6 +429,18 @@ impl Client {
                 op.write(&key, data).await?;
             }
             Client::Hyper(h) => h.put(&key, data).await?,
+            Client::LocalOurs { driver, container } => {
+                use storage_core::{Driver, Payload, PutOptions};
+                driver.put_object(container, &key, Payload::Bytes(data), &PutOptions::default()).await?;
+            }
+            Client::LocalObjectStore(store) => {
+                use object_store::ObjectStoreExt;
+                store.put(&object_store::path::Path::from(key), object_store::PutPayload::from_bytes(data)).await?;
+            }
+            Client::LocalOpenDal(op) => {
+                op.write(&key, data).await?;
+            }
+            Client::LocalTokio(dir) => tokio::fs::write(dir.join(&key), &data).await?,
         }
         Ok(())
     }
@@ -346,6 +457,16 @@ impl Client {
             }
             Client::OpenDal(op) => op.read(&key).await?.to_bytes().len(),
             Client::Hyper(h) => h.get(&key).await?.len(),
+            Client::LocalOurs { driver, container } => {
+                use storage_core::{Driver, GetOptions};
+                driver.get_object(container, &key, &GetOptions::default()).await?.bytes().await?.len()
+            }
+            Client::LocalObjectStore(store) => {
+                use object_store::ObjectStoreExt;
+                store.get(&object_store::path::Path::from(key)).await?.bytes().await?.len()
+            }
+            Client::LocalOpenDal(op) => op.read(&key).await?.to_bytes().len(),
+            Client::LocalTokio(dir) => tokio::fs::read(dir.join(&key)).await?.len(),
         })
     }
 
@@ -377,6 +498,50 @@ impl Client {
                 n
             }
             Client::Hyper(h) => h.list(prefix).await?,
+            Client::LocalOurs { driver, container } => {
+                use storage_core::{Driver, ListEntry, ListOptions};
+                // The driver's default page (1,000 keys).
+                let mut stream = driver.list_objects(container, ListOptions::prefix(prefix));
+                let mut n = 0;
+                while let Some(entry) = stream.next().await {
+                    if let ListEntry::Object(_) = entry? {
+                        n += 1;
+                    }
+                }
+                n
+            }
+            Client::LocalObjectStore(store) => {
+                use object_store::ObjectStore;
+                let prefix = object_store::path::Path::from(prefix.trim_end_matches('/'));
+                let mut stream = store.list(Some(&prefix));
+                let mut n = 0;
+                while let Some(meta) = stream.next().await {
+                    meta?;
+                    n += 1;
+                }
+                n
+            }
+            Client::LocalOpenDal(op) => {
+                let mut lister = op.lister_with(prefix).recursive(true).await?;
+                let mut n = 0;
+                while let Some(entry) = lister.try_next().await? {
+                    if entry.metadata().is_file() {
+                        n += 1;
+                    }
+                }
+                n
+            }
+            Client::LocalTokio(dir) => {
+                // The floor: the directory's entries, file types from readdir (no stat).
+                let mut rd = tokio::fs::read_dir(dir.join(prefix)).await?;
+                let mut n = 0;
+                while let Some(entry) = rd.next_entry().await? {
+                    if entry.file_type().await?.is_file() {
+                        n += 1;
+                    }
+                }
+                n
+            }
         })
     }
 }
