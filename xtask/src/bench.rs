@@ -1,25 +1,39 @@
-//! `cargo xtask bench`: our S3 driver beside Apache `object_store` and OpenDAL (and a bare
-//! hyper client as the floor) against one s3s-fs server, in one run.
+//! `cargo xtask bench`: our drivers beside Apache `object_store` and OpenDAL (and a bare
+//! client as the floor), in one run: small S3 operations and large S3 transfers against
+//! one s3s-fs server, small operations on the local filesystem, and the transfer engine's
+//! memory bound.
 //!
 //! ```text
 //! cargo xtask bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...]
+//!                   [--only s3-small,s3-large,local,memory] [--large-repeat R]
 //! ```
 //!
-//! 1. Builds the separate `bench/` workspace in release (`bench-server`, `bench-client`).
+//! 1. Builds the separate `bench/` workspace in release (`bench-server`, `bench-client`,
+//!    `bench-large`).
 //! 2. Starts `bench-server` (s3s-fs 0.14.1 with TCP_NODELAY, SigV4 auth on) on a free
 //!    loopback port from 9101, its store in tmpfs (`/dev/shm`) when there is one, pinned to
-//!    CPU 1 with `taskset`.
-//! 3. Writes the objects once with our driver (`bench-client --op setup`).
-//! 4. For each repetition, phase (4 KiB PUT and GET, sequential and 32 in flight; LIST of
-//!    10,000 keys in pages of 1,000) and client, runs one `bench-client` process pinned to
-//!    CPU 0, so CPU time (getrusage user+sys around the timed loop) and peak RSS are that
-//!    client's alone. The median of the repetitions is reported.
-//! 5. Counts client instructions per operation under `valgrind --tool=callgrind`: two runs
-//!    of the same phase with a small and a large N, `(I_large - I_small) / (N_large - N_small)`,
-//!    which removes start-up and warm-up cost. The outputs stay in `bench/target/callgrind/`
-//!    for `callgrind_annotate`.
-//! 6. Stops the server, prints a Markdown table with ratios of ours to the best peer and
-//!    the targets (PASS / MISS, never a failure), writes `bench/results/latest.{json,md}`.
+//!    CPU 1 with `taskset` (only when an S3 section runs).
+//! 3. `s3-small`: writes the objects once with our driver (`bench-client --op setup`); for
+//!    each repetition, phase (4 KiB PUT and GET, sequential and 32 in flight; LIST of 10,000
+//!    keys in pages of 1,000) and client, runs one `bench-client` process pinned to CPU 0,
+//!    so CPU time (getrusage user+sys around the timed loop) and peak RSS are that client's
+//!    alone. The median of the repetitions is reported. Then counts client instructions per
+//!    operation under `valgrind --tool=callgrind`: two runs of the same phase with a small
+//!    and a large N, `(I_large - I_small) / (N_large - N_small)`, which removes start-up and
+//!    warm-up cost. The outputs stay in `bench/target/callgrind/` for `callgrind_annotate`.
+//! 4. `s3-large`: a 512 MiB file on tmpfs, PUT and GET once per client and API (or
+//!    `--large-repeat` times, reporting medians; `bench-large`, one process each, pinned to
+//!    CPU 0): MiB/s, client CPU seconds, peak RSS, each GET checked byte for byte against
+//!    the source (untimed).
+//! 5. `memory`: a 2 GiB file uploaded and downloaded (to a file, and as a stream) by our
+//!    engine with its default settings, to `LocalDriver` and to the S3 server; each
+//!    process's peak RSS against `part_size x (concurrency + 1)` plus a fixed overhead.
+//! 6. `local`: the small phases of step 3 on a tmpfs directory, with `LocalDriver`,
+//!    object_store's `LocalFileSystem`, OpenDAL's `services-fs` and bare `tokio::fs` (the
+//!    floor), each on its own directory it set up itself; timed, then under callgrind.
+//! 7. Stops the server, prints Markdown tables with ratios of ours to the best peer and the
+//!    targets (PASS / MISS, never a failure), writes `bench/results/latest.{json,md}`.
+//!    Large files are deleted as soon as their section ends.
 //!
 //! Exits non-zero only when something crashed (a build, the server, a client process).
 
@@ -35,10 +49,13 @@ use std::time::{Duration, Instant};
 use crate::paths;
 use crate::process::{exists, kill_group, run};
 
-const USAGE: &str = "usage: cargo xtask bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...]";
+const USAGE: &str = "usage: cargo xtask bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...] \
+                     [--only s3-small,s3-large,local,memory] [--large-repeat R]";
 
-/// Every client, the floor first.
+/// Every S3 client, the floor first.
 const CLIENTS: &[&str] = &["hyper", "ours", "object_store", "opendal"];
+/// Every local filesystem client, the floor first.
+const LOCAL_CLIENTS: &[&str] = &["tokio", "ours", "object_store", "opendal"];
 /// The peers we compare ourselves with.
 const PEERS: &[&str] = &["object_store", "opendal"];
 /// (operation, requests in flight), in the order of the table.
@@ -49,18 +66,104 @@ const LIST_KEYS: usize = 10_000;
 const OBJECTS: usize = 5_000;
 const ACCESS_KEY: &str = "AKIDBENCH";
 const SECRET_KEY: &str = "bench-secret-key";
+const MIB: u64 = 1 << 20;
+
+/// The sections `--only` selects.
+const SECTIONS: &[&str] = &["s3-small", "s3-large", "local", "memory"];
+
+/// Large transfers: (operation, client, mode), in the order of the table.
+const LARGE: &[(&str, &str, &str)] = &[
+    ("put", "hyper", "single"),
+    ("put", "ours", "multipart"),
+    ("put", "object_store", "multipart"),
+    ("put", "opendal", "multipart"),
+    ("get", "hyper", "single"),
+    ("get", "ours", "single"),
+    ("get", "object_store", "single"),
+    ("get", "opendal", "single"),
+    ("get", "ours", "parallel"),
+    ("get", "ours", "stream"),
+    ("get", "object_store", "parallel"),
+    ("get", "opendal", "parallel"),
+];
+/// Part (chunk) size and parts / ranges in flight of every client in the large transfers.
+const LARGE_PART: u64 = 8 * MIB;
+const LARGE_CONCURRENCY: usize = 8;
+/// Memory bound: (backend, operation, mode), our engine with `TransferOptions::default()`.
+const MEMORY: &[(&str, &str, &str)] = &[
+    ("local", "put", "multipart"),
+    ("local", "get", "parallel"),
+    ("local", "get", "stream"),
+    ("s3", "put", "multipart"),
+    ("s3", "get", "parallel"),
+    ("s3", "get", "stream"),
+];
+/// What a client process holds besides the transfer's buffers: runtime, allocator,
+/// binary, HTTP buffers.
+const MEMORY_OVERHEAD: u64 = 64 * MIB;
 
 /// Targets (reported, never enforced).
 const TARGET_INSTR_RATIO: f64 = 0.5;
 const TARGET_CPU_RATIO: f64 = 0.75;
 const TARGET_LIST_US_PER_KEY: f64 = 0.8;
+/// Large transfers: ours' MiB/s at least the best peer's, and at least 0.95x the floor's.
+const TARGET_LARGE_PEER: f64 = 1.0;
+const TARGET_LARGE_FLOOR: f64 = 0.95;
+/// Local filesystem: ours' ops/s at least 1.15x object_store's (small operations) and 3x
+/// (LIST, keys per second).
+const TARGET_LOCAL_SMALL: f64 = 1.15;
+const TARGET_LOCAL_LIST: f64 = 3.0;
+
+/// Which parts of the benchmark run.
+#[derive(Clone, Copy, Debug)]
+struct Sections {
+    s3_small: bool,
+    s3_large: bool,
+    local: bool,
+    memory: bool,
+}
+
+impl Sections {
+    fn all() -> Sections {
+        Sections { s3_small: true, s3_large: true, local: true, memory: true }
+    }
+
+    fn parse(list: &str) -> Result<Sections, String> {
+        let mut s = Sections { s3_small: false, s3_large: false, local: false, memory: false };
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "s3-small" => s.s3_small = true,
+                "s3-large" => s.s3_large = true,
+                "local" => s.local = true,
+                "memory" => s.memory = true,
+                other => return Err(format!("unknown section {other:?}; known: {}", SECTIONS.join(", "))),
+            }
+        }
+        if !(s.s3_small || s.s3_large || s.local || s.memory) {
+            return Err(format!("--only needs at least one of {}", SECTIONS.join(", ")));
+        }
+        Ok(s)
+    }
+
+    fn names(&self) -> Vec<&'static str> {
+        let on = [self.s3_small, self.s3_large, self.local, self.memory];
+        SECTIONS.iter().zip(on).filter(|(_, on)| *on).map(|(n, _)| *n).collect()
+    }
+
+    fn needs_server(&self) -> bool {
+        self.s3_small || self.s3_large || self.memory
+    }
+}
 
 struct Plan {
-    quick: bool,
     callgrind: bool,
     repeat: usize,
     port: Option<u16>,
+    /// The clients asked for (S3 and local names; each section takes the ones it knows).
     clients: Vec<String>,
+    sections: Sections,
+    /// The arguments, for the report.
+    args: Vec<String>,
     /// Operations per timed sequential / concurrent PUT or GET phase.
     n_seq: usize,
     n_par: usize,
@@ -69,6 +172,11 @@ struct Plan {
     /// Callgrind: operations in the small and the large run (listings for LIST).
     cg_ops: (usize, usize),
     cg_listings: (usize, usize),
+    /// Size of the large transfers and of the memory-bound transfers.
+    large_bytes: u64,
+    memory_bytes: u64,
+    /// Repetitions of each large transfer (medians reported).
+    large_repeat: usize,
 }
 
 impl Plan {
@@ -76,8 +184,15 @@ impl Plan {
         let mut quick = false;
         let mut callgrind = true;
         let mut repeat = None;
+        let mut large_repeat = 1;
         let mut port = None;
-        let mut clients: Vec<String> = CLIENTS.iter().map(|c| (*c).to_owned()).collect();
+        let mut sections = Sections::all();
+        let mut clients: Vec<String> = Vec::new();
+        for c in CLIENTS.iter().chain(LOCAL_CLIENTS) {
+            if !clients.iter().any(|x| x == c) {
+                clients.push((*c).to_owned());
+            }
+        }
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{flag} needs a value; {USAGE}"));
@@ -87,39 +202,45 @@ impl Plan {
                 "--repeat" => repeat = Some(value(a)?.parse().map_err(|_| "--repeat takes a number".to_owned())?),
                 "--port" => port = Some(value(a)?.parse().map_err(|_| "--port takes a port number".to_owned())?),
                 "--clients" => clients = value(a)?.split(',').map(|s| s.trim().to_owned()).collect(),
+                "--only" => sections = Sections::parse(&value(a)?)?,
+                "--large-repeat" => {
+                    large_repeat = value(a)?.parse().map_err(|_| "--large-repeat takes a number".to_owned())?;
+                }
                 other => return Err(format!("unknown argument {other:?}; {USAGE}")),
             }
         }
-        if let Some(bad) = clients.iter().find(|c| !CLIENTS.contains(&c.as_str())) {
-            return Err(format!("unknown client {bad:?}; known: {}", CLIENTS.join(", ")));
+        if let Some(bad) =
+            clients.iter().find(|c| !CLIENTS.contains(&c.as_str()) && !LOCAL_CLIENTS.contains(&c.as_str()))
+        {
+            return Err(format!("unknown client {bad:?}; known: {}, tokio", CLIENTS.join(", ")));
         }
-        Ok(if quick {
-            Plan {
-                quick,
-                callgrind,
-                repeat: repeat.unwrap_or(1),
-                port,
-                clients,
-                n_seq: 1_000,
-                n_par: 2_000,
-                listings: 1,
-                cg_ops: (100, 600),
-                cg_listings: (1, 2),
-            }
-        } else {
-            Plan {
-                quick,
-                callgrind,
-                repeat: repeat.unwrap_or(3),
-                port,
-                clients,
-                n_seq: 5_000,
-                n_par: 10_000,
-                listings: 5,
-                cg_ops: (200, 2_200),
-                cg_listings: (1, 3),
-            }
-        })
+        let mut plan = Plan {
+            callgrind,
+            repeat: repeat.unwrap_or(3),
+            port,
+            clients,
+            sections,
+            args: args.to_vec(),
+            n_seq: 5_000,
+            n_par: 10_000,
+            listings: 5,
+            cg_ops: (200, 2_200),
+            cg_listings: (1, 3),
+            large_bytes: 512 * MIB,
+            memory_bytes: 2048 * MIB,
+            large_repeat: large_repeat.max(1),
+        };
+        if quick {
+            plan.repeat = repeat.unwrap_or(1);
+            plan.n_seq = 1_000;
+            plan.n_par = 2_000;
+            plan.listings = 1;
+            plan.cg_ops = (100, 600);
+            plan.cg_listings = (1, 2);
+            plan.large_bytes = 128 * MIB;
+            plan.memory_bytes = 512 * MIB;
+        }
+        Ok(plan)
     }
 
     fn n_for(&self, op: &str, concurrency: usize) -> usize {
@@ -129,6 +250,27 @@ impl Plan {
             _ => self.n_par,
         }
     }
+
+    /// The S3 clients asked for, in table order.
+    fn s3_clients(&self) -> Vec<String> {
+        CLIENTS.iter().filter(|c| self.clients.iter().any(|x| x == *c)).map(|c| (*c).to_owned()).collect()
+    }
+
+    /// The local filesystem clients asked for, in table order.
+    fn local_clients(&self) -> Vec<String> {
+        LOCAL_CLIENTS.iter().filter(|c| self.clients.iter().any(|x| x == *c)).map(|c| (*c).to_owned()).collect()
+    }
+}
+
+/// Everything measured.
+#[derive(Default)]
+struct Results {
+    runs: Vec<Record>,
+    counts: Vec<Count>,
+    local_runs: Vec<Record>,
+    local_counts: Vec<Count>,
+    large: Vec<LargeRecord>,
+    memory: Vec<LargeRecord>,
 }
 
 /// `cargo xtask bench [...]`.
@@ -154,9 +296,10 @@ pub fn command(args: &[String]) -> Result<(), String> {
     let bins = target_dir.join("release");
     let server_bin = bins.join("bench-server");
     let client_bin = bins.join("bench-client");
+    let large_bin = bins.join("bench-large");
 
     let pinning = Pinning::detect();
-    let callgrind = plan.callgrind && valgrind_available();
+    let callgrind = plan.callgrind && (plan.sections.s3_small || plan.sections.local) && valgrind_available();
     let data_dir = data_dir();
     let _ = std::fs::remove_dir_all(&data_dir);
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
@@ -166,45 +309,45 @@ pub fn command(args: &[String]) -> Result<(), String> {
     };
     let endpoint = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
+    let cg_dir = target_dir.join("callgrind");
+    if callgrind {
+        let _ = std::fs::remove_dir_all(&cg_dir);
+        std::fs::create_dir_all(&cg_dir).map_err(|e| format!("cannot create {}: {e}", cg_dir.display()))?;
+    }
 
     let mut crashes: Vec<String> = Vec::new();
-    let mut runs: Vec<Record> = Vec::new();
-    let mut counts: Vec<Count> = Vec::new();
+    let mut res = Results::default();
     let outcome = (|| -> Result<(), String> {
-        let mut server = Server::start(&server_bin, &data_dir, port, &pinning)?;
-        let base = ClientBase { bin: &client_bin, endpoint: &endpoint, pinning: &pinning };
-        eprintln!("xtask: bench: writing {OBJECTS} objects of 4 KiB and {LIST_KEYS} LIST keys with our driver");
-        base.run_json(&["--op", "setup", "--objects", &OBJECTS.to_string(), "--list-keys", &LIST_KEYS.to_string()])?;
-        for rep in 0..plan.repeat {
-            for &(op, conc) in PHASES {
-                for client in &plan.clients {
-                    let n = plan.n_for(op, conc);
-                    eprintln!("xtask: bench: [{}/{}] {client} {op} n={n} concurrency={conc}", rep + 1, plan.repeat);
-                    match base.phase(client, op, conc, n) {
-                        Ok(r) => runs.push(r),
-                        Err(e) => crashes.push(format!("{client} {op} c={conc}: {e}")),
-                    }
-                    server.check()?;
-                }
+        let s3_args: Vec<String> = ["--endpoint", &endpoint, "--bucket", "bench", "--access-key", ACCESS_KEY]
+            .iter()
+            .chain(&["--secret-key", SECRET_KEY])
+            .map(|s| (*s).to_owned())
+            .collect();
+        let mut server = match plan.sections.needs_server() {
+            true => Some(Server::start(&server_bin, &data_dir, port, &pinning)?),
+            false => None,
+        };
+        if let Some(server) = server.as_mut() {
+            let mut small_args = s3_args.clone();
+            small_args.extend(["--objects".to_owned(), OBJECTS.to_string()]);
+            let small = ClientBase { bin: &client_bin, common: small_args, pinning: &pinning, tag: "" };
+            let large = ClientBase { bin: &large_bin, common: s3_args.clone(), pinning: &pinning, tag: "" };
+            if plan.sections.s3_small {
+                let cg = callgrind.then_some(cg_dir.as_path());
+                s3_small(&plan, &small, server, cg, &mut res, &mut crashes)?;
             }
-        }
-        if callgrind {
-            let out_dir = target_dir.join("callgrind");
-            let _ = std::fs::remove_dir_all(&out_dir);
-            std::fs::create_dir_all(&out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-            for &(op, conc) in PHASES {
-                for client in &plan.clients {
-                    let (small, large) = if op == "list" { plan.cg_listings } else { plan.cg_ops };
-                    eprintln!("xtask: bench: callgrind {client} {op} concurrency={conc} n={small} and n={large}");
-                    match base.count(&out_dir, client, op, conc, small, large) {
-                        Ok(c) => counts.push(c),
-                        Err(e) => crashes.push(format!("callgrind {client} {op} c={conc}: {e}")),
-                    }
-                    server.check()?;
-                }
+            if plan.sections.s3_large {
+                s3_large(&plan, &large, server, &data_dir, &mut res, &mut crashes)?;
             }
+            if plan.sections.memory {
+                memory(&plan, &large, Some(server), &data_dir, &mut res, &mut crashes)?;
+            }
+            server.stop();
         }
-        server.stop();
+        if plan.sections.local {
+            let cg = callgrind.then_some(cg_dir.as_path());
+            local(&plan, &client_bin, &pinning, &data_dir, cg, &mut res, &mut crashes)?;
+        }
         Ok(())
     })();
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -212,12 +355,12 @@ pub fn command(args: &[String]) -> Result<(), String> {
         crashes.push(e);
     }
 
-    let report = Report::build(&plan, &runs, &counts, callgrind, &pinning, port, started.elapsed());
+    let report = Report::build(&plan, &res, callgrind, &pinning, port, started.elapsed());
     let md = report.markdown(&crashes);
     println!("\n{md}");
     let results = bench_dir.join("results");
     std::fs::create_dir_all(&results).map_err(|e| format!("cannot create {}: {e}", results.display()))?;
-    let json = report.json(&runs, &counts, &crashes);
+    let json = report.json(&res, &crashes);
     std::fs::write(results.join("latest.json"), json).map_err(|e| format!("cannot write latest.json: {e}"))?;
     std::fs::write(results.join("latest.md"), &md).map_err(|e| format!("cannot write latest.md: {e}"))?;
     eprintln!("xtask: bench: wrote {} and latest.md", results.join("latest.json").display());
@@ -226,6 +369,235 @@ pub fn command(args: &[String]) -> Result<(), String> {
     } else {
         Err(format!("{} part(s) of the benchmark crashed:\n  {}", crashes.len(), crashes.join("\n  ")))
     }
+}
+
+/// Section `s3-small`: setup, timed phases, then callgrind (when `cg_dir` is given).
+fn s3_small(
+    plan: &Plan,
+    base: &ClientBase<'_>,
+    server: &mut Server,
+    cg_dir: Option<&Path>,
+    res: &mut Results,
+    crashes: &mut Vec<String>,
+) -> Result<(), String> {
+    let clients = plan.s3_clients();
+    eprintln!("xtask: bench: writing {OBJECTS} objects of 4 KiB and {LIST_KEYS} LIST keys with our driver");
+    base.run_json(&["--op", "setup", "--objects", &OBJECTS.to_string(), "--list-keys", &LIST_KEYS.to_string()])?;
+    for rep in 0..plan.repeat {
+        for &(op, conc) in PHASES {
+            for client in &clients {
+                let n = plan.n_for(op, conc);
+                eprintln!("xtask: bench: [{}/{}] {client} {op} n={n} concurrency={conc}", rep + 1, plan.repeat);
+                match base.phase(client, op, conc, n) {
+                    Ok(r) => res.runs.push(r),
+                    Err(e) => crashes.push(format!("{client} {op} c={conc}: {e}")),
+                }
+                server.check()?;
+            }
+        }
+    }
+    if let Some(out_dir) = cg_dir {
+        for &(op, conc) in PHASES {
+            for client in &clients {
+                let (small, large) = if op == "list" { plan.cg_listings } else { plan.cg_ops };
+                eprintln!("xtask: bench: callgrind {client} {op} concurrency={conc} n={small} and n={large}");
+                match base.count(out_dir, client, op, conc, small, large) {
+                    Ok(c) => res.counts.push(c),
+                    Err(e) => crashes.push(format!("callgrind {client} {op} c={conc}: {e}")),
+                }
+                server.check()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes a file, logging (not failing) when it cannot.
+fn remove_quietly(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        eprintln!("xtask: bench: cannot remove {}: {e}", path.display());
+    }
+}
+
+/// Section `s3-large`: one 512 MiB file, PUT and GET once per client and API.
+fn s3_large(
+    plan: &Plan,
+    base: &ClientBase<'_>,
+    server: &mut Server,
+    data_dir: &Path,
+    res: &mut Results,
+    crashes: &mut Vec<String>,
+) -> Result<(), String> {
+    let src = data_dir.join("large-src.bin");
+    let dst = data_dir.join("large-dst.bin");
+    let (src_s, dst_s) = (src.display().to_string(), dst.display().to_string());
+    let size = plan.large_bytes.to_string();
+    let (part, conc) = (LARGE_PART.to_string(), LARGE_CONCURRENCY.to_string());
+    let tuning = ["--part-size", part.as_str(), "--concurrency", conc.as_str(), "--read-ahead", conc.as_str()];
+    let clients = plan.s3_clients();
+    let result = (|| -> Result<(), String> {
+        eprintln!("xtask: bench: large: writing {} MiB of noise to {src_s}", plan.large_bytes / MIB);
+        base.run_json(&["--op", "make-file", "--file", &src_s, "--size", &size])?;
+        eprintln!("xtask: bench: large: uploading large/get with our engine (untimed)");
+        let mut setup = vec!["--op", "setup", "--file", &src_s, "--key", "large/get"];
+        setup.extend(tuning);
+        base.run_json(&setup)?;
+        for (rep, &(op, client, mode)) in (0..plan.large_repeat).flat_map(|r| LARGE.iter().map(move |v| (r, v))) {
+            if !clients.iter().any(|c| c == client) {
+                continue;
+            }
+            eprintln!("xtask: bench: large [{}/{}]: {client} {op} {mode}", rep + 1, plan.large_repeat);
+            let mut args = vec!["--op", op, "--client", client, "--mode", mode];
+            args.extend(tuning);
+            match op {
+                "put" => args.extend(["--file", &src_s, "--key", "large/put"]),
+                _ => args.extend(["--file", &dst_s, "--key", "large/get", "--verify-against", &src_s]),
+            }
+            match base.run_json(&args).and_then(LargeRecord::from_lines) {
+                Ok(r) => res.large.push(r),
+                Err(e) => crashes.push(format!("large {client} {op} {mode}: {e}")),
+            }
+            remove_quietly(&dst);
+            server.check()?;
+        }
+        Ok(())
+    })();
+    remove_quietly(&src);
+    remove_quietly(&dst);
+    if let Err(e) = base.run_json(&["--op", "delete", "--keys", "large/get,large/put"]) {
+        crashes.push(format!("large: deleting the objects: {e}"));
+    }
+    result
+}
+
+/// Section `memory`: a 2 GiB file through our engine (defaults) to `LocalDriver` and to
+/// the S3 server (when `server` is given), one process per transfer.
+fn memory(
+    plan: &Plan,
+    s3: &ClientBase<'_>,
+    mut server: Option<&mut Server>,
+    data_dir: &Path,
+    res: &mut Results,
+    crashes: &mut Vec<String>,
+) -> Result<(), String> {
+    let src = data_dir.join("memory-src.bin");
+    let dst = data_dir.join("memory-dst.bin");
+    let local_root = data_dir.join("memory-local");
+    let (src_s, dst_s) = (src.display().to_string(), dst.display().to_string());
+    let root_s = local_root.display().to_string();
+    let size = plan.memory_bytes.to_string();
+    let local = ClientBase {
+        bin: s3.bin,
+        common: vec!["--backend".into(), "local".into(), "--root".into(), root_s, "--bucket".into(), "bench".into()],
+        pinning: s3.pinning,
+        tag: "",
+    };
+    let result = (|| -> Result<(), String> {
+        eprintln!("xtask: bench: memory: writing {} MiB of noise to {src_s}", plan.memory_bytes / MIB);
+        s3.run_json(&["--op", "make-file", "--file", &src_s, "--size", &size])?;
+        for backend in ["local", "s3"] {
+            if backend == "s3" && server.is_none() {
+                continue;
+            }
+            let base = if backend == "local" { &local } else { s3 };
+            for &(b, op, mode) in MEMORY {
+                if b != backend {
+                    continue;
+                }
+                eprintln!("xtask: bench: memory: {backend} {op} {mode}");
+                let mut args = vec!["--op", op, "--client", "ours", "--mode", mode, "--engine-defaults"];
+                match op {
+                    "put" => args.extend(["--file", &src_s, "--key", "memory/2g"]),
+                    _ => args.extend(["--file", &dst_s, "--key", "memory/2g", "--verify-against", &src_s]),
+                }
+                match base.run_json(&args).and_then(LargeRecord::from_lines) {
+                    Ok(r) => res.memory.push(r),
+                    Err(e) => crashes.push(format!("memory {backend} {op} {mode}: {e}")),
+                }
+                remove_quietly(&dst);
+                if let Some(s) = server.as_deref_mut() {
+                    s.check()?;
+                }
+            }
+            if let Err(e) = base.run_json(&["--op", "delete", "--keys", "memory/2g"]) {
+                crashes.push(format!("memory {backend}: deleting the object: {e}"));
+            }
+            if backend == "local" {
+                let _ = std::fs::remove_dir_all(&local_root);
+            }
+        }
+        Ok(())
+    })();
+    remove_quietly(&src);
+    remove_quietly(&dst);
+    let _ = std::fs::remove_dir_all(&local_root);
+    result
+}
+
+/// Section `local`: each client sets up its own directory, then the timed phases, then
+/// callgrind (when `cg_dir` is given).
+fn local(
+    plan: &Plan,
+    bin: &Path,
+    pinning: &Pinning,
+    data_dir: &Path,
+    cg_dir: Option<&Path>,
+    res: &mut Results,
+    crashes: &mut Vec<String>,
+) -> Result<(), String> {
+    let clients = plan.local_clients();
+    let root = data_dir.join("local");
+    let base_for = |client: &str| ClientBase {
+        bin,
+        common: vec![
+            "--backend".into(),
+            "local".into(),
+            "--root".into(),
+            root.join(client).display().to_string(),
+            "--bucket".into(),
+            "bench".into(),
+            "--objects".into(),
+            OBJECTS.to_string(),
+        ],
+        pinning,
+        tag: "local-",
+    };
+    let mut ready: Vec<String> = Vec::new();
+    for client in &clients {
+        eprintln!("xtask: bench: local: {client} writes {OBJECTS} objects of 4 KiB and {LIST_KEYS} LIST keys");
+        match base_for(client).run_json(&["--client", client, "--op", "setup", "--list-keys", &LIST_KEYS.to_string()]) {
+            Ok(_) => ready.push(client.clone()),
+            Err(e) => crashes.push(format!("local setup {client}: {e}")),
+        }
+    }
+    for rep in 0..plan.repeat {
+        for &(op, conc) in PHASES {
+            for client in &ready {
+                let n = plan.n_for(op, conc);
+                eprintln!("xtask: bench: local [{}/{}] {client} {op} n={n} concurrency={conc}", rep + 1, plan.repeat);
+                match base_for(client).phase(client, op, conc, n) {
+                    Ok(r) => res.local_runs.push(r),
+                    Err(e) => crashes.push(format!("local {client} {op} c={conc}: {e}")),
+                }
+            }
+        }
+    }
+    if let Some(out_dir) = cg_dir {
+        for &(op, conc) in PHASES {
+            for client in &ready {
+                let (small, large) = if op == "list" { plan.cg_listings } else { plan.cg_ops };
+                eprintln!("xtask: bench: local callgrind {client} {op} concurrency={conc} n={small} and n={large}");
+                match base_for(client).count(out_dir, client, op, conc, small, large) {
+                    Ok(c) => res.local_counts.push(c),
+                    Err(e) => crashes.push(format!("local callgrind {client} {op} c={conc}: {e}")),
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    Ok(())
 }
 
 /// The server's data directory: tmpfs when there is one.
@@ -360,33 +732,18 @@ impl Drop for Server {
     }
 }
 
+/// How to run one of the bench binaries: the program and the arguments every call shares.
 struct ClientBase<'a> {
     bin: &'a Path,
-    endpoint: &'a str,
+    common: Vec<String>,
     pinning: &'a Pinning,
+    /// Prefix of the callgrind output names.
+    tag: &'static str,
 }
 
 impl ClientBase<'_> {
-    fn common_args(&self) -> Vec<String> {
-        [
-            "--endpoint",
-            self.endpoint,
-            "--bucket",
-            "bench",
-            "--access-key",
-            ACCESS_KEY,
-            "--secret-key",
-            SECRET_KEY,
-            "--objects",
-            &OBJECTS.to_string(),
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect()
-    }
-
-    /// Runs `bench-client` (pinned to CPU 0) with `args`, optionally under valgrind,
-    /// and returns the JSON objects it printed.
+    /// Runs the binary (pinned to CPU 0) with `args`, optionally under valgrind, and
+    /// returns the JSON objects it printed.
     fn run_with(&self, valgrind: Option<&Path>, args: &[&str]) -> Result<Vec<Json>, String> {
         let mut cmd = match valgrind {
             Some(out) => {
@@ -396,19 +753,21 @@ impl ClientBase<'_> {
             }
             None => self.pinning.command(0, self.bin),
         };
-        cmd.args(self.common_args()).args(args);
-        let output = cmd.stdin(Stdio::null()).output().map_err(|e| format!("cannot start bench-client: {e}"))?;
+        cmd.args(&self.common).args(args);
+        let output =
+            cmd.stdin(Stdio::null()).output().map_err(|e| format!("cannot start {}: {e}", self.bin.display()))?;
+        let name = self.bin.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if !output.status.success() {
             let err = String::from_utf8_lossy(&output.stderr);
             let tail: Vec<&str> = err.lines().rev().take(15).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
-            return Err(format!("bench-client {} exited with {}: {}", args.join(" "), output.status, tail.join("\n")));
+            return Err(format!("{name} {} exited with {}: {}", args.join(" "), output.status, tail.join("\n")));
         }
         let mut out = Vec::new();
         for line in BufReader::new(output.stdout.as_slice()).lines() {
             let line = line.map_err(|e| e.to_string())?;
             if line.trim_start().starts_with('{') {
-                out.push(Json::parse(&line).map_err(|e| format!("bench-client printed bad JSON ({e}): {line}"))?);
+                out.push(Json::parse(&line).map_err(|e| format!("{name} printed bad JSON ({e}): {line}"))?);
             }
         }
         Ok(out)
@@ -437,7 +796,7 @@ impl ClientBase<'_> {
     ) -> Result<Count, String> {
         let mut totals = Vec::new();
         for n in [small, large] {
-            let file = out_dir.join(format!("{client}-{op}-c{concurrency}-n{n}.out"));
+            let file = out_dir.join(format!("{}{client}-{op}-c{concurrency}-n{n}.out", self.tag));
             let (ns, c) = (n.to_string(), concurrency.to_string());
             let lines =
                 self.run_with(Some(&file), &["--client", client, "--op", op, "--n", &ns, "--concurrency", &c])?;
@@ -494,6 +853,53 @@ impl Record {
     }
 }
 
+/// One large transfer, as `bench-large` printed it.
+#[derive(Clone)]
+struct LargeRecord {
+    client: String,
+    op: String,
+    mode: String,
+    backend: String,
+    bytes: f64,
+    mib_per_s: f64,
+    cpu_s: f64,
+    peak_rss_kb: f64,
+    part_size: f64,
+    concurrency: f64,
+    download_part_size: f64,
+    read_ahead: f64,
+    raw: Json,
+}
+
+impl LargeRecord {
+    fn from_lines(lines: Vec<Json>) -> Result<LargeRecord, String> {
+        let j = lines.into_iter().next().ok_or("bench-large printed no result")?;
+        let missing = |k: &str| format!("bench-large result has no {k:?}");
+        let num = |k: &str| j.num(k).ok_or_else(|| missing(k));
+        let text = |k: &str| j.str(k).map(str::to_owned).ok_or_else(|| missing(k));
+        Ok(LargeRecord {
+            client: text("client")?,
+            op: text("op")?,
+            mode: text("mode")?,
+            backend: text("backend")?,
+            bytes: num("bytes")?,
+            mib_per_s: num("mib_per_s")?,
+            cpu_s: num("cpu_s")?,
+            peak_rss_kb: num("peak_rss_kb")?,
+            part_size: num("part_size")?,
+            concurrency: num("concurrency")?,
+            download_part_size: num("download_part_size")?,
+            read_ahead: num("read_ahead")?,
+            raw: j.clone(),
+        })
+    }
+
+    /// The engine's memory bound for these settings: `part_size x (concurrency + 1)`.
+    fn bound(&self) -> f64 {
+        self.part_size * (self.concurrency + 1.0)
+    }
+}
+
 /// Instructions per operation of one client and phase.
 struct Count {
     client: String,
@@ -529,15 +935,31 @@ struct Target {
     value: Option<f64>,
     limit: f64,
     unit: &'static str,
+    /// The value must be at least the limit (else at most).
+    at_least: bool,
 }
 
 impl Target {
+    fn at_most(name: String, value: Option<f64>, limit: f64, unit: &'static str) -> Target {
+        Target { name, value, limit, unit, at_least: false }
+    }
+
+    fn at_least(name: String, value: Option<f64>, limit: f64, unit: &'static str) -> Target {
+        Target { name, value, limit, unit, at_least: true }
+    }
+
     fn verdict(&self) -> &'static str {
         match self.value {
-            Some(v) if v <= self.limit => "PASS",
+            Some(v) if (self.at_least && v >= self.limit) || (!self.at_least && v <= self.limit) => "PASS",
             Some(_) => "MISS",
             None => "n/a",
         }
+    }
+
+    fn markdown(&self) -> String {
+        let value = fmt_opt(self.value, |v| format!("{v:.2}{}", self.unit));
+        let cmp = if self.at_least { "≥" } else { "≤" };
+        format!("- {}: {value} (target {cmp} {}{}) **{}**", self.name, self.limit, self.unit, self.verdict())
     }
 }
 
@@ -547,11 +969,35 @@ struct Row {
     cells: BTreeMap<String, Cell>,
     cpu_ratio: Option<f64>,
     instr_ratio: Option<f64>,
+    /// Local filesystem: ours' ops/s over object_store's.
+    tput_ratio: Option<f64>,
+}
+
+/// One large transfer in the report, with its ratios.
+struct LargeRow {
+    group: &'static str,
+    client: String,
+    mode: String,
+    mib_per_s: f64,
+    cpu_s: f64,
+    rss_kb: f64,
+    /// ours / the best peer of the group (ours' rows only).
+    vs_peer: Option<f64>,
+    /// this / the floor of the operation.
+    vs_floor: Option<f64>,
 }
 
 struct Report {
     rows: Vec<Row>,
+    local_rows: Vec<Row>,
+    large: Vec<LargeRow>,
+    large_mib: u64,
+    large_repeat: usize,
+    memory: Vec<(LargeRecord, f64)>,
+    memory_mib: u64,
     clients: Vec<String>,
+    local_clients: Vec<String>,
+    sections: Sections,
     targets: Vec<Target>,
     notes: Vec<String>,
     meta: Vec<(&'static str, String)>,
@@ -561,108 +1007,321 @@ fn best_peer(cells: &BTreeMap<String, Cell>, metric: fn(&Cell) -> Option<f64>) -
     PEERS.iter().filter_map(|p| cells.get(*p).and_then(metric)).min_by(f64::total_cmp)
 }
 
+/// The medians of each client in one phase.
+fn cells_of(
+    clients: &[String],
+    runs: &[Record],
+    counts: &[Count],
+    op: &str,
+    concurrency: usize,
+) -> BTreeMap<String, Cell> {
+    let mut cells = BTreeMap::new();
+    for client in clients {
+        let mine: Vec<&Record> =
+            runs.iter().filter(|r| &r.client == client && r.op == op && r.concurrency == concurrency).collect();
+        let instr =
+            counts.iter().find(|c| &c.client == client && c.op == op && c.concurrency == concurrency).map(|c| c.per_op);
+        cells.insert(
+            client.clone(),
+            Cell {
+                ops_per_sec: median(mine.iter().map(|r| r.ops_per_sec).collect()),
+                cpu_us: median(mine.iter().map(|r| r.cpu_us_per_op).collect()),
+                rss_kb: median(mine.iter().map(|r| r.peak_rss_kb).collect()),
+                instr,
+            },
+        );
+    }
+    cells
+}
+
+fn ratio(mine: Option<f64>, base: Option<f64>) -> Option<f64> {
+    match (mine, base) {
+        (Some(m), Some(b)) if b > 0.0 => Some(m / b),
+        _ => None,
+    }
+}
+
+/// The group a large transfer is compared within.
+fn large_group(op: &str, mode: &str) -> &'static str {
+    match (op, mode) {
+        ("put", _) => "PUT",
+        (_, "single") => "GET, one stream",
+        _ => "GET, parallel ranges",
+    }
+}
+
+/// What a large transfer calls.
+fn large_api(client: &str, op: &str, mode: &str) -> &'static str {
+    match (client, op, mode) {
+        ("hyper", "put", _) => "one PUT, body streamed (floor)",
+        ("hyper", _, _) => "one GET, body streamed (floor)",
+        ("ours", "put", _) => "`Transfer::upload_file`",
+        ("ours", _, "single") => "`Driver::get_object` body",
+        ("ours", _, "parallel") => "`Transfer::download_file`",
+        ("ours", _, "stream") => "`Transfer::download_stream`",
+        ("object_store", "put", _) => "`put_multipart` + `WriteMultipart`",
+        ("object_store", _, "single") => "`get().into_stream()`",
+        ("object_store", _, _) => "`get_range` x `buffered(8)`",
+        ("opendal", "put", _) => "`writer_with().concurrent(8).chunk(8 MiB)`",
+        ("opendal", _, "single") => "`reader().into_bytes_stream(..)`",
+        ("opendal", _, _) => "`reader_with().concurrent(8).chunk(8 MiB)`",
+        _ => "?",
+    }
+}
+
 impl Report {
-    fn build(
-        plan: &Plan,
-        runs: &[Record],
-        counts: &[Count],
-        callgrind: bool,
-        pinning: &Pinning,
-        port: u16,
-        elapsed: Duration,
-    ) -> Report {
+    fn build(plan: &Plan, res: &Results, callgrind: bool, pinning: &Pinning, port: u16, elapsed: Duration) -> Report {
         let mut rows = Vec::new();
         let mut targets = Vec::new();
-        for &(op, concurrency) in PHASES {
-            let mut cells = BTreeMap::new();
-            for client in &plan.clients {
-                let mine: Vec<&Record> =
-                    runs.iter().filter(|r| &r.client == client && r.op == op && r.concurrency == concurrency).collect();
-                let instr = counts
-                    .iter()
-                    .find(|c| &c.client == client && c.op == op && c.concurrency == concurrency)
-                    .map(|c| c.per_op);
-                cells.insert(
-                    client.clone(),
-                    Cell {
-                        ops_per_sec: median(mine.iter().map(|r| r.ops_per_sec).collect()),
-                        cpu_us: median(mine.iter().map(|r| r.cpu_us_per_op).collect()),
-                        rss_kb: median(mine.iter().map(|r| r.peak_rss_kb).collect()),
-                        instr,
-                    },
-                );
+        let clients = plan.s3_clients();
+        let local_clients = plan.local_clients();
+        if plan.sections.s3_small {
+            for &(op, concurrency) in PHASES {
+                let cells = cells_of(&clients, &res.runs, &res.counts, op, concurrency);
+                let ours = cells.get("ours").copied().unwrap_or_default();
+                let cpu_ratio = ratio(ours.cpu_us, best_peer(&cells, |c| c.cpu_us));
+                let instr_ratio = ratio(ours.instr, best_peer(&cells, |c| c.instr));
+                let label = format!("S3 {}", phase_label(op, concurrency));
+                if op != "list" && callgrind {
+                    targets.push(Target::at_most(
+                        format!("{label}: instructions/op, ours / best peer"),
+                        instr_ratio,
+                        TARGET_INSTR_RATIO,
+                        "x",
+                    ));
+                }
+                targets.push(Target::at_most(
+                    format!("{label}: client CPU/op, ours / best peer"),
+                    cpu_ratio,
+                    TARGET_CPU_RATIO,
+                    "x",
+                ));
+                if op == "list" {
+                    targets.push(Target::at_most(
+                        format!("{label}: client CPU per key listed, ours"),
+                        ours.cpu_us,
+                        TARGET_LIST_US_PER_KEY,
+                        " µs",
+                    ));
+                }
+                rows.push(Row { op, concurrency, cells, cpu_ratio, instr_ratio, tput_ratio: None });
             }
-            let ours = cells.get("ours").copied().unwrap_or_default();
-            let ratio = |mine: Option<f64>, best: Option<f64>| match (mine, best) {
-                (Some(m), Some(b)) if b > 0.0 => Some(m / b),
-                _ => None,
-            };
-            let cpu_ratio = ratio(ours.cpu_us, best_peer(&cells, |c| c.cpu_us));
-            let instr_ratio = ratio(ours.instr, best_peer(&cells, |c| c.instr));
-            let label = phase_label(op, concurrency);
-            if op != "list" && callgrind {
-                targets.push(Target {
-                    name: format!("{label}: instructions/op, ours / best peer"),
-                    value: instr_ratio,
-                    limit: TARGET_INSTR_RATIO,
-                    unit: "x",
-                });
-            }
-            targets.push(Target {
-                name: format!("{label}: client CPU/op, ours / best peer"),
-                value: cpu_ratio,
-                limit: TARGET_CPU_RATIO,
-                unit: "x",
-            });
-            if op == "list" {
-                targets.push(Target {
-                    name: format!("{label}: client CPU per key listed, ours"),
-                    value: ours.cpu_us,
-                    limit: TARGET_LIST_US_PER_KEY,
-                    unit: " µs",
-                });
-            }
-            rows.push(Row { op, concurrency, cells, cpu_ratio, instr_ratio });
         }
-        let mut notes = vec![
-            format!(
-                "Each timed phase runs in its own `bench-client` process on a current-thread tokio runtime; \
-                 CPU is getrusage(RUSAGE_SELF) user+sys around the timed loop, after a warm-up at the same \
-                 concurrency; peak RSS is the process's ru_maxrss. Medians of {} repetition(s).",
-                plan.repeat
-            ),
-            format!(
-                "N per phase: {} sequential, {} with 32 in flight; LIST: {} listing(s) of {LIST_KEYS} keys \
-                 (pages of 1,000), counted per key. Pinning: {}.",
-                plan.n_seq, plan.n_par, plan.listings, pinning.note
-            ),
-            "Server: `bench-server` = s3s-fs 0.14.1 behind our own hyper http1 listener with TCP_NODELAY, \
-             SigV4 auth on, store in tmpfs; the server saturates its core for all but sequential small \
-             requests, so compare CPU/op, instructions/op and RSS rather than ops/s."
-                .to_owned(),
-            "Clients as configured: ours = `S3Driver` defaults (over plain http: SHA-256 payload hash + \
-             x-amz-checksum-crc32c on PUT); object_store = `AmazonS3Builder` defaults (SHA-256 payload hash, \
-             no checksum; LIST sends no max-keys, the server pages by 1,000); opendal = `services::S3` \
-             defaults (UNSIGNED-PAYLOAD, no checksum); hyper = the floor: hyper-util pooled client, signed \
-             with `storage_s3::sigv4::sign_headers` and UNSIGNED-PAYLOAD, no XML parsing beyond counting \
-             `<Key>` and reading the continuation token."
-                .to_owned(),
-        ];
+
+        let mut large = Vec::new();
+        if plan.sections.s3_large {
+            // Medians over the repetitions of one (client, operation, mode).
+            let med = |client: &str, op: &str, mode: &str, f: fn(&LargeRecord) -> f64| {
+                median(res.large.iter().filter(|r| r.client == client && r.op == op && r.mode == mode).map(f).collect())
+            };
+            for &(op, client, mode) in LARGE {
+                let Some(mib_per_s) = med(client, op, mode, |r| r.mib_per_s) else { continue };
+                let group = large_group(op, mode);
+                let floor = med("hyper", op, "single", |r| r.mib_per_s);
+                let best = LARGE
+                    .iter()
+                    .filter(|(o, c, m)| PEERS.contains(c) && large_group(o, m) == group)
+                    .filter_map(|(o, c, m)| med(c, o, m, |r| r.mib_per_s))
+                    .max_by(f64::total_cmp);
+                let vs_peer = if client == "ours" { ratio(Some(mib_per_s), best) } else { None };
+                let vs_floor = if client == "hyper" { None } else { ratio(Some(mib_per_s), floor) };
+                if client == "ours" {
+                    let what = format!(
+                        "S3 {group} {} MiB, `{}`",
+                        plan.large_bytes / MIB,
+                        large_api(client, op, mode).replace('`', "")
+                    );
+                    targets.push(Target::at_least(
+                        format!("{what}: MiB/s, ours / best peer"),
+                        vs_peer,
+                        TARGET_LARGE_PEER,
+                        "x",
+                    ));
+                    targets.push(Target::at_least(
+                        format!("{what}: MiB/s, ours / floor"),
+                        vs_floor,
+                        TARGET_LARGE_FLOOR,
+                        "x",
+                    ));
+                }
+                large.push(LargeRow {
+                    group,
+                    client: client.to_owned(),
+                    mode: mode.to_owned(),
+                    mib_per_s,
+                    cpu_s: med(client, op, mode, |r| r.cpu_s).unwrap_or(f64::NAN),
+                    rss_kb: med(client, op, mode, |r| r.peak_rss_kb).unwrap_or(f64::NAN),
+                    vs_peer,
+                    vs_floor,
+                });
+            }
+        }
+
+        let mut local_rows = Vec::new();
+        if plan.sections.local {
+            for &(op, concurrency) in PHASES {
+                let cells = cells_of(&local_clients, &res.local_runs, &res.local_counts, op, concurrency);
+                let ours = cells.get("ours").copied().unwrap_or_default();
+                let os = cells.get("object_store").copied().unwrap_or_default();
+                let tput_ratio = ratio(ours.ops_per_sec, os.ops_per_sec);
+                let cpu_ratio = ratio(ours.cpu_us, os.cpu_us);
+                let instr_ratio = ratio(ours.instr, best_peer(&cells, |c| c.instr));
+                let label = format!("local {}", phase_label(op, concurrency));
+                if op == "list" {
+                    targets.push(Target::at_least(
+                        format!("{label}: keys/s, ours / object_store"),
+                        tput_ratio,
+                        TARGET_LOCAL_LIST,
+                        "x",
+                    ));
+                    targets.push(Target::at_most(
+                        format!("{label}: client CPU per key listed, ours"),
+                        ours.cpu_us,
+                        TARGET_LIST_US_PER_KEY,
+                        " µs",
+                    ));
+                } else {
+                    targets.push(Target::at_least(
+                        format!("{label}: ops/s, ours / object_store"),
+                        tput_ratio,
+                        TARGET_LOCAL_SMALL,
+                        "x",
+                    ));
+                }
+                local_rows.push(Row { op, concurrency, cells, cpu_ratio, instr_ratio, tput_ratio });
+            }
+        }
+
+        let mut memory = Vec::new();
+        if plan.sections.memory {
+            for &(backend, op, mode) in MEMORY {
+                let Some(r) = res.memory.iter().find(|r| r.backend == backend && r.op == op && r.mode == mode) else {
+                    continue;
+                };
+                let limit = r.bound() + MEMORY_OVERHEAD as f64;
+                let rss = r.peak_rss_kb * 1024.0;
+                targets.push(Target::at_most(
+                    format!(
+                        "memory, {backend} {}: peak RSS, MiB (bound {} MiB + {} MiB)",
+                        large_api("ours", op, mode).replace('`', ""),
+                        r.bound() as u64 / MIB,
+                        MEMORY_OVERHEAD / MIB
+                    ),
+                    Some(rss / MIB as f64),
+                    limit / MIB as f64,
+                    "",
+                ));
+                memory.push((r.clone(), limit));
+            }
+        }
+
+        let mut notes = vec![format!(
+            "Each timed phase runs in its own client process on a current-thread tokio runtime (plus its \
+             blocking pool); CPU is getrusage(RUSAGE_SELF) user+sys (all threads) around the timed part; peak \
+             RSS is the process's ru_maxrss. Pinning: {}.",
+            pinning.note
+        )];
+        if plan.sections.s3_small || plan.sections.local {
+            notes.push(format!(
+                "Small phases (S3 and local): medians of {} repetition(s); N per phase: {} sequential, {} with 32 \
+                 in flight (after a warm-up at the same concurrency); LIST: {} listing(s) of {LIST_KEYS} keys \
+                 (pages of 1,000), counted per key.",
+                plan.repeat, plan.n_seq, plan.n_par, plan.listings
+            ));
+        }
+        if plan.sections.needs_server() {
+            notes.push(
+                "Server: `bench-server` = s3s-fs 0.14.1 behind our own hyper http1 listener with TCP_NODELAY, \
+                 SigV4 auth on, store in tmpfs, pinned to its own core; it saturates that core for all but \
+                 sequential small requests, so compare CPU/op, instructions/op and RSS rather than ops/s. Large \
+                 transfers are bounded by the server too (s3s-fs reads a GET's file in 4 KiB pieces, and \
+                 concatenates and re-hashes the parts of a multipart upload on completion), so read their MiB/s \
+                 beside the client CPU seconds."
+                    .to_owned(),
+            );
+        }
+        if plan.sections.s3_small {
+            notes.push(
+                "S3 clients as configured: ours = `S3Driver` defaults (over plain http: SHA-256 payload hash + \
+                 x-amz-checksum-crc32c on PUT); object_store = `AmazonS3Builder` defaults (SHA-256 payload hash, \
+                 no checksum; LIST sends no max-keys, the server pages by 1,000); opendal = `services::S3` \
+                 defaults (UNSIGNED-PAYLOAD, no checksum); hyper = the floor: hyper-util pooled client, signed \
+                 with `storage_s3::sigv4::sign_headers` and UNSIGNED-PAYLOAD, no XML parsing beyond counting \
+                 `<Key>` and reading the continuation token."
+                    .to_owned(),
+            );
+        }
+        if plan.sections.s3_large {
+            notes.push(format!(
+                "Large transfers: one {} MiB file of noise on tmpfs, {} repetition(s) per client and API \
+                 (--large-repeat; medians when more than one; single runs of the parallel GETs varied by \
+                 about +-10% from run to run here), each in its own `bench-large` process; every GET is written to a tmpfs file and \
+                 compared byte for byte with the source afterwards (untimed). Part / chunk / range size 8 MiB \
+                 and 8 in flight for every parallel client: ours = `Transfer::with_options(S3Driver defaults, \
+                 TransferOptions {{ part_size: 8 MiB, concurrency: 8, download_part_size: 8 MiB, read_ahead: 8, \
+                 verify: true (default), .. }})` (PUT: Content-MD5 per part, part MD5 vs ETag, whole-object \
+                 MD5), the GET object written by our engine as a multipart upload (its ETag is not an MD5, so \
+                 downloads check the size only); object_store = `AmazonS3Builder` defaults (SHA-256 payload hash \
+                 per part); opendal = `services::S3` defaults + `executors-tokio` (UNSIGNED-PAYLOAD); hyper = \
+                 the floor, one request each way, UNSIGNED-PAYLOAD. The peers' file reads are 1 MiB tokio::fs \
+                 reads; single-stream GETs and ordered streams are written with std `write_all` on the runtime \
+                 thread. Ratios: MiB/s of ours over the best peer of the same group (PUT; GET one stream; GET \
+                 parallel) and over the floor of the same operation (the parallel GETs against the one-stream \
+                 floor).",
+                plan.large_bytes / MIB,
+                plan.large_repeat
+            ));
+        }
+        if plan.sections.local {
+            notes.push(
+                "Local filesystem (tmpfs): each client on its own directory, which it wrote itself: ours = \
+                 `LocalDriver::new(root)` defaults, container `bench` (temporary file + MD5 + fsync + JSON \
+                 sidecar + rename + directory fsync per PUT; the sidecar read back on GET and LIST); \
+                 object_store = `LocalFileSystem::new_with_prefix(root/bench)` (temporary file + rename, no \
+                 fsync); opendal = `services::Fs` rooted at root/bench (no atomic_write_dir: writes in place); \
+                 tokio = the floor, `tokio::fs::write` / `read`, LIST = `read_dir` counting file entries (no \
+                 stat). ours lists with the driver's default page (1,000 keys); object_store and opendal list \
+                 recursively in one stream. Throughput targets compare ops/s (keys/s for LIST) of ours and \
+                 object_store; the client is the whole system here, so ops/s and CPU/op say nearly the same \
+                 thing (CPU ratio shown beside)."
+                    .to_owned(),
+            );
+        }
+        if plan.sections.memory {
+            notes.push(format!(
+                "Memory bound: one {} MiB file through our engine with `TransferOptions::default()` (part_size \
+                 8 MiB, concurrency 8, download_part_size 8 MiB, read_ahead 4, verify on), one process per \
+                 transfer, to `LocalDriver` (tmpfs) and to the S3 server. Bound = part_size x (concurrency + 1) \
+                 = 72 MiB, plus an assumed fixed overhead of {} MiB for the runtime, allocator, binary and HTTP / \
+                 file buffers (an idle client process peaks near 10 MiB). The ordered stream's own documented \
+                 bound, download_part_size x (read_ahead + 1) = 40 MiB, is below it. Files are deleted as soon as \
+                 each transfer ends.",
+                plan.memory_bytes / MIB,
+                MEMORY_OVERHEAD / MIB
+            ));
+        }
         if callgrind {
             let (s, l) = plan.cg_ops;
             let (ls, ll) = plan.cg_listings;
             notes.push(format!(
-                "Instructions/op: valgrind --tool=callgrind on the client process, (I(N={l}) - I(N={s})) / {}; \
-                 LIST: ({ll} - {ls} listings) x {LIST_KEYS} keys. Valgrind hides SHA-NI, so SHA-256 runs its \
-                 software path there (native runs use SHA-NI where the CPU has it). Outputs: \
-                 bench/target/callgrind/*.out (`callgrind_annotate --inclusive=yes FILE`).",
+                "Instructions/op: valgrind --tool=callgrind on the client process (all threads), (I(N={l}) - \
+                 I(N={s})) / {}; LIST: ({ll} - {ls} listings) x {LIST_KEYS} keys. Valgrind hides SHA-NI, so \
+                 SHA-256 runs its software path there (native runs use SHA-NI where the CPU has it). Outputs: \
+                 bench/target/callgrind/*.out, local-*.out for the local filesystem (`callgrind_annotate \
+                 --inclusive=yes FILE`).",
                 l - s
             ));
         } else {
             notes.push("Instruction counts skipped (--no-callgrind or no valgrind).".to_owned());
         }
+        let command = if plan.args.is_empty() {
+            "cargo xtask bench".to_owned()
+        } else {
+            format!("cargo xtask bench {}", plan.args.join(" "))
+        };
         let meta = vec![
-            ("command", format!("cargo xtask bench{}", if plan.quick { " --quick" } else { "" })),
+            ("command", command),
+            ("sections", plan.sections.names().join(", ")),
             ("date", utc_now()),
             ("git", git_describe()),
             ("cpu", cpu_model()),
@@ -671,33 +1330,47 @@ impl Report {
             ("elapsed_s", format!("{:.0}", elapsed.as_secs_f64())),
             ("versions", pinned_versions()),
         ];
-        Report { rows, clients: plan.clients.clone(), targets, notes, meta }
+        Report {
+            rows,
+            local_rows,
+            large,
+            large_mib: plan.large_bytes / MIB,
+            large_repeat: plan.large_repeat,
+            memory,
+            memory_mib: plan.memory_bytes / MIB,
+            clients,
+            local_clients,
+            sections: plan.sections,
+            targets,
+            notes,
+            meta,
+        }
     }
 
-    fn markdown(&self, crashes: &[String]) -> String {
-        let mut s = String::new();
-        let _ = writeln!(s, "## cargo xtask bench\n");
-        for (k, v) in &self.meta {
-            let _ = writeln!(s, "- {k}: {v}");
-        }
-        s.push('\n');
+    /// A table of small phases: per client ops/s, CPU/op, instructions/op, peak RSS.
+    fn small_table(s: &mut String, rows: &[Row], clients: &[String], local: bool) {
         let mut header = String::from("| op | in flight |");
         let mut rule = String::from("|---|---:|");
-        for c in &self.clients {
+        for c in clients {
             let _ = write!(header, " {c} ops/s | {c} CPU µs/op | {c} instr/op | {c} peak RSS |");
             rule.push_str("---:|---:|---:|---:|");
         }
-        header.push_str(" CPU ours/best peer | instr ours/best peer |");
-        rule.push_str("---|---|");
+        if local {
+            header.push_str(" ops/s ours/object_store | CPU ours/object_store | instr ours/best peer |");
+            rule.push_str("---|---|---|");
+        } else {
+            header.push_str(" CPU ours/best peer | instr ours/best peer |");
+            rule.push_str("---|---|");
+        }
         let _ = writeln!(s, "{header}\n{rule}");
-        for row in &self.rows {
+        for row in rows {
             let op = match row.op {
                 "list" => "LIST 10k keys (per key)",
                 "put" => "PUT 4 KiB",
                 _ => "GET 4 KiB",
             };
             let _ = write!(s, "| {op} | {} |", row.concurrency);
-            for c in &self.clients {
+            for c in clients {
                 let cell = row.cells.get(c).copied().unwrap_or_default();
                 let _ = write!(
                     s,
@@ -708,17 +1381,105 @@ impl Report {
                     fmt_opt(cell.rss_kb, |v| format!("{:.1} MiB", v / 1024.0)),
                 );
             }
-            let cpu_limit = TARGET_CPU_RATIO;
-            let cpu = fmt_opt(row.cpu_ratio, |v| format!("{v:.2} {}", verdict(v, cpu_limit)));
-            let instr = fmt_opt(row.instr_ratio, |v| {
-                if row.op == "list" { format!("{v:.2}") } else { format!("{v:.2} {}", verdict(v, TARGET_INSTR_RATIO)) }
-            });
-            let _ = writeln!(s, " {cpu} | {instr} |");
+            if local {
+                let limit = if row.op == "list" { TARGET_LOCAL_LIST } else { TARGET_LOCAL_SMALL };
+                let tput = fmt_opt(row.tput_ratio, |v| format!("{v:.2} {}", if v >= limit { "PASS" } else { "MISS" }));
+                let cpu = fmt_opt(row.cpu_ratio, |v| format!("{v:.2}"));
+                let instr = fmt_opt(row.instr_ratio, |v| format!("{v:.2}"));
+                let _ = writeln!(s, " {tput} | {cpu} | {instr} |");
+            } else {
+                let cpu = fmt_opt(row.cpu_ratio, |v| format!("{v:.2} {}", verdict(v, TARGET_CPU_RATIO)));
+                let instr = fmt_opt(row.instr_ratio, |v| {
+                    if row.op == "list" {
+                        format!("{v:.2}")
+                    } else {
+                        format!("{v:.2} {}", verdict(v, TARGET_INSTR_RATIO))
+                    }
+                });
+                let _ = writeln!(s, " {cpu} | {instr} |");
+            }
+        }
+    }
+
+    fn markdown(&self, crashes: &[String]) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "## cargo xtask bench\n");
+        for (k, v) in &self.meta {
+            let _ = writeln!(s, "- {k}: {v}");
+        }
+        if self.sections.s3_small {
+            let _ = writeln!(s, "\n### S3, small operations (bench-server)\n");
+            Report::small_table(&mut s, &self.rows, &self.clients, false);
+        }
+        if self.sections.s3_large {
+            let reps = match self.large_repeat {
+                1 => "one repetition".to_owned(),
+                n => format!("medians of {n} repetitions"),
+            };
+            let _ = writeln!(s, "\n### S3, large transfers ({} MiB, bench-server, {reps})\n", self.large_mib);
+            let _ = writeln!(
+                s,
+                "| transfer | client | API | MiB/s | client CPU s | CPU s per GiB | peak RSS | MiB/s ours/best peer | MiB/s / floor |"
+            );
+            let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---|---|");
+            for r in &self.large {
+                let per_gib = r.cpu_s / (self.large_mib as f64 / 1024.0);
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.1} MiB | {} | {} |",
+                    r.group,
+                    r.client,
+                    large_api(&r.client, if r.group == "PUT" { "put" } else { "get" }, &r.mode),
+                    r.mib_per_s,
+                    r.cpu_s,
+                    per_gib,
+                    r.rss_kb / 1024.0,
+                    fmt_opt(r.vs_peer, |v| format!("{v:.2} {}", if v >= TARGET_LARGE_PEER { "PASS" } else { "MISS" })),
+                    fmt_opt(r.vs_floor, |v| if r.client == "ours" {
+                        format!("{v:.2} {}", if v >= TARGET_LARGE_FLOOR { "PASS" } else { "MISS" })
+                    } else {
+                        format!("{v:.2}")
+                    }),
+                );
+            }
+        }
+        if self.sections.local {
+            let _ = writeln!(s, "\n### Local filesystem, small operations (tmpfs)\n");
+            Report::small_table(&mut s, &self.local_rows, &self.local_clients, true);
+        }
+        if self.sections.memory {
+            let _ = writeln!(s, "\n### Memory bound ({} MiB through our engine, defaults)\n", self.memory_mib);
+            let _ = writeln!(
+                s,
+                "| backend | transfer | part size | in flight | bound part x (in flight + 1) | bound + {} MiB | peak RSS | MiB/s | client CPU s | within |",
+                MEMORY_OVERHEAD / MIB
+            );
+            let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+            for (r, limit) in &self.memory {
+                let rss = r.peak_rss_kb * 1024.0;
+                let in_flight = if r.mode == "stream" {
+                    format!("{} (read_ahead {})", r.concurrency, r.read_ahead)
+                } else {
+                    format!("{}", r.concurrency)
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} MiB | {in_flight} | {} MiB | {} MiB | {:.1} MiB | {:.0} | {:.2} | {} |",
+                    r.backend,
+                    large_api("ours", &r.op, &r.mode),
+                    r.part_size as u64 / MIB,
+                    r.bound() as u64 / MIB,
+                    *limit as u64 / MIB,
+                    rss / MIB as f64,
+                    r.mib_per_s,
+                    r.cpu_s,
+                    if rss <= *limit { "PASS" } else { "MISS" },
+                );
+            }
         }
         let _ = writeln!(s, "\n### Targets (reported, not enforced)\n");
         for t in &self.targets {
-            let value = fmt_opt(t.value, |v| format!("{v:.2}{}", t.unit));
-            let _ = writeln!(s, "- {}: {value} (target ≤ {}{}) **{}**", t.name, t.limit, t.unit, t.verdict());
+            let _ = writeln!(s, "{}", t.markdown());
         }
         let _ = writeln!(s, "\n### Notes\n");
         for n in &self.notes {
@@ -733,12 +1494,10 @@ impl Report {
         s
     }
 
-    fn json(&self, runs: &[Record], counts: &[Count], crashes: &[String]) -> String {
+    fn small_summary(rows: &[Row]) -> Json {
         let num = |v: Option<f64>| v.map_or(Json::Null, Json::Num);
-        let meta = Json::Obj(self.meta.iter().map(|(k, v)| ((*k).to_owned(), Json::Str(v.clone()))).collect());
-        let summary = Json::Arr(
-            self.rows
-                .iter()
+        Json::Arr(
+            rows.iter()
                 .map(|row| {
                     let clients = Json::Obj(
                         row.cells
@@ -756,31 +1515,27 @@ impl Report {
                             })
                             .collect(),
                     );
-                    Json::Obj(vec![
+                    let mut fields = vec![
                         ("op".into(), Json::Str(row.op.to_owned())),
                         ("concurrency".into(), Json::Num(row.concurrency as f64)),
                         ("per".into(), Json::Str(if row.op == "list" { "key" } else { "request" }.into())),
                         ("clients".into(), clients),
-                        ("cpu_ratio_ours_to_best_peer".into(), num(row.cpu_ratio)),
-                        ("instructions_ratio_ours_to_best_peer".into(), num(row.instr_ratio)),
-                    ])
+                    ];
+                    if row.tput_ratio.is_some() {
+                        fields.push(("ops_ratio_ours_to_object_store".into(), num(row.tput_ratio)));
+                        fields.push(("cpu_ratio_ours_to_object_store".into(), num(row.cpu_ratio)));
+                    } else {
+                        fields.push(("cpu_ratio_ours_to_best_peer".into(), num(row.cpu_ratio)));
+                    }
+                    fields.push(("instructions_ratio_ours_to_best_peer".into(), num(row.instr_ratio)));
+                    Json::Obj(fields)
                 })
                 .collect(),
-        );
-        let targets = Json::Arr(
-            self.targets
-                .iter()
-                .map(|t| {
-                    Json::Obj(vec![
-                        ("name".into(), Json::Str(t.name.clone())),
-                        ("value".into(), num(t.value)),
-                        ("limit".into(), Json::Num(t.limit)),
-                        ("verdict".into(), Json::Str(t.verdict().into())),
-                    ])
-                })
-                .collect(),
-        );
-        let callgrind = Json::Arr(
+        )
+    }
+
+    fn counts_json(counts: &[Count]) -> Json {
+        Json::Arr(
             counts
                 .iter()
                 .map(|c| {
@@ -797,13 +1552,81 @@ impl Report {
                     ])
                 })
                 .collect(),
+        )
+    }
+
+    fn json(&self, res: &Results, crashes: &[String]) -> String {
+        let num = |v: Option<f64>| v.map_or(Json::Null, Json::Num);
+        let meta = Json::Obj(self.meta.iter().map(|(k, v)| ((*k).to_owned(), Json::Str(v.clone()))).collect());
+        let targets = Json::Arr(
+            self.targets
+                .iter()
+                .map(|t| {
+                    Json::Obj(vec![
+                        ("name".into(), Json::Str(t.name.clone())),
+                        ("value".into(), num(t.value)),
+                        ("limit".into(), Json::Num(t.limit)),
+                        ("at_least".into(), Json::Bool(t.at_least)),
+                        ("verdict".into(), Json::Str(t.verdict().into())),
+                    ])
+                })
+                .collect(),
+        );
+        let large = Json::Arr(
+            self.large
+                .iter()
+                .map(|r| {
+                    Json::Obj(vec![
+                        ("group".into(), Json::Str(r.group.into())),
+                        ("client".into(), Json::Str(r.client.clone())),
+                        ("mode".into(), Json::Str(r.mode.clone())),
+                        ("mib_per_s".into(), Json::Num(r.mib_per_s)),
+                        ("cpu_s".into(), Json::Num(r.cpu_s)),
+                        ("peak_rss_kb".into(), Json::Num(r.rss_kb)),
+                        ("mib_per_s_ratio_ours_to_best_peer".into(), num(r.vs_peer)),
+                        ("mib_per_s_ratio_to_floor".into(), num(r.vs_floor)),
+                    ])
+                })
+                .collect(),
+        );
+        let memory = Json::Arr(
+            self.memory
+                .iter()
+                .map(|(r, limit)| {
+                    let rss = r.peak_rss_kb * 1024.0;
+                    Json::Obj(vec![
+                        ("backend".into(), Json::Str(r.backend.clone())),
+                        ("op".into(), Json::Str(r.op.clone())),
+                        ("mode".into(), Json::Str(r.mode.clone())),
+                        ("bytes".into(), Json::Num(r.bytes)),
+                        ("part_size".into(), Json::Num(r.part_size)),
+                        ("concurrency".into(), Json::Num(r.concurrency)),
+                        ("download_part_size".into(), Json::Num(r.download_part_size)),
+                        ("read_ahead".into(), Json::Num(r.read_ahead)),
+                        ("bound_bytes".into(), Json::Num(r.bound())),
+                        ("overhead_bytes".into(), Json::Num(MEMORY_OVERHEAD as f64)),
+                        ("limit_bytes".into(), Json::Num(*limit)),
+                        ("peak_rss_bytes".into(), Json::Num(rss)),
+                        ("within".into(), Json::Bool(rss <= *limit)),
+                        ("mib_per_s".into(), Json::Num(r.mib_per_s)),
+                        ("cpu_s".into(), Json::Num(r.cpu_s)),
+                    ])
+                })
+                .collect(),
         );
         let doc = Json::Obj(vec![
             ("meta".into(), meta),
-            ("summary".into(), summary),
+            ("summary".into(), Report::small_summary(&self.rows)),
+            ("large".into(), large),
+            ("local".into(), Report::small_summary(&self.local_rows)),
+            ("memory".into(), memory),
             ("targets".into(), targets),
-            ("callgrind".into(), callgrind),
-            ("runs".into(), Json::Arr(runs.iter().map(|r| r.raw.clone()).collect())),
+            ("callgrind".into(), Report::counts_json(&res.counts)),
+            ("local_callgrind".into(), Report::counts_json(&res.local_counts)),
+            ("runs".into(), Json::Arr(res.runs.iter().map(|r| r.raw.clone()).collect())),
+            ("local_runs".into(), Json::Arr(res.local_runs.iter().map(|r| r.raw.clone()).collect())),
+            ("large_runs".into(), Json::Arr(res.large.iter().map(|r| r.raw.clone()).collect())),
+            ("memory_runs".into(), Json::Arr(res.memory.iter().map(|r| r.raw.clone()).collect())),
             ("notes".into(), Json::Arr(self.notes.iter().cloned().map(Json::Str).collect())),
             ("crashes".into(), Json::Arr(crashes.iter().cloned().map(Json::Str).collect())),
         ]);
@@ -1151,6 +1974,21 @@ mod tests {
         assert_eq!(again.num("n"), Some(2000.0));
         assert_eq!(again.str("s"), Some("a\"bé"));
         assert!(Json::parse("{\"a\":1} x").is_err());
+    }
+
+    #[test]
+    fn sections_and_targets() {
+        let s = Sections::parse("local, memory").unwrap();
+        assert!(!s.s3_small && !s.s3_large && s.local && s.memory && s.needs_server());
+        assert_eq!(s.names(), vec!["local", "memory"]);
+        assert!(!Sections::parse("local").unwrap().needs_server());
+        assert!(Sections::parse("s3-huge").is_err());
+        assert!(Sections::parse("").is_err());
+        assert_eq!(Target::at_least("a".into(), Some(1.2), 1.15, "x").verdict(), "PASS");
+        assert_eq!(Target::at_least("a".into(), Some(1.1), 1.15, "x").verdict(), "MISS");
+        assert_eq!(Target::at_most("a".into(), Some(0.9), 0.8, " µs").verdict(), "MISS");
+        assert_eq!(Target::at_most("a".into(), None, 0.8, " µs").verdict(), "n/a");
+        assert!(Target::at_least("a".into(), Some(2.0), 3.0, "x").markdown().contains("target ≥ 3x"));
     }
 
     #[test]

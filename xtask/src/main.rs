@@ -5,7 +5,8 @@
 //! cargo xtask test                 emulators up, whole workspace tested, conformance, emulators down
 //! cargo xtask conformance [--driver NAME[,NAME]] [--format text|json|junit]
 //! cargo xtask ci                   fmt check, cargo-deny, clippy -D warnings, test
-//! cargo xtask bench [--quick] [--no-callgrind]   our S3 driver vs object_store, OpenDAL, bare hyper
+//! cargo xtask bench [--quick] [--no-callgrind] [--only s3-small,s3-large,local,memory] [--large-repeat R]
+//!                                  our S3 and local drivers vs object_store, OpenDAL, bare hyper / tokio::fs
 //! ```
 
 mod bench;
@@ -26,9 +27,14 @@ commands:
                                           run the conformance suite (drivers: memory, local)
   ci                                      fmt check, cargo-deny, clippy -D warnings, then test
   bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...]
-                                          our S3 driver beside object_store, OpenDAL and a bare hyper
-                                          client on one s3s-fs server: ops/s, CPU/op, instructions/op
-                                          (callgrind), peak RSS; writes bench/results/latest.{json,md}";
+        [--only s3-small,s3-large,local,memory] [--large-repeat R]
+                                          our drivers beside object_store, OpenDAL and a bare floor
+                                          client: small S3 operations and 512 MiB transfers on one
+                                          s3s-fs server, small operations on a tmpfs directory
+                                          (LocalDriver vs LocalFileSystem, services-fs, tokio::fs), and
+                                          the transfer engine's memory bound (2 GiB); ops/s, MiB/s,
+                                          CPU, instructions/op (callgrind), peak RSS; writes
+                                          bench/results/latest.{json,md}";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -11,6 +11,7 @@
 //!   common: [--endpoint URL] [--bucket B] [--access-key AK --secret-key SK]
 //!           [--part-size BYTES (8 MiB)] [--concurrency N (8)] [--read-ahead N (8)]
 //!           [--engine-defaults]   (ours: `TransferOptions::default()`, ignoring the three above)
+//!           [--no-verify] [--single-put-threshold BYTES]   (ours; diagnostics: xtask runs neither)
 //! ```
 //!
 //! Clients and modes:
@@ -61,20 +62,30 @@ struct Settings {
     concurrency: usize,
     read_ahead: usize,
     engine_defaults: bool,
+    no_verify: bool,
+    single_put_threshold: Option<u64>,
 }
 
 impl Settings {
     fn transfer_options(&self) -> TransferOptions {
-        if self.engine_defaults {
-            return TransferOptions::default();
+        let mut t = if self.engine_defaults {
+            TransferOptions::default()
+        } else {
+            TransferOptions {
+                part_size: self.part_size,
+                concurrency: self.concurrency,
+                download_part_size: self.part_size,
+                read_ahead: self.read_ahead,
+                ..TransferOptions::default()
+            }
+        };
+        if self.no_verify {
+            t.verify = false;
         }
-        TransferOptions {
-            part_size: self.part_size,
-            concurrency: self.concurrency,
-            download_part_size: self.part_size,
-            read_ahead: self.read_ahead,
-            ..TransferOptions::default()
+        if let Some(n) = self.single_put_threshold {
+            t.single_put_threshold = n;
         }
+        t
     }
 }
 
@@ -114,6 +125,8 @@ async fn run(args: Args) -> Res<()> {
         concurrency: args.parse_or("concurrency", 8usize)?.max(1),
         read_ahead: args.parse_or("read-ahead", 8usize)?.max(1),
         engine_defaults: args.flag("engine-defaults"),
+        no_verify: args.flag("no-verify"),
+        single_put_threshold: args.get("single-put-threshold").map(str::parse).transpose()?,
     };
     let op = args.get("op").ok_or("--op make-file|setup|delete|put|get is required")?;
     let file = || args.get("file").map(PathBuf::from).ok_or("--file PATH is required");
@@ -238,13 +251,15 @@ async fn timed(
     let path = object_store::path::Path::from(key);
     // Clients are built before the clock starts.
     enum C {
-        Hyper(storage_bench::LargeFloor),
+        Hyper(Box<storage_bench::LargeFloor>),
         Ours(Arc<dyn Driver>, Transfer),
         ObjectStore(object_store::aws::AmazonS3),
         OpenDal(opendal::Operator),
     }
     let c = match client {
-        "hyper" => C::Hyper(storage_bench::LargeFloor::new(&s.endpoint, &s.bucket, &s.access_key, &s.secret_key)?),
+        "hyper" => {
+            C::Hyper(Box::new(storage_bench::LargeFloor::new(&s.endpoint, &s.bucket, &s.access_key, &s.secret_key)?))
+        }
         "ours" => {
             let d = ours_driver(s).await?;
             C::Ours(d.clone(), Transfer::with_options(d, s.transfer_options()))
@@ -331,9 +346,7 @@ async fn timed(
             let parts = futures::stream::iter(ranges).map(|r| store.get_range(&path, r)).buffered(conc);
             sink(file, parts).await?
         }
-        ("get", C::OpenDal(op), "single") => {
-            sink(file, op.reader(key).await?.into_bytes_stream(..).await?).await?
-        }
+        ("get", C::OpenDal(op), "single") => sink(file, op.reader(key).await?.into_bytes_stream(..).await?).await?,
         ("get", C::OpenDal(op), "parallel") => {
             let reader = op.reader_with(key).concurrent(conc).chunk(part).await?;
             sink(file, reader.into_bytes_stream(..).await?).await?
@@ -387,7 +400,9 @@ fn same_content(a: &Path, b: &Path) -> Res<()> {
         }
         fb.read_exact(&mut bb[..n])?;
         if ba[..n] != bb[..n] {
-            return Err(format!("{} differs from {} within bytes {at}..{}", b.display(), a.display(), at + n as u64).into());
+            return Err(
+                format!("{} differs from {} within bytes {at}..{}", b.display(), a.display(), at + n as u64).into()
+            );
         }
         at += n as u64;
     }
