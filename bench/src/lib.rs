@@ -190,3 +190,36 @@ impl LargeFloor {
         Ok(n)
     }
 }
+
+/// The `main` of a bench binary: parses the arguments, runs `run` on a current-thread
+/// runtime, and maps the outcome to an exit code (2 for bad arguments, 1 for failures),
+/// printing errors prefixed with `name`.
+pub fn run_main<F, Fut, E>(name: &str, run: F) -> std::process::ExitCode
+where
+    F: FnOnce(Args) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    use std::process::ExitCode;
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{name}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

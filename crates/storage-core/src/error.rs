@@ -192,6 +192,20 @@ impl Error {
             .with_driver(driver)
     }
 
+    /// `ContainerDoesNotExist` for container `name` on `driver`.
+    pub fn container_not_found(driver: &str, name: &str) -> Self {
+        Error::new(ErrorKind::ContainerDoesNotExist, format!("container {name:?} does not exist"))
+            .with_driver(driver)
+            .with_container(name)
+    }
+
+    /// `ObjectDoesNotExist` for `key` in `container` on `driver`.
+    pub fn object_not_found(driver: &str, container: &str, key: &str) -> Self {
+        Error::new(ErrorKind::ObjectDoesNotExist, format!("object {key:?} does not exist"))
+            .with_driver(driver)
+            .with_object(container, key)
+    }
+
     /// An I/O error with a message giving the context.
     pub fn io(message: impl Into<String>, source: std::io::Error) -> Self {
         let kind = match source.kind() {

@@ -128,15 +128,11 @@ impl MemoryDriver {
 }
 
 fn no_container(name: &str) -> Error {
-    Error::new(ErrorKind::ContainerDoesNotExist, format!("container {name:?} does not exist"))
-        .with_driver(NAME)
-        .with_container(name)
+    Error::container_not_found(NAME, name)
 }
 
 fn no_object(container: &str, key: &str) -> Error {
-    Error::new(ErrorKind::ObjectDoesNotExist, format!("object {key:?} does not exist"))
-        .with_driver(NAME)
-        .with_object(container, key)
+    Error::object_not_found(NAME, container, key)
 }
 
 fn no_upload(upload: &MultipartUpload) -> Error {

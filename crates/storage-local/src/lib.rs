@@ -203,16 +203,12 @@ fn ctx<'a>(container: &'a str, key: Option<&'a str>) -> impl FnOnce(Error) -> Er
 
 /// `ContainerDoesNotExist` for `name`.
 fn no_container(name: &str) -> Error {
-    Error::new(ErrorKind::ContainerDoesNotExist, format!("container {name:?} does not exist"))
-        .with_driver(NAME)
-        .with_container(name)
+    Error::container_not_found(NAME, name)
 }
 
 /// `ObjectDoesNotExist` for `key`.
 fn no_object(container: &str, key: &str) -> Error {
-    Error::new(ErrorKind::ObjectDoesNotExist, format!("object {key:?} does not exist"))
-        .with_driver(NAME)
-        .with_object(container, key)
+    Error::object_not_found(NAME, container, key)
 }
 
 /// Checks that `dir` is an existing container directory (blocking).

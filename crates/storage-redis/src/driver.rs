@@ -143,16 +143,12 @@ impl Inner {
 
 /// `ContainerDoesNotExist`, as the memory driver words it.
 pub(crate) fn no_container(name: &str) -> Error {
-    Error::new(ErrorKind::ContainerDoesNotExist, format!("container {name:?} does not exist"))
-        .with_driver(NAME)
-        .with_container(name)
+    Error::container_not_found(NAME, name)
 }
 
 /// `ObjectDoesNotExist`.
 pub(crate) fn no_object(container: &str, key: &str) -> Error {
-    Error::new(ErrorKind::ObjectDoesNotExist, format!("object {key:?} does not exist"))
-        .with_driver(NAME)
-        .with_object(container, key)
+    Error::object_not_found(NAME, container, key)
 }
 
 /// `ObjectDoesNotExist` with provider code `NoSuchUpload`.

@@ -57,9 +57,8 @@ impl Signer for S3Signer {
             service: "s3",
             time: chrono::Utc::now(),
         };
-        let path = uri.path().to_owned();
-        let query = uri.query().unwrap_or_default().to_owned();
-        sign_headers(&input, &self.core.cache, method.as_str(), &path, &query, headers, &hash)
+        let (path, query) = (uri.path(), uri.query().unwrap_or_default());
+        sign_headers(&input, &self.core.cache, method.as_str(), path, query, headers, &hash)
             .map_err(|_| bad_header("authorization"))
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use futures::StreamExt;
-use storage::{ByteStream, CopyOptions, DriverExt, GetOptions, Object, PutOptions, Transfer, TransferOptions};
+use storage::{ByteStream, DriverExt, GetOptions, PutOptions, Transfer, TransferOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::Ctx;
@@ -41,21 +41,6 @@ fn target_path(dst: &Path, name: &str) -> PathBuf {
 
 fn transfer(ctx: &Ctx, bar: &Bar) -> TransferOptions {
     TransferOptions { concurrency: ctx.transfers, ..TransferOptions::default() }.with_progress(Arc::new(bar.clone()))
-}
-
-/// Copies an object between two remotes: server-side when both are the same driver
-/// instance and it can copy, streamed through bounded memory otherwise (metadata kept).
-pub async fn copy_remote(ctx: &Ctx, src: &Remote, dst: &Remote, dst_key: &str) -> storage::Result<Object> {
-    if Arc::ptr_eq(&src.driver, &dst.driver) && src.driver.info().capabilities.copy {
-        return src
-            .driver
-            .copy_object(&src.container, &src.key, &dst.container, dst_key, &CopyOptions::default())
-            .await;
-    }
-    let res = src.driver.get_object(&src.container, &src.key, &GetOptions::default()).await?;
-    let options = PutOptions::from_object(&res.object);
-    let transfer = TransferOptions { concurrency: ctx.transfers, ..TransferOptions::default() };
-    dst.driver.upload_object_via_stream(res.body, &dst.container, dst_key, options, &transfer).await
 }
 
 /// Creates the destination container if it does not exist yet (as rclone does), where the
@@ -109,7 +94,17 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool) -> CmdResu
                 return Err(Failure::Usage(format!("{src} names a container; use cp -r")));
             }
             let key = target_key(b, basename(&a.key));
-            Some(copy_remote(ctx, a, b, &key).await?)
+            Some(
+                storage::tree::copy_object_between(
+                    a.driver.as_ref(),
+                    &a.container,
+                    &a.key,
+                    b.driver.as_ref(),
+                    &b.container,
+                    &key,
+                )
+                .await?,
+            )
         }
         (Loc::Stdio, Loc::Remote(r)) => {
             if r.key.is_empty() || r.key.ends_with('/') {
