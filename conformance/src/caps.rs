@@ -65,6 +65,7 @@ capability_fields!(
     verbatim_keys,
     container_checked,
     atomic_conditional_put,
+    multipart_md5,
 );
 
 #[cfg(test)]

@@ -149,6 +149,8 @@ macro_rules! __conformance_case_list {
             multipart_list_and_abort,
             multipart_missing_part,
             multipart_hash_truthful,
+            multipart_whole_md5,
+            multipart_part_md5_given,
             multipart_overwrites_existing,
             multipart_content_type,
             multipart_metadata,

@@ -1259,8 +1259,8 @@ impl Report {
                  compared byte for byte with the source afterwards (untimed). Part / chunk / range size 8 MiB \
                  and 8 in flight for every parallel client: ours = `Transfer::with_options(S3Driver defaults, \
                  TransferOptions {{ part_size: 8 MiB, concurrency: 8, download_part_size: 8 MiB, read_ahead: 8, \
-                 verify: true (default), .. }})` (PUT: Content-MD5 per part, part MD5 vs ETag, whole-object \
-                 MD5), the GET object written by our engine as a multipart upload (its ETag is not an MD5, so \
+                 verify: true (default), .. }})` (PUT: one MD5 per part, sent as Content-MD5 and checked \
+                 against the part ETag, then the multipart ETag checked), the GET object written by our engine as a multipart upload (its ETag is not an MD5, so \
                  downloads check the size only); object_store = `AmazonS3Builder` defaults (SHA-256 payload hash \
                  per part); opendal = `services::S3` defaults + `executors-tokio` (UNSIGNED-PAYLOAD); hyper = \
                  the floor, one request each way, UNSIGNED-PAYLOAD. The peers' file reads are 1 MiB tokio::fs \

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use futures::future::join_all;
-use storage_core::{CompletedPart, HashAlgorithm, MultipartUpload, Object, Payload, PutOptions};
+use storage_core::{CompletedPart, HashAlgorithm, MultipartUpload, Object, PartOptions, Payload, PutOptions};
 
 use crate::case::{Case, CaseResult, case, ensure};
 use crate::context::{Ctx, OrFail, data, ensure_eq, expect_err, md5};
@@ -20,6 +20,8 @@ pub(crate) fn cases() -> Vec<Case> {
         case!(G, multipart_list_and_abort, ["multipart", "list_multipart"]),
         case!(G, multipart_missing_part, ["multipart"]),
         case!(G, multipart_hash_truthful, ["multipart"]),
+        case!(G, multipart_whole_md5, ["multipart", "multipart_md5"]),
+        case!(G, multipart_part_md5_given, ["multipart"]),
         case!(G, multipart_overwrites_existing, ["multipart"]),
         case!(G, multipart_content_type, ["multipart", "content_headers"]),
         case!(G, multipart_metadata, ["multipart", "user_metadata"]),
@@ -178,6 +180,43 @@ async fn multipart_hash_truthful(ctx: Ctx) -> CaseResult {
         }
     }
     Ok(())
+}
+
+async fn multipart_whole_md5(ctx: Ctx) -> CaseResult {
+    let (all, parts) = parts_data(&ctx, 3, 39);
+    let o = upload(&ctx, OBJ, &parts, &PutOptions::default()).await?;
+    let head = ctx.head(OBJ).await?;
+    let want = md5(&all);
+    for (what, obj) in [("complete_multipart", &o), ("head_object", &head)] {
+        ensure!(
+            obj.md5().is_some_and(|m| m.eq_ignore_ascii_case(&want)),
+            "the driver declares multipart_md5, but {what} reports hash {:?} for a multipart object whose MD5 is {want}",
+            obj.hash
+        );
+    }
+    Ok(())
+}
+
+/// `put_part_with` and the part's MD5 (in upper case for one part, as callers may give
+/// it) stores the same object as `put_part`.
+async fn multipart_part_md5_given(ctx: Ctx) -> CaseResult {
+    let (all, parts) = parts_data(&ctx, 2, 40);
+    let up = ctx.create_upload(OBJ, &PutOptions::default()).await?;
+    let mut done = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let number = i as u32 + 1;
+        let digest = if i == 0 { md5(p).to_ascii_uppercase() } else { md5(p) };
+        let part = ctx
+            .d()
+            .put_part_with(&up, number, Payload::Bytes(p.clone()), &PartOptions::content_md5(digest))
+            .await
+            .or_fail(&format!("put_part_with {number} and the part's MD5"))?;
+        ensure_eq(&format!("size returned by put_part_with {number}"), &part.size, &(p.len() as u64))?;
+        done.push(part);
+    }
+    let o = ctx.d().complete_multipart(&up, &done).await.or_fail("complete_multipart")?;
+    ensure_eq("size returned by complete_multipart", &o.size, &(all.len() as u64))?;
+    ctx.expect_data(OBJ, &all).await
 }
 
 async fn multipart_overwrites_existing(ctx: Ctx) -> CaseResult {

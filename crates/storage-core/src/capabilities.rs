@@ -67,6 +67,11 @@ pub struct Capabilities {
     /// Conditional writes are atomic: of concurrent writers with the same condition,
     /// exactly one succeeds.
     pub atomic_conditional_put: bool,
+    /// A completed multipart upload reports the MD5 of the whole object as its hash (the
+    /// memory and local drivers). Where it does not (S3, Redis: an opaque multipart ETag),
+    /// the transfer engine checks the parts' MD5s and the multipart ETag instead and does
+    /// not hash the whole object a second time.
+    pub multipart_md5: bool,
 }
 
 impl Capabilities {
@@ -100,6 +105,7 @@ impl Capabilities {
         verbatim_keys: true,
         container_checked: true,
         atomic_conditional_put: true,
+        multipart_md5: true,
     };
 
     /// Every capability off.
@@ -132,6 +138,7 @@ impl Capabilities {
         verbatim_keys: false,
         container_checked: false,
         atomic_conditional_put: false,
+        multipart_md5: false,
     };
 }
 

@@ -7,7 +7,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::capabilities::DriverInfo;
 use crate::error::{Error, Result};
-use crate::multipart::{CompletedPart, MultipartUpload};
+use crate::multipart::{CompletedPart, MultipartUpload, PartOptions};
 use crate::object::{Container, DeleteOutcome, ListEntry, Object, Page};
 use crate::options::{CopyOptions, GetOptions, ListOptions, PutOptions, SignedUrlOptions};
 use crate::payload::{GetResult, Payload};
@@ -131,6 +131,21 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     async fn put_part(&self, upload: &MultipartUpload, part_number: u32, payload: Payload) -> Result<CompletedPart> {
         let _ = (upload, part_number, payload);
         Err(self.unsupported("multipart uploads"))
+    }
+
+    /// Uploads one part with what the caller already knows about its data (its MD5), so
+    /// the driver can send that digest instead of hashing the part again. The default
+    /// ignores `options` and calls [`Driver::put_part`]; a driver that overrides this
+    /// must make `put_part` equivalent to `put_part_with` and default options.
+    async fn put_part_with(
+        &self,
+        upload: &MultipartUpload,
+        part_number: u32,
+        payload: Payload,
+        options: &PartOptions,
+    ) -> Result<CompletedPart> {
+        let _ = options;
+        self.put_part(upload, part_number, payload).await
     }
 
     /// Assembles the parts, in the order given, into the object.

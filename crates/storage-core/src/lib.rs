@@ -43,7 +43,7 @@ pub use capabilities::{Capabilities, DriverInfo, Limits};
 pub use driver::{Driver, ListStream, paginate};
 pub use error::{Error, ErrorKind, Result};
 pub use memory::MemoryDriver;
-pub use multipart::{CompletedPart, MultipartUpload};
+pub use multipart::{CompletedPart, MultipartUpload, PartOptions};
 pub use object::{Container, DeleteOutcome, HashAlgorithm, ListEntry, Object, ObjectHash, Page};
 pub use ops::{DriverExt, Nested, NoProgress, Progress, Transfer, TransferOptions};
 pub use options::{

@@ -25,3 +25,21 @@ pub struct CompletedPart {
     /// Bytes in the part.
     pub size: u64,
 }
+
+/// What the caller already knows about a part's data, so that a driver need not hash it
+/// again ([`crate::Driver::put_part_with`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PartOptions {
+    /// The MD5 of the part's data (lowercase or uppercase hex). A driver that sends a
+    /// content digest with the part (S3's `Content-MD5`) sends this one, so the backend
+    /// refuses a part that does not match it.
+    pub content_md5: Option<String>,
+}
+
+impl PartOptions {
+    /// Options carrying the part's MD5 (hex).
+    pub fn content_md5(md5: impl Into<String>) -> Self {
+        PartOptions { content_md5: Some(md5.into()) }
+    }
+}

@@ -14,7 +14,7 @@ use storage_core::hash::md5_hex;
 use storage_core::{
     ByteRange, ByteStream, Bytes, CompletedPart, Container, Driver, DriverExt, DriverInfo, Error, ErrorKind,
     GetOptions, GetResult, HashAlgorithm, ListEntry, ListOptions, MemoryDriver, MultipartUpload, Object, ObjectHash,
-    Page, Payload, Progress, PutOptions, Transfer, TransferOptions, async_trait,
+    Page, PartOptions, Payload, Progress, PutOptions, Transfer, TransferOptions, async_trait,
 };
 
 const C: &str = "bucket";
@@ -79,8 +79,13 @@ struct Faults {
     wrong_part_etag: Option<u32>,
     /// `complete_multipart` reports an MD5 of other data.
     wrong_whole_md5: bool,
+    /// `complete_multipart` reports a multipart ETag made of other parts.
+    wrong_multipart_etag: bool,
     /// `put_part` yields this many times before doing its work.
     part_yields: usize,
+    /// `put_part` waits (yielding, at most 10,000 times) until this many parts are in
+    /// flight, so the engine's concurrency shows whatever the timing of its hashing.
+    hold_until_in_flight: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -97,6 +102,8 @@ struct Faulty {
     bytes_in_flight: AtomicU64,
     max_bytes_in_flight: AtomicU64,
     part_bytes_done: Arc<AtomicU64>,
+    /// The MD5 handed to `put_part_with`, per part number.
+    part_md5s_given: Mutex<Vec<(u32, Option<String>)>>,
 }
 
 impl Faulty {
@@ -118,11 +125,18 @@ impl Faulty {
             bytes_in_flight: AtomicU64::new(0),
             max_bytes_in_flight: AtomicU64::new(0),
             part_bytes_done: Arc::new(AtomicU64::new(0)),
+            part_md5s_given: Mutex::new(Vec::new()),
         })
     }
 
     fn faults(&self) -> Faults {
         self.faults.lock().unwrap().clone()
+    }
+
+    fn part_md5s_given(&self) -> Vec<(u32, Option<String>)> {
+        let mut given = self.part_md5s_given.lock().unwrap().clone();
+        given.sort();
+        given
     }
 
     fn ranges_requested(&self) -> Vec<Option<ByteRange>> {
@@ -264,6 +278,14 @@ impl Driver for Faulty {
         for _ in 0..f.part_yields {
             tokio::task::yield_now().await;
         }
+        if let Some(n) = f.hold_until_in_flight {
+            for _ in 0..10_000 {
+                if self.parts_in_flight.load(Ordering::SeqCst) >= n {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
         if f.hang_part == Some(part_number) {
             futures::future::pending::<()>().await;
         }
@@ -281,6 +303,16 @@ impl Driver for Faulty {
         }
         Ok(part)
     }
+    async fn put_part_with(
+        &self,
+        upload: &MultipartUpload,
+        part_number: u32,
+        payload: Payload,
+        options: &PartOptions,
+    ) -> storage_core::Result<CompletedPart> {
+        self.part_md5s_given.lock().unwrap().push((part_number, options.content_md5.clone()));
+        self.put_part(upload, part_number, payload).await
+    }
     async fn complete_multipart(
         &self,
         upload: &MultipartUpload,
@@ -289,6 +321,9 @@ impl Driver for Faulty {
         let mut o = self.inner.complete_multipart(upload, parts).await?;
         if self.faults().wrong_whole_md5 {
             o.hash = Some(ObjectHash::md5(md5_hex(b"not it")));
+        }
+        if self.faults().wrong_multipart_etag {
+            o.etag = Some(format!("{}-{}", md5_hex(b"not it"), parts.len()));
         }
         Ok(o)
     }
@@ -427,7 +462,8 @@ async fn part_size_grows_to_fit_max_parts() {
 #[tokio::test]
 async fn concurrency_and_memory_are_bounded() {
     for concurrency in [1usize, 3, 5] {
-        let (m, f) = faulty(Faults { part_yields: 25, ..Faults::default() }).await;
+        let faults = Faults { part_yields: 25, hold_until_in_flight: Some(concurrency), ..Faults::default() };
+        let (m, f) = faulty(faults).await;
         let t = Transfer::with_options(f.clone(), small(concurrency));
         let body = data(PART as usize * 12 + 100, 5);
         let chunk = 1000usize;
@@ -533,6 +569,51 @@ async fn the_whole_object_hash_is_checked() {
     no_uploads(&m).await;
     let t = Transfer::with_options(f.clone(), TransferOptions { verify: false, ..small(2) });
     t.upload_bytes(data(PART as usize * 3, 10), C, "k", PutOptions::default()).await.unwrap();
+}
+
+/// A driver whose multipart objects carry an opaque ETag (S3) instead of their MD5.
+async fn opaque_multipart(faults: Faults) -> (Arc<MemoryDriver>, Arc<Faulty>) {
+    let m = store().await;
+    let mut info = m.info().clone();
+    info.capabilities.multipart_md5 = false;
+    let f = Faulty::with_info(m.clone(), faults, info);
+    (m, f)
+}
+
+#[tokio::test]
+async fn each_part_md5_is_computed_once_and_handed_to_the_driver() {
+    let (m, f) = opaque_multipart(Faults::default()).await;
+    let body = data(PART as usize * 3 + 5, 12);
+    let t = Transfer::with_options(f.clone(), small(2));
+    t.upload_bytes(body.clone(), C, "k", PutOptions::default()).await.unwrap();
+    let want: Vec<(u32, Option<String>)> =
+        body.chunks(PART as usize).enumerate().map(|(i, c)| (i as u32 + 1, Some(md5_hex(c)))).collect();
+    assert_eq!(f.part_md5s_given(), want);
+    assert_eq!(m.get_bytes(C, "k").await.unwrap(), body);
+    // Without verification no MD5 is computed or given.
+    let (_, f) = opaque_multipart(Faults::default()).await;
+    let t = Transfer::with_options(f.clone(), TransferOptions { verify: false, ..small(2) });
+    t.upload_bytes(body.clone(), C, "k", PutOptions::default()).await.unwrap();
+    assert!(f.part_md5s_given().iter().all(|(_, md5)| md5.is_none()));
+    assert_eq!(f.part_md5s_given().len(), 4);
+}
+
+#[tokio::test]
+async fn without_a_whole_md5_the_multipart_etag_is_checked() {
+    let (m, f) = opaque_multipart(Faults { wrong_multipart_etag: true, ..Faults::default() }).await;
+    let t = Transfer::with_options(f.clone(), small(2));
+    let e = t.upload_bytes(data(PART as usize * 3, 13), C, "k", PutOptions::default()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch, "{e}");
+    assert!(e.message().contains("multipart ETag"), "{e}");
+    no_uploads(&m).await;
+    // A caller's content_md5 is still checked against the whole data.
+    let (m, f) = opaque_multipart(Faults::default()).await;
+    let t = Transfer::with_options(f.clone(), small(2));
+    let opts = PutOptions { content_md5: Some(md5_hex(b"other")), ..PutOptions::default() };
+    let e = t.upload_bytes(data(PART as usize * 3, 13), C, "k", opts).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch, "{e}");
+    assert!(m.get_bytes(C, "k").await.is_err());
+    no_uploads(&m).await;
 }
 
 #[tokio::test]
@@ -882,6 +963,27 @@ async fn stream_read_ahead_is_bounded() {
         }
         assert_eq!(consumed, body.len() as u64);
     }
+}
+
+#[tokio::test]
+async fn a_stream_yields_the_head_range_as_it_arrives() {
+    // The first range's body stops for good halfway: what came before must reach the
+    // reader (a stream that waited for whole ranges would yield nothing).
+    let half = PART / 2;
+    let (m, f) = faulty(Faults { get_once: Some((1, half, Some(BodyFault::Stall))), ..Faults::default() }).await;
+    let body = data((PART * 4) as usize, 52);
+    m.put_object(C, "k", body.clone().into(), &PutOptions::default()).await.unwrap();
+    let t = Transfer::with_options(f.clone(), small(4));
+    let mut s = t.download_stream(C, "k").await.unwrap();
+    let mut got = Vec::new();
+    let read = async {
+        while (got.len() as u64) < half {
+            got.extend_from_slice(&s.next().await.unwrap().unwrap());
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), read).await.expect("the head range's data never came");
+    assert_eq!(&got[..], &body[..got.len()]);
+    drop(s);
 }
 
 // ---- the borrowed helpers and types --------------------------------------------------

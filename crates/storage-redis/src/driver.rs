@@ -50,7 +50,14 @@ impl RedisDriver {
     }
 
     pub(crate) fn from_settings(settings: Settings) -> Self {
-        let capabilities = Capabilities { signed_urls: false, cdn: false, object_cdn_url: false, ..Capabilities::ALL };
+        // A multipart object's hash is the opaque multipart ETag (no MD5 of the whole).
+        let capabilities = Capabilities {
+            signed_urls: false,
+            cdn: false,
+            object_cdn_url: false,
+            multipart_md5: false,
+            ..Capabilities::ALL
+        };
         let limits = Limits { min_part_size: 1, max_page_size: 1000, max_key_length: 1024, ..Limits::default() };
         let info = DriverInfo { name: NAME.to_owned(), capabilities, limits, container_rules: ContainerNameRules::Any };
         let keys = Keys::new(&settings.namespace);

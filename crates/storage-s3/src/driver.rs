@@ -10,8 +10,8 @@ use http::Method;
 use storage_core::validate::{self, ContainerNameRules};
 use storage_core::{
     Capabilities, CompletedPart, Container, CopyOptions, DeleteOutcome, Driver, DriverInfo, Error, ErrorKind,
-    GetOptions, GetResult, Limits, ListEntry, ListOptions, MultipartUpload, Object, ObjectHash, Page, Payload, PutMode,
-    PutOptions, Result, SignedMethod, SignedUrlOptions,
+    GetOptions, GetResult, Limits, ListEntry, ListOptions, MultipartUpload, Object, ObjectHash, Page, PartOptions,
+    Payload, PutMode, PutOptions, Result, SignedMethod, SignedUrlOptions,
 };
 use storage_http::{RequestBody, Resumable, http, resumable_body};
 
@@ -46,7 +46,14 @@ impl std::fmt::Debug for S3Driver {
 impl S3Driver {
     /// A driver with `config`.
     pub fn new(config: S3Config) -> Result<Self> {
-        let capabilities = Capabilities { cdn: false, versions: false, copy_if_absent: false, ..Capabilities::ALL };
+        // A multipart object's ETag is S3's opaque `md5-of-part-md5s-N`, not its MD5.
+        let capabilities = Capabilities {
+            cdn: false,
+            versions: false,
+            copy_if_absent: false,
+            multipart_md5: false,
+            ..Capabilities::ALL
+        };
         // The object CDN URL is a presigned GET (object_cdn_url); enabling CDN is not supported.
         let info = DriverInfo {
             name: NAME.to_owned(),
@@ -541,6 +548,16 @@ impl Driver for S3Driver {
     }
 
     async fn put_part(&self, upload: &MultipartUpload, part_number: u32, payload: Payload) -> Result<CompletedPart> {
+        self.put_part_with(upload, part_number, payload, &PartOptions::default()).await
+    }
+
+    async fn put_part_with(
+        &self,
+        upload: &MultipartUpload,
+        part_number: u32,
+        payload: Payload,
+        options: &PartOptions,
+    ) -> Result<CompletedPart> {
         if part_number == 0 || part_number > self.info.limits.max_parts {
             return Err(Error::new(ErrorKind::InvalidRange, format!("part number {part_number} is outside 1..=10000"))
                 .with_driver(NAME)
@@ -551,7 +568,10 @@ impl Driver for S3Driver {
         let mut call = Call::new("UploadPart", Method::PUT, Some(&upload.container), Some(&upload.key))
             .query("partNumber", part_number.to_string())
             .query("uploadId", upload.upload_id.clone());
-        if self.client.config.checksum != Checksum::None {
+        // The caller's MD5 is sent as is: the server refuses the part if it does not match.
+        if let Some(md5) = &options.content_md5 {
+            call = call.header("content-md5", &md5_header(md5)?)?;
+        } else if self.client.config.checksum != Checksum::None {
             call = call.header("content-md5", &md5_b64(&data))?;
         }
         let resp = self.client.send(call.body(RequestBody::Bytes(data))).await?;
@@ -559,6 +579,20 @@ impl Driver for S3Driver {
             .header("etag")
             .map(|e| e.trim_matches('"').to_owned())
             .ok_or_else(|| Error::new(ErrorKind::Backend, "UploadPart returned no ETag"))?;
+        // Not every S3-compatible server checks Content-MD5 on parts; a part ETag that is
+        // an MD5 (it is, without SSE-KMS/SSE-C) is the server's digest of what it stored.
+        if let Some(want) = &options.content_md5
+            && etag.len() == 32
+            && etag.bytes().all(|b| b.is_ascii_hexdigit())
+            && !etag.eq_ignore_ascii_case(want)
+        {
+            return Err(Error::new(
+                ErrorKind::ObjectHashMismatch,
+                format!("part {part_number}: the server stored data with MD5 {etag}, but the part's MD5 is {want}"),
+            )
+            .with_driver(NAME)
+            .with_object(&upload.container, &upload.key));
+        }
         Ok(CompletedPart { part_number, etag, size })
     }
 

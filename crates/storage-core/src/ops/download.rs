@@ -14,7 +14,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt};
 use tokio::task::JoinHandle;
 
 use super::TransferOptions;
@@ -570,14 +570,8 @@ pub(crate) async fn download_stream(
         })
         .boxed()
     } else {
-        let fetcher = driver.clone();
         let readers = std::iter::once(first).chain(rest.into_iter().map(move |r| RangeReader::new(pinned.clone(), r)));
-        stream::iter(readers)
-            .map(move |reader| collect_range(fetcher.clone(), reader))
-            .buffered(t.read_ahead.max(1))
-            .map_ok(|chunks| stream::iter(chunks.into_iter().map(Ok)))
-            .try_flatten()
-            .boxed()
+        ordered_ranges(driver.clone(), Box::new(readers), t.read_ahead.max(1) + 1)
     };
     let hasher = if t.verify { ContentHasher::for_object(&object) } else { None };
     let tail = Tail {
@@ -628,13 +622,78 @@ pub(crate) async fn download_stream(
     .boxed())
 }
 
-/// One range of an ordered stream, in memory.
-async fn collect_range(driver: Arc<dyn Driver>, mut reader: RangeReader) -> Result<Vec<Bytes>> {
-    let mut chunks = Vec::new();
-    while let Some(chunk) = reader.next_chunk(driver.as_ref()).await? {
-        chunks.push(chunk);
+/// What a range task sends: chunks, then `None` once the range is complete.
+type RangeMessage = Result<Option<Bytes>>;
+
+/// One range of an ordered stream, fetched by its own task: its chunks wait in the
+/// channel (at most the range's size) until the reader gets to them. Dropping it stops
+/// the task.
+struct RangeTask {
+    chunks: tokio::sync::mpsc::UnboundedReceiver<RangeMessage>,
+    handle: JoinHandle<()>,
+}
+
+impl Drop for RangeTask {
+    fn drop(&mut self) {
+        self.handle.abort();
     }
-    Ok(chunks)
+}
+
+fn spawn_range(driver: Arc<dyn Driver>, mut reader: RangeReader) -> RangeTask {
+    let (tx, chunks) = tokio::sync::mpsc::unbounded_channel();
+    let handle = tokio::spawn(async move {
+        loop {
+            let next = reader.next_chunk(driver.as_ref()).await;
+            let last = !matches!(next, Ok(Some(_)));
+            if tx.send(next).is_err() || last {
+                return;
+            }
+        }
+    });
+    RangeTask { chunks, handle }
+}
+
+/// The ranges' data in order, with `window` ranges in flight (the one being read and the
+/// ones ahead): the head range streams out as it arrives, so the stream holds at most
+/// `window` ranges' data whatever the object's size.
+fn ordered_ranges(
+    driver: Arc<dyn Driver>,
+    readers: Box<dyn Iterator<Item = RangeReader> + Send>,
+    window: usize,
+) -> ByteStream {
+    struct State {
+        driver: Arc<dyn Driver>,
+        readers: Box<dyn Iterator<Item = RangeReader> + Send>,
+        running: std::collections::VecDeque<RangeTask>,
+        window: usize,
+        failed: bool,
+    }
+    let state = State { driver, readers, running: std::collections::VecDeque::new(), window, failed: false };
+    stream::unfold(state, |mut s| async move {
+        if s.failed {
+            return None;
+        }
+        loop {
+            while s.running.len() < s.window {
+                let Some(reader) = s.readers.next() else { break };
+                s.running.push_back(spawn_range(s.driver.clone(), reader));
+            }
+            let head = s.running.front_mut()?;
+            let fail = match head.chunks.recv().await {
+                Some(Ok(Some(chunk))) => return Some((Ok(chunk), s)),
+                Some(Ok(None)) => {
+                    s.running.pop_front();
+                    continue;
+                }
+                Some(Err(e)) => e,
+                None => Error::new(ErrorKind::Io, "a range of the download stopped before its end (its task ended)"),
+            };
+            s.failed = true;
+            s.running.clear();
+            return Some((Err(fail), s));
+        }
+    })
+    .boxed()
 }
 
 /// The end-of-stream checks of an ordered download.

@@ -1,7 +1,8 @@
 //! Uploads of files, bytes and streams: one request below a threshold, otherwise a
 //! multipart upload with `concurrency` parts in flight while the next part is read,
-//! memory bounded by `part_size x (concurrency + 1)`, checksums per part and for the
-//! whole object, and an abort on any failure (and on cancellation, given the driver's
+//! memory bounded by `part_size x (concurrency + 1)`, an MD5 per part (computed once,
+//! sent with the part and checked against its ETag) and a check of the whole object (its
+//! MD5 where the backend reports one, otherwise the multipart ETag), and an abort on any failure (and on cancellation, given the driver's
 //! `Arc`).
 
 use std::collections::VecDeque;
@@ -22,7 +23,7 @@ use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsio::{file_stream, md5_file};
 use crate::hash::Md5Hasher;
-use crate::multipart::{CompletedPart, MultipartUpload};
+use crate::multipart::{CompletedPart, MultipartUpload, PartOptions};
 use crate::object::Object;
 use crate::options::PutOptions;
 use crate::payload::{ByteStream, Payload};
@@ -320,7 +321,11 @@ async fn multipart<D: Driver + ?Sized>(
     let want_md5 = create.content_md5.take();
     let upload = driver.create_multipart(job.container, job.key, &create).await?;
     let mut guard = AbortGuard::new(job.owner.clone(), upload.clone());
-    let hash_whole = job.transfer.verify || want_md5.is_some();
+    // The whole object is hashed when the caller's MD5 must be checked, or when the
+    // backend will report the whole object's MD5 to check against; otherwise the parts'
+    // MD5s (each checked by the backend and against the part's ETag) and the multipart
+    // ETag made of them are the checks, and the data is hashed once.
+    let hash_whole = want_md5.is_some() || (job.transfer.verify && driver.info().capabilities.multipart_md5);
     let sent = match send_parts(driver, &upload, job, &mut source, pending, hash_whole).await {
         Ok(sent) => sent,
         Err(e) => {
@@ -465,8 +470,9 @@ async fn send_parts<D: Driver + ?Sized>(
     })
 }
 
-/// Uploads one part while its MD5 is computed on another thread; with `verify`, a part
-/// ETag that is an MD5 must be the part's.
+/// Uploads one part. With `verify`, its MD5 is computed first (on tokio's blocking pool),
+/// handed to the driver (which sends it, so the backend checks the part; S3's
+/// `Content-MD5`), and a part ETag that is an MD5 must be it.
 async fn send_part<D: Driver + ?Sized>(
     driver: &D,
     upload: &MultipartUpload,
@@ -475,15 +481,12 @@ async fn send_part<D: Driver + ?Sized>(
     verify: bool,
 ) -> Result<(CompletedPart, Option<String>, u64)> {
     let n = data.len() as u64;
-    let hash = async {
-        match verify {
-            true => md5_off_thread(data.clone()).await.map(Some),
-            false => Ok(None),
-        }
+    let md5 = match verify {
+        true => Some(md5_off_thread(data.clone()).await?),
+        false => None,
     };
-    let put = driver.put_part(upload, number, Payload::Bytes(data.clone()));
-    let (md5, part) = futures::future::join(hash, put).await;
-    let (md5, part) = (md5?, part?);
+    let options = md5.clone().map(PartOptions::content_md5).unwrap_or_default();
+    let part = driver.put_part_with(upload, number, Payload::Bytes(data), &options).await?;
     if let Some(want) = md5.as_deref() {
         let etag = bare_etag(&part.etag);
         if is_md5_hex(etag) && !etag.eq_ignore_ascii_case(want) {
