@@ -5,12 +5,14 @@ use std::sync::Arc;
 use storage_core::registry::{DriverConfig, DriverFactory};
 use storage_core::{Driver, Error, ErrorKind, Result};
 
-use crate::{LocalDriver, NAME};
+use crate::{LocalDriver, LocalOptions, NAME};
 
 /// The factory of [`LocalDriver`]: name `local`, URL schemes `local` and `file`.
 ///
 /// Options: `root` (required), the directory holding the containers; it is created if
-/// missing.
+/// missing. `fsync` (`true` by default; `false` keeps writes atomic but not durable)
+/// and `xattrs` (`true` by default; `false` stores metadata in sidecar files only):
+/// see [`crate::LocalOptions`]. In the configuration file: `[local] fsync = false`.
 ///
 /// ```
 /// use storage_core::{DriverConfig, Registry};
@@ -23,6 +25,11 @@ use crate::{LocalDriver, NAME};
 /// let location = registry.open("file://photos/2024/", &config).unwrap();
 /// assert_eq!(location.driver.info().name, "local");
 /// assert_eq!(location.container.as_deref(), Some("photos"));
+///
+/// let config = config.set("fsync", "false");
+/// let location = registry.open("file://photos/", &config).unwrap();
+/// let local = location.driver.as_any().downcast_ref::<storage_local::LocalDriver>().unwrap();
+/// assert!(!local.options().fsync && local.options().xattrs);
 /// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LocalFactory;
@@ -44,6 +51,13 @@ impl DriverFactory for LocalFactory {
             )
             .with_driver(NAME)
         })?;
-        Ok(Arc::new(LocalDriver::new(root)?))
+        let mut options = LocalOptions::default();
+        if let Some(fsync) = config.flag("fsync").map_err(|e| e.with_driver(NAME))? {
+            options.fsync = fsync;
+        }
+        if let Some(xattrs) = config.flag("xattrs").map_err(|e| e.with_driver(NAME))? {
+            options.xattrs = xattrs;
+        }
+        Ok(Arc::new(LocalDriver::with_options(root, options)?))
     }
 }

@@ -81,9 +81,12 @@
 
 mod containers;
 mod factory;
+#[cfg(target_os = "linux")]
+mod fast;
 mod io;
 mod list;
 mod locks;
+mod meta;
 mod multipart;
 mod paths;
 mod read;
@@ -92,6 +95,7 @@ mod write;
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use storage_core::validate::{self, ContainerNameRules};
@@ -110,7 +114,70 @@ pub const NAME: &str = "local";
 pub struct LocalDriver {
     info: DriverInfo,
     root: PathBuf,
-    locks: locks::KeyLocks,
+    shared: Arc<Shared>,
+}
+
+/// Options of a [`LocalDriver`] (see [`LocalDriver::with_options`]).
+///
+/// ```
+/// use storage_local::{LocalDriver, LocalOptions};
+///
+/// let root = tempfile::tempdir().unwrap();
+/// // Atomic but not durable writes: a crash may lose the last writes (never mix them).
+/// let store = LocalDriver::with_options(root.path(), LocalOptions { fsync: false, ..Default::default() }).unwrap();
+/// assert!(!store.options().fsync);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalOptions {
+    /// Fsync every written file and the directory it is renamed in (default `true`):
+    /// a write that returned survives a crash or power loss. With `false` writes are
+    /// still atomic (temporary file + rename: readers see the old or the new object,
+    /// never a mix), but the last writes before a crash may be lost or rolled back.
+    /// Factory / URL / configuration option `fsync`.
+    pub fsync: bool,
+    /// Keep each object's metadata in an extended attribute of its data file (default
+    /// `true`), falling back to a `%m.` sidecar file where the filesystem refuses it.
+    /// With `false`, sidecar files only (the layout of earlier versions). Either way
+    /// both are read. Factory / URL / configuration option `xattrs`.
+    pub xattrs: bool,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions { fsync: true, xattrs: true }
+    }
+}
+
+impl LocalOptions {
+    /// The defaults with `fsync` set.
+    pub fn fsync(mut self, fsync: bool) -> Self {
+        self.fsync = fsync;
+        self
+    }
+
+    /// The defaults with `xattrs` set.
+    pub fn xattrs(mut self, xattrs: bool) -> Self {
+        self.xattrs = xattrs;
+        self
+    }
+}
+
+/// What the driver's blocking tasks share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) options: LocalOptions,
+    pub(crate) locks: locks::KeyLocks,
+    /// Cleared when a filesystem answered that it has no user extended attributes.
+    pub(crate) xattrs_work: std::sync::atomic::AtomicBool,
+    /// Listing walks kept between pages.
+    pub(crate) list_cache: list::WalkCache,
+}
+
+impl Shared {
+    /// Whether to try extended attributes for metadata.
+    pub(crate) fn use_xattrs(&self) -> bool {
+        self.options.xattrs && self.xattrs_work.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl std::fmt::Debug for LocalDriver {
@@ -126,6 +193,11 @@ impl LocalDriver {
     ///
     /// This constructor does blocking filesystem calls (once).
     pub fn new(root: impl AsRef<Path>) -> Result<Self> {
+        Self::with_options(root, LocalOptions::default())
+    }
+
+    /// A driver over `root` with `options`; otherwise like [`LocalDriver::new`].
+    pub fn with_options(root: impl AsRef<Path>, options: LocalOptions) -> Result<Self> {
         let root = root.as_ref();
         if root.as_os_str().is_empty() {
             return Err(
@@ -166,8 +238,18 @@ impl LocalDriver {
                 container_rules: ContainerNameRules::Filesystem,
             },
             root,
-            locks: locks::KeyLocks::default(),
+            shared: Arc::new(Shared {
+                options,
+                locks: locks::KeyLocks::default(),
+                xattrs_work: std::sync::atomic::AtomicBool::new(true),
+                list_cache: list::WalkCache::default(),
+            }),
         })
+    }
+
+    /// The options the driver was built with.
+    pub fn options(&self) -> LocalOptions {
+        self.shared.options
     }
 
     /// The root directory (absolute, symlinks resolved).

@@ -5,19 +5,80 @@
 //! reads the entries whose segment can start with the prefix's last, partial segment.
 //! Each directory level is read and sorted by key; a directory whose keys all roll up
 //! into one common prefix (with delimiter `/`: every subdirectory) is emitted without
-//! being read further, once it is known to hold at least one listable key. The walk
-//! stops as soon as the page is full, so a page costs the directories on its way, not
-//! the whole container.
+//! being read further, once it is known to hold at least one listable key. The walk is
+//! an explicit stack of levels and stops as soon as the page is full, so a page costs
+//! the directories on its way, not the whole container.
+//!
+//! Between pages the stack is kept in a small cache under the continuation token it
+//! leads to ([`WalkCache`]): the next page resumes where the last one stopped instead
+//! of reading and sorting its directories again. A cached walk is only used while every
+//! directory it read still has the inode and modification time it had then (any entry
+//! created, removed or renamed in it changes them), so a resumed page lists exactly
+//! what a fresh walk from the token would. A token not in the cache (evicted, older
+//! than [`CACHE_TTL`], from another process) is served by a fresh walk.
 
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use storage_core::listing::{ListCursor, PageBuilder};
 use storage_core::{Error, ListEntry, ListOptions, Object, Page, Result};
 
 use crate::io::blocking;
-use crate::paths::{self, CONTINUATION, decode_segment, encode_chars, is_internal, segment_components};
-use crate::sidecar::{FileStamp, Sidecar, describe};
+use crate::paths::{
+    self, CONTINUATION, MAX_PIECE, SIDECAR_PREFIX, decode_segment, encode_chars, is_internal, segment_components,
+};
+use crate::sidecar::{FileStamp, describe, load_meta};
 use crate::{LocalDriver, NAME, require_container};
+
+/// Walks kept between pages, at most.
+pub const CACHE_CAPACITY: usize = 16;
+
+/// How long a walk is kept between pages.
+pub const CACHE_TTL: Duration = Duration::from_secs(120);
+
+/// What identifies a listing's continuation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CacheKey {
+    container: String,
+    prefix: Option<String>,
+    delimiter: Option<String>,
+    start_after: Option<String>,
+    token: String,
+}
+
+/// Listing walks between pages, by continuation token (see the module docs).
+#[derive(Debug, Default)]
+pub struct WalkCache {
+    walks: Mutex<VecDeque<(CacheKey, Instant, Vec<Level>)>>,
+    /// Pages that resumed a cached walk.
+    hits: std::sync::atomic::AtomicU64,
+}
+
+impl WalkCache {
+    fn take(&self, key: &CacheKey) -> Option<Vec<Level>> {
+        let mut walks = self.walks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let i = walks.iter().position(|(k, at, _)| k == key && at.elapsed() < CACHE_TTL)?;
+        walks.remove(i).map(|(_, _, levels)| levels)
+    }
+
+    fn put(&self, key: CacheKey, levels: Vec<Level>) {
+        let mut walks = self.walks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        walks.retain(|(_, at, _)| at.elapsed() < CACHE_TTL);
+        while walks.len() >= CACHE_CAPACITY {
+            walks.pop_front();
+        }
+        walks.push_back((key, Instant::now(), levels));
+    }
+
+    /// Walks held and pages served from them (for tests).
+    #[cfg(test)]
+    fn stats(&self) -> (usize, u64) {
+        let held = self.walks.lock().map(|w| w.len()).unwrap_or(0);
+        (held, self.hits.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
 
 /// `list_page`.
 pub async fn page(
@@ -30,14 +91,57 @@ pub async fn page(
     let cursor = ListCursor::new(options, token.as_deref()).map_err(|e| e.with_driver(NAME))?;
     let page = PageBuilder::new(options, d.info.limits.max_page_size);
     let max_key = d.info.limits.max_key_length;
-    let container = container.to_owned();
+    let shared = Arc::clone(&d.shared);
+    let key = CacheKey {
+        container: container.to_owned(),
+        prefix: options.prefix.clone(),
+        delimiter: options.delimiter.clone(),
+        start_after: options.start_after.clone(),
+        token: token.unwrap_or_default(),
+    };
     blocking(move || {
-        require_container(&dir, &container)?;
-        let mut walk = Walk { container: &container, cursor: &cursor, page, max_key };
-        walk.run(&dir)?;
-        Ok(walk.page.finish())
+        let cached = if key.token.is_empty() { None } else { shared.list_cache.take(&key) };
+        let mut stack = match cached.filter(|levels| levels.iter().all(Level::unchanged)) {
+            Some(levels) => {
+                shared.list_cache.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                levels
+            }
+            None => {
+                require_container(&dir, &key.container)?;
+                start(&dir, &cursor, max_key)?
+            }
+        };
+        let mut walk = Walk { container: &key.container, cursor: &cursor, page, max_key };
+        walk.run(&mut stack)?;
+        let page = walk.page.finish();
+        if let Some(token) = &page.next_token
+            && !stack.is_empty()
+        {
+            for level in &mut stack {
+                level.fds.clear();
+            }
+            shared.list_cache.put(CacheKey { token: token.clone(), ..key }, stack);
+        }
+        Ok(page)
     })
     .await
+}
+
+/// A directory read for a level, with what it looked like then.
+#[derive(Debug)]
+struct DirStamp {
+    path: PathBuf,
+    stamp: Option<(u64, i64)>,
+}
+
+impl DirStamp {
+    fn of(path: &Path) -> DirStamp {
+        let stamp = std::fs::symlink_metadata(path).ok().map(|m| {
+            let s = FileStamp::of(&m);
+            (s.inode, s.mtime_ns)
+        });
+        DirStamp { path: path.to_owned(), stamp }
+    }
 }
 
 /// One entry of a directory level: a key segment that is a file or a directory.
@@ -45,27 +149,112 @@ pub async fn page(
 struct Entry {
     /// The decoded segment.
     segment: String,
-    /// The directory holding the entry (a continuation directory for long segments).
-    dir: PathBuf,
-    /// The entry's file name.
-    name: String,
+    /// The entry's file name, when it is not the segment itself.
+    name: Option<String>,
+    /// Index of the directory holding the entry in its level's `dirs` (a continuation
+    /// directory for long segments).
+    dir: usize,
     /// Whether it is a directory of further segments.
     is_dir: bool,
+    /// Whether a `%m.` sidecar file with its name is beside it.
+    has_sidecar: bool,
 }
 
 impl Entry {
-    fn path(&self) -> PathBuf {
-        self.dir.join(&self.name)
+    fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.segment)
     }
 }
 
-/// Reads the segments of one level (following continuation directories) whose decoded
-/// segment starts with `filter`. Internal files, symlinks, non-UTF-8 names and names the
-/// encoding could not have produced are skipped.
-fn read_level(dir: &Path, filter: &str) -> Result<Vec<Entry>> {
-    let mut out = Vec::new();
-    scan(dir, "", &mut Vec::new(), &encode_chars(filter), filter, &mut out)?;
-    Ok(out)
+/// The order of an entry among its siblings: a directory's keys all start with
+/// `segment/`, and that string sorts against a sibling file's key as every one of
+/// them does.
+fn entry_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    if !a.is_dir && !b.is_dir {
+        return a.segment.cmp(&b.segment);
+    }
+    let slash = |e: &Entry| if e.is_dir { Some(b'/') } else { None };
+    a.segment.bytes().chain(slash(a)).cmp(b.segment.bytes().chain(slash(b)))
+}
+
+/// An open directory during one page.
+#[cfg(target_os = "linux")]
+type DirFd = Option<std::os::fd::OwnedFd>;
+#[cfg(not(target_os = "linux"))]
+type DirFd = ();
+
+/// One level of the walk: the sorted entries of a directory (and its continuation
+/// directories) and how far the walk got.
+#[derive(Debug)]
+struct Level {
+    /// What every key below this level starts with.
+    key_prefix: String,
+    /// The directories read; the first is the level's own.
+    dirs: Vec<DirStamp>,
+    entries: Vec<Entry>,
+    /// The next entry to look at.
+    next: usize,
+    /// Open descriptors of `dirs` during one page (never cached).
+    fds: Vec<DirFd>,
+}
+
+impl Level {
+    /// Reads the segments under `dir` (following continuation directories) whose
+    /// decoded segment starts with `filter`, sorted. Internal files, symlinks, non-UTF-8
+    /// names and names the encoding could not have produced are skipped.
+    fn read(dir: &Path, filter: &str, key_prefix: String) -> Result<Level> {
+        let mut level = Level { key_prefix, dirs: Vec::new(), entries: Vec::new(), next: 0, fds: Vec::new() };
+        scan(dir, "", &mut Vec::new(), &encode_chars(filter), filter, &mut level)?;
+        level.entries.sort_unstable_by(entry_order);
+        Ok(level)
+    }
+
+    /// Whether every directory it read is still as it was.
+    fn unchanged(&self) -> bool {
+        self.dirs.iter().all(|d| DirStamp::of(&d.path).stamp == d.stamp && d.stamp.is_some())
+    }
+
+    /// Describes the object of entry `i` (a file); `None` if it vanished or is no
+    /// longer a regular file.
+    fn object_at(&mut self, i: usize, container: &str, key: String) -> Option<Object> {
+        let e = &self.entries[i];
+        let stamp = stat(&mut self.fds, &self.dirs, e.dir, e.name())?;
+        let dir = &self.dirs[e.dir].path;
+        let name = e.name();
+        let data = dir.join(name);
+        let sidecar = dir.join(format!("{SIDECAR_PREFIX}{name}"));
+        let (meta, _) = load_meta(None, &data, &stamp, &sidecar, e.has_sidecar);
+        Some(describe(container, &key, &stamp, meta))
+    }
+}
+
+/// The stamp of regular file `name` in directory `d`, without following a symlink.
+#[cfg(target_os = "linux")]
+fn stat(fds: &mut Vec<DirFd>, dirs: &[DirStamp], d: usize, name: &str) -> Option<FileStamp> {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+    if fds.len() < dirs.len() {
+        fds.resize_with(dirs.len(), || None);
+    }
+    if fds[d].is_none() {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        fds[d] = rustix::fs::open(&dirs[d].path, flags, Mode::empty()).ok();
+    }
+    match &fds[d] {
+        Some(fd) => {
+            let st = rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+            (FileType::from_raw_mode(st.st_mode) == FileType::RegularFile).then(|| crate::fast::stamp_of(&st))
+        }
+        None => {
+            let m = std::fs::symlink_metadata(dirs[d].path.join(name)).ok().filter(|m| m.is_file())?;
+            Some(FileStamp::of(&m))
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stat(_fds: &mut Vec<DirFd>, dirs: &[DirStamp], d: usize, name: &str) -> Option<FileStamp> {
+    let m = std::fs::symlink_metadata(dirs[d].path.join(name)).ok().filter(|m| m.is_file())?;
+    Some(FileStamp::of(&m))
 }
 
 fn scan(
@@ -74,18 +263,25 @@ fn scan(
     comps: &mut Vec<String>,
     encoded_filter: &str,
     filter: &str,
-    out: &mut Vec<Entry>,
+    level: &mut Level,
 ) -> Result<()> {
     let io = |e| Error::io(format!("reading directory {}", dir.display()), e);
+    let d = level.dirs.len();
+    level.dirs.push(DirStamp::of(dir));
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if paths::is_missing(&e) => return Ok(()),
         Err(e) => return Err(io(e)),
     };
+    let first = level.entries.len();
+    let mut sidecars: Option<HashSet<String>> = None;
     for entry in rd {
         let entry = entry.map_err(io)?;
         let Ok(name) = entry.file_name().into_string() else { continue };
         if is_internal(&name) {
+            if let Some(target) = name.strip_prefix(SIDECAR_PREFIX) {
+                sidecars.get_or_insert_with(HashSet::new).insert(target.to_owned());
+            }
             continue;
         }
         let ft = match entry.file_type() {
@@ -96,13 +292,26 @@ fn scan(
         if ft.is_symlink() || !(ft.is_dir() || ft.is_file()) {
             continue;
         }
+        // The common case: a plain name is its own segment.
+        if acc.is_empty() && !name.contains('%') {
+            if name.len() <= MAX_PIECE && name.starts_with(filter) {
+                level.entries.push(Entry {
+                    segment: name,
+                    name: None,
+                    dir: d,
+                    is_dir: ft.is_dir(),
+                    has_sidecar: false,
+                });
+            }
+            continue;
+        }
         if ft.is_dir()
             && let Some(piece) = name.strip_suffix(CONTINUATION)
         {
             let so_far = format!("{acc}{piece}");
             if so_far.starts_with(encoded_filter) || encoded_filter.starts_with(&so_far) {
                 comps.push(name.clone());
-                scan(&entry.path(), &so_far, comps, encoded_filter, filter, out)?;
+                scan(&entry.path(), &so_far, comps, encoded_filter, filter, level)?;
                 comps.pop();
             }
             continue;
@@ -115,17 +324,45 @@ fn scan(
         let canonical = segment_components(&segment).as_deref() == Some(&comps[..]);
         comps.pop();
         if canonical {
-            out.push(Entry { segment, dir: dir.to_owned(), name, is_dir: ft.is_dir() });
+            let name = (name != segment).then_some(name);
+            level.entries.push(Entry { segment, name, dir: d, is_dir: ft.is_dir(), has_sidecar: false });
+        }
+    }
+    if let Some(sidecars) = sidecars {
+        for e in &mut level.entries[first..] {
+            if e.dir == d && !e.is_dir {
+                e.has_sidecar = sidecars.contains(e.name());
+            }
         }
     }
     Ok(())
 }
 
-/// The order of an entry among its siblings: a directory's keys all start with
-/// `segment/`, and that string sorts against a sibling file's key as every one of
-/// them does.
-fn sort_key(e: &Entry) -> String {
-    if e.is_dir { format!("{}/", e.segment) } else { e.segment.clone() }
+/// The first level of a fresh walk: the directory named by the prefix's complete
+/// segments, filtered by its last, partial one. No level if that directory is missing.
+fn start(container_dir: &Path, cursor: &ListCursor, max_key: usize) -> Result<Vec<Level>> {
+    let prefix = cursor.prefix.as_str();
+    let (level_key, partial) = match prefix.rfind('/') {
+        Some(i) => (&prefix[..=i], &prefix[i + 1..]),
+        None => ("", prefix),
+    };
+    let mut dir = container_dir.to_owned();
+    if !level_key.is_empty() {
+        if !paths::is_acceptable_key(level_key, max_key) {
+            return Ok(Vec::new());
+        }
+        for segment in level_key[..level_key.len() - 1].split('/') {
+            let Some(comps) = segment_components(segment) else { return Ok(Vec::new()) };
+            for c in comps {
+                dir.push(c);
+                match std::fs::symlink_metadata(&dir) {
+                    Ok(m) if m.is_dir() => {}
+                    _ => return Ok(Vec::new()),
+                }
+            }
+        }
+    }
+    Ok(vec![Level::read(&dir, partial, level_key.to_owned())?])
 }
 
 struct Walk<'a> {
@@ -135,34 +372,17 @@ struct Walk<'a> {
     max_key: usize,
 }
 
-impl Walk<'_> {
-    /// Walks from the directory named by the prefix's complete segments.
-    fn run(&mut self, container_dir: &Path) -> Result<()> {
-        let prefix = self.cursor.prefix.clone();
-        let (level_key, partial) = match prefix.rfind('/') {
-            Some(i) => (&prefix[..=i], &prefix[i + 1..]),
-            None => ("", prefix.as_str()),
-        };
-        let mut dir = container_dir.to_owned();
-        if !level_key.is_empty() {
-            if !paths::is_acceptable_key(level_key, self.max_key) {
-                return Ok(());
-            }
-            for segment in level_key[..level_key.len() - 1].split('/') {
-                let Some(comps) = segment_components(segment) else { return Ok(()) };
-                for c in comps {
-                    dir.push(c);
-                    match std::fs::symlink_metadata(&dir) {
-                        Ok(m) if m.is_dir() => {}
-                        _ => return Ok(()),
-                    }
-                }
-            }
-        }
-        self.walk(&dir, level_key, partial)?;
-        Ok(())
-    }
+/// What to do with the entry at a level's position.
+enum Step {
+    /// Go on with the next entry.
+    Next,
+    /// Go into this directory (its path and key prefix).
+    Descend(PathBuf, String),
+    /// The page is full; this entry starts the next one.
+    Full,
+}
 
+impl Walk<'_> {
     /// Whether a key under directory prefix `p` can be listed on this page.
     fn may_hold_admitted(&self, p: &str) -> bool {
         if p.len() >= self.max_key {
@@ -180,63 +400,72 @@ impl Walk<'_> {
         paths::is_acceptable_key(key, self.max_key) && self.cursor.admits(key)
     }
 
-    /// Feeds the keys under `dir` (whose keys start with `key_prefix`) in order.
-    /// Returns `false` once the page refused an entry (it is full).
-    fn walk(&mut self, dir: &Path, key_prefix: &str, filter: &str) -> Result<bool> {
-        let mut entries = read_level(dir, filter)?;
-        entries.sort_by_cached_key(sort_key);
-        for e in entries {
-            if e.is_dir {
-                let p = format!("{key_prefix}{}/", e.segment);
-                if !self.may_hold_admitted(&p) || self.page.absorbs(&p) {
-                    continue;
+    /// Feeds the keys of the walk in order until the page is full (the stack then
+    /// points at the first entry of the next page) or the walk ends (empty stack).
+    fn run(&mut self, stack: &mut Vec<Level>) -> Result<()> {
+        while let Some(level) = stack.last_mut() {
+            if level.next >= level.entries.len() {
+                stack.pop();
+                continue;
+            }
+            match self.step(level)? {
+                Step::Next => level.next += 1,
+                Step::Descend(path, p) => {
+                    level.next += 1;
+                    stack.push(Level::read(&path, "", p)?);
                 }
-                match self.page.rollup_of(&p) {
-                    Some(r) if r.len() <= p.len() => {
-                        let r = r.to_owned();
-                        if self.holds_admitted(&e.path(), &p)? && !self.page.push_prefix(r) {
-                            return Ok(false);
-                        }
-                    }
-                    _ => {
-                        if !self.walk(&e.path(), &p, "")? {
-                            return Ok(false);
-                        }
-                    }
-                }
-            } else {
-                let key = format!("{key_prefix}{}", e.segment);
-                if !self.admits(&key) || self.page.absorbs(&key) {
-                    continue;
-                }
-                if let Some(r) = self.page.rollup_of(&key) {
-                    let r = r.to_owned();
-                    if !self.page.push_prefix(r) {
-                        return Ok(false);
-                    }
-                    continue;
-                }
-                if self.page.is_full() {
-                    // Refused anyway: this only records that more entries follow.
-                    self.page.push(Object::new(self.container, key, 0));
-                    return Ok(false);
-                }
-                if let Some(o) = object_at(&e.dir, &e.name, self.container, &key)
-                    && !self.page.push(o)
-                {
-                    return Ok(false);
-                }
+                Step::Full => return Ok(()),
             }
         }
-        Ok(true)
+        Ok(())
+    }
+
+    fn step(&mut self, level: &mut Level) -> Result<Step> {
+        let i = level.next;
+        let e = &level.entries[i];
+        if e.is_dir {
+            let p = format!("{}{}/", level.key_prefix, e.segment);
+            if !self.may_hold_admitted(&p) || self.page.absorbs(&p) {
+                return Ok(Step::Next);
+            }
+            let path = level.dirs[e.dir].path.join(e.name());
+            return Ok(match self.page.rollup_of(&p) {
+                Some(r) if r.len() <= p.len() => {
+                    let r = r.to_owned();
+                    if self.holds_admitted(&path, &p)? && !self.page.push_prefix(r) { Step::Full } else { Step::Next }
+                }
+                _ => Step::Descend(path, p),
+            });
+        }
+        let key = format!("{}{}", level.key_prefix, e.segment);
+        if !self.admits(&key) || self.page.absorbs(&key) {
+            return Ok(Step::Next);
+        }
+        if let Some(r) = self.page.rollup_of(&key) {
+            let r = r.to_owned();
+            return Ok(if self.page.push_prefix(r) { Step::Next } else { Step::Full });
+        }
+        if self.page.is_full() {
+            // Refused anyway: this only records that more entries follow.
+            self.page.push(Object::new(self.container, key, 0));
+            return Ok(Step::Full);
+        }
+        if let Some(o) = level.object_at(i, self.container, key)
+            && !self.page.push(o)
+        {
+            return Ok(Step::Full);
+        }
+        Ok(Step::Next)
     }
 
     /// Whether any listable key lies under `dir` (keys starting with `key_prefix`).
     fn holds_admitted(&self, dir: &Path, key_prefix: &str) -> Result<bool> {
-        for e in read_level(dir, "")? {
+        let level = Level::read(dir, "", key_prefix.to_owned())?;
+        for e in &level.entries {
             if e.is_dir {
                 let p = format!("{key_prefix}{}/", e.segment);
-                if self.may_hold_admitted(&p) && self.holds_admitted(&e.path(), &p)? {
+                let path = level.dirs[e.dir].path.join(e.name());
+                if self.may_hold_admitted(&p) && self.holds_admitted(&path, &p)? {
                     return Ok(true);
                 }
             } else if self.admits(&format!("{key_prefix}{}", e.segment)) {
@@ -247,10 +476,34 @@ impl Walk<'_> {
     }
 }
 
-/// Describes the object whose data file is `dir/name`; `None` if it vanished.
-fn object_at(dir: &Path, name: &str, container: &str, key: &str) -> Option<Object> {
-    let m = std::fs::symlink_metadata(dir.join(name)).ok().filter(|m| m.is_file())?;
-    let stamp = FileStamp::of(&m);
-    let sidecar = Sidecar::load(&dir.join(paths::sidecar_name(name)), &stamp);
-    Some(describe(container, key, &stamp, sidecar.as_ref()))
+#[cfg(test)]
+mod tests {
+    use storage_core::{Driver, ListOptions, PutOptions};
+
+    use crate::LocalDriver;
+
+    #[tokio::test]
+    async fn a_walk_is_resumed_until_its_directory_changes() {
+        let root = tempfile::tempdir().unwrap();
+        let d = LocalDriver::new(root.path()).unwrap();
+        d.create_container("c").await.unwrap();
+        for i in 0..7 {
+            d.put_object("c", &format!("k/{i}"), "v".into(), &PutOptions::default()).await.unwrap();
+        }
+        let cache = &d.shared.list_cache;
+        let opts = ListOptions::default().with_page_size(2);
+        let p1 = d.list_page("c", &opts, None).await.unwrap();
+        assert_eq!(cache.stats(), (1, 0));
+        let p2 = d.list_page("c", &opts, p1.next_token).await.unwrap();
+        assert_eq!(cache.stats(), (1, 1));
+        // A change in a directory of the walk: the next page walks afresh.
+        d.put_object("c", "k/9", "v".into(), &PutOptions::default()).await.unwrap();
+        let p3 = d.list_page("c", &opts, p2.next_token).await.unwrap();
+        assert_eq!(cache.stats(), (1, 1));
+        let p4 = d.list_page("c", &opts, p3.next_token).await.unwrap();
+        assert_eq!(cache.stats(), (0, 2));
+        assert_eq!(p4.next_token, None);
+        let names: Vec<_> = p4.items.iter().filter_map(|e| e.as_object()).map(|o| o.name.as_str()).collect();
+        assert_eq!(names, vec!["k/6", "k/9"]);
+    }
 }

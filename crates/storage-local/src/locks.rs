@@ -1,18 +1,18 @@
 //! Striped per-key locks: writers of one key in one process take turns for the short
 //! moment of checking the put mode and renaming into place.
+//!
+//! They are plain (blocking) mutexes, taken only inside blocking tasks and never held
+//! across an `await`, so a holder always runs to the point where it releases.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-
-use std::sync::Arc;
-
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 /// Number of stripes.
 const STRIPES: usize = 256;
 
 /// A fixed set of mutexes; a key maps to one of them by hash.
 pub struct KeyLocks {
-    stripes: Vec<Arc<Mutex<()>>>,
+    stripes: Vec<Mutex<()>>,
 }
 
 impl std::fmt::Debug for KeyLocks {
@@ -23,17 +23,17 @@ impl std::fmt::Debug for KeyLocks {
 
 impl Default for KeyLocks {
     fn default() -> Self {
-        KeyLocks { stripes: (0..STRIPES).map(|_| Arc::new(Mutex::new(()))).collect() }
+        KeyLocks { stripes: (0..STRIPES).map(|_| Mutex::new(())).collect() }
     }
 }
 
 impl KeyLocks {
-    /// Locks the stripe of `container`/`key`. The guard is owned, so it can move into a
-    /// blocking task and stay held until that task ends, even if the caller is cancelled.
-    pub async fn lock(&self, container: &str, key: &str) -> OwnedMutexGuard<()> {
+    /// Locks the stripe of `container`/`key` (blocking: call it from a blocking task).
+    /// A poisoned stripe is still usable: it guards no data.
+    pub fn lock(&self, container: &str, key: &str) -> MutexGuard<'_, ()> {
         let mut h = DefaultHasher::new();
         (container, key).hash(&mut h);
         let i = (h.finish() % STRIPES as u64) as usize;
-        Arc::clone(&self.stripes[i]).lock_owned().await
+        self.stripes[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

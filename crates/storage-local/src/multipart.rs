@@ -191,7 +191,7 @@ pub async fn put_part(
         }
     })
     .await?;
-    let (stamp, md5) = match write_payload(file, payload).await {
+    let (stamp, md5) = match write_payload(file, payload, d.shared.options.fsync).await {
         Ok(x) => x,
         Err(e) => {
             temp.discard().await;
@@ -283,7 +283,7 @@ fn select_parts(
 }
 
 /// Concatenates the parts into `dst` (blocking); returns the MD5 of the whole.
-fn concatenate(parts: &[StagedPart], dst: &mut std::fs::File, upload: &MultipartUpload) -> Result<String> {
+fn concatenate(parts: &[StagedPart], dst: &mut std::fs::File, upload: &MultipartUpload, fsync: bool) -> Result<String> {
     let mut hasher = Md5Hasher::new();
     let mut buf = vec![0u8; CONCAT_BUFFER];
     for part in parts {
@@ -301,7 +301,9 @@ fn concatenate(parts: &[StagedPart], dst: &mut std::fs::File, upload: &Multipart
             dst.write_all(&buf[..n]).map_err(|e| Error::io("writing the assembled object", e))?;
         }
     }
-    dst.sync_all().map_err(|e| Error::io("syncing the assembled object", e))?;
+    if fsync {
+        dst.sync_all().map_err(|e| Error::io("syncing the assembled object", e))?;
+    }
     Ok(hasher.finish_hex())
 }
 
@@ -321,9 +323,9 @@ pub async fn complete(
     })
     .await?;
     let (mut file, temp) = new_temp(&op, &upload.container).await?;
-    let (up, to_copy) = (upload.clone(), selected.clone());
+    let (up, to_copy, fsync) = (upload.clone(), selected.clone(), d.shared.options.fsync);
     let assembled = blocking(move || {
-        let md5 = concatenate(&to_copy, &mut file, &up)?;
+        let md5 = concatenate(&to_copy, &mut file, &up, fsync)?;
         let m = file.metadata().map_err(|e| Error::io("inspecting the assembled object", e))?;
         Ok((md5, FileStamp::of(&m)))
     })

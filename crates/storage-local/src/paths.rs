@@ -40,9 +40,16 @@ pub fn is_internal(name: &str) -> bool {
     chars.next() == Some('%') && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
 }
 
-/// A temporary file name, unique in practice.
+/// A temporary file name, unique in practice: the process id and start time (read
+/// once per process) and a counter.
 pub fn temp_name() -> String {
-    format!("{TEMP_PREFIX}{}", storage_core::fsio::unique_tag())
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static TAG: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let tag = TAG.get_or_init(storage_core::fsio::unique_tag);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{TEMP_PREFIX}{tag}-{n:x}")
 }
 
 /// The sidecar's file name for a data file named `leaf`.

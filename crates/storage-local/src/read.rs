@@ -1,17 +1,23 @@
-//! Reads: `head_object` and `get_object`, from one open file descriptor.
+//! Reads: `head_object` and `get_object`, from one open file descriptor, in one
+//! blocking task (small objects are read whole in that task too).
 
-use std::io::SeekFrom;
+use std::io::{Seek, SeekFrom};
 
+use bytes::Bytes;
+use futures::StreamExt;
 use storage_core::{Error, GetOptions, GetResult, Object, Result};
-use tokio::io::AsyncSeekExt;
 
 use crate::io::{blocking, file_stream};
 use crate::paths::{self, ObjectPath, Resolved};
-use crate::sidecar::{FileStamp, Sidecar, describe};
-use crate::{LocalDriver, no_object, require_container};
+use crate::sidecar::{FileStamp, describe, load_meta};
+use crate::{LocalDriver, Shared, no_object, require_container};
 
 /// Chunk size of the streams `get_object` returns.
 const READ_CHUNK: usize = 256 * 1024;
+
+/// Ranges up to this size are read in the task that opens the file and returned as
+/// one chunk; larger ones stream from the open descriptor.
+pub const SMALL_READ: u64 = 64 * 1024;
 
 /// An object's file, opened, with what it describes.
 #[derive(Debug)]
@@ -20,14 +26,13 @@ pub struct Opened {
     pub file: std::fs::File,
     /// The object as reported.
     pub object: Object,
-    /// The sidecar, if one applies.
-    pub sidecar: Option<Sidecar>,
-    /// A sidecar exists but does not apply: maybe a write is between its two renames.
-    stale: bool,
+    /// A sidecar file exists but does not apply: maybe a write is between its two renames.
+    pub stale: bool,
 }
 
-/// Opens the data file of `op` and reads its sidecar (blocking).
-pub fn open(op: &ObjectPath, container: &str, key: &str) -> Result<Opened> {
+/// Opens the data file of `op` and reads its metadata, checking each path component
+/// for symlinks first (blocking; every platform).
+pub fn open_checked(op: &ObjectPath, container: &str, key: &str) -> Result<Opened> {
     require_container(&op.container_dir, container)?;
     if paths::resolve(op, false)? != Resolved::File {
         return Err(no_object(container, key));
@@ -43,38 +48,49 @@ pub fn open(op: &ObjectPath, container: &str, key: &str) -> Result<Opened> {
         return Err(no_object(container, key));
     }
     let stamp = FileStamp::of(&m);
-    let sidecar_path = op.sidecar();
-    let sidecar = Sidecar::load(&sidecar_path, &stamp);
-    let stale = sidecar.is_none() && std::fs::symlink_metadata(&sidecar_path).is_ok();
-    let object = describe(container, key, &stamp, sidecar.as_ref());
-    Ok(Opened { file, object, sidecar, stale })
+    let (meta, stale) = load_meta(Some(&file), &data, &stamp, &op.sidecar(), true);
+    let object = describe(container, key, &stamp, meta);
+    Ok(Opened { file, object, stale })
 }
 
-/// Opens an object; if its sidecar does not apply, tries again once while holding the
-/// key's lock, so a write of this process caught between its two renames is not seen
-/// half done.
-pub async fn open_consistent(d: &LocalDriver, op: &ObjectPath, container: &str, key: &str) -> Result<Opened> {
-    let args = (op.clone(), container.to_owned(), key.to_owned());
-    let first = {
-        let (op, c, k) = args.clone();
-        blocking(move || open(&op, &c, &k)).await?
-    };
+/// Opens an object: one `openat2` refusing symlinks where the platform has it, else
+/// [`open_checked`] (blocking).
+fn open_any(op: &ObjectPath, container: &str, key: &str) -> Result<Opened> {
+    #[cfg(target_os = "linux")]
+    if let Some(o) = crate::fast::open(op, container, key)? {
+        return Ok(o);
+    }
+    open_checked(op, container, key)
+}
+
+/// Opens an object; if a sidecar file exists but does not apply, tries again once
+/// while holding the key's lock, so a write of this process caught between its two
+/// renames is not seen half done (blocking).
+pub fn open_consistent_now(shared: &Shared, op: &ObjectPath, container: &str, key: &str) -> Result<Opened> {
+    let first = open_any(op, container, key)?;
     if !first.stale {
         return Ok(first);
     }
     drop(first);
-    let lock = d.locks.lock(container, key).await;
-    let (op, c, k) = args;
-    blocking(move || {
-        let _lock = lock;
-        open(&op, &c, &k)
-    })
-    .await
+    let _lock = shared.locks.lock(container, key);
+    open_any(op, container, key)
+}
+
+/// [`open_consistent_now`] on the blocking pool.
+pub async fn open_consistent(d: &LocalDriver, op: &ObjectPath, container: &str, key: &str) -> Result<Opened> {
+    let (shared, op, c, k) = (std::sync::Arc::clone(&d.shared), op.clone(), container.to_owned(), key.to_owned());
+    blocking(move || open_consistent_now(&shared, &op, &c, &k)).await
 }
 
 /// `head_object`.
 pub async fn head(d: &LocalDriver, op: ObjectPath, container: &str, key: &str) -> Result<Object> {
     Ok(open_consistent(d, &op, container, key).await?.object)
+}
+
+/// What the blocking part of a GET hands back: the bytes, or the file to stream.
+enum Body {
+    Whole(Bytes),
+    Stream(std::fs::File),
 }
 
 /// `get_object`.
@@ -85,24 +101,71 @@ pub async fn get(
     key: &str,
     options: &GetOptions,
 ) -> Result<GetResult> {
-    let opened = open_consistent(d, &op, container, key).await?;
-    let object = opened.object;
-    if let Some(v) = &options.version
-        && object.version.as_deref() != Some(v.as_str())
-    {
-        return Err(no_object(container, key).with_provider_code("NoSuchVersion"));
-    }
-    options.check_conditions(object.etag.as_deref(), object.last_modified)?;
-    let range = match &options.range {
-        Some(r) => r.resolve(object.size)?,
-        None => 0..object.size,
+    let (shared, c, k, options) =
+        (std::sync::Arc::clone(&d.shared), container.to_owned(), key.to_owned(), options.clone());
+    let (object, range, body) = blocking(move || {
+        let opened = open_consistent_now(&shared, &op, &c, &k)?;
+        let object = opened.object;
+        if let Some(v) = &options.version
+            && object.version.as_deref() != Some(v.as_str())
+        {
+            return Err(no_object(&c, &k).with_provider_code("NoSuchVersion"));
+        }
+        options.check_conditions(object.etag.as_deref(), object.last_modified)?;
+        let range = match &options.range {
+            Some(r) => r.resolve(object.size)?,
+            None => 0..object.size,
+        };
+        let mut file = opened.file;
+        let len = range.end - range.start;
+        if len <= SMALL_READ {
+            let bytes = read_at(&file, range.start, len as usize)?;
+            return Ok((object, range, Body::Whole(bytes)));
+        }
+        if range.start > 0 {
+            file.seek(SeekFrom::Start(range.start))
+                .map_err(|e| Error::io(format!("seeking in {}", op.data().display()), e))?;
+        }
+        Ok((object, range, Body::Stream(file)))
+    })
+    .await?;
+    let body = match body {
+        Body::Whole(b) if b.is_empty() => futures::stream::empty().boxed(),
+        Body::Whole(b) => futures::stream::once(async move { Ok(b) }).boxed(),
+        Body::Stream(f) => file_stream(tokio::fs::File::from_std(f), range.end - range.start, READ_CHUNK),
     };
-    let mut file = tokio::fs::File::from_std(opened.file);
-    if range.start > 0 {
-        file.seek(SeekFrom::Start(range.start))
-            .await
-            .map_err(|e| Error::io(format!("seeking in {}", op.data().display()), e))?;
-    }
-    let body = file_stream(file, range.end - range.start, READ_CHUNK);
     Ok(GetResult { object, range, body })
+}
+
+/// Reads exactly `len` bytes at `offset`; a file that ends early (truncated by hand)
+/// is an `Io` error.
+fn read_at(file: &std::fs::File, offset: u64, len: usize) -> Result<Bytes> {
+    let mut buf = vec![0u8; len];
+    let mut done = 0;
+    while done < len {
+        match read_once(file, &mut buf[done..], offset + done as u64) {
+            Ok(0) => {
+                return Err(Error::new(
+                    storage_core::ErrorKind::Io,
+                    "the file ended before the expected length; it was truncated",
+                ));
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io("reading the object's file failed", e)),
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+#[cfg(unix)]
+fn read_once(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(not(unix))]
+fn read_once(mut file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    use std::io::Read;
+    file.seek(SeekFrom::Start(offset))?;
+    file.read(buf)
 }

@@ -185,10 +185,11 @@ impl Sidecar {
         }
     }
 
-    /// Writes the sidecar to a new temporary file in `dir` and fsyncs it (blocking).
-    pub fn write_temp(&self, dir: &Path) -> Result<crate::io::TempFile> {
+    /// Writes the sidecar to a new temporary file in `dir`, fsynced when `fsync`
+    /// (blocking).
+    pub fn write_temp(&self, dir: &Path, fsync: bool) -> Result<crate::io::TempFile> {
         let temp = crate::io::TempFile::new(dir.join(crate::paths::temp_name()));
-        match self.write_new(temp.path()) {
+        match self.write_new(temp.path(), fsync) {
             Ok(()) => Ok(temp),
             Err(e) => {
                 temp.discard_now();
@@ -197,36 +198,69 @@ impl Sidecar {
         }
     }
 
-    /// Writes the sidecar to `path` (a temporary name) and fsyncs it.
-    pub fn write_new(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_vec(self).map_err(|e| {
-            Error::new(storage_core::ErrorKind::Io, format!("encoding the metadata sidecar failed: {e}"))
-        })?;
+    /// The sidecar file's content.
+    pub fn json(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self)
+            .map_err(|e| Error::new(storage_core::ErrorKind::Io, format!("encoding the metadata sidecar failed: {e}")))
+    }
+
+    /// Writes the sidecar to `path` (a temporary name) and fsyncs it when `fsync`.
+    pub fn write_new(&self, path: &Path, fsync: bool) -> Result<()> {
+        let json = self.json()?;
         let io = |e| Error::io(format!("writing metadata sidecar {}", path.display()), e);
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(io)?;
         f.write_all(&json).map_err(io)?;
-        f.sync_all().map_err(io)?;
+        if fsync {
+            f.sync_all().map_err(io)?;
+        }
         Ok(())
     }
 }
 
-/// Describes an object from its data file's stamp and its sidecar, if one applies.
-pub fn describe(container: &str, key: &str, stamp: &FileStamp, sidecar: Option<&Sidecar>) -> Object {
+/// Describes an object from its data file's stamp and its metadata, if any applies.
+pub fn describe(container: &str, key: &str, stamp: &FileStamp, sidecar: Option<Sidecar>) -> Object {
     let mut o = Object::new(container, key, stamp.size);
     o.last_modified = stamp.modified();
     match sidecar {
         Some(s) => {
-            o.hash = s.md5.clone().map(ObjectHash::md5);
-            o.etag = Some(s.etag.clone());
-            o.content_type = s.content_type.clone();
-            o.content_encoding = s.content_encoding.clone();
-            o.cache_control = s.cache_control.clone();
-            o.content_disposition = s.content_disposition.clone();
-            o.metadata = s.metadata.clone();
+            o.hash = s.md5.map(ObjectHash::md5);
+            o.etag = Some(s.etag);
+            o.content_type = s.content_type;
+            o.content_encoding = s.content_encoding;
+            o.cache_control = s.cache_control;
+            o.content_disposition = s.content_disposition;
+            o.metadata = s.metadata;
         }
         None => o.etag = Some(stamp.derived_etag()),
     }
     o
+}
+
+/// The metadata of a data file with `stamp`: its extended attribute (read from `file`
+/// when given, else from `data`), else its sidecar file at `sidecar_path` (only looked
+/// for when `sidecar_may_exist`). The flag says a sidecar file exists but does not
+/// apply (maybe a sidecar write is between its two renames).
+pub fn load_meta(
+    file: Option<&std::fs::File>,
+    data: &Path,
+    stamp: &FileStamp,
+    sidecar_path: &Path,
+    sidecar_may_exist: bool,
+) -> (Option<Sidecar>, bool) {
+    let found = match file {
+        Some(f) => crate::meta::get_fd(f, stamp),
+        None => crate::meta::get_path(data, stamp),
+    };
+    match found {
+        crate::meta::Found::Applies(s) => (Some(s), false),
+        crate::meta::Found::Stale => (None, false),
+        crate::meta::Found::Absent if sidecar_may_exist => {
+            let s = Sidecar::load(sidecar_path, stamp);
+            let stale = s.is_none() && std::fs::symlink_metadata(sidecar_path).is_ok();
+            (s, stale)
+        }
+        crate::meta::Found::Absent => (None, false),
+    }
 }
 
 #[cfg(test)]
@@ -240,7 +274,7 @@ mod tests {
         let headers = Headers { content_type: Some("text/plain".into()), ..Default::default() };
         let s = Sidecar::new(stamp, "e".into(), Some("abc".into()), headers);
         let p = dir.path().join("%m.x");
-        s.write_new(&p).unwrap();
+        s.write_new(&p, true).unwrap();
         assert_eq!(Sidecar::load(&p, &stamp), Some(s));
         assert_eq!(Sidecar::load(&p, &FileStamp { size: 4, ..stamp }), None);
         assert_eq!(Sidecar::load(&dir.path().join("missing"), &stamp), None);

@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use futures::StreamExt;
 use storage_core::hash::Md5Hasher;
@@ -14,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 use crate::io::{TempFile, blocking, remove_if_exists, sync_dir};
 use crate::paths::{self, ObjectPath, Resolved, temp_name};
 use crate::read::open_consistent;
-use crate::sidecar::{FileStamp, Headers, Sidecar, describe};
+use crate::sidecar::{FileStamp, Headers, Sidecar, describe, load_meta};
 use crate::{LocalDriver, NAME, require_container};
 
 /// Content type stored when the writer gives none.
@@ -59,8 +60,8 @@ pub async fn new_temp(op: &ObjectPath, container: &str) -> Result<(std::fs::File
 }
 
 /// Streams `payload` into `file`, computing its MD5; checks the announced length and
-/// fsyncs. Returns the file's stamp and the MD5.
-pub async fn write_payload(file: std::fs::File, payload: Payload) -> Result<(FileStamp, String)> {
+/// fsyncs when `fsync`. Returns the file's stamp and the MD5.
+pub async fn write_payload(file: std::fs::File, payload: Payload, fsync: bool) -> Result<(FileStamp, String)> {
     let io = |e| Error::io("writing the temporary file", e);
     let mut f = tokio::fs::File::from_std(file);
     let expected = payload.length();
@@ -86,7 +87,9 @@ pub async fn write_payload(file: std::fs::File, payload: Payload) -> Result<(Fil
     }
     check_length(expected, written)?;
     f.flush().await.map_err(io)?;
-    f.sync_all().await.map_err(io)?;
+    if fsync {
+        f.sync_all().await.map_err(io)?;
+    }
     let m = f.metadata().await.map_err(io)?;
     Ok((FileStamp::of(&m), hasher.finish_hex()))
 }
@@ -146,10 +149,25 @@ pub struct Staged {
     pub sidecar: Sidecar,
 }
 
-/// Puts the written temporary file in place as the object: writes the sidecar, then
-/// under the key's lock claims the upload (if any), checks `mode` and renames data and
-/// sidecar into place. On any error both temporary files are removed and the old object
-/// is untouched. The locked part runs to its end even if the caller is cancelled.
+/// Stores the metadata of the temporary data file `temp`: as its extended attribute,
+/// else in a temporary sidecar file beside it (returned) (blocking).
+pub fn store_meta(d: &crate::Shared, temp: &Path, sidecar: &Sidecar) -> Result<Option<TempFile>> {
+    if d.use_xattrs() {
+        match crate::meta::set_path(temp, &crate::meta::encode(sidecar)) {
+            Ok(()) => return Ok(None),
+            Err(true) => d.xattrs_work.store(false, std::sync::atomic::Ordering::Relaxed),
+            Err(false) => {}
+        }
+    }
+    let dir = temp.parent().map(Path::to_owned).unwrap_or_default();
+    sidecar.write_temp(&dir, d.options.fsync).map(Some)
+}
+
+/// Puts the written temporary file in place as the object: stores its metadata, then
+/// under the key's lock claims the upload (if any), checks `mode` and renames data (and
+/// sidecar, if the metadata needs one) into place. On any error the temporary files are
+/// removed and the old object is untouched. The blocking task runs to its end even if
+/// the caller is cancelled.
 pub async fn commit(
     d: &LocalDriver,
     op: &ObjectPath,
@@ -160,28 +178,34 @@ pub async fn commit(
     claim: Option<UploadClaim>,
 ) -> Result<Object> {
     let Staged { temp, sidecar } = staged;
-    let side_temp = {
-        let (s, dir) = (sidecar.clone(), op.parent());
-        match blocking(move || s.write_temp(&dir)).await {
+    let shared = Arc::clone(&d.shared);
+    let (op2, mode) = (op.clone(), mode.clone());
+    let (c, k) = (container.to_owned(), key.to_owned());
+    let s = sidecar.clone();
+    blocking(move || {
+        let side_temp = match store_meta(&shared, temp.path(), &s) {
             Ok(t) => t,
             Err(e) => {
-                temp.discard().await;
-                return Err(e);
-            }
-        }
-    };
-    let lock = d.locks.lock(container, key).await;
-    let (op2, mode) = (op.clone(), mode.clone());
-    blocking(move || {
-        let claimed = match claim.as_ref().map(UploadClaim::take).transpose() {
-            Ok(c) => c,
-            Err(e) => {
                 temp.discard_now();
-                side_temp.discard_now();
                 return Err(e);
             }
         };
-        let result = commit_locked(&op2, temp.path(), side_temp.path(), &mode);
+        let discard = |temp: TempFile, side: Option<TempFile>| {
+            temp.discard_now();
+            if let Some(t) = side {
+                t.discard_now();
+            }
+        };
+        let lock = shared.locks.lock(&c, &k);
+        let claimed = match claim.as_ref().map(UploadClaim::take).transpose() {
+            Ok(c) => c,
+            Err(e) => {
+                drop(lock);
+                discard(temp, side_temp);
+                return Err(e);
+            }
+        };
+        let result = commit_locked(&op2, temp.path(), side_temp.as_ref().map(TempFile::path), &mode);
         if let (Some(claim), Some(claimed)) = (&claim, &claimed) {
             claim.settle(claimed, &result);
         }
@@ -189,23 +213,24 @@ pub async fn commit(
         match result {
             Ok(()) => {
                 temp.keep();
-                side_temp.keep();
-                sync_dir(&op2.parent())
+                if let Some(t) = side_temp {
+                    t.keep();
+                }
+                if shared.options.fsync { sync_dir(&op2.parent()) } else { Ok(()) }
             }
             Err(e) => {
-                temp.discard_now();
-                side_temp.discard_now();
+                discard(temp, side_temp);
                 Err(e)
             }
         }
     })
     .await?;
     let stamp = FileStamp { inode: sidecar.inode, size: sidecar.size, mtime_ns: sidecar.mtime_ns };
-    Ok(describe(container, key, &stamp, Some(&sidecar)))
+    Ok(describe(container, key, &stamp, Some(sidecar)))
 }
 
 /// The part of a commit done under the key's lock (blocking).
-fn commit_locked(op: &ObjectPath, data_temp: &Path, side_temp: &Path, mode: &PutMode) -> Result<()> {
+fn commit_locked(op: &ObjectPath, data_temp: &Path, side_temp: Option<&Path>, mode: &PutMode) -> Result<()> {
     let data = op.data();
     let current = match std::fs::symlink_metadata(&data) {
         Ok(m) if m.file_type().is_symlink() => {
@@ -220,9 +245,11 @@ fn commit_locked(op: &ObjectPath, data_temp: &Path, side_temp: &Path, mode: &Put
             Err(_) => return Err(paths::prefix_conflict(&data)),
         },
         Ok(_) if *mode == PutMode::Overwrite => None,
+        Ok(_) if *mode == PutMode::CreateIfAbsent => Some(String::new()),
         Ok(m) => {
             let stamp = FileStamp::of(&m);
-            Some(Sidecar::load(&op.sidecar(), &stamp).map(|s| s.etag).unwrap_or_else(|| stamp.derived_etag()))
+            let (meta, _) = load_meta(None, &data, &stamp, &op.sidecar(), true);
+            Some(meta.map(|s| s.etag).unwrap_or_else(|| stamp.derived_etag()))
         }
         Err(e) if paths::is_missing(&e) => None,
         Err(e) => return Err(Error::io(format!("inspecting {}", data.display()), e)),
@@ -250,9 +277,12 @@ fn commit_locked(op: &ObjectPath, data_temp: &Path, side_temp: &Path, mode: &Put
     } else {
         rename()?;
     }
-    let sidecar = op.sidecar();
-    std::fs::rename(side_temp, &sidecar)
-        .map_err(|e| Error::io(format!("renaming metadata sidecar into place {}", sidecar.display()), e))
+    if let Some(side_temp) = side_temp {
+        let sidecar = op.sidecar();
+        std::fs::rename(side_temp, &sidecar)
+            .map_err(|e| Error::io(format!("renaming metadata sidecar into place {}", sidecar.display()), e))?;
+    }
+    Ok(())
 }
 
 /// `put_object`.
@@ -264,8 +294,25 @@ pub async fn put(
     payload: Payload,
     options: &PutOptions,
 ) -> Result<Object> {
+    #[cfg(target_os = "linux")]
+    let payload = match payload {
+        Payload::Bytes(data) => {
+            let put = crate::fast::PutBytes {
+                shared: Arc::clone(&d.shared),
+                op,
+                container: container.to_owned(),
+                key: key.to_owned(),
+                data,
+                headers: with_default_type(Headers::from_put(options)),
+                content_md5: options.content_md5.clone(),
+                mode: options.mode.clone(),
+            };
+            return blocking(move || put.run()).await;
+        }
+        p => p,
+    };
     let (file, temp) = new_temp(&op, container).await?;
-    let (stamp, md5) = match write_payload(file, payload).await {
+    let (stamp, md5) = match write_payload(file, payload, d.shared.options.fsync).await {
         Ok(x) => x,
         Err(e) => {
             temp.discard().await;
@@ -284,10 +331,10 @@ pub async fn put(
 /// `delete_object`: removes the data file and its sidecar, then the directories left
 /// empty up to the container.
 pub async fn delete(d: &LocalDriver, op: ObjectPath, container: &str, key: &str) -> Result<()> {
-    let lock = d.locks.lock(container, key).await;
-    let container = container.to_owned();
+    let shared = Arc::clone(&d.shared);
+    let (container, key) = (container.to_owned(), key.to_owned());
     blocking(move || {
-        let _lock = lock;
+        let _lock = shared.locks.lock(&container, &key);
         require_container(&op.container_dir, &container)?;
         if paths::resolve(&op, false)? == Resolved::File {
             remove_if_exists(&op.data())?;
@@ -299,7 +346,7 @@ pub async fn delete(d: &LocalDriver, op: ObjectPath, container: &str, key: &str)
                 break;
             }
         }
-        if parent.is_dir() {
+        if shared.options.fsync && parent.is_dir() {
             sync_dir(&parent)?;
         }
         Ok(())
@@ -314,6 +361,7 @@ fn copy_file(
     mut dst: std::fs::File,
     size: u64,
     hash: bool,
+    fsync: bool,
 ) -> Result<(FileStamp, Option<String>)> {
     let io = |e| Error::io("copying the object's data", e);
     let (copied, md5) = if hash {
@@ -339,7 +387,9 @@ fn copy_file(
             format!("the source file changed size while being copied ({copied} bytes instead of {size})"),
         ));
     }
-    dst.sync_all().map_err(io)?;
+    if fsync {
+        dst.sync_all().map_err(io)?;
+    }
     let m = dst.metadata().map_err(io)?;
     Ok((FileStamp::of(&m), md5))
 }
@@ -367,10 +417,11 @@ pub async fn copy(
         Some(p) => Headers::from_put(p),
         None => Headers::from_object(&opened.object),
     };
-    let known = opened.sidecar.as_ref().and_then(|s| s.md5.clone().map(|m| (s.etag.clone(), m)));
+    let known = opened.object.md5().map(|m| (opened.object.etag.clone().unwrap_or_else(|| m.to_owned()), m.to_owned()));
     let (dst_file, temp) = new_temp(&dst, dst_container).await?;
     let (src_file, size, hash) = (opened.file, opened.object.size, known.is_none());
-    let (stamp, md5) = match blocking(move || copy_file(src_file, dst_file, size, hash)).await {
+    let fsync = d.shared.options.fsync;
+    let (stamp, md5) = match blocking(move || copy_file(src_file, dst_file, size, hash, fsync)).await {
         Ok(x) => x,
         Err(e) => {
             temp.discard().await;

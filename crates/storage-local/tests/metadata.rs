@@ -35,7 +35,7 @@ async fn metadata_and_headers_persist_across_driver_instances() {
 
 #[tokio::test]
 async fn sidecars_temp_files_and_staging_never_show_in_listings() {
-    let f = Fixture::new().await;
+    let f = Fixture::sidecars().await;
     f.put("a", "1").await;
     f.put("d/b", "2").await;
     f.store.create_multipart("c", "d/pending", &PutOptions::default()).await.unwrap();
@@ -58,7 +58,17 @@ async fn sidecars_temp_files_and_staging_never_show_in_listings() {
 
 #[tokio::test]
 async fn a_stale_sidecar_is_ignored() {
-    let f = Fixture::new().await;
+    stale_metadata_is_ignored(Fixture::sidecars().await).await;
+}
+
+#[tokio::test]
+async fn a_stale_attribute_is_ignored() {
+    stale_metadata_is_ignored(Fixture::new().await).await;
+}
+
+#[allow(clippy::unwrap_used)]
+async fn stale_metadata_is_ignored(f: Fixture) {
+    let sidecars = !f.store.options().xattrs;
     let opts = PutOptions::content_type("text/plain").with_metadata("k", "v");
     let put = f.store.put_object("c", "dir/obj", "original".into(), &opts).await.unwrap();
     let data = f.container_dir().join("dir/obj");
@@ -86,10 +96,15 @@ async fn a_stale_sidecar_is_ignored() {
     let listed = f.store.list_page("c", &ListOptions::default(), None).await.unwrap();
     assert_eq!(listed.items[0].as_object(), Some(&head2));
 
-    // A corrupt sidecar is ignored too.
+    // A corrupt sidecar is ignored too; with attributes, the attribute wins over it.
     f.put("other", "x").await;
     std::fs::write(f.container_dir().join("%m.other"), "not json").unwrap();
-    assert_eq!(f.store.head_object("c", "other").await.unwrap().hash, None);
+    let hash = f.store.head_object("c", "other").await.unwrap().hash;
+    if sidecars {
+        assert_eq!(hash, None);
+    } else {
+        assert_eq!(hash.map(|h| h.value), Some(md5_hex(b"x")));
+    }
     // Writing again brings the metadata back.
     let o = f.store.put_object("c", "dir/obj", "fresh".into(), &opts).await.unwrap();
     assert_eq!(f.store.head_object("c", "dir/obj").await.unwrap(), o);
@@ -116,4 +131,60 @@ async fn files_written_by_hand_are_objects() {
     // They can be deleted through the driver, which prunes the directories.
     f.store.delete_object("c", "docs/2024/report.txt").await.unwrap();
     assert!(!dir.join("docs").exists());
+}
+
+#[tokio::test]
+async fn metadata_lives_in_an_attribute_or_in_a_sidecar_and_both_are_read() {
+    let opts = PutOptions::content_type("text/plain").with_metadata("k", "v");
+    for sidecars in [false, true] {
+        let f = if sidecars { Fixture::sidecars().await } else { Fixture::new().await };
+        let put = f.store.put_object("c", "d/obj", "data".into(), &opts).await.unwrap();
+        assert_eq!(put.md5(), Some(md5_hex(b"data").as_str()));
+        let has_sidecar = tree(&f.container_dir()).contains(&"d/%m.obj".to_owned());
+        assert_eq!(has_sidecar, sidecars, "{:?}", tree(&f.container_dir()));
+        for store in [
+            storage_local::LocalDriver::new(f.root()).unwrap(),
+            storage_local::LocalDriver::with_options(f.root(), storage_local::LocalOptions::default().xattrs(false))
+                .unwrap(),
+        ] {
+            assert_eq!(store.head_object("c", "d/obj").await.unwrap(), put);
+            let listed = store.list_page("c", &ListOptions::default(), None).await.unwrap();
+            assert_eq!(listed.items[0].as_object(), Some(&put));
+            let got = store.get_object("c", "d/obj", &Default::default()).await.unwrap();
+            assert_eq!(got.object, put);
+        }
+        // Rewritten by the other kind of driver: the new metadata applies.
+        let other = if sidecars {
+            storage_local::LocalDriver::new(f.root()).unwrap()
+        } else {
+            storage_local::LocalDriver::with_options(f.root(), storage_local::LocalOptions::default().xattrs(false))
+                .unwrap()
+        };
+        let opts2 = PutOptions::content_type("text/csv");
+        let put2 = other.put_object("c", "d/obj", "other data".into(), &opts2).await.unwrap();
+        assert_eq!(f.store.head_object("c", "d/obj").await.unwrap(), put2);
+        assert_eq!(put2.content_type.as_deref(), Some("text/csv"));
+        assert!(put2.metadata.is_empty());
+        assert_eq!(
+            f.store.list_page("c", &ListOptions::default(), None).await.unwrap().items[0].as_object(),
+            Some(&put2)
+        );
+        // Deleting removes the sidecar, if any.
+        f.store.delete_object("c", "d/obj").await.unwrap();
+        assert!(tree(&f.container_dir()).is_empty(), "{:?}", tree(&f.container_dir()));
+    }
+}
+
+#[tokio::test]
+async fn metadata_too_large_for_an_attribute_goes_to_a_sidecar() {
+    let f = Fixture::new().await;
+    // Larger than any extended attribute value may be (64 KiB).
+    let opts = PutOptions::default().with_metadata("big", "x".repeat(70_000));
+    let put = f.store.put_object("c", "big", "data".into(), &opts).await.unwrap();
+    assert!(tree(&f.container_dir()).contains(&"%m.big".to_owned()));
+    assert_eq!(f.store.head_object("c", "big").await.unwrap(), put);
+    assert_eq!(put.metadata["big"].len(), 70_000);
+    // A small rewrite goes back to the attribute and the old sidecar no longer applies.
+    let small = f.put("big", "new").await;
+    assert_eq!(f.store.head_object("c", "big").await.unwrap(), small);
 }

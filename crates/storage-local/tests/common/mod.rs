@@ -15,8 +15,17 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn new() -> Self {
+        Self::with_options(storage_local::LocalOptions::default()).await
+    }
+
+    /// Metadata in sidecar files only (the fallback where extended attributes fail).
+    pub async fn sidecars() -> Self {
+        Self::with_options(storage_local::LocalOptions::default().xattrs(false)).await
+    }
+
+    pub async fn with_options(options: storage_local::LocalOptions) -> Self {
         let tmp = tempfile::tempdir().unwrap();
-        let store = Arc::new(LocalDriver::new(tmp.path().join("root")).unwrap());
+        let store = Arc::new(LocalDriver::with_options(tmp.path().join("root"), options).unwrap());
         store.create_container("c").await.unwrap();
         Fixture { tmp, store }
     }

@@ -1,0 +1,225 @@
+//! Metadata in an extended attribute: `user.storage.meta` on the data file itself, so
+//! data and metadata are replaced together by one rename and read from one descriptor.
+//!
+//! The value is a compact binary record (cheap to read back once per listed key):
+//! the magic `LSM1`, the data file's size (u64 LE) and modification time (i64 LE,
+//! nanoseconds), then fields `tag u8, length u32 LE, UTF-8 bytes` (1 ETag, 2 MD5,
+//! 3 content type, 4 content encoding, 5 cache control, 6 content disposition, 7/8 a
+//! user metadata key and its value). It applies while the file's size and modification
+//! time still match (a file rewritten in place keeps its attributes but not its
+//! metadata). Where the filesystem refuses user attributes (or the record is too large)
+//! the driver writes a `%m.` sidecar file instead.
+
+use std::collections::BTreeMap;
+
+use crate::sidecar::{FileStamp, Sidecar};
+
+/// The attribute's name.
+pub const XATTR_NAME: &str = "user.storage.meta";
+
+const MAGIC: &[u8; 4] = b"LSM1";
+
+fn put_field(out: &mut Vec<u8>, tag: u8, value: &str) {
+    out.push(tag);
+    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    out.extend_from_slice(value.as_bytes());
+}
+
+/// Encodes `s` (its inode is not recorded: the attribute lives on the inode).
+pub fn encode(s: &Sidecar) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&s.size.to_le_bytes());
+    out.extend_from_slice(&s.mtime_ns.to_le_bytes());
+    put_field(&mut out, 1, &s.etag);
+    let optional = [
+        (2, &s.md5),
+        (3, &s.content_type),
+        (4, &s.content_encoding),
+        (5, &s.cache_control),
+        (6, &s.content_disposition),
+    ];
+    for (tag, v) in optional {
+        if let Some(v) = v {
+            put_field(&mut out, tag, v);
+        }
+    }
+    for (k, v) in &s.metadata {
+        put_field(&mut out, 7, k);
+        put_field(&mut out, 8, v);
+    }
+    out
+}
+
+fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if b.len() < n {
+        return None;
+    }
+    let (head, rest) = b.split_at(n);
+    *b = rest;
+    Some(head)
+}
+
+/// Decodes a record if it is well formed and applies to a file with `stamp`.
+pub fn decode(bytes: &[u8], stamp: &FileStamp) -> Option<Sidecar> {
+    let mut b = bytes;
+    if take(&mut b, 4)? != MAGIC {
+        return None;
+    }
+    let size = u64::from_le_bytes(take(&mut b, 8)?.try_into().ok()?);
+    let mtime_ns = i64::from_le_bytes(take(&mut b, 8)?.try_into().ok()?);
+    if size != stamp.size || mtime_ns != stamp.mtime_ns {
+        return None;
+    }
+    let mut s = Sidecar::new(*stamp, String::new(), None, Default::default());
+    let mut etag = None;
+    let mut key: Option<String> = None;
+    let mut metadata = BTreeMap::new();
+    while !b.is_empty() {
+        let tag = take(&mut b, 1)?[0];
+        let len = u32::from_le_bytes(take(&mut b, 4)?.try_into().ok()?) as usize;
+        let value = std::str::from_utf8(take(&mut b, len)?).ok()?.to_owned();
+        match tag {
+            1 => etag = Some(value),
+            2 => s.md5 = Some(value),
+            3 => s.content_type = Some(value),
+            4 => s.content_encoding = Some(value),
+            5 => s.cache_control = Some(value),
+            6 => s.content_disposition = Some(value),
+            7 => key = Some(value),
+            8 => {
+                metadata.insert(key.take()?, value);
+            }
+            _ => return None,
+        }
+    }
+    s.etag = etag?;
+    s.metadata = metadata;
+    Some(s)
+}
+
+/// What reading the attribute found.
+#[derive(Debug)]
+pub enum Found {
+    /// A record that applies.
+    Applies(Sidecar),
+    /// A record that does not apply (the file was changed in place) or does not parse.
+    Stale,
+    /// No attribute (or no attribute support): look for a sidecar file.
+    Absent,
+}
+
+#[cfg(target_os = "linux")]
+mod imp {
+    use std::os::fd::AsFd;
+    use std::path::Path;
+
+    use rustix::fs::XattrFlags;
+    use rustix::io::Errno;
+
+    use super::{Found, XATTR_NAME, decode};
+    use crate::sidecar::FileStamp;
+
+    /// Interprets the result of a get-attribute call.
+    fn found(r: rustix::io::Result<usize>, buf: &[u8], stamp: &FileStamp) -> Option<Found> {
+        match r {
+            Ok(n) => Some(match decode(&buf[..n.min(buf.len())], stamp) {
+                Some(s) => Found::Applies(s),
+                None => Found::Stale,
+            }),
+            Err(Errno::RANGE) => None,
+            Err(_) => Some(Found::Absent),
+        }
+    }
+
+    /// Reads the metadata attribute of an open file.
+    pub fn get_fd(fd: impl AsFd, stamp: &FileStamp) -> Found {
+        let mut small = [0u8; 512];
+        let r = rustix::fs::fgetxattr(fd.as_fd(), XATTR_NAME, &mut small[..]);
+        if let Some(f) = found(r, &small, stamp) {
+            return f;
+        }
+        let Ok(n) = rustix::fs::fgetxattr_query(fd.as_fd(), XATTR_NAME) else { return Found::Absent };
+        let mut big = vec![0u8; n];
+        let r = rustix::fs::fgetxattr(fd.as_fd(), XATTR_NAME, &mut big[..]);
+        found(r, &big, stamp).unwrap_or(Found::Stale)
+    }
+
+    /// Reads the metadata attribute of the file at `path` (not following a symlink).
+    pub fn get_path(path: &Path, stamp: &FileStamp) -> Found {
+        let mut small = [0u8; 512];
+        let r = rustix::fs::lgetxattr(path, XATTR_NAME, &mut small[..]);
+        if let Some(f) = found(r, &small, stamp) {
+            return f;
+        }
+        let Ok(n) = rustix::fs::lgetxattr_query(path, XATTR_NAME) else { return Found::Absent };
+        let mut big = vec![0u8; n];
+        let r = rustix::fs::lgetxattr(path, XATTR_NAME, &mut big[..]);
+        found(r, &big, stamp).unwrap_or(Found::Stale)
+    }
+
+    /// Sets the attribute on an open file. `Err(true)`: the filesystem has no user
+    /// attributes at all; `Err(false)`: refused for this record (too large...).
+    pub fn set_fd(fd: impl AsFd, value: &[u8]) -> Result<(), bool> {
+        match rustix::fs::fsetxattr(fd, XATTR_NAME, value, XattrFlags::empty()) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(e == Errno::NOTSUP),
+        }
+    }
+
+    /// Sets the attribute on the file at `path` (not following a symlink).
+    pub fn set_path(path: &Path, value: &[u8]) -> Result<(), bool> {
+        match rustix::fs::lsetxattr(path, XATTR_NAME, value, XattrFlags::empty()) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(e == Errno::NOTSUP),
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod imp {
+    use std::path::Path;
+
+    use super::Found;
+    use crate::sidecar::FileStamp;
+
+    /// No attributes here: always look for a sidecar.
+    pub fn get_fd(_fd: &std::fs::File, _stamp: &FileStamp) -> Found {
+        Found::Absent
+    }
+
+    /// No attributes here: always look for a sidecar.
+    pub fn get_path(_path: &Path, _stamp: &FileStamp) -> Found {
+        Found::Absent
+    }
+
+    /// No attributes here.
+    pub fn set_path(_path: &Path, _value: &[u8]) -> Result<(), bool> {
+        Err(true)
+    }
+}
+
+pub use imp::*;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sidecar::Headers;
+
+    #[test]
+    fn records_round_trip_and_check_their_stamp() {
+        let stamp = FileStamp { inode: 9, size: 5, mtime_ns: -3 };
+        let mut headers = Headers { content_type: Some("text/plain".into()), ..Default::default() };
+        headers.metadata.insert("k".into(), "v é".into());
+        headers.metadata.insert("empty".into(), String::new());
+        let s = Sidecar::new(stamp, "etag".into(), Some("abc".into()), headers);
+        let bytes = encode(&s);
+        assert_eq!(decode(&bytes, &stamp), Some(s.clone()));
+        assert_eq!(decode(&bytes, &FileStamp { size: 6, ..stamp }), None);
+        assert_eq!(decode(&bytes, &FileStamp { mtime_ns: 0, ..stamp }), None);
+        assert_eq!(decode(&bytes[..bytes.len() - 1], &stamp), None);
+        assert_eq!(decode(b"LSM2", &stamp), None);
+        // The inode is not part of the record: it is the inode's own attribute.
+        assert_eq!(decode(&bytes, &FileStamp { inode: 1, ..stamp }).map(|d| d.etag), Some("etag".into()));
+    }
+}
