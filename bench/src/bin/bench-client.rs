@@ -10,9 +10,9 @@
 //!              diagnostics: xtask always runs the defaults)
 //! bench-client --op setup [--n N] [--list-keys K]    create the bucket, write the objects GET and LIST read
 //!
-//! bench-client --backend local --root DIR --client ours|object_store|opendal|tokio --op ...
+//! bench-client --backend local --root DIR --client ours|ours_nofsync|object_store|opendal|tokio --op ...
 //!              the same phases on the local filesystem: ours = `LocalDriver::new(DIR)`, container
-//!              `bench`; object_store = `LocalFileSystem::new_with_prefix(DIR/bench)`; opendal =
+//!              `bench`; ours_nofsync = the same with `LocalOptions::fsync(false)`; object_store = `LocalFileSystem::new_with_prefix(DIR/bench)`; opendal =
 //!              `services::Fs` rooted at DIR/bench; tokio = the floor (`tokio::fs::write` / `read`,
 //!              `read_dir` counting file entries). `--op setup` writes with the client given.
 //! ```
@@ -236,7 +236,7 @@ async fn setup(s: &Settings, objects: usize, list_keys: usize) -> Res<()> {
 /// container) and writes the GET objects and the LIST keys, 32 at a time.
 async fn setup_local(client: &Client, objects: usize, list_keys: usize) -> Res<()> {
     match client {
-        Client::LocalOurs { driver, container } => {
+        Client::LocalOurs { driver, container, .. } => {
             use storage_core::{Driver, ErrorKind};
             match driver.create_container(container).await {
                 Ok(_) => {}
@@ -308,7 +308,7 @@ enum Client {
     /// hyper-util's pooled client with requests signed by `storage_s3::sigv4`: the floor.
     Hyper(Arc<HyperFloor>),
     /// Our local filesystem driver (`LocalDriver`) through the `Driver` trait.
-    LocalOurs { driver: storage_local::LocalDriver, container: String },
+    LocalOurs { driver: storage_local::LocalDriver, container: String, label: &'static str },
     /// `object_store::local::LocalFileSystem` rooted at the container directory.
     LocalObjectStore(object_store::local::LocalFileSystem),
     /// OpenDAL `services::Fs` rooted at the container directory.
@@ -365,7 +365,12 @@ impl Client {
         Ok(match name {
             "ours" => {
                 let driver = storage_local::LocalDriver::new(root)?;
-                Client::LocalOurs { driver, container: s.bucket.clone() }
+                Client::LocalOurs { driver, container: s.bucket.clone(), label: "ours" }
+            }
+            "ours_nofsync" => {
+                let options = storage_local::LocalOptions::default().fsync(false);
+                let driver = storage_local::LocalDriver::with_options(root, options)?;
+                Client::LocalOurs { driver, container: s.bucket.clone(), label: "ours_nofsync" }
             }
             "object_store" => {
                 std::fs::create_dir_all(&dir)?;
@@ -379,7 +384,8 @@ impl Client {
             "tokio" => Client::LocalTokio(dir),
             other => {
                 return Err(
-                    format!("unknown local --client {other:?}; expected ours, object_store, opendal or tokio").into()
+                    format!("unknown local --client {other:?}; expected ours, ours_nofsync, object_store, opendal or tokio")
+                        .into()
                 );
             }
         })
@@ -387,7 +393,8 @@ impl Client {
 
     fn name(&self) -> &'static str {
         match self {
-            Client::Ours { .. } | Client::LocalOurs { .. } => "ours",
+            Client::Ours { .. } => "ours",
+            Client::LocalOurs { label, .. } => label,
             Client::ObjectStore(_) | Client::LocalObjectStore(_) => "object_store",
             Client::OpenDal(_) | Client::LocalOpenDal(_) => "opendal",
             Client::Hyper(_) => "hyper",
@@ -409,7 +416,7 @@ impl Client {
                 op.write(&key, data).await?;
             }
             Client::Hyper(h) => h.put(&key, data).await?,
-            Client::LocalOurs { driver, container } => {
+            Client::LocalOurs { driver, container, .. } => {
                 use storage_core::{Driver, Payload, PutOptions};
                 driver.put_object(container, &key, Payload::Bytes(data), &PutOptions::default()).await?;
             }
@@ -437,7 +444,7 @@ impl Client {
             }
             Client::OpenDal(op) => op.read(&key).await?.to_bytes().len(),
             Client::Hyper(h) => h.get(&key).await?.len(),
-            Client::LocalOurs { driver, container } => {
+            Client::LocalOurs { driver, container, .. } => {
                 use storage_core::{Driver, GetOptions};
                 driver.get_object(container, &key, &GetOptions::default()).await?.bytes().await?.len()
             }
@@ -478,7 +485,7 @@ impl Client {
                 n
             }
             Client::Hyper(h) => h.list(prefix).await?,
-            Client::LocalOurs { driver, container } => {
+            Client::LocalOurs { driver, container, .. } => {
                 use storage_core::{Driver, ListEntry, ListOptions};
                 // The driver's default page (1,000 keys).
                 let mut stream = driver.list_objects(container, ListOptions::prefix(prefix));

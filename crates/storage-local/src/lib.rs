@@ -45,17 +45,27 @@
 //! names back and returns keys sorted bytewise; a file name that the encoding could not
 //! have produced (for example `100%` written by hand) is not listed.
 //!
+//! An object's metadata (content type, content encoding, cache control, content
+//! disposition, user metadata, MD5, ETag) is kept in the extended attribute
+//! `user.storage.meta` of its data file: a compact binary record set on the temporary
+//! file before it is renamed into place, so data and metadata are replaced together by
+//! one rename and read from one descriptor. It applies only while the file's size and
+//! modification time match the ones it records. Where the filesystem refuses user
+//! extended attributes (or the record is larger than an attribute may be), and with
+//! [`LocalOptions::xattrs`] off, the metadata goes to a sidecar file instead. Reads try
+//! the attribute first, then the sidecar, so trees written by earlier versions (sidecars
+//! only) keep their metadata.
+//!
 //! Names starting with `%` followed by an ASCII letter are the driver's own:
 //!
-//! - `%m.<name>`: the JSON metadata sidecar of the data file `<name>` (content type,
-//!   content encoding, cache control, content disposition, user metadata, MD5, ETag),
-//!   which applies only while the data file's inode, size and modification time match
-//!   the ones it records;
+//! - `%m.<name>`: the JSON metadata sidecar of the data file `<name>` (the fallback
+//!   above), which applies only while the data file's inode, size and modification time
+//!   match the ones it records;
 //! - `%t.<unique>`: temporary files of writes in progress;
 //! - `%uploads/<upload id>/`: multipart staging (`upload.json`, `part-<n>.<md5>`).
 //!
 //! They never appear in listings. Files written into the tree by hand are objects too:
-//! without a sidecar they have no hash, no content type and an ETag made of their size
+//! without metadata they have no hash, no content type and an ETag made of their size
 //! and modification time.
 //!
 //! A file and a directory cannot share a name, so the driver cannot hold a key and keys
@@ -68,14 +78,27 @@
 //!   container directory the driver never follows one. A key whose path passes through a
 //!   symlink (or names one) is refused with `PermissionDenied`, and listings skip them.
 //! - Writes stream into a temporary file in the destination directory while computing
-//!   the MD5, check the announced length and `content_md5`, fsync, then (under a
-//!   per-key lock, so conditional writes are atomic between writers of one process)
-//!   evaluate the put mode and rename the data file and then its sidecar into place and
-//!   fsync the directory. A failed or cancelled write leaves the old object intact.
+//!   the MD5, check the announced length and `content_md5`, store the metadata (the
+//!   attribute, or a temporary sidecar), fsync, then (under a per-key lock, so
+//!   conditional writes are atomic between writers of one process) evaluate the put mode
+//!   and rename the data file (and then its sidecar, if any) into place and fsync the
+//!   directory. A failed or cancelled write leaves the old object intact.
 //!   Create-if-absent commits with a hard link, which also fails atomically against
 //!   writers in other processes; if-match is only atomic within one process.
-//! - Reads open the file once and stream from that descriptor, so a concurrent
-//!   replacement never mixes two versions.
+//! - Durability: with [`LocalOptions::fsync`] off (option `fsync = false`) the fsyncs
+//!   are skipped; writes stay atomic (temporary file + rename), but the last ones
+//!   before a crash or power loss may be lost.
+//! - On Linux an in-memory payload is written in one blocking task, relative to the
+//!   descriptor of its directory, opened with `openat2(RESOLVE_NO_SYMLINKS |
+//!   RESOLVE_BENEATH)` below the container directory; reads open the file the same way.
+//!   Anything unusual (a directory to create, a symlink to report, no `openat2`) takes
+//!   the checked path, which inspects each component.
+//! - Reads open the file once and read from that descriptor (objects up to 64 KiB in
+//!   the same blocking task, larger ones streamed), and its metadata attribute from
+//!   the same descriptor, so a concurrent replacement never mixes two versions.
+//! - Listing pages resume the previous page's directory walk while every directory it
+//!   read is unchanged (same inode and modification time); otherwise, and for tokens
+//!   the driver no longer holds, they walk afresh from the token.
 //! - Versions are not kept: reading with `GetOptions::version` set fails with
 //!   `ObjectDoesNotExist`.
 
