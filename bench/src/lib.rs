@@ -15,7 +15,7 @@ pub struct Args {
 }
 
 /// Options that take no value.
-const FLAGS: &[&str] = &["no-auth", "no-warmup", "help", "engine-defaults", "no-verify"];
+const FLAGS: &[&str] = &["no-auth", "no-warmup", "help", "engine-defaults", "no-verify", "no-checksum"];
 
 impl Args {
     /// Parses `--name value` pairs and the known flags.

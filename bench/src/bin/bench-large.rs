@@ -11,7 +11,7 @@
 //!   common: [--endpoint URL] [--bucket B] [--access-key AK --secret-key SK]
 //!           [--part-size BYTES (8 MiB)] [--concurrency N (8)] [--read-ahead N (8)]
 //!           [--engine-defaults]   (ours: `TransferOptions::default()`, ignoring the three above)
-//!           [--no-verify] [--single-put-threshold BYTES]   (ours; diagnostics: xtask runs neither)
+//!           [--no-verify] [--no-checksum] [--single-put-threshold BYTES]   (ours; diagnostics: xtask runs none)
 //! ```
 //!
 //! Clients and modes:
@@ -63,6 +63,8 @@ struct Settings {
     read_ahead: usize,
     engine_defaults: bool,
     no_verify: bool,
+    /// S3 requests without Content-MD5 / CRC32C (`Checksum::None`).
+    no_checksum: bool,
     single_put_threshold: Option<u64>,
 }
 
@@ -106,6 +108,7 @@ async fn run(args: Args) -> Res<()> {
         read_ahead: args.parse_or("read-ahead", 8usize)?.max(1),
         engine_defaults: args.flag("engine-defaults"),
         no_verify: args.flag("no-verify"),
+        no_checksum: args.flag("no-checksum"),
         single_put_threshold: args.get("single-put-threshold").map(str::parse).transpose()?,
     };
     let op = args.get("op").ok_or("--op make-file|setup|delete|put|get is required")?;
@@ -174,7 +177,8 @@ async fn ours_driver(s: &Settings) -> Res<Arc<dyn Driver>> {
             storage_s3::S3Config::new()
                 .endpoint(&s.endpoint)
                 .region("us-east-1")
-                .static_credentials(&s.access_key, &s.secret_key),
+                .static_credentials(&s.access_key, &s.secret_key)
+                .checksum(if s.no_checksum { storage_s3::Checksum::None } else { storage_s3::Checksum::default() }),
         )?),
         "local" => {
             let root = s.root.as_ref().ok_or("--backend local needs --root DIR")?;

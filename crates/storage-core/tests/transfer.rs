@@ -590,6 +590,15 @@ async fn each_part_md5_is_computed_once_and_handed_to_the_driver() {
         body.chunks(PART as usize).enumerate().map(|(i, c)| (i as u32 + 1, Some(md5_hex(c)))).collect();
     assert_eq!(f.part_md5s_given(), want);
     assert_eq!(m.get_bytes(C, "k").await.unwrap(), body);
+    // A file's parts are hashed as they are read; the same MD5s reach the driver.
+    let (m, f) = opaque_multipart(Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("src.bin");
+    std::fs::write(&path, &body).unwrap();
+    let t = Transfer::with_options(f.clone(), small(2));
+    t.upload_file(&path, C, "k", PutOptions::default()).await.unwrap();
+    assert_eq!(f.part_md5s_given(), want);
+    assert_eq!(m.get_bytes(C, "k").await.unwrap(), body);
     // Without verification no MD5 is computed or given.
     let (_, f) = opaque_multipart(Faults::default()).await;
     let t = Transfer::with_options(f.clone(), TransferOptions { verify: false, ..small(2) });

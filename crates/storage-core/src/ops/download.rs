@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::stream::{self, StreamExt};
 use tokio::task::JoinHandle;
 
@@ -639,14 +639,56 @@ impl Drop for RangeTask {
     }
 }
 
+/// Chunks of a range smaller than this are gathered into one (up to about this size)
+/// while more data is already waiting, so the reader gets few large chunks rather than
+/// many small network reads; a chunk is passed on as soon as nothing more is ready.
+const STREAM_BATCH: usize = 1 << 20;
+
 fn spawn_range(driver: Arc<dyn Driver>, mut reader: RangeReader) -> RangeTask {
     let (tx, chunks) = tokio::sync::mpsc::unbounded_channel();
     let handle = tokio::spawn(async move {
+        let mut batch = BytesMut::new();
         loop {
-            let next = reader.next_chunk(driver.as_ref()).await;
-            let last = !matches!(next, Ok(Some(_)));
-            if tx.send(next).is_err() || last {
-                return;
+            let next = {
+                let mut fut = std::pin::pin!(reader.next_chunk(driver.as_ref()));
+                match futures::poll!(fut.as_mut()) {
+                    Poll::Ready(next) => next,
+                    Poll::Pending => {
+                        // Nothing more is ready: what was gathered goes to the reader now.
+                        if !batch.is_empty() && tx.send(Ok(Some(batch.split().freeze()))).is_err() {
+                            return;
+                        }
+                        fut.await
+                    }
+                }
+            };
+            match next {
+                Ok(Some(chunk)) if batch.is_empty() && chunk.len() >= STREAM_BATCH => {
+                    if tx.send(Ok(Some(chunk))).is_err() {
+                        return;
+                    }
+                }
+                Ok(Some(chunk)) => {
+                    batch.extend_from_slice(&chunk);
+                    if batch.len() >= STREAM_BATCH && tx.send(Ok(Some(batch.split().freeze()))).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => {
+                    if !batch.is_empty() && tx.send(Ok(Some(batch.split().freeze()))).is_err() {
+                        return;
+                    }
+                    let _ = tx.send(Ok(None));
+                    return;
+                }
+                Err(e) => {
+                    // The data before the failure is the range's, in order: pass it on.
+                    if !batch.is_empty() {
+                        let _ = tx.send(Ok(Some(batch.split().freeze())));
+                    }
+                    let _ = tx.send(Err(e));
+                    return;
+                }
             }
         }
     });

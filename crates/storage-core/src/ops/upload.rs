@@ -7,13 +7,14 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::io::Read;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use futures::stream::{FuturesUnordered, Stream, StreamExt};
+use futures::stream::{BoxStream, FuturesUnordered, Stream, StreamExt};
 use tokio::io::AsyncReadExt;
 
 use super::TransferOptions;
@@ -103,8 +104,8 @@ async fn upload_file<D: Driver + ?Sized>(driver: &D, path: &Path, job: &UploadJo
     let info = driver.info();
     if info.capabilities.multipart && len > single_limit(t, info) {
         let part_size = plan_part_size(Some(len), t, &info.limits)?;
-        let parts = PartCutter::new(file_stream(file, READ_CHUNK), part_size);
-        return multipart(driver, job, parts, VecDeque::new(), Some(len)).await;
+        let parts = file_parts(file.into_std().await, part_size, t.verify);
+        return multipart(driver, job, Parts { stream: parts, size: part_size }, VecDeque::new(), Some(len)).await;
     }
     let wants_md5 = t.verify || job.options.content_md5.is_some();
     if len <= t.memory_budget() {
@@ -138,7 +139,8 @@ async fn upload_bytes<D: Driver + ?Sized>(driver: &D, data: Bytes, job: &UploadJ
     if info.capabilities.multipart && len > single_limit(t, info) {
         let part_size = plan_part_size(Some(len), t, &info.limits)?;
         let source = futures::stream::once(async move { Ok(data) }).boxed();
-        return multipart(driver, job, PartCutter::new(source, part_size), VecDeque::new(), Some(len)).await;
+        let parts = Parts::cut(source, part_size);
+        return multipart(driver, job, parts, VecDeque::new(), Some(len)).await;
     }
     let md5 =
         if t.verify || job.options.content_md5.is_some() { Some(md5_off_thread(data.clone()).await?) } else { None };
@@ -193,7 +195,59 @@ async fn upload_stream<D: Driver + ?Sized>(driver: &D, stream: ByteStream, job: 
         };
         return put_single(driver, job, Payload::Bytes(data), total, md5).await;
     }
-    multipart(driver, job, parts, held, None).await
+    let held = held.into_iter().map(|data| PartData { data, md5: None }).collect();
+    multipart(driver, job, Parts { size: part_size, stream: parts.map(|r| r.map(PartData::from)).boxed() }, held, None)
+        .await
+}
+
+/// The parts of a multipart upload, in order, and the part size.
+struct Parts {
+    stream: BoxStream<'static, Result<PartData>>,
+    size: u64,
+}
+
+impl Parts {
+    /// Parts cut from a byte stream.
+    fn cut(stream: ByteStream, size: u64) -> Self {
+        Parts { stream: PartCutter::new(stream, size).map(|r| r.map(PartData::from)).boxed(), size }
+    }
+}
+
+/// One part's data, and its MD5 when it was computed as it was read.
+struct PartData {
+    data: Bytes,
+    md5: Option<String>,
+}
+
+impl From<Bytes> for PartData {
+    fn from(data: Bytes) -> Self {
+        PartData { data, md5: None }
+    }
+}
+
+/// A file's parts, each read straight into its own buffer by one blocking task that also
+/// computes its MD5 (with `hash`) while the data is in cache: no copies between read
+/// buffers, one hop to the blocking pool per part.
+fn file_parts(file: std::fs::File, size: u64, hash: bool) -> BoxStream<'static, Result<PartData>> {
+    let file = Arc::new(file);
+    futures::stream::unfold(Some(file), move |file| async move {
+        let file = file?;
+        let reader = file.clone();
+        let read = tokio::task::spawn_blocking(move || -> std::io::Result<PartData> {
+            let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(usize::MAX));
+            (&*reader).take(size).read_to_end(&mut buf)?;
+            let md5 = (hash && !buf.is_empty()).then(|| crate::hash::md5_hex(&buf));
+            Ok(PartData { data: Bytes::from(buf), md5 })
+        })
+        .await;
+        match read {
+            Ok(Ok(part)) if part.data.is_empty() => None,
+            Ok(Ok(part)) => Some((Ok(part), Some(file))),
+            Ok(Err(e)) => Some((Err(Error::io("reading the file failed", e)), None)),
+            Err(e) => Some((Err(Error::new(ErrorKind::Io, format!("a file reading task failed: {e}"))), None)),
+        }
+    })
+    .boxed()
 }
 
 /// One request with data whose MD5 (`md5`) is known: the MD5 is checked against a
@@ -311,8 +365,8 @@ impl Drop for AbortGuard {
 async fn multipart<D: Driver + ?Sized>(
     driver: &D,
     job: &UploadJob<'_>,
-    mut source: PartCutter,
-    pending: VecDeque<Bytes>,
+    mut source: Parts,
+    pending: VecDeque<PartData>,
     expected_len: Option<u64>,
 ) -> Result<Object> {
     let mut create = job.options.clone();
@@ -382,7 +436,7 @@ impl SentParts {
 }
 
 enum Event {
-    Read(Option<Result<Bytes>>),
+    Read(Option<Result<PartData>>),
     Sent(Result<(CompletedPart, Option<String>, u64)>),
     Stuck,
 }
@@ -394,8 +448,8 @@ async fn send_parts<D: Driver + ?Sized>(
     driver: &D,
     upload: &MultipartUpload,
     job: &UploadJob<'_>,
-    source: &mut PartCutter,
-    mut pending: VecDeque<Bytes>,
+    source: &mut Parts,
+    mut pending: VecDeque<PartData>,
     hash_whole: bool,
 ) -> Result<SentParts> {
     let t = job.transfer;
@@ -409,7 +463,7 @@ async fn send_parts<D: Driver + ?Sized>(
     let mut eof = false;
     loop {
         while in_flight.len() < room {
-            let Some(data) = pending.pop_front() else { break };
+            let Some(PartData { data, md5 }) = pending.pop_front() else { break };
             if number >= max_parts {
                 return Err(Error::new(
                     ErrorKind::NotSupported,
@@ -425,7 +479,7 @@ async fn send_parts<D: Driver + ?Sized>(
                 h.update(&data);
             }
             len += data.len() as u64;
-            in_flight.push(send_part(driver, upload, number, data, t.verify));
+            in_flight.push(send_part(driver, upload, number, data, md5, t.verify));
         }
         if eof && in_flight.is_empty() {
             break;
@@ -437,7 +491,7 @@ async fn send_parts<D: Driver + ?Sized>(
                 return Poll::Ready(Event::Sent(result));
             }
             if can_read {
-                if let Poll::Ready(item) = source.poll_next_unpin(cx) {
+                if let Poll::Ready(item) = source.stream.poll_next_unpin(cx) {
                     return Poll::Ready(Event::Read(item));
                 }
             } else if in_flight.is_empty() {
@@ -470,20 +524,22 @@ async fn send_parts<D: Driver + ?Sized>(
     })
 }
 
-/// Uploads one part. With `verify`, its MD5 is computed first (on tokio's blocking pool),
-/// handed to the driver (which sends it, so the backend checks the part; S3's
+/// Uploads one part. With `verify`, its MD5 (`md5` when it was computed as the part was
+/// read, otherwise computed now on tokio's blocking pool) is handed to the driver (which sends it, so the backend checks the part; S3's
 /// `Content-MD5`), and a part ETag that is an MD5 must be it.
 async fn send_part<D: Driver + ?Sized>(
     driver: &D,
     upload: &MultipartUpload,
     number: u32,
     data: Bytes,
+    md5: Option<String>,
     verify: bool,
 ) -> Result<(CompletedPart, Option<String>, u64)> {
     let n = data.len() as u64;
-    let md5 = match verify {
-        true => Some(md5_off_thread(data.clone()).await?),
-        false => None,
+    let md5 = match (verify, md5) {
+        (true, Some(md5)) => Some(md5),
+        (true, None) => Some(md5_off_thread(data.clone()).await?),
+        (false, _) => None,
     };
     let options = md5.clone().map(PartOptions::content_md5).unwrap_or_default();
     let part = driver.put_part_with(upload, number, Payload::Bytes(data), &options).await?;
