@@ -362,7 +362,7 @@ async fn fill_file<D: Driver + ?Sized>(
     let size = object.size;
     let progress = t.progress();
     progress.start(Some(size), Some(1));
-    let file = Arc::new(file);
+    let file = Arc::new(SharedFile { file, writing: std::sync::Mutex::new(()) });
     let mut hashing = match (t.verify, ContentHasher::for_object(&object)) {
         (true, Some(hasher)) => {
             let reader = std::fs::File::open(tmp).map_err(|e| Error::io(format!("opening {}", tmp.display()), e))?;
@@ -414,10 +414,12 @@ async fn fill_file<D: Driver + ?Sized>(
         return Err(Error::new(ErrorKind::Io, format!("only {} of {size} bytes were written", frontier.end)));
     }
     let synced = file.clone();
-    let len = tokio::task::spawn_blocking(move || synced.sync_all().and_then(|()| synced.metadata()).map(|m| m.len()))
-        .await
-        .map_err(join_error)?
-        .map_err(|e| Error::io(format!("syncing {}", tmp.display()), e))?;
+    let len = tokio::task::spawn_blocking(move || {
+        synced.file.sync_all().and_then(|()| synced.file.metadata()).map(|m| m.len())
+    })
+    .await
+    .map_err(join_error)?
+    .map_err(|e| Error::io(format!("syncing {}", tmp.display()), e))?;
     if len != size {
         return Err(Error::new(ErrorKind::Io, format!("the download holds {len} bytes but the object has {size}")));
     }
@@ -450,7 +452,7 @@ fn hash_more(
 async fn fetch_to_file<D: Driver + ?Sized>(
     driver: &D,
     mut reader: RangeReader,
-    file: Arc<std::fs::File>,
+    file: Arc<SharedFile>,
     progress: &dyn Progress,
 ) -> Result<Range<u64>> {
     let range = reader.range();
@@ -473,15 +475,28 @@ async fn fetch_to_file<D: Driver + ?Sized>(
     Ok(range)
 }
 
-/// Writes `chunks` one after another at `offset`, on the blocking pool.
-async fn write_at(file: Arc<std::fs::File>, chunks: Vec<Bytes>, offset: u64) -> Result<()> {
+/// The temporary file of a download, written by every range.
+struct SharedFile {
+    file: std::fs::File,
+    /// Held while writing: one write at a time (concurrent writes to one file only queue
+    /// on the file's lock in the kernel, and cost far more CPU there than they save).
+    writing: std::sync::Mutex<()>,
+}
+
+/// Writes `chunks` one after another at `offset` with one write call, on the blocking
+/// pool.
+async fn write_at(file: Arc<SharedFile>, chunks: Vec<Bytes>, offset: u64) -> Result<()> {
     tokio::task::spawn_blocking(move || {
-        let mut at = offset;
-        for c in &chunks {
-            write_all_at(&file, c, at)?;
-            at += c.len() as u64;
-        }
-        Ok::<_, std::io::Error>(())
+        let joined;
+        let data: &[u8] = match chunks.as_slice() {
+            [one] => one,
+            many => {
+                joined = many.concat();
+                &joined
+            }
+        };
+        let _one_at_a_time = file.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        write_all_at(&file.file, data, offset)
     })
     .await
     .map_err(join_error)?
