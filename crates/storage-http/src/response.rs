@@ -34,9 +34,16 @@ impl HttpResponse {
     }
 
     /// Reads the whole body (each read waits at most the idle timeout).
+    /// A body of one chunk is returned as is; a longer one is gathered into a buffer
+    /// sized from `Content-Length` (trusted up to 64 MiB), so it is copied once.
     pub async fn bytes(self) -> Result<Bytes> {
+        let hint = usize::try_from(self.content_length().unwrap_or(0).min(64 << 20)).unwrap_or(0);
         let mut s = self.into_stream();
-        let mut buf = BytesMut::new();
+        let Some(first) = s.next().await.transpose()? else { return Ok(Bytes::new()) };
+        let Some(second) = s.next().await.transpose()? else { return Ok(first) };
+        let mut buf = BytesMut::with_capacity(hint.max(first.len() + second.len()));
+        buf.extend_from_slice(&first);
+        buf.extend_from_slice(&second);
         while let Some(chunk) = s.next().await {
             buf.extend_from_slice(&chunk?);
         }

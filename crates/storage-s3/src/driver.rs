@@ -175,9 +175,9 @@ fn content_range(v: &str) -> Option<(u64, u64, u64)> {
 }
 
 fn merge_listing(bucket: &str, r: xml::ListResult) -> Vec<ListEntry> {
+    let mut out = Vec::with_capacity(r.objects.len() + r.prefixes.len());
     let mut objects = r.objects.into_iter().peekable();
     let mut prefixes = r.prefixes.into_iter().peekable();
-    let mut out = Vec::new();
     loop {
         let take_object = match (objects.peek(), prefixes.peek()) {
             (Some(o), Some(p)) => o.key.as_str() < p.as_str(),

@@ -171,6 +171,8 @@ pub fn parse_list(xml: &[u8]) -> Result<ListResult> {
     let mut reader = Reader::from_reader(xml);
     reader.config_mut().check_end_names = false;
     let mut out = ListResult::default();
+    // One allocation for the page's objects: count them first (a fast byte search).
+    out.objects.reserve(memchr::memmem::find_iter(xml, b"<Contents>").count());
     let (mut in_contents, mut in_prefixes, mut url_encoded) = (false, false, false);
     let mut field = Field::Other;
     let mut text = String::new();
