@@ -995,6 +995,31 @@ async fn a_stream_yields_the_head_range_as_it_arrives() {
     drop(s);
 }
 
+/// Runs a future outside any runtime (the memory driver never waits on I/O).
+fn run_without_runtime<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn a_stream_of_several_ranges_outside_tokio_is_a_clear_error() {
+    run_without_runtime(async {
+        let m = Arc::new(MemoryDriver::new());
+        m.create_container(C).await.unwrap();
+        m.put_object(C, "k", data((PART * 3) as usize, 53).into(), &PutOptions::default()).await.unwrap();
+        let t = Transfer::with_options(m.clone(), small(2));
+        let e = t.download_stream(C, "k").await.err().expect("no tokio runtime here");
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+        assert!(e.message().contains("tokio runtime"), "{e}");
+    });
+}
+
 // ---- the borrowed helpers and types --------------------------------------------------
 
 #[tokio::test]

@@ -585,6 +585,13 @@ pub(crate) async fn download_stream(
         })
         .boxed()
     } else {
+        // Each range is fetched by a tokio task: say so rather than panic elsewhere.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(context(Error::new(
+                ErrorKind::Config,
+                "an ordered download stream of several ranges needs a tokio runtime (call it inside one)",
+            )));
+        }
         let readers = std::iter::once(first).chain(rest.into_iter().map(move |r| RangeReader::new(pinned.clone(), r)));
         ordered_ranges(driver.clone(), Box::new(readers), t.read_ahead.max(1) + 1)
     };
