@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use storage_conformance::{DriverReport, Report, RunConfig, profiles};
 use storage_core::{Driver, MemoryDriver};
+use storage_local::LocalOptions;
 use storage_redis::RedisDriver;
 use storage_s3::{S3Config, S3Driver};
 
@@ -73,12 +74,21 @@ async fn run_driver(name: &str, env: &HashMap<String, String>) -> Result<Vec<Dri
     match name {
         "memory" => Ok(vec![storage_conformance::run(Arc::new(MemoryDriver::new()), &config).await]),
         "local" => {
-            let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-            let driver: Arc<dyn Driver> =
-                Arc::new(storage_local::LocalDriver::new(dir.path()).map_err(|e| e.to_string())?);
-            let report = storage_conformance::run(driver, &config).await;
-            drop(dir);
-            Ok(vec![report])
+            // The defaults (Linux: openat2 fast paths, metadata in xattrs), then the
+            // portable code: the checked path-by-path walk and sidecar files.
+            let mut out = Vec::new();
+            for (label, options) in [
+                (None, LocalOptions::default()),
+                (Some("local (checked paths, sidecars)"), LocalOptions::default().fast_paths(false).xattrs(false)),
+            ] {
+                let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+                let driver: Arc<dyn Driver> =
+                    Arc::new(storage_local::LocalDriver::with_options(dir.path(), options).map_err(|e| e.to_string())?);
+                let config = RunConfig { label: label.map(str::to_owned), ..RunConfig::default() };
+                out.push(storage_conformance::run(driver, &config).await);
+                drop(dir);
+            }
+            Ok(out)
         }
         "s3" => {
             let mut out = Vec::new();

@@ -10,8 +10,9 @@ use crate::{LocalDriver, LocalOptions, NAME};
 /// The factory of [`LocalDriver`]: name `local`, URL schemes `local` and `file`.
 ///
 /// Options: `root` (required), the directory holding the containers; it is created if
-/// missing. `fsync` (`true` by default; `false` keeps writes atomic but not durable)
-/// and `xattrs` (`true` by default; `false` stores metadata in sidecar files only):
+/// missing. `fsync` (`true` by default; `false` keeps writes atomic but not durable),
+/// `xattrs` (`true` by default; `false` stores metadata in sidecar files only) and
+/// `fast_paths` (`true` by default; `false` always takes the checked path-by-path walk):
 /// see [`crate::LocalOptions`]. In the configuration file: `[local] fsync = false`.
 ///
 /// ```
@@ -57,6 +58,9 @@ impl DriverFactory for LocalFactory {
         }
         if let Some(xattrs) = config.flag("xattrs").map_err(|e| e.with_driver(NAME))? {
             options.xattrs = xattrs;
+        }
+        if let Some(fast_paths) = config.flag("fast_paths").map_err(|e| e.with_driver(NAME))? {
+            options.fast_paths = fast_paths;
         }
         Ok(Arc::new(LocalDriver::with_options(root, options)?))
     }

@@ -73,7 +73,8 @@ pub fn open(op: &ObjectPath, container: &str, key: &str) -> Result<Option<Opened
     let fd = match rfs::openat2(&cfd, rel(op, true), flags, Mode::empty(), RESOLVE) {
         Ok(fd) => fd,
         Err(Errno::NOENT | Errno::NOTDIR) => return Err(no_object(container, key)),
-        Err(Errno::NOSYS) => {
+        // No openat2, or a seccomp filter refusing it (containers answer EPERM).
+        Err(Errno::NOSYS | Errno::PERM) => {
             OPENAT2.store(false, Ordering::Relaxed);
             return Ok(None);
         }
@@ -180,7 +181,9 @@ impl PutBytes {
                 Err(Errno::NOENT | Errno::NOTDIR) => {
                     paths::resolve(op, true)?;
                 }
-                Err(Errno::NOSYS) => OPENAT2.store(false, Ordering::Relaxed),
+                // No openat2, or a seccomp filter refusing it (containers answer EPERM):
+                // the checked walk from now on, which reports any real error.
+                Err(Errno::NOSYS | Errno::PERM) => OPENAT2.store(false, Ordering::Relaxed),
                 // A symlink on the way: the checked walk reports it.
                 Err(Errno::LOOP | Errno::XDEV | Errno::AGAIN) => {
                     paths::resolve(op, false)?;

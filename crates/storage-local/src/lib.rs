@@ -91,8 +91,9 @@
 //! - On Linux an in-memory payload is written in one blocking task, relative to the
 //!   descriptor of its directory, opened with `openat2(RESOLVE_NO_SYMLINKS |
 //!   RESOLVE_BENEATH)` below the container directory; reads open the file the same way.
-//!   Anything unusual (a directory to create, a symlink to report, no `openat2`) takes
-//!   the checked path, which inspects each component.
+//!   Anything unusual (a directory to create, a symlink to report, no `openat2` or a
+//!   seccomp filter refusing it) takes the checked path, which inspects each component;
+//!   [`LocalOptions::fast_paths`] off takes it always.
 //! - Reads open the file once and read from that descriptor (objects up to 64 KiB in
 //!   the same blocking task, larger ones streamed), and its metadata attribute from
 //!   the same descriptor, so a concurrent replacement never mixes two versions.
@@ -163,22 +164,34 @@ pub struct LocalOptions {
     /// With `false`, sidecar files only (the layout of earlier versions). Either way
     /// both are read. Factory / URL / configuration option `xattrs`.
     pub xattrs: bool,
+    /// On Linux, open objects and write small ones through descriptors resolved with
+    /// `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, one blocking hop each (default
+    /// `true`). With `false`, every operation takes the checked path-by-path walk that
+    /// other platforms use (same guarantees, more system calls). Factory / URL /
+    /// configuration option `fast_paths`.
+    pub fast_paths: bool,
 }
 
 impl Default for LocalOptions {
     fn default() -> Self {
-        LocalOptions { fsync: true, xattrs: true }
+        LocalOptions { fsync: true, xattrs: true, fast_paths: true }
     }
 }
 
 impl LocalOptions {
-    /// The defaults with `fsync` set.
+    /// These options with `fsync` set.
     pub fn fsync(mut self, fsync: bool) -> Self {
         self.fsync = fsync;
         self
     }
 
-    /// The defaults with `xattrs` set.
+    /// These options with `fast_paths` set.
+    pub fn fast_paths(mut self, fast_paths: bool) -> Self {
+        self.fast_paths = fast_paths;
+        self
+    }
+
+    /// These options with `xattrs` set.
     pub fn xattrs(mut self, xattrs: bool) -> Self {
         self.xattrs = xattrs;
         self

@@ -55,11 +55,15 @@ pub fn open_checked(op: &ObjectPath, container: &str, key: &str) -> Result<Opene
 
 /// Opens an object: one `openat2` refusing symlinks where the platform has it, else
 /// [`open_checked`] (blocking).
-fn open_any(op: &ObjectPath, container: &str, key: &str) -> Result<Opened> {
+fn open_any(shared: &Shared, op: &ObjectPath, container: &str, key: &str) -> Result<Opened> {
     #[cfg(target_os = "linux")]
-    if let Some(o) = crate::fast::open(op, container, key)? {
+    if shared.options.fast_paths
+        && let Some(o) = crate::fast::open(op, container, key)?
+    {
         return Ok(o);
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = shared;
     open_checked(op, container, key)
 }
 
@@ -67,13 +71,13 @@ fn open_any(op: &ObjectPath, container: &str, key: &str) -> Result<Opened> {
 /// while holding the key's lock, so a write of this process caught between its two
 /// renames is not seen half done (blocking).
 pub fn open_consistent_now(shared: &Shared, op: &ObjectPath, container: &str, key: &str) -> Result<Opened> {
-    let first = open_any(op, container, key)?;
+    let first = open_any(shared, op, container, key)?;
     if !first.stale {
         return Ok(first);
     }
     drop(first);
     let _lock = shared.locks.lock(container, key);
-    open_any(op, container, key)
+    open_any(shared, op, container, key)
 }
 
 /// [`open_consistent_now`] on the blocking pool.

@@ -296,7 +296,7 @@ pub async fn put(
 ) -> Result<Object> {
     #[cfg(target_os = "linux")]
     let payload = match payload {
-        Payload::Bytes(data) => {
+        Payload::Bytes(data) if d.shared.options.fast_paths => {
             let put = crate::fast::PutBytes {
                 shared: Arc::clone(&d.shared),
                 op,

@@ -50,7 +50,7 @@ async fn without_fsync_writes_stay_atomic_and_complete() {
 }
 
 #[test]
-fn the_factory_reads_fsync_and_xattrs() {
+fn the_factory_reads_fsync_xattrs_and_fast_paths() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_string_lossy().into_owned();
     let options = |config: DriverConfig| {
@@ -62,6 +62,10 @@ fn the_factory_reads_fsync_and_xattrs() {
     assert_eq!(options(base.clone()).unwrap(), Some(LocalOptions::default()));
     assert_eq!(options(base.clone().set("fsync", "false")).unwrap(), Some(LocalOptions::default().fsync(false)));
     assert_eq!(options(base.clone().set("xattrs", "no")).unwrap(), Some(LocalOptions::default().xattrs(false)));
+    assert_eq!(
+        options(base.clone().set("fast_paths", "false")).unwrap(),
+        Some(LocalOptions::default().fast_paths(false))
+    );
     assert_eq!(options(base.clone().set("fsync", "sometimes")).unwrap_err().kind(), ErrorKind::Config);
 }
 
