@@ -66,6 +66,7 @@ capability_fields!(
     container_checked,
     atomic_conditional_put,
     multipart_md5,
+    parallel_upload,
 );
 
 #[cfg(test)]

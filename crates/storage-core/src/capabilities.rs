@@ -72,6 +72,10 @@ pub struct Capabilities {
     /// the transfer engine checks the parts' MD5s and the multipart ETag instead and does
     /// not hash the whole object a second time.
     pub multipart_md5: bool,
+    /// Parts sent in parallel upload an object faster than one streamed request (network
+    /// stores). Off for the local filesystem, where the transfer engine writes objects of
+    /// any size with one streamed request (parts would only add copies and hashing).
+    pub parallel_upload: bool,
 }
 
 impl Capabilities {
@@ -106,6 +110,7 @@ impl Capabilities {
         container_checked: true,
         atomic_conditional_put: true,
         multipart_md5: true,
+        parallel_upload: true,
     };
 
     /// Every capability off.
@@ -139,6 +144,7 @@ impl Capabilities {
         container_checked: false,
         atomic_conditional_put: false,
         multipart_md5: false,
+        parallel_upload: false,
     };
 }
 

@@ -440,6 +440,37 @@ async fn single_request_below_the_threshold_multipart_above() {
 }
 
 #[tokio::test]
+async fn without_parallel_upload_objects_go_in_one_request_up_to_the_driver_limit() {
+    let m = store().await;
+    let mut info = m.info().clone();
+    info.capabilities.parallel_upload = false;
+    info.limits.max_single_put = PART * 5;
+    let f = Faulty::with_info(m.clone(), Faults::default(), info);
+    let t = Transfer::with_options(f.clone(), small(2));
+    let counts = || (f.puts.load(Ordering::SeqCst), f.put_parts.load(Ordering::SeqCst));
+    let body = data(PART as usize * 3 + 1, 4);
+    t.upload_bytes(body.clone(), C, "b", PutOptions::default()).await.unwrap();
+    assert_eq!(counts(), (1, 0));
+    t.upload_stream(irregular(&body, &[1000]), C, "s", PutOptions::default()).await.unwrap();
+    assert_eq!(counts(), (2, 0));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.bin");
+    std::fs::write(&path, &body).unwrap();
+    t.upload_file(&path, C, "f", PutOptions::default()).await.unwrap();
+    assert_eq!(counts(), (3, 0));
+    for key in ["b", "s", "f"] {
+        assert_eq!(m.get_bytes(C, key).await.unwrap(), body, "{key}");
+    }
+    // Above what one request may carry, parts all the same.
+    let big = data(PART as usize * 5 + 1, 5);
+    std::fs::write(&path, &big).unwrap();
+    t.upload_file(&path, C, "f", PutOptions::default()).await.unwrap();
+    assert_eq!(counts(), (3, 6));
+    assert_eq!(m.get_bytes(C, "f").await.unwrap(), big);
+    no_uploads(&m).await;
+}
+
+#[tokio::test]
 async fn part_size_grows_to_fit_max_parts() {
     let m = store().await;
     let mut info = m.info().clone();

@@ -263,9 +263,12 @@ impl LocalDriver {
             // A file and a directory cannot share a name: "a" and "a/b" cannot coexist.
             key_and_prefix: false,
             cdn: true,
+            parallel_upload: false,
             ..Capabilities::ALL
         };
-        let limits = Limits { min_part_size: 1, ..Limits::default() };
+        // Parts would only add copies on one disk: the transfer engine streams objects
+        // of any size in one request here.
+        let limits = Limits { min_part_size: 1, max_single_put: u64::MAX, ..Limits::default() };
         Ok(LocalDriver {
             info: DriverInfo {
                 name: NAME.to_owned(),

@@ -95,6 +95,17 @@ fn single_limit(transfer: &TransferOptions, info: &DriverInfo) -> u64 {
     transfer.single_put_threshold.min(info.limits.max_single_put)
 }
 
+/// Whether `len` bytes go as a multipart upload: above the threshold where parts help
+/// (`parallel_upload`), otherwise only above what one request may carry.
+fn wants_multipart(transfer: &TransferOptions, info: &DriverInfo, len: u64) -> bool {
+    let caps = &info.capabilities;
+    caps.multipart
+        && match caps.parallel_upload {
+            true => len > single_limit(transfer, info),
+            false => len > info.limits.max_single_put,
+        }
+}
+
 async fn upload_file<D: Driver + ?Sized>(driver: &D, path: &Path, job: &UploadJob<'_>) -> Result<Object> {
     let t = job.transfer;
     let mut file =
@@ -102,7 +113,7 @@ async fn upload_file<D: Driver + ?Sized>(driver: &D, path: &Path, job: &UploadJo
     let len = file.metadata().await.map_err(|e| Error::io(format!("reading the size of {}", path.display()), e))?.len();
     t.progress().start(Some(len), Some(1));
     let info = driver.info();
-    if info.capabilities.multipart && len > single_limit(t, info) {
+    if wants_multipart(t, info, len) {
         let part_size = plan_part_size(Some(len), t, &info.limits)?;
         let parts = file_parts(file.into_std().await, part_size, t.verify);
         return multipart(driver, job, Parts { stream: parts, size: part_size }, VecDeque::new(), Some(len)).await;
@@ -136,7 +147,7 @@ async fn upload_bytes<D: Driver + ?Sized>(driver: &D, data: Bytes, job: &UploadJ
     let len = data.len() as u64;
     t.progress().start(Some(len), Some(1));
     let info = driver.info();
-    if info.capabilities.multipart && len > single_limit(t, info) {
+    if wants_multipart(t, info, len) {
         let part_size = plan_part_size(Some(len), t, &info.limits)?;
         let source = futures::stream::once(async move { Ok(data) }).boxed();
         let parts = Parts::cut(source, part_size);
@@ -151,7 +162,7 @@ async fn upload_stream<D: Driver + ?Sized>(driver: &D, stream: ByteStream, job: 
     let t = job.transfer;
     t.progress().start(None, Some(1));
     let info = driver.info();
-    if !info.capabilities.multipart {
+    if !info.capabilities.multipart || !info.capabilities.parallel_upload {
         return put_stream(driver, stream, job).await;
     }
     let part_size = plan_part_size(None, t, &info.limits)?;
