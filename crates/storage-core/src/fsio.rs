@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use futures::stream::StreamExt;
 use tokio::io::AsyncReadExt;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::hash::Md5Hasher;
 use crate::payload::ByteStream;
 
@@ -63,11 +63,35 @@ pub async fn sync_dir(dir: &Path) -> Result<()> {
 
 /// MD5 (hex) of a file's contents, read in 1 MiB chunks.
 pub async fn md5_file(path: &Path) -> Result<String> {
-    let file = tokio::fs::File::open(path).await.map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    let mut s = file_stream(file, 1 << 20);
-    let mut h = Md5Hasher::new();
-    while let Some(c) = s.next().await {
-        h.update(&c?);
+    use std::io::Read;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    /// Tells the hashing task to stop when the caller's future is dropped.
+    struct StopOnDrop(Arc<AtomicBool>);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
     }
-    Ok(h.finish_hex())
+    let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+    let stopped = stop.0.clone();
+    let path = path.to_owned();
+    // One blocking task reads and hashes the whole file: no copies between buffers and
+    // no hop per chunk.
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let mut h = Md5Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        while !stopped.load(Ordering::Relaxed) {
+            match file.read(&mut buf) {
+                Ok(0) => return Ok(h.finish_hex()),
+                Ok(n) => h.update(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+            }
+        }
+        Err(Error::new(ErrorKind::Io, "hashing the file was cancelled"))
+    })
+    .await
+    .map_err(|e| Error::new(ErrorKind::Io, format!("a hashing task failed: {e}")))?
 }
