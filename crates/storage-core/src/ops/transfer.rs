@@ -40,11 +40,13 @@ pub struct TransferOptions {
     pub download_part_size: u64,
     /// Ranges an ordered download stream fetches ahead of the reader (at least 1).
     pub read_ahead: usize,
-    /// Compute checksums and compare them with what the backend reports: per part (MD5,
-    /// against a part ETag that is an MD5) and for the whole object (MD5 on upload; MD5
-    /// or CRC32C on download, whichever the object reports), plus sizes, which are always
-    /// checked. Turn it off for backends whose ETags look like MD5s but are not (S3 with
-    /// SSE-KMS or SSE-C).
+    /// Compute checksums and compare them with what the backend reports: per part (its
+    /// MD5, handed to the driver with the part and compared with a part ETag that is an
+    /// MD5) and for the whole object (on upload its MD5 where the backend reports one,
+    /// `Capabilities::multipart_md5`, else the multipart ETag made of the parts' MD5s;
+    /// on download MD5 or CRC32C, whichever the object reports), plus sizes, which are
+    /// always checked. A caller's `content_md5` is checked either way. Turn it off for
+    /// backends whose ETags look like MD5s but are not (S3 with SSE-KMS or SSE-C).
     pub verify: bool,
     /// How many times a range whose body breaks (or stalls) is resumed from its last
     /// received byte before the download fails; the count restarts whenever data arrives.
