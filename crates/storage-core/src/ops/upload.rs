@@ -1,9 +1,10 @@
-//! Uploads of files, bytes and streams: one request below a threshold, otherwise a
-//! multipart upload with `concurrency` parts in flight while the next part is read,
-//! memory bounded by `part_size x (concurrency + 1)`, an MD5 per part (computed once,
-//! sent with the part and checked against its ETag) and a check of the whole object (its
-//! MD5 where the backend reports one, otherwise the multipart ETag), and an abort on any failure (and on cancellation, given the driver's
-//! `Arc`).
+//! Uploads of files, bytes and streams: one request below a threshold (of any size where
+//! parts do not help, `Capabilities::parallel_upload` off), otherwise a multipart upload
+//! with `concurrency` parts in flight while the next part is read, memory bounded by
+//! `part_size x (concurrency + 1)`, an MD5 per part (computed once, sent with the part
+//! and checked against its ETag), a check of the whole object (its MD5 where the backend
+//! reports one, otherwise the multipart ETag), and an abort on any failure (and on
+//! cancellation, given the driver's `Arc`).
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
