@@ -160,8 +160,12 @@ impl PutBytes {
                 crate::require_container(&op.container_dir, &self.container)?;
                 paths::resolve(op, true)?;
                 let p = op.parent();
-                return rfs::open(&p, dir_flags | OFlags::NOFOLLOW, Mode::empty())
-                    .map_err(|e| Error::io(format!("opening directory {}", p.display()), os(e)));
+                match rfs::open(&p, dir_flags | OFlags::NOFOLLOW, Mode::empty()) {
+                    Ok(fd) => return Ok(fd),
+                    // A concurrent delete pruned the directory just made: make it again.
+                    Err(Errno::NOENT) => continue,
+                    Err(e) => return Err(Error::io(format!("opening directory {}", p.display()), os(e))),
+                }
             }
             let cflags = if parent.is_empty() { dir_flags } else { OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC };
             let cfd = match rfs::open(&op.container_dir, cflags, Mode::empty()) {

@@ -114,9 +114,14 @@ pub fn file_stream(file: tokio::fs::File, len: u64, chunk: usize) -> ByteStream 
     .boxed()
 }
 
-/// Fsyncs a directory (blocking; `EINVAL` from filesystems that cannot is ignored).
+/// Fsyncs a directory (blocking; `EINVAL` from filesystems that cannot is ignored). A
+/// directory already gone (removed by a concurrent delete once empty) needs no sync.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    let f = std::fs::File::open(dir).map_err(|e| Error::io(format!("opening directory {}", dir.display()), e))?;
+    let f = match std::fs::File::open(dir) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("opening directory {}", dir.display()), e)),
+    };
     match f.sync_all() {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
