@@ -83,8 +83,8 @@ struct Faults {
     wrong_multipart_etag: bool,
     /// `put_part` yields this many times before doing its work.
     part_yields: usize,
-    /// `put_part` waits (yielding, at most 10,000 times) until this many parts are in
-    /// flight, so the engine's concurrency shows whatever the timing of its hashing.
+    /// Parts 1..=n of `put_part` wait (at most 5 s) until n parts are in flight, so the
+    /// engine's concurrency shows whatever the timing of its hashing.
     hold_until_in_flight: Option<usize>,
 }
 
@@ -278,12 +278,14 @@ impl Driver for Faulty {
         for _ in 0..f.part_yields {
             tokio::task::yield_now().await;
         }
-        if let Some(n) = f.hold_until_in_flight {
-            for _ in 0..10_000 {
-                if self.parts_in_flight.load(Ordering::SeqCst) >= n {
+        if let Some(n) = f.hold_until_in_flight.filter(|&n| part_number as usize <= n) {
+            // The first n parts wait until n were in flight at once (at most 5 s, so a
+            // broken engine fails the test instead of hanging it).
+            for _ in 0..5_000 {
+                if self.max_parts_in_flight.load(Ordering::SeqCst) >= n {
                     break;
                 }
-                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
         if f.hang_part == Some(part_number) {
