@@ -49,9 +49,10 @@ impl HttpClient {
         let tcp = ProxyConnector::new(http, config.proxy_from_env);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = match config.tls_roots {
-            TlsRoots::Webpki => builder.with_provider_and_webpki_roots(provider).map_err(|e| tls_error(&e))?,
-            TlsRoots::Native => native_roots(builder, provider)?,
+        let builder = match (&config.ca_bundle, config.tls_roots) {
+            (Some(bundle), _) => builder.with_tls_config(tls_with_bundle(bundle, provider)?),
+            (None, TlsRoots::Webpki) => builder.with_provider_and_webpki_roots(provider).map_err(|e| tls_error(&e))?,
+            (None, TlsRoots::Native) => native_roots(builder, provider)?,
         };
         let https = builder.https_or_http().enable_http1().wrap_connector(tcp);
         let client = Client::builder(TokioExecutor::new())
@@ -182,6 +183,14 @@ impl HttpClient {
                 sent: true,
             },
             Some(Err(e)) => {
+                // An untrusted or invalid server certificate is not transient: no retry.
+                if let Some(reason) = tls_refusal(&e) {
+                    let msg = format!(
+                        "the server's TLS certificate was refused: {reason}; if the server is yours, trust its CA \
+                         with ca_bundle (AWS_CA_BUNDLE)"
+                    );
+                    return Attempt::Failed { error: Error::new(ErrorKind::Config, msg), sent: false };
+                }
                 let connect = e.is_connect();
                 let kind = if format!("{e:?}").contains("TimedOut") { ErrorKind::Timeout } else { ErrorKind::Io };
                 let what = if connect { "connecting failed" } else { "the request failed" };
@@ -199,8 +208,54 @@ impl HttpClient {
     }
 }
 
+/// The TLS error (certificate refused, handshake failure) somewhere in `e`'s sources,
+/// looking inside `std::io::Error`s, which carry it as their payload.
+fn tls_refusal(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        current = match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(payload) => Some(payload as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
+}
+
 fn tls_error(e: &dyn std::fmt::Display) -> Error {
     Error::new(ErrorKind::Config, format!("TLS setup failed: {e}"))
+}
+
+/// A TLS configuration trusting exactly the certificate authorities of the PEM file
+/// `bundle`.
+fn tls_with_bundle(
+    bundle: &std::path::Path,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<rustls::ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let bad = |what: String| {
+        Error::new(
+            ErrorKind::Config,
+            format!("the CA bundle {} (ca_bundle, AWS_CA_BUNDLE) is not usable: {what}", bundle.display()),
+        )
+    };
+    let certs = CertificateDer::pem_file_iter(bundle).map_err(|e| bad(e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs {
+        let cert = cert.map_err(|e| bad(e.to_string()))?;
+        roots.add(cert).map_err(|e| bad(format!("a certificate is not usable as a root: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("it holds no certificate".to_owned()));
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_error(&e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 type SchemesBuilder = hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes>;

@@ -58,6 +58,11 @@ pub struct HttpConfig {
     pub retry: RetryConfig,
     /// TLS roots.
     pub tls_roots: TlsRoots,
+    /// A PEM file of certificate authorities trusted *instead of* `tls_roots` (a private
+    /// CA or a TLS-intercepting proxy; the S3 driver reads `AWS_CA_BUNDLE` into it, as
+    /// the AWS CLI does). A missing, unreadable or certificate-less file fails
+    /// [`crate::HttpClient::new`] with `Config`, naming the file.
+    pub ca_bundle: Option<std::path::PathBuf>,
     /// Use `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` from the environment.
     pub proxy_from_env: bool,
 }
@@ -74,6 +79,7 @@ impl Default for HttpConfig {
             user_agent: concat!("storage-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
             retry: RetryConfig::default(),
             tls_roots: TlsRoots::Webpki,
+            ca_bundle: None,
             proxy_from_env: true,
         }
     }

@@ -152,7 +152,8 @@ impl S3Config {
 
     /// From the environment, as AWS tools read it: `AWS_ENDPOINT_URL_S3` /
     /// `AWS_ENDPOINT_URL`, `AWS_REGION` / `AWS_DEFAULT_REGION` (else the profile's region),
-    /// and the default credentials chain.
+    /// `AWS_CA_BUNDLE` (a PEM file of CAs trusted instead of the bundled roots), and the
+    /// default credentials chain.
     pub fn from_env() -> Self {
         Self::from_vars(|k| std::env::var(k).ok())
     }
@@ -168,13 +169,17 @@ impl S3Config {
         } else if let Some(r) = crate::credentials::ProfileProvider::from_env().configured_region() {
             c.region = r;
         }
+        if let Some(b) = get("AWS_CA_BUNDLE").filter(|b| !b.is_empty()) {
+            c.http.ca_bundle = Some(b.into());
+        }
         c
     }
 
     /// From a string map (config file section or URL options): `endpoint`, `region`,
     /// `addressing` (auto|path|virtual), `access_key_id` + `secret_access_key`
     /// (+ `session_token`), `anonymous`, `allow_http`, `checksum` (crc32c|md5|none),
-    /// `payload_signing` (auto|signed|unsigned). Unset values come from the environment.
+    /// `payload_signing` (auto|signed|unsigned), `ca_bundle` (a PEM file). Unset values
+    /// come from the environment.
     pub fn from_config(config: &DriverConfig) -> Result<Self> {
         let mut c = Self::from_env();
         if let Some(e) = config.get("endpoint") {
@@ -210,6 +215,9 @@ impl S3Config {
         }
         if let Some(a) = config.flag("allow_http")? {
             c.http.allow_http = a;
+        }
+        if let Some(b) = config.get("ca_bundle").filter(|b| !b.trim().is_empty()) {
+            c.http.ca_bundle = Some(b.into());
         }
         if let Some(v) = config.get("checksum") {
             c.checksum = match v.to_ascii_lowercase().as_str() {
