@@ -24,6 +24,7 @@ mod chain;
 mod ecs;
 mod env;
 mod imds;
+mod process;
 mod profile;
 mod support;
 mod web_identity;

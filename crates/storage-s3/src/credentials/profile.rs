@@ -193,7 +193,11 @@ impl CredentialsProvider for ProfileProvider {
             }
             (None, None) => {}
         }
-        for unsupported in ["credential_process", "sso_session", "sso_start_url"] {
+        if let Some(command) = get("credential_process") {
+            tracing::debug!(profile = %profile, "profile runs a credential_process");
+            return super::process::run(&command, profile).await;
+        }
+        for unsupported in ["sso_session", "sso_start_url"] {
             if get(unsupported).is_some() {
                 return Err(Error::new(
                     ErrorKind::NotSupported,
@@ -455,19 +459,61 @@ mod tests {
         assert_eq!(none.configured_region(), None);
     }
 
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn credential_process_runs_the_command_line_without_a_shell() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // Prints its first argument as the key id: proves the quoted argument arrives whole.
+        let script = dir.path().join("creds helper.sh");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nif [ \"$2\" = fail ]; then echo 'token expired: run the login' >&2; exit 3; fi\n\
+             printf '{\"Version\": 1, \"AccessKeyId\": \"%s\", \"SecretAccessKey\": \"sk\", \"SessionToken\": \"st\", \
+             \"Expiration\": \"2030-01-02T03:04:05Z\"}' \"$1\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            format!(
+                "[profile ok]\ncredential_process = \"{s}\" 'ASIA WITH SPACE' go\n\
+                 [profile bad]\ncredential_process = \"{s}\" secret-arg fail\n\
+                 [profile missing]\ncredential_process = /nonexistent/helper\n\
+                 [profile unbalanced]\ncredential_process = \"{s}\n",
+                s = script.display()
+            ),
+        )
+        .unwrap();
+        let run = |name: &str| ProfileProvider::new(name, dir.path().join("credentials"), &config);
+        let c = run("ok").credentials().await.unwrap();
+        assert_eq!(c.access_key_id, "ASIA WITH SPACE");
+        assert_eq!(c.secret_access_key, "sk");
+        assert_eq!(c.session_token.as_deref(), Some("st"));
+        assert!(c.expires_at.is_some());
+
+        let e = run("bad").credentials().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+        assert!(e.message().contains("token expired: run the login"), "{e}");
+        assert!(!e.to_string().contains("secret-arg"), "the arguments are not quoted: {e}");
+        assert_eq!(run("missing").credentials().await.unwrap_err().kind(), ErrorKind::Unauthenticated);
+        assert_eq!(run("unbalanced").credentials().await.unwrap_err().kind(), ErrorKind::Config);
+    }
+
     #[tokio::test]
     async fn profile_partial_and_unsupported() {
         let dir = tempfile::tempdir().unwrap();
         let creds = dir.path().join("credentials");
         std::fs::write(
             &creds,
-            "[half]\naws_access_key_id = A\n[proc]\ncredential_process = /bin/x\n[role]\nrole_arn = arn:aws:iam::1:role/r\n\
+            "[half]\naws_access_key_id = A\n[sso]\nsso_session = s\n[role]\nrole_arn = arn:aws:iam::1:role/r\n\
              source_profile = half\naws_access_key_id = A\naws_secret_access_key = S\n[empty]\n",
         )
         .unwrap();
         let run = |name: &str| ProfileProvider::new(name, &creds, dir.path().join("config"));
         assert_eq!(run("half").credentials().await.unwrap_err().kind(), ErrorKind::Config);
-        assert_eq!(run("proc").credentials().await.unwrap_err().kind(), ErrorKind::NotSupported);
+        assert_eq!(run("sso").credentials().await.unwrap_err().kind(), ErrorKind::NotSupported);
         assert_eq!(run("role").credentials().await.unwrap_err().kind(), ErrorKind::NotSupported);
         assert_eq!(run("empty").credentials().await.unwrap_err().kind(), ErrorKind::Unauthenticated);
     }
