@@ -191,6 +191,47 @@ impl LargeFloor {
     }
 }
 
+/// The object_store peer as every bench binary configures it: `AmazonS3Builder` defaults
+/// against the bench server (path style, plain HTTP, us-east-1).
+pub fn object_store_s3(
+    endpoint: &str,
+    bucket: &str,
+    access_key: &str,
+    secret_key: &str,
+) -> object_store::Result<object_store::aws::AmazonS3> {
+    object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_virtual_hosted_style_request(false)
+        .with_region("us-east-1")
+        .with_bucket_name(bucket)
+        .with_access_key_id(access_key)
+        .with_secret_access_key(secret_key)
+        .build()
+}
+
+/// The OpenDAL peer as every bench binary configures it: `services::S3` defaults against
+/// the bench server, no config files or instance metadata.
+pub fn opendal_s3(
+    endpoint: &str,
+    bucket: &str,
+    access_key: &str,
+    secret_key: &str,
+) -> opendal::Result<opendal::Operator> {
+    // Installs the reqwest transport (the `auto-register-services` ctor is off).
+    opendal::install_default();
+    let builder = opendal::services::S3::default()
+        .root("/")
+        .bucket(bucket)
+        .endpoint(endpoint)
+        .region("us-east-1")
+        .access_key_id(access_key)
+        .secret_access_key(secret_key)
+        .disable_config_load()
+        .disable_ec2_metadata();
+    opendal::Operator::new(builder)
+}
+
 /// The `main` of a bench binary: parses the arguments, runs `run` on a current-thread
 /// runtime, and maps the outcome to an exit code (2 for bad arguments, 1 for failures),
 /// printing errors prefixed with `name`.

@@ -324,31 +324,14 @@ impl Client {
         }
         Ok(match name {
             "ours" => Client::Ours { driver: ours(s)?, bucket: s.bucket.clone() },
-            "object_store" => {
-                let store = object_store::aws::AmazonS3Builder::new()
-                    .with_endpoint(&s.endpoint)
-                    .with_allow_http(true)
-                    .with_virtual_hosted_style_request(false)
-                    .with_region("us-east-1")
-                    .with_bucket_name(&s.bucket)
-                    .with_access_key_id(&s.access_key)
-                    .with_secret_access_key(&s.secret_key)
-                    .build()?;
-                Client::ObjectStore(store)
-            }
+            "object_store" => Client::ObjectStore(storage_bench::object_store_s3(
+                &s.endpoint,
+                &s.bucket,
+                &s.access_key,
+                &s.secret_key,
+            )?),
             "opendal" => {
-                // Installs the reqwest transport (the `auto-register-services` ctor is off).
-                opendal::install_default();
-                let builder = opendal::services::S3::default()
-                    .root("/")
-                    .bucket(&s.bucket)
-                    .endpoint(&s.endpoint)
-                    .region("us-east-1")
-                    .access_key_id(&s.access_key)
-                    .secret_access_key(&s.secret_key)
-                    .disable_config_load()
-                    .disable_ec2_metadata();
-                Client::OpenDal(opendal::Operator::new(builder)?)
+                Client::OpenDal(storage_bench::opendal_s3(&s.endpoint, &s.bucket, &s.access_key, &s.secret_key)?)
             }
             "hyper" => Client::Hyper(Arc::new(HyperFloor::new(s)?)),
             other => {
@@ -383,10 +366,10 @@ impl Client {
             }
             "tokio" => Client::LocalTokio(dir),
             other => {
-                return Err(
-                    format!("unknown local --client {other:?}; expected ours, ours_nofsync, object_store, opendal or tokio")
-                        .into()
-                );
+                return Err(format!(
+                    "unknown local --client {other:?}; expected ours, ours_nofsync, object_store, opendal or tokio"
+                )
+                .into());
             }
         })
     }

@@ -248,30 +248,10 @@ async fn timed(
             let d = ours_driver(s).await?;
             C::Ours(d.clone(), Transfer::with_options(d, s.transfer_options()))
         }
-        "object_store" => C::ObjectStore(
-            object_store::aws::AmazonS3Builder::new()
-                .with_endpoint(&s.endpoint)
-                .with_allow_http(true)
-                .with_virtual_hosted_style_request(false)
-                .with_region("us-east-1")
-                .with_bucket_name(&s.bucket)
-                .with_access_key_id(&s.access_key)
-                .with_secret_access_key(&s.secret_key)
-                .build()?,
-        ),
-        "opendal" => {
-            opendal::install_default();
-            let builder = opendal::services::S3::default()
-                .root("/")
-                .bucket(&s.bucket)
-                .endpoint(&s.endpoint)
-                .region("us-east-1")
-                .access_key_id(&s.access_key)
-                .secret_access_key(&s.secret_key)
-                .disable_config_load()
-                .disable_ec2_metadata();
-            C::OpenDal(opendal::Operator::new(builder)?)
+        "object_store" => {
+            C::ObjectStore(storage_bench::object_store_s3(&s.endpoint, &s.bucket, &s.access_key, &s.secret_key)?)
         }
+        "opendal" => C::OpenDal(storage_bench::opendal_s3(&s.endpoint, &s.bucket, &s.access_key, &s.secret_key)?),
         other => return Err(format!("unknown --client {other:?}").into()),
     };
     let part = usize::try_from(s.part_size)?;
