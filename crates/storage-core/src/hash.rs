@@ -7,6 +7,12 @@ pub fn md5_hex(data: &[u8]) -> String {
     hex::encode(Md5::digest(data))
 }
 
+/// Whether `s` looks like an MD5 in hex (32 hex digits), as an S3 ETag of a single
+/// unencrypted or SSE-S3 upload is.
+pub fn is_md5_hex(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// An incremental MD5.
 #[derive(Debug, Clone, Default)]
 pub struct Md5Hasher(Md5);

@@ -582,8 +582,7 @@ impl Driver for S3Driver {
         // Not every S3-compatible server checks Content-MD5 on parts; a part ETag that is
         // an MD5 (it is, without SSE-KMS/SSE-C) is the server's digest of what it stored.
         if let Some(want) = &options.content_md5
-            && etag.len() == 32
-            && etag.bytes().all(|b| b.is_ascii_hexdigit())
+            && storage_core::hash::is_md5_hex(&etag)
             && !etag.eq_ignore_ascii_case(want)
         {
             return Err(Error::new(

@@ -13,7 +13,7 @@ const META_PREFIX: &str = "x-amz-meta-";
 /// uploads without KMS), an opaque tag otherwise (multipart `...-N`).
 pub fn hash_from_etag(etag: &str) -> ObjectHash {
     let e = etag.trim_matches('"');
-    if e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if storage_core::hash::is_md5_hex(e) {
         ObjectHash::md5(e)
     } else {
         ObjectHash { algorithm: HashAlgorithm::Opaque, value: e.to_owned() }

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::hash::{Md5Hasher, md5_hex, multipart_etag};
+use crate::hash::{Md5Hasher, is_md5_hex, md5_hex, multipart_etag};
 use crate::object::{HashAlgorithm, Object};
 
 /// CRC32C (Castagnoli, reflected polynomial `0x82F63B78`), eight tables for
@@ -137,11 +137,6 @@ pub(crate) async fn md5_off_thread(data: Bytes) -> Result<String> {
 pub(crate) fn bare_etag(etag: &str) -> &str {
     let e = etag.trim();
     e.strip_prefix("W/").unwrap_or(e).trim_matches('"')
-}
-
-/// Whether `s` looks like an MD5 in hex (32 hex digits).
-pub(crate) fn is_md5_hex(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// What an upload knows about the data it sent, to check against the stored object.

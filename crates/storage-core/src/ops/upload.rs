@@ -19,12 +19,12 @@ use futures::stream::{BoxStream, FuturesUnordered, Stream, StreamExt};
 use tokio::io::AsyncReadExt;
 
 use super::TransferOptions;
-use super::checksum::{Sent, bare_etag, check_upload, is_md5_hex, md5_off_thread};
+use super::checksum::{Sent, bare_etag, check_upload, md5_off_thread};
 use crate::capabilities::{DriverInfo, Limits};
 use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsio::{file_stream, md5_file};
-use crate::hash::Md5Hasher;
+use crate::hash::{Md5Hasher, is_md5_hex};
 use crate::multipart::{CompletedPart, MultipartUpload, PartOptions};
 use crate::object::Object;
 use crate::options::PutOptions;
