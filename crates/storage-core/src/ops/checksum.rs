@@ -2,11 +2,15 @@
 //! memory drivers) and CRC32C (GCS, Azure), and the helpers comparing them with what a
 //! backend reports.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::{Md5Hasher, is_md5_hex, md5_hex, multipart_etag};
 use crate::object::{HashAlgorithm, Object};
+use crate::payload::ByteStream;
 
 /// CRC32C (Castagnoli, reflected polynomial `0x82F63B78`), eight tables for
 /// slicing-by-8.
@@ -130,6 +134,38 @@ pub(crate) async fn md5_off_thread(data: Bytes) -> Result<String> {
             .await
             .map_err(|e| Error::new(ErrorKind::Io, format!("a hashing task failed: {e}"))),
         Err(_) => Ok(md5_hex(&data)),
+    }
+}
+
+/// Counts the bytes of a stream as they pass, and with `hash` computes their MD5: for
+/// uploads and copies that verify what went through a stream they hand on.
+#[derive(Clone)]
+pub(crate) struct StreamTap {
+    seen: Arc<Mutex<(Option<Md5Hasher>, u64)>>,
+}
+
+impl StreamTap {
+    /// `stream`, tapped.
+    pub(crate) fn wrap(stream: ByteStream, hash: bool) -> (ByteStream, StreamTap) {
+        let tap = StreamTap { seen: Arc::new(Mutex::new((hash.then(Md5Hasher::new), 0))) };
+        let inner = tap.clone();
+        let stream = stream
+            .inspect_ok(move |chunk| {
+                let mut s = inner.seen.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(h) = s.0.as_mut() {
+                    h.update(chunk);
+                }
+                s.1 += chunk.len() as u64;
+            })
+            .boxed();
+        (stream, tap)
+    }
+
+    /// The bytes seen so far, and their MD5 (hex) when hashing.
+    pub(crate) fn finish(&self) -> (u64, Option<String>) {
+        let mut s = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let md5 = s.0.take().map(Md5Hasher::finish_hex);
+        (s.1, md5)
     }
 }
 

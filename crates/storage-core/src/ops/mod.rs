@@ -9,7 +9,7 @@
 //! upload whose future is dropped midway, and return a `'static` ordered download stream
 //! with read-ahead.
 
-mod checksum;
+pub(crate) mod checksum;
 mod download;
 mod manage;
 mod progress;

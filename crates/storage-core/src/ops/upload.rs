@@ -11,7 +11,7 @@ use std::future::poll_fn;
 use std::io::Read;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -19,7 +19,7 @@ use futures::stream::{BoxStream, FuturesUnordered, Stream, StreamExt};
 use tokio::io::AsyncReadExt;
 
 use super::TransferOptions;
-use super::checksum::{Sent, bare_etag, check_upload, md5_off_thread};
+use super::checksum::{Sent, StreamTap, bare_etag, check_upload, md5_off_thread};
 use crate::capabilities::{DriverInfo, Limits};
 use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
@@ -295,24 +295,10 @@ async fn put_single<D: Driver + ?Sized>(
 /// One request with a stream (a driver without multipart), hashed as it is sent.
 async fn put_stream<D: Driver + ?Sized>(driver: &D, stream: ByteStream, job: &UploadJob<'_>) -> Result<Object> {
     let t = job.transfer;
-    let seen = Arc::new(Mutex::new((Md5Hasher::new(), 0u64)));
-    let tap = seen.clone();
-    let verify = t.verify;
-    let stream = stream
-        .inspect(move |chunk| {
-            if let Ok(c) = chunk {
-                let mut s = tap.lock().unwrap_or_else(PoisonError::into_inner);
-                if verify {
-                    s.0.update(c);
-                }
-                s.1 += c.len() as u64;
-            }
-        })
-        .boxed();
+    let (stream, tap) = StreamTap::wrap(stream, t.verify);
     let object = driver.put_object(job.container, job.key, Payload::stream(stream, None), &job.options).await?;
-    let (hasher, len) = std::mem::take(&mut *seen.lock().unwrap_or_else(PoisonError::into_inner));
+    let (len, md5) = tap.finish();
     t.progress().bytes(len);
-    let md5 = verify.then(|| hasher.finish_hex());
     check_upload(&object, &Sent { len, md5: md5.as_deref(), part_md5s: None })?;
     Ok(object)
 }

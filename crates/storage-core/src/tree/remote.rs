@@ -1,18 +1,17 @@
 //! Copies between drivers (or within one) and filtered removals.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::{Outcome, TreeOptions, TreeReport, drive, folder, objects_under};
 use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
-use crate::hash::Md5Hasher;
 use crate::object::Object;
+use crate::ops::checksum::StreamTap;
 use crate::ops::{DriverExt, TransferOptions};
 use crate::options::{CopyOptions, GetOptions, PutOptions};
-use crate::payload::{ByteStream, Payload};
+use crate::payload::Payload;
 
 /// Whether `a` and `b` are the same driver instance (their data pointers are equal,
 /// whatever the types they are seen through).
@@ -84,26 +83,14 @@ async fn stream_copy<D1: Driver + ?Sized, D2: Driver + ?Sized>(
     let res = src.get_object(src_container, src_key, &GetOptions::default()).await?;
     let source = res.object;
     let options = PutOptions::from_object(&source);
-    let seen = Arc::new(Mutex::new((Md5Hasher::new(), 0u64)));
-    let tap = seen.clone();
-    let body: ByteStream = res
-        .body
-        .inspect_ok(move |chunk| {
-            let mut s = tap.lock().unwrap_or_else(PoisonError::into_inner);
-            s.0.update(chunk);
-            s.1 += chunk.len() as u64;
-        })
-        .boxed();
+    let (body, tap) = StreamTap::wrap(res.body, true);
     let written = if dst.info().capabilities.multipart {
         dst.upload_object_via_stream(body, dst_container, dst_key, options, transfer).await?
     } else {
         dst.put_object(dst_container, dst_key, Payload::stream(body, Some(source.size)), &options).await?
     };
-    let (hasher, count) = {
-        let s = seen.lock().unwrap_or_else(PoisonError::into_inner);
-        (s.0.clone(), s.1)
-    };
-    let md5 = hasher.finish_hex();
+    let (count, md5) = tap.finish();
+    let md5 = md5.unwrap_or_default();
     let problem = if count != source.size {
         Some(format!("{count} bytes were read but the source holds {}", source.size))
     } else if written.size != source.size {
