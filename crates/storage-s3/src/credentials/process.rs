@@ -7,19 +7,16 @@ use serde::Deserialize;
 use storage_core::{Error, ErrorKind, Result};
 
 use super::Credentials;
-use super::support::{non_empty, parse_expiry, unauthenticated};
+use super::support::{parse_json_credentials, unauthenticated};
 
 /// The most of the command's standard error an error message quotes.
 const STDERR_QUOTED: usize = 500;
 
+/// The part of the output only a `credential_process` has.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct ProcessOutput {
+struct Version {
     version: Option<u64>,
-    access_key_id: Option<String>,
-    secret_access_key: Option<String>,
-    session_token: Option<String>,
-    expiration: Option<String>,
 }
 
 /// Runs the `credential_process` command line of `profile` and reads its credentials.
@@ -54,26 +51,18 @@ pub(crate) async fn run(command: &str, profile: &str) -> Result<Credentials> {
     parse(&output.stdout, profile, &program)
 }
 
-/// Reads the command's output.
+/// Reads the command's output: `Version` 1, then the credentials document the ECS and
+/// IMDS endpoints serve too.
 fn parse(stdout: &[u8], profile: &str, program: &str) -> Result<Credentials> {
     let what = format!("profile {profile:?}: credential_process {program:?}");
-    let doc: ProcessOutput = serde_json::from_slice(stdout).map_err(|e| {
-        // The serde message may quote the output, which holds secrets: position only.
-        unauthenticated(format!("{what} printed no valid JSON (line {}, column {})", e.line(), e.column()))
-    })?;
-    if doc.version != Some(1) {
-        return Err(unauthenticated(format!("{what} printed Version {:?}; only Version 1 is known", doc.version)));
+    // Not parsable at all: the credentials parser says so, quoting no output.
+    let version = serde_json::from_slice::<Version>(stdout).map(|v| v.version);
+    if let Ok(version) = version
+        && version != Some(1)
+    {
+        return Err(unauthenticated(format!("{what} printed Version {version:?}; only Version 1 is known")));
     }
-    let (Some(access_key_id), Some(secret_access_key)) =
-        (non_empty(doc.access_key_id), non_empty(doc.secret_access_key))
-    else {
-        return Err(unauthenticated(format!("{what} printed no AccessKeyId or SecretAccessKey")));
-    };
-    let mut credentials = Credentials::new(access_key_id, secret_access_key, non_empty(doc.session_token));
-    if let Some(expiration) = non_empty(doc.expiration) {
-        credentials.expires_at = Some(parse_expiry(&expiration, &what)?);
-    }
-    Ok(credentials)
+    parse_json_credentials(stdout, &what)
 }
 
 #[cfg(test)]

@@ -116,8 +116,8 @@ pub(crate) fn parse_expiry(value: &str, what: &str) -> Result<DateTime<Utc>> {
         .map_err(|e| unauthenticated(format!("{what}: the expiration time is not an RFC 3339 date: {e}")))
 }
 
-/// The credentials document served by the ECS and IMDS endpoints. No `Debug`: it holds
-/// secrets.
+/// The credentials document served by the ECS and IMDS endpoints (`Token`) and printed
+/// by a `credential_process` (`SessionToken`). No `Debug`: it holds secrets.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct JsonCredentials {
@@ -125,12 +125,13 @@ struct JsonCredentials {
     message: Option<String>,
     access_key_id: Option<String>,
     secret_access_key: Option<String>,
+    #[serde(alias = "SessionToken")]
     token: Option<String>,
     expiration: Option<String>,
 }
 
-/// Parses `{Code?, AccessKeyId, SecretAccessKey, Token, Expiration}`. A `Code` other
-/// than `Success` is an `Unauthenticated` error carrying the code.
+/// Parses `{Code?, AccessKeyId, SecretAccessKey, Token (or SessionToken), Expiration}`. A
+/// `Code` other than `Success` is an `Unauthenticated` error carrying the code.
 pub(crate) fn parse_json_credentials(body: &[u8], what: &str) -> Result<Credentials> {
     let doc: JsonCredentials = serde_json::from_slice(body).map_err(|e| {
         // The serde message may quote the input; give only the position.
