@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
 
 use crate::capabilities::DriverInfo;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::leftover::{Leftover, LeftoverKind};
 use crate::multipart::{CompletedPart, MultipartUpload, PartOptions};
 use crate::object::{Container, DeleteOutcome, ListEntry, Object, Page};
 use crate::options::{CopyOptions, GetOptions, ListOptions, PutOptions, SignedUrlOptions};
@@ -164,6 +165,52 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     async fn list_multipart_uploads(&self, container: &str, prefix: Option<&str>) -> Result<Vec<MultipartUpload>> {
         let _ = (container, prefix);
         Err(self.unsupported("listing multipart uploads"))
+    }
+
+    // ---- leftovers of interrupted writes ---------------------------------------------
+
+    /// What interrupted writes (a killed process, a lost connection) left in `container`,
+    /// optionally only for keys under `prefix`: data that listings never show and that
+    /// still takes space. Nothing committed is ever listed: a live object's data is not
+    /// a leftover. Each one says when it was created (or last written to), if the
+    /// backend knows, so a caller can leave alone what a writer that is still running
+    /// may be using: remove only what is older than any write can take
+    /// ([`Leftover::is_older_than`]).
+    ///
+    /// Needs the capability of listing unfinished multipart uploads. The default lists
+    /// them ([`Driver::list_multipart_uploads`], one [`LeftoverKind::MultipartUpload`]
+    /// each, aged by their start time), so every driver with multipart uploads gets it
+    /// (S3: `ListMultipartUploads`; where the server lacks it, its `NotSupported` error
+    /// passes through). Drivers that stage data elsewhere override it and add
+    /// [`LeftoverKind::StagedData`]:
+    ///
+    /// - local: temporary files of writes in progress (`%t.*` beside where the object
+    ///   goes, and inside the multipart staging directories), aged by their modification
+    ///   time, plus the multipart staging directories themselves;
+    /// - Redis: runs of data chunks that neither an object's metadata nor a registered
+    ///   part of an unfinished upload names (a writer killed before its commit), aged by
+    ///   how long the youngest chunk of the run has been idle, plus unfinished uploads.
+    async fn list_leftovers(&self, container: &str, prefix: Option<&str>) -> Result<Vec<Leftover>> {
+        let uploads = self.list_multipart_uploads(container, prefix).await?;
+        Ok(uploads.into_iter().map(Leftover::from).collect())
+    }
+
+    /// Removes one leftover that [`Driver::list_leftovers`] returned (of this driver).
+    /// One that is already gone counts as removed. A driver refuses (with
+    /// `PreconditionFailed`) to remove staged data that changed since it was listed or
+    /// that an object now references; a multipart upload is aborted whatever its age, so
+    /// callers check [`Leftover::is_older_than`] first.
+    ///
+    /// The default aborts a [`LeftoverKind::MultipartUpload`]
+    /// ([`Driver::abort_multipart`]) and refuses other kinds with `NotSupported`.
+    async fn remove_leftover(&self, leftover: &Leftover) -> Result<()> {
+        match leftover.kind {
+            LeftoverKind::MultipartUpload => match self.abort_multipart(&leftover.to_upload()).await {
+                Err(e) if e.kind() == ErrorKind::ObjectDoesNotExist => Ok(()),
+                other => other,
+            },
+            _ => Err(self.unsupported("removing staged data")),
+        }
     }
 
     // ---- URLs and CDN -----------------------------------------------------------------

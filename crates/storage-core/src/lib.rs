@@ -27,6 +27,7 @@ pub mod driver;
 pub mod error;
 pub mod fsio;
 pub mod hash;
+pub mod leftover;
 pub mod listing;
 pub mod memory;
 pub mod multipart;
@@ -42,10 +43,14 @@ pub mod zip;
 pub use capabilities::{Capabilities, DriverInfo, Limits};
 pub use driver::{Driver, ListStream, paginate};
 pub use error::{Error, ErrorKind, Result};
+pub use leftover::{Leftover, LeftoverKind};
 pub use memory::MemoryDriver;
 pub use multipart::{CompletedPart, MultipartUpload, PartOptions};
 pub use object::{Container, DeleteOutcome, HashAlgorithm, ListEntry, Object, ObjectHash, Page};
-pub use ops::{DriverExt, Nested, NoProgress, Progress, Transfer, TransferOptions};
+pub use ops::{
+    CancelledAborts, DriverExt, Nested, NoProgress, Progress, Transfer, TransferOptions, cancelled_aborts,
+    finish_cancelled_aborts,
+};
 pub use options::{
     ByteRange, CopyOptions, GetOptions, ListOptions, PutMode, PutOptions, SignedMethod, SignedUrlOptions,
 };
