@@ -64,7 +64,13 @@
 //! - `%t.<unique>`: temporary files of writes in progress;
 //! - `%uploads/<upload id>/`: multipart staging (`upload.json`, `part-<n>.<md5>`).
 //!
-//! They never appear in listings. Files written into the tree by hand are objects too:
+//! They never appear in listings. What a killed writer leaves of them (temporary files,
+//! staging directories) is found by [`Driver::list_leftovers`]: temporary files as
+//! staged data aged by their modification time, uploads aged by the last write into
+//! their staging directory; [`Driver::remove_leftover`] removes one, refusing a file
+//! written to since it was listed.
+//!
+//! Files written into the tree by hand are objects too:
 //! without metadata they have no hash, no content type and an ETag made of their size
 //! and modification time.
 //!
@@ -108,6 +114,7 @@ mod factory;
 #[cfg(target_os = "linux")]
 mod fast;
 mod io;
+mod leftovers;
 mod list;
 mod locks;
 mod meta;
@@ -125,7 +132,7 @@ use async_trait::async_trait;
 use storage_core::validate::{self, ContainerNameRules};
 use storage_core::{
     Capabilities, CompletedPart, Container, CopyOptions, Driver, DriverInfo, Error, ErrorKind, GetOptions, GetResult,
-    Limits, ListEntry, ListOptions, MultipartUpload, Object, Page, Payload, PutOptions, Result,
+    Leftover, LeftoverKind, Limits, ListEntry, ListOptions, MultipartUpload, Object, Page, Payload, PutOptions, Result,
 };
 
 pub use factory::LocalFactory;
@@ -441,6 +448,24 @@ impl Driver for LocalDriver {
     async fn list_multipart_uploads(&self, container: &str, prefix: Option<&str>) -> Result<Vec<MultipartUpload>> {
         let dir = self.container_dir(container)?;
         multipart::list(dir, container, prefix).await.map_err(ctx(container, None))
+    }
+
+    async fn list_leftovers(&self, container: &str, prefix: Option<&str>) -> Result<Vec<Leftover>> {
+        let dir = self.container_dir(container)?;
+        leftovers::list_async(dir, container, prefix).await.map_err(ctx(container, None))
+    }
+
+    async fn remove_leftover(&self, leftover: &Leftover) -> Result<()> {
+        let dir = self.container_dir(&leftover.container)?;
+        match leftover.kind {
+            LeftoverKind::MultipartUpload => match self.abort_multipart(&leftover.to_upload()).await {
+                Err(e) if e.kind() == ErrorKind::ObjectDoesNotExist => Ok(()),
+                other => other,
+            },
+            _ => leftovers::remove_async(dir, leftover, self.shared.options.fsync)
+                .await
+                .map_err(ctx(&leftover.container, None)),
+        }
     }
 
     async fn enable_container_cdn(&self, container: &str) -> Result<()> {

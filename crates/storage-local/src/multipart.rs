@@ -85,7 +85,7 @@ fn invalid_part(upload: &MultipartUpload, msg: String) -> Error {
 }
 
 /// Whether `id` could have been issued by [`create`] (so it is safe as a file name).
-fn plausible_id(id: &str) -> bool {
+pub(crate) fn plausible_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
