@@ -159,6 +159,7 @@ struct Inner {
     request_id: Option<String>,
     retryable: bool,
     retries: u32,
+    hint: Option<String>,
     source: Option<Source>,
 }
 
@@ -182,6 +183,7 @@ impl Error {
             request_id: None,
             retryable: kind.is_transient(),
             retries: 0,
+            hint: None,
             source: None,
         }))
     }
@@ -257,6 +259,11 @@ impl Error {
     pub fn retries(&self) -> u32 {
         self.0.retries
     }
+    /// What the caller can do about it: the hint set with [`Error::with_hint`], else the
+    /// kind's [`ErrorKind::hint`].
+    pub fn hint(&self) -> &str {
+        self.0.hint.as_deref().unwrap_or_else(|| self.0.kind.hint())
+    }
     /// Libcloud's `ContainerError` family.
     pub fn is_container_error(&self) -> bool {
         self.0.kind.is_container_error()
@@ -310,6 +317,11 @@ impl Error {
         self.0.retries = retries;
         self
     }
+    /// Replaces the kind's generic hint (what to do about it) with a more specific one.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.0.hint = Some(hint.into());
+        self
+    }
     /// Attaches the underlying cause.
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.0.source = Some(Box::new(source));
@@ -359,7 +371,7 @@ impl fmt::Display for Error {
         if !ctx.is_empty() {
             write!(f, " ({})", ctx.join(", "))?;
         }
-        write!(f, "; {}", e.kind.hint())
+        write!(f, "; {}", self.hint())
     }
 }
 
@@ -377,6 +389,7 @@ impl fmt::Debug for Error {
             .field("request_id", &e.request_id)
             .field("retryable", &e.retryable)
             .field("retries", &e.retries)
+            .field("hint", &e.hint)
             .field("source", &e.source)
             .finish()
     }
@@ -421,6 +434,16 @@ mod tests {
         assert_eq!(containers.len(), 4);
         assert_eq!(objects.len(), 3);
         assert!(ErrorKind::RateLimited.is_transient());
+    }
+
+    #[test]
+    fn a_specific_hint_replaces_the_kinds() {
+        let e = Error::new(ErrorKind::PermissionDenied, "x");
+        assert_eq!(e.hint(), ErrorKind::PermissionDenied.hint());
+        let e = e.with_hint("remove the link");
+        assert_eq!(e.hint(), "remove the link");
+        let s = e.to_string();
+        assert!(s.ends_with("; remove the link") && !s.contains(ErrorKind::PermissionDenied.hint()), "{s}");
     }
 
     #[test]

@@ -99,6 +99,74 @@ pub trait DriverFactory: Send + Sync {
     fn schemes(&self) -> &[&str];
     /// Builds a driver from options.
     fn build(&self, config: &DriverConfig) -> Result<Arc<dyn Driver>>;
+    /// Every option name [`DriverFactory::build`] reads. [`Registry::build`] refuses a
+    /// config holding any other key (naming the closest known one), so a typo such as
+    /// `endpiont` fails instead of being ignored. `None` (the default, for factories
+    /// that have not declared their options) skips the check.
+    fn known_options(&self) -> Option<&[&str]> {
+        None
+    }
+}
+
+/// The edit distance between `a` and `b` (optimal string alignment: insertions,
+/// deletions, substitutions and transpositions of adjacent characters each cost 1),
+/// ignoring ASCII case.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let b: Vec<char> = b.chars().map(|c| c.to_ascii_lowercase()).collect();
+    // Three rows: two back (for transpositions), one back, current.
+    let mut prev2: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur: Vec<usize> = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(prev2[j - 2] + 1);
+            }
+            cur[j] = d;
+        }
+        std::mem::swap(&mut prev2, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// The candidate closest to `word` by [`edit_distance`], if one is close enough to be a
+/// plausible typo (at most a third of the word's length, and at least 1 or 2 edits for
+/// short words); ties go to the earliest candidate.
+pub fn closest_match<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(2);
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Refuses `config` if it holds a key `factory` does not declare (see
+/// [`DriverFactory::known_options`]). The error names the key, the closest known one and
+/// all of them; it never shows a value.
+pub fn check_options(factory: &dyn DriverFactory, config: &DriverConfig) -> Result<()> {
+    let Some(known) = factory.known_options() else { return Ok(()) };
+    let Some(unknown) = config.iter().map(|(k, _)| k).find(|k| !known.contains(k)) else { return Ok(()) };
+    let mut msg = format!("unknown option {unknown:?} for driver {}", factory.name());
+    if let Some(close) = closest_match(unknown, known.iter().copied()) {
+        msg.push_str(&format!("; did you mean {close:?}?"));
+    }
+    let mut sorted = known.to_vec();
+    sorted.sort_unstable();
+    if sorted.is_empty() {
+        msg.push_str(" (it takes no options)");
+    } else {
+        msg.push_str(&format!(" known: {}", sorted.join(", ")));
+    }
+    Err(Error::new(ErrorKind::Config, msg)
+        .with_driver(factory.name())
+        .with_hint("remove the option or correct its spelling"))
 }
 
 /// A parsed storage URL: `scheme://container/key`.
@@ -115,6 +183,11 @@ pub struct StorageUrl {
 impl StorageUrl {
     /// Parses `scheme://container/key`. The key is taken verbatim (no percent-decoding),
     /// so keys with `%`, `?` or `#` survive.
+    ///
+    /// A server address is never taken for a container: a container part holding `@`
+    /// (`user:password@host`) or ending in `:` and a port (`localhost:6379`) is refused
+    /// with a `Config` error telling to configure the server and name the container
+    /// (`redis://container/key`); the error never shows what came before the `@`.
     pub fn parse(url: &str) -> Result<Self> {
         let (scheme, rest) = url.split_once("://").ok_or_else(|| {
             Error::new(ErrorKind::Config, format!("{url:?} is not a storage URL; expected scheme://container/key"))
@@ -126,12 +199,46 @@ impl StorageUrl {
             Some((c, k)) => (c, k),
             None => (rest, ""),
         };
+        if looks_like_server(container) {
+            return Err(server_in_url(scheme, container));
+        }
         Ok(StorageUrl {
             scheme: scheme.to_ascii_lowercase(),
             container: (!container.is_empty()).then(|| container.to_owned()),
             key: (!key.is_empty()).then(|| key.to_owned()),
         })
     }
+}
+
+/// Whether a URL's container part is a server address: `host:port`, `[v6]:port` or
+/// anything with userinfo (`@`).
+fn looks_like_server(container: &str) -> bool {
+    if container.contains('@') {
+        return true;
+    }
+    match container.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()),
+        None => false,
+    }
+}
+
+/// The error for a server address where a container belongs. Shows only the host part.
+fn server_in_url(scheme: &str, container: &str) -> Error {
+    let host = container.rsplit_once('@').map_or(container, |(_, h)| h);
+    let scheme = scheme.to_ascii_lowercase();
+    let server = match scheme.as_str() {
+        "redis" | "rediss" => format!("url = \"{scheme}://{host}\" in the [redis] section, or REDIS_URL"),
+        "s3" | "s3a" => format!("endpoint = \"http://{host}\" in the section, or AWS_ENDPOINT_URL"),
+        _ => "the server's option in the configuration section".to_owned(),
+    };
+    Error::new(
+        ErrorKind::Config,
+        format!(
+            "{scheme}://{host}/...: {host:?} is a server address, not a container (a storage URL never names a \
+             server); configure the server ({server}) and write {scheme}://CONTAINER/KEY"
+        ),
+    )
+    .with_hint("a server belongs in the configuration, a container in the URL")
 }
 
 /// A driver opened from a URL, with the container and key the URL named.
@@ -190,7 +297,8 @@ impl Registry {
         v
     }
 
-    /// Builds the driver named `name_or_scheme` from `config`.
+    /// Builds the driver named `name_or_scheme` from `config`. A key the factory does not
+    /// declare is a `Config` error (see [`DriverFactory::known_options`]).
     pub fn build(&self, name_or_scheme: &str, config: &DriverConfig) -> Result<Arc<dyn Driver>> {
         let factory = self.factory(name_or_scheme).ok_or_else(|| {
             Error::new(
@@ -198,6 +306,7 @@ impl Registry {
                 format!("no driver for {name_or_scheme:?}; known: {}", self.known_schemes().join(", ")),
             )
         })?;
+        check_options(factory.as_ref(), config)?;
         factory.build(config)
     }
 
@@ -222,6 +331,9 @@ impl DriverFactory for MemoryFactory {
     }
     fn build(&self, _config: &DriverConfig) -> Result<Arc<dyn Driver>> {
         Ok(Arc::new(crate::MemoryDriver::new()))
+    }
+    fn known_options(&self) -> Option<&[&str]> {
+        Some(&[])
     }
 }
 
@@ -249,6 +361,102 @@ mod tests {
         let e = r.open("nope://c", &DriverConfig::new()).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert!(e.message().contains("memory"), "{}", e.message());
+    }
+
+    /// A factory that declares its options, like the built-in ones.
+    struct Strict;
+
+    impl DriverFactory for Strict {
+        fn name(&self) -> &str {
+            "strict"
+        }
+        fn schemes(&self) -> &[&str] {
+            &["strict"]
+        }
+        fn build(&self, _config: &DriverConfig) -> Result<Arc<dyn Driver>> {
+            Ok(Arc::new(crate::MemoryDriver::new()))
+        }
+        fn known_options(&self) -> Option<&[&str]> {
+            Some(&["endpoint", "region", "secret_access_key"])
+        }
+    }
+
+    /// One that has not declared them.
+    struct Lax;
+
+    impl DriverFactory for Lax {
+        fn name(&self) -> &str {
+            "lax"
+        }
+        fn schemes(&self) -> &[&str] {
+            &[]
+        }
+        fn build(&self, _config: &DriverConfig) -> Result<Arc<dyn Driver>> {
+            Ok(Arc::new(crate::MemoryDriver::new()))
+        }
+    }
+
+    #[test]
+    fn edit_distance_counts_typos() {
+        assert_eq!(edit_distance("endpoint", "endpoint"), 0);
+        assert_eq!(edit_distance("endpiont", "endpoint"), 1, "a transposition is one edit");
+        assert_eq!(edit_distance("Region", "region"), 0);
+        assert_eq!(edit_distance("regon", "region"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(closest_match("endpiont", ["region", "endpoint"]), Some("endpoint"));
+        assert_eq!(closest_match("rot", ["root", "fsync"]), Some("root"));
+        assert_eq!(closest_match("colour_scheme", ["root", "fsync"]), None);
+    }
+
+    #[test]
+    fn unknown_options_are_refused_with_the_closest_known_one() {
+        let mut r = Registry::new();
+        r.register(Arc::new(Strict)).register(Arc::new(Lax)).register(Arc::new(MemoryFactory));
+        let typo = DriverConfig::new().set("endpiont", "http://x").set("region", "r");
+        let e = r.build("strict", &typo).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert_eq!(
+            e.message(),
+            "unknown option \"endpiont\" for driver strict; did you mean \"endpoint\"? known: endpoint, region, \
+             secret_access_key"
+        );
+        assert!(!e.to_string().contains("http://x"), "{e}");
+        // No suggestion when nothing is close; never the value, even of a secret.
+        let e = r.build("strict", &DriverConfig::new().set("colour_scheme", "hunter2")).unwrap_err();
+        assert!(e.message().contains("\"colour_scheme\"") && !e.message().contains("did you mean"), "{e}");
+        assert!(!format!("{e} {e:?}").contains("hunter2"));
+        // Declared options pass; undeclared factories are not checked.
+        assert!(r.build("strict", &DriverConfig::new().set("endpoint", "x").set("region", "r")).is_ok());
+        assert!(r.build("lax", &DriverConfig::new().set("anything", "x")).is_ok());
+        // The memory driver takes none.
+        let e = r.open("memory://c/k", &DriverConfig::new().set("root", "/tmp")).unwrap_err();
+        assert!(e.message().contains("\"root\"") && e.message().contains("no options"), "{e}");
+    }
+
+    #[test]
+    fn a_server_address_is_never_a_container() {
+        for url in [
+            "redis://localhost:6379/k",
+            "redis://localhost:6379",
+            "rediss://127.0.0.1:6380/c/k",
+            "s3://[::1]:9000/bucket/k",
+            "redis://user:hunter2@cache/k",
+            "redis://:hunter2@cache:6379/k",
+        ] {
+            let e = StorageUrl::parse(url).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{url}");
+            let shown = format!("{e} {e:?}");
+            assert!(shown.contains("server address") && shown.contains("://CONTAINER/KEY"), "{shown}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+        let e = StorageUrl::parse("redis://localhost:6379/k").unwrap_err();
+        assert!(e.message().contains("\"localhost:6379\"") && e.message().contains("REDIS_URL"), "{e}");
+        // Containers with a colon that is not a port, and keys with anything, still parse.
+        for url in ["local://a:b/k", "redis://c/host:6379", "memory://c/a@b", "local://c:/k"] {
+            assert!(StorageUrl::parse(url).is_ok(), "{url}");
+        }
     }
 
     #[test]
