@@ -64,4 +64,36 @@ impl DriverFactory for LocalFactory {
         }
         Ok(Arc::new(LocalDriver::with_options(root, options)?))
     }
+
+    fn known_options(&self) -> Option<&[&str]> {
+        Some(OPTIONS)
+    }
+}
+
+/// Every option [`LocalFactory`] reads.
+const OPTIONS: &[&str] = &["root", "fsync", "xattrs", "fast_paths"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storage_core::Registry;
+
+    #[test]
+    fn unknown_options_are_refused_and_every_documented_one_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        let mut r = Registry::new();
+        r.register(Arc::new(LocalFactory));
+        let typo = DriverConfig::new().set("root", root.to_string_lossy()).set("fsnyc", "false");
+        let e = r.build("local", &typo).err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("\"fsnyc\"") && e.message().contains("did you mean \"fsync\"?"), "{e}");
+        assert!(!root.exists(), "nothing is created before the options are checked");
+        let all = DriverConfig::new()
+            .set("root", root.to_string_lossy())
+            .set("fsync", "false")
+            .set("xattrs", "false")
+            .set("fast_paths", "false");
+        assert!(r.build("file", &all).is_ok());
+    }
 }

@@ -19,6 +19,19 @@ pub const DEFAULT_PENDING_TTL: Duration = Duration::from_secs(24 * 3600);
 /// How long the chunks of a replaced or deleted object stay readable: 60 seconds.
 pub const DEFAULT_REPLACE_GRACE: Duration = Duration::from_secs(60);
 
+/// Every option [`RedisBuilder::from_config`] reads (what [`crate::RedisFactory`] accepts).
+pub(crate) const OPTIONS: &[&str] = &[
+    "url",
+    "nodes",
+    "namespace",
+    "chunk_size",
+    "username",
+    "password",
+    "db",
+    "pending_ttl_secs",
+    "replace_grace_secs",
+];
+
 /// Builds a [`crate::RedisDriver`]: a standalone server (`url`) or a cluster
 /// (`cluster_nodes`), plus credentials, namespace and tuning.
 ///

@@ -28,6 +28,10 @@ impl DriverFactory for RedisFactory {
     fn build(&self, config: &DriverConfig) -> Result<Arc<dyn Driver>> {
         Ok(Arc::new(RedisBuilder::from_config(config)?.build()?))
     }
+
+    fn known_options(&self) -> Option<&[&str]> {
+        Some(crate::config::OPTIONS)
+    }
 }
 
 #[cfg(test)]
@@ -48,5 +52,27 @@ mod tests {
         let caps = loc.driver.info().capabilities;
         assert!(caps.batch_delete && caps.multipart && caps.versions && caps.key_and_prefix);
         assert!(!caps.signed_urls && !caps.cdn && !caps.object_cdn_url);
+    }
+
+    #[test]
+    fn unknown_options_are_refused_and_every_documented_one_accepted() {
+        let mut r = Registry::new();
+        r.register(Arc::new(RedisFactory));
+        let typo = DriverConfig::new().set("url", "redis://127.0.0.1:1").set("namspace", "t");
+        let e = r.build("redis", &typo).err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("\"namspace\"") && e.message().contains("did you mean \"namespace\"?"), "{e}");
+        let all = DriverConfig::new()
+            .set("url", "redis://127.0.0.1:1")
+            .set("namespace", "t")
+            .set("chunk_size", "64KiB")
+            .set("username", "u")
+            .set("password", "p")
+            .set("db", "2")
+            .set("pending_ttl_secs", "60")
+            .set("replace_grace_secs", "5");
+        assert!(r.build("redis", &all).is_ok());
+        let cluster = DriverConfig::new().set("nodes", "redis://127.0.0.1:1,redis://127.0.0.1:2");
+        assert!(r.build("redis", &cluster).is_ok());
     }
 }

@@ -86,6 +86,21 @@ impl Endpoint {
                 aws_default: true,
             }),
             Some(url) => {
+                // Before anything echoes the URL: it may hold a password.
+                if url.contains('@') {
+                    return Err(Error::new(
+                        ErrorKind::Config,
+                        format!(
+                            "the S3 endpoint {} holds user information (user:password@); it is refused so the \
+                             password is neither sent nor printed",
+                            crate::config::redact_endpoint(url)
+                        ),
+                    )
+                    .with_hint(
+                        "remove user:password@ from the endpoint and give the keys as access_key_id and \
+                         secret_access_key (or through the AWS credentials chain)",
+                    ));
+                }
                 let (scheme, rest) = url.split_once("://").ok_or_else(|| {
                     Error::new(
                         ErrorKind::Config,
@@ -333,6 +348,28 @@ mod tests {
         assert_eq!(aws.target(Some("b"), Some("k")), ("b.s3.eu-west-1.amazonaws.com".into(), "/k".into()));
         assert_eq!(aws.target(Some("a.b"), Some("k")), ("s3.eu-west-1.amazonaws.com".into(), "/a.b/k".into()));
         assert!(local.config.http.allow_http);
+    }
+
+    #[test]
+    fn endpoints_with_user_information_are_refused_without_echoing_it() {
+        for e in [
+            "http://minio:hunter2@127.0.0.1:9000",
+            "https://hunter2@s3.example.com",
+            "http://user:hun/ter2@host:9000",
+            "user:hunter2@host",
+            "http://u:p@ss-hunter2@host",
+        ] {
+            let config = S3Config::new().anonymous(true).endpoint(e);
+            assert!(
+                !format!("{config:?}").contains("hunter2") && !format!("{config:?}").contains("ter2"),
+                "{config:?}"
+            );
+            let err = Client::new(config).err().unwrap();
+            assert_eq!(err.kind(), ErrorKind::Config, "{e}");
+            let shown = format!("{err} {err:?}");
+            assert!(shown.contains("user information") && shown.contains("access_key_id"), "{shown}");
+            assert!(!shown.contains("hunter2") && !shown.contains("ter2") && !shown.contains("minio"), "{shown}");
+        }
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub struct S3Config {
 impl std::fmt::Debug for S3Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Config")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &self.endpoint.as_deref().map(redact_endpoint))
             .field("region", &self.region)
             .field("addressing", &self.addressing)
             .field("credentials", &self.credentials)
@@ -238,6 +238,32 @@ impl S3Config {
         Ok(c)
     }
 }
+
+/// An endpoint for messages: any `user:password@` replaced by `<redacted>@`.
+pub(crate) fn redact_endpoint(url: &str) -> String {
+    match url.rsplit_once('@') {
+        None => url.to_owned(),
+        Some((before, host)) => match before.split_once("://") {
+            Some((scheme, _)) if !scheme.contains(['/', ':', '@']) => format!("{scheme}://<redacted>@{host}"),
+            _ => format!("<redacted>@{host}"),
+        },
+    }
+}
+
+/// Every option [`S3Config::from_config`] reads (what [`crate::S3Factory`] accepts).
+pub(crate) const OPTIONS: &[&str] = &[
+    "endpoint",
+    "region",
+    "addressing",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+    "anonymous",
+    "allow_http",
+    "ca_bundle",
+    "checksum",
+    "payload_signing",
+];
 
 fn bad(key: &str, value: &str, expected: &str) -> Error {
     Error::new(ErrorKind::Config, format!("the S3 option {key:?} is {value:?}; expected {expected}"))
