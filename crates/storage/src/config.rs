@@ -113,23 +113,75 @@ impl Config {
 
     /// The options for section `name`, with `STORAGE_<NAME>_<KEY>` environment variables
     /// overriding file values (e.g. `STORAGE_LOCAL_ROOT`, `STORAGE_PROD_ENDPOINT`).
-    pub fn options(&self, name: &str) -> DriverConfig {
-        self.options_with(name, |k| std::env::var(k).ok())
+    ///
+    /// `known` lists the options the section's driver accepts (see
+    /// `DriverFactory::known_options`): any of them may come from the environment alone.
+    /// With `None`, the file's keys and a fixed list of common ones may (`root`,
+    /// `endpoint`, `region`, `url`, credentials...).
+    ///
+    /// For the `local` driver, `root` is resolved: a leading `~` or `~/` is `$HOME`; a
+    /// relative root from the file is relative to the file's directory (not the working
+    /// directory); a relative root from `STORAGE_<NAME>_ROOT` stays relative to the
+    /// working directory. A `Config` error for `~user` or a `~` without `$HOME`.
+    pub fn options(&self, name: &str, known: Option<&[&str]>) -> Result<DriverConfig> {
+        self.options_with(name, known, |k| std::env::var(k).ok())
     }
 
-    /// [`Config::options`] reading the environment through `env`.
-    pub fn options_with(&self, name: &str, env: impl Fn(&str) -> Option<String>) -> DriverConfig {
+    /// [`Config::options`] reading the environment (`STORAGE_*` and `HOME`) through `env`.
+    pub fn options_with(
+        &self,
+        name: &str,
+        known: Option<&[&str]>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<DriverConfig> {
         let mut map: BTreeMap<String, String> = self.sections.get(name).cloned().unwrap_or_default();
         map.remove("driver");
         let prefix = format!("STORAGE_{}_", env_name(name));
         let mut keys: Vec<String> = map.keys().cloned().collect();
-        keys.extend(OVERRIDABLE.iter().map(|k| (*k).to_owned()));
+        keys.extend(known.unwrap_or(OVERRIDABLE).iter().map(|k| (*k).to_owned()));
+        keys.sort();
+        keys.dedup();
+        let mut from_env = Vec::new();
         for k in keys {
             if let Some(v) = env(&format!("{prefix}{}", env_name(&k))) {
-                map.insert(k, v);
+                map.insert(k.clone(), v);
+                from_env.push(k);
             }
         }
-        map.into_iter().collect()
+        if self.driver_of(name) == "local"
+            && let Some(root) = map.get("root")
+        {
+            let in_file = !from_env.iter().any(|k| k == "root");
+            let base = if in_file { self.source.as_deref().and_then(Path::parent) } else { None };
+            let resolved = resolve_root(root, base, env("HOME")).map_err(|what| {
+                let from = if in_file { format!("`{name}.root`") } else { format!("{prefix}ROOT") };
+                config_error(self.source.as_deref().filter(|_| in_file), format!("{from} = {root:?}: {what}"))
+            })?;
+            map.insert("root".to_owned(), resolved.to_string_lossy().into_owned());
+        }
+        Ok(map.into_iter().collect())
+    }
+}
+
+/// A local root as written: `~` and `~/...` expand to `home`; a relative path is joined
+/// to `base` (the configuration file's directory) when given.
+fn resolve_root(root: &str, base: Option<&Path>, home: Option<String>) -> std::result::Result<PathBuf, String> {
+    let expanded = match root.strip_prefix('~') {
+        None => PathBuf::from(root),
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            let home =
+                home.filter(|h| !h.is_empty()).ok_or("`~` needs $HOME, which is not set; write the full path")?;
+            PathBuf::from(home).join(rest.trim_start_matches('/'))
+        }
+        Some(_) => return Err("only `~` and `~/` are expanded (to $HOME), not `~user`; write the full path".into()),
+    };
+    match base {
+        Some(base) if expanded.is_relative() => {
+            let base = if base.as_os_str().is_empty() { Path::new(".") } else { base };
+            let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+            Ok(base.join(expanded))
+        }
+        _ => Ok(expanded),
     }
 }
 
@@ -169,12 +221,68 @@ mod tests {
         assert_eq!(c.driver_of("prod"), "s3");
         assert_eq!(c.driver_of("local"), "local");
         let env = |k: &str| (k == "STORAGE_PROD_ENDPOINT").then(|| "http://y".to_owned());
-        let o = c.options_with("prod", env);
+        let o = c.options_with("prod", None, env).unwrap();
         assert_eq!(o.get("endpoint"), Some("http://y"));
         assert_eq!(o.get("port"), Some("9"));
         assert_eq!(o.get("driver"), None);
         let env = |k: &str| (k == "STORAGE_LOCAL_ROOT").then(|| "/elsewhere".to_owned());
-        assert_eq!(c.options_with("local", env).get("root"), Some("/elsewhere"));
+        assert_eq!(c.options_with("local", None, env).unwrap().get("root"), Some("/elsewhere"));
+    }
+
+    #[test]
+    fn env_overrides_cover_the_drivers_known_options_only() {
+        let c = Config::parse("[local]\nroot = \"/data\"\n", None).unwrap();
+        let env = |k: &str| match k {
+            "STORAGE_LOCAL_FSYNC" => Some("false".to_owned()),
+            "STORAGE_LOCAL_ENDPOINT" => Some("http://x".to_owned()),
+            _ => None,
+        };
+        let known: &[&str] = &["root", "fsync"];
+        let o = c.options_with("local", Some(known), env).unwrap();
+        assert_eq!(o.get("fsync"), Some("false"), "any known option may come from the environment");
+        assert_eq!(o.get("endpoint"), None, "an option the driver does not know is not injected");
+        assert_eq!(o.get("root"), Some("/data"));
+    }
+
+    #[test]
+    fn local_roots_expand_home_and_resolve_beside_the_file() {
+        let file = Path::new("/etc/storage/storage.toml");
+        let home = |h: &'static str| move |k: &str| (k == "HOME").then(|| h.to_owned());
+        let root_of = |text: &str, source: Option<&Path>, env: &dyn Fn(&str) -> Option<String>| {
+            let c = Config::parse(text, source).unwrap();
+            c.options_with("local", None, env).map(|o| o.get("root").map(str::to_owned))
+        };
+        let root = root_of("[local]\nroot = \"~/x\"\n", Some(file), &home("/home/u")).unwrap();
+        assert_eq!(root.as_deref(), Some("/home/u/x"));
+        let root = root_of("[local]\nroot = \"~\"\n", Some(file), &home("/home/u")).unwrap();
+        assert_eq!(root.as_deref(), Some("/home/u/"));
+        // A named remote using the local driver too.
+        let text = "[archive]\ndriver = \"local\"\nroot = \"~/a\"\n";
+        let c = Config::parse(text, Some(file)).unwrap();
+        assert_eq!(c.options_with("archive", None, home("/h")).unwrap().get("root"), Some("/h/a"));
+        // Relative to the file's directory, not the working directory.
+        let root = root_of("[local]\nroot = \"data/store\"\n", Some(file), &home("/h")).unwrap();
+        assert_eq!(root.as_deref(), Some("/etc/storage/data/store"));
+        let root = root_of("[local]\nroot = \"/abs\"\n", Some(file), &home("/h")).unwrap();
+        assert_eq!(root.as_deref(), Some("/abs"));
+        // From the environment: `~` expands, a relative root stays relative to the cwd.
+        let env = |k: &str| match k {
+            "HOME" => Some("/h".to_owned()),
+            "STORAGE_LOCAL_ROOT" => Some("rel/dir".to_owned()),
+            _ => None,
+        };
+        assert_eq!(root_of("[local]\nroot = \"x\"\n", Some(file), &env).unwrap().as_deref(), Some("rel/dir"));
+        let env = |k: &str| (k == "STORAGE_LOCAL_ROOT").then(|| "~/e".to_owned()).or_else(|| home("/h")(k));
+        assert_eq!(root_of("", Some(file), &env).unwrap().as_deref(), Some("/h/e"));
+        // Other drivers' `root`-like options are left alone.
+        let c = Config::parse("[s]\ndriver = \"s3\"\nroot = \"~/x\"\n", Some(file)).unwrap();
+        assert_eq!(c.options_with("s", None, home("/h")).unwrap().get("root"), Some("~/x"));
+        // `~user` and `~` without HOME are errors naming the file and key.
+        let e = root_of("[local]\nroot = \"~bob/x\"\n", Some(file), &home("/h")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("/etc/storage/storage.toml") && e.message().contains("local.root"), "{e}");
+        let e = root_of("[local]\nroot = \"~/x\"\n", Some(file), &|_: &str| None).unwrap_err();
+        assert!(e.message().contains("HOME"), "{e}");
     }
 
     #[test]

@@ -26,6 +26,16 @@
 //! for a named remote of the configuration file, and a bare path (or `file:///path`) for a
 //! local file. A third-party driver registers its factory with [`Storage::with_registry`]
 //! and gets the same URLs and configuration selection.
+//!
+//! A URL names a container, never a server: `redis://localhost:6379/k` (a `host:port` or
+//! `user@host` where the container goes) is a `Config` error; the server belongs in the
+//! configuration (`url = ...`, `endpoint = ...`) or the environment (`REDIS_URL`).
+//!
+//! Configuration checks: an option the section's driver does not know (a typo such as
+//! `endpiont`) is a `Config` error naming the closest known option, instead of being
+//! ignored. A local `root` may start with `~` (`$HOME`); a relative `root` in the file is
+//! relative to the file's directory, while one from `STORAGE_LOCAL_ROOT` (or
+//! `STORAGE_<NAME>_ROOT`) is relative to the working directory.
 
 pub mod config;
 
@@ -126,14 +136,21 @@ impl Storage {
             let driver = factory.name().to_owned();
             (driver.clone(), driver)
         };
-        let mut options = self.config.options(&section);
+        let known = self.registry.factory(&driver_name).and_then(|f| f.known_options());
+        let context = |e: Error| {
+            let file = self.config.source.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default();
+            let msg = format!("{file}backend {section:?} (driver {driver_name}): {}", e.message());
+            let mut out = Error::new(e.kind(), msg).with_hint(e.hint().to_owned());
+            if let Some(d) = e.driver() {
+                out = out.with_driver(d);
+            }
+            out
+        };
+        let mut options = self.config.options(&section, known)?;
         if driver_name == "local" && options.get("root").is_none() {
             options = options.set("root", default_local_root().to_string_lossy());
         }
-        let driver = self.registry.build(&driver_name, &options).map_err(|e| {
-            let msg = format!("backend {section:?} (driver {driver_name}): {}", e.message());
-            Error::new(e.kind(), msg)
-        })?;
+        let driver = self.registry.build(&driver_name, &options).map_err(context)?;
         self.drivers.lock().unwrap_or_else(PoisonError::into_inner).insert(name, driver.clone());
         Ok(driver)
     }
@@ -193,6 +210,50 @@ mod tests {
         let e = s.open("nope://c/k").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert!(e.message().contains("memory"), "{e}");
+    }
+
+    #[test]
+    fn a_server_address_in_a_url_is_refused_not_taken_for_a_container() {
+        let s = Storage::new(Config::default());
+        for url in ["redis://localhost:6379/k", "memory://127.0.0.1:6379/k", "memory://user:hunter2@host/k"] {
+            let e = s.open(url).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{url}");
+            assert!(e.message().contains("server address") && e.message().contains("://CONTAINER/KEY"), "{e}");
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
+        let e = s.open("redis://localhost:6379/k").unwrap_err();
+        assert!(e.message().contains("REDIS_URL") && e.message().contains("url = "), "{e}");
+    }
+
+    #[cfg(feature = "local")]
+    #[test]
+    fn unknown_options_are_refused_naming_the_closest_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        let text = format!("[archive]\ndriver = \"local\"\nroot = \"{}\"\nfsnyc = false\n", root.display());
+        let file = dir.path().join("storage.toml");
+        let s = Storage::new(Config::parse(&text, Some(&file)).unwrap());
+        let e = s.open("archive://c/k").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        let m = e.message();
+        assert!(m.contains(&file.display().to_string()) && m.contains("\"archive\""), "{e}");
+        assert!(m.contains("unknown option \"fsnyc\" for driver local; did you mean \"fsync\"?"), "{e}");
+        assert!(!root.exists(), "nothing was created");
+        // The memory driver takes no options at all.
+        let s = Storage::new(Config::parse("[memory]\nroot = \"/x\"\n", None).unwrap());
+        assert_eq!(s.open("memory://c/k").unwrap_err().kind(), ErrorKind::Config);
+    }
+
+    #[cfg(feature = "local")]
+    #[test]
+    fn a_relative_root_is_beside_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("conf").join("storage.toml");
+        let s = Storage::new(Config::parse("[local]\nroot = \"data\"\n", Some(&file)).unwrap());
+        let d = s.backend("local").unwrap();
+        let local = d.as_any().downcast_ref::<storage_local::LocalDriver>().unwrap();
+        let want = std::fs::canonicalize(dir.path()).unwrap().join("conf").join("data");
+        assert_eq!(local.root(), want);
     }
 
     #[test]
