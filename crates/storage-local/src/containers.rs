@@ -27,7 +27,10 @@ pub async fn list(root: PathBuf) -> Result<Page<Container>> {
             if validate::container_name(&name, ContainerNameRules::Filesystem).is_err() {
                 continue;
             }
-            // Follows a symlinked container directory on purpose.
+            // Follows a symlinked container directory on purpose, unless it leaves the root.
+            if paths::check_container_dir(&entry.path()).is_err() {
+                continue;
+            }
             match std::fs::metadata(entry.path()) {
                 Ok(m) if m.is_dir() => out.push(describe(&name, &m)),
                 _ => continue,
@@ -41,11 +44,14 @@ pub async fn list(root: PathBuf) -> Result<Page<Container>> {
 
 /// A container's details.
 pub async fn get(dir: PathBuf, name: String) -> Result<Container> {
-    blocking(move || match std::fs::metadata(&dir) {
-        Ok(m) if m.is_dir() => Ok(describe(&name, &m)),
-        Ok(_) => Err(no_container(&name)),
-        Err(e) if paths::is_missing(&e) => Err(no_container(&name)),
-        Err(e) => Err(Error::io(format!("inspecting container directory {}", dir.display()), e)),
+    blocking(move || {
+        paths::check_container_dir(&dir)?;
+        match std::fs::metadata(&dir) {
+            Ok(m) if m.is_dir() => Ok(describe(&name, &m)),
+            Ok(_) => Err(no_container(&name)),
+            Err(e) if paths::is_missing(&e) => Err(no_container(&name)),
+            Err(e) => Err(Error::io(format!("inspecting container directory {}", dir.display()), e)),
+        }
     })
     .await
 }

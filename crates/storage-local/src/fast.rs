@@ -2,7 +2,8 @@
 //! read, each a handful of system calls in one blocking task.
 //!
 //! Containment comes from the kernel instead of a `stat` per path component: the
-//! container directory is opened (it may be a symlink), then everything below it is
+//! container directory is opened without following a symlink (a symlinked container
+//! goes through the checked code, which follows it only inside the root), then everything below it is
 //! resolved with `openat2(RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH)`, and a write then
 //! works relative to the parent directory's descriptor (temporary file, metadata
 //! attribute, mode check, rename), so nothing it touches can be swapped for a symlink
@@ -63,9 +64,11 @@ pub fn open(op: &ObjectPath, container: &str, key: &str) -> Result<Option<Opened
     if !OPENAT2.load(Ordering::Relaxed) {
         return Ok(None);
     }
-    let cfd = match rfs::open(&op.container_dir, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
+    // Not following a symlinked container: the checked path vets where it leads.
+    let cflags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let cfd = match rfs::open(&op.container_dir, cflags, Mode::empty()) {
         Ok(fd) => fd,
-        Err(Errno::NOENT | Errno::NOTDIR) => return Err(no_container(container)),
+        Err(Errno::NOENT) => return Err(no_container(container)),
         Err(_) => return Ok(None),
     };
     // Non-blocking, so a FIFO placed at the key cannot hang the open.
@@ -168,9 +171,21 @@ impl PutBytes {
                 }
             }
             let cflags = if parent.is_empty() { dir_flags } else { OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC };
-            let cfd = match rfs::open(&op.container_dir, cflags, Mode::empty()) {
+            let cfd = match rfs::open(&op.container_dir, cflags | OFlags::NOFOLLOW, Mode::empty()) {
                 Ok(fd) => fd,
-                Err(Errno::NOENT | Errno::NOTDIR) => return Err(no_container(&self.container)),
+                Err(Errno::NOENT) => return Err(no_container(&self.container)),
+                // A symlink (followed only when it stays inside the root) or a file.
+                Err(Errno::NOTDIR | Errno::LOOP) => {
+                    crate::require_container(&op.container_dir, &self.container)?;
+                    match rfs::open(&op.container_dir, cflags, Mode::empty()) {
+                        Ok(fd) => fd,
+                        Err(Errno::NOENT | Errno::NOTDIR) => return Err(no_container(&self.container)),
+                        Err(e) => {
+                            let p = &op.container_dir;
+                            return Err(Error::io(format!("opening container directory {}", p.display()), os(e)));
+                        }
+                    }
+                }
                 Err(e) => {
                     let p = &op.container_dir;
                     return Err(Error::io(format!("opening container directory {}", p.display()), os(e)));

@@ -80,9 +80,14 @@
 //!
 //! # Safety rules
 //!
-//! - Symbolic links: the root and the container directories may be symlinks; below a
-//!   container directory the driver never follows one. A key whose path passes through a
-//!   symlink (or names one) is refused with `PermissionDenied`, and listings skip them.
+//! - Symbolic links: nothing the driver reads, writes, lists or deletes is outside its
+//!   root. The root may be a symlink (it is resolved once, when the driver is built). A
+//!   container directory may be a symlink to a directory inside the root; one leading
+//!   anywhere else (outside the root, or to the root itself) is refused with
+//!   `PermissionDenied` for every operation and left out of container listings. Below a
+//!   container directory the driver never follows a symlink: a key whose path passes
+//!   through one (or names one) is refused with `PermissionDenied`, and listings skip
+//!   them.
 //! - Writes stream into a temporary file in the destination directory while computing
 //!   the MD5, check the announced length and `content_md5`, store the metadata (the
 //!   attribute, or a temporary sidecar), fsync, then (under a per-key lock, so
@@ -339,8 +344,10 @@ fn no_object(container: &str, key: &str) -> Error {
     Error::object_not_found(NAME, container, key)
 }
 
-/// Checks that `dir` is an existing container directory (blocking).
+/// Checks that `dir` is an existing container directory, and not a symlink leading out
+/// of the root (blocking).
 fn require_container(dir: &Path, name: &str) -> Result<()> {
+    paths::check_container_dir(dir)?;
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(no_container(name)),

@@ -245,6 +245,39 @@ fn symlink_refused(path: &Path) -> Error {
             path.display()
         ),
     )
+    .with_hint("the local driver refused to follow a symbolic link; replace the link with a real directory or file")
+}
+
+/// What the error of a container symlink leaving the root says to do.
+const ESCAPE_HINT: &str = "a symbolic link leading out of the local driver's root was refused; move the data under \
+                           the root, or make the root a directory that holds it";
+
+/// Checks a container directory (`root/name`, the root already canonical) before it is
+/// used: a symbolic link there must lead to a directory strictly inside the root;
+/// one leading elsewhere (outside, or to the root itself) is `PermissionDenied`. A
+/// missing or dangling container passes: the caller reports it missing (blocking).
+pub fn check_container_dir(dir: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => {}
+        _ => return Ok(()),
+    }
+    let root = dir.parent().unwrap_or(dir);
+    match std::fs::canonicalize(dir) {
+        Ok(target) if target != root && target.starts_with(root) => Ok(()),
+        Ok(target) => Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "the container directory {} is a symbolic link to {}, which is not inside the root {}; the local \
+                 driver never follows a symbolic link out of its root",
+                dir.display(),
+                target.display(),
+                root.display()
+            ),
+        )
+        .with_hint(ESCAPE_HINT)),
+        Err(e) if is_missing(&e) => Ok(()),
+        Err(e) => Err(Error::io(format!("resolving the container directory {}", dir.display()), e)),
+    }
 }
 
 /// A key needs `path` as a directory but an object's file is there.

@@ -3,7 +3,9 @@
 mod common;
 
 use common::{Fixture, kind, tree};
+use futures::{StreamExt, TryStreamExt};
 use storage_core::{Driver, DriverExt, ErrorKind, GetOptions, ListOptions, PutOptions};
+use storage_local::LocalOptions;
 
 fn awkward_keys() -> Vec<String> {
     let mut keys: Vec<String> = [
@@ -143,6 +145,86 @@ async fn symlinks_inside_a_container_are_refused() {
     assert!(f.store.list_keys("c", Some("link/")).await.unwrap().is_empty());
     let (objects, prefixes) = f.store.list_with_delimiter("c", None).await.unwrap();
     assert!(objects.is_empty() && prefixes.is_empty(), "{objects:?} {prefixes:?}");
+}
+
+/// A container directory that is a symlink leading out of the root: every operation
+/// through it is refused, on the openat2 fast path and on the checked path alike, and
+/// the directory outside is never touched.
+#[cfg(unix)]
+#[allow(clippy::unwrap_used)]
+async fn container_symlinks_leaving_the_root_are_refused(options: LocalOptions) {
+    let f = Fixture::with_options(options).await;
+    f.put("x", "v").await;
+    let outside = f.outside();
+    std::fs::write(outside.join("secret"), "s").unwrap();
+    std::fs::create_dir(outside.join("dir")).unwrap();
+    std::fs::write(outside.join("dir").join("deep"), "d").unwrap();
+    std::os::unix::fs::symlink(&outside, f.root().join("escape")).unwrap();
+    // A relative link climbing out, and one to the root itself.
+    std::os::unix::fs::symlink("../outside", f.root().join("climb")).unwrap();
+    std::os::unix::fs::symlink(".", f.root().join("itself")).unwrap();
+    let before = tree(&outside);
+    let denied = |r: Result<_, storage_core::Error>, what: &str| {
+        let e = r.err().unwrap_or_else(|| panic!("{what}: succeeded"));
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{what}: {e}");
+        let shown = e.to_string();
+        assert!(shown.contains("symbolic link") && shown.contains("root"), "{what}: {shown}");
+        assert!(!shown.contains(ErrorKind::PermissionDenied.hint()), "{what}: {shown}");
+    };
+    for c in ["escape", "climb", "itself"] {
+        for key in ["secret", "new", "dir/deep", "dir/new/x"] {
+            let put = f.store.put_object(c, key, "evil".into(), &PutOptions::default()).await;
+            denied(put.map(|_| ()), &format!("put {c}/{key}"));
+            let chunks = futures::stream::iter(vec![Ok(storage_core::Bytes::from("evil"))]).boxed();
+            let big = storage_core::Payload::stream(chunks, Some(4));
+            let put = f.store.put_object(c, key, big, &PutOptions::default()).await;
+            denied(put.map(|_| ()), &format!("streamed put {c}/{key}"));
+            denied(f.store.get_object(c, key, &GetOptions::default()).await.map(|_| ()), &format!("get {c}/{key}"));
+            denied(f.store.head_object(c, key).await.map(|_| ()), &format!("head {c}/{key}"));
+            denied(f.store.delete_object(c, key).await, &format!("delete {c}/{key}"));
+            denied(f.store.copy_object("c", "x", c, key, &Default::default()).await.map(|_| ()), "copy into");
+            denied(f.store.copy_object(c, key, "c", "x", &Default::default()).await.map(|_| ()), "copy out of");
+            denied(f.store.create_multipart(c, key, &PutOptions::default()).await.map(|_| ()), "multipart");
+        }
+        denied(f.store.list_keys(c, None).await.map(|_| ()), &format!("list {c}"));
+        denied(f.store.get_container(c).await.map(|_| ()), &format!("get container {c}"));
+        denied(f.store.list_multipart_uploads(c, None).await.map(|_| ()), &format!("uploads {c}"));
+        denied(f.store.delete_container(c).await, &format!("delete container {c}"));
+    }
+    assert_eq!(tree(&outside), before);
+    assert_eq!(std::fs::read_to_string(outside.join("secret")).unwrap(), "s");
+    assert!(f.root().join("escape").is_symlink(), "the link itself stays");
+    // Containers listed are only the real one.
+    let names: Vec<String> = f.store.list_containers().map_ok(|c| c.name).try_collect().await.unwrap();
+    assert_eq!(names, vec!["c"]);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn container_symlinks_leaving_the_root_are_refused_on_the_fast_path() {
+    container_symlinks_leaving_the_root_are_refused(LocalOptions::default()).await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn container_symlinks_leaving_the_root_are_refused_on_the_checked_path() {
+    container_symlinks_leaving_the_root_are_refused(LocalOptions::default().fast_paths(false).xattrs(false)).await;
+}
+
+/// A container symlinked to another directory inside the root still works.
+#[cfg(unix)]
+#[tokio::test]
+async fn container_symlinks_inside_the_root_still_work() {
+    for options in [LocalOptions::default(), LocalOptions::default().fast_paths(false)] {
+        let f = Fixture::with_options(options).await;
+        std::fs::create_dir(f.root().join("real")).unwrap();
+        std::os::unix::fs::symlink("real", f.root().join("alias")).unwrap();
+        f.store.put_object("alias", "k", "v".into(), &PutOptions::default()).await.unwrap();
+        assert_eq!(f.store.get_bytes("alias", "k").await.unwrap(), "v");
+        assert_eq!(std::fs::read_to_string(f.root().join("real").join("k")).unwrap(), "v");
+        assert_eq!(f.store.list_keys("alias", None).await.unwrap(), vec!["k"]);
+        f.store.delete_object("alias", "k").await.unwrap();
+    }
 }
 
 #[tokio::test]
