@@ -50,7 +50,8 @@ pub struct Leftover {
     /// The driver's handle on it (an upload id, a path inside the container, a chunk
     /// run); only meaningful to the driver that listed it.
     pub id: String,
-    /// Bytes it holds, when known.
+    /// Bytes it holds when known (where a backend can only tell the space it takes,
+    /// that: Redis reports the memory of its chunks).
     pub size: Option<u64>,
     /// When it was created or last written to, when known.
     pub created: Option<DateTime<Utc>>,

@@ -4,8 +4,8 @@ use std::any::Any;
 
 use async_trait::async_trait;
 use storage_core::{
-    CompletedPart, Container, CopyOptions, DeleteOutcome, Driver, DriverInfo, GetOptions, GetResult, ListEntry,
-    ListOptions, MultipartUpload, Object, Page, Payload, PutOptions, Result,
+    CompletedPart, Container, CopyOptions, DeleteOutcome, Driver, DriverInfo, GetOptions, GetResult, Leftover,
+    ListEntry, ListOptions, MultipartUpload, Object, Page, Payload, PutOptions, Result,
 };
 
 use crate::RedisDriver;
@@ -94,5 +94,13 @@ impl Driver for RedisDriver {
 
     async fn list_multipart_uploads(&self, container: &str, prefix: Option<&str>) -> Result<Vec<MultipartUpload>> {
         self.inner.list_multipart_uploads(container, prefix).await
+    }
+
+    async fn list_leftovers(&self, container: &str, prefix: Option<&str>) -> Result<Vec<Leftover>> {
+        self.inner.list_leftovers(container, prefix).await
+    }
+
+    async fn remove_leftover(&self, leftover: &Leftover) -> Result<()> {
+        self.inner.remove_leftover(leftover).await
     }
 }

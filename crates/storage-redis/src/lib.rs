@@ -85,6 +85,18 @@
 //! but unreferenced) chunks behind; multipart parts are persisted when a complete is
 //! attempted and stay until the upload is completed or aborted; parts must be completed
 //! within the pending TTL.
+//!
+//! # Leftovers
+//!
+//! [`storage_core::Driver::list_leftovers`] finds what those windows and killed writers
+//! leave: unfinished multipart uploads (aged by their last part write, sized by their
+//! parts) and runs of chunks that neither an object's metadata nor a registered part
+//! names (staged data, id `<stem>#<chunks>`, aged by how long the youngest chunk has
+//! been idle, sized by the memory its chunks take: `MEMORY USAGE`). Chunks are not indexed, so it SCANs the keyspace (every primary of a
+//! cluster): a maintenance operation. Live data is never listed, nor the retired chunks
+//! of a replaced object (they expire within the replace grace period).
+//! [`storage_core::Driver::remove_leftover`] checks again, before deleting a run, that
+//! nothing references it and that it was not written to since it was listed.
 
 mod api;
 mod chunks;
@@ -95,6 +107,7 @@ mod driver;
 mod errors;
 mod factory;
 mod keys;
+mod leftovers;
 mod list;
 mod meta;
 mod multipart;

@@ -10,6 +10,7 @@ mod conditional;
 mod containers;
 mod failures;
 mod kill;
+mod leftovers;
 mod listing;
 mod multipart;
 mod roundtrip;
