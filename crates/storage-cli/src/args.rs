@@ -2,24 +2,50 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Shown after `storage --help`: URL forms, configuration, an example, exit codes.
+const AFTER_HELP: &str = "\
+Locations:
+  ./path, /abs/path, file:///abs/path   a local file or directory
+  -                                     stdin or stdout (cp, mv)
+  SCHEME://CONTAINER/KEY                an object (a key ending in / is a prefix)
+  SCHEME://CONTAINER                    a whole container
+  SCHEME is a driver (local, s3, redis, memory) or a [section] of the configuration file.
+
+Configuration (the first found): --config PATH, $STORAGE_CONFIG, ./storage.toml,
+~/.config/storage/config.toml. Example:
+  default = \"local\"
+  [local]
+  root = \"~/storage\"          # ~ and paths relative to this file are resolved
+  [prod]
+  driver = \"s3\"
+  endpoint = \"https://s3.eu-west-1.amazonaws.com\"
+  region = \"eu-west-1\"
+Values may be overridden by STORAGE_<SECTION>_<KEY> (e.g. STORAGE_PROD_REGION).
+
+Examples:
+  storage mb local://photos
+  storage cp -r ./pictures local://photos/2026/
+  storage sync --delete ./site prod://www-bucket/
+  storage check ./site prod://www-bucket/
+
+Exit codes: 0 success; 1 failure (or differences found by check); 2 usage or
+configuration error; 3 not found (object, container or local file); 130 interrupted.
+Shell completions: storage completions bash|zsh|fish|elvish|powershell";
 
 /// One command line tool for every object store.
 #[derive(Debug, Parser)]
-#[command(name = "storage", version, about, max_term_width = 100)]
+#[command(name = "storage", version, about, max_term_width = 100, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// Show progress bars (bytes, rate, ETA) on stderr for transfers.
+    /// Show progress on stderr for transfers (a bar on a terminal, a line every few
+    /// seconds otherwise).
     #[arg(short = 'P', long, global = true)]
     pub progress: bool,
-    /// Transfers (objects or parts) in flight at once.
+    /// Transfers in flight at once: objects of a tree, or parts and ranges of one large
+    /// object. Memory is bounded by one budget shared by all of them.
     #[arg(short = 'j', long, global = true, default_value_t = 8, value_name = "N")]
     pub transfers: usize,
-    /// Only paths matching this glob (repeatable; relative to the tree root).
-    #[arg(long, global = true, value_name = "GLOB")]
-    pub include: Vec<String>,
-    /// Skip paths matching this glob (repeatable; wins over --include).
-    #[arg(long, global = true, value_name = "GLOB")]
-    pub exclude: Vec<String>,
     /// Print nothing but errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -37,6 +63,23 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options of the commands that walk trees.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TreeFlags {
+    /// Only paths matching this glob (repeatable; relative to the tree root; gitignore
+    /// style: `*.txt`, `logs/**`, `build/`).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Skip paths matching this glob (repeatable; wins over --include; a pattern ending
+    /// in `/` matches directories: `--exclude '*/'` keeps only the top level).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Follow symbolic links in local trees (without it each one is skipped with a
+    /// warning, and `check` counts it as a difference).
+    #[arg(short = 'L', long)]
+    pub follow_symlinks: bool,
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -45,7 +88,7 @@ pub enum Command {
     Ls {
         /// `scheme://container/prefix`; omitted: the default backend's containers.
         url: Option<String>,
-        /// Long listing: size, modification time, content type.
+        /// Long listing: size, modification time, key (content type with --json or stat).
         #[arg(short, long)]
         long: bool,
         /// Recursive: every key under the prefix, not just one level.
@@ -59,6 +102,7 @@ pub enum Command {
         help: Option<bool>,
     },
     /// Copy files and objects: local <-> remote, remote <-> remote, `-` for stdin/stdout.
+    /// Refuses to copy a file or tree onto itself.
     Cp {
         /// Source: a path, `-`, or a URL.
         src: String,
@@ -67,8 +111,15 @@ pub enum Command {
         /// Copy a whole tree.
         #[arg(short, long)]
         recursive: bool,
+        /// Create the destination container if it does not exist (otherwise a missing
+        /// container is an error).
+        #[arg(long)]
+        create_container: bool,
+        /// Tree options (with -r).
+        #[command(flatten)]
+        tree: TreeFlags,
     },
-    /// Move: copy, then delete the source.
+    /// Move: copy, verify, then delete the source. Refuses to move a file or tree onto itself.
     Mv {
         /// Source.
         src: String,
@@ -77,6 +128,12 @@ pub enum Command {
         /// Move a whole tree.
         #[arg(short, long)]
         recursive: bool,
+        /// Create the destination container if it does not exist.
+        #[arg(long)]
+        create_container: bool,
+        /// Tree options (with -r).
+        #[command(flatten)]
+        tree: TreeFlags,
     },
     /// Delete an object, or everything under a prefix with -r.
     Rm {
@@ -85,17 +142,26 @@ pub enum Command {
         /// Delete everything under the prefix.
         #[arg(short, long)]
         recursive: bool,
+        /// Only paths matching this glob (with -r; repeatable).
+        #[arg(long, value_name = "GLOB")]
+        include: Vec<String>,
+        /// Skip paths matching this glob (with -r; repeatable).
+        #[arg(long, value_name = "GLOB")]
+        exclude: Vec<String>,
     },
     /// Write an object (or a byte range of it) to stdout.
     Cat {
         /// `scheme://container/key`.
         url: String,
-        /// First byte.
-        #[arg(long, value_name = "N")]
+        /// First byte (the object's size gives nothing).
+        #[arg(long, value_name = "N", conflicts_with = "tail")]
         offset: Option<u64>,
         /// Number of bytes.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", conflicts_with = "tail")]
         count: Option<u64>,
+        /// The last N bytes.
+        #[arg(long, value_name = "N")]
+        tail: Option<u64>,
     },
     /// Show an object's metadata.
     Stat {
@@ -109,13 +175,15 @@ pub enum Command {
     },
     /// Remove a container (must be empty unless --force).
     Rb {
-        /// `scheme://container`.
+        /// `scheme://container` (no key: to delete a prefix use `rm -r`).
         url: String,
         /// Delete its objects first.
         #[arg(long)]
         force: bool,
     },
-    /// Make DST hold what SRC holds (new or changed files copied).
+    /// Make DST hold what SRC holds (new or changed files copied). SRC must exist; with
+    /// --delete, nothing is deleted if any copy failed, and an empty SRC needs
+    /// --allow-empty-source.
     Sync {
         /// Source tree.
         src: String,
@@ -124,9 +192,21 @@ pub enum Command {
         /// Also delete destination files that SRC does not have.
         #[arg(long)]
         delete: bool,
+        /// With --delete: accept an empty source, deleting everything under DST.
+        #[arg(long)]
+        allow_empty_source: bool,
         /// Say what would change, change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Create the destination container if it does not exist.
+        #[arg(long)]
+        create_container: bool,
+        /// How files are compared.
+        #[command(flatten)]
+        compare: CompareFlags,
+        /// Tree options.
+        #[command(flatten)]
+        tree: TreeFlags,
     },
     /// Print a presigned URL.
     Presign {
@@ -160,6 +240,18 @@ pub enum Command {
         src: String,
         /// The other.
         dst: String,
+        /// Compare sizes only (no hashes).
+        #[arg(long)]
+        size_only: bool,
+        /// Tree options.
+        #[command(flatten)]
+        tree: TreeFlags,
+    },
+    /// Print a shell completion script (e.g. `storage completions bash > ~/.local/share/bash-completion/completions/storage`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
     },
     /// Read ZIP archives in place (only the bytes needed are fetched).
     Zip {
@@ -181,6 +273,32 @@ pub enum Command {
         #[arg(long, value_name = "N")]
         max: Option<usize>,
     },
+}
+
+/// How `sync` decides a file needs copying.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct CompareFlags {
+    /// Same size means unchanged (fastest; misses same-size edits).
+    #[arg(long, conflicts_with = "checksum")]
+    pub size_only: bool,
+    /// Compare sizes and MD5s, reading files whose hash is not known (slowest, surest).
+    #[arg(long)]
+    pub checksum: bool,
+}
+
+/// Shells for `storage completions`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
+    /// Elvish.
+    Elvish,
+    /// PowerShell.
+    Powershell,
 }
 
 /// `storage zip ...`.

@@ -3,101 +3,12 @@
 //! reached through a named remote of a configuration file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `cargo xtask test`"))
-}
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-/// A scratch directory with a config naming every backend.
-struct World {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-}
-
-impl World {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("store");
-        let config = dir.path().join("storage.toml");
-        let text = format!(
-            r#"default = "local"
-[local]
-root = "{root}"
-[moto]
-driver = "s3"
-endpoint = "{moto}"
-access_key_id = "{moto_key}"
-secret_access_key = "{moto_secret}"
-[s3sfs]
-driver = "s3"
-endpoint = "{s3s}"
-access_key_id = "{s3s_key}"
-secret_access_key = "{s3s_secret}"
-[redis]
-url = "{redis}"
-namespace = "cli-e2e-{pid}"
-[cluster]
-driver = "redis"
-nodes = "{nodes}"
-namespace = "cli-e2e-{pid}"
-"#,
-            root = root.display(),
-            moto = env("EMU_S3_MOTO_ENDPOINT"),
-            moto_key = env("EMU_S3_MOTO_ACCESS_KEY_ID"),
-            moto_secret = env("EMU_S3_MOTO_SECRET_ACCESS_KEY"),
-            s3s = env("EMU_S3_S3SFS_ENDPOINT"),
-            s3s_key = env("EMU_S3_S3SFS_ACCESS_KEY_ID"),
-            s3s_secret = env("EMU_S3_S3SFS_SECRET_ACCESS_KEY"),
-            redis = env("REDIS_URL"),
-            nodes = env("REDIS_CLUSTER_NODES"),
-            pid = std::process::id(),
-        );
-        std::fs::write(&config, text).unwrap();
-        World { dir, config }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_with_stdin(args, None)
-    }
-
-    fn run_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_storage"));
-        c.arg("--config").arg(&self.config).args(args).current_dir(self.dir.path());
-        c.env_remove("STORAGE_LOCAL_ROOT").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(input).unwrap();
-        } else {
-            drop(child.stdin.take());
-        }
-        child.wait_with_output().unwrap()
-    }
-
-    /// Runs and asserts success; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "storage {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-fn write(path: &Path, data: &[u8]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, data).unwrap();
-}
-
-const REMOTES: &[&str] = &["local", "moto", "s3sfs", "redis", "cluster"];
-
-fn bucket(remote: &str) -> String {
-    format!("cli-{remote}-{}", std::process::id())
-}
+use common::{REMOTES, World, bucket, env, write};
 
 #[test]
 fn single_objects_round_trip_on_every_backend() {
@@ -123,7 +34,7 @@ fn single_objects_round_trip_on_every_backend() {
         assert_eq!(w.ok(&["cat", &format!("{base}/stdin.txt")]), "from stdin\n");
         w.ok(&["mv", &format!("{base}/stdin.txt"), &format!("{base}/moved.txt")]);
         let missing = w.run(&["stat", &format!("{base}/stdin.txt")]);
-        assert_eq!(missing.status.code(), Some(1), "{remote}: a moved source is gone");
+        assert_eq!(missing.status.code(), Some(3), "{remote}: a moved source is gone");
         let err = String::from_utf8_lossy(&missing.stderr);
         assert!(err.starts_with("storage: error: ObjectDoesNotExist") && err.lines().count() == 1, "{remote}: {err}");
         // s3s-fs 0.14 deletes non-empty buckets (its declared gap), so only the others refuse.
@@ -161,7 +72,7 @@ fn usage_errors_exit_2_and_failures_exit_1_with_one_line() {
     assert_eq!(w.run(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(w.run(&["cat", "local://"]).status.code(), Some(2));
     let unknown = w.run(&["ls", "nope://bucket"]);
-    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(unknown.status.code(), Some(2));
     let msg = String::from_utf8_lossy(&unknown.stderr);
     assert!(msg.contains("known:") && msg.contains("moto") && msg.contains("s3"), "{msg}");
     let secret = env("EMU_S3_S3SFS_SECRET_ACCESS_KEY");
@@ -229,6 +140,7 @@ fn recursive_copies_round_trip_byte_for_byte_on_every_backend() {
     let original = read_tree(&w.path("src"));
     for remote in REMOTES {
         let base = format!("{remote}://{}", bucket(&format!("tree-{remote}")));
+        w.ok(&["mb", &base]);
         w.ok(&["cp", "-r", w.path("src").to_str().unwrap(), &format!("{base}/up")]);
         let listed = w.ok(&["ls", "-r", &format!("{base}/up/")]);
         assert_eq!(listed.lines().count(), original.len(), "{remote}: {listed}");
@@ -246,7 +158,7 @@ fn sync_delete_and_check_find_and_fix_differences() {
     awkward_tree(&w.path("src"));
     for remote in ["local", "moto", "redis"] {
         let dst = format!("{remote}://{}/mirror", bucket(&format!("sync-{remote}")));
-        w.ok(&["sync", w.path("src").to_str().unwrap(), &dst]);
+        w.ok(&["sync", "--create-container", w.path("src").to_str().unwrap(), &dst]);
         w.ok(&["check", w.path("src").to_str().unwrap(), &dst]);
         // Change one file (same size, different bytes), add one, remove one.
         write(&w.path("src/with space.txt"), b"SPACED");
@@ -288,7 +200,7 @@ fn zip_members_list_and_extract_on_every_backend() {
     assert!(zipped.success());
     for remote in REMOTES {
         let url = format!("{remote}://{}/a.zip", bucket(&format!("zip-{remote}")));
-        w.ok(&["cp", w.path("archive.zip").to_str().unwrap(), &url]);
+        w.ok(&["cp", "--create-container", w.path("archive.zip").to_str().unwrap(), &url]);
         let listing = w.ok(&["--json", "zip", "ls", &url]);
         let names: Vec<String> = listing
             .lines()
@@ -308,7 +220,15 @@ fn zip_members_list_and_extract_on_every_backend() {
 fn progress_bars_never_corrupt_json_output() {
     let w = World::new();
     awkward_tree(&w.path("src"));
-    let out = w.run(&["-P", "--json", "cp", "-r", w.path("src").to_str().unwrap(), "local://progress/t"]);
+    let out = w.run(&[
+        "-P",
+        "--json",
+        "cp",
+        "-r",
+        "--create-container",
+        w.path("src").to_str().unwrap(),
+        "local://progress/t",
+    ]);
     assert!(out.status.success());
     for line in String::from_utf8(out.stdout).unwrap().lines() {
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"));

@@ -3,23 +3,26 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use storage::{ByteRange, DriverExt, GetOptions, ListEntry, ListOptions, SignedMethod, SignedUrlOptions, Target};
+use storage::{
+    ByteRange, DriverExt, ErrorKind, GetOptions, ListEntry, ListOptions, SignedMethod, SignedUrlOptions, Target,
+};
 use tokio::io::AsyncWriteExt;
 
 use super::Ctx;
 use crate::args::Method;
-use crate::location::{object, remote};
+use crate::location::{container, object, open, remote};
 use crate::output::{container_json, entry_json, object_json, size};
+use crate::progress::Bar;
 use crate::{CmdResult, Failure};
 
 /// `ls`: containers, or objects under a prefix.
 pub async fn ls(ctx: &Ctx, url: Option<&str>, long: bool, recursive: bool, human: bool) -> CmdResult {
     let target = match url {
         None => None,
-        Some(u) => Some(ctx.storage.open(u)?),
+        Some(u) => Some(open(&ctx.storage, u)?),
     };
     let (driver, container, prefix) = match target {
-        None => (ctx.storage.default_backend()?, None, String::new()),
+        None => (ctx.storage.default_backend().map_err(Failure::Config)?, None, String::new()),
         Some(Target::Path(p)) => {
             return Err(Failure::Usage(format!("{} is a local path; ls lists storage URLs", p.display())));
         }
@@ -76,17 +79,38 @@ pub async fn rm(ctx: &Ctx, url: &str) -> CmdResult {
     Ok(())
 }
 
-/// `cat`: an object or a range of it to stdout.
-pub async fn cat(ctx: &Ctx, url: &str, offset: Option<u64>, count: Option<u64>) -> CmdResult {
+/// `cat`: an object, a range of it (`--offset`, `--count`) or its end (`--tail`) to stdout.
+pub async fn cat(ctx: &Ctx, url: &str, offset: Option<u64>, count: Option<u64>, tail: Option<u64>) -> CmdResult {
     let r = object(&ctx.storage, url)?;
-    let range = match (offset, count) {
-        (None, None) => None,
-        (_, Some(0)) => return Ok(()),
-        (o, Some(c)) => Some(ByteRange::Bounded { start: o.unwrap_or(0), end: o.unwrap_or(0).saturating_add(c) }),
-        (Some(o), None) => Some(ByteRange::From(o)),
+    let range = match (offset, count, tail) {
+        (_, Some(0), _) | (_, _, Some(0)) => {
+            // Nothing to print, but the object must exist.
+            r.driver.head_object(&r.container, &r.key).await?;
+            return Ok(());
+        }
+        (_, _, Some(n)) => Some(ByteRange::Suffix(n)),
+        (None | Some(0), None, None) => None,
+        (o, Some(c), None) => Some(ByteRange::Bounded { start: o.unwrap_or(0), end: o.unwrap_or(0).saturating_add(c) }),
+        (Some(o), None, None) => Some(ByteRange::From(o)),
     };
-    let res = r.driver.get_object(&r.container, &r.key, &GetOptions { range, ..Default::default() }).await?;
-    let _ = ctx;
+    let res = match r.driver.get_object(&r.container, &r.key, &GetOptions { range, ..Default::default() }).await {
+        Ok(res) => res,
+        // A range starting at the end of the object (`--offset SIZE`, or a suffix of an
+        // empty object) is empty, as with `tail -c +N`; past the end it is an error.
+        Err(e) if e.kind() == ErrorKind::InvalidRange => {
+            let size = r.driver.head_object(&r.container, &r.key).await?.size;
+            let start = match range {
+                Some(ByteRange::Bounded { start, .. } | ByteRange::From(start)) => start,
+                _ => 0,
+            };
+            if start == size {
+                return Ok(());
+            }
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let bar = Bar::new(ctx, Some(res.object.size), &r.key);
     let mut out = tokio::io::stdout();
     let mut body = res.body;
     while let Some(chunk) = body.next().await {
@@ -97,8 +121,10 @@ pub async fn cat(ctx: &Ctx, url: &str, offset: Option<u64>, count: Option<u64>) 
             }
             return Err(storage::Error::io("writing to stdout", e).into());
         }
+        bar.inc(chunk.len() as u64);
     }
     out.flush().await.map_err(|e| storage::Error::io("writing to stdout", e))?;
+    bar.finish();
     Ok(())
 }
 
@@ -136,7 +162,7 @@ pub async fn stat(ctx: &Ctx, url: &str) -> CmdResult {
 
 /// `mb`: make a container.
 pub async fn mb(ctx: &Ctx, url: &str) -> CmdResult {
-    let r = remote(&ctx.storage, url)?;
+    let r = container(&ctx.storage, url)?;
     r.driver.create_container(&r.container).await?;
     if ctx.json {
         ctx.json_line(&serde_json::json!({"created": r.container}));
@@ -148,7 +174,7 @@ pub async fn mb(ctx: &Ctx, url: &str) -> CmdResult {
 
 /// `rb`: remove a container (emptying it first with --force).
 pub async fn rb(ctx: &Ctx, url: &str, force: bool) -> CmdResult {
-    let r = remote(&ctx.storage, url)?;
+    let r = container(&ctx.storage, url)?;
     if force {
         r.driver.delete_prefix(&r.container, "").await?;
     }

@@ -1,16 +1,22 @@
 //! cp and mv of single objects and files (trees: `-r`).
+//!
+//! Before anything is written: the source must exist (and be a file, not a directory),
+//! source and destination must not be the same file or object (however they are spelled),
+//! and a remote destination's container must exist unless `--create-container` is given.
+//! A move deletes its source only after the copy completed and was verified.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::BytesMut;
 use futures::StreamExt;
-use storage::{ByteStream, DriverExt, GetOptions, PutOptions, Transfer, TransferOptions};
+use storage::{ByteStream, DriverExt, ErrorKind, GetOptions, Object, PutOptions, Transfer, TransferOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::Ctx;
-use crate::location::{Loc, Remote, basename, resolve};
-use crate::progress::Bar;
+use crate::location::{Loc, Remote, basename, resolve, same_file};
+use crate::progress::{Bar, FileProgress};
 use crate::{CmdResult, Failure};
 
 fn stdin_stream() -> ByteStream {
@@ -39,100 +45,172 @@ fn target_path(dst: &Path, name: &str) -> PathBuf {
     if dst.is_dir() || dst.to_string_lossy().ends_with('/') { dst.join(name) } else { dst.to_path_buf() }
 }
 
-fn transfer(ctx: &Ctx, bar: &Bar) -> TransferOptions {
-    TransferOptions { concurrency: ctx.transfers, ..TransferOptions::default() }.with_progress(Arc::new(bar.clone()))
+/// Transfer settings for one command: `-j` parts or ranges in flight, progress to `bar`.
+pub fn transfer_options(ctx: &Ctx, progress: Arc<dyn storage::Progress>) -> TransferOptions {
+    TransferOptions { concurrency: ctx.transfers, ..TransferOptions::default() }.with_progress(progress)
 }
 
-/// Creates the destination container if it does not exist yet (as rclone does), where the
-/// driver can manage containers.
-pub async fn ensure_container(r: &Remote) -> storage::Result<()> {
-    if r.driver.info().capabilities.manage_containers && !r.driver.container_exists(&r.container).await? {
-        match r.driver.create_container(&r.container).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == storage::ErrorKind::ContainerAlreadyExists => {}
-            Err(e) => return Err(e),
-        }
+/// A missing local source is "not found" (exit 3); a directory needs `-r`.
+pub fn local_source(path: &Path, command: &str) -> Result<std::fs::Metadata, Failure> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(Failure::Usage(format!("{} is a directory; use {command} -r", path.display()))),
+        Ok(m) => Ok(m),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::Storage(storage::Error::new(
+            ErrorKind::ObjectDoesNotExist,
+            format!("{} does not exist", path.display()),
+        ))),
+        Err(e) => Err(storage::Error::io(format!("reading {}", path.display()), e).into()),
     }
-    Ok(())
+}
+
+/// Checks that a remote destination's container exists, creating it only when asked.
+/// Uploads never create containers on their own: a typo in a bucket name must not make a
+/// new bucket.
+pub async fn require_container(r: &Remote, create: bool) -> Result<(), Failure> {
+    if r.driver.container_exists(&r.container).await? {
+        return Ok(());
+    }
+    if !create {
+        return Err(Failure::Storage(
+            storage::Error::new(
+                ErrorKind::ContainerDoesNotExist,
+                format!(
+                    "container {:?} does not exist (nothing was written); create it with `storage mb {}` \
+                     or pass --create-container",
+                    r.container,
+                    r.display_key("").trim_end_matches('/')
+                ),
+            )
+            .with_container(&r.container),
+        ));
+    }
+    match r.driver.create_container(&r.container).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::ContainerAlreadyExists => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn same_place(src: &str, dst: &str) -> Failure {
+    Failure::Usage(format!("{src} and {dst} are the same file or object; nothing was copied or deleted"))
 }
 
 /// `cp` / `mv` (with `remove_source`).
-pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool) -> CmdResult {
+pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_container: bool) -> CmdResult {
+    let command = if remove_source { "mv" } else { "cp" };
     let from = resolve(&ctx.storage, src)?;
     let to = resolve(&ctx.storage, dst)?;
-    if let Loc::Remote(r) = &to {
-        ensure_container(r).await?;
-    }
-    let done = match (&from, &to) {
+    let (done, shown_dst): (Option<Object>, String) = match (&from, &to) {
         (Loc::Local(path), Loc::Remote(r)) => {
+            let len = local_source(path, command)?.len();
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let key = target_key(r, &name);
-            let len = tokio::fs::metadata(path)
-                .await
-                .map_err(|e| storage::Error::io(format!("reading {}", path.display()), e))?
-                .len();
-            let bar = Bar::new(ctx.progress, Some(len), &key);
-            let o = r.driver.upload_object(path, &r.container, &key, PutOptions::default(), true).await?;
-            bar.inc(len);
+            require_container(r, create_container).await?;
+            let bar = Bar::new(ctx, Some(len), &key);
+            let put = PutOptions {
+                content_type: storage::tree::content_type_for(&key).map(str::to_owned),
+                ..Default::default()
+            };
+            let o = Transfer::with_options(r.driver.clone(), transfer_options(ctx, Arc::new(bar.clone())))
+                .upload_file(path, &r.container, &key, put)
+                .await?;
             bar.finish();
-            Some(o)
+            (Some(o), r.display_key(&key))
         }
         (Loc::Remote(r), Loc::Local(path)) => {
-            if r.key.is_empty() {
-                return Err(Failure::Usage(format!("{src} names a container; use cp -r")));
+            if r.key.is_empty() || r.key.ends_with('/') {
+                return Err(Failure::Usage(format!("{src} names a container or prefix; use {command} -r")));
             }
             let dest = target_path(path, basename(&r.key));
-            let bar = Bar::new(ctx.progress, None, basename(&r.key));
-            let o = Transfer::with_options(r.driver.clone(), transfer(ctx, &bar))
+            if dest.is_dir() {
+                return Err(Failure::Usage(format!("{} is a directory; name the file to write", dest.display())));
+            }
+            let bar = Bar::new(ctx, None, basename(&r.key));
+            let o = Transfer::with_options(r.driver.clone(), transfer_options(ctx, Arc::new(bar.clone())))
                 .download_file(&r.container, &r.key, &dest, true, true)
                 .await?;
             bar.finish();
-            Some(o)
+            (Some(o), dest.display().to_string())
         }
         (Loc::Remote(a), Loc::Remote(b)) => {
-            if a.key.is_empty() {
-                return Err(Failure::Usage(format!("{src} names a container; use cp -r")));
+            if a.key.is_empty() || a.key.ends_with('/') {
+                return Err(Failure::Usage(format!("{src} names a container or prefix; use {command} -r")));
             }
             let key = target_key(b, basename(&a.key));
-            Some(
-                storage::tree::copy_object_between(
-                    a.driver.as_ref(),
-                    &a.container,
-                    &a.key,
-                    b.driver.as_ref(),
-                    &b.container,
-                    &key,
-                )
-                .await?,
+            if a.same_container(b) && a.key == key {
+                return Err(same_place(src, &b.display_key(&key)));
+            }
+            // The source must exist before the destination is looked at.
+            let size = a.driver.head_object(&a.container, &a.key).await?.size;
+            require_container(b, create_container).await?;
+            let bar = Bar::new(ctx, Some(size), &key);
+            let share = FileProgress::new(&bar);
+            let o = storage::tree::copy_object_between_with(
+                a.driver.as_ref(),
+                &a.container,
+                &a.key,
+                b.driver.as_ref(),
+                &b.container,
+                &key,
+                &transfer_options(ctx, share.clone()),
             )
+            .await?;
+            share.complete(o.size);
+            bar.finish();
+            (Some(o), b.display_key(&key))
         }
         (Loc::Stdio, Loc::Remote(r)) => {
             if r.key.is_empty() || r.key.ends_with('/') {
                 return Err(Failure::Usage(format!("{dst} needs an object key to write stdin to")));
             }
-            let transfer = TransferOptions { concurrency: ctx.transfers, ..TransferOptions::default() };
-            Some(
-                r.driver
-                    .upload_object_via_stream(stdin_stream(), &r.container, &r.key, PutOptions::default(), &transfer)
-                    .await?,
-            )
+            require_container(r, create_container).await?;
+            let bar = Bar::new(ctx, None, &r.key);
+            let put = PutOptions {
+                content_type: storage::tree::content_type_for(&r.key).map(str::to_owned),
+                ..Default::default()
+            };
+            let o = Transfer::with_options(r.driver.clone(), transfer_options(ctx, Arc::new(bar.clone())))
+                .upload_stream(stdin_stream(), &r.container, &r.key, put)
+                .await?;
+            bar.finish();
+            (Some(o), r.display_key(&r.key))
         }
         (Loc::Remote(r), Loc::Stdio) => {
+            if remove_source {
+                return Err(Failure::Usage("mv to `-` would delete the source once printed; use cat".into()));
+            }
+            if r.key.is_empty() || r.key.ends_with('/') {
+                return Err(Failure::Usage(format!("{src} names a container or prefix, not an object")));
+            }
             let res = r.driver.get_object(&r.container, &r.key, &GetOptions::default()).await?;
+            let bar = Bar::new(ctx, Some(res.object.size), &r.key);
             let mut out = tokio::io::stdout();
             let mut body = res.body;
             while let Some(chunk) = body.next().await {
-                out.write_all(&chunk?).await.map_err(|e| storage::Error::io("writing stdout", e))?;
+                let chunk = chunk?;
+                out.write_all(&chunk).await.map_err(|e| storage::Error::io("writing stdout", e))?;
+                bar.inc(chunk.len() as u64);
             }
             out.flush().await.map_err(|e| storage::Error::io("writing stdout", e))?;
-            None
+            bar.finish();
+            (None, "-".into())
         }
         (Loc::Local(a), Loc::Local(b)) => {
+            let len = local_source(a, command)?.len();
             let dest = target_path(b, &a.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-            tokio::fs::copy(a, &dest)
-                .await
-                .map_err(|e| storage::Error::io(format!("copying {} to {}", a.display(), dest.display()), e))?;
-            None
+            if same_file(a, &dest) {
+                return Err(same_place(src, &dest.display().to_string()));
+            }
+            if dest.is_dir() {
+                return Err(Failure::Usage(format!("{} is a directory; name the file to write", dest.display())));
+            }
+            if remove_source {
+                move_local(a, &dest).await?;
+                report(ctx, "moved", src, &dest.display().to_string(), len, None);
+                return Ok(());
+            }
+            copy_local(a, &dest).await?;
+            (None, dest.display().to_string())
         }
         (Loc::Stdio, Loc::Stdio) | (Loc::Stdio, Loc::Local(_)) | (Loc::Local(_), Loc::Stdio) => {
             return Err(Failure::Usage("copy to or from `-` needs a storage URL on the other side".into()));
@@ -147,18 +225,105 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool) -> CmdResu
             Loc::Stdio => {}
         }
     }
-    if let Some(o) = done {
-        if ctx.json {
-            ctx.json_line(&crate::output::object_json(&o));
-        } else {
-            ctx.say(format!(
-                "{} {src} -> {}/{} ({} bytes)",
-                if remove_source { "moved" } else { "copied" },
-                o.container,
-                o.name,
-                o.size
-            ));
-        }
+    if shown_dst != "-" {
+        let size = done
+            .as_ref()
+            .map(|o| o.size)
+            .unwrap_or_else(|| std::fs::metadata(&shown_dst).map(|m| m.len()).unwrap_or(0));
+        report(ctx, if remove_source { "moved" } else { "copied" }, src, &shown_dst, size, done.as_ref());
     }
     Ok(())
+}
+
+fn report(ctx: &Ctx, verb: &str, src: &str, dst: &str, size: u64, object: Option<&Object>) {
+    if ctx.json {
+        let mut v = serde_json::json!({"action": verb, "from": src, "to": dst, "bytes": size});
+        if let Some(o) = object {
+            v["object"] = crate::output::object_json(o);
+        }
+        ctx.json_line(&v);
+    } else {
+        ctx.say(format!("{verb} {src} -> {dst} ({size} bytes)"));
+    }
+}
+
+/// Copies a local file through a temporary file beside `dest`, synced and renamed into
+/// place: a failed copy never leaves `dest` truncated, and an abandoned one (its future
+/// dropped on Ctrl-C) stops at the next chunk and removes its temporary file.
+pub async fn copy_local(from: &Path, dest: &Path) -> storage::Result<u64> {
+    use std::io::{Read, Write};
+    let (from, dest) = (from.to_path_buf(), dest.to_path_buf());
+    let cancelled = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+    let flag = cancelled.0.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let tmp = storage::fsio::temp_path_beside(&dest);
+        let guard = RemoveOnDrop(Some(tmp.clone()));
+        let io = |what: &str, p: &Path, e| storage::Error::io(format!("{what} {}", p.display()), e);
+        let mut input = std::fs::File::open(&from).map_err(|e| io("opening", &from, e))?;
+        let mut output = std::fs::File::create(&tmp).map_err(|e| io("creating", &tmp, e))?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut n = 0u64;
+        loop {
+            if flag.load(Ordering::Relaxed) {
+                return Err(storage::Error::new(ErrorKind::Io, "the copy was cancelled"));
+            }
+            let got = input.read(&mut buf).map_err(|e| io("reading", &from, e))?;
+            if got == 0 {
+                break;
+            }
+            output.write_all(&buf[..got]).map_err(|e| io("writing", &tmp, e))?;
+            n += got as u64;
+        }
+        output.sync_all().map_err(|e| io("syncing", &tmp, e))?;
+        if let Ok(perms) = std::fs::metadata(&from).map(|m| m.permissions()) {
+            let _ = std::fs::set_permissions(&tmp, perms);
+        }
+        std::fs::rename(&tmp, &dest).map_err(|e| io("renaming into", &dest, e))?;
+        guard.disarm();
+        Ok(n)
+    });
+    let result = task.await.map_err(|e| storage::Error::new(ErrorKind::Io, format!("a file copy task failed: {e}")))?;
+    drop(cancelled);
+    result
+}
+
+/// Tells a blocking copy to stop when the future waiting for it is dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Moves a local file: a rename where both are on one filesystem, else copy then remove.
+async fn move_local(from: &Path, dest: &Path) -> storage::Result<()> {
+    match tokio::fs::rename(from, dest).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(18) => {
+            // EXDEV: another filesystem.
+            copy_local(from, dest).await?;
+            tokio::fs::remove_file(from)
+                .await
+                .map_err(|e| storage::Error::io(format!("removing {}", from.display()), e))
+        }
+        Err(e) => Err(storage::Error::io(format!("moving {} to {}", from.display(), dest.display()), e)),
+    }
+}
+
+/// Deletes a temporary file unless disarmed (also when its task is abandoned).
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl RemoveOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }

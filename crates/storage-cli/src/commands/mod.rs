@@ -7,7 +7,7 @@ mod zip;
 
 use storage::{Config, Storage};
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, Shell, TreeFlags};
 use crate::{CmdResult, Failure};
 
 /// Global settings every command sees.
@@ -24,10 +24,6 @@ pub struct Ctx {
     pub transfers: usize,
     /// `-v` count.
     pub verbose: u8,
-    /// `--include`.
-    pub include: Vec<String>,
-    /// `--exclude`.
-    pub exclude: Vec<String>,
 }
 
 impl Ctx {
@@ -40,6 +36,14 @@ impl Ctx {
     /// Prints one JSON value as a line.
     pub fn json_line(&self, v: &serde_json::Value) {
         out(&v.to_string());
+    }
+    /// Warns on stderr (unless `-q`), or as a JSON line with `--json`.
+    pub fn warn(&self, what: &str, path: &str, message: &str) {
+        if self.json {
+            self.json_line(&serde_json::json!({"warning": what, "path": path, "message": message}));
+        } else if !self.quiet {
+            eprintln!("storage: warning: {message}");
+        }
     }
 }
 
@@ -59,7 +63,10 @@ pub fn out(line: &str) {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> CmdResult {
-    let config = Config::discover(cli.config.as_deref())?;
+    if let Command::Completions { shell } = cli.command {
+        return completions(shell);
+    }
+    let config = Config::discover(cli.config.as_deref()).map_err(Failure::Config)?;
     if cli.transfers == 0 {
         return Err(Failure::Usage("--transfers must be at least 1".into()));
     }
@@ -70,28 +77,71 @@ pub async fn run(cli: Cli) -> CmdResult {
         progress: cli.progress && !cli.quiet,
         transfers: cli.transfers,
         verbose: cli.verbose,
-        include: cli.include,
-        exclude: cli.exclude,
     };
     match cli.command {
         Command::Ls { url, long, recursive, human, .. } => {
             basic::ls(&ctx, url.as_deref(), long, recursive, human).await
         }
-        Command::Cp { src, dst, recursive: true } => tree::cp_recursive(&ctx, &src, &dst, false).await,
-        Command::Mv { src, dst, recursive: true } => tree::cp_recursive(&ctx, &src, &dst, true).await,
-        Command::Cp { src, dst, .. } => copy::cp(&ctx, &src, &dst, false).await,
-        Command::Mv { src, dst, .. } => copy::cp(&ctx, &src, &dst, true).await,
-        Command::Rm { url, recursive: true } => tree::rm_recursive(&ctx, &url).await,
-        Command::Rm { url, .. } => basic::rm(&ctx, &url).await,
-        Command::Cat { url, offset, count } => basic::cat(&ctx, &url, offset, count).await,
+        Command::Cp { src, dst, recursive: true, create_container, tree } => {
+            tree::cp_recursive(&ctx, &src, &dst, false, create_container, &tree).await
+        }
+        Command::Mv { src, dst, recursive: true, create_container, tree } => {
+            tree::cp_recursive(&ctx, &src, &dst, true, create_container, &tree).await
+        }
+        Command::Cp { src, dst, create_container, tree, .. } => {
+            no_tree_flags(&tree, "cp")?;
+            copy::cp(&ctx, &src, &dst, false, create_container).await
+        }
+        Command::Mv { src, dst, create_container, tree, .. } => {
+            no_tree_flags(&tree, "mv")?;
+            copy::cp(&ctx, &src, &dst, true, create_container).await
+        }
+        Command::Rm { url, recursive: true, include, exclude } => {
+            tree::rm_recursive(&ctx, &url, &include, &exclude).await
+        }
+        Command::Rm { url, include, exclude, .. } => {
+            if !include.is_empty() || !exclude.is_empty() {
+                return Err(Failure::Usage("--include/--exclude select files of a tree: use them with rm -r".into()));
+            }
+            basic::rm(&ctx, &url).await
+        }
+        Command::Cat { url, offset, count, tail } => basic::cat(&ctx, &url, offset, count, tail).await,
         Command::Stat { url } => basic::stat(&ctx, &url).await,
         Command::Mb { url } => basic::mb(&ctx, &url).await,
         Command::Rb { url, force } => basic::rb(&ctx, &url, force).await,
         Command::Presign { url, expires_in, method } => basic::presign(&ctx, &url, &expires_in, method).await,
-        Command::Sync { src, dst, delete, dry_run } => tree::sync(&ctx, &src, &dst, delete, dry_run).await,
+        Command::Sync { src, dst, delete, allow_empty_source, dry_run, create_container, compare, tree } => {
+            let options = tree::SyncOptions { delete, allow_empty_source, dry_run, create_container, compare };
+            tree::sync(&ctx, &src, &dst, &options, &tree).await
+        }
         Command::Du { url, summarize, human, .. } => tree::du(&ctx, &url, summarize, human).await,
-        Command::Check { src, dst } => tree::check(&ctx, &src, &dst).await,
+        Command::Check { src, dst, size_only, tree } => tree::check(&ctx, &src, &dst, size_only, &tree).await,
         Command::Listdir { url, order_by, desc, max } => tree::listdir(&ctx, &url, order_by, desc, max).await,
         Command::Zip { command } => zip::run(&ctx, command).await,
+        Command::Completions { .. } => Ok(()),
     }
+}
+
+/// Tree flags given to a single-file copy: they would be ignored, so they are refused.
+fn no_tree_flags(tree: &TreeFlags, command: &str) -> CmdResult {
+    if !tree.include.is_empty() || !tree.exclude.is_empty() || tree.follow_symlinks {
+        return Err(Failure::Usage(format!("--include, --exclude and -L apply to trees: use them with {command} -r")));
+    }
+    Ok(())
+}
+
+/// `storage completions SHELL`: the completion script on stdout.
+fn completions(shell: Shell) -> CmdResult {
+    use clap::CommandFactory;
+    use clap_complete::Shell as S;
+    let shell = match shell {
+        Shell::Bash => S::Bash,
+        Shell::Zsh => S::Zsh,
+        Shell::Fish => S::Fish,
+        Shell::Elvish => S::Elvish,
+        Shell::Powershell => S::PowerShell,
+    };
+    let mut command = Cli::command();
+    clap_complete::generate(shell, &mut command, "storage", &mut std::io::stdout());
+    Ok(())
 }

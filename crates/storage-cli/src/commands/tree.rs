@@ -1,30 +1,44 @@
 //! Tree commands: cp -r / mv -r, rm -r, sync, du, check, listdir.
 //!
 //! A tree is a local directory or a remote prefix. Both sides are listed into a map of
-//! relative path -> (size, MD5 when known); copies then run per file through the transfer
-//! engine, `-j` at a time, with byte progress on stderr under `-P`.
+//! relative path -> (size, MD5 when known, modification time when known); copies then run
+//! per file through the transfer engine, `-j` at a time, with byte progress under `-P`.
+//!
+//! What keeps data safe here: a source must exist (a missing directory, container or
+//! prefix is an error, never "nothing to keep"); source and destination may not be the
+//! same tree or lie inside each other where that would copy a tree into itself or delete
+//! the source; `sync --delete` deletes nothing when any copy failed, and refuses an empty
+//! source unless `--allow-empty-source`; `mv -r` removes only sources whose copy succeeded;
+//! symbolic links are never skipped silently.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use storage::tree::{self, Filter, ListdirOptions, Order};
-use storage::{ListEntry, ListOptions, Progress, PutOptions, Transfer, TransferOptions};
+use storage::{DriverExt, ErrorKind, ListEntry, ListOptions, Progress, PutOptions, Transfer};
 
 use super::Ctx;
-use super::copy::ensure_container;
-use crate::args;
-use crate::location::{Loc, Remote, remote, resolve};
+use super::copy::{copy_local, require_container, transfer_options};
+use crate::args::{self, CompareFlags, TreeFlags};
+use crate::location::{Loc, Overlap, Remote, local_overlap, remote, remote_overlap, resolve};
 use crate::output::size;
-use crate::progress::Bar;
+use crate::progress::{Bar, FileProgress};
 use crate::{CmdResult, Failure};
+
+/// The metadata key holding a file's modification time (seconds since the epoch, with
+/// fractions), written on upload and read back by `sync` and downloads, as rclone does.
+const MTIME_KEY: &str = "mtime";
 
 /// One file of a tree.
 #[derive(Debug, Clone)]
 struct Entry {
     size: u64,
     md5: Option<String>,
+    /// Local files: their modification time (seconds since the epoch).
+    mtime: Option<f64>,
 }
 
 /// A tree: a local directory or a remote prefix (always "" or ending with `/`).
@@ -37,15 +51,23 @@ impl Side {
     fn describe(&self) -> String {
         match self {
             Side::Local(p) => p.display().to_string(),
-            Side::Remote(r) => format!("{}/{}", r.container, r.key),
+            Side::Remote(r) => r.display_key(&r.key),
         }
     }
 }
 
-fn filter(ctx: &Ctx) -> Result<Filter, Failure> {
-    let inc: Vec<&str> = ctx.include.iter().map(String::as_str).collect();
-    let exc: Vec<&str> = ctx.exclude.iter().map(String::as_str).collect();
-    Ok(Filter::new(&inc, &exc)?)
+/// What a listing found.
+#[derive(Default)]
+struct Listing {
+    files: BTreeMap<String, Entry>,
+    /// Symbolic links skipped (without `-L`), relative paths.
+    skipped_links: Vec<String>,
+}
+
+fn filter(flags: &TreeFlags) -> Result<Filter, Failure> {
+    let inc: Vec<&str> = flags.include.iter().map(String::as_str).collect();
+    let exc: Vec<&str> = flags.exclude.iter().map(String::as_str).collect();
+    Filter::new(&inc, &exc).map_err(Failure::Config)
 }
 
 fn folder(key: &str) -> String {
@@ -63,17 +85,76 @@ fn side(ctx: &Ctx, arg: &str) -> Result<Side, Failure> {
     }
 }
 
-/// Lists a tree: relative path -> entry, filtered.
-async fn list(side: &Side, filter: &Filter) -> storage::Result<BTreeMap<String, Entry>> {
-    let mut out = BTreeMap::new();
+/// How two trees relate, whatever their spelling.
+fn overlap(a: &Side, b: &Side) -> Overlap {
+    match (a, b) {
+        (Side::Local(x), Side::Local(y)) => local_overlap(x, y),
+        (Side::Remote(x), Side::Remote(y)) => remote_overlap(x, y),
+        _ => Overlap::None,
+    }
+}
+
+/// Refuses trees that are the same, or (for `strict`: sync and mv) nested either way; a
+/// copy into a subdirectory of its own source is refused always.
+fn refuse_overlap(src: &Side, dst: &Side, strict: bool, command: &str) -> CmdResult {
+    let why = match overlap(src, dst) {
+        Overlap::None => return Ok(()),
+        Overlap::Same => "are the same tree",
+        Overlap::DestInsideSource => "overlap: the destination lies inside the source",
+        Overlap::SourceInsideDest if strict => "overlap: the source lies inside the destination",
+        Overlap::SourceInsideDest => return Ok(()),
+    };
+    Err(Failure::Usage(format!(
+        "{} and {} {why}; {command} refuses, nothing was copied or deleted",
+        src.describe(),
+        dst.describe()
+    )))
+}
+
+/// The source tree must exist: a local directory, or a remote container (an empty prefix
+/// is allowed here; `sync --delete` checks emptiness itself).
+async fn require_source(src: &Side) -> CmdResult {
+    match src {
+        Side::Local(p) => match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(Failure::Usage(format!("{} is a file, not a directory; use cp without -r", p.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::Storage(storage::Error::new(
+                ErrorKind::ObjectDoesNotExist,
+                format!("the source directory {} does not exist; nothing was copied or deleted", p.display()),
+            ))),
+            Err(e) => Err(storage::Error::io(format!("reading {}", p.display()), e).into()),
+        },
+        Side::Remote(r) => {
+            if r.driver.container_exists(&r.container).await? {
+                Ok(())
+            } else {
+                Err(Failure::Storage(
+                    storage::Error::new(
+                        ErrorKind::ContainerDoesNotExist,
+                        format!("the source container {:?} does not exist; nothing was copied or deleted", r.container),
+                    )
+                    .with_container(&r.container),
+                ))
+            }
+        }
+    }
+}
+
+fn seconds(t: SystemTime) -> Option<f64> {
+    t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
+}
+
+/// Lists a tree: relative path -> entry, filtered. A missing remote container or local
+/// directory lists as empty (callers check sources with [`require_source`]).
+async fn list(ctx: &Ctx, side: &Side, filter: &Filter, follow: bool) -> storage::Result<Listing> {
+    let mut out = Listing::default();
     match side {
         Side::Remote(r) => {
             let opts = ListOptions { prefix: (!r.key.is_empty()).then(|| r.key.clone()), ..Default::default() };
             let mut s = r.driver.list_objects(&r.container, opts);
             while let Some(e) = s.next().await {
                 let e = match e {
-                    // A container that does not exist yet holds nothing (sync creates it).
-                    Err(err) if err.kind() == storage::ErrorKind::ContainerDoesNotExist => break,
+                    Err(err) if err.kind() == ErrorKind::ContainerDoesNotExist => break,
                     other => other?,
                 };
                 if let ListEntry::Object(o) = e {
@@ -81,13 +162,17 @@ async fn list(side: &Side, filter: &Filter) -> storage::Result<BTreeMap<String, 
                     if rel.is_empty() || rel.ends_with('/') || !filter.matches(&rel) {
                         continue;
                     }
-                    out.insert(rel, Entry { size: o.size, md5: o.md5().map(str::to_owned) });
+                    out.files.insert(rel, Entry { size: o.size, md5: o.md5().map(str::to_owned), mtime: None });
                 }
             }
         }
         Side::Local(root) => {
             if !root.exists() {
                 return Ok(out);
+            }
+            let mut visited = HashSet::new();
+            if let Ok(canon) = root.canonicalize() {
+                visited.insert(canon);
             }
             let mut stack = vec![(root.clone(), String::new())];
             while let Some((dir, rel)) = stack.pop() {
@@ -99,15 +184,60 @@ async fn list(side: &Side, filter: &Filter) -> storage::Result<BTreeMap<String, 
                 {
                     let name = e.file_name().to_string_lossy().into_owned();
                     let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-                    let ft = e.file_type().await.map_err(|err| storage::Error::io(format!("reading {r}"), err))?;
+                    let mut ft = e.file_type().await.map_err(|err| storage::Error::io(format!("reading {r}"), err))?;
+                    let mut meta = None;
+                    if ft.is_symlink() {
+                        if !follow {
+                            if filter.matches(&r) {
+                                ctx.warn(
+                                    "symlink skipped",
+                                    &r,
+                                    &format!("skipping symbolic link {} (use -L to follow links)", e.path().display()),
+                                );
+                                out.skipped_links.push(r);
+                            }
+                            continue;
+                        }
+                        match tokio::fs::metadata(e.path()).await {
+                            Ok(m) => {
+                                ft = m.file_type();
+                                meta = Some(m);
+                            }
+                            Err(err) => {
+                                ctx.warn(
+                                    "broken symlink",
+                                    &r,
+                                    &format!("skipping broken symbolic link {}: {err}", e.path().display()),
+                                );
+                                out.skipped_links.push(r);
+                                continue;
+                            }
+                        }
+                        if ft.is_dir() {
+                            let canon = e.path().canonicalize().unwrap_or_else(|_| e.path());
+                            if !visited.insert(canon) {
+                                ctx.warn(
+                                    "symlink loop",
+                                    &r,
+                                    &format!("not following {} again: it loops back", e.path().display()),
+                                );
+                                continue;
+                            }
+                        }
+                    }
                     if ft.is_dir() {
                         if !filter.excludes_dir(&r) {
                             stack.push((e.path(), r));
                         }
                     } else if ft.is_file() && filter.matches(&r) {
-                        let len =
-                            e.metadata().await.map_err(|err| storage::Error::io(format!("reading {r}"), err))?.len();
-                        out.insert(r, Entry { size: len, md5: None });
+                        let m = match meta {
+                            Some(m) => m,
+                            None => {
+                                e.metadata().await.map_err(|err| storage::Error::io(format!("reading {r}"), err))?
+                            }
+                        };
+                        let mtime = m.modified().ok().and_then(seconds);
+                        out.files.insert(r, Entry { size: m.len(), md5: None, mtime });
                     }
                 }
             }
@@ -116,7 +246,14 @@ async fn list(side: &Side, filter: &Filter) -> storage::Result<BTreeMap<String, 
     Ok(out)
 }
 
-/// MD5 of one side's file, reading it when the listing did not give one.
+/// MD5 and stored modification time of a remote object, from a HEAD.
+async fn head(r: &Remote, rel: &str) -> storage::Result<(Option<String>, Option<f64>)> {
+    let o = r.driver.head_object(&r.container, &format!("{}{rel}", r.key)).await?;
+    let mtime = o.metadata.get(MTIME_KEY).and_then(|v| v.parse::<f64>().ok());
+    Ok((o.md5().map(str::to_owned), mtime))
+}
+
+/// MD5 of one side's file: listed, else from a HEAD, else read in full.
 async fn md5_of(side: &Side, rel: &str, listed: &Entry) -> storage::Result<String> {
     if let Some(m) = &listed.md5 {
         return Ok(m.clone());
@@ -124,6 +261,9 @@ async fn md5_of(side: &Side, rel: &str, listed: &Entry) -> storage::Result<Strin
     match side {
         Side::Local(root) => storage::fsio::md5_file(&root.join(rel)).await,
         Side::Remote(r) => {
+            if let (Some(m), _) = head(r, rel).await? {
+                return Ok(m);
+            }
             let mut body =
                 r.driver.get_object(&r.container, &format!("{}{rel}", r.key), &Default::default()).await?.body;
             let mut h = storage::hash::Md5Hasher::new();
@@ -135,18 +275,63 @@ async fn md5_of(side: &Side, rel: &str, listed: &Entry) -> storage::Result<Strin
     }
 }
 
-/// Copies one file between trees.
-async fn copy_one(ctx: &Ctx, src: &Side, dst: &Side, rel: &str, bar: &Bar) -> storage::Result<()> {
-    let progress: Arc<dyn Progress> = Arc::new(storage::Nested(Arc::new(bar.clone())));
-    let options = TransferOptions { concurrency: ctx.transfers, ..TransferOptions::default() }.with_progress(progress);
-    match (src, dst) {
+/// The modification time recorded for a file: a local file's own, an object's `mtime`
+/// metadata (written by our uploads), via a HEAD.
+async fn mtime_of(side: &Side, rel: &str, listed: &Entry) -> storage::Result<Option<f64>> {
+    match side {
+        Side::Local(_) => Ok(listed.mtime),
+        Side::Remote(r) => Ok(head(r, rel).await?.1),
+    }
+}
+
+/// How `sync` and `check` compare two files of equal size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compare {
+    /// Equal sizes are enough.
+    SizeOnly,
+    /// Equal recorded modification times are enough; else MD5s (rclone's default).
+    ModTime,
+    /// MD5s, always.
+    Checksum,
+}
+
+/// Whether `rel` differs between the two trees (both have it).
+async fn differs(src: &Side, dst: &Side, rel: &str, a: &Entry, b: &Entry, how: Compare) -> storage::Result<bool> {
+    if a.size != b.size {
+        return Ok(true);
+    }
+    if how == Compare::SizeOnly {
+        return Ok(false);
+    }
+    if let (Some(x), Some(y)) = (&a.md5, &b.md5) {
+        return Ok(!x.eq_ignore_ascii_case(y));
+    }
+    if how == Compare::ModTime
+        && let (Some(x), Some(y)) = (mtime_of(src, rel, a).await?, mtime_of(dst, rel, b).await?)
+        && (x - y).abs() < 0.001
+    {
+        return Ok(false);
+    }
+    Ok(!md5_of(src, rel, a).await?.eq_ignore_ascii_case(&md5_of(dst, rel, b).await?))
+}
+
+/// Copies one file between trees; returns its size.
+async fn copy_one(ctx: &Ctx, src: &Side, dst: &Side, rel: &str, entry: &Entry, bar: &Bar) -> storage::Result<u64> {
+    let share = FileProgress::new(bar);
+    let progress: Arc<dyn Progress> = share.clone();
+    let options = transfer_options(ctx, progress);
+    let size = match (src, dst) {
         (Side::Local(root), Side::Remote(r)) => {
             let path = root.join(rel);
-            let content_type = tree::content_type_for(rel).map(str::to_owned);
-            let put = PutOptions { content_type, ..Default::default() };
+            let mut put =
+                PutOptions { content_type: tree::content_type_for(rel).map(str::to_owned), ..Default::default() };
+            if let Some(t) = entry.mtime {
+                put.metadata.insert(MTIME_KEY.to_owned(), format!("{t:.3}"));
+            }
             Transfer::with_options(r.driver.clone(), options)
                 .upload_file(&path, &r.container, &format!("{}{rel}", r.key), put)
-                .await?;
+                .await?
+                .size
         }
         (Side::Remote(r), Side::Local(root)) => {
             let path = safe_join(root, rel)?;
@@ -155,21 +340,27 @@ async fn copy_one(ctx: &Ctx, src: &Side, dst: &Side, rel: &str, bar: &Bar) -> st
                     .await
                     .map_err(|e| storage::Error::io(format!("creating {}", parent.display()), e))?;
             }
-            Transfer::with_options(r.driver.clone(), options)
+            let o = Transfer::with_options(r.driver.clone(), options)
                 .download_file(&r.container, &format!("{}{rel}", r.key), &path, true, true)
                 .await?;
+            let mtime = o.metadata.get(MTIME_KEY).and_then(|v| v.parse::<f64>().ok());
+            if let Some(t) = mtime {
+                set_mtime(&path, t);
+            }
+            o.size
         }
         (Side::Remote(a), Side::Remote(b)) => {
-            let o = tree::copy_object_between(
+            tree::copy_object_between_with(
                 a.driver.as_ref(),
                 &a.container,
                 &format!("{}{rel}", a.key),
                 b.driver.as_ref(),
                 &b.container,
                 &format!("{}{rel}", b.key),
+                &options,
             )
-            .await?;
-            bar.inc(o.size);
+            .await?
+            .size
         }
         (Side::Local(a), Side::Local(b)) => {
             let to = safe_join(b, rel)?;
@@ -178,12 +369,27 @@ async fn copy_one(ctx: &Ctx, src: &Side, dst: &Side, rel: &str, bar: &Bar) -> st
                     .await
                     .map_err(|e| storage::Error::io(format!("creating {}", parent.display()), e))?;
             }
-            let n =
-                tokio::fs::copy(a.join(rel), &to).await.map_err(|e| storage::Error::io(format!("copying {rel}"), e))?;
-            bar.inc(n);
+            let n = copy_local(&a.join(rel), &to).await?;
+            if let Some(t) = entry.mtime {
+                set_mtime(&to, t);
+            }
+            n
         }
+    };
+    share.complete(size);
+    Ok(size)
+}
+
+/// Sets a downloaded file's modification time (best effort: a failure only costs a
+/// re-compare by hash on the next sync).
+fn set_mtime(path: &Path, seconds: f64) {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return;
     }
-    Ok(())
+    let when = UNIX_EPOCH + Duration::from_secs_f64(seconds);
+    if let Ok(f) = std::fs::File::options().write(true).open(path) {
+        let _ = f.set_modified(when);
+    }
 }
 
 /// `root/rel`, refusing relative paths that would leave `root`.
@@ -191,186 +397,352 @@ fn safe_join(root: &Path, rel: &str) -> storage::Result<PathBuf> {
     let bad = rel.split('/').any(|s| s.is_empty() || s == "." || s == "..") || rel.contains('\0');
     if bad {
         return Err(storage::Error::new(
-            storage::ErrorKind::InvalidObjectName,
+            ErrorKind::InvalidObjectName,
             format!("{rel:?} cannot be written under {} without leaving it", root.display()),
         ));
     }
     Ok(root.join(rel))
 }
 
-async fn delete_one(side: &Side, rel: &str) -> storage::Result<()> {
+async fn delete_one(side: &Side, rel: &str) -> storage::Result<u64> {
     match side {
-        Side::Remote(r) => r.driver.delete_object(&r.container, &format!("{}{rel}", r.key)).await,
+        Side::Remote(r) => r.driver.delete_object(&r.container, &format!("{}{rel}", r.key)).await.map(|()| 0),
         Side::Local(root) => {
             let p = safe_join(root, rel)?;
-            tokio::fs::remove_file(&p).await.map_err(|e| storage::Error::io(format!("removing {}", p.display()), e))
+            tokio::fs::remove_file(&p)
+                .await
+                .map(|()| 0)
+                .map_err(|e| storage::Error::io(format!("removing {}", p.display()), e))
         }
     }
 }
 
-/// Runs `jobs` `-j` at a time; returns how many failed (each reported on stderr).
-async fn run_jobs<F>(ctx: &Ctx, what: &str, jobs: Vec<(String, F)>) -> usize
+/// What a batch of jobs did: the paths that succeeded (with their sizes) and how many
+/// failed (each reported as it happened).
+#[derive(Default)]
+struct Outcome {
+    done: Vec<(String, u64)>,
+    failed: usize,
+}
+
+/// Runs `jobs` `-j` at a time. Each result is reported as it comes in: `verb path` for a
+/// success (with `-v`, or always with `--json`), an error line for a failure; nothing is
+/// reported for what did not happen.
+async fn run_jobs<F>(ctx: &Ctx, verb: &str, jobs: Vec<(String, F)>) -> Outcome
 where
-    F: std::future::Future<Output = storage::Result<()>>,
+    F: std::future::Future<Output = storage::Result<u64>>,
 {
-    let results: Vec<(String, storage::Result<()>)> =
-        futures::stream::iter(jobs.into_iter().map(|(rel, f)| async move { (rel, f.await) }))
-            .buffer_unordered(ctx.transfers)
-            .collect()
-            .await;
-    let mut failed = 0;
-    for (rel, r) in results {
-        if let Err(e) = r {
-            failed += 1;
-            eprintln!("storage: error: {what} {rel}: {e}");
+    let mut results = futures::stream::iter(jobs.into_iter().map(|(rel, f)| async move { (rel, f.await) }))
+        .buffer_unordered(ctx.transfers);
+    let mut outcome = Outcome::default();
+    while let Some((rel, r)) = results.next().await {
+        match r {
+            Ok(n) => {
+                report(ctx, verb, &rel, false, None);
+                outcome.done.push((rel, n));
+            }
+            Err(e) => {
+                outcome.failed += 1;
+                report(ctx, verb, &rel, false, Some(&e));
+            }
         }
     }
-    failed
+    outcome
+}
+
+fn report(ctx: &Ctx, verb: &str, rel: &str, dry: bool, error: Option<&storage::Error>) {
+    match (error, ctx.json) {
+        (Some(e), true) => ctx.json_line(&serde_json::json!({
+            "action": verb, "path": rel, "ok": false, "error": e.to_string(), "kind": e.kind().as_str(),
+        })),
+        (Some(e), false) => eprintln!("storage: error: {verb} {rel}: {e}"),
+        (None, true) => ctx.json_line(&serde_json::json!({"action": verb, "path": rel, "ok": true, "dry_run": dry})),
+        (None, false) if dry => ctx.say(format!("(dry run) {verb} {rel}")),
+        (None, false) if ctx.verbose > 0 => ctx.say(format!("{verb} {rel}")),
+        (None, false) => {}
+    }
 }
 
 /// What a sync or a recursive copy will do.
 struct Plan {
-    copy: Vec<String>,
+    copy: Vec<(String, Entry)>,
     delete: Vec<String>,
     bytes: u64,
+    /// Source files found (after filters).
+    source_files: usize,
+    /// Symbolic links skipped in the source and the destination.
+    skipped_links: Vec<String>,
 }
 
-async fn plan(src: &Side, dst: &Side, filter: &Filter, only_changed: bool, delete: bool) -> storage::Result<Plan> {
-    let from = list(src, filter).await?;
-    let to = if only_changed || delete { list(dst, filter).await? } else { BTreeMap::new() };
-    let mut copy = Vec::new();
-    let mut bytes = 0;
-    for (rel, e) in &from {
-        let needed = match to.get(rel) {
-            None => true,
-            Some(_) if !only_changed => true,
-            Some(d) if d.size != e.size => true,
-            Some(d) => match (&e.md5, &d.md5) {
-                (Some(a), Some(b)) => a != b,
-                _ => md5_of(src, rel, e).await? != md5_of(dst, rel, d).await?,
-            },
-        };
-        if needed {
-            bytes += e.size;
-            copy.push(rel.clone());
-        }
-    }
-    let delete = if delete { to.keys().filter(|k| !from.contains_key(*k)).cloned().collect() } else { Vec::new() };
-    Ok(Plan { copy, delete, bytes })
-}
-
-async fn execute(
+async fn plan(
     ctx: &Ctx,
     src: &Side,
     dst: &Side,
-    plan: &Plan,
-    dry_run: bool,
-    verb: &str,
-) -> Result<(u64, u64), Failure> {
-    if dry_run {
-        for rel in &plan.copy {
-            report(ctx, verb, rel, true);
-        }
-        for rel in &plan.delete {
-            report(ctx, "delete", rel, true);
-        }
-        return Ok((0, 0));
-    }
-    if let Side::Remote(r) = dst {
-        ensure_container(r).await?;
-    }
-    let bar = Bar::new(ctx.progress, Some(plan.bytes), verb);
-    let jobs: Vec<_> = plan.copy.iter().map(|rel| (rel.clone(), copy_one(ctx, src, dst, rel, &bar))).collect();
-    let failed = run_jobs(ctx, verb, jobs).await;
-    let deletes: Vec<_> = plan.delete.iter().map(|rel| (rel.clone(), delete_one(dst, rel))).collect();
-    let failed_deletes = run_jobs(ctx, "delete", deletes).await;
-    bar.finish();
-    if !ctx.quiet {
-        for rel in &plan.copy {
-            report(ctx, verb, rel, false);
-        }
-        for rel in &plan.delete {
-            report(ctx, "delete", rel, false);
+    flags: &TreeFlags,
+    compare: Option<Compare>,
+    delete: bool,
+) -> Result<Plan, Failure> {
+    let filter = filter(flags)?;
+    let from = list(ctx, src, &filter, flags.follow_symlinks).await?;
+    let to = if compare.is_some() || delete {
+        list(ctx, dst, &filter, flags.follow_symlinks).await?
+    } else {
+        Listing::default()
+    };
+    // Compare the files both sides have, `-j` at a time.
+    let checks = from.files.iter().filter_map(|(rel, e)| {
+        let d = to.files.get(rel)?;
+        let how = compare?;
+        Some(async move { (rel, differs(src, dst, rel, e, d, how).await) })
+    });
+    let mut changed = HashSet::new();
+    let mut compared = futures::stream::iter(checks).buffer_unordered(ctx.transfers);
+    while let Some((rel, r)) = compared.next().await {
+        if r? {
+            changed.insert(rel.clone());
         }
     }
-    if failed + failed_deletes > 0 {
-        return Err(Failure::Storage(storage::Error::new(
-            storage::ErrorKind::Backend,
-            format!(
-                "{} of {} operations failed (see above)",
-                failed + failed_deletes,
-                plan.copy.len() + plan.delete.len()
-            ),
-        )));
+    let mut copy = Vec::new();
+    let mut bytes = 0;
+    for (rel, e) in &from.files {
+        let needed = compare.is_none() || !to.files.contains_key(rel) || changed.contains(rel);
+        if needed {
+            bytes += e.size;
+            copy.push((rel.clone(), e.clone()));
+        }
     }
-    Ok((plan.copy.len() as u64, plan.delete.len() as u64))
+    let delete = if delete {
+        to.files.keys().filter(|k| !from.files.contains_key(*k) && !from.skipped_links.contains(k)).cloned().collect()
+    } else {
+        Vec::new()
+    };
+    let mut skipped_links = from.skipped_links;
+    skipped_links.extend(to.skipped_links);
+    Ok(Plan { copy, delete, bytes, source_files: from.files.len(), skipped_links })
 }
 
-fn report(ctx: &Ctx, verb: &str, rel: &str, dry: bool) {
-    if ctx.json {
-        ctx.json_line(&serde_json::json!({"action": verb, "path": rel, "dry_run": dry}));
-    } else if dry {
-        ctx.say(format!("(dry run) {verb} {rel}"));
-    } else if ctx.verbose > 0 {
-        ctx.say(format!("{verb} {rel}"));
+/// One budget of bytes in flight shared by every file of a tree copy: as much as one file
+/// may hold at `-j` parts in flight (`part_size x (j + 1)`, 72 MiB at the default `-j 8`).
+/// Each file takes what it can hold at most (its size, up to that bound) before it starts
+/// and gives it back when done, so `-j 8` files of 200 MB run one at a time with 8 parts
+/// each, while small files run 8 at a time; the total never exceeds the bound.
+struct Budget {
+    /// Permits are KiB.
+    permits: tokio::sync::Semaphore,
+    bound: u64,
+}
+
+impl Budget {
+    fn new(ctx: &Ctx) -> Self {
+        let part = storage::TransferOptions::default().part_size;
+        let bound = part.saturating_mul(ctx.transfers as u64 + 1);
+        let kib = usize::try_from(bound.div_ceil(1024)).unwrap_or(usize::MAX).min(tokio::sync::Semaphore::MAX_PERMITS);
+        Budget { permits: tokio::sync::Semaphore::new(kib), bound }
     }
+
+    /// Waits until `size` bytes (capped at the bound) fit, and holds them until dropped.
+    async fn take(&self, size: u64) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let kib = size.min(self.bound).div_ceil(1024).max(1);
+        self.permits.acquire_many(u32::try_from(kib).unwrap_or(u32::MAX)).await.ok()
+    }
+}
+
+/// Runs the plan's copies, then (only if every copy succeeded) its deletions.
+async fn execute(ctx: &Ctx, src: &Side, dst: &Side, plan: &Plan, verb: &str) -> (Outcome, Outcome) {
+    let bar = Bar::new(ctx, Some(plan.bytes), verb);
+    let budget = Budget::new(ctx);
+    let (budget, bar_ref) = (&budget, &bar);
+    let jobs: Vec<_> = plan
+        .copy
+        .iter()
+        .map(|(rel, e)| {
+            let job = async move {
+                let _held = budget.take(e.size).await;
+                copy_one(ctx, src, dst, rel, e, bar_ref).await
+            };
+            (rel.clone(), job)
+        })
+        .collect();
+    let copied = run_jobs(ctx, verb, jobs).await;
+    bar.finish();
+    if copied.failed > 0 {
+        if !plan.delete.is_empty() {
+            let msg = format!(
+                "{} copies failed, so none of the {} deletions ran (rerun once the copies succeed)",
+                copied.failed,
+                plan.delete.len()
+            );
+            ctx.warn("deletions skipped", "", &msg);
+        }
+        return (copied, Outcome::default());
+    }
+    let deletes: Vec<_> = plan.delete.iter().map(|rel| (rel.clone(), delete_one(dst, rel))).collect();
+    let deleted = run_jobs(ctx, "delete", deletes).await;
+    (copied, deleted)
+}
+
+fn failures(copied: &Outcome, deleted: &Outcome, planned: usize) -> CmdResult {
+    let failed = copied.failed + deleted.failed;
+    if failed > 0 {
+        return Err(Failure::Storage(storage::Error::new(
+            ErrorKind::Backend,
+            format!("{failed} of {planned} operations failed (each is reported above); the others completed"),
+        )));
+    }
+    Ok(())
+}
+
+fn bytes_of(o: &Outcome) -> u64 {
+    o.done.iter().map(|(_, n)| n).sum()
 }
 
 /// `cp -r` / `mv -r`.
-pub async fn cp_recursive(ctx: &Ctx, src: &str, dst: &str, remove_source: bool) -> CmdResult {
+pub async fn cp_recursive(
+    ctx: &Ctx,
+    src: &str,
+    dst: &str,
+    remove_source: bool,
+    create_container: bool,
+    flags: &TreeFlags,
+) -> CmdResult {
     let from = side(ctx, src)?;
     let to = side(ctx, dst)?;
-    if let Side::Local(p) = &from
-        && !p.is_dir()
-    {
-        return Err(Failure::Usage(format!("{} is not a directory", p.display())));
+    let command = if remove_source { "mv -r" } else { "cp -r" };
+    refuse_overlap(&from, &to, remove_source, command)?;
+    require_source(&from).await?;
+    if let Side::Remote(r) = &to {
+        require_container(r, create_container).await?;
     }
-    let f = filter(ctx)?;
-    let plan = plan(&from, &to, &f, false, false).await?;
+    let plan = plan(ctx, &from, &to, flags, None, false).await?;
     let verb = if remove_source { "move" } else { "copy" };
-    let (copied, _) = execute(ctx, &from, &to, &plan, false, verb).await?;
+    let (copied, _) = execute(ctx, &from, &to, &plan, verb).await;
+    // Only sources whose copy succeeded (and was verified) are removed.
+    let mut removed = Outcome::default();
     if remove_source {
-        let deletes: Vec<_> = plan.copy.iter().map(|rel| (rel.clone(), delete_one(&from, rel))).collect();
-        if run_jobs(ctx, "remove source", deletes).await > 0 {
-            return Err(Failure::Storage(storage::Error::new(
-                storage::ErrorKind::Backend,
-                "some sources could not be removed",
-            )));
-        }
+        let deletes: Vec<_> = copied.done.iter().map(|(rel, _)| (rel.clone(), delete_one(&from, rel))).collect();
+        removed = run_jobs(ctx, "remove source", deletes).await;
     }
-    summary(ctx, if remove_source { "moved" } else { "copied" }, copied, plan.bytes, &from, &to);
-    Ok(())
-}
-
-fn summary(ctx: &Ctx, verb: &str, objects: u64, bytes: u64, from: &Side, to: &Side) {
+    let summary = serde_json::json!({
+        "action": if remove_source { "moved" } else { "copied" },
+        "objects": copied.done.len(), "bytes": bytes_of(&copied), "failed": copied.failed + removed.failed,
+        "skipped_symlinks": plan.skipped_links.len(), "from": from.describe(), "to": to.describe(),
+    });
     if ctx.json {
-        ctx.json_line(&serde_json::json!({"action": verb, "objects": objects, "bytes": bytes, "from": from.describe(), "to": to.describe()}));
+        ctx.json_line(&summary);
     } else {
-        ctx.say(format!("{verb} {objects} files ({bytes} bytes) from {} to {}", from.describe(), to.describe()));
+        let mut line = format!(
+            "{} {} files ({} bytes) from {} to {}",
+            if remove_source { "moved" } else { "copied" },
+            copied.done.len(),
+            bytes_of(&copied),
+            from.describe(),
+            to.describe()
+        );
+        if copied.failed > 0 {
+            line.push_str(&format!(", {} failed", copied.failed));
+        }
+        if !plan.skipped_links.is_empty() {
+            line.push_str(&format!(", {} symbolic links skipped", plan.skipped_links.len()));
+        }
+        ctx.say(line);
     }
+    failures(&copied, &removed, plan.copy.len() + removed.done.len() + removed.failed)
 }
 
-/// `sync SRC DST [--delete] [--dry-run]`.
-pub async fn sync(ctx: &Ctx, src: &str, dst: &str, delete: bool, dry_run: bool) -> CmdResult {
+/// `sync` settings.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncOptions {
+    /// `--delete`.
+    pub delete: bool,
+    /// `--allow-empty-source`.
+    pub allow_empty_source: bool,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--create-container`.
+    pub create_container: bool,
+    /// `--size-only` / `--checksum`.
+    pub compare: CompareFlags,
+}
+
+/// `sync SRC DST`.
+pub async fn sync(ctx: &Ctx, src: &str, dst: &str, options: &SyncOptions, flags: &TreeFlags) -> CmdResult {
     let from = side(ctx, src)?;
     let to = side(ctx, dst)?;
-    let f = filter(ctx)?;
-    let plan = plan(&from, &to, &f, true, delete).await?;
-    let (copied, deleted) = execute(ctx, &from, &to, &plan, dry_run, "copy").await?;
-    if ctx.json {
-        ctx.json_line(&serde_json::json!({"action": "sync", "copied": copied, "deleted": deleted, "bytes": plan.bytes, "dry_run": dry_run}));
-    } else if !dry_run {
-        ctx.say(format!("synced: {copied} copied ({} bytes), {deleted} deleted", plan.bytes));
+    refuse_overlap(&from, &to, true, "sync")?;
+    require_source(&from).await?;
+    if !options.dry_run
+        && let Side::Remote(r) = &to
+    {
+        require_container(r, options.create_container).await?;
     }
-    Ok(())
+    let how = match (options.compare.size_only, options.compare.checksum) {
+        (true, _) => Compare::SizeOnly,
+        (_, true) => Compare::Checksum,
+        _ => Compare::ModTime,
+    };
+    let plan = plan(ctx, &from, &to, flags, Some(how), options.delete).await?;
+    if options.delete && plan.source_files == 0 && !plan.delete.is_empty() && !options.allow_empty_source {
+        return Err(Failure::Usage(format!(
+            "the source {} holds no files, so --delete would delete all {} files under {}; check the \
+             source's spelling, or pass --allow-empty-source if that is what you want",
+            from.describe(),
+            plan.delete.len(),
+            to.describe()
+        )));
+    }
+    if options.dry_run {
+        for (rel, _) in &plan.copy {
+            report(ctx, "copy", rel, true, None);
+        }
+        for rel in &plan.delete {
+            report(ctx, "delete", rel, true, None);
+        }
+        if ctx.json {
+            ctx.json_line(&serde_json::json!({
+                "action": "sync", "dry_run": true, "copy": plan.copy.len(), "delete": plan.delete.len(), "bytes": plan.bytes,
+            }));
+        }
+        return Ok(());
+    }
+    let (copied, deleted) = execute(ctx, &from, &to, &plan, "copy").await;
+    let skipped_deletes = if copied.failed > 0 { plan.delete.len() } else { 0 };
+    if ctx.json {
+        ctx.json_line(&serde_json::json!({
+            "action": "sync", "copied": copied.done.len(), "deleted": deleted.done.len(), "bytes": bytes_of(&copied),
+            "failed": copied.failed + deleted.failed, "deletions_skipped": skipped_deletes,
+            "skipped_symlinks": plan.skipped_links.len(), "dry_run": false,
+        }));
+    } else {
+        let mut line = format!(
+            "synced: {} copied ({} bytes), {} deleted",
+            copied.done.len(),
+            bytes_of(&copied),
+            deleted.done.len()
+        );
+        if copied.failed + deleted.failed > 0 {
+            line.push_str(&format!(", {} failed", copied.failed + deleted.failed));
+        }
+        if skipped_deletes > 0 {
+            line.push_str(&format!(", {skipped_deletes} deletions skipped because copies failed"));
+        }
+        if !plan.skipped_links.is_empty() {
+            line.push_str(&format!(", {} symbolic links skipped", plan.skipped_links.len()));
+        }
+        ctx.say(line);
+    }
+    failures(&copied, &deleted, plan.copy.len() + plan.delete.len())
 }
 
-/// `check SRC DST`: same files, sizes and MD5s.
-pub async fn check(ctx: &Ctx, src: &str, dst: &str) -> CmdResult {
+/// `check SRC DST`: same files, sizes and MD5s (or sizes only).
+pub async fn check(ctx: &Ctx, src: &str, dst: &str, size_only: bool, flags: &TreeFlags) -> CmdResult {
     let a = side(ctx, src)?;
     let b = side(ctx, dst)?;
-    let f = filter(ctx)?;
-    let (left, right) = (list(&a, &f).await?, list(&b, &f).await?);
+    require_source(&a).await?;
+    require_source(&b).await?;
+    let f = filter(flags)?;
+    let (left, right) =
+        (list(ctx, &a, &f, flags.follow_symlinks).await?, list(ctx, &b, &f, flags.follow_symlinks).await?);
+    let how = if size_only { Compare::SizeOnly } else { Compare::Checksum };
     let mut differences = 0u64;
     let mut note = |what: &str, rel: &str| {
         differences += 1;
@@ -380,32 +752,45 @@ pub async fn check(ctx: &Ctx, src: &str, dst: &str) -> CmdResult {
             ctx.say(format!("{what}: {rel}"));
         }
     };
-    for (rel, e) in &left {
-        match right.get(rel) {
-            None => note("only in source", rel),
-            Some(d) if d.size != e.size => note("size differs", rel),
-            Some(d) => {
-                if md5_of(&a, rel, e).await? != md5_of(&b, rel, d).await? {
-                    note("content differs", rel);
-                }
-            }
+    for rel in &left.skipped_links {
+        note("symbolic link not compared (use -L)", rel);
+    }
+    for rel in &right.skipped_links {
+        note("symbolic link not compared (use -L)", rel);
+    }
+    let (sa, sb) = (&a, &b);
+    let both = left.files.iter().filter_map(|(rel, e)| {
+        let d = right.files.get(rel)?;
+        Some(async move { (rel, differs(sa, sb, rel, e, d, how).await) })
+    });
+    let mut results: Vec<(&String, storage::Result<bool>)> =
+        futures::stream::iter(both).buffer_unordered(ctx.transfers).collect().await;
+    results.sort_by(|x, y| x.0.cmp(y.0));
+    let sizes_differ = |rel: &str| left.files.get(rel).map(|e| e.size) != right.files.get(rel).map(|e| e.size);
+    for (rel, r) in results {
+        if r? {
+            note(if sizes_differ(rel) { "size differs" } else { "content differs" }, rel);
         }
     }
-    for rel in right.keys().filter(|k| !left.contains_key(*k)) {
+    for rel in left.files.keys().filter(|k| !right.files.contains_key(*k)) {
+        note("only in source", rel);
+    }
+    for rel in right.files.keys().filter(|k| !left.files.contains_key(*k)) {
         note("only in destination", rel);
     }
     if ctx.json {
-        ctx.json_line(&serde_json::json!({"checked": left.len(), "differences": differences}));
+        ctx.json_line(&serde_json::json!({"checked": left.files.len(), "differences": differences}));
     } else {
-        ctx.say(format!("checked {} files: {differences} differences", left.len()));
+        ctx.say(format!("checked {} files: {differences} differences", left.files.len()));
     }
     if differences > 0 { Err(Failure::Differs) } else { Ok(()) }
 }
 
 /// `rm -r` with filters.
-pub async fn rm_recursive(ctx: &Ctx, url: &str) -> CmdResult {
+pub async fn rm_recursive(ctx: &Ctx, url: &str, include: &[String], exclude: &[String]) -> CmdResult {
     let r = remote(&ctx.storage, url)?;
-    let options = tree::TreeOptions { concurrency: ctx.transfers, filter: filter(ctx)?, ..Default::default() };
+    let flags = TreeFlags { include: include.to_vec(), exclude: exclude.to_vec(), follow_symlinks: false };
+    let options = tree::TreeOptions { concurrency: ctx.transfers, filter: filter(&flags)?, ..Default::default() };
     let report = tree::remove_tree(r.driver.as_ref(), &r.container, &r.key, &options).await?;
     for (key, e) in &report.failed {
         eprintln!("storage: error: delete {key}: {e}");

@@ -19,6 +19,7 @@ use futures::stream::{BoxStream, FuturesUnordered, Stream, StreamExt};
 use tokio::io::AsyncReadExt;
 
 use super::TransferOptions;
+use super::cancelled;
 use super::checksum::{Sent, StreamTap, bare_etag, check_upload, md5_off_thread};
 use crate::capabilities::{DriverInfo, Limits};
 use crate::driver::Driver;
@@ -338,14 +339,17 @@ impl Drop for AbortGuard {
         let Some(upload) = self.upload.take() else { return };
         match (self.owner.take(), tokio::runtime::Handle::try_current()) {
             (Some(driver), Ok(runtime)) => {
+                cancelled::started();
                 runtime.spawn(async move {
-                    if let Err(e) = driver.abort_multipart(&upload).await {
+                    let result = driver.abort_multipart(&upload).await;
+                    if let Err(e) = &result {
                         tracing::warn!(
                             upload_id = %upload.upload_id,
                             error = %e,
                             "aborting a cancelled multipart upload failed"
                         );
                     }
+                    cancelled::finished(result.is_ok());
                 });
             }
             _ => tracing::warn!(

@@ -14,7 +14,10 @@ use crate::error::{Error, ErrorKind, Result};
 ///   (`*.txt` matches `a.txt` and `sub/b.txt`), as in `.gitignore`.
 /// - A pattern starting with `/` is anchored at the tree root (`/build` matches `build`
 ///   but not `src/build`); any other pattern with a `/` is matched against the whole
-///   relative path (`tmp/**`, `sub/*.log`). A trailing `/` is ignored.
+///   relative path (`tmp/**`, `sub/*.log`).
+/// - A pattern ending in `/` matches directories only, as in `.gitignore`: `build/`
+///   leaves out the directory `build` and everything in it but not a file named `build`;
+///   `--exclude '*/'` keeps only the files at the top level.
 /// - A pattern that matches a directory matches everything under it: excluding `tmp`
 ///   or `/tmp` leaves out `tmp/a/b.txt`; including `docs` takes in `docs/x/y.md`.
 ///
@@ -29,6 +32,11 @@ use crate::error::{Error, ErrorKind, Result};
 /// assert!(!f.matches("tmp/notes.txt"));
 /// assert!(!f.matches("old.bak.txt"));
 /// assert_eq!(Filter::new(&["a[b"], &[]).unwrap_err().kind(), storage_core::ErrorKind::Config);
+/// // Directories only, as in .gitignore:
+/// let top = Filter::new(&[], &["*/"])?;
+/// assert!(top.matches("a.txt") && !top.matches("sub/a.txt") && top.excludes_dir("sub"));
+/// let build = Filter::new(&[], &["build/"])?;
+/// assert!(build.matches("build") && !build.matches("build/x.o") && !build.matches("src/build/x.o"));
 /// # Ok::<(), storage_core::Error>(())
 /// ```
 #[derive(Clone)]
@@ -37,6 +45,9 @@ pub struct Filter {
     exclude: Vec<String>,
     include_set: GlobSet,
     exclude_set: GlobSet,
+    /// Patterns that ended in `/`: they match directories (a path's parents), not files.
+    include_dirs: GlobSet,
+    exclude_dirs: GlobSet,
 }
 
 impl Default for Filter {
@@ -65,6 +76,8 @@ impl Filter {
             exclude: Vec::new(),
             include_set: GlobSet::empty(),
             exclude_set: GlobSet::empty(),
+            include_dirs: GlobSet::empty(),
+            exclude_dirs: GlobSet::empty(),
         }
     }
 
@@ -74,8 +87,10 @@ impl Filter {
         Ok(Filter {
             include: include.iter().map(|s| (*s).to_owned()).collect(),
             exclude: exclude.iter().map(|s| (*s).to_owned()).collect(),
-            include_set: compile(include)?,
-            exclude_set: compile(exclude)?,
+            include_set: compile(include, false)?,
+            exclude_set: compile(exclude, false)?,
+            include_dirs: compile(include, true)?,
+            exclude_dirs: compile(exclude, true)?,
         })
     }
 
@@ -106,8 +121,8 @@ impl Filter {
 
     /// Whether the entry at `path` (relative to the tree root, `/`-separated) is taken.
     pub fn matches(&self, path: &str) -> bool {
-        let included = self.include.is_empty() || hits(&self.include_set, path);
-        included && !hits(&self.exclude_set, path)
+        let included = self.include.is_empty() || hits(&self.include_set, path) || in_dir(&self.include_dirs, path);
+        included && !hits(&self.exclude_set, path) && !in_dir(&self.exclude_dirs, path)
     }
 
     /// Whether everything under the directory `dir` (relative, without a trailing `/`) is
@@ -116,24 +131,31 @@ impl Filter {
         // `tmp/**` matches `tmp/` (its `**` may be empty) but not `tmp`.
         !self.exclude.is_empty()
             && (hits(&self.exclude_set, dir)
+                || hits(&self.exclude_dirs, dir)
                 || self.exclude_set.is_match_candidate(&Candidate::from_bytes(format!("{dir}/").as_bytes())))
     }
 }
 
 /// Whether `set` matches `path` or one of its parent directories.
 fn hits(set: &GlobSet, path: &str) -> bool {
-    if set.is_empty() {
-        return false;
-    }
-    if set.is_match_candidate(&Candidate::from_bytes(path.as_bytes())) {
-        return true;
-    }
-    path.match_indices('/').any(|(i, _)| i > 0 && set.is_match_candidate(&Candidate::from_bytes(&path.as_bytes()[..i])))
+    !set.is_empty() && (set.is_match_candidate(&Candidate::from_bytes(path.as_bytes())) || in_dir(set, path))
 }
 
-fn compile(patterns: &[&str]) -> Result<GlobSet> {
+/// Whether one of the directories `path` lies in (not `path` itself) matches `set`.
+fn in_dir(set: &GlobSet, path: &str) -> bool {
+    !set.is_empty()
+        && path
+            .match_indices('/')
+            .any(|(i, _)| i > 0 && set.is_match_candidate(&Candidate::from_bytes(&path.as_bytes()[..i])))
+}
+
+/// The patterns of one sort: those ending in `/` (`dirs_only`) or the others.
+fn compile(patterns: &[&str], dirs_only: bool) -> Result<GlobSet> {
     let mut set = GlobSetBuilder::new();
     for &pattern in patterns {
+        if pattern.ends_with('/') != dirs_only {
+            continue;
+        }
         let invalid =
             |why: &str| Error::new(ErrorKind::Config, format!("the glob pattern {pattern:?} is invalid: {why}"));
         let trimmed = pattern.strip_suffix('/').unwrap_or(pattern);

@@ -78,7 +78,7 @@ pub use filter::Filter;
 pub use listdir::{DirEntry, ListdirOptions, Order, Usage, listdir, space_used};
 pub use local::{download_dir, upload_dir};
 pub use mime::content_type_for;
-pub use remote::{copy_object_between, copy_tree, remove_tree};
+pub use remote::{copy_object_between, copy_object_between_with, copy_tree, remove_tree};
 
 /// How a tree operation runs.
 #[derive(Debug, Clone, PartialEq)]

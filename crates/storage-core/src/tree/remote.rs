@@ -46,6 +46,21 @@ pub async fn copy_object_between<D1: Driver + ?Sized, D2: Driver + ?Sized>(
     copy_between(src, src_container, src_key, dst, dst_container, dst_key, &TransferOptions::default()).await
 }
 
+/// [`copy_object_between`] with explicit transfer settings for the streamed case (part
+/// size, parts in flight, progress, verification of parts). A server-side copy reports no
+/// progress.
+pub async fn copy_object_between_with<D1: Driver + ?Sized, D2: Driver + ?Sized>(
+    src: &D1,
+    src_container: &str,
+    src_key: &str,
+    dst: &D2,
+    dst_container: &str,
+    dst_key: &str,
+    transfer: &TransferOptions,
+) -> Result<Object> {
+    copy_between(src, src_container, src_key, dst, dst_container, dst_key, transfer).await
+}
+
 async fn copy_between<D1: Driver + ?Sized, D2: Driver + ?Sized>(
     src: &D1,
     src_container: &str,

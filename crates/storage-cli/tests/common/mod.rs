@@ -1,0 +1,133 @@
+//! What the end-to-end tests share: a scratch directory with a configuration naming every
+//! backend `cargo xtask test` starts, and a runner for the built `storage` binary.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `cargo xtask test`"))
+}
+
+/// A scratch directory with a config naming every backend.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl World {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        let config = dir.path().join("storage.toml");
+        let text = format!(
+            r#"default = "local"
+[local]
+root = "{root}"
+[moto]
+driver = "s3"
+endpoint = "{moto}"
+access_key_id = "{moto_key}"
+secret_access_key = "{moto_secret}"
+[s3sfs]
+driver = "s3"
+endpoint = "{s3s}"
+access_key_id = "{s3s_key}"
+secret_access_key = "{s3s_secret}"
+[motoalias]
+driver = "s3"
+endpoint = "{moto}/"
+access_key_id = "{moto_key}"
+secret_access_key = "{moto_secret}"
+[localalias]
+driver = "local"
+root = "{root}/./"
+[redis]
+url = "{redis}"
+namespace = "cli-e2e-{pid}"
+[cluster]
+driver = "redis"
+nodes = "{nodes}"
+namespace = "cli-e2e-{pid}"
+"#,
+            root = root.display(),
+            moto = env("EMU_S3_MOTO_ENDPOINT"),
+            moto_key = env("EMU_S3_MOTO_ACCESS_KEY_ID"),
+            moto_secret = env("EMU_S3_MOTO_SECRET_ACCESS_KEY"),
+            s3s = env("EMU_S3_S3SFS_ENDPOINT"),
+            s3s_key = env("EMU_S3_S3SFS_ACCESS_KEY_ID"),
+            s3s_secret = env("EMU_S3_S3SFS_SECRET_ACCESS_KEY"),
+            redis = env("REDIS_URL"),
+            nodes = env("REDIS_CLUSTER_NODES"),
+            pid = std::process::id(),
+        );
+        std::fs::write(&config, text).unwrap();
+        World { dir, config }
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, None)
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_storage"));
+        c.arg("--config").arg(&self.config).args(args).current_dir(self.dir.path());
+        c.env_remove("STORAGE_LOCAL_ROOT").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(input).unwrap();
+        } else {
+            drop(child.stdin.take());
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "storage {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+pub fn write(path: &Path, data: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, data).unwrap();
+}
+
+/// Every backend of the configuration.
+pub const REMOTES: &[&str] = &["local", "moto", "s3sfs", "redis", "cluster"];
+
+/// A container name unique to this test process.
+pub fn bucket(remote: &str) -> String {
+    format!("cli-{remote}-{}", std::process::id())
+}
+
+impl World {
+    /// Runs and asserts the exit code; returns (stdout, stderr).
+    pub fn code(&self, args: &[&str], code: i32) -> (String, String) {
+        let out = self.run(args);
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert_eq!(out.status.code(), Some(code), "storage {args:?}: stdout {stdout} stderr {stderr}");
+        (stdout, stderr)
+    }
+
+    /// The path as a string.
+    pub fn p(&self, rel: &str) -> String {
+        self.path(rel).to_str().unwrap().to_owned()
+    }
+
+    /// A command for the binary with this world's config, not yet run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_storage"));
+        c.arg("--config").arg(&self.config).args(args).current_dir(self.dir.path());
+        c.env_remove("STORAGE_LOCAL_ROOT");
+        c
+    }
+}
