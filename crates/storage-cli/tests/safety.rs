@@ -394,3 +394,18 @@ fn exclude_with_a_trailing_slash_means_directories() {
     assert_eq!(w.ok(&["ls", "-r", &format!("{base}/t/")]).trim(), "t/top.txt");
     w.ok(&["rb", "--force", &base]);
 }
+
+#[test]
+fn a_full_local_disk_gets_a_hint_about_the_disk() {
+    let w = World::new();
+    let base = setup_tree(&w, "local", "full");
+    let out = w.run_with_stdin(&["cp", "-", &format!("{base}/k")], Some(b"some bytes"));
+    assert!(out.status.success());
+    // /dev/full refuses every write with ENOSPC, as a full disk does.
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = w.command(&["cat", &format!("{base}/k")]).stdout(full).stderr(Stdio::piped()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("disk is full") && !err.contains("backend's status"), "{err}");
+    w.ok(&["rb", "--force", &base]);
+}

@@ -215,8 +215,21 @@ impl Error {
             std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
             _ => ErrorKind::Io,
         };
+        let hint = match source.kind() {
+            std::io::ErrorKind::StorageFull => Some("the local disk is full: free some space and retry"),
+            std::io::ErrorKind::PermissionDenied => {
+                Some("check the local file's or directory's permissions (and that it is not read-only)")
+            }
+            std::io::ErrorKind::NotFound => Some("check the local path"),
+            std::io::ErrorKind::ReadOnlyFilesystem => Some("the local filesystem is read-only: write elsewhere"),
+            _ => None,
+        };
         let message = format!("{}: {source}", message.into());
-        Error::new(kind, message).with_source(source)
+        let error = Error::new(kind, message).with_source(source);
+        match hint {
+            Some(h) => error.with_hint(h),
+            None => error,
+        }
     }
 
     /// The kind of failure.
@@ -434,6 +447,15 @@ mod tests {
         assert_eq!(containers.len(), 4);
         assert_eq!(objects.len(), 3);
         assert!(ErrorKind::RateLimited.is_transient());
+    }
+
+    #[test]
+    fn local_io_errors_get_hints_about_the_local_disk() {
+        let full = Error::io("writing out.bin", std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert!(full.to_string().ends_with("the local disk is full: free some space and retry"), "{full}");
+        let denied = Error::io("opening x", std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(denied.kind(), ErrorKind::PermissionDenied);
+        assert!(!denied.to_string().contains("credentials"), "{denied}");
     }
 
     #[test]

@@ -381,6 +381,7 @@ fn dir_entries(dir: &Path) -> Vec<String> {
 struct Counting {
     starts: Mutex<Vec<(Option<u64>, Option<u64>)>>,
     bytes: AtomicU64,
+    reports: AtomicU64,
     done: Mutex<Vec<String>>,
 }
 
@@ -390,6 +391,7 @@ impl Progress for Counting {
     }
     fn bytes(&self, n: u64) {
         self.bytes.fetch_add(n, Ordering::SeqCst);
+        self.reports.fetch_add(1, Ordering::SeqCst);
     }
     fn object_done(&self, key: &str) {
         self.done.lock().unwrap().push(key.to_owned());
@@ -470,6 +472,28 @@ async fn without_parallel_upload_objects_go_in_one_request_up_to_the_driver_limi
     assert_eq!(counts(), (3, 6));
     assert_eq!(m.get_bytes(C, "f").await.unwrap(), big);
     no_uploads(&m).await;
+}
+
+#[tokio::test]
+async fn one_streamed_request_reports_progress_as_it_is_read() {
+    let m = store().await;
+    let mut info = m.info().clone();
+    info.capabilities.parallel_upload = false;
+    let f = Faulty::with_info(m.clone(), Faults::default(), info);
+    let p = Arc::new(Counting::default());
+    let t = Transfer::with_options(f.clone(), small(2).with_progress(p.clone()));
+    // Larger than the engine holds in memory and than one read: streamed from the file in one request.
+    let body = data((3 << 20) + 3, 9);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.bin");
+    std::fs::write(&path, &body).unwrap();
+    t.upload_file(&path, C, "big", PutOptions::default()).await.unwrap();
+    assert_eq!(p.bytes.load(Ordering::SeqCst), body.len() as u64);
+    assert!(p.reports.load(Ordering::SeqCst) > 1, "progress came in one report at the end");
+    let before = p.reports.load(Ordering::SeqCst);
+    t.upload_stream(irregular(&body, &[4096]), C, "s", PutOptions::default()).await.unwrap();
+    assert_eq!(p.bytes.load(Ordering::SeqCst), 2 * body.len() as u64);
+    assert!(p.reports.load(Ordering::SeqCst) - before > 1, "a stream's progress came in one report");
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ use tokio::io::AsyncReadExt;
 use super::TransferOptions;
 use super::cancelled;
 use super::checksum::{Sent, StreamTap, bare_etag, check_upload, md5_off_thread};
+use super::progress::Progress;
 use crate::capabilities::{DriverInfo, Limits};
 use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
@@ -134,7 +135,9 @@ async fn upload_file<D: Driver + ?Sized>(driver: &D, path: &Path, job: &UploadJo
     }
     // Too large to hold (a driver without multipart): hash in one pass, stream in another.
     let md5 = if wants_md5 { Some(md5_file(path).await?) } else { None };
-    put_single(driver, job, Payload::stream(file_stream(file, READ_CHUNK), Some(len)), len, md5).await
+    // Progress follows the bytes as the request consumes them, not only at the end.
+    let stream = reporting(file_stream(file, READ_CHUNK), t.progress.clone());
+    put_single_reported(driver, job, Payload::stream(stream, Some(len)), len, md5).await
 }
 
 fn changed_file(path: &Path, expected: u64, got: u64) -> Error {
@@ -273,6 +276,19 @@ async fn put_single<D: Driver + ?Sized>(
     len: u64,
     md5: Option<String>,
 ) -> Result<Object> {
+    let object = put_single_reported(driver, job, payload, len, md5).await?;
+    job.transfer.progress().bytes(len);
+    Ok(object)
+}
+
+/// [`put_single`] for a payload that reports its own progress as it is read.
+async fn put_single_reported<D: Driver + ?Sized>(
+    driver: &D,
+    job: &UploadJob<'_>,
+    payload: Payload,
+    len: u64,
+    md5: Option<String>,
+) -> Result<Object> {
     let t = job.transfer;
     let mut options = job.options.clone();
     if let (Some(want), Some(got)) = (options.content_md5.as_deref(), md5.as_deref())
@@ -287,7 +303,6 @@ async fn put_single<D: Driver + ?Sized>(
         options.content_md5.clone_from(&md5);
     }
     let object = driver.put_object(job.container, job.key, payload, &options).await?;
-    t.progress().bytes(len);
     let md5 = md5.filter(|_| t.verify);
     check_upload(&object, &Sent { len, md5: md5.as_deref(), part_md5s: None })?;
     Ok(object)
@@ -297,11 +312,25 @@ async fn put_single<D: Driver + ?Sized>(
 async fn put_stream<D: Driver + ?Sized>(driver: &D, stream: ByteStream, job: &UploadJob<'_>) -> Result<Object> {
     let t = job.transfer;
     let (stream, tap) = StreamTap::wrap(stream, t.verify);
+    let stream = reporting(stream, t.progress.clone());
     let object = driver.put_object(job.container, job.key, Payload::stream(stream, None), &job.options).await?;
     let (len, md5) = tap.finish();
-    t.progress().bytes(len);
     check_upload(&object, &Sent { len, md5: md5.as_deref(), part_md5s: None })?;
     Ok(object)
+}
+
+/// `stream`, reporting each chunk to `progress` as the request takes it.
+fn reporting(stream: ByteStream, progress: Option<Arc<dyn Progress>>) -> ByteStream {
+    match progress {
+        None => stream,
+        Some(p) => stream
+            .inspect(move |chunk| {
+                if let Ok(c) = chunk {
+                    p.bytes(c.len() as u64);
+                }
+            })
+            .boxed(),
+    }
 }
 
 /// Aborts a multipart upload that did not complete: explicitly on the error paths, and
