@@ -409,3 +409,45 @@ fn a_full_local_disk_gets_a_hint_about_the_disk() {
     assert!(err.contains("disk is full") && !err.contains("backend's status"), "{err}");
     w.ok(&["rb", "--force", &base]);
 }
+
+#[test]
+fn sync_compares_by_recorded_time_and_md5_without_rereading() {
+    let w = World::new();
+    let base = setup_tree(&w, "moto", "modes");
+    // Above the single-request threshold: a multipart upload, whose ETag is no MD5.
+    let mut data = vec![0u8; 17 << 20];
+    data[100] = 1;
+    write(&w.path("src/big.bin"), &data);
+    let dst = format!("{base}/m");
+    w.ok(&["sync", &w.p("src"), &dst]);
+    let stat = w.ok(&["--json", "stat", &format!("{dst}/big.bin")]);
+    let v: serde_json::Value = serde_json::from_str(stat.trim()).unwrap();
+    let md5 = md5_hex(&data);
+    assert_eq!(v["metadata"]["md5"], md5.as_str(), "{stat}");
+    assert!(v["metadata"]["mtime"].is_string(), "{stat}");
+    assert!(w.ok(&["sync", &w.p("src"), &dst]).contains("0 copied"));
+    // Same size, new bytes, new time: copied.
+    data[100] = 2;
+    let old_time = std::fs::metadata(w.path("src/big.bin")).unwrap().modified().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    write(&w.path("src/big.bin"), &data);
+    assert!(w.ok(&["sync", "--size-only", &w.p("src"), &dst]).contains("0 copied"), "--size-only sees no change");
+    assert!(w.ok(&["sync", &w.p("src"), &dst]).contains("1 copied"));
+    // Same size and time, new bytes: only --checksum sees it (as with rclone).
+    data[100] = 3;
+    let recorded = std::fs::metadata(w.path("src/big.bin")).unwrap().modified().unwrap();
+    write(&w.path("src/big.bin"), &data);
+    std::fs::File::options().write(true).open(w.path("src/big.bin")).unwrap().set_modified(recorded).unwrap();
+    assert_ne!(recorded, old_time);
+    assert!(w.ok(&["sync", &w.p("src"), &dst]).contains("0 copied"));
+    w.code(&["check", &w.p("src"), &dst], 1);
+    assert!(w.ok(&["sync", "--checksum", &w.p("src"), &dst]).contains("1 copied"));
+    w.ok(&["check", &w.p("src"), &dst]);
+    w.ok(&["rb", "--force", &base]);
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    let mut h = storage::hash::Md5Hasher::new();
+    h.update(data);
+    h.finish_hex()
+}

@@ -91,6 +91,37 @@ pub async fn require_container(r: &Remote, create: bool) -> Result<(), Failure> 
     }
 }
 
+/// The metadata key holding a file's modification time (seconds since the epoch, with
+/// fractions), written on upload and read back by `sync` and downloads, as rclone does.
+pub const MTIME_KEY: &str = "mtime";
+/// The metadata key holding the MD5 (hex) of an object uploaded in parts to a backend
+/// whose multipart ETag is not an MD5, so that `sync` and `check` need not read it back.
+pub const MD5_KEY: &str = "md5";
+
+/// Put options for uploading the local file `path` (`len` bytes) as `key`: its content
+/// type guessed from the name, its modification time in metadata and, when the upload
+/// will go in parts to a backend that reports no whole-object MD5 for them, its MD5
+/// (computed first, in one read; the engine also checks the bytes it sends against it, so
+/// a file changed during the upload is caught).
+pub async fn upload_options(path: &Path, key: &str, len: u64, r: &Remote) -> storage::Result<PutOptions> {
+    let mut put =
+        PutOptions { content_type: storage::tree::content_type_for(key).map(str::to_owned), ..Default::default() };
+    if let Some(t) = std::fs::metadata(path)
+        .ok()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+    {
+        put.metadata.insert(MTIME_KEY.to_owned(), format!("{:.3}", t.as_secs_f64()));
+    }
+    let caps = r.driver.info().capabilities;
+    if caps.multipart && !caps.multipart_md5 && len > TransferOptions::default().single_put_threshold {
+        let md5 = storage::fsio::md5_file(path).await?;
+        put.metadata.insert(MD5_KEY.to_owned(), md5.clone());
+        put.content_md5 = Some(md5);
+    }
+    Ok(put)
+}
+
 fn same_place(src: &str, dst: &str) -> Failure {
     Failure::Usage(format!("{src} and {dst} are the same file or object; nothing was copied or deleted"))
 }
@@ -107,10 +138,7 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_con
             let key = target_key(r, &name);
             require_container(r, create_container).await?;
             let bar = Bar::new(ctx, Some(len), &key);
-            let put = PutOptions {
-                content_type: storage::tree::content_type_for(&key).map(str::to_owned),
-                ..Default::default()
-            };
+            let put = upload_options(path, &key, len, r).await?;
             let o = Transfer::with_options(r.driver.clone(), transfer_options(ctx, Arc::new(bar.clone())))
                 .upload_file(path, &r.container, &key, put)
                 .await?;

@@ -18,19 +18,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use storage::tree::{self, Filter, ListdirOptions, Order};
-use storage::{DriverExt, ErrorKind, ListEntry, ListOptions, Progress, PutOptions, Transfer};
+use storage::{DriverExt, ErrorKind, ListEntry, ListOptions, Progress, Transfer};
 
 use super::Ctx;
-use super::copy::{copy_local, require_container, transfer_options};
+use super::copy::{MD5_KEY, MTIME_KEY, copy_local, require_container, transfer_options, upload_options};
 use crate::args::{self, CompareFlags, TreeFlags};
 use crate::location::{Loc, Overlap, Remote, local_overlap, remote, remote_overlap, resolve};
 use crate::output::size;
 use crate::progress::{Bar, FileProgress};
 use crate::{CmdResult, Failure};
-
-/// The metadata key holding a file's modification time (seconds since the epoch, with
-/// fractions), written on upload and read back by `sync` and downloads, as rclone does.
-const MTIME_KEY: &str = "mtime";
 
 /// One file of a tree.
 #[derive(Debug, Clone)]
@@ -246,11 +242,13 @@ async fn list(ctx: &Ctx, side: &Side, filter: &Filter, follow: bool) -> storage:
     Ok(out)
 }
 
-/// MD5 and stored modification time of a remote object, from a HEAD.
+/// MD5 (reported by the backend, else recorded in metadata by our multipart uploads) and
+/// recorded modification time of a remote object, from a HEAD.
 async fn head(r: &Remote, rel: &str) -> storage::Result<(Option<String>, Option<f64>)> {
     let o = r.driver.head_object(&r.container, &format!("{}{rel}", r.key)).await?;
     let mtime = o.metadata.get(MTIME_KEY).and_then(|v| v.parse::<f64>().ok());
-    Ok((o.md5().map(str::to_owned), mtime))
+    let recorded = o.metadata.get(MD5_KEY).filter(|m| storage::hash::is_md5_hex(m));
+    Ok((o.md5().or(recorded.map(String::as_str)).map(str::to_owned), mtime))
 }
 
 /// MD5 of one side's file: listed, else from a HEAD, else read in full.
@@ -323,11 +321,7 @@ async fn copy_one(ctx: &Ctx, src: &Side, dst: &Side, rel: &str, entry: &Entry, b
     let size = match (src, dst) {
         (Side::Local(root), Side::Remote(r)) => {
             let path = root.join(rel);
-            let mut put =
-                PutOptions { content_type: tree::content_type_for(rel).map(str::to_owned), ..Default::default() };
-            if let Some(t) = entry.mtime {
-                put.metadata.insert(MTIME_KEY.to_owned(), format!("{t:.3}"));
-            }
+            let put = upload_options(&path, rel, entry.size, r).await?;
             Transfer::with_options(r.driver.clone(), options)
                 .upload_file(&path, &r.container, &format!("{}{rel}", r.key), put)
                 .await?
