@@ -34,6 +34,13 @@ impl Remote {
         same_backend && self.container == other.container
     }
 
+    /// Where `key` lives on disk when this is the local driver (its root, the container,
+    /// the key), so a local path that is the same file can be recognised.
+    pub fn local_path(&self, key: &str) -> Option<PathBuf> {
+        let root = self.identity.strip_prefix("local|")?;
+        Some(Path::new(root).join(&self.container).join(key.trim_end_matches('/')))
+    }
+
     /// `scheme://container/key` for messages.
     pub fn display_key(&self, key: &str) -> String {
         let scheme = self.url.split_once("://").map(|(s, _)| s).unwrap_or("storage");

@@ -451,3 +451,41 @@ fn md5_hex(data: &[u8]) -> String {
     h.update(data);
     h.finish_hex()
 }
+
+#[test]
+fn the_local_drivers_files_are_the_same_files_as_their_paths() {
+    let w = World::new();
+    let base = setup_tree(&w, "local", "alias");
+    let container = base.split("://").nth(1).unwrap().to_owned();
+    write(&w.path("k.txt"), b"precious");
+    w.ok(&["cp", &w.p("k.txt"), &format!("{base}/d/k.txt")]);
+    let on_disk = w.path(&format!("store/{container}/d/k.txt"));
+    assert_eq!(std::fs::read(&on_disk).unwrap(), b"precious", "the local driver's layout");
+    let disk = on_disk.to_str().unwrap();
+    for args in [
+        vec!["mv", &format!("{base}/d/k.txt"), disk],
+        vec!["mv", disk, &format!("{base}/d/k.txt")],
+        vec!["mv", disk, &format!("{base}/d/")],
+        vec!["sync", "--delete", &format!("{base}/d"), on_disk.parent().unwrap().to_str().unwrap()],
+    ] {
+        let (_, err) = w.code(&args, 2);
+        assert!(err.contains("same"), "{args:?}: {err}");
+        assert_eq!(std::fs::read(&on_disk).unwrap(), b"precious", "{args:?}");
+    }
+    w.ok(&["rb", "--force", &base]);
+}
+
+#[test]
+fn rm_r_of_nothing_or_of_an_object_says_so() {
+    let w = World::new();
+    for remote in SAFETY_REMOTES {
+        let base = setup_tree(&w, remote, "rmr");
+        let out = w.run_with_stdin(&["cp", "-", &format!("{base}/file.txt")], Some(b"x"));
+        assert!(out.status.success());
+        w.code(&["rm", "-r", &format!("{base}/typo/")], 3);
+        let (_, err) = w.code(&["rm", "-r", &format!("{base}/file.txt")], 2);
+        assert!(err.contains("use rm without -r"), "{remote}: {err}");
+        assert_eq!(w.ok(&["cat", &format!("{base}/file.txt")]), "x");
+        w.ok(&["rb", "--force", &base]);
+    }
+}

@@ -136,6 +136,9 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_con
             let len = local_source(path, command)?.len();
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let key = target_key(r, &name);
+            if r.local_path(&key).is_some_and(|p| same_file(path, &p)) {
+                return Err(same_place(src, &r.display_key(&key)));
+            }
             require_container(r, create_container).await?;
             let bar = Bar::new(ctx, Some(len), &key);
             let put = upload_options(path, &key, len, r).await?;
@@ -150,6 +153,9 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_con
                 return Err(Failure::Usage(format!("{src} names a container or prefix; use {command} -r")));
             }
             let dest = target_path(path, basename(&r.key));
+            if r.local_path(&r.key).is_some_and(|p| same_file(&p, &dest)) {
+                return Err(same_place(src, &dest.display().to_string()));
+            }
             if dest.is_dir() {
                 return Err(Failure::Usage(format!("{} is a directory; name the file to write", dest.display())));
             }

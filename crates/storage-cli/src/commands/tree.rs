@@ -86,7 +86,9 @@ fn overlap(a: &Side, b: &Side) -> Overlap {
     match (a, b) {
         (Side::Local(x), Side::Local(y)) => local_overlap(x, y),
         (Side::Remote(x), Side::Remote(y)) => remote_overlap(x, y),
-        _ => Overlap::None,
+        // The local driver's files are local paths too.
+        (Side::Local(x), Side::Remote(y)) => y.local_path(&y.key).map_or(Overlap::None, |p| local_overlap(x, &p)),
+        (Side::Remote(x), Side::Local(y)) => x.local_path(&x.key).map_or(Overlap::None, |p| local_overlap(&p, y)),
     }
 }
 
@@ -786,6 +788,17 @@ pub async fn rm_recursive(ctx: &Ctx, url: &str, include: &[String], exclude: &[S
     let flags = TreeFlags { include: include.to_vec(), exclude: exclude.to_vec(), follow_symlinks: false };
     let options = tree::TreeOptions { concurrency: ctx.transfers, filter: filter(&flags)?, ..Default::default() };
     let report = tree::remove_tree(r.driver.as_ref(), &r.container, &r.key, &options).await?;
+    if report.objects == 0 && report.failed.is_empty() && !r.key.is_empty() {
+        // Nothing was under the prefix: a typo, or an object named without -r in mind.
+        let name = r.key.trim_end_matches('/');
+        if r.driver.object_exists(&r.container, name).await? {
+            return Err(Failure::Usage(format!("{url} is an object, not a prefix; use rm without -r")));
+        }
+        return Err(Failure::Storage(
+            storage::Error::new(ErrorKind::ObjectDoesNotExist, format!("nothing is stored under {url}"))
+                .with_container(&r.container),
+        ));
+    }
     for (key, e) in &report.failed {
         eprintln!("storage: error: delete {key}: {e}");
     }
