@@ -247,6 +247,19 @@ pub enum Command {
         #[command(flatten)]
         tree: TreeFlags,
     },
+    /// Find and remove what interrupted uploads left behind (unfinished multipart uploads,
+    /// staged data of killed writers), which ls, du and rm -r never see.
+    Cleanup {
+        /// `scheme://container[/prefix]`.
+        url: String,
+        /// Only remove leftovers at least this old (seconds, or 30m, 12h, 7d; 0: all,
+        /// including those of unknown age). Younger ones may belong to uploads still running.
+        #[arg(long, default_value = "24h", value_name = "DURATION")]
+        older_than: String,
+        /// List what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print a shell completion script (e.g. `storage completions bash > ~/.local/share/bash-completion/completions/storage`).
     Completions {
         /// The shell.

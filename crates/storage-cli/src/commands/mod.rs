@@ -1,6 +1,7 @@
 //! Command implementations.
 
 mod basic;
+mod cleanup;
 mod copy;
 mod tree;
 mod zip;
@@ -118,6 +119,7 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Check { src, dst, size_only, tree } => tree::check(&ctx, &src, &dst, size_only, &tree).await,
         Command::Listdir { url, order_by, desc, max } => tree::listdir(&ctx, &url, order_by, desc, max).await,
         Command::Zip { command } => zip::run(&ctx, command).await,
+        Command::Cleanup { url, older_than, dry_run } => cleanup::cleanup(&ctx, &url, &older_than, dry_run).await,
         Command::Completions { .. } => Ok(()),
     }
 }
