@@ -517,43 +517,22 @@ async fn plan(
     Ok(Plan { copy, delete, bytes, source_files: from.files.len(), skipped_links })
 }
 
-/// One budget of bytes in flight shared by every file of a tree copy: as much as one file
-/// may hold at `-j` parts in flight (`part_size x (j + 1)`, 72 MiB at the default `-j 8`).
-/// Each file takes what it can hold at most (its size, up to that bound) before it starts
-/// and gives it back when done, so `-j 8` files of 200 MB run one at a time with 8 parts
-/// each, while small files run 8 at a time; the total never exceeds the bound.
-struct Budget {
-    /// Permits are KiB.
-    permits: tokio::sync::Semaphore,
-    bound: u64,
-}
-
-impl Budget {
-    fn new(ctx: &Ctx) -> Self {
-        let part = storage::TransferOptions::default().part_size;
-        let bound = part.saturating_mul(ctx.transfers as u64 + 1);
-        let kib = usize::try_from(bound.div_ceil(1024)).unwrap_or(usize::MAX).min(tokio::sync::Semaphore::MAX_PERMITS);
-        Budget { permits: tokio::sync::Semaphore::new(kib), bound }
-    }
-
-    /// Waits until `size` bytes (capped at the bound) fit, and holds them until dropped.
-    async fn take(&self, size: u64) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        let kib = size.min(self.bound).div_ceil(1024).max(1);
-        self.permits.acquire_many(u32::try_from(kib).unwrap_or(u32::MAX)).await.ok()
-    }
-}
-
 /// Runs the plan's copies, then (only if every copy succeeded) its deletions.
 async fn execute(ctx: &Ctx, src: &Side, dst: &Side, plan: &Plan, verb: &str) -> (Outcome, Outcome) {
     let bar = Bar::new(ctx, Some(plan.bytes), verb);
-    let budget = Budget::new(ctx);
+    // One budget of bytes in flight for every file: as much as one file may hold at `-j`
+    // parts in flight (72 MiB at the defaults), each file reserving its size (up to that).
+    let budget = storage::MemoryBudget::for_transfer(&storage::TransferOptions {
+        concurrency: ctx.transfers,
+        ..Default::default()
+    });
     let (budget, bar_ref) = (&budget, &bar);
     let jobs: Vec<_> = plan
         .copy
         .iter()
         .map(|(rel, e)| {
             let job = async move {
-                let _held = budget.take(e.size).await;
+                let _held = budget.reserve(e.size).await;
                 copy_one(ctx, src, dst, rel, e, bar_ref).await
             };
             (rel.clone(), job)

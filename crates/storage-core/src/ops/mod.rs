@@ -9,6 +9,7 @@
 //! upload whose future is dropped midway, and return a `'static` ordered download stream
 //! with read-ahead.
 
+mod budget;
 mod cancelled;
 pub(crate) mod checksum;
 mod download;
@@ -31,6 +32,7 @@ use crate::object::{Container, DeleteOutcome, Object};
 use crate::options::{GetOptions, PutOptions};
 use crate::payload::ByteStream;
 
+pub use budget::{MemoryBudget, Reservation};
 pub use cancelled::{CancelledAborts, cancelled_aborts, finish_cancelled_aborts};
 pub use progress::{Nested, NoProgress, Progress};
 pub use ranges::{COALESCE_GAP, coalesce_ranges};

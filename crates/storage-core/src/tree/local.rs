@@ -8,7 +8,7 @@ use super::{Outcome, TreeOptions, TreeReport, content_type_for, drive, folder, o
 use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
 use crate::object::Object;
-use crate::ops::DriverExt;
+use crate::ops::{DriverExt, MemoryBudget, TransferOptions};
 use crate::options::PutOptions;
 
 /// A regular file found under the root.
@@ -34,6 +34,9 @@ struct Walk {
 ///
 /// - Each file goes through [`DriverExt::upload_object`] with hash verification, with a
 ///   content type guessed from its extension ([`content_type_for`]).
+/// - Memory: the files in flight share one [`MemoryBudget`] of what one transfer may hold
+///   (`part_size x (concurrency + 1)` of the default [`TransferOptions`], 72 MiB): each
+///   reserves its size (up to that) first, so large files take turns.
 /// - The filter sees the relative path; an excluded directory is not descended into.
 /// - Symbolic links are never followed out of the tree: a link to a regular file inside
 ///   `local_dir` is uploaded (with the target's data, under the link's name); a link
@@ -67,8 +70,13 @@ pub async fn upload_dir<D: Driver + ?Sized>(
     let report = TreeReport { filtered: walk.filtered, failed: walk.refused, ..TreeReport::default() };
     let max_key = driver.info().limits.max_key_length;
     let files = stream::iter(walk.files.into_iter().map(Ok));
-    drive(files, options.concurrency, report, |file| upload_one(driver, container, &prefix, max_key, file, options))
-        .await
+    let budget = MemoryBudget::for_transfer(&TransferOptions::default());
+    let (budget, prefix) = (&budget, &prefix);
+    drive(files, options.concurrency, report, |file| async move {
+        let _held = budget.reserve(file.size).await;
+        upload_one(driver, container, prefix, max_key, file, options).await
+    })
+    .await
 }
 
 async fn upload_one<D: Driver + ?Sized>(
@@ -224,8 +232,11 @@ pub async fn download_dir<D: Driver + ?Sized>(
         Err(e) => return Err(Error::io(format!("opening the directory {}", local_dir.display()), e)),
     };
     let listing = objects_under(driver, container, &prefix);
-    drive(listing, options.concurrency, TreeReport::default(), |o| {
-        download_one(driver, container, &prefix, &root, o, options)
+    let budget = MemoryBudget::for_transfer(&TransferOptions::default());
+    let (budget, prefix, root) = (&budget, &prefix, &root);
+    drive(listing, options.concurrency, TreeReport::default(), |o| async move {
+        let _held = budget.reserve(o.size).await;
+        download_one(driver, container, prefix, root, o, options).await
     })
     .await
 }

@@ -9,7 +9,7 @@ use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
 use crate::object::Object;
 use crate::ops::checksum::StreamTap;
-use crate::ops::{DriverExt, TransferOptions};
+use crate::ops::{DriverExt, MemoryBudget, TransferOptions};
 use crate::options::{CopyOptions, GetOptions, PutOptions};
 use crate::payload::Payload;
 
@@ -156,7 +156,12 @@ pub async fn copy_tree<D1: Driver + ?Sized, D2: Driver + ?Sized>(
         && src_container == dst_container
         && (dst_prefix.starts_with(&src_prefix) || src_prefix.starts_with(&dst_prefix));
     let listing = objects_under(src, src_container, &src_prefix);
-    let work = |o: Object| copy_one(src, src_container, &src_prefix, dst, dst_container, &dst_prefix, o, options);
+    let budget = MemoryBudget::for_transfer(&TransferOptions::default());
+    let (budget, src_p, dst_p) = (&budget, &src_prefix, &dst_prefix);
+    let work = |o: Object| async move {
+        let _held = budget.reserve(o.size).await;
+        copy_one(src, src_container, src_p, dst, dst_container, dst_p, o, options).await
+    };
     if overlapping {
         let all: Vec<Object> = listing.try_collect().await?;
         drive(stream::iter(all.into_iter().map(Ok)), options.concurrency, TreeReport::default(), work).await
