@@ -147,6 +147,7 @@ macro_rules! __conformance_case_list {
             multipart_abort,
             multipart_abort_keeps_existing,
             multipart_list_and_abort,
+            multipart_leftovers_listed_and_removed,
             multipart_missing_part,
             multipart_hash_truthful,
             multipart_whole_md5,

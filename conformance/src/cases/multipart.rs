@@ -2,7 +2,9 @@
 
 use bytes::Bytes;
 use futures::future::join_all;
-use storage_core::{CompletedPart, HashAlgorithm, MultipartUpload, Object, PartOptions, Payload, PutOptions};
+use storage_core::{
+    CompletedPart, HashAlgorithm, LeftoverKind, MultipartUpload, Object, PartOptions, Payload, PutOptions,
+};
 
 use crate::case::{Case, CaseResult, case, ensure};
 use crate::context::{Ctx, OrFail, data, ensure_eq, expect_err, md5};
@@ -18,6 +20,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case!(G, multipart_abort, ["multipart"]),
         case!(G, multipart_abort_keeps_existing, ["multipart"]),
         case!(G, multipart_list_and_abort, ["multipart", "list_multipart"]),
+        case!(G, multipart_leftovers_listed_and_removed, ["multipart", "list_multipart"]),
         case!(G, multipart_missing_part, ["multipart"]),
         case!(G, multipart_hash_truthful, ["multipart"]),
         case!(G, multipart_whole_md5, ["multipart", "multipart_md5"]),
@@ -115,6 +118,42 @@ async fn multipart_abort_keeps_existing(ctx: Ctx) -> CaseResult {
     put_part(&ctx, &up, 1, parts[0].clone()).await?;
     ctx.d().abort_multipart(&up).await.or_fail("abort_multipart")?;
     ctx.expect_data(OBJ, b"existing").await
+}
+
+/// An abandoned upload is a leftover (`list_leftovers`); `remove_leftover` removes it
+/// (twice: the second finds it gone, which is no error); live objects are never listed.
+async fn multipart_leftovers_listed_and_removed(ctx: Ctx) -> CaseResult {
+    let live = "live";
+    ctx.put(live, Bytes::from_static(b"live data")).await?;
+    let (_, parts) = parts_data(&ctx, 2, 36);
+    let up = ctx.create_upload(OBJ, &PutOptions::default()).await?;
+    put_part(&ctx, &up, 1, parts[0].clone()).await?;
+    let found = ctx.d().list_leftovers(&ctx.container, Some(&ctx.prefix)).await.or_fail("list_leftovers")?;
+    let Some(mine) =
+        found.iter().find(|l| l.kind == LeftoverKind::MultipartUpload && l.id == up.upload_id && l.key == up.key)
+    else {
+        return Err(format!(
+            "list_leftovers does not show the upload {:?} at {:?} (got {found:?})",
+            up.upload_id, up.key
+        ));
+    };
+    ensure!(found.iter().all(|l| l.key != ctx.k(live)), "list_leftovers shows a live object as a leftover: {found:?}");
+    ctx.d().remove_leftover(mine).await.or_fail("remove_leftover")?;
+    ctx.d().remove_leftover(mine).await.or_fail("remove_leftover of a leftover already removed")?;
+    let after =
+        ctx.d().list_leftovers(&ctx.container, Some(&ctx.prefix)).await.or_fail("list_leftovers after removal")?;
+    ensure!(after.iter().all(|l| l.id != up.upload_id), "list_leftovers still shows the removed upload: {after:?}");
+    ensure!(
+        ctx.d()
+            .list_multipart_uploads(&ctx.container, Some(&ctx.prefix))
+            .await
+            .or_fail("list_multipart_uploads")?
+            .iter()
+            .all(|u| u.upload_id != up.upload_id),
+        "remove_leftover did not abort the upload"
+    );
+    ctx.expect_data(live, b"live data").await?;
+    ctx.expect_absent(OBJ).await
 }
 
 async fn multipart_list_and_abort(ctx: Ctx) -> CaseResult {
