@@ -320,16 +320,19 @@ impl Inner {
         for (key, stems) in &runs {
             let referenced = refs.get(key);
             for (stem, run) in stems {
+                let is_referenced = referenced.is_some_and(|r| r.contains(stem));
+                let open_upload = upload_of(stem).filter(|id| uploads.contains_key(*id));
+                // A live object's data needs no closer look.
+                if is_referenced && open_upload.is_none() {
+                    continue;
+                }
                 let states = self.inspect(&run.chunks).await.map_err(&cx)?;
                 let written = self.last_write(&states, now);
-                if let Some(id) = upload_of(stem)
-                    && uploads.contains_key(id)
-                    && let Some(w) = written
-                {
+                if let (Some(id), Some(w)) = (open_upload, written) {
                     let e = upload_activity.entry(id.to_owned()).or_insert(w);
                     *e = (*e).max(w);
                 }
-                if referenced.is_some_and(|r| r.contains(stem)) {
+                if is_referenced {
                     continue;
                 }
                 let present: Vec<&ChunkState> = states.iter().filter(|s| s.pttl != -2).collect();
