@@ -250,7 +250,8 @@ pub enum Command {
     /// Find and remove what interrupted uploads left behind (unfinished multipart uploads,
     /// staged data of killed writers), which ls, du and rm -r never see.
     Cleanup {
-        /// `scheme://container[/prefix]`.
+        /// `scheme://container[/prefix]`, or a local directory (for the temporary files
+        /// of killed downloads and copies).
         url: String,
         /// Only remove leftovers at least this old (seconds, or 30m, 12h, 7d; 0: all,
         /// including those of unknown age). Younger ones may belong to uploads still running.

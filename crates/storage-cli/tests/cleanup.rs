@@ -4,93 +4,24 @@
 //! `cleanup --older-than 0`; a live object survives.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: run `cargo xtask test`, or start the emulators (`cargo xtask emulators start`) and \
-             export the variables xtask/src/emulators.rs lists"
-        )
-    })
-}
+use common::World;
 
-/// A scratch directory with a config naming the backends.
-struct World {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-}
-
-impl World {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("store");
-        let config = dir.path().join("storage.toml");
-        let text = format!(
-            r#"default = "local"
-[local]
-root = "{root}"
-[moto]
-driver = "s3"
-endpoint = "{moto}"
-access_key_id = "{moto_key}"
-secret_access_key = "{moto_secret}"
-[redis]
-url = "{redis}"
-namespace = "cli-cleanup-{pid}"
-"#,
-            root = root.display(),
-            moto = env("EMU_S3_MOTO_ENDPOINT"),
-            moto_key = env("EMU_S3_MOTO_ACCESS_KEY_ID"),
-            moto_secret = env("EMU_S3_MOTO_SECRET_ACCESS_KEY"),
-            redis = env("REDIS_URL"),
-            pid = std::process::id(),
-        );
-        std::fs::write(&config, text).unwrap();
-        World { dir, config }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_storage"));
-        c.arg("--config").arg(&self.config).args(args).current_dir(self.dir.path());
-        c.env_remove("STORAGE_LOCAL_ROOT");
-        c
-    }
-
-    fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        let mut child =
-            self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(data) = stdin {
-            input.write_all(data).unwrap();
-        }
-        drop(input);
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args, None);
-        assert!(out.status.success(), "storage {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// `cleanup --json` with `args`: the leftover lines and the summary.
-    fn cleanup(&self, args: &[&str]) -> (Vec<serde_json::Value>, serde_json::Value) {
-        let mut all = vec!["--json", "cleanup"];
-        all.extend_from_slice(args);
-        let out = self.ok(&all);
-        let mut lines: Vec<serde_json::Value> =
-            out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
-        let summary = lines.pop().expect("a summary line");
-        (lines, summary["summary"].clone())
-    }
-
-    fn root(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
+/// `cleanup --json` with `args`: the leftover lines and the summary.
+fn cleanup(w: &World, args: &[&str]) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let mut all = vec!["--json", "cleanup"];
+    all.extend_from_slice(args);
+    let out = w.ok(&all);
+    let mut lines: Vec<serde_json::Value> =
+        out.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let summary = lines.pop().expect("a summary line");
+    (lines, summary["summary"].clone())
 }
 
 /// Starts `storage -j 1 cp - URL`, feeds it `len` bytes and keeps its stdin open, as an
@@ -138,9 +69,9 @@ fn cleanup_removes_what_killed_uploads_leave_on_local_moto_and_redis() {
     for remote in ["local", "moto", "redis"] {
         let base = format!("{remote}://cleanup-{remote}-{}", std::process::id());
         w.ok(&["mb", &base]);
-        let live = w.run(&["cp", "-", &format!("{base}/dir/live.txt")], Some(b"live data\n"));
+        let live = w.run_with_stdin(&["cp", "-", &format!("{base}/dir/live.txt")], Some(b"live data\n"));
         assert!(live.status.success(), "{remote}: {}", String::from_utf8_lossy(&live.stderr));
-        let (none, summary) = w.cleanup(&["--older-than", "0", &base]);
+        let (none, summary) = cleanup(&w, &["--older-than", "0", &base]);
         assert!(none.is_empty() && summary["found"] == 0, "{remote}: a fresh container has no leftovers: {none:?}");
 
         // 20 MiB, then the source stalls: local streams it into a temporary file, S3 and
@@ -148,7 +79,7 @@ fn cleanup_removes_what_killed_uploads_leave_on_local_moto_and_redis() {
         let (mut child, feeder) = stalled_upload(&w, &format!("{base}/dir/big.bin"), 20 << 20);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let (found, _) = w.cleanup(&["--dry-run", "--older-than", "0", &base]);
+            let (found, _) = cleanup(&w, &["--dry-run", "--older-than", "0", &base]);
             let enough = match remote {
                 "local" => !found.is_empty(),
                 // The upload exists and holds a part (S3 does not say its size).
@@ -167,7 +98,7 @@ fn cleanup_removes_what_killed_uploads_leave_on_local_moto_and_redis() {
         child.wait().unwrap();
         drop(feeder.join());
         if remote == "local" {
-            assert!(!temp_files(&w.root()).is_empty(), "the killed put left its temporary file");
+            assert!(!temp_files(&w.path("store")).is_empty(), "the killed put left its temporary file");
         }
 
         // Listings never show it.
@@ -175,7 +106,7 @@ fn cleanup_removes_what_killed_uploads_leave_on_local_moto_and_redis() {
         assert_eq!(listed.trim(), "dir/live.txt", "{remote}");
 
         // --dry-run lists and removes nothing.
-        let (found, summary) = w.cleanup(&["--dry-run", "--older-than", "0", &base]);
+        let (found, summary) = cleanup(&w, &["--dry-run", "--older-than", "0", &base]);
         assert!(!found.is_empty(), "{remote}");
         assert!(found.iter().all(|l| l["action"] == "would-remove"), "{remote}: {found:?}");
         assert!(found.iter().all(|l| l["key"].as_str().is_some_and(|k| k.starts_with("dir/"))), "{remote}: {found:?}");
@@ -183,7 +114,7 @@ fn cleanup_removes_what_killed_uploads_leave_on_local_moto_and_redis() {
             (summary["would_remove"].as_u64(), summary["removed"].as_u64()),
             (Some(found.len() as u64), Some(0))
         );
-        let (again, _) = w.cleanup(&["--dry-run", "--older-than", "0", &base]);
+        let (again, _) = cleanup(&w, &["--dry-run", "--older-than", "0", &base]);
         assert_eq!(again.len(), found.len(), "{remote}: a dry run removed something");
 
         // The default age limit (24h) spares what is this young. Not on moto: it reports
@@ -191,7 +122,7 @@ fn cleanup_removes_what_killed_uploads_leave_on_local_moto_and_redis() {
         if remote == "moto" {
             assert!(found.iter().all(|l| l["created"].as_str().is_some_and(|c| c.starts_with("2010-"))), "{found:?}");
         } else {
-            let (kept, summary) = w.cleanup(&[&base]);
+            let (kept, summary) = cleanup(&w, &[&base]);
             assert!(kept.iter().all(|l| l["action"] == "kept"), "{remote}: {kept:?}");
             assert_eq!((summary["kept"].as_u64(), summary["removed"].as_u64()), (Some(found.len() as u64), Some(0)));
         }
@@ -200,15 +131,15 @@ fn cleanup_removes_what_killed_uploads_leave_on_local_moto_and_redis() {
         let text = w.ok(&["cleanup", "--older-than", "0", &base]);
         assert!(text.lines().filter(|l| l.starts_with("removed")).count() == found.len(), "{remote}: {text}");
         assert!(text.contains("0 failed"), "{remote}: {text}");
-        let (left, summary) = w.cleanup(&["--older-than", "0", &base]);
+        let (left, summary) = cleanup(&w, &["--older-than", "0", &base]);
         assert!(left.is_empty() && summary["found"] == 0, "{remote}: {left:?}");
         if remote == "local" {
-            assert!(temp_files(&w.root()).is_empty(), "the temporary file is gone");
+            assert!(temp_files(&w.path("store")).is_empty(), "the temporary file is gone");
         }
 
         // The live object survives, and the half-written one never appeared.
         assert_eq!(w.ok(&["cat", &format!("{base}/dir/live.txt")]), "live data\n", "{remote}");
-        assert!(!w.run(&["stat", &format!("{base}/dir/big.bin")], None).status.success(), "{remote}");
+        assert!(!w.run(&["stat", &format!("{base}/dir/big.bin")]).status.success(), "{remote}");
         w.ok(&["rb", "--force", &base]);
     }
 }
@@ -218,9 +149,9 @@ fn cleanup_rejects_bad_ages_and_reports_backends_that_cannot_list() {
     let w = World::new();
     let base = format!("local://cleanup-usage-{}", std::process::id());
     w.ok(&["mb", &base]);
-    let bad = w.run(&["cleanup", "--older-than", "soon", &base], None);
+    let bad = w.run(&["cleanup", "--older-than", "soon", &base]);
     assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
-    let missing = w.run(&["cleanup", "local://no-such-container"], None);
+    let missing = w.run(&["cleanup", "local://no-such-container"]);
     assert!(!missing.status.success());
     let err = String::from_utf8_lossy(&missing.stderr);
     assert!(err.contains("ContainerDoesNotExist"), "{err}");

@@ -489,3 +489,26 @@ fn rm_r_of_nothing_or_of_an_object_says_so() {
         w.ok(&["rb", "--force", &base]);
     }
 }
+
+#[test]
+fn cleanup_of_a_local_directory_removes_what_killed_downloads_left() {
+    let w = World::new();
+    // What a SIGKILLed download or copy leaves beside its destination, and a ZIP scratch dir.
+    write(&w.path("down/.big.bin.storage-tmp-1a2b-0-00ff"), &[1u8; 1000]);
+    write(&w.path("down/sub/.x.txt.storage-tmp-99-1-0000"), b"partial");
+    write(&w.path("down/.storage-zip-1-2-3/member.txt"), b"scratch");
+    write(&w.path("down/.hidden"), b"mine");
+    write(&w.path("down/data.storage-tmp-looking.txt"), b"mine too");
+    let (out, _) = w.code(&["cleanup", &w.p("down")], 0);
+    assert!(out.contains("kept 3"), "young leftovers are kept by default: {out}");
+    w.code(&["cleanup", "--older-than", "0", "--dry-run", &w.p("down")], 0);
+    assert!(w.path("down/.big.bin.storage-tmp-1a2b-0-00ff").exists());
+    let (out, _) = w.code(&["--json", "cleanup", "--older-than", "0", &w.p("down")], 0);
+    assert!(out.contains("\"removed\":3"), "{out}");
+    assert!(!w.path("down/.big.bin.storage-tmp-1a2b-0-00ff").exists());
+    assert!(!w.path("down/sub/.x.txt.storage-tmp-99-1-0000").exists());
+    assert!(!w.path("down/.storage-zip-1-2-3").exists());
+    assert_eq!(std::fs::read(w.path("down/.hidden")).unwrap(), b"mine");
+    assert_eq!(std::fs::read(w.path("down/data.storage-tmp-looking.txt")).unwrap(), b"mine too");
+    w.code(&["cleanup", &w.p("no-such-dir")], 1);
+}
