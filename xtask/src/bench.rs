@@ -99,7 +99,12 @@ const MEMORY: &[(&str, &str, &str)] = &[
     ("s3", "put", "multipart"),
     ("s3", "get", "parallel"),
     ("s3", "get", "stream"),
+    ("local", "put", "tree"),
+    ("s3", "put", "tree"),
 ];
+/// The tree case: the memory-bound size split into this many files, uploaded this many at a
+/// time (`cp -r -j 8` of eight large files).
+const TREE_FILES: u64 = 8;
 /// What a client process holds besides the transfer's buffers: runtime, allocator,
 /// binary, HTTP buffers.
 const MEMORY_OVERHEAD: u64 = 64 * MIB;
@@ -487,6 +492,10 @@ fn memory(
     let src = data_dir.join("memory-src.bin");
     let dst = data_dir.join("memory-dst.bin");
     let local_root = data_dir.join("memory-local");
+    let tree_dir = data_dir.join("memory-tree");
+    let tree_s = tree_dir.display().to_string();
+    let tree_keys: Vec<String> = (0..TREE_FILES).map(|i| format!("memory/tree/f{i}.bin")).collect();
+    let tree_keys = tree_keys.join(",");
     let (src_s, dst_s) = (src.display().to_string(), dst.display().to_string());
     let root_s = local_root.display().to_string();
     let size = plan.memory_bytes.to_string();
@@ -499,6 +508,12 @@ fn memory(
     let result = (|| -> Result<(), String> {
         eprintln!("xtask: bench: memory: writing {} MiB of noise to {src_s}", plan.memory_bytes / MIB);
         s3.run_json(&["--op", "make-file", "--file", &src_s, "--size", &size])?;
+        std::fs::create_dir_all(&tree_dir).map_err(|e| format!("creating {tree_s}: {e}"))?;
+        let piece = (plan.memory_bytes / TREE_FILES).to_string();
+        for i in 0..TREE_FILES {
+            let f = tree_dir.join(format!("f{i}.bin")).display().to_string();
+            s3.run_json(&["--op", "make-file", "--file", &f, "--size", &piece])?;
+        }
         for backend in ["local", "s3"] {
             if backend == "s3" && server.is_none() {
                 continue;
@@ -510,8 +525,9 @@ fn memory(
                 }
                 eprintln!("xtask: bench: memory: {backend} {op} {mode}");
                 let mut args = vec!["--op", op, "--client", "ours", "--mode", mode, "--engine-defaults"];
-                match op {
-                    "put" => args.extend(["--file", &src_s, "--key", "memory/2g"]),
+                match (op, mode) {
+                    ("put", "tree") => args.extend(["--file", &tree_s, "--key", "memory/tree"]),
+                    ("put", _) => args.extend(["--file", &src_s, "--key", "memory/2g"]),
                     _ => args.extend(["--file", &dst_s, "--key", "memory/2g", "--verify-against", &src_s]),
                 }
                 match base.run_json(&args).and_then(LargeRecord::from_lines) {
@@ -522,6 +538,9 @@ fn memory(
                 if let Some(s) = server.as_deref_mut() {
                     s.check()?;
                 }
+            }
+            if let Err(e) = base.run_json(&["--op", "delete", "--keys", &tree_keys]) {
+                crashes.push(format!("memory {backend}: deleting the tree: {e}"));
             }
             if let Err(e) = base.run_json(&["--op", "delete", "--keys", "memory/2g"]) {
                 crashes.push(format!("memory {backend}: deleting the object: {e}"));
@@ -535,6 +554,7 @@ fn memory(
     remove_quietly(&src);
     remove_quietly(&dst);
     let _ = std::fs::remove_dir_all(&local_root);
+    let _ = std::fs::remove_dir_all(&tree_dir);
     result
 }
 
@@ -1060,6 +1080,7 @@ fn large_api(client: &str, op: &str, mode: &str) -> &'static str {
     match (client, op, mode) {
         ("hyper", "put", _) => "one PUT, body streamed (floor)",
         ("hyper", _, _) => "one GET, body streamed (floor)",
+        ("ours", "put", "tree") => "`tree::upload_dir`, 8 files 8 at a time",
         ("ours", "put", _) => "`Transfer::upload_file`",
         ("ours", _, "single") => "`Driver::get_object` body",
         ("ours", _, "parallel") => "`Transfer::download_file`",

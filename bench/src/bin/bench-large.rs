@@ -266,6 +266,16 @@ async fn timed(
             len
         }
         ("put", C::Ours(_, t), "multipart") => t.upload_file(file, &s.bucket, key, PutOptions::default()).await?.size,
+        ("put", C::Ours(d, _), "tree") => {
+            // `file` is a directory: every file under it, `--concurrency` at a time, sharing
+            // one memory budget.
+            let options = storage_core::TreeOptions { concurrency: conc, ..Default::default() };
+            let report = storage_core::tree::upload_dir(d.as_ref(), file, &s.bucket, key, &options).await?;
+            if let Some((path, e)) = report.failed.first() {
+                return Err(format!("uploading {path} failed: {e}").into());
+            }
+            report.bytes
+        }
         ("put", C::ObjectStore(store), "multipart") => {
             use object_store::ObjectStoreExt;
             let upload = store.put_multipart(&path).await?;

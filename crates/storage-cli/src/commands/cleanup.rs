@@ -203,7 +203,7 @@ fn local_leftovers(dir: &Path) -> storage::Result<Vec<Leftover>> {
                     key: rel,
                     kind: LeftoverKind::StagedData,
                     id: path.display().to_string(),
-                    size: temp_file.then(|| meta.len()),
+                    size: temp_file.then_some(meta.len()),
                     created: meta.modified().ok().map(DateTime::<Utc>::from),
                 });
             } else if meta.is_dir() {
