@@ -381,6 +381,9 @@ fn progress_without_a_terminal_prints_plain_lines() {
     }
     let out = w.run_with_stdin(&["-P", "cp", "-", &format!("{base}/s.bin")], Some(&[5u8; 4096]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("storage: done:"));
+    let out = w.run(&["-P", "cp", &format!("{base}/p.bin"), "-"]);
+    assert_eq!(out.stdout.len(), 1 << 20, "the data goes to stdout, the progress to stderr");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("storage: done:"));
     w.ok(&["rb", "--force", &base]);
 }
 
