@@ -103,7 +103,6 @@
 //! [`RunConfig::case_timeout`] is a hang guard (300 s by default), not a performance
 //! assertion: no case asserts timings. A panicking case fails alone.
 
-mod caps;
 mod case;
 mod cases;
 mod context;
@@ -112,7 +111,6 @@ pub mod profiles;
 mod report;
 mod runner;
 
-pub use caps::{CAPABILITY_NAMES, capability, set_capability};
 pub use case::Case;
 pub use report::{CaseReport, DriverReport, Report, Status, xml_escape};
 pub use runner::{Override, RunConfig, cases, run, run_case};
@@ -165,7 +163,7 @@ mod tests {
     fn capabilities_named_by_cases_exist() {
         for c in cases() {
             for n in c.needs().iter().chain(c.needs_off()) {
-                assert!(CAPABILITY_NAMES.contains(n), "case {} names unknown capability {n}", c.name);
+                assert!(storage_core::Capabilities::NAMES.contains(n), "case {} names unknown capability {n}", c.name);
             }
         }
     }

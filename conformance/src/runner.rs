@@ -8,7 +8,6 @@ use futures::FutureExt;
 use futures::stream::{StreamExt, TryStreamExt};
 use storage_core::{Capabilities, Driver, DriverExt, ErrorKind, ListOptions};
 
-use crate::caps::{capability, set_capability};
 use crate::case::Case;
 use crate::context::{Ctx, fresh_container_name};
 use crate::report::{CaseReport, DriverReport, Status};
@@ -110,7 +109,7 @@ fn unknown_case(name: &str) -> CaseReport {
 fn effective(declared: Capabilities, overrides: &[Override]) -> Result<Capabilities, String> {
     let mut caps = declared;
     for o in overrides {
-        if !set_capability(&mut caps, &o.capability, false) {
+        if !caps.set(&o.capability, false) {
             return Err(format!(
                 "the override {:?} names no capability; use a field name of storage_core::Capabilities",
                 o.capability
@@ -129,7 +128,7 @@ fn skip_reason(
     config: &RunConfig,
 ) -> Option<Result<String, String>> {
     for need in case.needs {
-        match capability(caps, need) {
+        match caps.get(need) {
             None => return Some(Err(format!("the case requires an unknown capability {need:?}"))),
             Some(true) => {}
             Some(false) => {
@@ -141,7 +140,7 @@ fn skip_reason(
         }
     }
     for off in case.needs_off {
-        match capability(declared, off) {
+        match declared.get(off) {
             None => return Some(Err(format!("the case requires an unknown capability {off:?}"))),
             Some(false) => {}
             Some(true) => {

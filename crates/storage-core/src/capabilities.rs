@@ -2,150 +2,161 @@
 
 use crate::validate::ContainerNameRules;
 
-/// Feature flags of a driver. The conformance suite skips cases whose capability is off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Capabilities {
+macro_rules! capabilities {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// Feature flags of a driver. The conformance suite skips cases whose capability is
+        /// off.
+        ///
+        /// Capabilities are opt-in: a driver starts from [`Capabilities::NONE`] and sets
+        /// exactly what it claims, so a capability added later is off for every driver
+        /// until the driver claims it. The struct is `#[non_exhaustive]`: outside this crate
+        /// it is built by mutating `NONE`, never with a literal that could take a default
+        /// of "everything".
+        ///
+        /// ```
+        /// use storage_core::Capabilities;
+        ///
+        /// let mut caps = Capabilities::NONE;
+        /// caps.ranges = true;
+        /// caps.multipart = true;
+        /// assert_eq!(caps.claimed(), ["ranges", "multipart"]);
+        /// assert_eq!(caps.get("ranges"), Some(true));
+        /// ```
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct Capabilities {
+            $($(#[$doc])* pub $name: bool,)*
+        }
+
+        impl Capabilities {
+            /// Every capability off: where every driver starts.
+            pub const NONE: Capabilities = Capabilities { $($name: false,)* };
+
+            /// The name of every capability (its field name), in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            /// The capabilities that are on, by name, in declaration order.
+            pub fn claimed(&self) -> Vec<&'static str> {
+                let mut on = Vec::new();
+                $(if self.$name { on.push(stringify!($name)); })*
+                on
+            }
+
+            /// The capability called `name`, or `None` if there is no such capability.
+            pub fn get(&self, name: &str) -> Option<bool> {
+                match name {
+                    $(stringify!($name) => Some(self.$name),)*
+                    _ => None,
+                }
+            }
+
+            /// Sets the capability called `name`; returns `false` (and changes nothing) if
+            /// there is no such capability.
+            pub fn set(&mut self, name: &str, value: bool) -> bool {
+                match name {
+                    $(stringify!($name) => {
+                        self.$name = value;
+                        true
+                    })*
+                    _ => false,
+                }
+            }
+        }
+    };
+}
+
+capabilities! {
     /// Containers can be listed.
-    pub list_containers: bool,
+    list_containers,
     /// Containers can be created and deleted.
-    pub manage_containers: bool,
+    manage_containers,
     /// Listing accepts any delimiter string, not only `/`.
-    pub any_delimiter: bool,
+    any_delimiter,
     /// Listing honours `start_after`.
-    pub start_after: bool,
+    start_after,
     /// `ByteRange::Bounded` and `ByteRange::From` reads.
-    pub ranges: bool,
+    ranges,
     /// `ByteRange::Suffix` reads.
-    pub suffix_ranges: bool,
+    suffix_ranges,
     /// GET/HEAD honour if-match and if-none-match.
-    pub conditional_get_etag: bool,
+    conditional_get_etag,
     /// GET/HEAD honour if-modified-since and if-unmodified-since.
-    pub conditional_get_time: bool,
+    conditional_get_time,
     /// `PutMode::CreateIfAbsent` is enforced atomically.
-    pub put_if_absent: bool,
+    put_if_absent,
     /// `PutMode::IfMatch` is enforced atomically.
-    pub put_if_match: bool,
+    put_if_match,
     /// `PutOptions::content_md5` is verified before the write commits.
-    pub put_content_md5: bool,
+    put_content_md5,
     /// Server-side copy.
-    pub copy: bool,
+    copy,
     /// Server-side copy with create-if-absent at the destination.
-    pub copy_if_absent: bool,
+    copy_if_absent,
     /// A native batch delete request.
-    pub batch_delete: bool,
+    batch_delete,
     /// Multipart uploads.
-    pub multipart: bool,
+    multipart,
     /// Unfinished multipart uploads can be listed.
-    pub list_multipart: bool,
+    list_multipart,
     /// Signed URLs.
-    pub signed_urls: bool,
+    signed_urls,
     /// All four of Libcloud's CDN calls.
-    pub cdn: bool,
+    cdn,
     /// `get_object_cdn_url` returns a URL (for S3, a presigned GET) even where enabling
     /// CDN is not supported.
-    pub object_cdn_url: bool,
+    object_cdn_url,
     /// User metadata is stored and returned.
-    pub user_metadata: bool,
+    user_metadata,
     /// Content-Type, Cache-Control, Content-Disposition, Content-Encoding are stored.
-    pub content_headers: bool,
+    content_headers,
     /// Objects carry an MD5 content hash (single-request writes at least).
-    pub md5_hash: bool,
+    md5_hash,
     /// Reading a given version or generation.
-    pub versions: bool,
+    versions,
     /// Deleting a container that still holds objects is refused.
-    pub refuses_nonempty_delete: bool,
+    refuses_nonempty_delete,
     /// A key may coexist with keys that have it as a prefix (`a` and `a/b`), as in object
     /// stores. Drivers that map keys onto a directory tree cannot offer this.
-    pub key_and_prefix: bool,
+    key_and_prefix,
     /// Every valid key is stored and listed byte for byte, including `+`, `%2F`, `%25`,
     /// `//`, `/./`, a trailing `/` and 1024-byte keys (some servers map keys onto a
     /// filesystem and normalise them).
-    pub verbatim_keys: bool,
+    verbatim_keys,
     /// Writing or reading an object in a missing container fails with
     /// `ContainerDoesNotExist` (some servers create it, or answer `ObjectDoesNotExist`).
-    pub container_checked: bool,
+    container_checked,
     /// Conditional writes are atomic: of concurrent writers with the same condition,
     /// exactly one succeeds.
-    pub atomic_conditional_put: bool,
+    atomic_conditional_put,
     /// A completed multipart upload reports the MD5 of the whole object as its hash (the
     /// memory and local drivers). Where it does not (S3, Redis: an opaque multipart ETag),
     /// the transfer engine checks the parts' MD5s and the multipart ETag instead and does
     /// not hash the whole object a second time.
-    pub multipart_md5: bool,
+    multipart_md5,
     /// Parts sent in parallel upload an object faster than one streamed request (network
     /// stores). Off for the local filesystem, where the transfer engine writes objects of
     /// any size with one streamed request (parts would only add copies and hashing).
-    pub parallel_upload: bool,
+    parallel_upload,
 }
 
-impl Capabilities {
-    /// Every capability on.
-    pub const ALL: Capabilities = Capabilities {
-        list_containers: true,
-        manage_containers: true,
-        any_delimiter: true,
-        start_after: true,
-        ranges: true,
-        suffix_ranges: true,
-        conditional_get_etag: true,
-        conditional_get_time: true,
-        put_if_absent: true,
-        put_if_match: true,
-        put_content_md5: true,
-        copy: true,
-        copy_if_absent: true,
-        batch_delete: true,
-        multipart: true,
-        list_multipart: true,
-        signed_urls: true,
-        cdn: true,
-        object_cdn_url: true,
-        user_metadata: true,
-        content_headers: true,
-        md5_hash: true,
-        versions: true,
-        refuses_nonempty_delete: true,
-        key_and_prefix: true,
-        verbatim_keys: true,
-        container_checked: true,
-        atomic_conditional_put: true,
-        multipart_md5: true,
-        parallel_upload: true,
-    };
+#[cfg(test)]
+mod capability_tests {
+    use super::*;
 
-    /// Every capability off.
-    pub const NONE: Capabilities = Capabilities {
-        list_containers: false,
-        manage_containers: false,
-        any_delimiter: false,
-        start_after: false,
-        ranges: false,
-        suffix_ranges: false,
-        conditional_get_etag: false,
-        conditional_get_time: false,
-        put_if_absent: false,
-        put_if_match: false,
-        put_content_md5: false,
-        copy: false,
-        copy_if_absent: false,
-        batch_delete: false,
-        multipart: false,
-        list_multipart: false,
-        signed_urls: false,
-        cdn: false,
-        object_cdn_url: false,
-        user_metadata: false,
-        content_headers: false,
-        md5_hash: false,
-        versions: false,
-        refuses_nonempty_delete: false,
-        key_and_prefix: false,
-        verbatim_keys: false,
-        container_checked: false,
-        atomic_conditional_put: false,
-        multipart_md5: false,
-        parallel_upload: false,
-    };
+    #[test]
+    fn none_claims_nothing_and_every_name_reads_and_writes_its_own_field() {
+        assert!(Capabilities::NONE.claimed().is_empty());
+        for name in Capabilities::NAMES {
+            let mut caps = Capabilities::NONE;
+            assert_eq!(caps.get(name), Some(false));
+            assert!(caps.set(name, true));
+            assert_eq!(caps.claimed(), [*name], "{name} must toggle exactly its own field");
+        }
+        let mut caps = Capabilities::NONE;
+        assert!(!caps.set("teleport", true));
+        assert_eq!(caps, Capabilities::NONE);
+        assert_eq!(caps.get("teleport"), None);
+    }
 }
 
 /// Numeric limits of a driver.

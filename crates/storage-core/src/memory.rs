@@ -65,7 +65,35 @@ impl Default for MemoryDriver {
 impl MemoryDriver {
     /// An empty store.
     pub fn new() -> Self {
-        let capabilities = Capabilities { signed_urls: false, cdn: false, object_cdn_url: false, ..Capabilities::ALL };
+        // Everything but what needs a server to hand out URLs (signed URLs, CDN).
+        let mut capabilities = Capabilities::NONE;
+        capabilities.list_containers = true;
+        capabilities.manage_containers = true;
+        capabilities.any_delimiter = true;
+        capabilities.start_after = true;
+        capabilities.ranges = true;
+        capabilities.suffix_ranges = true;
+        capabilities.conditional_get_etag = true;
+        capabilities.conditional_get_time = true;
+        capabilities.put_if_absent = true;
+        capabilities.put_if_match = true;
+        capabilities.put_content_md5 = true;
+        capabilities.copy = true;
+        capabilities.copy_if_absent = true;
+        capabilities.batch_delete = true;
+        capabilities.multipart = true;
+        capabilities.list_multipart = true;
+        capabilities.user_metadata = true;
+        capabilities.content_headers = true;
+        capabilities.md5_hash = true;
+        capabilities.versions = true;
+        capabilities.refuses_nonempty_delete = true;
+        capabilities.key_and_prefix = true;
+        capabilities.verbatim_keys = true;
+        capabilities.container_checked = true;
+        capabilities.atomic_conditional_put = true;
+        capabilities.multipart_md5 = true;
+        capabilities.parallel_upload = true;
         let limits = Limits { min_part_size: 1, ..Limits::default() };
         MemoryDriver {
             info: DriverInfo { name: NAME.to_owned(), capabilities, limits, container_rules: ContainerNameRules::Any },

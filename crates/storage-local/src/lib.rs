@@ -268,16 +268,36 @@ impl LocalDriver {
         let root = std::fs::canonicalize(root).map_err(|e| {
             Error::io(format!("resolving the local driver's root directory {}", root.display()), e).with_driver(NAME)
         })?;
-        let capabilities = Capabilities {
-            signed_urls: false,
-            versions: false,
-            batch_delete: false,
-            // A file and a directory cannot share a name: "a" and "a/b" cannot coexist.
-            key_and_prefix: false,
-            cdn: true,
-            parallel_upload: false,
-            ..Capabilities::ALL
-        };
+        // Not claimed: signed_urls and versions (no server), batch_delete (one unlink per
+        // key), key_and_prefix (a file and a directory cannot share a name: "a" and "a/b"
+        // cannot coexist), parallel_upload (parts on one disk only add copies).
+        let mut capabilities = Capabilities::NONE;
+        capabilities.list_containers = true;
+        capabilities.manage_containers = true;
+        capabilities.any_delimiter = true;
+        capabilities.start_after = true;
+        capabilities.ranges = true;
+        capabilities.suffix_ranges = true;
+        capabilities.conditional_get_etag = true;
+        capabilities.conditional_get_time = true;
+        capabilities.put_if_absent = true;
+        capabilities.put_if_match = true;
+        capabilities.put_content_md5 = true;
+        capabilities.copy = true;
+        capabilities.copy_if_absent = true;
+        capabilities.multipart = true;
+        capabilities.list_multipart = true;
+        // CDN calls answer file:// URLs.
+        capabilities.cdn = true;
+        capabilities.object_cdn_url = true;
+        capabilities.user_metadata = true;
+        capabilities.content_headers = true;
+        capabilities.md5_hash = true;
+        capabilities.refuses_nonempty_delete = true;
+        capabilities.verbatim_keys = true;
+        capabilities.container_checked = true;
+        capabilities.atomic_conditional_put = true;
+        capabilities.multipart_md5 = true;
         // Parts would only add copies on one disk: the transfer engine streams objects
         // of any size in one request here.
         let limits = Limits { min_part_size: 1, max_single_put: u64::MAX, ..Limits::default() };

@@ -50,14 +50,35 @@ impl RedisDriver {
     }
 
     pub(crate) fn from_settings(settings: Settings) -> Self {
-        // A multipart object's hash is the opaque multipart ETag (no MD5 of the whole).
-        let capabilities = Capabilities {
-            signed_urls: false,
-            cdn: false,
-            object_cdn_url: false,
-            multipart_md5: false,
-            ..Capabilities::ALL
-        };
+        // Not claimed: signed_urls, cdn and object_cdn_url (Redis serves no URLs),
+        // multipart_md5 (a multipart object's hash is the opaque multipart ETag).
+        let mut capabilities = Capabilities::NONE;
+        capabilities.list_containers = true;
+        capabilities.manage_containers = true;
+        capabilities.any_delimiter = true;
+        capabilities.start_after = true;
+        capabilities.ranges = true;
+        capabilities.suffix_ranges = true;
+        capabilities.conditional_get_etag = true;
+        capabilities.conditional_get_time = true;
+        capabilities.put_if_absent = true;
+        capabilities.put_if_match = true;
+        capabilities.put_content_md5 = true;
+        capabilities.copy = true;
+        capabilities.copy_if_absent = true;
+        capabilities.batch_delete = true;
+        capabilities.multipart = true;
+        capabilities.list_multipart = true;
+        capabilities.user_metadata = true;
+        capabilities.content_headers = true;
+        capabilities.md5_hash = true;
+        capabilities.versions = true;
+        capabilities.refuses_nonempty_delete = true;
+        capabilities.key_and_prefix = true;
+        capabilities.verbatim_keys = true;
+        capabilities.container_checked = true;
+        capabilities.atomic_conditional_put = true;
+        capabilities.parallel_upload = true;
         let limits = Limits { min_part_size: 1, max_page_size: 1000, max_key_length: 1024, ..Limits::default() };
         let info = DriverInfo { name: NAME.to_owned(), capabilities, limits, container_rules: ContainerNameRules::Any };
         let keys = Keys::new(&settings.namespace);

@@ -46,15 +46,37 @@ impl std::fmt::Debug for S3Driver {
 impl S3Driver {
     /// A driver with `config`.
     pub fn new(config: S3Config) -> Result<Self> {
-        // A multipart object's ETag is S3's opaque `md5-of-part-md5s-N`, not its MD5.
-        let capabilities = Capabilities {
-            cdn: false,
-            versions: false,
-            copy_if_absent: false,
-            multipart_md5: false,
-            ..Capabilities::ALL
-        };
-        // The object CDN URL is a presigned GET (object_cdn_url); enabling CDN is not supported.
+        // Not claimed: cdn (enabling a CDN is not an S3 call), versions (not implemented),
+        // copy_if_absent (no S3 server here enforces a conditional copy), multipart_md5 (a
+        // multipart object's ETag is S3's opaque `md5-of-part-md5s-N`, not its MD5).
+        let mut capabilities = Capabilities::NONE;
+        capabilities.list_containers = true;
+        capabilities.manage_containers = true;
+        capabilities.any_delimiter = true;
+        capabilities.start_after = true;
+        capabilities.ranges = true;
+        capabilities.suffix_ranges = true;
+        capabilities.conditional_get_etag = true;
+        capabilities.conditional_get_time = true;
+        capabilities.put_if_absent = true;
+        capabilities.put_if_match = true;
+        capabilities.put_content_md5 = true;
+        capabilities.copy = true;
+        capabilities.batch_delete = true;
+        capabilities.multipart = true;
+        capabilities.list_multipart = true;
+        capabilities.signed_urls = true;
+        // The object CDN URL is a presigned GET.
+        capabilities.object_cdn_url = true;
+        capabilities.user_metadata = true;
+        capabilities.content_headers = true;
+        capabilities.md5_hash = true;
+        capabilities.refuses_nonempty_delete = true;
+        capabilities.key_and_prefix = true;
+        capabilities.verbatim_keys = true;
+        capabilities.container_checked = true;
+        capabilities.atomic_conditional_put = true;
+        capabilities.parallel_upload = true;
         let info = DriverInfo {
             name: NAME.to_owned(),
             capabilities,
