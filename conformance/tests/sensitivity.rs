@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use storage_conformance::{RunConfig, Status, run_case};
+use storage_core::PartOptions;
 use storage_core::{
     CompletedPart, Container, CopyOptions, Driver, DriverInfo, ErrorKind, GetOptions, GetResult, HashAlgorithm,
     ListEntry, ListOptions, MemoryDriver, MultipartUpload, Object, ObjectHash, Page, Payload, PutMode, PutOptions,
@@ -139,8 +140,14 @@ impl Driver for Buggy {
     async fn create_multipart(&self, container: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
         self.inner.create_multipart(container, key, options).await
     }
-    async fn put_part(&self, upload: &MultipartUpload, n: u32, payload: Payload) -> Result<CompletedPart> {
-        self.inner.put_part(upload, n, payload).await
+    async fn put_part(
+        &self,
+        upload: &MultipartUpload,
+        n: u32,
+        payload: Payload,
+        options: &PartOptions,
+    ) -> Result<CompletedPart> {
+        self.inner.put_part(upload, n, payload, options).await
     }
     async fn complete_multipart(&self, upload: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
         let mut o = self.inner.complete_multipart(upload, parts).await?;

@@ -42,7 +42,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt, TryStreamExt};
 use storage_bench::{Args, DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Usage};
-use storage_core::{Driver, GetOptions, PutOptions, Transfer, TransferOptions};
+use storage_core::{DownloadOptions, Driver, GetOptions, PutOptions, Transfer, TransferOptions};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Res<T> = Result<T, BoxError>;
@@ -306,7 +306,7 @@ async fn timed(
             let res = d.get_object(&s.bucket, key, &GetOptions::default()).await?;
             sink(file, res.body).await?
         }
-        ("get", C::Ours(_, t), "parallel") => t.download_file(&s.bucket, key, file, true, true).await?.size,
+        ("get", C::Ours(_, t), "parallel") => t.download_file(&s.bucket, key, file, &DownloadOptions::overwrite()).await?.size,
         ("get", C::Ours(_, t), "stream") => sink(file, t.download_stream(&s.bucket, key).await?).await?,
         ("get", C::ObjectStore(store), "single") => {
             use object_store::ObjectStoreExt;

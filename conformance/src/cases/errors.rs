@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use storage_core::{
-    CompletedPart, CopyOptions, ErrorKind, GetOptions, MultipartUpload, Payload, PutOptions, SignedUrlOptions,
+    CompletedPart, CopyOptions, ErrorKind, GetOptions, MultipartUpload, PartOptions, Payload, PutOptions,
+    SignedUrlOptions,
 };
 
 use crate::case::{Case, CaseResult, case, ensure};
@@ -170,7 +171,11 @@ async fn multipart_not_supported(ctx: Ctx) -> CaseResult {
         upload_id: "no-such-upload".into(),
         initiated: None,
     };
-    not_supported(&ctx, ctx.d().put_part(&fake, 1, Payload::from("x")).await, "put_part without multipart")?;
+    not_supported(
+        &ctx,
+        ctx.d().put_part(&fake, 1, Payload::from("x"), &PartOptions::default()).await,
+        "put_part without multipart",
+    )?;
     let part = CompletedPart { part_number: 1, etag: "x".into(), size: 1 };
     not_supported(&ctx, ctx.d().complete_multipart(&fake, &[part]).await, "complete_multipart without multipart")?;
     not_supported(&ctx, ctx.d().abort_multipart(&fake).await, "abort_multipart without multipart")

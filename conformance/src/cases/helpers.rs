@@ -5,13 +5,15 @@ use std::path::Path;
 
 use bytes::Bytes;
 use futures::stream::StreamExt;
-use storage_core::{DriverExt, ErrorKind, PutOptions, TransferOptions};
+use storage_core::{DriverExt, ErrorKind, PutOptions, Transfer, TransferOptions};
 use tempfile::TempDir;
 
 use crate::case::{Case, CaseResult, case, ensure};
 use crate::context::{
     Ctx, OrFail, data, ensure_eq, expect_err, expect_kind, failing_stream, irregular_chunks, same_bytes, stream_of,
 };
+use storage_core::DownloadOptions;
+use storage_core::UploadOptions;
 
 const G: &str = "helpers";
 
@@ -90,8 +92,11 @@ async fn upload_file(
     write_file(&path, body).await?;
     let key = ctx.k(name);
     let o = match transfer {
-        Some(t) => ctx.d().upload_object_with(&path, &ctx.container, &key, options, true, &t).await,
-        None => ctx.d().upload_object(&path, &ctx.container, &key, options, true).await,
+        Some(t) => {
+            let t = TransferOptions { verify: true, ..t };
+            Transfer::with_options(ctx.driver.clone(), t).upload_file(&path, &ctx.container, &key, options).await
+        }
+        None => ctx.d().upload_object(&path, &ctx.container, &key, &UploadOptions::put(options)).await,
     }
     .or_fail("upload_object with verify_hash")?;
     ensure_eq("size returned by upload_object", &o.size, &(body.len() as u64))?;
@@ -122,7 +127,7 @@ async fn helper_upload_file_missing_path(ctx: Ctx) -> CaseResult {
     let dir = temp_dir()?;
     let path = dir.path().join("does-not-exist.bin");
     expect_kind(
-        ctx.d().upload_object(&path, &ctx.container, &ctx.k("nope"), PutOptions::default(), true).await,
+        ctx.d().upload_object(&path, &ctx.container, &ctx.k("nope"), &UploadOptions::put(PutOptions::default())).await,
         ErrorKind::Io,
         "upload_object from a local file that does not exist",
     )?;
@@ -205,7 +210,14 @@ async fn helper_upload_stream_error(ctx: Ctx) -> CaseResult {
 }
 
 async fn download(ctx: &Ctx, name: &str, dest: &Path, overwrite: bool) -> storage_core::Result<storage_core::Object> {
-    ctx.d().download_object(&ctx.container, &ctx.k(name), dest, overwrite, true).await
+    ctx.d()
+        .download_object(
+            &ctx.container,
+            &ctx.k(name),
+            dest,
+            &DownloadOptions { overwrite_existing: overwrite, delete_on_failure: true },
+        )
+        .await
 }
 
 async fn helper_download_to_path(ctx: Ctx) -> CaseResult {

@@ -44,7 +44,11 @@ fn parts_data(ctx: &Ctx, n: usize, seed: u64) -> (Bytes, Vec<Bytes>) {
 
 async fn put_part(ctx: &Ctx, upload: &MultipartUpload, number: u32, part: Bytes) -> Result<CompletedPart, String> {
     let size = part.len() as u64;
-    let done = ctx.d().put_part(upload, number, Payload::Bytes(part)).await.or_fail(&format!("put_part {number}"))?;
+    let done = ctx
+        .d()
+        .put_part(upload, number, Payload::Bytes(part), &PartOptions::default())
+        .await
+        .or_fail(&format!("put_part {number}"))?;
     ensure_eq(&format!("part_number returned by put_part {number}"), &done.part_number, &number)?;
     ensure_eq(&format!("size returned by put_part {number}"), &done.size, &size)?;
     Ok(done)
@@ -247,7 +251,7 @@ async fn multipart_part_md5_given(ctx: Ctx) -> CaseResult {
         let digest = if i == 0 { md5(p).to_ascii_uppercase() } else { md5(p) };
         let part = ctx
             .d()
-            .put_part_with(&up, number, Payload::Bytes(p.clone()), &PartOptions::content_md5(digest))
+            .put_part(&up, number, Payload::Bytes(p.clone()), &PartOptions::content_md5(digest))
             .await
             .or_fail(&format!("put_part_with {number} and the part's MD5"))?;
         ensure_eq(&format!("size returned by put_part_with {number}"), &part.size, &(p.len() as u64))?;

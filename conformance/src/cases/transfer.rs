@@ -15,6 +15,7 @@ use crate::case::{Case, CaseResult, case, ensure};
 use crate::context::{
     Ctx, OrFail, data, ensure_eq, expect_err, failing_stream, irregular_chunks, same_bytes, stream_of,
 };
+use storage_core::DownloadOptions;
 
 const G: &str = "transfer";
 
@@ -152,7 +153,7 @@ async fn transfer_download_ranged(ctx: Ctx) -> CaseResult {
     let dir = temp_dir()?;
     let dest = dir.path().join("out.bin");
     let o = engine(&ctx, TransferOptions { concurrency: 4, ..options(&ctx) })
-        .download_file(&ctx.container, &ctx.k("obj"), &dest, false, true)
+        .download_file(&ctx.container, &ctx.k("obj"), &dest, &DownloadOptions::default())
         .await
         .or_fail("Transfer::download_file in 4 ranges, 4 in flight")?;
     ensure_eq("size returned by download_file", &o.size, &(body.len() as u64))?;
@@ -165,7 +166,7 @@ async fn transfer_download_empty_object(ctx: Ctx) -> CaseResult {
     let dir = temp_dir()?;
     let dest = dir.path().join("empty.bin");
     let t = engine(&ctx, options(&ctx));
-    t.download_file(&ctx.container, &ctx.k("empty"), &dest, false, true)
+    t.download_file(&ctx.container, &ctx.k("empty"), &dest, &DownloadOptions::default())
         .await
         .or_fail("Transfer::download_file of an empty object")?;
     same_bytes("the downloaded empty file", &read_file(&dest).await?, b"")?;
@@ -234,7 +235,7 @@ async fn transfer_progress_totals(ctx: Ctx) -> CaseResult {
     let dir = temp_dir()?;
     let dest = dir.path().join("out.bin");
     engine(&ctx, options(&ctx).with_progress(down.clone()))
-        .download_file(&ctx.container, &key, &dest, false, true)
+        .download_file(&ctx.container, &key, &dest, &DownloadOptions::default())
         .await
         .or_fail("Transfer::download_file with progress")?;
     down.check("download", size as u64, &key)?;

@@ -129,24 +129,21 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     }
 
     /// Uploads one part (1-based). Parts of one upload may be sent concurrently.
-    async fn put_part(&self, upload: &MultipartUpload, part_number: u32, payload: Payload) -> Result<CompletedPart> {
-        let _ = (upload, part_number, payload);
-        Err(self.unsupported("multipart uploads"))
-    }
-
-    /// Uploads one part with what the caller already knows about its data (its MD5), so
-    /// the driver can send that digest instead of hashing the part again. The default
-    /// ignores `options` and calls [`Driver::put_part`]; a driver that overrides this
-    /// must make `put_part` equivalent to `put_part_with` and default options.
-    async fn put_part_with(
+    ///
+    /// - `options.content_md5`: the part's MD5 when the caller already knows it; a
+    ///   driver that sends a digest with the part (S3's `Content-MD5`) sends this one
+    ///   instead of hashing the part again, so the backend refuses a part that does not
+    ///   match. Drivers without such a check may ignore it.
+    /// - A part number outside the driver's `1..=max_parts` is `InvalidRange`.
+    async fn put_part(
         &self,
         upload: &MultipartUpload,
         part_number: u32,
         payload: Payload,
         options: &PartOptions,
     ) -> Result<CompletedPart> {
-        let _ = options;
-        self.put_part(upload, part_number, payload).await
+        let _ = (upload, part_number, payload, options);
+        Err(self.unsupported("multipart uploads"))
     }
 
     /// Assembles the parts, in the order given, into the object.

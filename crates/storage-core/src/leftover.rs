@@ -126,12 +126,12 @@ mod tests {
 
     #[tokio::test]
     async fn the_default_lists_and_aborts_unfinished_uploads() {
-        use crate::{Driver, ErrorKind, MemoryDriver, PutOptions};
+        use crate::{Driver, ErrorKind, MemoryDriver, PartOptions, PutOptions};
         let m = MemoryDriver::new();
         m.create_container("c").await.unwrap();
         m.put_object("c", "live", "data".into(), &PutOptions::default()).await.unwrap();
         let up = m.create_multipart("c", "logs/big", &PutOptions::default()).await.unwrap();
-        m.put_part(&up, 1, "part".into()).await.unwrap();
+        m.put_part(&up, 1, "part".into(), &PartOptions::default()).await.unwrap();
         m.create_multipart("c", "other", &PutOptions::default()).await.unwrap();
         let found = m.list_leftovers("c", Some("logs/")).await.unwrap();
         assert_eq!(found.len(), 1);

@@ -48,8 +48,8 @@ pub use memory::MemoryDriver;
 pub use multipart::{CompletedPart, MultipartUpload, PartOptions};
 pub use object::{Container, DeleteOutcome, HashAlgorithm, ListEntry, Object, ObjectHash, Page};
 pub use ops::{
-    CancelledAborts, DriverExt, MemoryBudget, Nested, NoProgress, Progress, Transfer, TransferOptions,
-    cancelled_aborts, finish_cancelled_aborts,
+    CancelledAborts, DownloadOptions, DriverExt, MemoryBudget, Nested, NoProgress, Progress, Transfer, TransferOptions,
+    UploadOptions, cancelled_aborts, finish_cancelled_aborts,
 };
 pub use options::{
     ByteRange, CopyOptions, GetOptions, ListOptions, PutMode, PutOptions, SignedMethod, SignedUrlOptions,

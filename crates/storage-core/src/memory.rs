@@ -17,7 +17,7 @@ use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::{md5_hex, multipart_etag};
 use crate::listing::{ListCursor, PageBuilder};
-use crate::multipart::{CompletedPart, MultipartUpload};
+use crate::multipart::{CompletedPart, MultipartUpload, PartOptions};
 use crate::object::{Container, ListEntry, Object, ObjectHash, Page};
 use crate::options::{CopyOptions, GetOptions, ListOptions, PutMode, PutOptions};
 use crate::payload::{GetResult, Payload};
@@ -367,7 +367,14 @@ impl Driver for MemoryDriver {
         })
     }
 
-    async fn put_part(&self, upload: &MultipartUpload, part_number: u32, payload: Payload) -> Result<CompletedPart> {
+    async fn put_part(
+        &self,
+        upload: &MultipartUpload,
+        part_number: u32,
+        payload: Payload,
+        options: &PartOptions,
+    ) -> Result<CompletedPart> {
+        let _ = options;
         if part_number == 0 || part_number > self.info.limits.max_parts {
             return Err(Error::new(
                 ErrorKind::InvalidRange,

@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
+use storage_core::DownloadOptions;
+use storage_core::UploadOptions;
 use storage_core::hash::md5_hex;
 use storage_core::{
     ByteRange, ByteStream, Bytes, CompletedPart, Container, Driver, DriverExt, DriverInfo, Error, ErrorKind,
@@ -267,7 +269,9 @@ impl Driver for Faulty {
         upload: &MultipartUpload,
         part_number: u32,
         payload: Payload,
+        options: &PartOptions,
     ) -> storage_core::Result<CompletedPart> {
+        self.part_md5s_given.lock().unwrap().push((part_number, options.content_md5.clone()));
         let f = self.faults();
         self.put_parts.fetch_add(1, Ordering::SeqCst);
         let len = payload.length().unwrap_or(0);
@@ -294,7 +298,7 @@ impl Driver for Faulty {
         let result = if f.fail_part == Some(part_number) {
             Err(Error::new(ErrorKind::Backend, "injected: part rejected"))
         } else {
-            self.inner.put_part(upload, part_number, payload).await
+            self.inner.put_part(upload, part_number, payload, options).await
         };
         self.parts_in_flight.fetch_sub(1, Ordering::SeqCst);
         self.bytes_in_flight.fetch_sub(len, Ordering::SeqCst);
@@ -304,16 +308,6 @@ impl Driver for Faulty {
             part.etag = md5_hex(b"some other data");
         }
         Ok(part)
-    }
-    async fn put_part_with(
-        &self,
-        upload: &MultipartUpload,
-        part_number: u32,
-        payload: Payload,
-        options: &PartOptions,
-    ) -> storage_core::Result<CompletedPart> {
-        self.part_md5s_given.lock().unwrap().push((part_number, options.content_md5.clone()));
-        self.put_part(upload, part_number, payload).await
     }
     async fn complete_multipart(
         &self,
@@ -558,10 +552,11 @@ async fn a_failed_part_aborts_and_keeps_the_old_object() {
     assert_eq!(m.get_bytes(C, "k").await.unwrap(), "old");
     no_uploads(&m).await;
     // Through the borrowed helpers too.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("f");
-    std::fs::write(&path, data(PART as usize * 4, 6)).unwrap();
-    let e = f.upload_object_with(&path, C, "k", PutOptions::default(), true, &small(2)).await.unwrap_err();
+    let body = data(PART as usize * 4, 6);
+    let e = f
+        .upload_object_via_stream(irregular(&body, &[1000]), C, "k", PutOptions::default(), &small(2))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Backend);
     assert_eq!(m.get_bytes(C, "k").await.unwrap(), "old");
     no_uploads(&m).await;
@@ -746,7 +741,7 @@ async fn downloads_round_trip_and_leave_no_temporary_file() {
         let body = data(len, 20 + i as u8);
         m.put_object(C, "k", body.clone().into(), &PutOptions::default()).await.unwrap();
         let dest = dir.path().join(format!("out{i}"));
-        let o = t.download_file(C, "k", &dest, false, true).await.unwrap();
+        let o = t.download_file(C, "k", &dest, &DownloadOptions::default()).await.unwrap();
         assert_eq!(o.size, len as u64);
         assert_eq!(std::fs::read(&dest).unwrap(), body, "{len} bytes");
         total += len as u64;
@@ -767,7 +762,10 @@ async fn ranges_are_fetched_concurrently_and_pinned() {
     m.put_object(C, "k", body.clone().into(), &PutOptions::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out");
-    f.download_object_with(C, "k", &dest, false, true, &small(3)).await.unwrap();
+    Transfer::with_options(f.clone(), small(3))
+        .download_file(C, "k", &dest, &DownloadOptions::default())
+        .await
+        .unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), body);
     let ranges = f.ranges_requested();
     assert_eq!(ranges.len(), 6);
@@ -793,7 +791,7 @@ async fn a_broken_range_is_resumed_not_restarted() {
         let dest = dir.path().join("out");
         let p = Arc::new(Counting::default());
         let t = Transfer::with_options(f.clone(), small(2).with_progress(p.clone()));
-        t.download_file(C, "k", &dest, false, true).await.unwrap();
+        t.download_file(C, "k", &dest, &DownloadOptions::default()).await.unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), body, "{fault:?}");
         let ranges = f.ranges_requested();
         assert_eq!(ranges[1], Some(ByteRange::Bounded { start: PART, end: 2 * PART }));
@@ -822,7 +820,7 @@ async fn a_stalled_range_is_resumed() {
         f.clone(),
         TransferOptions { stall_timeout: Some(Duration::from_millis(100)), ..small(2) },
     );
-    t.download_file(C, "k", &dest, false, true).await.unwrap();
+    t.download_file(C, "k", &dest, &DownloadOptions::default()).await.unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), body);
     assert!(f.ranges_requested().contains(&Some(ByteRange::Bounded { start: PART + 1000, end: 2 * PART })));
     // And in an ordered stream.
@@ -838,7 +836,7 @@ async fn a_range_that_keeps_failing_fails_the_download_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out");
     let t = Transfer::with_options(f.clone(), TransferOptions { range_retries: 2, ..small(1) });
-    let e = t.download_file(C, "k", &dest, false, true).await.unwrap_err();
+    let e = t.download_file(C, "k", &dest, &DownloadOptions::default()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Io, "{e}");
     assert_eq!(e.retries(), 2);
     assert_eq!((e.container(), e.key()), (Some(C), Some("k")));
@@ -855,7 +853,7 @@ async fn an_object_changed_midway_fails_with_precondition_failed() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("out");
         let t = Transfer::with_options(f.clone(), small(1));
-        let e = t.download_file(C, "k", &dest, false, true).await.unwrap_err();
+        let e = t.download_file(C, "k", &dest, &DownloadOptions::default()).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::PreconditionFailed, "{e}");
         assert!(e.message().contains("changed during the download"), "{e}");
         // Pinned by If-Match; where the backend ignores it, by comparing ETags.
@@ -878,12 +876,15 @@ async fn corrupt_data_is_caught_and_not_kept() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out");
     let t = Transfer::with_options(f.clone(), small(2));
-    let e = t.download_file(C, "k", &dest, false, true).await.unwrap_err();
+    let e = t.download_file(C, "k", &dest, &DownloadOptions::default()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch, "{e}");
     assert!(dir_entries(dir.path()).is_empty());
     // delete_on_failure = false keeps the temporary file (not dest) for inspection.
     f.faults.lock().unwrap().get_once = Some((f.gets.load(Ordering::SeqCst) + 2, 10, Some(BodyFault::Corrupt)));
-    let e = t.download_file(C, "k", &dest, false, false).await.unwrap_err();
+    let e = t
+        .download_file(C, "k", &dest, &DownloadOptions { overwrite_existing: false, delete_on_failure: false })
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch, "{e}");
     let left = dir_entries(dir.path());
     assert_eq!(left.len(), 1);
@@ -892,7 +893,7 @@ async fn corrupt_data_is_caught_and_not_kept() {
     let dir = tempfile::tempdir().unwrap();
     f.faults.lock().unwrap().get_once = Some((f.gets.load(Ordering::SeqCst) + 2, 10, Some(BodyFault::Corrupt)));
     let t = Transfer::with_options(f.clone(), TransferOptions { verify: false, ..small(2) });
-    t.download_file(C, "k", &dir.path().join("out"), false, true).await.unwrap();
+    t.download_file(C, "k", &dir.path().join("out"), &DownloadOptions::default()).await.unwrap();
 }
 
 #[tokio::test]
@@ -903,11 +904,11 @@ async fn crc32c_hashes_are_verified() {
     let dir = tempfile::tempdir().unwrap();
     let good = Faulty::new(m.clone(), Faults { hash: Some(crc("e3069283")), ..Faults::default() });
     let t = Transfer::with_options(good, TransferOptions { download_part_size: 4, ..small(2) });
-    t.download_file(C, "k", &dir.path().join("a"), false, true).await.unwrap();
+    t.download_file(C, "k", &dir.path().join("a"), &DownloadOptions::default()).await.unwrap();
     assert_eq!(collect(t.download_stream(C, "k").await.unwrap()).await.unwrap(), "123456789");
     let bad = Faulty::new(m.clone(), Faults { hash: Some(crc("00000000")), ..Faults::default() });
     let t = Transfer::with_options(bad, TransferOptions { download_part_size: 4, ..small(2) });
-    let e = t.download_file(C, "k", &dir.path().join("b"), false, true).await.unwrap_err();
+    let e = t.download_file(C, "k", &dir.path().join("b"), &DownloadOptions::default()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch);
     assert!(e.message().contains("CRC32C"), "{e}");
     let e = collect(t.download_stream(C, "k").await.unwrap()).await.unwrap_err();
@@ -923,13 +924,13 @@ async fn existing_destinations_follow_overwrite_existing() {
     let dest = dir.path().join("out");
     std::fs::write(&dest, b"mine").unwrap();
     let t = Transfer::with_options(m.clone(), small(2));
-    let e = t.download_file(C, "k", &dest, false, true).await.unwrap_err();
+    let e = t.download_file(C, "k", &dest, &DownloadOptions::default()).await.unwrap_err();
     assert!(e.message().contains("already exists"), "{e}");
     assert_eq!(std::fs::read(&dest).unwrap(), b"mine");
-    t.download_file(C, "k", &dest, true, true).await.unwrap();
+    t.download_file(C, "k", &dest, &DownloadOptions::overwrite()).await.unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), m.get_bytes(C, "k").await.unwrap());
     assert_eq!(dir_entries(dir.path()), vec!["out".to_owned()]);
-    let e = t.download_file(C, "missing", &dir.path().join("m"), false, true).await.unwrap_err();
+    let e = t.download_file(C, "missing", &dir.path().join("m"), &DownloadOptions::default()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ObjectDoesNotExist);
     assert_eq!(dir_entries(dir.path()), vec!["out".to_owned()]);
 }
@@ -942,7 +943,9 @@ async fn a_dropped_download_leaves_no_file() {
     let dest = dir.path().join("out");
     let t = Transfer::with_options(f, small(2));
     assert!(
-        tokio::time::timeout(Duration::from_millis(100), t.download_file(C, "k", &dest, false, true)).await.is_err()
+        tokio::time::timeout(Duration::from_millis(100), t.download_file(C, "k", &dest, &DownloadOptions::default()))
+            .await
+            .is_err()
     );
     assert!(dir_entries(dir.path()).is_empty(), "left {:?}", dir_entries(dir.path()));
 }
@@ -957,7 +960,7 @@ async fn a_driver_without_ranges_downloads_in_one_request() {
     m.put_object(C, "k", body.clone().into(), &PutOptions::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let t = Transfer::with_options(f.clone(), small(2));
-    t.download_file(C, "k", &dir.path().join("out"), false, true).await.unwrap();
+    t.download_file(C, "k", &dir.path().join("out"), &DownloadOptions::default()).await.unwrap();
     assert_eq!(std::fs::read(dir.path().join("out")).unwrap(), body);
     assert_eq!(collect(t.download_stream(C, "k").await.unwrap()).await.unwrap(), body);
     assert_eq!(f.ranges_requested(), vec![None, None]);
@@ -1086,18 +1089,21 @@ async fn driver_ext_helpers_use_the_engine() {
     let path = dir.path().join("in");
     let body = data(PART as usize * 3 + 2, 60);
     std::fs::write(&path, &body).unwrap();
-    f.upload_object_with(&path, C, "k", PutOptions::default(), true, &small(2)).await.unwrap();
-    assert_eq!(f.put_parts.load(Ordering::SeqCst), 4);
+    // Default transfer settings: this small file goes in one verified request.
+    f.upload_object(&path, C, "k", &UploadOptions::default()).await.unwrap();
+    assert_eq!((f.puts.load(Ordering::SeqCst), f.put_parts.load(Ordering::SeqCst)), (1, 0));
+    assert_eq!(m.get_bytes(C, "k").await.unwrap(), body);
     f.upload_object_via_stream(irregular(&body, &[1000]), C, "s", PutOptions::default(), &small(2)).await.unwrap();
+    assert_eq!(f.put_parts.load(Ordering::SeqCst), 4);
     assert_eq!(m.get_bytes(C, "s").await.unwrap(), body);
-    let p = Arc::new(Counting::default());
     let dest = dir.path().join("out");
-    f.download_object_with(C, "k", &dest, false, true, &small(2).with_progress(p.clone())).await.unwrap();
+    f.download_object(C, "k", &dest, &DownloadOptions::default()).await.unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), body);
-    assert_eq!(p.bytes.load(Ordering::SeqCst), body.len() as u64);
-    f.download_object(C, "s", &dest, true, true).await.unwrap();
+    let e = f.download_object(C, "s", &dest, &DownloadOptions::default()).await.unwrap_err();
+    assert!(e.message().contains("already exists"), "{e}");
+    f.download_object(C, "s", &dest, &DownloadOptions::overwrite()).await.unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), body);
-    f.upload_object(&path, C, "plain", PutOptions::default(), true).await.unwrap();
+    f.upload_object(&path, C, "plain", &UploadOptions::put(PutOptions::default())).await.unwrap();
     assert_eq!(m.get_bytes(C, "plain").await.unwrap(), body);
 }
 
@@ -1110,7 +1116,7 @@ fn futures_are_send_and_options_debug() {
     send(&t.upload_file(p, C, "k", PutOptions::default()));
     send(&t.upload_bytes(Bytes::new(), C, "k", PutOptions::default()));
     send(&t.upload_stream(stream::empty().boxed(), C, "k", PutOptions::default()));
-    send(&t.download_file(C, "k", p, false, true));
+    send(&t.download_file(C, "k", p, &DownloadOptions::default()));
     send(&t.download_stream(C, "k"));
     let o = TransferOptions::default().with_progress(Arc::new(Counting::default()));
     let s = format!("{o:?}");

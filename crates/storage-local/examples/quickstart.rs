@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use storage_core::UploadOptions;
 use storage_core::{Driver, DriverExt, ErrorKind, ListEntry, ListOptions, PutOptions};
 use storage_local::LocalDriver;
 
@@ -48,7 +49,9 @@ async fn main() -> Result<(), BoxError> {
     for path in &files {
         let rel = path.strip_prefix(&source)?.to_string_lossy().replace('\\', "/");
         let key = format!("src/{rel}");
-        let obj = store.upload_object(path, "quickstart", &key, PutOptions::content_type("text/plain"), true).await?;
+        let obj = store
+            .upload_object(path, "quickstart", &key, &UploadOptions::put(PutOptions::content_type("text/plain")))
+            .await?;
         bytes += obj.size;
     }
     println!("uploaded {} files ({bytes} bytes) from {} into local://quickstart/src/", files.len(), source.display());

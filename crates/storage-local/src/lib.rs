@@ -137,7 +137,8 @@ use async_trait::async_trait;
 use storage_core::validate::{self, ContainerNameRules};
 use storage_core::{
     Capabilities, CompletedPart, Container, CopyOptions, Driver, DriverInfo, Error, ErrorKind, GetOptions, GetResult,
-    Leftover, LeftoverKind, Limits, ListEntry, ListOptions, MultipartUpload, Object, Page, Payload, PutOptions, Result,
+    Leftover, LeftoverKind, Limits, ListEntry, ListOptions, MultipartUpload, Object, Page, PartOptions, Payload,
+    PutOptions, Result,
 };
 
 pub use factory::LocalFactory;
@@ -455,7 +456,14 @@ impl Driver for LocalDriver {
         multipart::create(op, container, key, options).await.map_err(ctx(container, Some(key)))
     }
 
-    async fn put_part(&self, upload: &MultipartUpload, part_number: u32, payload: Payload) -> Result<CompletedPart> {
+    async fn put_part(
+        &self,
+        upload: &MultipartUpload,
+        part_number: u32,
+        payload: Payload,
+        options: &PartOptions,
+    ) -> Result<CompletedPart> {
+        let _ = options;
         let dir = self.container_dir(&upload.container)?;
         multipart::put_part(self, dir, upload, part_number, payload)
             .await

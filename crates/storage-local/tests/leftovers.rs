@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::Utc;
 use common::{Fixture, kind};
+use storage_core::PartOptions;
 use storage_core::{Driver, DriverExt, ErrorKind, Leftover, LeftoverKind, PutOptions};
 
 /// Leaves a temporary file as a put killed mid-write would: `%t.<unique>` beside where
@@ -32,7 +33,7 @@ async fn temp_files_and_uploads_are_listed_and_removed() {
     let old = crashed_put(&f, "dir", "%t.dead-1", 5000, 2 * DAY);
     let fresh = crashed_put(&f, "dir/sub", "%t.dead-2", 10, Duration::ZERO);
     let up = f.store.create_multipart("c", "dir/big", &PutOptions::default()).await.unwrap();
-    f.store.put_part(&up, 1, vec![1u8; 300].into()).await.unwrap();
+    f.store.put_part(&up, 1, vec![1u8; 300].into(), &PartOptions::default()).await.unwrap();
 
     // Listings, du and rm -r never see them.
     assert_eq!(f.store.list_keys("c", None).await.unwrap(), vec!["dir/live", "top"]);

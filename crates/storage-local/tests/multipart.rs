@@ -5,6 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{Fixture, kind, temp_files};
+use storage_core::PartOptions;
 use storage_core::hash::{md5_hex, multipart_etag};
 use storage_core::{CompletedPart, Driver, DriverExt, ErrorKind, HashAlgorithm, MultipartUpload, PutMode, PutOptions};
 
@@ -21,7 +22,9 @@ async fn upload_parts_concurrently_and_complete() {
     let mut tasks = Vec::new();
     for (i, d) in data.iter().enumerate() {
         let (store, up, d) = (Arc::clone(&f.store), up.clone(), d.clone());
-        tasks.push(tokio::spawn(async move { store.put_part(&up, i as u32 + 1, d.into()).await }));
+        tasks.push(tokio::spawn(
+            async move { store.put_part(&up, i as u32 + 1, d.into(), &PartOptions::default()).await },
+        ));
     }
     let mut parts = Vec::new();
     for t in tasks {
@@ -57,8 +60,8 @@ async fn upload_parts_concurrently_and_complete() {
 async fn invalid_part_lists_are_refused_and_keep_the_upload() {
     let f = Fixture::new().await;
     let up = f.store.create_multipart("c", "k", &PutOptions::default()).await.unwrap();
-    let p1 = f.store.put_part(&up, 1, "one".into()).await.unwrap();
-    let p2 = f.store.put_part(&up, 2, "two".into()).await.unwrap();
+    let p1 = f.store.put_part(&up, 1, "one".into(), &PartOptions::default()).await.unwrap();
+    let p2 = f.store.put_part(&up, 2, "two".into(), &PartOptions::default()).await.unwrap();
     let bad = |parts: Vec<CompletedPart>| {
         let (store, up) = (Arc::clone(&f.store), up.clone());
         async move {
@@ -71,12 +74,12 @@ async fn invalid_part_lists_are_refused_and_keep_the_upload() {
     bad(vec![p1.clone(), p1.clone()]).await;
     bad(vec![p1.clone(), CompletedPart { part_number: 3, etag: p2.etag.clone(), size: 3 }]).await;
     bad(vec![p1.clone(), CompletedPart { etag: md5_hex(b"other"), ..p2.clone() }]).await;
-    let empty = f.store.put_part(&up, 4, "".into()).await.unwrap();
+    let empty = f.store.put_part(&up, 4, "".into(), &PartOptions::default()).await.unwrap();
     bad(vec![p1.clone(), empty.clone(), p2.clone()]).await;
-    assert_eq!(kind(f.store.put_part(&up, 0, "x".into()).await), ErrorKind::InvalidRange);
+    assert_eq!(kind(f.store.put_part(&up, 0, "x".into(), &PartOptions::default()).await), ErrorKind::InvalidRange);
 
     // Re-uploading a part replaces it: its old ETag no longer completes.
-    let p2b = f.store.put_part(&up, 2, "TWO".into()).await.unwrap();
+    let p2b = f.store.put_part(&up, 2, "TWO".into(), &PartOptions::default()).await.unwrap();
     bad(vec![p1.clone(), p2.clone()]).await;
     // Quoted ETags are accepted, and an empty last part is fine.
     let quoted = CompletedPart { etag: format!("\"{}\"", p2b.etag), ..p2b.clone() };
@@ -88,12 +91,12 @@ async fn invalid_part_lists_are_refused_and_keep_the_upload() {
 async fn abort_and_unknown_uploads() {
     let f = Fixture::new().await;
     let up = f.store.create_multipart("c", "k", &PutOptions::default()).await.unwrap();
-    f.store.put_part(&up, 1, "data".into()).await.unwrap();
+    f.store.put_part(&up, 1, "data".into(), &PartOptions::default()).await.unwrap();
     f.store.abort_multipart(&up).await.unwrap();
     assert!(f.store.list_multipart_uploads("c", None).await.unwrap().is_empty());
     let e = f.store.abort_multipart(&up).await.unwrap_err();
     assert_eq!((e.kind(), e.provider_code()), (ErrorKind::ObjectDoesNotExist, Some("NoSuchUpload")));
-    let e = f.store.put_part(&up, 2, "x".into()).await.unwrap_err();
+    let e = f.store.put_part(&up, 2, "x".into(), &PartOptions::default()).await.unwrap_err();
     assert_eq!(e.provider_code(), Some("NoSuchUpload"));
     assert_eq!(kind(f.store.head_object("c", "k").await), ErrorKind::ObjectDoesNotExist);
     for id in ["../../etc", "nope", "", "%uploads"] {
@@ -104,7 +107,10 @@ async fn abort_and_unknown_uploads() {
     // The id belongs to a key: another key cannot use it.
     let up2 = f.store.create_multipart("c", "k", &PutOptions::default()).await.unwrap();
     let other = MultipartUpload { key: "other".into(), ..up2.clone() };
-    assert_eq!(kind(f.store.put_part(&other, 1, "x".into()).await), ErrorKind::ObjectDoesNotExist);
+    assert_eq!(
+        kind(f.store.put_part(&other, 1, "x".into(), &PartOptions::default()).await),
+        ErrorKind::ObjectDoesNotExist
+    );
     assert_eq!(temp_files(f.root()), Vec::<String>::new());
 }
 
@@ -128,14 +134,14 @@ async fn completion_honours_the_put_mode() {
     f.put("k", "existing").await;
     let opts = PutOptions::default().with_mode(PutMode::CreateIfAbsent);
     let up = f.store.create_multipart("c", "k", &opts).await.unwrap();
-    let p = f.store.put_part(&up, 1, "new".into()).await.unwrap();
+    let p = f.store.put_part(&up, 1, "new".into(), &PartOptions::default()).await.unwrap();
     assert_eq!(kind(f.store.complete_multipart(&up, &[p]).await), ErrorKind::PreconditionFailed);
     assert_eq!(f.store.get_bytes("c", "k").await.unwrap(), "existing");
     assert_eq!(temp_files(f.root()), Vec::<String>::new());
 
     let opts = PutOptions { content_md5: Some(md5_hex(b"abc")), ..Default::default() };
     let up = f.store.create_multipart("c", "m", &opts).await.unwrap();
-    let p = f.store.put_part(&up, 1, "abd".into()).await.unwrap();
+    let p = f.store.put_part(&up, 1, "abd".into(), &PartOptions::default()).await.unwrap();
     assert_eq!(kind(f.store.complete_multipart(&up, &[p]).await), ErrorKind::ObjectHashMismatch);
     assert_eq!(kind(f.store.head_object("c", "m").await), ErrorKind::ObjectDoesNotExist);
 }

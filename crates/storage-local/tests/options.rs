@@ -3,6 +3,7 @@
 mod common;
 
 use common::{Fixture, failing_stream, kind, temp_files};
+use storage_core::PartOptions;
 use storage_core::hash::md5_hex;
 use storage_core::registry::DriverFactory;
 use storage_core::{
@@ -40,7 +41,7 @@ async fn without_fsync_writes_stay_atomic_and_complete() {
         let copied = f.store.copy_object("c", "dir/k", "c", "copy", &CopyOptions::default()).await.unwrap();
         assert_eq!(copied.md5(), new.md5());
         let up = f.store.create_multipart("c", "mp", &PutOptions::default()).await.unwrap();
-        let p1 = f.store.put_part(&up, 1, "multi".into()).await.unwrap();
+        let p1 = f.store.put_part(&up, 1, "multi".into(), &PartOptions::default()).await.unwrap();
         let mp = f.store.complete_multipart(&up, &[p1]).await.unwrap();
         assert_eq!(f.store.get_bytes("c", "mp").await.unwrap(), "multi");
         assert_eq!(f.store.head_object("c", "mp").await.unwrap(), mp);

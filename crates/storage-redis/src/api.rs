@@ -5,7 +5,7 @@ use std::any::Any;
 use async_trait::async_trait;
 use storage_core::{
     CompletedPart, Container, CopyOptions, DeleteOutcome, Driver, DriverInfo, GetOptions, GetResult, Leftover,
-    ListEntry, ListOptions, MultipartUpload, Object, Page, Payload, PutOptions, Result,
+    ListEntry, ListOptions, MultipartUpload, Object, Page, PartOptions, Payload, PutOptions, Result,
 };
 
 use crate::RedisDriver;
@@ -80,7 +80,14 @@ impl Driver for RedisDriver {
         self.inner.create_multipart(container, key, options).await
     }
 
-    async fn put_part(&self, upload: &MultipartUpload, part_number: u32, payload: Payload) -> Result<CompletedPart> {
+    async fn put_part(
+        &self,
+        upload: &MultipartUpload,
+        part_number: u32,
+        payload: Payload,
+        options: &PartOptions,
+    ) -> Result<CompletedPart> {
+        let _ = options;
         self.inner.put_part(upload, part_number, payload).await
     }
 

@@ -569,11 +569,7 @@ impl Driver for S3Driver {
         })
     }
 
-    async fn put_part(&self, upload: &MultipartUpload, part_number: u32, payload: Payload) -> Result<CompletedPart> {
-        self.put_part_with(upload, part_number, payload, &PartOptions::default()).await
-    }
-
-    async fn put_part_with(
+    async fn put_part(
         &self,
         upload: &MultipartUpload,
         part_number: u32,

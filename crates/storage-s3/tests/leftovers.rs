@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use storage_core::PartOptions;
 use storage_core::{Driver, DriverExt, ErrorKind, Leftover, LeftoverKind, PutOptions};
 use storage_s3::{S3Config, S3Driver};
 
@@ -36,7 +37,7 @@ async fn moto_abandoned_uploads_are_listed_and_aborted() {
     d.create_container(&b).await.unwrap();
     d.put_object(&b, "logs/live", "live".into(), &PutOptions::default()).await.unwrap();
     let up = d.create_multipart(&b, "logs/big", &PutOptions::default()).await.unwrap();
-    d.put_part(&up, 1, vec![1u8; 1000].into()).await.unwrap();
+    d.put_part(&up, 1, vec![1u8; 1000].into(), &PartOptions::default()).await.unwrap();
     let other = d.create_multipart(&b, "other", &PutOptions::default()).await.unwrap();
 
     let found = d.list_leftovers(&b, Some("logs/")).await.unwrap();
@@ -65,7 +66,7 @@ async fn s3s_fs_cannot_list_unfinished_uploads_but_aborts_a_known_one() {
     d.create_container(&b).await.unwrap();
     d.put_object(&b, "live", "live".into(), &PutOptions::default()).await.unwrap();
     let up = d.create_multipart(&b, "big", &PutOptions::default()).await.unwrap();
-    d.put_part(&up, 1, vec![1u8; 1000].into()).await.unwrap();
+    d.put_part(&up, 1, vec![1u8; 1000].into(), &PartOptions::default()).await.unwrap();
 
     // s3s-fs answers ListMultipartUploads with 501 NotImplemented.
     let err = d.list_leftovers(&b, None).await.unwrap_err();
@@ -75,7 +76,7 @@ async fn s3s_fs_cannot_list_unfinished_uploads_but_aborts_a_known_one() {
     // An upload known some other way is still removed through remove_leftover.
     d.remove_leftover(&Leftover::from(up.clone())).await.unwrap();
     // (s3s-fs refuses parts of an unknown upload with AccessDenied rather than NoSuchUpload.)
-    assert!(d.put_part(&up, 2, vec![1u8; 10].into()).await.is_err(), "the upload is gone");
+    assert!(d.put_part(&up, 2, vec![1u8; 10].into(), &PartOptions::default()).await.is_err(), "the upload is gone");
     assert_eq!(d.get_bytes(&b, "live").await.unwrap(), "live");
     d.delete_object(&b, "live").await.unwrap();
     d.delete_container(&b).await.unwrap();

@@ -30,11 +30,11 @@ async fn wrong_part_md5_is_refused(prefix: &str) {
     let up = s3.create_multipart(&b, "k", &PutOptions::default()).await.unwrap();
     let data = Bytes::from(vec![7u8; 1000]);
     let wrong = PartOptions::content_md5(md5_hex(b"something else"));
-    let err = s3.put_part_with(&up, 1, Payload::Bytes(data.clone()), &wrong).await.unwrap_err();
+    let err = s3.put_part(&up, 1, Payload::Bytes(data.clone()), &wrong).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ObjectHashMismatch, "{err}");
 
     let right = PartOptions::content_md5(md5_hex(&data));
-    let part = s3.put_part_with(&up, 1, Payload::Bytes(data.clone()), &right).await.unwrap();
+    let part = s3.put_part(&up, 1, Payload::Bytes(data.clone()), &right).await.unwrap();
     assert_eq!(part.etag.trim_matches('"'), md5_hex(&data));
     let o = s3.complete_multipart(&up, &[part]).await.unwrap();
     assert_eq!(o.size, 1000);

@@ -18,6 +18,7 @@ use super::Ctx;
 use crate::location::{Loc, Remote, basename, resolve, same_file};
 use crate::progress::{Bar, FileProgress};
 use crate::{CmdResult, Failure};
+use storage::DownloadOptions;
 
 fn stdin_stream() -> ByteStream {
     futures::stream::unfold(Some(tokio::io::stdin()), |input| async move {
@@ -161,7 +162,7 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_con
             }
             let bar = Bar::new(ctx, None, basename(&r.key));
             let o = Transfer::with_options(r.driver.clone(), transfer_options(ctx, Arc::new(bar.clone())))
-                .download_file(&r.container, &r.key, &dest, true, true)
+                .download_file(&r.container, &r.key, &dest, &DownloadOptions::overwrite())
                 .await?;
             bar.finish();
             (Some(o), dest.display().to_string())

@@ -27,6 +27,7 @@ use crate::location::{Loc, Overlap, Remote, local_overlap, remote, remote_overla
 use crate::output::size;
 use crate::progress::{Bar, FileProgress};
 use crate::{CmdResult, Failure};
+use storage::DownloadOptions;
 
 /// One file of a tree.
 #[derive(Debug, Clone)]
@@ -337,7 +338,7 @@ async fn copy_one(ctx: &Ctx, src: &Side, dst: &Side, rel: &str, entry: &Entry, b
                     .map_err(|e| storage::Error::io(format!("creating {}", parent.display()), e))?;
             }
             let o = Transfer::with_options(r.driver.clone(), options)
-                .download_file(&r.container, &format!("{}{rel}", r.key), &path, true, true)
+                .download_file(&r.container, &format!("{}{rel}", r.key), &path, &DownloadOptions::overwrite())
                 .await?;
             let mtime = o.metadata.get(MTIME_KEY).and_then(|v| v.parse::<f64>().ok());
             if let Some(t) = mtime {

@@ -37,7 +37,7 @@ pub use cancelled::{CancelledAborts, cancelled_aborts, finish_cancelled_aborts};
 pub use progress::{Nested, NoProgress, Progress};
 pub use ranges::{COALESCE_GAP, coalesce_ranges};
 pub use rechunk::Rechunker;
-pub use transfer::{Transfer, TransferOptions};
+pub use transfer::{DownloadOptions, Transfer, TransferOptions, UploadOptions};
 pub use upload::plan_part_size;
 
 /// The helpers every driver gets. Import this trait to call them as methods.
@@ -45,36 +45,15 @@ pub use upload::plan_part_size;
 pub trait DriverExt: Driver {
     /// Uploads a local file (Libcloud `upload_object`) with the default
     /// [`TransferOptions`]: one request up to 16 MiB, a concurrent multipart upload above.
-    /// With `verify_hash`, the file's MD5 is checked by the backend before the write
-    /// commits where it can (`put_content_md5`), each part's MD5 against its ETag, and the
-    /// stored hash afterwards. A failed multipart upload is aborted; cancelling the future
-    /// midway cannot abort it from a borrowed driver: use [`Transfer::upload_file`] for
-    /// that guarantee.
-    async fn upload_object(
-        &self,
-        path: &Path,
-        container: &str,
-        key: &str,
-        options: PutOptions,
-        verify_hash: bool,
-    ) -> Result<Object> {
-        let transfer = TransferOptions { verify: verify_hash, ..TransferOptions::default() };
-        upload::upload(self, upload::Source::File(path), borrowed_job(container, key, options, &transfer)).await
-    }
-
-    /// [`DriverExt::upload_object`] with explicit transfer settings (`verify_hash`
-    /// overrides [`TransferOptions::verify`]).
-    async fn upload_object_with(
-        &self,
-        path: &Path,
-        container: &str,
-        key: &str,
-        options: PutOptions,
-        verify_hash: bool,
-        transfer: &TransferOptions,
-    ) -> Result<Object> {
-        let transfer = TransferOptions { verify: verify_hash, ..transfer.clone() };
-        upload::upload(self, upload::Source::File(path), borrowed_job(container, key, options, &transfer)).await
+    /// With `options.verify_hash` (the default), the file's MD5 is checked by the backend
+    /// before the write commits where it can (`put_content_md5`), each part's MD5 against
+    /// its ETag, and the stored hash afterwards. A failed multipart upload is aborted;
+    /// cancelling the future midway cannot abort it from a borrowed driver: use
+    /// [`Transfer::upload_file`] for that guarantee, and for other transfer settings.
+    async fn upload_object(&self, path: &Path, container: &str, key: &str, options: &UploadOptions) -> Result<Object> {
+        let transfer = TransferOptions { verify: options.verify_hash, ..TransferOptions::default() };
+        let job = borrowed_job(container, key, options.put.clone(), &transfer);
+        upload::upload(self, upload::Source::File(path), job).await
     }
 
     /// Uploads a stream of unknown length (Libcloud `upload_object_via_stream`): one
@@ -97,32 +76,22 @@ pub trait DriverExt: Driver {
     /// ETag, resumed when a body breaks. The data goes to a temporary file beside `dest`,
     /// is checked (size, and MD5 or CRC32C when the backend has one), then renamed into
     /// place: a failed, corrupt or cancelled download never leaves a partial `dest`.
-    /// With `delete_on_failure = false` the temporary file is kept for inspection.
+    /// [`DownloadOptions`] say whether an existing `dest` is replaced and whether the
+    /// temporary file is kept after a failure. Other transfer settings (range size,
+    /// concurrency, progress): [`Transfer::download_file`].
     async fn download_object(
         &self,
         container: &str,
         key: &str,
         dest: &Path,
-        overwrite_existing: bool,
-        delete_on_failure: bool,
+        options: &DownloadOptions,
     ) -> Result<Object> {
-        let target = download::FileTarget { dest, overwrite_existing, delete_on_failure };
+        let target = download::FileTarget {
+            dest,
+            overwrite_existing: options.overwrite_existing,
+            delete_on_failure: options.delete_on_failure,
+        };
         download::download_to_path(self, container, key, target, &TransferOptions::default()).await
-    }
-
-    /// [`DriverExt::download_object`] with explicit transfer settings (range size,
-    /// concurrency, retries, progress).
-    async fn download_object_with(
-        &self,
-        container: &str,
-        key: &str,
-        dest: &Path,
-        overwrite_existing: bool,
-        delete_on_failure: bool,
-        transfer: &TransferOptions,
-    ) -> Result<Object> {
-        let target = download::FileTarget { dest, overwrite_existing, delete_on_failure };
-        download::download_to_path(self, container, key, target, transfer).await
     }
 
     /// The object's data as a stream of `chunk_size`-byte chunks (the last may be

@@ -16,6 +16,58 @@ use crate::object::Object;
 use crate::options::PutOptions;
 use crate::payload::ByteStream;
 
+/// How a download to a local file treats the file ([`Transfer::download_file`],
+/// [`crate::DriverExt::download_object`]): Libcloud's `overwrite_existing` and
+/// `delete_on_failure`, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownloadOptions {
+    /// Replace `dest` if it exists. Off (the default): an existing `dest` is an `Io`
+    /// error naming it, and nothing is fetched.
+    pub overwrite_existing: bool,
+    /// Delete the temporary file when the download fails (the default). Off: it is kept
+    /// beside `dest` for inspection.
+    pub delete_on_failure: bool,
+}
+
+impl Default for DownloadOptions {
+    /// No overwrite; the temporary file is deleted on failure.
+    fn default() -> Self {
+        DownloadOptions { overwrite_existing: false, delete_on_failure: true }
+    }
+}
+
+impl DownloadOptions {
+    /// The defaults, but replacing an existing `dest`.
+    pub fn overwrite() -> Self {
+        DownloadOptions { overwrite_existing: true, ..Self::default() }
+    }
+}
+
+/// How [`crate::DriverExt::upload_object`] uploads a local file: the object's options and
+/// Libcloud's `verify_hash`, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadOptions {
+    /// Content type, metadata, put mode... of the object.
+    pub put: PutOptions,
+    /// Check the file's MD5 (backend-verified where it can, per part, and against the
+    /// stored hash afterwards). On by default.
+    pub verify_hash: bool,
+}
+
+impl Default for UploadOptions {
+    /// Default put options, hash verified.
+    fn default() -> Self {
+        UploadOptions { put: PutOptions::default(), verify_hash: true }
+    }
+}
+
+impl UploadOptions {
+    /// Verified upload with these put options.
+    pub fn put(put: PutOptions) -> Self {
+        UploadOptions { put, verify_hash: true }
+    }
+}
+
 /// How large transfers are split, parallelised, verified and reported.
 ///
 /// The defaults are a starting point (8 MiB parts, 8 in flight); `cargo xtask bench`
@@ -210,17 +262,21 @@ impl Transfer {
     /// object fails the download with `PreconditionFailed`) and written at their offsets
     /// into a temporary file beside `dest`; a broken range resumes from its last byte.
     /// The file is checked (size; MD5 or CRC32C where the object reports one), synced and
-    /// renamed into place, so `dest` never holds a partial download. With
-    /// `delete_on_failure = false` the temporary file is kept after a failure.
+    /// renamed into place, so `dest` never holds a partial download. `options` say
+    /// whether an existing `dest` is replaced and whether the temporary file is kept
+    /// after a failure ([`DownloadOptions`]).
     pub async fn download_file(
         &self,
         container: &str,
         key: &str,
         dest: &Path,
-        overwrite_existing: bool,
-        delete_on_failure: bool,
+        options: &DownloadOptions,
     ) -> Result<Object> {
-        let target = download::FileTarget { dest, overwrite_existing, delete_on_failure };
+        let target = download::FileTarget {
+            dest,
+            overwrite_existing: options.overwrite_existing,
+            delete_on_failure: options.delete_on_failure,
+        };
         download::download_to_path(self.driver.as_ref(), container, key, target, &self.options).await
     }
 

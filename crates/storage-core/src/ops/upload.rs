@@ -573,7 +573,7 @@ async fn send_part<D: Driver + ?Sized>(
         (false, _) => None,
     };
     let options = md5.clone().map(PartOptions::content_md5).unwrap_or_default();
-    let part = driver.put_part_with(upload, number, Payload::Bytes(data), &options).await?;
+    let part = driver.put_part(upload, number, Payload::Bytes(data), &options).await?;
     if let Some(want) = md5.as_deref() {
         let etag = bare_etag(&part.etag);
         if is_md5_hex(etag) && !etag.eq_ignore_ascii_case(want) {

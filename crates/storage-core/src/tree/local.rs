@@ -8,7 +8,7 @@ use super::{Outcome, TreeOptions, TreeReport, content_type_for, drive, folder, o
 use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
 use crate::object::Object;
-use crate::ops::{DriverExt, MemoryBudget, TransferOptions};
+use crate::ops::{DownloadOptions, DriverExt, MemoryBudget, TransferOptions, UploadOptions};
 use crate::options::PutOptions;
 
 /// A regular file found under the root.
@@ -102,7 +102,7 @@ async fn upload_one<D: Driver + ?Sized>(
         return Outcome::Done(file.size);
     }
     let put = PutOptions { content_type: content_type_for(&file.rel).map(str::to_owned), ..PutOptions::default() };
-    match driver.upload_object(&file.path, container, &key, put, true).await {
+    match driver.upload_object(&file.path, container, &key, &UploadOptions::put(put)).await {
         Ok(o) => Outcome::Done(o.size),
         Err(e) => Outcome::Failed(key, e),
     }
@@ -299,7 +299,15 @@ async fn download_one<D: Driver + ?Sized>(
     if let Err(e) = ensure_dirs(root, dirs).await {
         return refuse(e);
     }
-    match driver.download_object(container, key, &dest, options.overwrite, true).await {
+    match driver
+        .download_object(
+            container,
+            key,
+            &dest,
+            &DownloadOptions { overwrite_existing: options.overwrite, delete_on_failure: true },
+        )
+        .await
+    {
         Ok(o) => Outcome::Done(o.size),
         Err(e) => Outcome::Failed(key.to_owned(), e),
     }

@@ -13,7 +13,7 @@ use super::*;
 use crate::capabilities::{DriverInfo, Limits};
 use crate::error::ErrorKind;
 use crate::memory::MemoryDriver;
-use crate::multipart::{CompletedPart, MultipartUpload};
+use crate::multipart::{CompletedPart, MultipartUpload, PartOptions};
 use crate::object::{Container, DeleteOutcome, Page};
 use crate::ops::DriverExt;
 use crate::options::{CopyOptions, GetOptions, PutOptions};
@@ -86,8 +86,8 @@ impl Driver for Counting {
     async fn create_multipart(&self, c: &str, k: &str, o: &PutOptions) -> Result<MultipartUpload> {
         self.inner.create_multipart(c, k, o).await
     }
-    async fn put_part(&self, u: &MultipartUpload, n: u32, p: Payload) -> Result<CompletedPart> {
-        self.inner.put_part(u, n, p).await
+    async fn put_part(&self, u: &MultipartUpload, n: u32, p: Payload, options: &PartOptions) -> Result<CompletedPart> {
+        self.inner.put_part(u, n, p, options).await
     }
     async fn complete_multipart(&self, u: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
         self.inner.complete_multipart(u, parts).await

@@ -11,6 +11,7 @@ use futures::StreamExt;
 use storage_core::{Driver, DriverExt, ErrorKind, Leftover, LeftoverKind, Payload, PutOptions};
 
 use crate::common::{Fixture, Mode, data, glob_escape, kind};
+use storage_core::PartOptions;
 
 /// Tells the re-executed test binary to act as the writer: `mode|namespace`.
 const WRITER_ENV: &str = "STORAGE_REDIS_LEFTOVER_WRITER";
@@ -91,7 +92,7 @@ async fn killed_writers_and_abandoned_uploads_are_found_and_removed(mode: Mode) 
 
     // An abandoned multipart upload, with a part.
     let up = f.driver.create_multipart("c", "mp", &PutOptions::default()).await.unwrap();
-    f.driver.put_part(&up, 1, data(100_000, 5).into()).await.unwrap();
+    f.driver.put_part(&up, 1, data(100_000, 5).into(), &PartOptions::default()).await.unwrap();
     let mut found = f.driver.list_leftovers("c", None).await.unwrap();
     assert_eq!(found.len(), 2, "{found:?}");
     found.sort_by_key(|l| l.kind == LeftoverKind::StagedData);

@@ -4,6 +4,7 @@ use storage_core::hash::{md5_hex, multipart_etag};
 use storage_core::{CompletedPart, Driver, DriverExt, ErrorKind, HashAlgorithm, MultipartUpload, PutMode, PutOptions};
 
 use crate::common::{Fixture, Mode, data, kind};
+use storage_core::PartOptions;
 
 const CHUNK: usize = 64 * 1024;
 
@@ -18,14 +19,15 @@ async fn complete_assembles_parts(mode: Mode) {
         d.create_multipart("c", "obj", &PutOptions::content_type("video/mp4").with_metadata("K", "v")).await.unwrap();
     let parts_data = [data(CHUNK + 10, 1), data(CHUNK * 2, 2), data(5, 3)];
     // Parts sent concurrently, out of order; part 2 sent twice with different data.
+    let no = PartOptions::default();
     let (p3, p2_first, p1) = tokio::join!(
-        d.put_part(&up, 3, parts_data[2].clone().into()),
-        d.put_part(&up, 2, data(100, 99).into()),
-        d.put_part(&up, 1, parts_data[0].clone().into()),
+        d.put_part(&up, 3, parts_data[2].clone().into(), &no),
+        d.put_part(&up, 2, data(100, 99).into(), &no),
+        d.put_part(&up, 1, parts_data[0].clone().into(), &no),
     );
     let (p3, p1) = (p3.unwrap(), p1.unwrap());
     assert_eq!(p2_first.unwrap().etag, md5_hex(&data(100, 99)));
-    let p2 = d.put_part(&up, 2, parts_data[1].clone().into()).await.unwrap();
+    let p2 = d.put_part(&up, 2, parts_data[1].clone().into(), &PartOptions::default()).await.unwrap();
     assert_eq!(p1.etag, md5_hex(&parts_data[0]));
     assert_eq!(p2.size, (CHUNK * 2) as u64);
     let pending = f.chunk_keys("c", "obj").await;
@@ -65,15 +67,15 @@ async fn complete_assembles_parts(mode: Mode) {
 
     // A part left out of the completed object is freed.
     let up = d.create_multipart("c", "obj2", &PutOptions::default()).await.unwrap();
-    let a = d.put_part(&up, 1, data(10, 5).into()).await.unwrap();
-    d.put_part(&up, 2, data(CHUNK * 3, 6).into()).await.unwrap();
+    let a = d.put_part(&up, 1, data(10, 5).into(), &PartOptions::default()).await.unwrap();
+    d.put_part(&up, 2, data(CHUNK * 3, 6).into(), &PartOptions::default()).await.unwrap();
     d.complete_multipart(&up, &[a]).await.unwrap();
     assert_eq!(d.get_bytes("c", "obj2").await.unwrap(), data(10, 5));
     assert_eq!(f.chunk_keys("c", "obj2").await.len(), 1);
 
     // Create-if-absent on an existing key fails, and the upload is gone.
     let up = d.create_multipart("c", "obj2", &PutOptions::default().with_mode(PutMode::CreateIfAbsent)).await.unwrap();
-    let a = d.put_part(&up, 1, data(10, 7).into()).await.unwrap();
+    let a = d.put_part(&up, 1, data(10, 7).into(), &PartOptions::default()).await.unwrap();
     assert_eq!(kind(d.complete_multipart(&up, &[a]).await), ErrorKind::PreconditionFailed);
     assert!(d.list_multipart_uploads("c", None).await.unwrap().is_empty());
     assert_eq!(d.get_bytes("c", "obj2").await.unwrap(), data(10, 5));
@@ -85,9 +87,9 @@ async fn complete_validates_parts(mode: Mode) {
     let d = &f.driver;
     f.make_container("c").await;
     let up = d.create_multipart("c", "k", &PutOptions::default()).await.unwrap();
-    let p1 = d.put_part(&up, 1, "aaa".into()).await.unwrap();
-    let p2 = d.put_part(&up, 2, "bbb".into()).await.unwrap();
-    let empty = d.put_part(&up, 3, "".into()).await.unwrap();
+    let p1 = d.put_part(&up, 1, "aaa".into(), &PartOptions::default()).await.unwrap();
+    let p2 = d.put_part(&up, 2, "bbb".into(), &PartOptions::default()).await.unwrap();
+    let empty = d.put_part(&up, 3, "".into(), &PartOptions::default()).await.unwrap();
     let invalid = |r: storage_core::Result<storage_core::Object>| {
         let e = r.unwrap_err();
         assert_eq!((e.kind(), e.provider_code()), (ErrorKind::Backend, Some("InvalidPart")), "{e}");
@@ -100,8 +102,8 @@ async fn complete_validates_parts(mode: Mode) {
     let wrong = CompletedPart { etag: md5_hex(b"zzz"), ..p2.clone() };
     invalid(d.complete_multipart(&up, &[p1.clone(), wrong]).await);
     invalid(d.complete_multipart(&up, &[p1.clone(), empty.clone(), p2.clone()]).await);
-    assert_eq!(kind(d.put_part(&up, 0, "x".into()).await), ErrorKind::InvalidRange);
-    assert_eq!(kind(d.put_part(&up, 10_001, "x".into()).await), ErrorKind::InvalidRange);
+    assert_eq!(kind(d.put_part(&up, 0, "x".into(), &PartOptions::default()).await), ErrorKind::InvalidRange);
+    assert_eq!(kind(d.put_part(&up, 10_001, "x".into(), &PartOptions::default()).await), ErrorKind::InvalidRange);
     // The upload survives failed validation.
     let o = d.complete_multipart(&up, &[p1, p2, empty]).await.unwrap();
     assert_eq!(d.get_bytes("c", "k").await.unwrap(), "aaabbb");
@@ -109,13 +111,16 @@ async fn complete_validates_parts(mode: Mode) {
 
     for id in ["12345678", "not-a-number", ""] {
         let ghost = MultipartUpload { upload_id: id.into(), ..up.clone() };
-        let e = d.put_part(&ghost, 1, "x".into()).await.unwrap_err();
+        let e = d.put_part(&ghost, 1, "x".into(), &PartOptions::default()).await.unwrap_err();
         assert_eq!((e.kind(), e.provider_code()), (ErrorKind::ObjectDoesNotExist, Some("NoSuchUpload")), "{id}");
         assert_eq!(kind(d.abort_multipart(&ghost).await), ErrorKind::ObjectDoesNotExist);
     }
     let up = d.create_multipart("c", "k", &PutOptions::default()).await.unwrap();
     let other_key = MultipartUpload { key: "other".into(), ..up.clone() };
-    assert_eq!(kind(d.put_part(&other_key, 1, "x".into()).await), ErrorKind::ObjectDoesNotExist);
+    assert_eq!(
+        kind(d.put_part(&other_key, 1, "x".into(), &PartOptions::default()).await),
+        ErrorKind::ObjectDoesNotExist
+    );
     assert_eq!(kind(d.create_multipart("nope", "k", &PutOptions::default()).await), ErrorKind::ContainerDoesNotExist);
 }
 
@@ -126,8 +131,8 @@ async fn abort_and_list(mode: Mode) {
     let a = d.create_multipart("c", "logs/a", &PutOptions::default()).await.unwrap();
     let b = d.create_multipart("c", "logs/b", &PutOptions::default()).await.unwrap();
     let z = d.create_multipart("c", "zeta", &PutOptions::default()).await.unwrap();
-    d.put_part(&a, 1, data(CHUNK * 2, 1).into()).await.unwrap();
-    d.put_part(&a, 2, data(10, 2).into()).await.unwrap();
+    d.put_part(&a, 1, data(CHUNK * 2, 1).into(), &PartOptions::default()).await.unwrap();
+    d.put_part(&a, 2, data(10, 2).into(), &PartOptions::default()).await.unwrap();
     let part_chunks = f.chunk_keys("c", "logs/a").await;
     assert_eq!(part_chunks.len(), 3);
     for k in &part_chunks {
@@ -143,7 +148,7 @@ async fn abort_and_list(mode: Mode) {
     d.abort_multipart(&a).await.unwrap();
     assert!(f.chunk_keys("c", "logs/a").await.is_empty(), "abort frees the parts");
     assert_eq!(kind(d.abort_multipart(&a).await), ErrorKind::ObjectDoesNotExist);
-    assert_eq!(kind(d.put_part(&a, 1, "x".into()).await), ErrorKind::ObjectDoesNotExist);
+    assert_eq!(kind(d.put_part(&a, 1, "x".into(), &PartOptions::default()).await), ErrorKind::ObjectDoesNotExist);
     assert_eq!(ids(d.list_multipart_uploads("c", None).await.unwrap()).len(), 2);
     assert_eq!(kind(d.list_multipart_uploads("nope", None).await), ErrorKind::ContainerDoesNotExist);
     assert!(!d.object_exists("c", "logs/a").await.unwrap());

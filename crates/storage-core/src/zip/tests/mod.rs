@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use self::builder::{Builder, Member};
 use super::*;
 use crate::capabilities::DriverInfo;
-use crate::multipart::{CompletedPart, MultipartUpload};
+use crate::multipart::{CompletedPart, MultipartUpload, PartOptions};
 use crate::object::{Container, DeleteOutcome, ListEntry, Object, Page};
 use crate::options::{CopyOptions, GetOptions, ListOptions, PutOptions, SignedUrlOptions};
 use crate::payload::{GetResult, Payload};
@@ -113,8 +113,14 @@ impl Driver for Counting {
     async fn create_multipart(&self, container: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
         self.inner.create_multipart(container, key, options).await
     }
-    async fn put_part(&self, upload: &MultipartUpload, part_number: u32, payload: Payload) -> Result<CompletedPart> {
-        self.inner.put_part(upload, part_number, payload).await
+    async fn put_part(
+        &self,
+        upload: &MultipartUpload,
+        part_number: u32,
+        payload: Payload,
+        options: &PartOptions,
+    ) -> Result<CompletedPart> {
+        self.inner.put_part(upload, part_number, payload, options).await
     }
     async fn complete_multipart(&self, upload: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
         self.inner.complete_multipart(upload, parts).await
