@@ -1,0 +1,332 @@
+//! `cargo xtask bench`: our drivers beside Apache `object_store` and OpenDAL (and a bare
+//! client as the floor), in one run: small S3 operations and large S3 transfers against
+//! one s3s-fs server, small operations on the local filesystem, and the transfer engine's
+//! memory bound.
+//!
+//! ```text
+//! cargo xtask bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...]
+//!                   [--only s3-small,s3-large,local,memory] [--large-repeat R]
+//! ```
+//!
+//! 1. Builds the separate `bench/` workspace in release (`bench-server`, `bench-client`,
+//!    `bench-large`).
+//! 2. Starts `bench-server` (s3s-fs 0.14.1 with TCP_NODELAY, SigV4 auth on) on a free
+//!    loopback port from 9101, its store in tmpfs (`/dev/shm`) when there is one, pinned to
+//!    CPU 1 with `taskset` (only when an S3 section runs).
+//! 3. `s3-small`: writes the objects once with our driver (`bench-client --op setup`); for
+//!    each repetition, phase (4 KiB PUT and GET, sequential and 32 in flight; LIST of 10,000
+//!    keys in pages of 1,000) and client, runs one `bench-client` process pinned to CPU 0,
+//!    so CPU time (getrusage user+sys around the timed loop) and peak RSS are that client's
+//!    alone. The median of the repetitions is reported. Then counts client instructions per
+//!    operation under `valgrind --tool=callgrind`: two runs of the same phase with a small
+//!    and a large N, `(I_large - I_small) / (N_large - N_small)`, which removes start-up and
+//!    warm-up cost. The outputs stay in `bench/target/callgrind/` for `callgrind_annotate`.
+//! 4. `s3-large`: a 512 MiB file on tmpfs, PUT and GET once per client and API (or
+//!    `--large-repeat` times, reporting medians; `bench-large`, one process each, pinned to
+//!    CPU 0): MiB/s, client CPU seconds, peak RSS, each GET checked byte for byte against
+//!    the source (untimed).
+//! 5. `memory`: a 2 GiB file uploaded and downloaded (to a file, and as a stream) by our
+//!    engine with its default settings, to `LocalDriver` and to the S3 server; each
+//!    process's peak RSS against `part_size x (concurrency + 1)` plus a fixed overhead.
+//! 6. `local`: the small phases of step 3 on a tmpfs directory, with `LocalDriver`,
+//!    object_store's `LocalFileSystem`, OpenDAL's `services-fs` and bare `tokio::fs` (the
+//!    floor), each on its own directory it set up itself; timed, then under callgrind.
+//! 7. Stops the server, prints Markdown tables with ratios of ours to the best peer and the
+//!    targets (PASS / MISS, never a failure), writes `bench/results/latest.{json,md}`.
+//!    Large files are deleted as soon as their section ends.
+//!
+//! Exits non-zero only when something crashed (a build, the server, a client process).
+//!
+//! This module holds the command itself and what every section shares (the clients, the
+//! phases, the large and memory-bound cases); the rest is one module per concern:
+//! `plan` (the arguments), `server` (the S3 server, CPU pinning, valgrind),
+//! `client` (running one bench binary), `records` (what the binaries print),
+//! `sections` (one module per section), `targets`, `report` (medians and ratios),
+//! `meta` (the run and the machine), `report_md` and `report_json` (the two outputs).
+
+mod client;
+mod meta;
+mod plan;
+mod records;
+mod report;
+mod report_json;
+mod report_md;
+mod sections;
+mod server;
+mod targets;
+
+use std::process::Command;
+use std::time::Instant;
+
+use crate::paths;
+use crate::process::run;
+
+use client::ClientBase;
+use plan::{Plan, USAGE};
+use records::Results;
+use report::Report;
+use server::{Pinning, Server, data_dir, free_port, valgrind_available};
+
+/// Every S3 client, the floor first.
+const CLIENTS: &[&str] = &["hyper", "ours", "object_store", "opendal"];
+/// Every local filesystem client, the floor first.
+/// `ours_nofsync` is our driver with `LocalOptions::fsync(false)`: the like-for-like
+/// comparison with object_store, which does not fsync.
+const LOCAL_CLIENTS: &[&str] = &["tokio", "ours", "ours_nofsync", "object_store", "opendal"];
+/// The peers we compare ourselves with.
+const PEERS: &[&str] = &["object_store", "opendal"];
+/// (operation, requests in flight), in the order of the table.
+const PHASES: &[(&str, usize)] = &[("put", 1), ("put", 32), ("get", 1), ("get", 32), ("list", 1)];
+/// Keys the LIST phase lists.
+const LIST_KEYS: usize = 10_000;
+/// 4 KiB objects PUT overwrites and GET reads.
+const OBJECTS: usize = 5_000;
+const ACCESS_KEY: &str = "AKIDBENCH";
+const SECRET_KEY: &str = "bench-secret-key";
+const MIB: u64 = 1 << 20;
+
+/// Large transfers: (operation, client, mode), in the order of the table.
+const LARGE: &[(&str, &str, &str)] = &[
+    ("put", "hyper", "single"),
+    ("put", "ours", "multipart"),
+    ("put", "object_store", "multipart"),
+    ("put", "opendal", "multipart"),
+    ("get", "hyper", "single"),
+    ("get", "ours", "single"),
+    ("get", "object_store", "single"),
+    ("get", "opendal", "single"),
+    ("get", "ours", "parallel"),
+    ("get", "ours", "stream"),
+    ("get", "object_store", "parallel"),
+    ("get", "opendal", "parallel"),
+];
+/// Part (chunk) size and parts / ranges in flight of every client in the large transfers.
+const LARGE_PART: u64 = 8 * MIB;
+const LARGE_CONCURRENCY: usize = 8;
+/// Memory bound: (backend, operation, mode), our engine with `TransferOptions::default()`.
+const MEMORY: &[(&str, &str, &str)] = &[
+    ("local", "put", "multipart"),
+    ("local", "get", "parallel"),
+    ("local", "get", "stream"),
+    ("s3", "put", "multipart"),
+    ("s3", "get", "parallel"),
+    ("s3", "get", "stream"),
+    ("local", "put", "tree"),
+    ("s3", "put", "tree"),
+];
+/// The tree case: the memory-bound size split into this many files, uploaded this many at a
+/// time (`cp -r -j 8` of eight large files).
+const TREE_FILES: u64 = 8;
+/// What a client process holds besides the transfer's buffers: runtime, allocator,
+/// binary, HTTP buffers.
+const MEMORY_OVERHEAD: u64 = 64 * MIB;
+
+/// `cargo xtask bench [...]`.
+pub fn command(args: &[String]) -> Result<(), String> {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    let plan = Plan::parse(args)?;
+    let root = paths::workspace_root();
+    let bench_dir = root.join("bench");
+    let target_dir = bench_dir.join("target");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // Not `--locked`: the root crates are path dependencies, so a dependency added to one
+    // of them must be able to enter bench/Cargo.lock; the peers are pinned with `=` in
+    // bench/Cargo.toml, and entries already locked stay as they are.
+    run(Command::new(cargo)
+        .current_dir(&root)
+        .args(["build", "--release", "--manifest-path"])
+        .arg(bench_dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir))?;
+    let bins = target_dir.join("release");
+    let server_bin = bins.join("bench-server");
+    let client_bin = bins.join("bench-client");
+    let large_bin = bins.join("bench-large");
+
+    let pinning = Pinning::detect();
+    let callgrind = plan.callgrind && (plan.sections.s3_small || plan.sections.local) && valgrind_available();
+    let data_dir = data_dir();
+    let _ = std::fs::remove_dir_all(&data_dir);
+    std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let port = match plan.port {
+        Some(p) => p,
+        None => free_port(9101).ok_or("no free loopback port in 9101-9199")?,
+    };
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let cg_dir = target_dir.join("callgrind");
+    if callgrind {
+        let _ = std::fs::remove_dir_all(&cg_dir);
+        std::fs::create_dir_all(&cg_dir).map_err(|e| format!("cannot create {}: {e}", cg_dir.display()))?;
+    }
+
+    let mut crashes: Vec<String> = Vec::new();
+    let mut res = Results::default();
+    let outcome = (|| -> Result<(), String> {
+        let s3_args: Vec<String> = ["--endpoint", &endpoint, "--bucket", "bench", "--access-key", ACCESS_KEY]
+            .iter()
+            .chain(&["--secret-key", SECRET_KEY])
+            .map(|s| (*s).to_owned())
+            .collect();
+        let mut server = match plan.sections.needs_server() {
+            true => Some(Server::start(&server_bin, &data_dir, port, &pinning)?),
+            false => None,
+        };
+        if let Some(server) = server.as_mut() {
+            let mut small_args = s3_args.clone();
+            small_args.extend(["--objects".to_owned(), OBJECTS.to_string()]);
+            let small = ClientBase { bin: &client_bin, common: small_args, pinning: &pinning, tag: "" };
+            let large = ClientBase { bin: &large_bin, common: s3_args.clone(), pinning: &pinning, tag: "" };
+            if plan.sections.s3_small {
+                let cg = callgrind.then_some(cg_dir.as_path());
+                sections::s3_small(&plan, &small, server, cg, &mut res, &mut crashes)?;
+            }
+            if plan.sections.s3_large {
+                sections::s3_large(&plan, &large, server, &data_dir, &mut res, &mut crashes)?;
+            }
+            if plan.sections.memory {
+                sections::memory(&plan, &large, Some(server), &data_dir, &mut res, &mut crashes)?;
+            }
+            server.stop();
+        }
+        if plan.sections.local {
+            let cg = callgrind.then_some(cg_dir.as_path());
+            sections::local(&plan, &client_bin, &pinning, &data_dir, cg, &mut res, &mut crashes)?;
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&data_dir);
+    if let Err(e) = outcome {
+        crashes.push(e);
+    }
+
+    let report = Report::build(&plan, &res, callgrind, &pinning, port, started.elapsed());
+    let md = report.markdown(&crashes);
+    println!("\n{md}");
+    let results = bench_dir.join("results");
+    std::fs::create_dir_all(&results).map_err(|e| format!("cannot create {}: {e}", results.display()))?;
+    let json = report.json(&res, &crashes)?;
+    std::fs::write(results.join("latest.json"), json).map_err(|e| format!("cannot write latest.json: {e}"))?;
+    std::fs::write(results.join("latest.md"), &md).map_err(|e| format!("cannot write latest.md: {e}"))?;
+    eprintln!("xtask: bench: wrote {} and latest.md", results.join("latest.json").display());
+    if crashes.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} part(s) of the benchmark crashed:\n  {}", crashes.len(), crashes.join("\n  ")))
+    }
+}
+
+/// The outputs of a made-up run, against the files the hand-written JSON writer and the
+/// single-module report produced for the same run before the split (`testdata/`).
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::records::{Count, LargeRecord, Record, Results, parse_line};
+    use super::report_json::tests::first_difference;
+    use super::*;
+
+    fn f(i: usize, k: f64) -> f64 {
+        ((i as f64) * 37.77 + k).sqrt() * 100.0 + k / 7.0
+    }
+
+    fn small_line(client: &str, op: &str, conc: usize, i: usize) -> String {
+        format!(
+            r#"{{"client":"{client}","concurrency":{conc},"cpu_sys_s":0.5,"cpu_us_per_op":{},"cpu_user_s":0.25,"listings":0,"n":1000,"op":"{op}","ops_per_sec":{},"peak_rss_kb":{},"requests":1000,"seconds":1.5}}"#,
+            f(i, 1.0) / 10.0,
+            f(i, 2.0) * 10.0,
+            10000 + 4 * i
+        )
+    }
+
+    fn large_line(backend: &str, client: &str, op: &str, mode: &str, i: usize, rss_kb: u64) -> String {
+        format!(
+            r#"{{"backend":"{backend}","bytes":134217728,"client":"{client}","concurrency":8,"cpu_s":{},"cpu_sys_s":0.125,"cpu_user_s":0.5,"download_part_size":8388608,"mib_per_s":{},"mode":"{mode}","op":"{op}","part_size":8388608,"peak_rss_kb":{rss_kb},"read_ahead":4,"seconds":0.75,"verified":{}}}"#,
+            f(i, 5.0) / 1000.0,
+            f(i, 6.0),
+            if op == "get" { "true" } else { "null" }
+        )
+    }
+
+    #[test]
+    fn report_outputs_unchanged() {
+        let args: Vec<String> = ["--quick", "--large-repeat", "2"].iter().map(|s| s.to_string()).collect();
+        let plan = Plan::parse(&args).unwrap();
+        let mut res = Results::default();
+        let mut i = 0;
+        for _rep in 0..2 {
+            for &(op, conc) in PHASES {
+                for c in CLIENTS {
+                    i += 1;
+                    if (*c, op, conc) == ("opendal", "get", 32) {
+                        continue;
+                    }
+                    res.runs.push(Record::from_line(parse_line(&small_line(c, op, conc, i)).unwrap()).unwrap());
+                }
+            }
+        }
+        for &(op, conc) in PHASES {
+            for c in CLIENTS {
+                i += 1;
+                if (*c, op) == ("hyper", "list") {
+                    continue;
+                }
+                res.counts.push(Count {
+                    client: c.to_string(),
+                    op: op.to_string(),
+                    concurrency: conc,
+                    small: (100, 1_000_000 + i as u64),
+                    large: (600, 5_000_000 + 7919 * i as u64),
+                    per_op: f(i, 3.0) * 100.0,
+                    file: PathBuf::from(format!("/x/{c}-{op}-c{conc}.out")),
+                });
+            }
+            for c in LOCAL_CLIENTS {
+                i += 1;
+                res.local_runs.push(Record::from_line(parse_line(&small_line(c, op, conc, i)).unwrap()).unwrap());
+                res.local_counts.push(Count {
+                    client: c.to_string(),
+                    op: op.to_string(),
+                    concurrency: conc,
+                    small: (100, 2_000_000 + i as u64),
+                    large: (600, 9_000_000 + 7919 * i as u64),
+                    per_op: f(i, 4.0) * 100.0,
+                    file: PathBuf::from(format!("/x/local-{c}-{op}-c{conc}.out")),
+                });
+            }
+        }
+        for _rep in 0..2 {
+            for &(op, client, mode) in LARGE {
+                i += 1;
+                if (op, client, mode) == ("get", "opendal", "parallel") {
+                    continue;
+                }
+                let line = large_line("s3", client, op, mode, i, 20000 + i as u64);
+                res.large.push(LargeRecord::from_lines(vec![parse_line(&line).unwrap()]).unwrap());
+            }
+        }
+        for &(backend, op, mode) in MEMORY {
+            i += 1;
+            let rss = if mode == "stream" { 200_000 } else { 50_000 + i as u64 };
+            let line = large_line(backend, "ours", op, mode, i, rss);
+            res.memory.push(LargeRecord::from_lines(vec![parse_line(&line).unwrap()]).unwrap());
+        }
+        let pinning = Pinning { enabled: false, note: "pinning note".into() };
+        let mut report = Report::build(&plan, &res, true, &pinning, 9101, Duration::from_secs(42));
+        let m = &mut report.meta;
+        for (k, v) in [("date", &mut m.date), ("git", &mut m.git), ("cpu", &mut m.cpu), ("cpus", &mut m.cpus)] {
+            *v = format!("fixed {k}");
+        }
+        m.versions = "fixed versions".into();
+        let crashes = vec!["boom\nline two".to_string(), "quote \" and tab \t and \u{1} and é".to_string()];
+        let md = report.markdown(&crashes);
+        let json = report.json(&res, &crashes).unwrap();
+        let (want_md, want_json) = (include_str!("testdata/report.md"), include_str!("testdata/report.json"));
+        assert!(md == want_md, "Markdown differs: {}", first_difference(want_md, &md));
+        assert!(json == want_json, "JSON differs: {}", first_difference(want_json, &json));
+    }
+}

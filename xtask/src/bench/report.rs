@@ -1,0 +1,473 @@
+//! The report: the medians of the repetitions per client and phase, the ratios of ours to
+//! the best peer and to the floor, the targets and the notes, built once from the
+//! `Results` and then written as Markdown (`report_md`) and JSON (`report_json`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::meta::{Meta, cpu_model, git_describe, pinned_versions, utc_now};
+use super::plan::{Plan, Sections};
+use super::records::{Count, LargeRecord, Record, Results};
+use super::server::Pinning;
+use super::targets::{
+    TARGET_CPU_RATIO, TARGET_INSTR_RATIO, TARGET_LARGE_FLOOR, TARGET_LARGE_PEER, TARGET_LIST_US_PER_KEY,
+    TARGET_LOCAL_LIST, TARGET_LOCAL_SMALL, Target,
+};
+use super::{LARGE, LIST_KEYS, MEMORY, MEMORY_OVERHEAD, MIB, PEERS, PHASES};
+
+/// Medians of one client in one phase.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Cell {
+    pub(crate) ops_per_sec: Option<f64>,
+    pub(crate) cpu_us: Option<f64>,
+    pub(crate) rss_kb: Option<f64>,
+    pub(crate) instr: Option<f64>,
+}
+
+/// The median, the mean of the middle two for an even count; `None` when empty.
+pub(crate) fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 })
+}
+
+/// One phase (operation, requests in flight) of a small-operations table.
+pub(crate) struct Row {
+    pub(crate) op: &'static str,
+    pub(crate) concurrency: usize,
+    pub(crate) cells: BTreeMap<String, Cell>,
+    pub(crate) cpu_ratio: Option<f64>,
+    pub(crate) instr_ratio: Option<f64>,
+    /// Local filesystem: ours' ops/s over object_store's.
+    pub(crate) tput_ratio: Option<f64>,
+    /// Local filesystem: ours with fsync off, ops/s and CPU/op over object_store's.
+    pub(crate) nofsync_tput_ratio: Option<f64>,
+    pub(crate) nofsync_cpu_ratio: Option<f64>,
+}
+
+/// One large transfer in the report, with its ratios.
+pub(crate) struct LargeRow {
+    pub(crate) group: &'static str,
+    pub(crate) client: String,
+    pub(crate) mode: String,
+    pub(crate) mib_per_s: f64,
+    pub(crate) cpu_s: f64,
+    pub(crate) rss_kb: f64,
+    /// ours / the best peer of the group (ours' rows only).
+    pub(crate) vs_peer: Option<f64>,
+    /// this / the floor of the operation.
+    pub(crate) vs_floor: Option<f64>,
+}
+
+/// Everything the two outputs show.
+pub(crate) struct Report {
+    pub(crate) rows: Vec<Row>,
+    pub(crate) local_rows: Vec<Row>,
+    pub(crate) large: Vec<LargeRow>,
+    pub(crate) large_mib: u64,
+    pub(crate) large_repeat: usize,
+    pub(crate) memory: Vec<(LargeRecord, f64)>,
+    pub(crate) memory_mib: u64,
+    pub(crate) clients: Vec<String>,
+    pub(crate) local_clients: Vec<String>,
+    pub(crate) sections: Sections,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) notes: Vec<String>,
+    pub(crate) meta: Meta,
+}
+
+/// The best (lowest) value of the peers.
+fn best_peer(cells: &BTreeMap<String, Cell>, metric: fn(&Cell) -> Option<f64>) -> Option<f64> {
+    PEERS.iter().filter_map(|p| cells.get(*p).and_then(metric)).min_by(f64::total_cmp)
+}
+
+/// The medians of each client in one phase.
+fn cells_of(
+    clients: &[String],
+    runs: &[Record],
+    counts: &[Count],
+    op: &str,
+    concurrency: usize,
+) -> BTreeMap<String, Cell> {
+    let mut cells = BTreeMap::new();
+    for client in clients {
+        let mine: Vec<&Record> =
+            runs.iter().filter(|r| &r.client == client && r.op == op && r.concurrency == concurrency).collect();
+        let instr =
+            counts.iter().find(|c| &c.client == client && c.op == op && c.concurrency == concurrency).map(|c| c.per_op);
+        cells.insert(
+            client.clone(),
+            Cell {
+                ops_per_sec: median(mine.iter().map(|r| r.ops_per_sec).collect()),
+                cpu_us: median(mine.iter().map(|r| r.cpu_us_per_op).collect()),
+                rss_kb: median(mine.iter().map(|r| r.peak_rss_kb).collect()),
+                instr,
+            },
+        );
+    }
+    cells
+}
+
+/// `mine / base`, when both are known and the base is positive.
+fn ratio(mine: Option<f64>, base: Option<f64>) -> Option<f64> {
+    match (mine, base) {
+        (Some(m), Some(b)) if b > 0.0 => Some(m / b),
+        _ => None,
+    }
+}
+
+/// The group a large transfer is compared within.
+pub(crate) fn large_group(op: &str, mode: &str) -> &'static str {
+    match (op, mode) {
+        ("put", _) => "PUT",
+        (_, "single") => "GET, one stream",
+        _ => "GET, parallel ranges",
+    }
+}
+
+/// What a large transfer calls.
+pub(crate) fn large_api(client: &str, op: &str, mode: &str) -> &'static str {
+    match (client, op, mode) {
+        ("hyper", "put", _) => "one PUT, body streamed (floor)",
+        ("hyper", _, _) => "one GET, body streamed (floor)",
+        ("ours", "put", "tree") => "`tree::upload_dir`, 8 files 8 at a time",
+        ("ours", "put", _) => "`Transfer::upload_file`",
+        ("ours", _, "single") => "`Driver::get_object` body",
+        ("ours", _, "parallel") => "`Transfer::download_file`",
+        ("ours", _, "stream") => "`Transfer::download_stream`",
+        ("object_store", "put", _) => "`put_multipart` + `WriteMultipart`",
+        ("object_store", _, "single") => "`get().into_stream()`",
+        ("object_store", _, _) => "`get_range` x `buffered(8)`",
+        ("opendal", "put", _) => "`writer_with().concurrent(8).chunk(8 MiB)`",
+        ("opendal", _, "single") => "`reader().into_bytes_stream(..)`",
+        ("opendal", _, _) => "`reader_with().concurrent(8).chunk(8 MiB)`",
+        _ => "?",
+    }
+}
+
+impl Report {
+    /// Medians, ratios, targets and notes of one run.
+    pub(crate) fn build(
+        plan: &Plan,
+        res: &Results,
+        callgrind: bool,
+        pinning: &Pinning,
+        port: u16,
+        elapsed: Duration,
+    ) -> Report {
+        let mut rows = Vec::new();
+        let mut targets = Vec::new();
+        let clients = plan.s3_clients();
+        let local_clients = plan.local_clients();
+        if plan.sections.s3_small {
+            for &(op, concurrency) in PHASES {
+                let cells = cells_of(&clients, &res.runs, &res.counts, op, concurrency);
+                let ours = cells.get("ours").copied().unwrap_or_default();
+                let cpu_ratio = ratio(ours.cpu_us, best_peer(&cells, |c| c.cpu_us));
+                let instr_ratio = ratio(ours.instr, best_peer(&cells, |c| c.instr));
+                let label = format!("S3 {}", phase_label(op, concurrency));
+                if op != "list" && callgrind {
+                    targets.push(Target::at_most(
+                        format!("{label}: instructions/op, ours / best peer"),
+                        instr_ratio,
+                        TARGET_INSTR_RATIO,
+                        "x",
+                    ));
+                }
+                targets.push(Target::at_most(
+                    format!("{label}: client CPU/op, ours / best peer"),
+                    cpu_ratio,
+                    TARGET_CPU_RATIO,
+                    "x",
+                ));
+                if op == "list" {
+                    targets.push(Target::at_most(
+                        format!("{label}: client CPU per key listed, ours"),
+                        ours.cpu_us,
+                        TARGET_LIST_US_PER_KEY,
+                        " µs",
+                    ));
+                }
+                rows.push(Row {
+                    op,
+                    concurrency,
+                    cells,
+                    cpu_ratio,
+                    instr_ratio,
+                    tput_ratio: None,
+                    nofsync_tput_ratio: None,
+                    nofsync_cpu_ratio: None,
+                });
+            }
+        }
+
+        let mut large = Vec::new();
+        if plan.sections.s3_large {
+            // Medians over the repetitions of one (client, operation, mode).
+            let med = |client: &str, op: &str, mode: &str, f: fn(&LargeRecord) -> f64| {
+                median(res.large.iter().filter(|r| r.client == client && r.op == op && r.mode == mode).map(f).collect())
+            };
+            for &(op, client, mode) in LARGE {
+                let Some(mib_per_s) = med(client, op, mode, |r| r.mib_per_s) else { continue };
+                let group = large_group(op, mode);
+                let floor = med("hyper", op, "single", |r| r.mib_per_s);
+                let best = LARGE
+                    .iter()
+                    .filter(|(o, c, m)| PEERS.contains(c) && large_group(o, m) == group)
+                    .filter_map(|(o, c, m)| med(c, o, m, |r| r.mib_per_s))
+                    .max_by(f64::total_cmp);
+                let vs_peer = if client == "ours" { ratio(Some(mib_per_s), best) } else { None };
+                let vs_floor = if client == "hyper" { None } else { ratio(Some(mib_per_s), floor) };
+                if client == "ours" {
+                    let what = format!(
+                        "S3 {group} {} MiB, `{}`",
+                        plan.large_bytes / MIB,
+                        large_api(client, op, mode).replace('`', "")
+                    );
+                    targets.push(Target::at_least(
+                        format!("{what}: MiB/s, ours / best peer"),
+                        vs_peer,
+                        TARGET_LARGE_PEER,
+                        "x",
+                    ));
+                    targets.push(Target::at_least(
+                        format!("{what}: MiB/s, ours / floor"),
+                        vs_floor,
+                        TARGET_LARGE_FLOOR,
+                        "x",
+                    ));
+                }
+                large.push(LargeRow {
+                    group,
+                    client: client.to_owned(),
+                    mode: mode.to_owned(),
+                    mib_per_s,
+                    cpu_s: med(client, op, mode, |r| r.cpu_s).unwrap_or(f64::NAN),
+                    rss_kb: med(client, op, mode, |r| r.peak_rss_kb).unwrap_or(f64::NAN),
+                    vs_peer,
+                    vs_floor,
+                });
+            }
+        }
+
+        let mut local_rows = Vec::new();
+        if plan.sections.local {
+            for &(op, concurrency) in PHASES {
+                let cells = cells_of(&local_clients, &res.local_runs, &res.local_counts, op, concurrency);
+                let ours = cells.get("ours").copied().unwrap_or_default();
+                let nofsync = cells.get("ours_nofsync").copied().unwrap_or_default();
+                let os = cells.get("object_store").copied().unwrap_or_default();
+                let tput_ratio = ratio(ours.ops_per_sec, os.ops_per_sec);
+                let cpu_ratio = ratio(ours.cpu_us, os.cpu_us);
+                let nofsync_tput_ratio = ratio(nofsync.ops_per_sec, os.ops_per_sec);
+                let nofsync_cpu_ratio = ratio(nofsync.cpu_us, os.cpu_us);
+                let instr_ratio = ratio(ours.instr, best_peer(&cells, |c| c.instr));
+                let label = format!("local {}", phase_label(op, concurrency));
+                for (who, tput, mine) in [("ours", tput_ratio, ours), ("ours_nofsync", nofsync_tput_ratio, nofsync)] {
+                    if !local_clients.iter().any(|c| c == who) {
+                        continue;
+                    }
+                    if op == "list" {
+                        targets.push(Target::at_least(
+                            format!("{label}: keys/s, {who} / object_store"),
+                            tput,
+                            TARGET_LOCAL_LIST,
+                            "x",
+                        ));
+                        targets.push(Target::at_most(
+                            format!("{label}: client CPU per key listed, {who}"),
+                            mine.cpu_us,
+                            TARGET_LIST_US_PER_KEY,
+                            " µs",
+                        ));
+                    } else {
+                        targets.push(Target::at_least(
+                            format!("{label}: ops/s, {who} / object_store"),
+                            tput,
+                            TARGET_LOCAL_SMALL,
+                            "x",
+                        ));
+                    }
+                }
+                local_rows.push(Row {
+                    op,
+                    concurrency,
+                    cells,
+                    cpu_ratio,
+                    instr_ratio,
+                    tput_ratio,
+                    nofsync_tput_ratio,
+                    nofsync_cpu_ratio,
+                });
+            }
+        }
+
+        let mut memory = Vec::new();
+        if plan.sections.memory {
+            for &(backend, op, mode) in MEMORY {
+                let Some(r) = res.memory.iter().find(|r| r.backend == backend && r.op == op && r.mode == mode) else {
+                    continue;
+                };
+                let limit = r.bound() + MEMORY_OVERHEAD as f64;
+                let rss = r.peak_rss_kb * 1024.0;
+                targets.push(Target::at_most(
+                    format!(
+                        "memory, {backend} {}: peak RSS, MiB (bound {} MiB + {} MiB)",
+                        large_api("ours", op, mode).replace('`', ""),
+                        r.bound() as u64 / MIB,
+                        MEMORY_OVERHEAD / MIB
+                    ),
+                    Some(rss / MIB as f64),
+                    limit / MIB as f64,
+                    "",
+                ));
+                memory.push((r.clone(), limit));
+            }
+        }
+
+        let mut notes = vec![format!(
+            "Each timed phase runs in its own client process on a current-thread tokio runtime (plus its \
+             blocking pool); CPU is getrusage(RUSAGE_SELF) user+sys (all threads) around the timed part; peak \
+             RSS is the process's ru_maxrss. Pinning: {}.",
+            pinning.note
+        )];
+        if plan.sections.s3_small || plan.sections.local {
+            notes.push(format!(
+                "Small phases (S3 and local): medians of {} repetition(s); N per phase: {} sequential, {} with 32 \
+                 in flight (after a warm-up at the same concurrency); LIST: {} listing(s) of {LIST_KEYS} keys \
+                 (pages of 1,000), counted per key.",
+                plan.repeat, plan.n_seq, plan.n_par, plan.listings
+            ));
+        }
+        if plan.sections.needs_server() {
+            notes.push(
+                "Server: `bench-server` = s3s-fs 0.14.1 behind our own hyper http1 listener with TCP_NODELAY, \
+                 SigV4 auth on, store in tmpfs, pinned to its own core; it saturates that core for all but \
+                 sequential small requests, so compare CPU/op, instructions/op and RSS rather than ops/s. Large \
+                 transfers are bounded by the server too (s3s-fs reads a GET's file in 4 KiB pieces, and \
+                 concatenates and re-hashes the parts of a multipart upload on completion), so read their MiB/s \
+                 beside the client CPU seconds."
+                    .to_owned(),
+            );
+        }
+        if plan.sections.s3_small {
+            notes.push(
+                "S3 clients as configured: ours = `S3Driver` defaults (over plain http: SHA-256 payload hash + \
+                 x-amz-checksum-crc32c on PUT); object_store = `AmazonS3Builder` defaults (SHA-256 payload hash, \
+                 no checksum; LIST sends no max-keys, the server pages by 1,000); opendal = `services::S3` \
+                 defaults (UNSIGNED-PAYLOAD, no checksum); hyper = the floor: hyper-util pooled client, signed \
+                 with `storage_s3::sigv4::sign_headers` and UNSIGNED-PAYLOAD, no XML parsing beyond counting \
+                 `<Key>` and reading the continuation token."
+                    .to_owned(),
+            );
+        }
+        if plan.sections.s3_large {
+            notes.push(format!(
+                "Large transfers: one {} MiB file of noise on tmpfs, {} repetition(s) per client and API \
+                 (--large-repeat; medians when more than one; single runs of the parallel GETs varied by \
+                 about +-10% from run to run here), each in its own `bench-large` process; every GET is written to a tmpfs file and \
+                 compared byte for byte with the source afterwards (untimed). Part / chunk / range size 8 MiB \
+                 and 8 in flight for every parallel client: ours = `Transfer::with_options(S3Driver defaults, \
+                 TransferOptions {{ part_size: 8 MiB, concurrency: 8, download_part_size: 8 MiB, read_ahead: 8, \
+                 verify: true (default), .. }})` (PUT: one MD5 per part, sent as Content-MD5 and checked \
+                 against the part ETag, then the multipart ETag checked), the GET object written by our engine as a multipart upload (its ETag is not an MD5, so \
+                 downloads check the size only); object_store = `AmazonS3Builder` defaults (SHA-256 payload hash \
+                 per part); opendal = `services::S3` defaults + `executors-tokio` (UNSIGNED-PAYLOAD); hyper = \
+                 the floor, one request each way, UNSIGNED-PAYLOAD. The peers' file reads are 1 MiB tokio::fs \
+                 reads; single-stream GETs and ordered streams are written with std `write_all` on the runtime \
+                 thread. Ratios: MiB/s of ours over the best peer of the same group (PUT; GET one stream; GET \
+                 parallel) and over the floor of the same operation (the parallel GETs against the one-stream \
+                 floor).",
+                plan.large_bytes / MIB,
+                plan.large_repeat
+            ));
+        }
+        if plan.sections.local {
+            notes.push(
+                "Local filesystem (tmpfs): each client on its own directory, which it wrote itself: ours = \
+                 `LocalDriver::new(root)` defaults, container `bench` (one blocking task per PUT: temporary \
+                 file + MD5 + metadata in a user xattr + fsync + rename + directory fsync; GET and LIST read the \
+                 xattr back); ours_nofsync = the same with `LocalOptions::default().fsync(false)` (still \
+                 temporary file + rename, so atomic, but not durable): object_store does not fsync either, so \
+                 ours_nofsync is the like-for-like comparison and both rows get ratios; \
+                 object_store = `LocalFileSystem::new_with_prefix(root/bench)` (temporary file + rename, no \
+                 fsync); opendal = `services::Fs` rooted at root/bench (no atomic_write_dir: writes in place); \
+                 tokio = the floor, `tokio::fs::write` / `read`, LIST = `read_dir` counting file entries (no \
+                 stat). ours lists with the driver's default page (1,000 keys); object_store and opendal list \
+                 recursively in one stream. Throughput targets compare ops/s (keys/s for LIST) of ours and \
+                 object_store; the client is the whole system here, so ops/s and CPU/op say nearly the same \
+                 thing (CPU ratio shown beside)."
+                    .to_owned(),
+            );
+        }
+        if plan.sections.memory {
+            notes.push(format!(
+                "Memory bound: one {} MiB file through our engine with `TransferOptions::default()` (part_size \
+                 8 MiB, concurrency 8, download_part_size 8 MiB, read_ahead 4, verify on), one process per \
+                 transfer, to `LocalDriver` (tmpfs) and to the S3 server. Bound = part_size x (concurrency + 1) \
+                 = 72 MiB, plus an assumed fixed overhead of {} MiB for the runtime, allocator, binary and HTTP / \
+                 file buffers (an idle client process peaks near 10 MiB). The ordered stream's own documented \
+                 bound, download_part_size x (read_ahead + 1) = 40 MiB, is below it. Files are deleted as soon as \
+                 each transfer ends.",
+                plan.memory_bytes / MIB,
+                MEMORY_OVERHEAD / MIB
+            ));
+        }
+        if callgrind {
+            let (s, l) = plan.cg_ops;
+            let (ls, ll) = plan.cg_listings;
+            notes.push(format!(
+                "Instructions/op: valgrind --tool=callgrind on the client process (all threads), (I(N={l}) - \
+                 I(N={s})) / {}; LIST: ({ll} - {ls} listings) x {LIST_KEYS} keys. Valgrind hides SHA-NI, so \
+                 SHA-256 runs its software path there (native runs use SHA-NI where the CPU has it). Outputs: \
+                 bench/target/callgrind/*.out, local-*.out for the local filesystem (`callgrind_annotate \
+                 --inclusive=yes FILE`).",
+                l - s
+            ));
+        } else {
+            notes.push("Instruction counts skipped (--no-callgrind or no valgrind).".to_owned());
+        }
+        let command = if plan.args.is_empty() {
+            "cargo xtask bench".to_owned()
+        } else {
+            format!("cargo xtask bench {}", plan.args.join(" "))
+        };
+        let meta = Meta {
+            command,
+            sections: plan.sections.names().join(", "),
+            date: utc_now(),
+            git: git_describe(),
+            cpu: cpu_model(),
+            cpus: std::thread::available_parallelism().map(|n| n.get().to_string()).unwrap_or_default(),
+            port: port.to_string(),
+            elapsed_s: format!("{:.0}", elapsed.as_secs_f64()),
+            versions: pinned_versions(),
+        };
+        Report {
+            rows,
+            local_rows,
+            large,
+            large_mib: plan.large_bytes / MIB,
+            large_repeat: plan.large_repeat,
+            memory,
+            memory_mib: plan.memory_bytes / MIB,
+            clients,
+            local_clients,
+            sections: plan.sections,
+            targets,
+            notes,
+            meta,
+        }
+    }
+}
+
+/// "LIST 10k keys" or "PUT 4 KiB, 32 in flight".
+fn phase_label(op: &str, concurrency: usize) -> String {
+    match op {
+        "list" => "LIST 10k keys".to_owned(),
+        _ => format!("{} 4 KiB, {concurrency} in flight", op.to_uppercase()),
+    }
+}

@@ -1,0 +1,422 @@
+//! The results file (`bench/results/latest.json`): its shape as serde types
+//! ([`Document`]), built from the report and the raw records, and written pretty-printed
+//! with numbers as the report has always shown them (whole numbers without a fraction, the
+//! others in Rust's shortest form, NaN and infinities as `null`).
+
+use std::collections::BTreeMap;
+use std::io;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::ser::{Formatter, PrettyFormatter};
+
+use super::MEMORY_OVERHEAD;
+use super::meta::Meta;
+use super::records::{Count, Line, Results};
+use super::report::{Report, Row};
+
+/// The whole results file, its fields in the order written.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Document {
+    pub(crate) meta: Meta,
+    /// S3 small operations, one entry per phase.
+    pub(crate) summary: Vec<SmallRow>,
+    pub(crate) large: Vec<LargeRow>,
+    /// Local filesystem small operations, one entry per phase.
+    pub(crate) local: Vec<SmallRow>,
+    pub(crate) memory: Vec<MemoryRow>,
+    pub(crate) targets: Vec<TargetRow>,
+    pub(crate) callgrind: Vec<CountRow>,
+    pub(crate) local_callgrind: Vec<CountRow>,
+    /// The lines the bench binaries printed, as printed.
+    pub(crate) runs: Vec<Line>,
+    pub(crate) local_runs: Vec<Line>,
+    pub(crate) large_runs: Vec<Line>,
+    pub(crate) memory_runs: Vec<Line>,
+    pub(crate) notes: Vec<String>,
+    pub(crate) crashes: Vec<String>,
+}
+
+/// One phase of a small-operations table. The S3 table has `cpu_ratio_ours_to_best_peer`;
+/// the local one `ops_ratio_ours_to_object_store` and `cpu_ratio_ours_to_object_store`.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SmallRow {
+    pub(crate) op: String,
+    pub(crate) concurrency: usize,
+    /// `key` for LIST, else `request`.
+    pub(crate) per: String,
+    pub(crate) clients: BTreeMap<String, SmallCell>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub(crate) ops_ratio_ours_to_object_store: Option<Option<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub(crate) cpu_ratio_ours_to_object_store: Option<Option<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    pub(crate) cpu_ratio_ours_to_best_peer: Option<Option<f64>>,
+    pub(crate) instructions_ratio_ours_to_best_peer: Option<f64>,
+}
+
+/// The medians of one client in one phase.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SmallCell {
+    pub(crate) ops_per_sec: Option<f64>,
+    pub(crate) cpu_us_per_op: Option<f64>,
+    pub(crate) instructions_per_op: Option<f64>,
+    pub(crate) peak_rss_kb: Option<f64>,
+}
+
+/// One large transfer (medians of its repetitions).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LargeRow {
+    pub(crate) group: String,
+    pub(crate) client: String,
+    pub(crate) mode: String,
+    pub(crate) mib_per_s: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub(crate) cpu_s: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub(crate) peak_rss_kb: f64,
+    pub(crate) mib_per_s_ratio_ours_to_best_peer: Option<f64>,
+    pub(crate) mib_per_s_ratio_to_floor: Option<f64>,
+}
+
+/// One transfer of the memory-bound section, against its limit.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct MemoryRow {
+    pub(crate) backend: String,
+    pub(crate) op: String,
+    pub(crate) mode: String,
+    pub(crate) bytes: f64,
+    pub(crate) part_size: f64,
+    pub(crate) concurrency: f64,
+    pub(crate) download_part_size: f64,
+    pub(crate) read_ahead: f64,
+    pub(crate) bound_bytes: f64,
+    pub(crate) overhead_bytes: f64,
+    pub(crate) limit_bytes: f64,
+    pub(crate) peak_rss_bytes: f64,
+    pub(crate) within: bool,
+    pub(crate) mib_per_s: f64,
+    pub(crate) cpu_s: f64,
+}
+
+/// One target and its verdict.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TargetRow {
+    pub(crate) name: String,
+    pub(crate) value: Option<f64>,
+    pub(crate) limit: f64,
+    pub(crate) at_least: bool,
+    pub(crate) verdict: String,
+}
+
+/// Instructions per operation of one client and phase, with the two runs behind it.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CountRow {
+    pub(crate) client: String,
+    pub(crate) op: String,
+    pub(crate) concurrency: usize,
+    pub(crate) small_ops: u64,
+    pub(crate) small_instructions: u64,
+    pub(crate) large_ops: u64,
+    pub(crate) large_instructions: u64,
+    pub(crate) instructions_per_op: f64,
+    pub(crate) file: String,
+}
+
+/// A field that may be absent (`None`) or present and `null` (`Some(None)`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
+    Option::<f64>::deserialize(d).map(Some)
+}
+
+/// A number written as `null` because it was NaN.
+fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Option::<f64>::deserialize(d).map(|v| v.unwrap_or(f64::NAN))
+}
+
+impl Document {
+    /// Reads a results file.
+    #[cfg(test)]
+    pub(crate) fn parse(text: &str) -> Result<Document, String> {
+        serde_json::from_str(text).map_err(|e| format!("bad results file: {e}"))
+    }
+
+    /// The file's text: two-space indentation, a final newline.
+    pub(crate) fn to_text(&self) -> Result<String, String> {
+        let mut out = Vec::new();
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, NumberFormatter(PrettyFormatter::new()));
+        self.serialize(&mut ser).map_err(|e| format!("cannot write the results: {e}"))?;
+        out.push(b'\n');
+        String::from_utf8(out).map_err(|e| format!("cannot write the results: {e}"))
+    }
+}
+
+/// serde_json's pretty printer, with numbers as the report writes them: a whole number
+/// below 10^15 without a fraction (`10880`, not `10880.0`), others as Rust prints an `f64`
+/// (serde_json writes non-finite numbers as `null` before they get here).
+struct NumberFormatter(PrettyFormatter<'static>);
+
+impl Formatter for NumberFormatter {
+    fn write_f64<W: ?Sized + io::Write>(&mut self, w: &mut W, v: f64) -> io::Result<()> {
+        if v.fract() == 0.0 && v.abs() < 1e15 { write!(w, "{}", v as i64) } else { write!(w, "{v}") }
+    }
+
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+
+    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+fn small_rows(rows: &[Row]) -> Vec<SmallRow> {
+    rows.iter()
+        .map(|row| {
+            let local = row.tput_ratio.is_some();
+            SmallRow {
+                op: row.op.to_owned(),
+                concurrency: row.concurrency,
+                per: if row.op == "list" { "key" } else { "request" }.to_owned(),
+                clients: row
+                    .cells
+                    .iter()
+                    .map(|(c, cell)| {
+                        let cell = SmallCell {
+                            ops_per_sec: cell.ops_per_sec,
+                            cpu_us_per_op: cell.cpu_us,
+                            instructions_per_op: cell.instr,
+                            peak_rss_kb: cell.rss_kb,
+                        };
+                        (c.clone(), cell)
+                    })
+                    .collect(),
+                ops_ratio_ours_to_object_store: local.then_some(row.tput_ratio),
+                cpu_ratio_ours_to_object_store: local.then_some(row.cpu_ratio),
+                cpu_ratio_ours_to_best_peer: (!local).then_some(row.cpu_ratio),
+                instructions_ratio_ours_to_best_peer: row.instr_ratio,
+            }
+        })
+        .collect()
+}
+
+fn count_rows(counts: &[Count]) -> Vec<CountRow> {
+    counts
+        .iter()
+        .map(|c| CountRow {
+            client: c.client.clone(),
+            op: c.op.clone(),
+            concurrency: c.concurrency,
+            small_ops: c.small.0,
+            small_instructions: c.small.1,
+            large_ops: c.large.0,
+            large_instructions: c.large.1,
+            instructions_per_op: c.per_op,
+            file: c.file.display().to_string(),
+        })
+        .collect()
+}
+
+impl Report {
+    /// The results file's content: this report, the raw records and what crashed.
+    pub(crate) fn document(&self, res: &Results, crashes: &[String]) -> Document {
+        Document {
+            meta: self.meta.clone(),
+            summary: small_rows(&self.rows),
+            large: self
+                .large
+                .iter()
+                .map(|r| LargeRow {
+                    group: r.group.to_owned(),
+                    client: r.client.clone(),
+                    mode: r.mode.clone(),
+                    mib_per_s: r.mib_per_s,
+                    cpu_s: r.cpu_s,
+                    peak_rss_kb: r.rss_kb,
+                    mib_per_s_ratio_ours_to_best_peer: r.vs_peer,
+                    mib_per_s_ratio_to_floor: r.vs_floor,
+                })
+                .collect(),
+            local: small_rows(&self.local_rows),
+            memory: self
+                .memory
+                .iter()
+                .map(|(r, limit)| {
+                    let rss = r.peak_rss_kb * 1024.0;
+                    MemoryRow {
+                        backend: r.backend.clone(),
+                        op: r.op.clone(),
+                        mode: r.mode.clone(),
+                        bytes: r.bytes,
+                        part_size: r.part_size,
+                        concurrency: r.concurrency,
+                        download_part_size: r.download_part_size,
+                        read_ahead: r.read_ahead,
+                        bound_bytes: r.bound(),
+                        overhead_bytes: MEMORY_OVERHEAD as f64,
+                        limit_bytes: *limit,
+                        peak_rss_bytes: rss,
+                        within: rss <= *limit,
+                        mib_per_s: r.mib_per_s,
+                        cpu_s: r.cpu_s,
+                    }
+                })
+                .collect(),
+            targets: self
+                .targets
+                .iter()
+                .map(|t| TargetRow {
+                    name: t.name.clone(),
+                    value: t.value,
+                    limit: t.limit,
+                    at_least: t.at_least,
+                    verdict: t.verdict().to_owned(),
+                })
+                .collect(),
+            callgrind: count_rows(&res.counts),
+            local_callgrind: count_rows(&res.local_counts),
+            runs: res.runs.iter().map(|r| r.raw.clone()).collect(),
+            local_runs: res.local_runs.iter().map(|r| r.raw.clone()).collect(),
+            large_runs: res.large.iter().map(|r| r.raw.clone()).collect(),
+            memory_runs: res.memory.iter().map(|r| r.raw.clone()).collect(),
+            notes: self.notes.clone(),
+            crashes: crashes.to_vec(),
+        }
+    }
+
+    /// The results file's text.
+    pub(crate) fn json(&self, res: &Results, crashes: &[String]) -> Result<String, String> {
+        self.document(res, crashes).to_text()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::paths;
+
+    /// Reads a committed results file, checks it parses into the typed shape and that
+    /// writing it again gives the same bytes.
+    fn round_trip(name: &str) -> Document {
+        let path = paths::workspace_root().join("bench").join("results").join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let doc = Document::parse(&text).unwrap();
+        let again = doc.to_text().unwrap();
+        assert!(again == text, "{name} does not round-trip:\n{}", first_difference(&text, &again));
+        // Independently of the types: the same values as a plain JSON tree.
+        let plain: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(same(&serde_json::to_value(&doc).unwrap(), &plain), "{name}: the typed values differ");
+        doc
+    }
+
+    /// Equal JSON trees, numbers compared by value (`10880` and `10880.0` are one number).
+    fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+        use serde_json::Value::{Array, Number, Object};
+        match (a, b) {
+            (Number(x), Number(y)) => x.as_f64() == y.as_f64(),
+            (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y)),
+            (Object(x), Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w))),
+            _ => a == b,
+        }
+    }
+
+    /// The first line where `a` and `b` differ.
+    pub(crate) fn first_difference(a: &str, b: &str) -> String {
+        let at = a.lines().zip(b.lines()).position(|(x, y)| x != y).unwrap_or(a.lines().count().min(b.lines().count()));
+        format!("line {}: {:?} vs {:?}", at + 1, a.lines().nth(at), b.lines().nth(at))
+    }
+
+    #[test]
+    fn latest_results_round_trip() {
+        let doc = round_trip("latest.json");
+        assert!(doc.meta.command.starts_with("cargo xtask bench"));
+        let rows = doc.summary.iter().chain(&doc.local);
+        for row in rows {
+            assert!(["put", "get", "list"].contains(&row.op.as_str()));
+            assert_eq!(row.per, if row.op == "list" { "key" } else { "request" });
+        }
+        for t in &doc.targets {
+            assert!(["PASS", "MISS", "n/a"].contains(&t.verdict.as_str()), "{}", t.verdict);
+        }
+    }
+
+    #[test]
+    fn memory_rerun_round_trips_with_its_values() {
+        let doc = round_trip("memory-rerun.json");
+        assert_eq!(doc.meta.sections, "memory");
+        assert!(doc.summary.is_empty() && doc.large.is_empty() && doc.local.is_empty());
+        assert_eq!(doc.memory.len(), 6);
+        assert_eq!(doc.memory_runs.len(), 6);
+        for (row, run) in doc.memory.iter().zip(&doc.memory_runs) {
+            let num = |k: &str| run.get(k).and_then(serde_json::Value::as_f64).unwrap();
+            let text = |k: &str| run.get(k).and_then(serde_json::Value::as_str).unwrap();
+            assert_eq!(
+                (row.backend.as_str(), row.op.as_str(), row.mode.as_str()),
+                (text("backend"), text("op"), text("mode"))
+            );
+            assert_eq!(row.bytes, num("bytes"));
+            assert_eq!(row.bytes, 2048.0 * 1024.0 * 1024.0);
+            assert_eq!(row.peak_rss_bytes, num("peak_rss_kb") * 1024.0);
+            assert_eq!(row.bound_bytes, row.part_size * (row.concurrency + 1.0));
+            assert_eq!(row.overhead_bytes, MEMORY_OVERHEAD as f64);
+            assert_eq!(row.limit_bytes, row.bound_bytes + row.overhead_bytes);
+            assert_eq!(row.within, row.peak_rss_bytes <= row.limit_bytes);
+            assert_eq!((row.mib_per_s, row.cpu_s), (num("mib_per_s"), num("cpu_s")));
+        }
+        assert_eq!(doc.targets.len(), 6);
+    }
+
+    #[test]
+    fn s3_large_rerun_round_trips() {
+        let doc = round_trip("s3-large-rerun.json");
+        assert_eq!(doc.large.len(), 12);
+        let ours: Vec<&LargeRow> = doc.large.iter().filter(|r| r.client == "ours").collect();
+        assert!(ours.iter().all(|r| r.mib_per_s_ratio_ours_to_best_peer.is_some()));
+        assert!(doc.large.iter().filter(|r| r.client == "hyper").all(|r| r.mib_per_s_ratio_to_floor.is_none()));
+    }
+
+    #[test]
+    fn numbers_are_written_as_before() {
+        let doc = Document::parse(&round_trip_sample()).unwrap();
+        let text = doc.to_text().unwrap();
+        assert!(text.contains("\"peak_rss_kb\": 10880,\n"), "{text}");
+        assert!(text.contains("\"cpu_s\": null,"), "{text}");
+        assert!(text.contains("\"mib_per_s\": 0.1,"), "{text}");
+        assert!(text.contains("\"crashes\": []\n"), "{text}");
+        assert!(Document::parse("{}").is_err());
+    }
+
+    fn round_trip_sample() -> String {
+        let meta = r#"{"command":"c","sections":"s3-large","date":"d","git":"g","cpu":"c","cpus":"2","port":"1","elapsed_s":"3","versions":"v"}"#;
+        let large = r#"{"group":"PUT","client":"ours","mode":"multipart","mib_per_s":0.1,"cpu_s":null,"peak_rss_kb":10880.0,"mib_per_s_ratio_ours_to_best_peer":null,"mib_per_s_ratio_to_floor":1.5}"#;
+        format!(
+            r#"{{"meta":{meta},"summary":[],"large":[{large}],"local":[],"memory":[],"targets":[],"callgrind":[],"local_callgrind":[],"runs":[],"local_runs":[],"large_runs":[],"memory_runs":[],"notes":[],"crashes":[]}}"#
+        )
+    }
+}
