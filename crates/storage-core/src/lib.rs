@@ -27,6 +27,7 @@ pub mod driver;
 pub mod error;
 pub mod fsio;
 pub mod hash;
+pub mod kit;
 pub mod leftover;
 pub mod listing;
 pub mod memory;

@@ -10,12 +10,12 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt};
 
 use crate::capabilities::{Capabilities, DriverInfo, Limits};
 use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::{md5_hex, multipart_etag};
+use crate::kit::{chunked_stream, normalize_metadata, verify_content_md5};
 use crate::listing::{ListCursor, PageBuilder};
 use crate::multipart::{CompletedPart, MultipartUpload, PartOptions};
 use crate::object::{Container, ListEntry, Object, ObjectHash, Page};
@@ -168,32 +168,6 @@ fn no_upload(upload: &MultipartUpload) -> Error {
         .with_driver(NAME)
         .with_object(&upload.container, &upload.key)
         .with_provider_code("NoSuchUpload")
-}
-
-/// Lowercases metadata keys, as HTTP backends do.
-pub fn normalize_metadata(m: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    m.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect()
-}
-
-/// Checks `data` against the MD5 the caller expects, if any.
-pub fn verify_content_md5(expected: Option<&str>, data: &[u8]) -> Result<()> {
-    if let Some(want) = expected {
-        let got = md5_hex(data);
-        if !want.eq_ignore_ascii_case(&got) {
-            return Err(Error::new(
-                ErrorKind::ObjectHashMismatch,
-                format!("the data's MD5 is {got} but {want} was expected; nothing was written"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Splits `data` into a stream of chunks of at most `chunk` bytes (zero-copy).
-pub fn chunked_stream(data: Bytes, chunk: usize) -> crate::payload::ByteStream {
-    let chunk = chunk.max(1);
-    let n = data.len().div_ceil(chunk);
-    stream::iter((0..n).map(move |i| Ok(data.slice(i * chunk..((i + 1) * chunk).min(data.len()))))).boxed()
 }
 
 #[async_trait]

@@ -27,7 +27,7 @@ pub struct CompletedPart {
 }
 
 /// What the caller already knows about a part's data, so that a driver need not hash it
-/// again ([`crate::Driver::put_part_with`]).
+/// again ([`crate::Driver::put_part`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PartOptions {

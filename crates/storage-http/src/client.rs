@@ -14,10 +14,10 @@ use tracing::Instrument;
 use crate::activity::Activity;
 use crate::config::{HttpConfig, TlsRoots};
 use crate::connector::ProxyConnector;
-use crate::redact::redact_url;
 use crate::request::{HttpRequest, HyperBody, Signer};
 use crate::response::HttpResponse;
 use crate::retry::{backoff, is_retryable_status, retry_after};
+use storage_core::kit::redact_url;
 
 type Inner = Client<HttpsConnector<ProxyConnector>, HyperBody>;
 

@@ -9,9 +9,9 @@ use storage_core::{
 
 use crate::client::HttpClient;
 use crate::errors::{kind_for_status, status_error};
-use crate::redact::redact_url;
 use crate::request::{HttpRequest, Unsigned};
 use crate::resume::{Resumable, resumable_body};
+use storage_core::kit::redact_url;
 
 /// Redirects followed before giving up.
 const MAX_REDIRECTS: usize = 10;

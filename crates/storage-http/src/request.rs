@@ -82,7 +82,7 @@ impl RequestBody {
             RequestBody::Bytes(b) if b.len() <= FRAME => {
                 return Ok(Full::new(b.clone()).map_err(|never| match never {}).boxed_unsync());
             }
-            RequestBody::Bytes(b) => storage_core::memory::chunked_stream(b.clone(), FRAME),
+            RequestBody::Bytes(b) => storage_core::kit::chunked_stream(b.clone(), FRAME),
             RequestBody::Stream(slot, _) => {
                 slot.lock().unwrap_or_else(PoisonError::into_inner).take().ok_or_else(|| {
                     Error::new(ErrorKind::Io, "a streamed request body cannot be sent twice").with_retryable(false)

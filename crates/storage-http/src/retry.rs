@@ -1,35 +1,15 @@
 //! Backoff with full jitter, and `Retry-After`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 
 use crate::config::RetryConfig;
 
-/// A cheap pseudo-random number (xorshift over a clock-seeded state); jitter only.
-fn random_u64() -> u64 {
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let mut x = STATE.load(Ordering::Relaxed);
-    if x == 0 {
-        x = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1;
-    }
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    STATE.store(x, Ordering::Relaxed);
-    x
-}
-
-/// The delay before retry number `retry` (0-based): uniform in
-/// `[0, min(max_backoff, initial_backoff * 2^retry)]` ("full jitter").
+/// The delay before retry number `retry` (0-based): [`storage_core::kit::full_jitter`]
+/// with the configured initial and maximum backoff.
 pub fn backoff(config: &RetryConfig, retry: u32) -> Duration {
-    let cap = config.initial_backoff.saturating_mul(1u32 << retry.min(20)).min(config.max_backoff);
-    let nanos = cap.as_nanos() as u64;
-    if nanos == 0 {
-        return Duration::ZERO;
-    }
-    Duration::from_nanos(random_u64() % (nanos + 1))
+    storage_core::kit::full_jitter(config.initial_backoff, config.max_backoff, retry)
 }
 
 /// The delay a `Retry-After` header asks for (seconds or an HTTP date).

@@ -74,7 +74,7 @@ impl Headers {
             content_encoding: options.content_encoding.clone(),
             cache_control: options.cache_control.clone(),
             content_disposition: options.content_disposition.clone(),
-            metadata: storage_core::memory::normalize_metadata(&options.metadata),
+            metadata: storage_core::kit::normalize_metadata(&options.metadata),
         }
     }
 

@@ -1,7 +1,6 @@
 //! Mapping Redis errors onto [`storage_core::ErrorKind`], and retrying transient ones.
 
 use std::future::Future;
-use std::hash::BuildHasher;
 use std::time::Duration;
 
 use redis::{ErrorKind as RedisKind, RedisError, ServerErrorKind};
@@ -114,12 +113,10 @@ pub(crate) struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The delay before retry number `n` (0-based): exponential, full jitter in its upper half.
+    /// The delay before retry number `n` (0-based): the kit's one backoff,
+    /// [`storage_core::kit::full_jitter`].
     pub(crate) fn delay(&self, n: u32) -> Duration {
-        let exp = self.base.saturating_mul(1u32 << n.min(16)).min(self.max);
-        let ms = exp.as_millis().max(1) as u64;
-        let jitter = std::collections::hash_map::RandomState::new().hash_one(std::time::Instant::now()) % (ms / 2 + 1);
-        Duration::from_millis(ms / 2 + jitter)
+        storage_core::kit::full_jitter(self.base, self.max, n)
     }
 }
 

@@ -97,7 +97,7 @@ impl ObjectMeta {
             content_encoding: options.content_encoding.clone(),
             cache_control: options.cache_control.clone(),
             content_disposition: options.content_disposition.clone(),
-            metadata: storage_core::memory::normalize_metadata(&options.metadata),
+            metadata: storage_core::kit::normalize_metadata(&options.metadata),
             last_modified: Utc::now(),
             version,
             segments,

@@ -93,7 +93,7 @@ impl Endpoint {
                         format!(
                             "the S3 endpoint {} holds user information (user:password@); it is refused so the \
                              password is neither sent nor printed",
-                            crate::config::redact_endpoint(url)
+                            storage_core::kit::redact_url(url)
                         ),
                     )
                     .with_hint(

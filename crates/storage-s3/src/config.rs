@@ -68,7 +68,7 @@ pub struct S3Config {
 impl std::fmt::Debug for S3Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Config")
-            .field("endpoint", &self.endpoint.as_deref().map(redact_endpoint))
+            .field("endpoint", &self.endpoint.as_deref().map(storage_core::kit::redact_url))
             .field("region", &self.region)
             .field("addressing", &self.addressing)
             .field("credentials", &self.credentials)
@@ -236,17 +236,6 @@ impl S3Config {
             };
         }
         Ok(c)
-    }
-}
-
-/// An endpoint for messages: any `user:password@` replaced by `<redacted>@`.
-pub(crate) fn redact_endpoint(url: &str) -> String {
-    match url.rsplit_once('@') {
-        None => url.to_owned(),
-        Some((before, host)) => match before.split_once("://") {
-            Some((scheme, _)) if !scheme.contains(['/', ':', '@']) => format!("{scheme}://<redacted>@{host}"),
-            _ => format!("<redacted>@{host}"),
-        },
     }
 }
 

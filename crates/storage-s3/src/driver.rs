@@ -126,7 +126,7 @@ impl S3Driver {
     fn checksum_headers<'a>(&self, call: Call<'a>, data: &Bytes, options: &PutOptions) -> Result<Call<'a>> {
         if let Some(md5) = &options.content_md5 {
             // Checked here too: not every S3-compatible server verifies Content-MD5.
-            storage_core::memory::verify_content_md5(Some(md5), data)?;
+            storage_core::kit::verify_content_md5(Some(md5), data)?;
             return call.header("content-md5", &md5_header(md5)?);
         }
         match self.client.config.checksum {
@@ -426,7 +426,7 @@ impl Driver for S3Driver {
         o.content_encoding = options.content_encoding.clone();
         o.cache_control = options.cache_control.clone();
         o.content_disposition = options.content_disposition.clone();
-        o.metadata = storage_core::memory::normalize_metadata(&options.metadata);
+        o.metadata = storage_core::kit::normalize_metadata(&options.metadata);
         Ok(o)
     }
 
@@ -548,7 +548,7 @@ impl Driver for S3Driver {
         o.content_encoding = put.content_encoding;
         o.cache_control = put.cache_control;
         o.content_disposition = put.content_disposition;
-        o.metadata = storage_core::memory::normalize_metadata(&put.metadata);
+        o.metadata = storage_core::kit::normalize_metadata(&put.metadata);
         Ok(o)
     }
 

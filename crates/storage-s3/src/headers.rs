@@ -121,7 +121,7 @@ pub fn md5_header(hex_md5: &str) -> Result<String> {
 
 /// `x-amz-checksum-crc32c` value for `data`.
 pub fn crc32c_header(data: &[u8]) -> String {
-    B64.encode(crc32c::crc32c(data).to_be_bytes())
+    B64.encode(storage_core::kit::crc32c(data).to_be_bytes())
 }
 
 /// Base64 MD5 of `data`.

@@ -1,0 +1,106 @@
+//! URL redaction for logs and errors: passwords, signatures and tokens never leave.
+
+/// Query parameters whose values are safe to show.
+const SAFE_PARAMS: &[&str] = &[
+    "prefix",
+    "delimiter",
+    "list-type",
+    "max-keys",
+    "start-after",
+    "encoding-type",
+    "uploadId",
+    "partNumber",
+    "versionId",
+    "uploads",
+    "delete",
+    "comp",
+    "restype",
+    "marker",
+    "maxresults",
+    "blockid",
+    "alt",
+    "uploadType",
+    "name",
+    "generation",
+    "pageToken",
+    "maxResults",
+    "startOffset",
+    "X-Amz-Expires",
+    "X-Amz-Date",
+    "X-Amz-Algorithm",
+    "X-Amz-SignedHeaders",
+];
+
+/// `url` as it may be shown: a password in the userinfo becomes `<redacted>`
+/// (`redis://user:<redacted>@host`), and the value of every query parameter not known to
+/// be harmless becomes `REDACTED` (signatures, credentials, SAS tokens).
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) if !s.contains(['/', '?', '@']) => (Some(s), r),
+        _ => (None, url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = authority.split_at(at);
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:<redacted>{host}"),
+                None => format!("{userinfo}{host}"),
+            }
+        }
+        None => authority.to_owned(),
+    };
+    let (path, query, fragment) = match tail.split_once('?') {
+        Some((p, q)) => match q.split_once('#') {
+            Some((q, f)) => (p, Some(q), Some(f)),
+            None => (p, Some(q), None),
+        },
+        None => (tail, None, None),
+    };
+    let mut out = match scheme {
+        Some(s) => format!("{s}://{authority}{path}"),
+        None => format!("{authority}{path}"),
+    };
+    if let Some(q) = query {
+        let parts: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) if SAFE_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(k)) => format!("{k}={v}"),
+                Some((k, _)) => format!("{k}=REDACTED"),
+                None => kv.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&parts.join("&"));
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_and_signatures_are_removed() {
+        let u = "https://user:pw@b.s3.amazonaws.com/k?X-Amz-Signature=abc&X-Amz-Credential=AKID%2F&prefix=p%2F&sig=zz";
+        let r = redact_url(u);
+        assert!(!r.contains("abc") && !r.contains("AKID") && !r.contains("zz") && !r.contains("pw"), "{r}");
+        assert!(r.contains("prefix=p%2F"), "{r}");
+        assert!(r.starts_with("https://user:<redacted>@b.s3.amazonaws.com/k?"), "{r}");
+    }
+
+    #[test]
+    fn userinfo_keeps_the_user_and_hides_the_password() {
+        assert_eq!(redact_url("redis://:pw@h:1/0"), "redis://:<redacted>@h:1/0");
+        assert_eq!(redact_url("redis://u:p@ss@h"), "redis://u:<redacted>@h");
+        assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
+        assert_eq!(redact_url("rediss://user@h/2"), "rediss://user@h/2");
+        assert_eq!(redact_url("h:1"), "h:1");
+        assert_eq!(redact_url("http://h/p?sig=1#frag"), "http://h/p?sig=REDACTED#frag");
+    }
+}
