@@ -37,13 +37,24 @@ pub fn test() -> Result<(), String> {
     result
 }
 
-/// Everything CI checks: formatting, dependency policy, lints, tests.
+/// Everything CI checks: formatting, dependency policy, lints (the whole workspace, then the
+/// facade with no driver and with each driver alone), documentation, tests.
 pub fn ci() -> Result<(), String> {
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     deny()?;
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+    for features in FACADE_FEATURES {
+        run(cargo()
+            .args(["clippy", "-p", "storage", "--all-targets", "--locked", "--no-default-features"])
+            .args(features.iter().flat_map(|f| ["--features", f]))
+            .args(["--", "-D", "warnings"]))?;
+    }
+    run(cargo().args(["doc", "--workspace", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings"))?;
     test()
 }
+
+/// The facade's driver features, each checked alone (and none at all).
+const FACADE_FEATURES: &[&[&str]] = &[&[], &["local"], &["s3"], &["redis"]];
 
 /// The `cargo test` invocations of `cargo xtask test`: the workspace as `cargo test
 /// --workspace` selects it, less the test targets that expand `conformance_tests!`.

@@ -4,7 +4,8 @@
 //! cargo xtask emulators start|stop|status [NAME...]
 //! cargo xtask test                 emulators up, whole workspace tested, conformance, emulators down
 //! cargo xtask conformance [--driver NAME[,NAME]] [--format text|json|junit]
-//! cargo xtask ci                   fmt check, cargo-deny, clippy -D warnings, test
+//! cargo xtask ci                   fmt check, cargo-deny, clippy -D warnings (workspace; facade per
+//!                                  driver feature), cargo doc -D warnings, test
 //! cargo xtask bench [--quick] [--no-callgrind] [--only s3-small,s3-large,local,memory] [--large-repeat R]
 //!                                  our S3 and local drivers vs object_store, OpenDAL, bare hyper / tokio::fs
 //! ```
@@ -25,7 +26,9 @@ commands:
   test                                    start emulators, test the whole workspace, run conformance, stop emulators
   conformance [--driver NAME[,NAME]] [--format text|json|junit]
                                           run the conformance suite (drivers: memory, local)
-  ci                                      fmt check, cargo-deny, clippy -D warnings, then test
+  ci                                      fmt check, cargo-deny, clippy -D warnings (the workspace, then
+                                          the facade with no driver and each driver feature alone),
+                                          cargo doc -D warnings, then test
   bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...]
         [--only s3-small,s3-large,local,memory] [--large-repeat R]
                                           our drivers beside object_store, OpenDAL and a bare floor
