@@ -37,8 +37,10 @@ pub mod ops;
 pub mod options;
 pub mod payload;
 pub mod registry;
+#[cfg(feature = "tree")]
 pub mod tree;
 pub mod validate;
+#[cfg(feature = "zip")]
 pub mod zip;
 
 pub use capabilities::{Capabilities, DriverInfo, Limits};
@@ -57,6 +59,7 @@ pub use options::{
 };
 pub use payload::{ByteStream, GetResult, Payload};
 pub use registry::{DriverConfig, DriverFactory, Location, MemoryFactory, Registry, StorageUrl};
+#[cfg(feature = "tree")]
 pub use tree::{DirEntry, Filter, ListdirOptions, Order, TreeExt, TreeOptions, TreeReport, Usage};
 pub use validate::ContainerNameRules;
 
