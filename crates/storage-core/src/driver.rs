@@ -41,26 +41,44 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     // ---- containers -------------------------------------------------------------------
 
     /// One page of containers.
+    ///
+    /// - Capability: `list_containers` (the default is `NotSupported`).
+    /// - `token` is `None` for the first page, then the previous page's `next`; the last
+    ///   page has no `next`.
+    /// - Containers come in name order.
     async fn list_containers_page(&self, token: Option<String>) -> Result<Page<Container>> {
         let _ = token;
         Err(self.unsupported("listing containers"))
     }
 
-    /// All containers, fetched one page at a time as the stream is polled.
+    /// All containers, fetched one page at a time as the stream is polled (built on
+    /// [`Driver::list_containers_page`]; capability `list_containers`).
     fn list_containers(&self) -> BoxStream<'_, Result<Container>> {
         paginate(move |token| self.list_containers_page(token))
     }
 
-    /// A container's details; `ContainerDoesNotExist` if absent.
+    /// A container's details.
+    ///
+    /// - Every driver implements it (no capability).
+    /// - `ContainerDoesNotExist` if absent; `InvalidContainerName` before any request if
+    ///   the name breaks the driver's rules.
     async fn get_container(&self, name: &str) -> Result<Container>;
 
-    /// Creates a container; `ContainerAlreadyExists` if it exists.
+    /// Creates a container.
+    ///
+    /// - Capability: `manage_containers`.
+    /// - `ContainerAlreadyExists` if it exists (whoever owns it);
+    ///   `InvalidContainerName` before any request for a name the backend would refuse.
     async fn create_container(&self, name: &str) -> Result<Container> {
         let _ = name;
         Err(self.unsupported("creating containers"))
     }
 
-    /// Deletes an empty container; `ContainerIsNotEmpty` if it holds objects.
+    /// Deletes an empty container.
+    ///
+    /// - Capability: `manage_containers`.
+    /// - `ContainerIsNotEmpty` if it holds objects (where `refuses_nonempty_delete`; some
+    ///   servers delete it anyway); `ContainerDoesNotExist` if absent.
     async fn delete_container(&self, name: &str) -> Result<()> {
         let _ = name;
         Err(self.unsupported("deleting containers"))
@@ -69,6 +87,14 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     // ---- objects ----------------------------------------------------------------------
 
     /// One page of a listing, continuing from `token` (from the previous page).
+    ///
+    /// - Every driver implements it. `options`: prefix, delimiter (`/`; any string with
+    ///   `any_delimiter`), start-after (with `start_after`), page size (capped at
+    ///   `limits.max_page_size`).
+    /// - Keys in bytewise order; with a delimiter, common prefixes are interleaved in
+    ///   order, each once. [`crate::listing::ListCursor`] implements these rules for a
+    ///   driver that lists from a sorted source.
+    /// - `ContainerDoesNotExist` for a missing container.
     async fn list_page(&self, container: &str, options: &ListOptions, token: Option<String>)
     -> Result<Page<ListEntry>>;
 
@@ -81,20 +107,50 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
         })
     }
 
-    /// An object's metadata; `ObjectDoesNotExist` if absent.
+    /// An object's metadata (size, hash, ETag, time, content headers, user metadata).
+    ///
+    /// - Every driver implements it.
+    /// - `ObjectDoesNotExist` if absent; `ContainerDoesNotExist` for a missing container
+    ///   (with `container_checked`); `InvalidObjectName` before any request for a key
+    ///   that is not valid.
     async fn head_object(&self, container: &str, key: &str) -> Result<Object>;
 
-    /// Reads an object (or a range of it), honouring the conditions in `options`.
+    /// Reads an object (or a range of it): its metadata and a body stream.
+    ///
+    /// - Every driver implements it. Ranges: `Bounded`/`From` with `ranges`, `Suffix`
+    ///   with `suffix_ranges`; a range starting past the end is `InvalidRange`, one
+    ///   reaching past it is clamped.
+    /// - Conditions: if-match / if-none-match (`conditional_get_etag`), if-modified /
+    ///   if-unmodified-since (`conditional_get_time`): `PreconditionFailed` or
+    ///   `NotModified`. A version (with `versions`).
+    /// - `ObjectDoesNotExist` if absent. A body error mid-stream is an `Io` item.
     async fn get_object(&self, container: &str, key: &str, options: &GetOptions) -> Result<GetResult>;
 
-    /// Writes an object in one request, honouring `options.mode`.
+    /// Writes an object in one request; readers see the old object or the new one,
+    /// never a mix.
+    ///
+    /// - Every driver implements it, up to `limits.max_single_put` bytes.
+    /// - `options.mode`: overwrite; create-if-absent (`put_if_absent`; atomic with
+    ///   `atomic_conditional_put`) and if-match (`put_if_match`), else
+    ///   `PreconditionFailed`.
+    /// - `options.content_md5`: verified before the write commits with `put_content_md5`
+    ///   (`ObjectHashMismatch`, nothing written); content headers (`content_headers`)
+    ///   and user metadata (`user_metadata`) are stored.
+    /// - `ContainerDoesNotExist` for a missing container (with `container_checked`).
     async fn put_object(&self, container: &str, key: &str, payload: Payload, options: &PutOptions) -> Result<Object>;
 
-    /// Deletes an object. Deleting a missing object succeeds.
+    /// Deletes an object.
+    ///
+    /// - Every driver implements it. Deleting a missing object succeeds (as in S3);
+    ///   callers that must know check with [`Driver::head_object`] first.
+    /// - `ContainerDoesNotExist` for a missing container (with `container_checked`).
     async fn delete_object(&self, container: &str, key: &str) -> Result<()>;
 
     /// Deletes several objects (at most `limits.max_batch_delete`), one outcome per key.
-    /// The default deletes them one by one, a few at a time.
+    ///
+    /// - Capability: `batch_delete` for one native request; the default deletes the keys
+    ///   one by one, 8 at a time, so it works everywhere.
+    /// - A key's failure is in its outcome, not the call's result.
     async fn delete_batch(&self, container: &str, keys: &[String]) -> Result<Vec<DeleteOutcome>> {
         let outcomes = stream::iter(keys.iter().cloned())
             .map(|key| async move {
@@ -108,6 +164,11 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     }
 
     /// Copies an object inside the backend, without moving the data through the client.
+    ///
+    /// - Capability: `copy` (create-if-absent at the destination: `copy_if_absent`).
+    /// - Metadata and content headers are kept unless `options` replace them.
+    /// - `ObjectDoesNotExist` for a missing source. Across drivers, or where this is
+    ///   `NotSupported`, use `tree::copy_object_between`, which streams.
     async fn copy_object(
         &self,
         src_container: &str,
@@ -123,6 +184,12 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     // ---- multipart --------------------------------------------------------------------
 
     /// Starts a multipart upload; `options` apply to the final object.
+    ///
+    /// - Capability: `multipart`. Parts are between `limits.min_part_size` (all but the
+    ///   last) and `limits.max_part_size`, at most `limits.max_parts` of them.
+    /// - An unfinished upload holds storage until completed or aborted; the transfer
+    ///   engine aborts on every failure, and [`Driver::list_leftovers`] finds what a
+    ///   killed process left.
     async fn create_multipart(&self, container: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
         let _ = (container, key, options);
         Err(self.unsupported("multipart uploads"))
@@ -147,18 +214,30 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     }
 
     /// Assembles the parts, in the order given, into the object.
+    ///
+    /// - Capability: `multipart`. The object's hash is the whole MD5 with
+    ///   `multipart_md5`, otherwise an opaque multipart ETag.
+    /// - An unknown upload is `ObjectDoesNotExist`; a part whose ETag does not match,
+    ///   or parts out of order, are refused by the backend.
     async fn complete_multipart(&self, upload: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
         let _ = (upload, parts);
         Err(self.unsupported("multipart uploads"))
     }
 
     /// Abandons an upload and frees its parts.
+    ///
+    /// - Capability: `multipart`. Aborting an upload that is already gone succeeds or is
+    ///   `ObjectDoesNotExist`, depending on the backend; callers treat both as done.
     async fn abort_multipart(&self, upload: &MultipartUpload) -> Result<()> {
         let _ = upload;
         Err(self.unsupported("multipart uploads"))
     }
 
     /// Unfinished uploads in a container, optionally under a key prefix.
+    ///
+    /// - Capability: `list_multipart`.
+    /// - Each says when it was initiated where the backend tells (moto always answers
+    ///   2010-11-10).
     async fn list_multipart_uploads(&self, container: &str, prefix: Option<&str>) -> Result<Vec<MultipartUpload>> {
         let _ = (container, prefix);
         Err(self.unsupported("listing multipart uploads"))
@@ -212,31 +291,38 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
 
     // ---- URLs and CDN -----------------------------------------------------------------
 
-    /// A URL that grants `options.method` on the object to whoever holds it, until it expires.
+    /// A URL that grants `options.method` on the object to whoever holds it, until it
+    /// expires.
+    ///
+    /// - Capability: `signed_urls`.
+    /// - `options.expires_in` above the backend's maximum (7 days for S3) is `Config`;
+    ///   nothing is sent: the URL is computed locally, so a missing object is only found
+    ///   out when the URL is used.
     async fn signed_url(&self, container: &str, key: &str, options: &SignedUrlOptions) -> Result<String> {
         let _ = (container, key, options);
         Err(self.unsupported("signed URLs"))
     }
 
-    /// Libcloud's `enable_container_cdn`.
+    /// Libcloud's `enable_container_cdn`. Capability: `cdn`.
     async fn enable_container_cdn(&self, container: &str) -> Result<()> {
         let _ = container;
         Err(self.unsupported("enabling CDN on a container"))
     }
 
-    /// Libcloud's `enable_object_cdn`.
+    /// Libcloud's `enable_object_cdn`. Capability: `cdn`.
     async fn enable_object_cdn(&self, container: &str, key: &str) -> Result<()> {
         let _ = (container, key);
         Err(self.unsupported("enabling CDN on an object"))
     }
 
-    /// Libcloud's `get_container_cdn_url`.
+    /// Libcloud's `get_container_cdn_url`. Capability: `cdn`.
     async fn get_container_cdn_url(&self, container: &str) -> Result<String> {
         let _ = container;
         Err(self.unsupported("container CDN URLs"))
     }
 
-    /// Libcloud's `get_object_cdn_url`.
+    /// Libcloud's `get_object_cdn_url`. Capability: `object_cdn_url` (a URL even where
+    /// enabling a CDN is not supported: S3 answers a presigned GET).
     async fn get_object_cdn_url(&self, container: &str, key: &str) -> Result<String> {
         let _ = (container, key);
         Err(self.unsupported("object CDN URLs"))
