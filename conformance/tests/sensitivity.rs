@@ -2,18 +2,15 @@
 //! at a time and the cases that should notice it must fail (with a detail), while a
 //! panic or a hang fails only the case concerned.
 
-use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use storage_conformance::{RunConfig, Status, run_case};
-use storage_core::PartOptions;
 use storage_core::{
-    CompletedPart, Container, CopyOptions, Driver, DriverInfo, ErrorKind, GetOptions, GetResult, HashAlgorithm,
-    ListEntry, ListOptions, MemoryDriver, MultipartUpload, Object, ObjectHash, Page, Payload, PutMode, PutOptions,
-    Result,
+    CompletedPart, Driver, ErrorKind, GetOptions, GetResult, HashAlgorithm, ListEntry, ListOptions, MemoryDriver,
+    MultipartUpload, Object, ObjectHash, Page, Payload, PutMode, PutOptions, Result,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,24 +36,9 @@ struct Buggy {
 }
 
 #[storage_core::async_trait]
-impl Driver for Buggy {
-    fn info(&self) -> &DriverInfo {
-        self.inner.info()
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    async fn list_containers_page(&self, token: Option<String>) -> Result<Page<Container>> {
-        self.inner.list_containers_page(token).await
-    }
-    async fn get_container(&self, name: &str) -> Result<Container> {
-        self.inner.get_container(name).await
-    }
-    async fn create_container(&self, name: &str) -> Result<Container> {
-        self.inner.create_container(name).await
-    }
-    async fn delete_container(&self, name: &str) -> Result<()> {
-        self.inner.delete_container(name).await
+impl storage_core::layer::Layer for Buggy {
+    fn inner(&self) -> &dyn Driver {
+        &self.inner
     }
     async fn list_page(
         &self,
@@ -131,36 +113,12 @@ impl Driver for Buggy {
         };
         self.inner.put_object(container, key, payload, &options).await
     }
-    async fn delete_object(&self, container: &str, key: &str) -> Result<()> {
-        self.inner.delete_object(container, key).await
-    }
-    async fn copy_object(&self, sc: &str, sk: &str, dc: &str, dk: &str, options: &CopyOptions) -> Result<Object> {
-        self.inner.copy_object(sc, sk, dc, dk, options).await
-    }
-    async fn create_multipart(&self, container: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
-        self.inner.create_multipart(container, key, options).await
-    }
-    async fn put_part(
-        &self,
-        upload: &MultipartUpload,
-        n: u32,
-        payload: Payload,
-        options: &PartOptions,
-    ) -> Result<CompletedPart> {
-        self.inner.put_part(upload, n, payload, options).await
-    }
     async fn complete_multipart(&self, upload: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
         let mut o = self.inner.complete_multipart(upload, parts).await?;
         if self.bug == Bug::OpaqueEtagClaimedAsMd5 {
             o.hash = o.etag.clone().map(|e| ObjectHash { algorithm: HashAlgorithm::Md5, value: e });
         }
         Ok(o)
-    }
-    async fn abort_multipart(&self, upload: &MultipartUpload) -> Result<()> {
-        self.inner.abort_multipart(upload).await
-    }
-    async fn list_multipart_uploads(&self, container: &str, prefix: Option<&str>) -> Result<Vec<MultipartUpload>> {
-        self.inner.list_multipart_uploads(container, prefix).await
     }
 }
 

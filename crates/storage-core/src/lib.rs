@@ -28,6 +28,7 @@ pub mod error;
 pub mod fsio;
 pub mod hash;
 pub mod kit;
+pub mod layer;
 pub mod leftover;
 pub mod listing;
 pub mod memory;

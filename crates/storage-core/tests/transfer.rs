@@ -3,7 +3,6 @@
 //! round trips, concurrency and memory bounds, aborts (on errors and on cancellation),
 //! checksums, resumed and pinned ranged downloads, ordered streams, progress.
 
-use std::any::Any;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,9 +13,9 @@ use storage_core::DownloadOptions;
 use storage_core::UploadOptions;
 use storage_core::hash::md5_hex;
 use storage_core::{
-    ByteRange, ByteStream, Bytes, CompletedPart, Container, Driver, DriverExt, DriverInfo, Error, ErrorKind,
-    GetOptions, GetResult, HashAlgorithm, ListEntry, ListOptions, MemoryDriver, MultipartUpload, Object, ObjectHash,
-    Page, PartOptions, Payload, Progress, PutOptions, Transfer, TransferOptions, async_trait,
+    ByteRange, ByteStream, Bytes, CompletedPart, Driver, DriverExt, DriverInfo, Error, ErrorKind, GetOptions,
+    GetResult, HashAlgorithm, MemoryDriver, MultipartUpload, Object, ObjectHash, PartOptions, Payload, Progress,
+    PutOptions, Transfer, TransferOptions, async_trait,
 };
 
 const C: &str = "bucket";
@@ -186,35 +185,12 @@ fn faulty_body(body: ByteStream, after: u64, fault: BodyFault) -> ByteStream {
 }
 
 #[async_trait]
-impl Driver for Faulty {
+impl storage_core::layer::Layer for Faulty {
+    fn inner(&self) -> &dyn Driver {
+        self.inner.as_ref()
+    }
     fn info(&self) -> &DriverInfo {
         &self.info
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    async fn list_containers_page(&self, token: Option<String>) -> storage_core::Result<Page<Container>> {
-        self.inner.list_containers_page(token).await
-    }
-    async fn get_container(&self, name: &str) -> storage_core::Result<Container> {
-        self.inner.get_container(name).await
-    }
-    async fn create_container(&self, name: &str) -> storage_core::Result<Container> {
-        self.inner.create_container(name).await
-    }
-    async fn delete_container(&self, name: &str) -> storage_core::Result<()> {
-        self.inner.delete_container(name).await
-    }
-    async fn list_page(
-        &self,
-        container: &str,
-        options: &ListOptions,
-        token: Option<String>,
-    ) -> storage_core::Result<Page<ListEntry>> {
-        self.inner.list_page(container, options, token).await
-    }
-    async fn head_object(&self, container: &str, key: &str) -> storage_core::Result<Object> {
-        self.inner.head_object(container, key).await
     }
     async fn get_object(&self, container: &str, key: &str, options: &GetOptions) -> storage_core::Result<GetResult> {
         let n = self.gets.fetch_add(1, Ordering::SeqCst) + 1;
@@ -252,17 +228,6 @@ impl Driver for Faulty {
     ) -> storage_core::Result<Object> {
         self.puts.fetch_add(1, Ordering::SeqCst);
         self.inner.put_object(container, key, payload, options).await
-    }
-    async fn delete_object(&self, container: &str, key: &str) -> storage_core::Result<()> {
-        self.inner.delete_object(container, key).await
-    }
-    async fn create_multipart(
-        &self,
-        container: &str,
-        key: &str,
-        options: &PutOptions,
-    ) -> storage_core::Result<MultipartUpload> {
-        self.inner.create_multipart(container, key, options).await
     }
     async fn put_part(
         &self,
@@ -322,16 +287,6 @@ impl Driver for Faulty {
             o.etag = Some(format!("{}-{}", md5_hex(b"not it"), parts.len()));
         }
         Ok(o)
-    }
-    async fn abort_multipart(&self, upload: &MultipartUpload) -> storage_core::Result<()> {
-        self.inner.abort_multipart(upload).await
-    }
-    async fn list_multipart_uploads(
-        &self,
-        container: &str,
-        prefix: Option<&str>,
-    ) -> storage_core::Result<Vec<MultipartUpload>> {
-        self.inner.list_multipart_uploads(container, prefix).await
     }
 }
 

@@ -32,25 +32,39 @@ const SAFE_PARAMS: &[&str] = &[
 ];
 
 /// `url` as it may be shown: a password in the userinfo becomes `<redacted>`
-/// (`redis://user:<redacted>@host`), and the value of every query parameter not known to
+/// (`redis://user:<redacted>@host`; a userinfo without `:`, which may be a token, is
+/// hidden whole), and the value of every query parameter not known to
 /// be harmless becomes `REDACTED` (signatures, credentials, SAS tokens).
 pub fn redact_url(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
         Some((s, r)) if !s.contains(['/', '?', '@']) => (Some(s), r),
         _ => (None, url),
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let authority = match authority.rfind('@') {
-        Some(at) => {
-            let (userinfo, host) = authority.split_at(at);
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{user}:<redacted>{host}"),
-                None => format!("{userinfo}{host}"),
-            }
+    // The userinfo ends at the last `@` before the query. A password may hold a `/`
+    // (badly escaped), so a `/` ends the authority only when what precedes it has no `:`.
+    let query_at = rest.find(['?', '#']).unwrap_or(rest.len());
+    let userinfo_end = rest[..query_at].rfind('@').filter(|&at| {
+        let before = &rest[..at];
+        match before.find('/') {
+            None => true,
+            Some(slash) => before[..slash].contains(':'),
         }
-        None => authority.to_owned(),
+    });
+    let (authority, rest) = match userinfo_end {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let shown = match userinfo.split_once(':') {
+                Some((user, _)) if !user.contains('/') => format!("{user}:<redacted>@"),
+                // A lone userinfo may be a token: hide it all.
+                _ => "<redacted>@".to_owned(),
+            };
+            (shown, &rest[at + 1..])
+        }
+        None => (String::new(), rest),
     };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (host, tail) = rest.split_at(end);
+    let authority = format!("{authority}{host}");
     let (path, query, fragment) = match tail.split_once('?') {
         Some((p, q)) => match q.split_once('#') {
             Some((q, f)) => (p, Some(q), Some(f)),
@@ -99,7 +113,11 @@ mod tests {
         assert_eq!(redact_url("redis://:pw@h:1/0"), "redis://:<redacted>@h:1/0");
         assert_eq!(redact_url("redis://u:p@ss@h"), "redis://u:<redacted>@h");
         assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
-        assert_eq!(redact_url("rediss://user@h/2"), "rediss://user@h/2");
+        assert_eq!(redact_url("rediss://user@h/2"), "rediss://<redacted>@h/2");
+        assert_eq!(redact_url("https://hunter2@s3.example.com"), "https://<redacted>@s3.example.com");
+        assert_eq!(redact_url("http://user:hun/ter2@host:9000"), "http://user:<redacted>@host:9000");
+        assert_eq!(redact_url("user:hunter2@host"), "user:<redacted>@host");
+        assert_eq!(redact_url("https://host/path/a@b.txt"), "https://host/path/a@b.txt");
         assert_eq!(redact_url("h:1"), "h:1");
         assert_eq!(redact_url("http://h/p?sig=1#frag"), "http://h/p?sig=REDACTED#frag");
     }

@@ -1,6 +1,5 @@
 //! Tree operations against `MemoryDriver` and temporary directories.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,11 +12,10 @@ use super::*;
 use crate::capabilities::{DriverInfo, Limits};
 use crate::error::ErrorKind;
 use crate::memory::MemoryDriver;
-use crate::multipart::{CompletedPart, MultipartUpload, PartOptions};
-use crate::object::{Container, DeleteOutcome, Page};
+use crate::object::DeleteOutcome;
 use crate::ops::DriverExt;
 use crate::options::{CopyOptions, GetOptions, PutOptions};
-use crate::payload::{GetResult, Payload};
+use crate::payload::GetResult;
 
 /// A `MemoryDriver` with its own limits and capabilities that counts server-side copies,
 /// batch deletes and GETs.
@@ -42,34 +40,16 @@ impl Counting {
 }
 
 #[async_trait]
-impl Driver for Counting {
+impl crate::layer::Layer for Counting {
+    fn inner(&self) -> &dyn Driver {
+        &self.inner
+    }
     fn info(&self) -> &DriverInfo {
         &self.info
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    async fn get_container(&self, name: &str) -> Result<Container> {
-        self.inner.get_container(name).await
-    }
-    async fn create_container(&self, name: &str) -> Result<Container> {
-        self.inner.create_container(name).await
-    }
-    async fn list_page(&self, c: &str, o: &ListOptions, t: Option<String>) -> Result<Page<ListEntry>> {
-        self.inner.list_page(c, o, t).await
-    }
-    async fn head_object(&self, c: &str, k: &str) -> Result<Object> {
-        self.inner.head_object(c, k).await
     }
     async fn get_object(&self, c: &str, k: &str, o: &GetOptions) -> Result<GetResult> {
         self.gets.fetch_add(1, AtomicOrdering::SeqCst);
         self.inner.get_object(c, k, o).await
-    }
-    async fn put_object(&self, c: &str, k: &str, p: Payload, o: &PutOptions) -> Result<Object> {
-        self.inner.put_object(c, k, p, o).await
-    }
-    async fn delete_object(&self, c: &str, k: &str) -> Result<()> {
-        self.inner.delete_object(c, k).await
     }
     async fn delete_batch(&self, c: &str, keys: &[String]) -> Result<Vec<DeleteOutcome>> {
         assert!(keys.len() <= self.info.limits.max_batch_delete, "batch of {} keys", keys.len());
@@ -82,18 +62,6 @@ impl Driver for Counting {
         }
         self.copies.fetch_add(1, AtomicOrdering::SeqCst);
         self.inner.copy_object(sc, sk, dc, dk, o).await
-    }
-    async fn create_multipart(&self, c: &str, k: &str, o: &PutOptions) -> Result<MultipartUpload> {
-        self.inner.create_multipart(c, k, o).await
-    }
-    async fn put_part(&self, u: &MultipartUpload, n: u32, p: Payload, options: &PartOptions) -> Result<CompletedPart> {
-        self.inner.put_part(u, n, p, options).await
-    }
-    async fn complete_multipart(&self, u: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
-        self.inner.complete_multipart(u, parts).await
-    }
-    async fn abort_multipart(&self, u: &MultipartUpload) -> Result<()> {
-        self.inner.abort_multipart(u).await
     }
 }
 

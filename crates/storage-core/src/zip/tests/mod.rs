@@ -4,7 +4,6 @@
 
 mod builder;
 
-use std::any::Any;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -15,11 +14,8 @@ use chrono::NaiveDate;
 
 use self::builder::{Builder, Member};
 use super::*;
-use crate::capabilities::DriverInfo;
-use crate::multipart::{CompletedPart, MultipartUpload, PartOptions};
-use crate::object::{Container, DeleteOutcome, ListEntry, Object, Page};
-use crate::options::{CopyOptions, GetOptions, ListOptions, PutOptions, SignedUrlOptions};
-use crate::payload::{GetResult, Payload};
+use crate::options::{GetOptions, PutOptions};
+use crate::payload::GetResult;
 use crate::{DriverExt, MemoryDriver};
 
 const PYTHON: &[u8] = include_bytes!("../../../../../conformance/fixtures/python.zip");
@@ -62,89 +58,15 @@ impl Counting {
 }
 
 #[async_trait]
-impl Driver for Counting {
-    fn info(&self) -> &DriverInfo {
-        self.inner.info()
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    async fn list_containers_page(&self, token: Option<String>) -> Result<Page<Container>> {
-        self.inner.list_containers_page(token).await
-    }
-    async fn get_container(&self, name: &str) -> Result<Container> {
-        self.inner.get_container(name).await
-    }
-    async fn create_container(&self, name: &str) -> Result<Container> {
-        self.inner.create_container(name).await
-    }
-    async fn delete_container(&self, name: &str) -> Result<()> {
-        self.inner.delete_container(name).await
-    }
-    async fn list_page(
-        &self,
-        container: &str,
-        options: &ListOptions,
-        token: Option<String>,
-    ) -> Result<Page<ListEntry>> {
-        self.inner.list_page(container, options, token).await
-    }
-    async fn head_object(&self, container: &str, key: &str) -> Result<Object> {
-        self.inner.head_object(container, key).await
+impl crate::layer::Layer for Counting {
+    fn inner(&self) -> &dyn Driver {
+        &self.inner
     }
     async fn get_object(&self, container: &str, key: &str, options: &GetOptions) -> Result<GetResult> {
         let res = self.inner.get_object(container, key, options).await?;
         self.gets.fetch_add(1, Ordering::SeqCst);
         self.bytes.fetch_add(res.range.end - res.range.start, Ordering::SeqCst);
         Ok(res)
-    }
-    async fn put_object(&self, container: &str, key: &str, payload: Payload, options: &PutOptions) -> Result<Object> {
-        self.inner.put_object(container, key, payload, options).await
-    }
-    async fn delete_object(&self, container: &str, key: &str) -> Result<()> {
-        self.inner.delete_object(container, key).await
-    }
-    async fn delete_batch(&self, container: &str, keys: &[String]) -> Result<Vec<DeleteOutcome>> {
-        self.inner.delete_batch(container, keys).await
-    }
-    async fn copy_object(&self, sc: &str, sk: &str, dc: &str, dk: &str, options: &CopyOptions) -> Result<Object> {
-        self.inner.copy_object(sc, sk, dc, dk, options).await
-    }
-    async fn create_multipart(&self, container: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
-        self.inner.create_multipart(container, key, options).await
-    }
-    async fn put_part(
-        &self,
-        upload: &MultipartUpload,
-        part_number: u32,
-        payload: Payload,
-        options: &PartOptions,
-    ) -> Result<CompletedPart> {
-        self.inner.put_part(upload, part_number, payload, options).await
-    }
-    async fn complete_multipart(&self, upload: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
-        self.inner.complete_multipart(upload, parts).await
-    }
-    async fn abort_multipart(&self, upload: &MultipartUpload) -> Result<()> {
-        self.inner.abort_multipart(upload).await
-    }
-    async fn list_multipart_uploads(&self, container: &str, prefix: Option<&str>) -> Result<Vec<MultipartUpload>> {
-        self.inner.list_multipart_uploads(container, prefix).await
-    }
-    async fn signed_url(&self, container: &str, key: &str, options: &SignedUrlOptions) -> Result<String> {
-        self.inner.signed_url(container, key, options).await
-    }
-    async fn enable_container_cdn(&self, container: &str) -> Result<()> {
-        self.inner.enable_container_cdn(container).await
-    }
-    async fn enable_object_cdn(&self, container: &str, key: &str) -> Result<()> {
-        self.inner.enable_object_cdn(container, key).await
-    }
-    async fn get_container_cdn_url(&self, container: &str) -> Result<String> {
-        self.inner.get_container_cdn_url(container).await
-    }
-    async fn get_object_cdn_url(&self, container: &str, key: &str) -> Result<String> {
-        self.inner.get_object_cdn_url(container, key).await
     }
 }
 
@@ -725,30 +647,12 @@ async fn zip_driver_ignoring_ranges_is_reported() {
     #[derive(Debug, Default)]
     struct NoRanges(MemoryDriver);
     #[async_trait]
-    impl Driver for NoRanges {
-        fn info(&self) -> &DriverInfo {
-            self.0.info()
-        }
-        fn as_any(&self) -> &dyn Any {
-            self
-        }
-        async fn get_container(&self, name: &str) -> Result<Container> {
-            self.0.get_container(name).await
-        }
-        async fn list_page(&self, c: &str, o: &ListOptions, t: Option<String>) -> Result<Page<ListEntry>> {
-            self.0.list_page(c, o, t).await
-        }
-        async fn head_object(&self, c: &str, k: &str) -> Result<Object> {
-            self.0.head_object(c, k).await
+    impl crate::layer::Layer for NoRanges {
+        fn inner(&self) -> &dyn Driver {
+            &self.0
         }
         async fn get_object(&self, c: &str, k: &str, _: &GetOptions) -> Result<GetResult> {
             self.0.get_object(c, k, &GetOptions::default()).await
-        }
-        async fn put_object(&self, c: &str, k: &str, p: Payload, o: &PutOptions) -> Result<Object> {
-            self.0.put_object(c, k, p, o).await
-        }
-        async fn delete_object(&self, c: &str, k: &str) -> Result<()> {
-            self.0.delete_object(c, k).await
         }
     }
     let d = NoRanges::default();
