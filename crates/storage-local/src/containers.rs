@@ -1,15 +1,19 @@
-//! Containers: the directories directly under the root.
+//! Containers: the directories directly under the root (list, get, create, delete).
+//!
+//! Separate from objects because a container is one directory and its own checks (the
+//! filesystem naming rules, symlinked container directories, emptiness).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use storage_core::validate::{self, ContainerNameRules};
-use storage_core::{Container, Error, ErrorKind, Page, Result};
+use storage_core::kit::{ContainerNameRules, Error, ErrorKind, Result, container_name};
+use storage_core::{Container, Page};
 
+use crate::core::NAME;
+use crate::errors::{self, no_container};
 use crate::io::blocking;
 use crate::paths::{self, is_internal};
-use crate::{NAME, no_container};
 
 fn describe(name: &str, m: &std::fs::Metadata) -> Container {
     let created = m.created().or_else(|_| m.modified()).ok().map(DateTime::<Utc>::from);
@@ -19,12 +23,12 @@ fn describe(name: &str, m: &std::fs::Metadata) -> Container {
 /// Every container, sorted by name (directories with names the rules allow).
 pub async fn list(root: PathBuf) -> Result<Page<Container>> {
     blocking(move || {
-        let rd = std::fs::read_dir(&root).map_err(|e| Error::io(format!("reading the root {}", root.display()), e))?;
+        let rd = std::fs::read_dir(&root).map_err(|e| errors::io(format!("reading the root {}", root.display()), e))?;
         let mut out = Vec::new();
         for entry in rd {
-            let entry = entry.map_err(|e| Error::io(format!("reading the root {}", root.display()), e))?;
+            let entry = entry.map_err(|e| errors::io(format!("reading the root {}", root.display()), e))?;
             let Ok(name) = entry.file_name().into_string() else { continue };
-            if validate::container_name(&name, ContainerNameRules::Filesystem).is_err() {
+            if container_name(&name, ContainerNameRules::Filesystem).is_err() {
                 continue;
             }
             // Follows a symlinked container directory on purpose, unless it leaves the root.
@@ -49,8 +53,8 @@ pub async fn get(dir: PathBuf, name: String) -> Result<Container> {
         match std::fs::metadata(&dir) {
             Ok(m) if m.is_dir() => Ok(describe(&name, &m)),
             Ok(_) => Err(no_container(&name)),
-            Err(e) if paths::is_missing(&e) => Err(no_container(&name)),
-            Err(e) => Err(Error::io(format!("inspecting container directory {}", dir.display()), e)),
+            Err(e) if errors::is_missing(&e) => Err(no_container(&name)),
+            Err(e) => Err(errors::io(format!("inspecting container directory {}", dir.display()), e)),
         }
     })
     .await
@@ -69,13 +73,13 @@ pub async fn create(dir: PathBuf, name: String) -> Result<Container> {
                 .with_driver(NAME)
                 .with_container(&name));
             }
-            Err(e) => return Err(Error::io(format!("creating container directory {}", dir.display()), e)),
+            Err(e) => return Err(errors::io(format!("creating container directory {}", dir.display()), e)),
         }
         if let Some(parent) = dir.parent() {
             crate::io::sync_dir(parent)?;
         }
         let m = std::fs::metadata(&dir)
-            .map_err(|e| Error::io(format!("inspecting container directory {}", dir.display()), e))?;
+            .map_err(|e| errors::io(format!("inspecting container directory {}", dir.display()), e))?;
         Ok(describe(&name, &m))
     })
     .await
@@ -85,7 +89,7 @@ pub async fn create(dir: PathBuf, name: String) -> Result<Container> {
 /// any object (or any other file that is not the driver's own).
 pub async fn delete(dir: PathBuf, name: String) -> Result<()> {
     blocking(move || {
-        crate::require_container(&dir, &name)?;
+        paths::require_container(&dir, &name)?;
         if let Some(found) = first_foreign_file(&dir)? {
             return Err(Error::new(
                 ErrorKind::ContainerIsNotEmpty,
@@ -96,8 +100,8 @@ pub async fn delete(dir: PathBuf, name: String) -> Result<()> {
         }
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
-            Err(e) if paths::is_missing(&e) => Err(no_container(&name)),
-            Err(e) => Err(Error::io(format!("removing container directory {}", dir.display()), e)),
+            Err(e) if errors::is_missing(&e) => Err(no_container(&name)),
+            Err(e) => Err(errors::io(format!("removing container directory {}", dir.display()), e)),
         }
     })
     .await
@@ -108,15 +112,15 @@ pub async fn delete(dir: PathBuf, name: String) -> Result<()> {
 fn first_foreign_file(dir: &Path) -> Result<Option<PathBuf>> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
-        Err(e) if paths::is_missing(&e) => return Ok(None),
-        Err(e) => return Err(Error::io(format!("reading directory {}", dir.display()), e)),
+        Err(e) if errors::is_missing(&e) => return Ok(None),
+        Err(e) => return Err(errors::io(format!("reading directory {}", dir.display()), e)),
     };
     for entry in rd {
-        let entry = entry.map_err(|e| Error::io(format!("reading directory {}", dir.display()), e))?;
+        let entry = entry.map_err(|e| errors::io(format!("reading directory {}", dir.display()), e))?;
         if entry.file_name().to_str().is_some_and(is_internal) {
             continue;
         }
-        let ft = entry.file_type().map_err(|e| Error::io(format!("inspecting {}", entry.path().display()), e))?;
+        let ft = entry.file_type().map_err(|e| errors::io(format!("inspecting {}", entry.path().display()), e))?;
         if ft.is_dir() {
             if let Some(found) = first_foreign_file(&entry.path())? {
                 return Ok(Some(found));

@@ -1,11 +1,16 @@
-//! [`LocalFactory`]: builds a [`LocalDriver`] from options, for `storage_core::Registry`.
+//! [`LocalFactory`]: the registry entry that builds a [`LocalDriver`] from a string map
+//! (URL schemes `local` and `file`), for `storage_core::Registry`.
+//!
+//! Separate so that the registry sees only the name, the schemes and the option list;
+//! reading the options is [`LocalDriver::from_config`]'s job (`config.rs`).
 
 use std::sync::Arc;
 
-use storage_core::registry::{DriverConfig, DriverFactory};
-use storage_core::{Driver, Error, ErrorKind, Result};
+use storage_core::Driver;
+use storage_core::kit::{DriverConfig, DriverFactory, Result};
 
-use crate::{LocalDriver, LocalOptions, NAME};
+use crate::config::OPTIONS;
+use crate::core::{LocalDriver, NAME};
 
 /// The factory of [`LocalDriver`]: name `local`, URL schemes `local` and `file`.
 ///
@@ -45,24 +50,7 @@ impl DriverFactory for LocalFactory {
     }
 
     fn build(&self, config: &DriverConfig) -> Result<Arc<dyn Driver>> {
-        let root = config.get("root").filter(|r| !r.trim().is_empty()).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Config,
-                "the local driver needs the option \"root\": the directory that holds the containers",
-            )
-            .with_driver(NAME)
-        })?;
-        let mut options = LocalOptions::default();
-        if let Some(fsync) = config.flag("fsync").map_err(|e| e.with_driver(NAME))? {
-            options.fsync = fsync;
-        }
-        if let Some(xattrs) = config.flag("xattrs").map_err(|e| e.with_driver(NAME))? {
-            options.xattrs = xattrs;
-        }
-        if let Some(fast_paths) = config.flag("fast_paths").map_err(|e| e.with_driver(NAME))? {
-            options.fast_paths = fast_paths;
-        }
-        Ok(Arc::new(LocalDriver::with_options(root, options)?))
+        Ok(Arc::new(LocalDriver::from_config(config)?))
     }
 
     fn known_options(&self) -> Option<&[&str]> {
@@ -70,13 +58,10 @@ impl DriverFactory for LocalFactory {
     }
 }
 
-/// Every option [`LocalFactory`] reads.
-const OPTIONS: &[&str] = &["root", "fsync", "xattrs", "fast_paths"];
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use storage_core::Registry;
+    use storage_core::{ErrorKind, Registry};
 
     #[test]
     fn unknown_options_are_refused_and_every_documented_one_accepted() {

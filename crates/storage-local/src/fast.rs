@@ -10,6 +10,9 @@
 //! half way. Anything unusual (a missing directory to create, a symlink to report, a
 //! kernel without `openat2`) goes through the checked path-by-path code, which gives
 //! the same errors as before.
+//!
+//! Separate (and Linux only) because it is an optimisation with its own containment
+//! argument: removing this module leaves a driver with the same behaviour.
 
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -19,15 +22,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
-use storage_core::hash::Md5Hasher;
-use storage_core::{Error, ErrorKind, Object, PutMode, Result};
+use storage_core::kit::{Error, ErrorKind, Md5Hasher, Result};
+use storage_core::{Object, PutMode};
 
+use crate::core::Shared;
+use crate::errors::{self, already_exists, check_md5, no_container, no_object, prefix_conflict, symlink_not_replaced};
 use crate::meta;
-use crate::paths::{self, ObjectPath, sidecar_name, temp_name};
+use crate::paths::{self, ObjectPath, require_container, sidecar_name, temp_name};
 use crate::read::Opened;
 use crate::sidecar::{FileStamp, Headers, Sidecar, describe, load_meta};
-use crate::write::check_md5;
-use crate::{Shared, no_container, no_object};
 
 /// Cleared if the kernel has no `openat2` (before 5.6, or filtered out).
 static OPENAT2: AtomicBool = AtomicBool::new(true);
@@ -160,14 +163,14 @@ impl PutBytes {
         let parent = rel(op, false);
         for _ in 0..8 {
             if !OPENAT2.load(Ordering::Relaxed) {
-                crate::require_container(&op.container_dir, &self.container)?;
+                require_container(&op.container_dir, &self.container)?;
                 paths::resolve(op, true)?;
                 let p = op.parent();
                 match rfs::open(&p, dir_flags | OFlags::NOFOLLOW, Mode::empty()) {
                     Ok(fd) => return Ok(fd),
                     // A concurrent delete pruned the directory just made: make it again.
                     Err(Errno::NOENT) => continue,
-                    Err(e) => return Err(Error::io(format!("opening directory {}", p.display()), os(e))),
+                    Err(e) => return Err(errors::io(format!("opening directory {}", p.display()), os(e))),
                 }
             }
             let cflags = if parent.is_empty() { dir_flags } else { OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC };
@@ -176,19 +179,19 @@ impl PutBytes {
                 Err(Errno::NOENT) => return Err(no_container(&self.container)),
                 // A symlink (followed only when it stays inside the root) or a file.
                 Err(Errno::NOTDIR | Errno::LOOP) => {
-                    crate::require_container(&op.container_dir, &self.container)?;
+                    require_container(&op.container_dir, &self.container)?;
                     match rfs::open(&op.container_dir, cflags, Mode::empty()) {
                         Ok(fd) => fd,
                         Err(Errno::NOENT | Errno::NOTDIR) => return Err(no_container(&self.container)),
                         Err(e) => {
                             let p = &op.container_dir;
-                            return Err(Error::io(format!("opening container directory {}", p.display()), os(e)));
+                            return Err(errors::io(format!("opening container directory {}", p.display()), os(e)));
                         }
                     }
                 }
                 Err(e) => {
                     let p = &op.container_dir;
-                    return Err(Error::io(format!("opening container directory {}", p.display()), os(e)));
+                    return Err(errors::io(format!("opening container directory {}", p.display()), os(e)));
                 }
             };
             if parent.is_empty() {
@@ -209,7 +212,7 @@ impl PutBytes {
                 }
                 Err(e) => {
                     let p = op.parent();
-                    return Err(Error::io(format!("opening directory {}", p.display()), os(e)));
+                    return Err(errors::io(format!("opening directory {}", p.display()), os(e)));
                 }
             }
         }
@@ -224,7 +227,7 @@ impl PutBytes {
         check_md5(self.content_md5.as_deref(), &md5)?;
         let fsync = self.shared.options.fsync;
         let op = &self.op;
-        let io = |what: &str, e: std::io::Error| Error::io(format!("{what} in {}", op.parent().display()), e);
+        let io = |what: &str, e: std::io::Error| errors::io(format!("{what} in {}", op.parent().display()), e);
 
         let mut attempts = 0;
         let (dir, mut file, name) = loop {
@@ -298,16 +301,11 @@ fn commit_at(dir: BorrowedFd<'_>, op: &ObjectPath, temp: &str, side: Option<&str
     let data = || op.data();
     let current = match rfs::statat(dir, leaf, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => match FileType::from_raw_mode(st.st_mode) {
-            FileType::Symlink => {
-                return Err(Error::new(
-                    ErrorKind::PermissionDenied,
-                    format!("{} is a symbolic link; the local driver never replaces one", data().display()),
-                ));
-            }
+            FileType::Symlink => return Err(symlink_not_replaced(&data())),
             // An empty directory left behind is removed; one holding keys is a conflict.
             FileType::Directory => match rfs::unlinkat(dir, leaf, AtFlags::REMOVEDIR) {
                 Ok(()) => None,
-                Err(_) => return Err(paths::prefix_conflict(&data())),
+                Err(_) => return Err(prefix_conflict(&data())),
             },
             _ if *mode == PutMode::Overwrite => None,
             _ if *mode == PutMode::CreateIfAbsent => Some(String::new()),
@@ -316,35 +314,33 @@ fn commit_at(dir: BorrowedFd<'_>, op: &ObjectPath, temp: &str, side: Option<&str
                 match rfs::openat(dir, leaf, flags, Mode::empty()) {
                     Ok(fd) => {
                         let f = std::fs::File::from(fd);
-                        let m = f.metadata().map_err(|e| Error::io(format!("inspecting {}", data().display()), e))?;
+                        let m = f.metadata().map_err(|e| errors::io(format!("inspecting {}", data().display()), e))?;
                         let stamp = FileStamp::of(&m);
                         let (meta, _) = load_meta(Some(&f), &data(), &stamp, &op.sidecar(), true);
                         Some(meta.map(|s| s.etag).unwrap_or_else(|| stamp.derived_etag()))
                     }
                     Err(Errno::NOENT) => None,
-                    Err(e) => return Err(Error::io(format!("opening {}", data().display()), os(e))),
+                    Err(e) => return Err(errors::io(format!("opening {}", data().display()), os(e))),
                 }
             }
             _ => Some(stamp_of(&st).derived_etag()),
         },
         Err(Errno::NOENT) => None,
-        Err(e) => return Err(Error::io(format!("inspecting {}", data().display()), os(e))),
+        Err(e) => return Err(errors::io(format!("inspecting {}", data().display()), os(e))),
     };
     mode.check(current.as_deref())?;
     let mut linked = false;
     let rename = || {
         rfs::renameat(dir, temp, dir, leaf)
-            .map_err(|e| Error::io(format!("renaming into place {}", data().display()), os(e)))
+            .map_err(|e| errors::io(format!("renaming into place {}", data().display()), os(e)))
     };
     if *mode == PutMode::CreateIfAbsent {
         // A hard link fails atomically if the name exists, even against other processes.
         match rfs::linkat(dir, temp, dir, leaf, AtFlags::empty()) {
             Ok(()) => linked = true,
-            Err(Errno::EXIST) => {
-                return Err(Error::new(ErrorKind::PreconditionFailed, "create-if-absent: the object already exists"));
-            }
+            Err(Errno::EXIST) => return Err(already_exists()),
             Err(Errno::PERM | Errno::NOTSUP | Errno::ACCESS) => rename()?,
-            Err(e) => return Err(Error::io(format!("linking into place {}", data().display()), os(e))),
+            Err(e) => return Err(errors::io(format!("linking into place {}", data().display()), os(e))),
         }
     } else {
         rename()?;
@@ -352,7 +348,7 @@ fn commit_at(dir: BorrowedFd<'_>, op: &ObjectPath, temp: &str, side: Option<&str
     if let Some(side) = side {
         let name = sidecar_name(leaf);
         rfs::renameat(dir, side, dir, &name).map_err(|e| {
-            Error::io(format!("renaming metadata sidecar into place {}", op.sidecar().display()), os(e))
+            errors::io(format!("renaming metadata sidecar into place {}", op.sidecar().display()), os(e))
         })?;
     }
     Ok(linked)

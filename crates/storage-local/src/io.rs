@@ -1,12 +1,21 @@
 //! Running blocking filesystem work off the async threads, temporary files that clean up
-//! after themselves, and streaming a file's bytes.
+//! after themselves, streaming a file's bytes, and fsyncing a directory.
+//!
+//! Separate because every operation file needs these few primitives, and each has one
+//! behaviour the driver relies on (a temporary file never outlives a cancelled write).
+//! [`sync_dir`] is not the kit's `storage_core::kit::sync_dir`: this one runs inside a
+//! blocking task (the kit's spawns one) and treats a directory already pruned by a
+//! concurrent delete as synced.
 
 use std::path::{Path, PathBuf};
 
 use bytes::BytesMut;
 use futures::StreamExt;
-use storage_core::{ByteStream, Error, ErrorKind, Result};
+use storage_core::ByteStream;
+use storage_core::kit::{Error, ErrorKind, Result};
 use tokio::io::AsyncReadExt;
+
+use crate::errors;
 
 /// Runs `f` on the blocking thread pool.
 pub async fn blocking<T, F>(f: F) -> Result<T>
@@ -23,8 +32,8 @@ where
 pub fn remove_if_exists(path: &Path) -> Result<()> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
-        Err(e) if crate::paths::is_missing(&e) => Ok(()),
-        Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+        Err(e) if errors::is_missing(&e) => Ok(()),
+        Err(e) => Err(errors::io(format!("removing {}", path.display()), e)),
     }
 }
 
@@ -105,7 +114,7 @@ pub fn file_stream(file: tokio::fs::File, len: u64, chunk: usize) -> ByteStream 
                     return Some((Err(e), None));
                 }
                 Ok(_) => {}
-                Err(e) => return Some((Err(Error::io("reading the object's file failed", e)), None)),
+                Err(e) => return Some((Err(errors::io("reading the object's file failed", e)), None)),
             }
         }
         let n = buf.len() as u64;
@@ -120,11 +129,11 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     let f = match std::fs::File::open(dir) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(format!("opening directory {}", dir.display()), e)),
+        Err(e) => return Err(errors::io(format!("opening directory {}", dir.display()), e)),
     };
     match f.sync_all() {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
-        Err(e) => Err(Error::io(format!("syncing directory {}", dir.display()), e)),
+        Err(e) => Err(errors::io(format!("syncing directory {}", dir.display()), e)),
     }
 }

@@ -11,16 +11,21 @@
 //!   directory (so an upload still receiving parts looks young), sized by its parts.
 //! - A staging directory without a manifest (a crash while creating it) and a claimed
 //!   one (`%uploads/%t.*`: a crash while aborting or completing) are staged data.
+//!
+//! Separate because it is maintenance, not a data path: it walks the whole container
+//! looking for the driver's own internal files that the other operations never list.
 
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
-use storage_core::{Error, ErrorKind, Leftover, LeftoverKind, Result};
+use storage_core::kit::{Error, ErrorKind, Result};
+use storage_core::{Driver, Leftover, LeftoverKind};
 
+use crate::core::{LocalDriver, NAME};
+use crate::errors::{self, ctx};
 use crate::io::blocking;
-use crate::paths::{self, CONTINUATION, TEMP_PREFIX, UPLOADS_DIR, decode_segment, is_internal};
-use crate::{NAME, require_container};
+use crate::paths::{CONTINUATION, TEMP_PREFIX, UPLOADS_DIR, decode_segment, is_internal, require_container};
 
 /// A modification time as a UTC time.
 fn utc(t: SystemTime) -> DateTime<Utc> {
@@ -74,15 +79,15 @@ fn walk(container_dir: &Path, container: &str, prefix: Option<&str>, out: &mut V
         let rd = match std::fs::read_dir(&dir) {
             Ok(rd) => rd,
             // Pruned by a concurrent delete: nothing left there.
-            Err(e) if paths::is_missing(&e) => continue,
-            Err(e) => return Err(Error::io(format!("reading {}", dir.display()), e)),
+            Err(e) if errors::is_missing(&e) => continue,
+            Err(e) => return Err(errors::io(format!("reading {}", dir.display()), e)),
         };
         let location = match acc.is_empty() {
             true => key_prefix.clone(),
             false => format!("{key_prefix}{}", decode_segment(&acc).unwrap_or_else(|| acc.clone())),
         };
         for entry in rd {
-            let entry = entry.map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+            let entry = entry.map_err(|e| errors::io(format!("reading {}", dir.display()), e))?;
             let Ok(name) = entry.file_name().into_string() else { continue };
             let Ok(ft) = entry.file_type() else { continue };
             if ft.is_symlink() {
@@ -139,11 +144,11 @@ fn uploads(container_dir: &Path, container: &str, prefix: Option<&str>, out: &mu
     let uploads = container_dir.join(UPLOADS_DIR);
     let rd = match std::fs::read_dir(&uploads) {
         Ok(rd) => rd,
-        Err(e) if paths::is_missing(&e) => return Ok(()),
-        Err(e) => return Err(Error::io(format!("reading {}", uploads.display()), e)),
+        Err(e) if errors::is_missing(&e) => return Ok(()),
+        Err(e) => return Err(errors::io(format!("reading {}", uploads.display()), e)),
     };
     for entry in rd {
-        let entry = entry.map_err(|e| Error::io(format!("reading {}", uploads.display()), e))?;
+        let entry = entry.map_err(|e| errors::io(format!("reading {}", uploads.display()), e))?;
         let Ok(name) = entry.file_name().into_string() else { continue };
         let Ok(ft) = entry.file_type() else { continue };
         if ft.is_symlink() {
@@ -227,8 +232,8 @@ fn staged_path(container_dir: &Path, leftover: &Leftover) -> Result<PathBuf> {
         match std::fs::symlink_metadata(&path) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(refuse(leftover, "a symbolic link or file is on its path")),
-            Err(e) if paths::is_missing(&e) => return Ok(container_dir.join(rel)),
-            Err(e) => return Err(Error::io(format!("inspecting {}", path.display()), e)),
+            Err(e) if errors::is_missing(&e) => return Ok(container_dir.join(rel)),
+            Err(e) => return Err(errors::io(format!("inspecting {}", path.display()), e)),
         }
     }
     Ok(path.join(last))
@@ -241,8 +246,8 @@ pub fn remove_staged(container_dir: &Path, leftover: &Leftover, fsync: bool) -> 
     let path = staged_path(container_dir, leftover)?;
     let meta = match std::fs::symlink_metadata(&path) {
         Ok(m) => m,
-        Err(e) if paths::is_missing(&e) => return Ok(()),
-        Err(e) => return Err(Error::io(format!("inspecting {}", path.display()), e)),
+        Err(e) if errors::is_missing(&e) => return Ok(()),
+        Err(e) => return Err(errors::io(format!("inspecting {}", path.display()), e)),
     };
     let newest = if meta.is_dir() {
         if !leftover.id.starts_with(&format!("{UPLOADS_DIR}/{TEMP_PREFIX}")) && manifest_key(&path).is_some() {
@@ -262,8 +267,8 @@ pub fn remove_staged(container_dir: &Path, leftover: &Leftover, fsync: bool) -> 
     let removed = if meta.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
     match removed {
         Ok(()) => {}
-        Err(e) if paths::is_missing(&e) => return Ok(()),
-        Err(e) => return Err(Error::io(format!("removing {}", path.display()), e)),
+        Err(e) if errors::is_missing(&e) => return Ok(()),
+        Err(e) => return Err(errors::io(format!("removing {}", path.display()), e)),
     }
     // Directories the write created and left empty go too (never the container itself
     // nor the uploads directory); a concurrent writer makes them again if it needs them.
@@ -292,8 +297,17 @@ pub async fn list_async(container_dir: PathBuf, container: &str, prefix: Option<
     blocking(move || list(&container_dir, &container, prefix.as_deref())).await
 }
 
-/// `remove_leftover` for staged data.
-pub async fn remove_async(container_dir: PathBuf, leftover: &Leftover, fsync: bool) -> Result<()> {
-    let leftover = leftover.clone();
-    blocking(move || remove_staged(&container_dir, &leftover, fsync)).await
+/// `remove_leftover`: an unfinished upload is aborted (one already gone is fine); staged
+/// data is removed by [`remove_staged`] on the blocking pool.
+pub async fn remove(d: &LocalDriver, container_dir: PathBuf, leftover: &Leftover) -> Result<()> {
+    match leftover.kind {
+        LeftoverKind::MultipartUpload => match d.abort_multipart(&leftover.to_upload()).await {
+            Err(e) if e.kind() == ErrorKind::ObjectDoesNotExist => Ok(()),
+            other => other,
+        },
+        _ => {
+            let (owned, fsync) = (leftover.clone(), d.shared.options.fsync);
+            blocking(move || remove_staged(&container_dir, &owned, fsync)).await.map_err(ctx(&leftover.container, None))
+        }
+    }
 }

@@ -1,5 +1,5 @@
-//! Listing: a depth-first walk of the directory tree in key order, feeding
-//! `storage_core::listing::PageBuilder` exactly as the memory driver does.
+//! Listing: a depth-first walk of the directory tree in key order, feeding the kit's
+//! [`PageBuilder`] exactly as the memory driver does.
 //!
 //! The walk starts in the directory named by the prefix's complete segments and only
 //! reads the entries whose segment can start with the prefix's last, partial segment.
@@ -16,21 +16,26 @@
 //! created, removed or renamed in it changes them), so a resumed page lists exactly
 //! what a fresh walk from the token would. A token not in the cache (evicted, older
 //! than [`CACHE_TTL`], from another process) is served by a fresh walk.
+//!
+//! Separate because listing is the one operation that reads many directories: the
+//! walk, its ordering and its cache have nothing in common with single-object I/O.
 
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use storage_core::listing::{ListCursor, PageBuilder};
-use storage_core::{Error, ListEntry, ListOptions, Object, Page, Result};
+use storage_core::kit::{ListCursor, PageBuilder, Result};
+use storage_core::{ListEntry, ListOptions, Object, Page};
 
+use crate::core::{LocalDriver, NAME};
+use crate::errors;
 use crate::io::blocking;
 use crate::paths::{
-    self, CONTINUATION, MAX_PIECE, SIDECAR_PREFIX, decode_segment, encode_chars, is_internal, segment_components,
+    self, CONTINUATION, MAX_PIECE, SIDECAR_PREFIX, decode_segment, encode_chars, is_internal, require_container,
+    segment_components,
 };
 use crate::sidecar::{FileStamp, describe, load_meta};
-use crate::{LocalDriver, NAME, require_container};
 
 /// Walks kept between pages, at most.
 pub const CACHE_CAPACITY: usize = 16;
@@ -265,12 +270,12 @@ fn scan(
     filter: &str,
     level: &mut Level,
 ) -> Result<()> {
-    let io = |e| Error::io(format!("reading directory {}", dir.display()), e);
+    let io = |e| errors::io(format!("reading directory {}", dir.display()), e);
     let d = level.dirs.len();
     level.dirs.push(DirStamp::of(dir));
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
-        Err(e) if paths::is_missing(&e) => return Ok(()),
+        Err(e) if errors::is_missing(&e) => return Ok(()),
         Err(e) => return Err(io(e)),
     };
     let first = level.entries.len();
@@ -286,7 +291,7 @@ fn scan(
         }
         let ft = match entry.file_type() {
             Ok(ft) => ft,
-            Err(e) if paths::is_missing(&e) => continue,
+            Err(e) if errors::is_missing(&e) => continue,
             Err(e) => return Err(io(e)),
         };
         if ft.is_symlink() || !(ft.is_dir() || ft.is_file()) {
@@ -480,7 +485,7 @@ impl Walk<'_> {
 mod tests {
     use storage_core::{Driver, ListOptions, PutOptions};
 
-    use crate::LocalDriver;
+    use crate::core::LocalDriver;
 
     #[tokio::test]
     async fn a_walk_is_resumed_until_its_directory_changes() {

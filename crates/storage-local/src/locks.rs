@@ -3,6 +3,8 @@
 //!
 //! They are plain (blocking) mutexes, taken only inside blocking tasks and never held
 //! across an `await`, so a holder always runs to the point where it releases.
+//! Separate because both commit paths (the checked one in `write.rs` and the Linux fast
+//! path) and deletes take the same locks.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Mutex, MutexGuard};

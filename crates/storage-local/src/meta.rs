@@ -9,6 +9,9 @@
 //! time still match (a file rewritten in place keeps its attributes but not its
 //! metadata). Where the filesystem refuses user attributes (or the record is too large)
 //! the driver writes a `%m.` sidecar file instead.
+//!
+//! Separate from `sidecar.rs` because it is the binary format and the platform calls of
+//! one of the two metadata stores; `sidecar.rs` decides which one applies.
 
 use std::collections::BTreeMap;
 

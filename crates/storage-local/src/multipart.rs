@@ -7,6 +7,9 @@
 //! Completing concatenates the parts into a temporary file beside the destination
 //! (computing the whole MD5), then claims the staging directory by renaming it (so a
 //! concurrent abort or second completion sees `NoSuchUpload`) and commits like a put.
+//!
+//! Separate because uploads have their own state on disk (the staging directory and its
+//! manifest) that the other operations never read.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -14,14 +17,16 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use storage_core::hash::{Md5Hasher, multipart_etag};
-use storage_core::{CompletedPart, Error, ErrorKind, MultipartUpload, Object, Payload, PutMode, PutOptions, Result};
+use storage_core::kit::{Error, ErrorKind, Md5Hasher, Result, multipart_etag, unique_tag};
+use storage_core::object::etag_matches;
+use storage_core::{CompletedPart, MultipartUpload, Object, Payload, PutMode, PutOptions};
 
+use crate::core::{LocalDriver, NAME};
+use crate::errors::{self, check_md5, invalid_part, no_upload};
 use crate::io::{TempFile, blocking, remove_if_exists, sync_dir};
-use crate::paths::{self, ObjectPath, UPLOADS_DIR, is_internal, temp_name};
+use crate::paths::{ObjectPath, UPLOADS_DIR, is_internal, require_container, temp_name};
 use crate::sidecar::{FileStamp, Headers, Sidecar};
-use crate::write::{Staged, UploadClaim, check_md5, commit, new_temp, with_default_type, write_payload};
-use crate::{LocalDriver, NAME, require_container};
+use crate::write::{Staged, UploadClaim, commit, new_temp, with_default_type, write_payload};
 
 /// The staging directory's description file.
 const MANIFEST: &str = "upload.json";
@@ -69,21 +74,6 @@ struct Manifest {
     content_md5: Option<String>,
 }
 
-/// `ObjectDoesNotExist` with provider code `NoSuchUpload`.
-pub fn no_upload(upload: &MultipartUpload) -> Error {
-    Error::new(ErrorKind::ObjectDoesNotExist, format!("multipart upload {:?} does not exist", upload.upload_id))
-        .with_driver(NAME)
-        .with_object(&upload.container, &upload.key)
-        .with_provider_code("NoSuchUpload")
-}
-
-fn invalid_part(upload: &MultipartUpload, msg: String) -> Error {
-    Error::new(ErrorKind::Backend, msg)
-        .with_driver(NAME)
-        .with_object(&upload.container, &upload.key)
-        .with_provider_code("InvalidPart")
-}
-
 /// Whether `id` could have been issued by [`create`] (so it is safe as a file name).
 pub(crate) fn plausible_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
@@ -109,8 +99,8 @@ fn load(container_dir: &Path, upload: &MultipartUpload) -> Result<(PathBuf, Mani
     match read_manifest(&dir) {
         Ok(m) if m.key == upload.key => Ok((dir, m)),
         Ok(_) => Err(no_upload(upload)),
-        Err(e) if paths::is_missing(&e) => Err(no_upload(upload)),
-        Err(e) => Err(Error::io(format!("reading the multipart manifest in {}", dir.display()), e)),
+        Err(e) if errors::is_missing(&e) => Err(no_upload(upload)),
+        Err(e) => Err(errors::io(format!("reading the multipart manifest in {}", dir.display()), e)),
     }
 }
 
@@ -129,19 +119,19 @@ pub async fn create(op: ObjectPath, container: &str, key: &str, options: &PutOpt
     let upload_id = blocking(move || {
         require_container(&op.container_dir, &c)?;
         let uploads = op.container_dir.join(UPLOADS_DIR);
-        std::fs::create_dir_all(&uploads).map_err(|e| Error::io(format!("creating {}", uploads.display()), e))?;
+        std::fs::create_dir_all(&uploads).map_err(|e| errors::io(format!("creating {}", uploads.display()), e))?;
         let json = serde_json::to_vec(&manifest)
             .map_err(|e| Error::new(ErrorKind::Io, format!("encoding the multipart manifest failed: {e}")))?;
         loop {
-            let id = storage_core::fsio::unique_tag();
+            let id = unique_tag();
             let dir = uploads.join(&id);
             match std::fs::create_dir(&dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(Error::io(format!("creating {}", dir.display()), e)),
+                Err(e) => return Err(errors::io(format!("creating {}", dir.display()), e)),
             }
             let tmp = dir.join(temp_name());
-            let io = |e| Error::io(format!("writing the multipart manifest in {}", dir.display()), e);
+            let io = |e| errors::io(format!("writing the multipart manifest in {}", dir.display()), e);
             let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(io)?;
             f.write_all(&json).map_err(io)?;
             f.sync_all().map_err(io)?;
@@ -186,8 +176,8 @@ pub async fn put_part(
         let path = dir.join(temp_name());
         match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(f) => Ok((f, TempFile::new(path))),
-            Err(e) if paths::is_missing(&e) => Err(no_upload(&up)),
-            Err(e) => Err(Error::io(format!("creating temporary file {}", path.display()), e)),
+            Err(e) if errors::is_missing(&e) => Err(no_upload(&up)),
+            Err(e) => Err(errors::io(format!("creating temporary file {}", path.display()), e)),
         }
     })
     .await?;
@@ -204,8 +194,8 @@ pub async fn put_part(
         let dir = tmp.parent().map(Path::to_owned).unwrap_or_default();
         match std::fs::rename(&tmp, dir.join(&name)) {
             Ok(()) => {}
-            Err(e) if paths::is_missing(&e) => return Err(no_upload(&up)),
-            Err(e) => return Err(Error::io(format!("renaming part into place in {}", dir.display()), e)),
+            Err(e) if errors::is_missing(&e) => return Err(no_upload(&up)),
+            Err(e) => return Err(errors::io(format!("renaming part into place in {}", dir.display()), e)),
         }
         // An earlier upload of the same part number is replaced.
         if let Ok(rd) = std::fs::read_dir(&dir) {
@@ -250,11 +240,11 @@ fn select_parts(
     }
     let mut staged: HashMap<u32, Vec<StagedPart>> = HashMap::new();
     let rd = std::fs::read_dir(dir).map_err(|e| match e {
-        e if paths::is_missing(&e) => no_upload(upload),
-        e => Error::io(format!("reading {}", dir.display()), e),
+        e if errors::is_missing(&e) => no_upload(upload),
+        e => errors::io(format!("reading {}", dir.display()), e),
     })?;
     for entry in rd {
-        let entry = entry.map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+        let entry = entry.map_err(|e| errors::io(format!("reading {}", dir.display()), e))?;
         let name = entry.file_name();
         let Some((n, md5)) = name.to_str().and_then(parse_part) else { continue };
         let Ok(m) = entry.metadata() else { continue };
@@ -272,7 +262,7 @@ fn select_parts(
             .ok_or_else(|| invalid_part(upload, format!("part {} was never uploaded", p.part_number)))?;
         let found = candidates
             .iter()
-            .find(|s| storage_core::object::etag_matches(&p.etag, &s.md5) && p.etag.trim() != "*")
+            .find(|s| etag_matches(&p.etag, &s.md5) && p.etag.trim() != "*")
             .ok_or_else(|| invalid_part(upload, format!("part {} has a different ETag", p.part_number)))?;
         if i + 1 < parts.len() && found.size < min_part_size {
             return Err(invalid_part(upload, format!("part {} is smaller than the minimum part size", p.part_number)));
@@ -289,20 +279,20 @@ fn concatenate(parts: &[StagedPart], dst: &mut std::fs::File, upload: &Multipart
     for part in parts {
         let mut src = match std::fs::File::open(&part.path) {
             Ok(f) => f,
-            Err(e) if paths::is_missing(&e) => return Err(no_upload(upload)),
-            Err(e) => return Err(Error::io(format!("opening {}", part.path.display()), e)),
+            Err(e) if errors::is_missing(&e) => return Err(no_upload(upload)),
+            Err(e) => return Err(errors::io(format!("opening {}", part.path.display()), e)),
         };
         loop {
-            let n = src.read(&mut buf).map_err(|e| Error::io(format!("reading {}", part.path.display()), e))?;
+            let n = src.read(&mut buf).map_err(|e| errors::io(format!("reading {}", part.path.display()), e))?;
             if n == 0 {
                 break;
             }
             hasher.update(&buf[..n]);
-            dst.write_all(&buf[..n]).map_err(|e| Error::io("writing the assembled object", e))?;
+            dst.write_all(&buf[..n]).map_err(|e| errors::io("writing the assembled object", e))?;
         }
     }
     if fsync {
-        dst.sync_all().map_err(|e| Error::io("syncing the assembled object", e))?;
+        dst.sync_all().map_err(|e| errors::io("syncing the assembled object", e))?;
     }
     Ok(hasher.finish_hex())
 }
@@ -326,7 +316,7 @@ pub async fn complete(
     let (up, to_copy, fsync) = (upload.clone(), selected.clone(), d.shared.options.fsync);
     let assembled = blocking(move || {
         let md5 = concatenate(&to_copy, &mut file, &up, fsync)?;
-        let m = file.metadata().map_err(|e| Error::io("inspecting the assembled object", e))?;
+        let m = file.metadata().map_err(|e| errors::io("inspecting the assembled object", e))?;
         Ok((md5, FileStamp::of(&m)))
     })
     .await;
@@ -358,10 +348,10 @@ pub async fn abort(container_dir: PathBuf, upload: &MultipartUpload) -> Result<(
         let claimed = uploads.join(temp_name());
         match std::fs::rename(&dir, &claimed) {
             Ok(()) => {}
-            Err(e) if paths::is_missing(&e) => return Err(no_upload(&up)),
-            Err(e) => return Err(Error::io(format!("removing {}", dir.display()), e)),
+            Err(e) if errors::is_missing(&e) => return Err(no_upload(&up)),
+            Err(e) => return Err(errors::io(format!("removing {}", dir.display()), e)),
         }
-        std::fs::remove_dir_all(&claimed).map_err(|e| Error::io(format!("removing {}", claimed.display()), e))
+        std::fs::remove_dir_all(&claimed).map_err(|e| errors::io(format!("removing {}", claimed.display()), e))
     })
     .await
 }
@@ -374,12 +364,12 @@ pub async fn list(container_dir: PathBuf, container: &str, prefix: Option<&str>)
         let uploads = container_dir.join(UPLOADS_DIR);
         let rd = match std::fs::read_dir(&uploads) {
             Ok(rd) => rd,
-            Err(e) if paths::is_missing(&e) => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(format!("reading {}", uploads.display()), e)),
+            Err(e) if errors::is_missing(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(errors::io(format!("reading {}", uploads.display()), e)),
         };
         let mut found = BTreeMap::new();
         for entry in rd {
-            let entry = entry.map_err(|e| Error::io(format!("reading {}", uploads.display()), e))?;
+            let entry = entry.map_err(|e| errors::io(format!("reading {}", uploads.display()), e))?;
             let Ok(id) = entry.file_name().into_string() else { continue };
             if is_internal(&id) || !plausible_id(&id) {
                 continue;

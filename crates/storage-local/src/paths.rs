@@ -13,10 +13,15 @@
 //! directories) or starts with `%` followed by an ASCII letter; the latter are the
 //! driver's internal files (`%m.` sidecars, `%t.` temporary files, `%uploads`), so they
 //! never collide with keys and never show up in listings.
+//!
+//! Separate because every operation goes through it: it is the one place that decides
+//! which path a key names and that nothing leaves the root.
 
 use std::path::{Path, PathBuf};
 
-use storage_core::{Error, ErrorKind, Result};
+use storage_core::kit::{Error, ErrorKind, Result};
+
+use crate::errors;
 
 /// Longest piece of an encoded segment stored in one path component (bytes). Leaves
 /// room under the usual 255-byte name limit for the `%m.` sidecar prefix.
@@ -47,7 +52,7 @@ pub fn temp_name() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static TAG: OnceLock<String> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let tag = TAG.get_or_init(storage_core::fsio::unique_tag);
+    let tag = TAG.get_or_init(storage_core::kit::unique_tag);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{TEMP_PREFIX}{tag}-{n:x}")
 }
@@ -55,11 +60,6 @@ pub fn temp_name() -> String {
 /// The sidecar's file name for a data file named `leaf`.
 pub fn sidecar_name(leaf: &str) -> String {
     format!("{SIDECAR_PREFIX}{leaf}")
-}
-
-fn invalid_key(key: &str, why: &str) -> Error {
-    Error::new(ErrorKind::InvalidObjectName, format!("object key {key:?} is invalid for the local driver: {why}"))
-        .with_key(key)
 }
 
 /// Encodes one segment (without splitting). `None` for `..`.
@@ -146,13 +146,13 @@ pub fn decode_segment(encoded: &str) -> Option<String> {
     Some(out)
 }
 
-/// Checks the local rules on a key already validated by `storage_core::validate`.
+/// Checks the local rules on a key already validated by `storage_core::kit::object_key`.
 pub fn check_key(key: &str) -> Result<()> {
     if key.starts_with('/') {
-        return Err(invalid_key(key, "it starts with '/' (an absolute path)"));
+        return Err(errors::invalid_key(key, "it starts with '/' (an absolute path)"));
     }
     if key.split('/').any(|s| s == "..") {
-        return Err(invalid_key(key, "a '..' segment would leave the container"));
+        return Err(errors::invalid_key(key, "a '..' segment would leave the container"));
     }
     Ok(())
 }
@@ -160,7 +160,7 @@ pub fn check_key(key: &str) -> Result<()> {
 /// Whether a key found on disk is one the driver accepts (so listing never shows a key
 /// that reads would refuse).
 pub fn is_acceptable_key(key: &str, max_len: usize) -> bool {
-    storage_core::validate::object_key(key, max_len).is_ok() && check_key(key).is_ok()
+    storage_core::kit::object_key(key, max_len).is_ok() && check_key(key).is_ok()
 }
 
 /// The path components (relative to the container directory) of a key; the last one is
@@ -169,7 +169,7 @@ pub fn key_components(key: &str) -> Result<Vec<String>> {
     check_key(key)?;
     let mut out = Vec::new();
     for segment in key.split('/') {
-        let comps = segment_components(segment).ok_or_else(|| invalid_key(key, "a '..' segment"))?;
+        let comps = segment_components(segment).ok_or_else(|| errors::invalid_key(key, "a '..' segment"))?;
         out.extend(comps);
     }
     Ok(out)
@@ -237,21 +237,6 @@ pub enum Resolved {
     Directory,
 }
 
-fn symlink_refused(path: &Path) -> Error {
-    Error::new(
-        ErrorKind::PermissionDenied,
-        format!(
-            "{} is a symbolic link; the local driver never follows symbolic links inside a container",
-            path.display()
-        ),
-    )
-    .with_hint("the local driver refused to follow a symbolic link; replace the link with a real directory or file")
-}
-
-/// What the error of a container symlink leaving the root says to do.
-const ESCAPE_HINT: &str = "a symbolic link leading out of the local driver's root was refused; move the data under \
-                           the root, or make the root a directory that holds it";
-
 /// Checks a container directory (`root/name`, the root already canonical) before it is
 /// used: a symbolic link there must lead to a directory strictly inside the root;
 /// one leading elsewhere (outside, or to the root itself) is `PermissionDenied`. A
@@ -264,44 +249,22 @@ pub fn check_container_dir(dir: &Path) -> Result<()> {
     let root = dir.parent().unwrap_or(dir);
     match std::fs::canonicalize(dir) {
         Ok(target) if target != root && target.starts_with(root) => Ok(()),
-        Ok(target) => Err(Error::new(
-            ErrorKind::PermissionDenied,
-            format!(
-                "the container directory {} is a symbolic link to {}, which is not inside the root {}; the local \
-                 driver never follows a symbolic link out of its root",
-                dir.display(),
-                target.display(),
-                root.display()
-            ),
-        )
-        .with_hint(ESCAPE_HINT)),
-        Err(e) if is_missing(&e) => Ok(()),
-        Err(e) => Err(Error::io(format!("resolving the container directory {}", dir.display()), e)),
+        Ok(target) => Err(errors::container_escape(dir, &target, root)),
+        Err(e) if errors::is_missing(&e) => Ok(()),
+        Err(e) => Err(errors::io(format!("resolving the container directory {}", dir.display()), e)),
     }
 }
 
-/// A key needs `path` as a directory but an object's file is there.
-pub fn conflict(path: &Path) -> Error {
-    Error::new(
-        ErrorKind::InvalidObjectName,
-        format!(
-            "{} is an object, so it cannot also be a directory of keys: the local driver cannot hold a key \
-             and keys under it as a prefix (\"a\" and \"a/b\") at the same time",
-            path.display()
-        ),
-    )
-}
-
-/// A key's file would go where a directory of keys under it (as a prefix) is.
-pub fn prefix_conflict(path: &Path) -> Error {
-    Error::new(
-        ErrorKind::InvalidObjectName,
-        format!(
-            "{} is a directory holding keys under this key as a prefix: the local driver cannot hold a key \
-             and keys under it as a prefix (\"a\" and \"a/b\") at the same time",
-            path.display()
-        ),
-    )
+/// Checks that `dir` is an existing container directory, and not a symlink leading out
+/// of the root (blocking).
+pub fn require_container(dir: &Path, name: &str) -> Result<()> {
+    check_container_dir(dir)?;
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(errors::no_container(name)),
+        Err(e) if errors::is_missing(&e) => Err(errors::no_container(name)),
+        Err(e) => Err(errors::io(format!("inspecting container directory {}", dir.display()), e)),
+    }
 }
 
 /// Walks the components below the container directory without following symlinks
@@ -315,18 +278,18 @@ pub fn resolve(op: &ObjectPath, create: bool) -> Result<Resolved> {
         for dir in op.ancestors() {
             loop {
                 match std::fs::symlink_metadata(&dir) {
-                    Ok(m) if m.file_type().is_symlink() => return Err(symlink_refused(&dir)),
+                    Ok(m) if m.file_type().is_symlink() => return Err(errors::symlink_refused(&dir)),
                     Ok(m) if m.is_dir() => break,
-                    Ok(_) if create => return Err(conflict(&dir)),
+                    Ok(_) if create => return Err(errors::conflict(&dir)),
                     Ok(_) => return Ok(Resolved::Missing),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => match std::fs::create_dir(&dir) {
                         Ok(()) => break,
                         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 8 => continue 'walk,
-                        Err(e) => return Err(Error::io(format!("creating directory {}", dir.display()), e)),
+                        Err(e) => return Err(errors::io(format!("creating directory {}", dir.display()), e)),
                     },
-                    Err(e) if is_missing(&e) => return Ok(Resolved::Missing),
-                    Err(e) => return Err(Error::io(format!("inspecting {}", dir.display()), e)),
+                    Err(e) if errors::is_missing(&e) => return Ok(Resolved::Missing),
+                    Err(e) => return Err(errors::io(format!("inspecting {}", dir.display()), e)),
                 }
             }
         }
@@ -334,19 +297,13 @@ pub fn resolve(op: &ObjectPath, create: bool) -> Result<Resolved> {
     }
     let data = op.data();
     match std::fs::symlink_metadata(&data) {
-        Ok(m) if m.file_type().is_symlink() => Err(symlink_refused(&data)),
+        Ok(m) if m.file_type().is_symlink() => Err(errors::symlink_refused(&data)),
         Ok(m) if m.is_dir() => Ok(Resolved::Directory),
         Ok(m) if m.is_file() => Ok(Resolved::File),
         Ok(_) => Err(Error::new(ErrorKind::PermissionDenied, format!("{} is not a regular file", data.display()))),
-        Err(e) if is_missing(&e) => Ok(Resolved::Missing),
-        Err(e) => Err(Error::io(format!("inspecting {}", data.display()), e)),
+        Err(e) if errors::is_missing(&e) => Ok(Resolved::Missing),
+        Err(e) => Err(errors::io(format!("inspecting {}", data.display()), e)),
     }
-}
-
-/// Whether an I/O error means "no such file" (including a file where a directory was
-/// expected on the way).
-pub fn is_missing(e: &std::io::Error) -> bool {
-    matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory)
 }
 
 /// Percent-encodes a path for a `file://` URL (keeps `A-Z a-z 0-9 - . _ ~ /`).

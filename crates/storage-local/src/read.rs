@@ -1,16 +1,22 @@
 //! Reads: `head_object` and `get_object`, from one open file descriptor, in one
 //! blocking task (small objects are read whole in that task too).
+//!
+//! Separate from writes because reads never take a lock (except to wait out a write of
+//! this process caught between its two renames) and share one way of opening an object
+//! (the Linux fast path or the checked walk), which copies reuse.
 
 use std::io::{Seek, SeekFrom};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use storage_core::{Error, GetOptions, GetResult, Object, Result};
+use storage_core::kit::{Error, ErrorKind, Result};
+use storage_core::{GetOptions, GetResult, Object};
 
+use crate::core::{LocalDriver, Shared};
+use crate::errors::{self, no_object};
 use crate::io::{blocking, file_stream};
-use crate::paths::{self, ObjectPath, Resolved};
+use crate::paths::{self, ObjectPath, Resolved, require_container};
 use crate::sidecar::{FileStamp, describe, load_meta};
-use crate::{LocalDriver, Shared, no_object, require_container};
 
 /// Chunk size of the streams `get_object` returns.
 const READ_CHUNK: usize = 256 * 1024;
@@ -40,10 +46,10 @@ pub fn open_checked(op: &ObjectPath, container: &str, key: &str) -> Result<Opene
     let data = op.data();
     let file = match std::fs::File::open(&data) {
         Ok(f) => f,
-        Err(e) if paths::is_missing(&e) => return Err(no_object(container, key)),
-        Err(e) => return Err(Error::io(format!("opening {}", data.display()), e)),
+        Err(e) if errors::is_missing(&e) => return Err(no_object(container, key)),
+        Err(e) => return Err(errors::io(format!("opening {}", data.display()), e)),
     };
-    let m = file.metadata().map_err(|e| Error::io(format!("inspecting {}", data.display()), e))?;
+    let m = file.metadata().map_err(|e| errors::io(format!("inspecting {}", data.display()), e))?;
     if !m.is_file() {
         return Err(no_object(container, key));
     }
@@ -128,7 +134,7 @@ pub async fn get(
         }
         if range.start > 0 {
             file.seek(SeekFrom::Start(range.start))
-                .map_err(|e| Error::io(format!("seeking in {}", op.data().display()), e))?;
+                .map_err(|e| errors::io(format!("seeking in {}", op.data().display()), e))?;
         }
         Ok((object, range, Body::Stream(file)))
     })
@@ -149,14 +155,11 @@ fn read_at(file: &std::fs::File, offset: u64, len: usize) -> Result<Bytes> {
     while done < len {
         match read_once(file, &mut buf[done..], offset + done as u64) {
             Ok(0) => {
-                return Err(Error::new(
-                    storage_core::ErrorKind::Io,
-                    "the file ended before the expected length; it was truncated",
-                ));
+                return Err(Error::new(ErrorKind::Io, "the file ended before the expected length; it was truncated"));
             }
             Ok(n) => done += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("reading the object's file failed", e)),
+            Err(e) => return Err(errors::io("reading the object's file failed", e)),
         }
     }
     Ok(Bytes::from(buf))

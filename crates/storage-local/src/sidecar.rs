@@ -5,6 +5,12 @@
 //! replaced by hand, leaves a sidecar that no longer applies and is ignored). Without an
 //! applicable sidecar an object has no hash, no content type, and an ETag derived from
 //! its size and modification time.
+//!
+//! This module also holds what both metadata stores share: the record itself
+//! ([`Sidecar`]), the headers a write stores, a data file's identity ([`FileStamp`]),
+//! describing an object from them, and [`load_meta`], which reads the extended attribute
+//! (`meta.rs`) first and the sidecar file second. Separate so that the on-disk metadata
+//! format is defined in one place for reads, writes and listings.
 
 use std::collections::BTreeMap;
 use std::fs::Metadata;
@@ -13,7 +19,10 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use storage_core::{Error, Object, ObjectHash, PutOptions, Result};
+use storage_core::kit::{Error, ErrorKind, Result, normalize_metadata};
+use storage_core::{Object, ObjectHash, PutOptions};
+
+use crate::errors;
 
 /// Current sidecar format version.
 const FORMAT: u32 = 1;
@@ -74,7 +83,7 @@ impl Headers {
             content_encoding: options.content_encoding.clone(),
             cache_control: options.cache_control.clone(),
             content_disposition: options.content_disposition.clone(),
-            metadata: storage_core::kit::normalize_metadata(&options.metadata),
+            metadata: normalize_metadata(&options.metadata),
         }
     }
 
@@ -201,13 +210,13 @@ impl Sidecar {
     /// The sidecar file's content.
     pub fn json(&self) -> Result<Vec<u8>> {
         serde_json::to_vec(self)
-            .map_err(|e| Error::new(storage_core::ErrorKind::Io, format!("encoding the metadata sidecar failed: {e}")))
+            .map_err(|e| Error::new(ErrorKind::Io, format!("encoding the metadata sidecar failed: {e}")))
     }
 
     /// Writes the sidecar to `path` (a temporary name) and fsyncs it when `fsync`.
     pub fn write_new(&self, path: &Path, fsync: bool) -> Result<()> {
         let json = self.json()?;
-        let io = |e| Error::io(format!("writing metadata sidecar {}", path.display()), e);
+        let io = |e| errors::io(format!("writing metadata sidecar {}", path.display()), e);
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(io)?;
         f.write_all(&json).map_err(io)?;
         if fsync {

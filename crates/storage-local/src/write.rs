@@ -1,22 +1,27 @@
 //! Writes: streaming into a temporary file, committing it atomically (put, copy,
 //! multipart completion), and deletes.
+//!
+//! Separate from reads because every change goes through the one commit here (metadata
+//! stored, then under the key's lock the put mode checked and the file renamed into
+//! place), which is what makes writes atomic and conditional puts safe.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::StreamExt;
-use storage_core::hash::Md5Hasher;
+use storage_core::kit::{Error, ErrorKind, Md5Hasher, Result};
 use storage_core::object::etag_matches;
 use storage_core::payload::check_length;
-use storage_core::{CopyOptions, Error, ErrorKind, MultipartUpload, Object, Payload, PutMode, PutOptions, Result};
+use storage_core::{CopyOptions, MultipartUpload, Object, Payload, PutMode, PutOptions};
 use tokio::io::AsyncWriteExt;
 
+use crate::core::{LocalDriver, NAME, Shared};
+use crate::errors::{self, already_exists, check_md5, no_upload, prefix_conflict, symlink_not_replaced};
 use crate::io::{TempFile, blocking, remove_if_exists, sync_dir};
-use crate::paths::{self, ObjectPath, Resolved, temp_name};
+use crate::paths::{self, ObjectPath, Resolved, require_container, temp_name};
 use crate::read::open_consistent;
 use crate::sidecar::{FileStamp, Headers, Sidecar, describe, load_meta};
-use crate::{LocalDriver, NAME, require_container};
 
 /// Content type stored when the writer gives none.
 const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
@@ -44,15 +49,15 @@ pub async fn new_temp(op: &ObjectPath, container: &str) -> Result<(std::fs::File
                 let data = op.data();
                 let busy = std::fs::read_dir(&data).map(|mut rd| rd.next().is_some()).unwrap_or(true);
                 if busy {
-                    return Err(paths::prefix_conflict(&data));
+                    return Err(prefix_conflict(&data));
                 }
             }
             let path = op.parent().join(temp_name());
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(f) => return Ok((f, TempFile::new(path))),
                 // A concurrent delete pruned the directory: make it again.
-                Err(e) if paths::is_missing(&e) && attempts < 8 => continue,
-                Err(e) => return Err(Error::io(format!("creating temporary file {}", path.display()), e)),
+                Err(e) if errors::is_missing(&e) && attempts < 8 => continue,
+                Err(e) => return Err(errors::io(format!("creating temporary file {}", path.display()), e)),
             }
         }
     })
@@ -62,7 +67,7 @@ pub async fn new_temp(op: &ObjectPath, container: &str) -> Result<(std::fs::File
 /// Streams `payload` into `file`, computing its MD5; checks the announced length and
 /// fsyncs when `fsync`. Returns the file's stamp and the MD5.
 pub async fn write_payload(file: std::fs::File, payload: Payload, fsync: bool) -> Result<(FileStamp, String)> {
-    let io = |e| Error::io("writing the temporary file", e);
+    let io = |e| errors::io("writing the temporary file", e);
     let mut f = tokio::fs::File::from_std(file);
     let expected = payload.length();
     let mut hasher = Md5Hasher::new();
@@ -94,17 +99,6 @@ pub async fn write_payload(file: std::fs::File, payload: Payload, fsync: bool) -
     Ok((FileStamp::of(&m), hasher.finish_hex()))
 }
 
-/// Fails with `ObjectHashMismatch` unless `md5` is the expected one.
-pub fn check_md5(expected: Option<&str>, md5: &str) -> Result<()> {
-    match expected {
-        Some(want) if !want.eq_ignore_ascii_case(md5) => Err(Error::new(
-            ErrorKind::ObjectHashMismatch,
-            format!("the data's MD5 is {md5} but {want} was expected; nothing was written"),
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// A multipart upload's staging directory, claimed under the key's lock as part of
 /// the commit (so a concurrent abort or second completion finds it gone).
 #[derive(Debug)]
@@ -122,8 +116,8 @@ impl UploadClaim {
         let claimed = uploads.join(temp_name());
         match std::fs::rename(&self.staging, &claimed) {
             Ok(()) => Ok(claimed),
-            Err(e) if paths::is_missing(&e) => Err(crate::multipart::no_upload(&self.upload)),
-            Err(e) => Err(Error::io(format!("claiming {}", self.staging.display()), e)),
+            Err(e) if errors::is_missing(&e) => Err(no_upload(&self.upload)),
+            Err(e) => Err(errors::io(format!("claiming {}", self.staging.display()), e)),
         }
     }
 
@@ -151,7 +145,7 @@ pub struct Staged {
 
 /// Stores the metadata of the temporary data file `temp`: as its extended attribute,
 /// else in a temporary sidecar file beside it (returned) (blocking).
-pub fn store_meta(d: &crate::Shared, temp: &Path, sidecar: &Sidecar) -> Result<Option<TempFile>> {
+pub fn store_meta(d: &Shared, temp: &Path, sidecar: &Sidecar) -> Result<Option<TempFile>> {
     if d.use_xattrs() {
         match crate::meta::set_path(temp, &crate::meta::encode(sidecar)) {
             Ok(()) => return Ok(None),
@@ -233,16 +227,11 @@ pub async fn commit(
 fn commit_locked(op: &ObjectPath, data_temp: &Path, side_temp: Option<&Path>, mode: &PutMode) -> Result<()> {
     let data = op.data();
     let current = match std::fs::symlink_metadata(&data) {
-        Ok(m) if m.file_type().is_symlink() => {
-            return Err(Error::new(
-                ErrorKind::PermissionDenied,
-                format!("{} is a symbolic link; the local driver never replaces one", data.display()),
-            ));
-        }
+        Ok(m) if m.file_type().is_symlink() => return Err(symlink_not_replaced(&data)),
         // An empty directory left behind is removed; one holding keys is a conflict.
         Ok(m) if m.is_dir() => match std::fs::remove_dir(&data) {
             Ok(()) => None,
-            Err(_) => return Err(paths::prefix_conflict(&data)),
+            Err(_) => return Err(prefix_conflict(&data)),
         },
         Ok(_) if *mode == PutMode::Overwrite => None,
         Ok(_) if *mode == PutMode::CreateIfAbsent => Some(String::new()),
@@ -251,12 +240,12 @@ fn commit_locked(op: &ObjectPath, data_temp: &Path, side_temp: Option<&Path>, mo
             let (meta, _) = load_meta(None, &data, &stamp, &op.sidecar(), true);
             Some(meta.map(|s| s.etag).unwrap_or_else(|| stamp.derived_etag()))
         }
-        Err(e) if paths::is_missing(&e) => None,
-        Err(e) => return Err(Error::io(format!("inspecting {}", data.display()), e)),
+        Err(e) if errors::is_missing(&e) => None,
+        Err(e) => return Err(errors::io(format!("inspecting {}", data.display()), e)),
     };
     mode.check(current.as_deref())?;
     let rename = || {
-        std::fs::rename(data_temp, &data).map_err(|e| Error::io(format!("renaming into place {}", data.display()), e))
+        std::fs::rename(data_temp, &data).map_err(|e| errors::io(format!("renaming into place {}", data.display()), e))
     };
     if *mode == PutMode::CreateIfAbsent {
         // A hard link fails atomically if the name exists, even against other processes.
@@ -266,13 +255,11 @@ fn commit_locked(op: &ObjectPath, data_temp: &Path, side_temp: Option<&Path>, mo
                     tracing::warn!(error = %e, "could not remove a temporary file after linking it into place");
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::new(ErrorKind::PreconditionFailed, "create-if-absent: the object already exists"));
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(already_exists()),
             Err(e) if matches!(e.kind(), std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied) => {
                 rename()?;
             }
-            Err(e) => return Err(Error::io(format!("linking into place {}", data.display()), e)),
+            Err(e) => return Err(errors::io(format!("linking into place {}", data.display()), e)),
         }
     } else {
         rename()?;
@@ -280,7 +267,7 @@ fn commit_locked(op: &ObjectPath, data_temp: &Path, side_temp: Option<&Path>, mo
     if let Some(side_temp) = side_temp {
         let sidecar = op.sidecar();
         std::fs::rename(side_temp, &sidecar)
-            .map_err(|e| Error::io(format!("renaming metadata sidecar into place {}", sidecar.display()), e))?;
+            .map_err(|e| errors::io(format!("renaming metadata sidecar into place {}", sidecar.display()), e))?;
     }
     Ok(())
 }
@@ -363,7 +350,7 @@ fn copy_file(
     hash: bool,
     fsync: bool,
 ) -> Result<(FileStamp, Option<String>)> {
-    let io = |e| Error::io("copying the object's data", e);
+    let io = |e| errors::io("copying the object's data", e);
     let (copied, md5) = if hash {
         let mut hasher = Md5Hasher::new();
         let mut buf = vec![0u8; COPY_BUFFER];

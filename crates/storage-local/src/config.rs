@@ -1,0 +1,145 @@
+//! The driver's configuration: [`LocalOptions`] (with its builder-style setters), reading
+//! them from a string map (the factory's and the configuration file's options, listed in
+//! [`OPTIONS`]) and from the environment (`STORAGE_LOCAL_<OPTION>`).
+//!
+//! Separate from the driver so that every way of configuring it (code, map, environment)
+//! reads the same options in one place, and the factory only forwards.
+
+use std::path::PathBuf;
+
+use storage_core::kit::{DriverConfig, Error, ErrorKind, Result};
+
+use crate::core::NAME;
+
+/// Every option the local driver reads from a string map (what [`crate::LocalFactory`]
+/// accepts): the root and the fields of [`LocalOptions`].
+pub(crate) const OPTIONS: &[&str] = &["root", "fsync", "xattrs", "fast_paths"];
+
+/// Prefix of the environment variables [`crate::LocalDriver::from_env`] reads: the
+/// facade's `STORAGE_<NAME>_<OPTION>` convention for the `local` driver
+/// (`STORAGE_LOCAL_ROOT`, `STORAGE_LOCAL_FSYNC`, ...).
+pub(crate) const ENV_PREFIX: &str = "STORAGE_LOCAL_";
+
+/// Options of a [`crate::LocalDriver`] (see [`crate::LocalDriver::with_options`]).
+///
+/// ```
+/// use storage_local::{LocalDriver, LocalOptions};
+///
+/// let root = tempfile::tempdir().unwrap();
+/// // Atomic but not durable writes: a crash may lose the last writes (never mix them).
+/// let store = LocalDriver::with_options(root.path(), LocalOptions { fsync: false, ..Default::default() }).unwrap();
+/// assert!(!store.options().fsync);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalOptions {
+    /// Fsync every written file and the directory it is renamed in (default `true`):
+    /// a write that returned survives a crash or power loss. With `false` writes are
+    /// still atomic (temporary file + rename: readers see the old or the new object,
+    /// never a mix), but the last writes before a crash may be lost or rolled back.
+    /// Factory / URL / configuration option `fsync`.
+    pub fsync: bool,
+    /// Keep each object's metadata in an extended attribute of its data file (default
+    /// `true`), falling back to a `%m.` sidecar file where the filesystem refuses it.
+    /// With `false`, sidecar files only (the layout of earlier versions). Either way
+    /// both are read. Factory / URL / configuration option `xattrs`.
+    pub xattrs: bool,
+    /// On Linux, open objects and write small ones through descriptors resolved with
+    /// `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, one blocking hop each (default
+    /// `true`). With `false`, every operation takes the checked path-by-path walk that
+    /// other platforms use (same guarantees, more system calls). Factory / URL /
+    /// configuration option `fast_paths`.
+    pub fast_paths: bool,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions { fsync: true, xattrs: true, fast_paths: true }
+    }
+}
+
+impl LocalOptions {
+    /// These options with `fsync` set.
+    pub fn fsync(mut self, fsync: bool) -> Self {
+        self.fsync = fsync;
+        self
+    }
+
+    /// These options with `fast_paths` set.
+    pub fn fast_paths(mut self, fast_paths: bool) -> Self {
+        self.fast_paths = fast_paths;
+        self
+    }
+
+    /// These options with `xattrs` set.
+    pub fn xattrs(mut self, xattrs: bool) -> Self {
+        self.xattrs = xattrs;
+        self
+    }
+
+    /// The options set in `config` (`fsync`, `xattrs`, `fast_paths`: `true`/`false`),
+    /// the defaults for the others. A value that is not a boolean is a `Config` error.
+    pub fn from_config(config: &DriverConfig) -> Result<Self> {
+        let mut options = LocalOptions::default();
+        if let Some(fsync) = config.flag("fsync").map_err(|e| e.with_driver(NAME))? {
+            options.fsync = fsync;
+        }
+        if let Some(xattrs) = config.flag("xattrs").map_err(|e| e.with_driver(NAME))? {
+            options.xattrs = xattrs;
+        }
+        if let Some(fast_paths) = config.flag("fast_paths").map_err(|e| e.with_driver(NAME))? {
+            options.fast_paths = fast_paths;
+        }
+        Ok(options)
+    }
+}
+
+/// The root directory `config` names (option `root`, required and not blank).
+pub(crate) fn root(config: &DriverConfig) -> Result<PathBuf> {
+    config.get("root").filter(|r| !r.trim().is_empty()).map(PathBuf::from).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Config,
+            "the local driver needs the option \"root\": the directory that holds the containers",
+        )
+        .with_driver(NAME)
+    })
+}
+
+/// The options found in the environment through `var` (`STORAGE_LOCAL_ROOT`,
+/// `STORAGE_LOCAL_FSYNC`, `STORAGE_LOCAL_XATTRS`, `STORAGE_LOCAL_FAST_PATHS`), as a map
+/// for [`crate::LocalDriver::from_config`]. Values are used as given: a relative root is
+/// relative to the working directory, and `~` is not expanded.
+pub(crate) fn env_config(var: impl Fn(&str) -> Option<String>) -> DriverConfig {
+    let mut config = DriverConfig::new();
+    for option in OPTIONS {
+        if let Some(value) = var(&format!("{ENV_PREFIX}{}", option.to_ascii_uppercase())) {
+            config = config.set(*option, value);
+        }
+    }
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_come_from_a_map_or_the_environment() {
+        let map = DriverConfig::new().set("root", "/r").set("fsync", "false").set("fast_paths", "false");
+        let options = LocalOptions::from_config(&map).unwrap();
+        assert_eq!(options, LocalOptions::default().fsync(false).fast_paths(false));
+        assert_eq!(root(&map).unwrap(), PathBuf::from("/r"));
+        let bad = DriverConfig::new().set("xattrs", "maybe");
+        assert_eq!(LocalOptions::from_config(&bad).unwrap_err().kind(), ErrorKind::Config);
+        let blank = DriverConfig::new().set("root", " ");
+        assert!(root(&blank).unwrap_err().message().contains("\"root\""));
+
+        let env = |k: &str| match k {
+            "STORAGE_LOCAL_ROOT" => Some("/e".to_owned()),
+            "STORAGE_LOCAL_XATTRS" => Some("false".to_owned()),
+            _ => None,
+        };
+        let from_env = env_config(env);
+        assert_eq!(root(&from_env).unwrap(), PathBuf::from("/e"));
+        assert_eq!(LocalOptions::from_config(&from_env).unwrap(), LocalOptions::default().xattrs(false));
+    }
+}
