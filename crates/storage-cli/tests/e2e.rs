@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{REMOTES, World, bucket, env, write};
+use common::{REMOTES, World, bucket, env, read_tree, write};
 
 #[test]
 fn single_objects_round_trip_on_every_backend() {
@@ -103,25 +103,6 @@ fn presign_gives_a_url_and_ls_output_survives_a_closed_pipe() {
     let out = child.wait_with_output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     w.ok(&["rb", "--force", &format!("moto://{b}")]);
-}
-
-/// Every file under `root`: relative path -> bytes.
-fn read_tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, rel)) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let e = e.unwrap();
-            let name = e.file_name().to_string_lossy().into_owned();
-            let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-            if e.file_type().unwrap().is_dir() {
-                stack.push((e.path(), r));
-            } else {
-                out.insert(r, std::fs::read(e.path()).unwrap());
-            }
-        }
-    }
-    out
 }
 
 /// A tree with awkward names (no `+`: s3s-fs stores it as a space, see the keys cases).

@@ -8,11 +8,7 @@ use std::sync::Arc;
 use storage_core::Driver;
 use storage_redis::RedisDriver;
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run `cargo xtask test`, or `cargo xtask emulators start redis redis-cluster`")
-    })
-}
+use storage_testkit::env;
 
 fn namespace(tag: &str) -> String {
     format!("conformance-{tag}-{}", std::process::id())

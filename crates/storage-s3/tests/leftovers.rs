@@ -12,11 +12,7 @@ use storage_core::PartOptions;
 use storage_core::{Driver, DriverExt, ErrorKind, Leftover, LeftoverKind, PutOptions};
 use storage_s3::{S3Config, S3Driver};
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run `cargo xtask test`, or `cargo xtask emulators start moto s3s-fs` and export the variables it prints")
-    })
-}
+use storage_testkit::env;
 
 fn driver(prefix: &str) -> Arc<dyn Driver> {
     let endpoint = env(&format!("EMU_S3_{prefix}_ENDPOINT"));

@@ -9,9 +9,7 @@ use storage_core::hash::md5_hex;
 use storage_core::{Driver, DriverExt, ErrorKind, PartOptions, Payload, PutOptions};
 use storage_s3::{S3Config, S3Driver};
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `cargo xtask test`"))
-}
+use storage_testkit::env;
 
 fn driver(prefix: &str) -> S3Driver {
     let c = S3Config::new().endpoint(env(&format!("EMU_S3_{prefix}_ENDPOINT"))).static_credentials(

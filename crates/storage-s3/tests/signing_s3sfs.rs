@@ -9,9 +9,7 @@ use storage_core::{Driver, DriverExt, ErrorKind, PutOptions, SignedMethod, Signe
 use storage_http::{HttpClient, HttpConfig, HttpRequest, RequestBody, Unsigned, http::Method};
 use storage_s3::{S3Config, S3Driver};
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `cargo xtask test`"))
-}
+use storage_testkit::env;
 
 fn driver(secret: Option<&str>) -> S3Driver {
     let secret = secret.map(str::to_owned).unwrap_or_else(|| env("EMU_S3_S3SFS_SECRET_ACCESS_KEY"));

@@ -1,13 +1,11 @@
 //! What the end-to-end tests share: a scratch directory with a configuration naming every
 //! backend `cargo xtask test` starts, and a runner for the built `storage` binary.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-pub fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run `cargo xtask test`"))
-}
+pub use storage_testkit::{env, read_tree, write_file as write};
 
 /// A scratch directory with a config naming every backend.
 pub struct World {
@@ -93,11 +91,6 @@ namespace = "cli-e2e-{pid}"
         assert!(out.status.success(), "storage {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     }
-}
-
-pub fn write(path: &Path, data: &[u8]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, data).unwrap();
 }
 
 /// Every backend of the configuration.

@@ -66,31 +66,10 @@ impl crate::layer::Layer for Counting {
 }
 
 fn write(root: &Path, rel: &str, body: &[u8]) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, body).unwrap();
+    storage_testkit::write_file(&root.join(rel), body);
 }
 
-/// Every file under `root`, relative path -> contents.
-fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn go(dir: &Path, rel: &str, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            let name = e.file_name().to_string_lossy().into_owned();
-            let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
-            if e.file_type().unwrap().is_dir() {
-                go(&e.path(), &r, out);
-            } else {
-                out.insert(r, std::fs::read(e.path()).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if root.exists() {
-        go(root, "", &mut out);
-    }
-    out
-}
+use storage_testkit::read_tree;
 
 const AWKWARD: &[(&str, &[u8])] = &[
     ("plain.txt", b"plain"),

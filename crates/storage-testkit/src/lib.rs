@@ -1,0 +1,107 @@
+//! What the workspace's tests share, written once: the settings of the servers
+//! `cargo xtask test` starts (read from the environment it exports), and directory
+//! helpers to build and compare trees of files. Forwarding and fault-injecting test
+//! drivers are layers (`storage_core::layer::Layer`), which need no kit of their own.
+//!
+//! Test code only: it panics with a message saying what to run when something is
+//! missing.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The value of the environment variable `name`, which `cargo xtask test` exports for
+/// the emulators it starts (their endpoints and keys; see `xtask/src/emulators.rs`).
+///
+/// # Panics
+/// When it is not set, saying how to run the tests.
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run `cargo xtask test`, or start the emulators (`cargo xtask emulators start`) and \
+             export the variables xtask/src/emulators.rs lists"
+        )
+    })
+}
+
+/// An S3 server's endpoint and keys, from `EMU_S3_<NAME>_ENDPOINT`, `..._ACCESS_KEY_ID`
+/// and `..._SECRET_ACCESS_KEY` (`name`: `MOTO`, `S3SFS`...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Server {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret key.
+    pub secret_access_key: String,
+}
+
+impl S3Server {
+    /// The server `name` (upper case, as in the variables' names).
+    ///
+    /// # Panics
+    /// When its variables are not set.
+    pub fn from_env(name: &str) -> Self {
+        S3Server {
+            endpoint: env(&format!("EMU_S3_{name}_ENDPOINT")),
+            access_key_id: env(&format!("EMU_S3_{name}_ACCESS_KEY_ID")),
+            secret_access_key: env(&format!("EMU_S3_{name}_SECRET_ACCESS_KEY")),
+        }
+    }
+}
+
+/// Writes `data` to `path`, creating its parent directories.
+///
+/// # Panics
+/// On any I/O error.
+pub fn write_file(path: &Path, data: &[u8]) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("creating {}: {e}", parent.display()));
+    }
+    std::fs::write(path, data).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
+/// Every regular file under `root`: its path relative to `root` (`/`-separated) -> its
+/// bytes. Symbolic links are not followed; a missing `root` is an empty tree.
+///
+/// # Panics
+/// On any I/O error.
+pub fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    if !root.exists() {
+        return out;
+    }
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()));
+        for entry in entries {
+            let entry = entry.unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()));
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            let kind = entry.file_type().unwrap_or_else(|e| panic!("reading {r}: {e}"));
+            if kind.is_dir() {
+                stack.push((entry.path(), r));
+            } else if kind.is_file() {
+                let data = std::fs::read(entry.path()).unwrap_or_else(|e| panic!("reading {r}: {e}"));
+                out.insert(r, data);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trees_round_trip() {
+        let dir = std::env::temp_dir().join(format!("storage-testkit-{}", std::process::id()));
+        write_file(&dir.join("a/b/c.txt"), b"c");
+        write_file(&dir.join("top"), b"");
+        let tree = read_tree(&dir);
+        assert_eq!(tree.keys().collect::<Vec<_>>(), ["a/b/c.txt", "top"]);
+        assert_eq!(tree["a/b/c.txt"], b"c");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(read_tree(&dir).is_empty());
+    }
+}
