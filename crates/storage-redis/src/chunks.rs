@@ -1,15 +1,18 @@
 //! Writing, persisting, expiring and deleting runs of data chunks. All chunks of one
 //! object share its hash tag, so multi-key commands and pipelines over them stay in
 //! one slot.
+//!
+//! Separate because puts, copies and multipart parts all store data the same way; the
+//! operation files decide only which run of chunks the metadata names.
 
 use bytes::{Bytes, BytesMut};
 use futures::stream::{FuturesUnordered, StreamExt};
-use storage_core::hash::Md5Hasher;
+use storage_core::Payload;
+use storage_core::kit::{Error, ErrorKind, Md5Hasher, Result};
 use storage_core::payload::check_length;
-use storage_core::{Error, ErrorKind, Payload, Result};
 
-use crate::NAME;
-use crate::driver::Inner;
+use crate::core::{Inner, NAME};
+use crate::errors::check_md5;
 use crate::keys::chunk_key;
 use crate::meta::Segment;
 
@@ -112,14 +115,7 @@ impl Inner {
         }
         check_length(announced, total)?;
         let md5 = hasher.finish_hex();
-        if let Some(want) = expected_md5
-            && !want.eq_ignore_ascii_case(&md5)
-        {
-            return Err(Error::new(
-                ErrorKind::ObjectHashMismatch,
-                format!("the data's MD5 is {md5} but {want} was expected; nothing was written"),
-            ));
-        }
+        check_md5(expected_md5, &md5)?;
         let segment = Segment { stem: stem.to_owned(), size: total, chunk: chunk as u64 };
         Ok(Written { segment, keys: std::mem::take(keys), md5 })
     }

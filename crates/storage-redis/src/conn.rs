@@ -1,5 +1,9 @@
 //! The connection: a reconnecting `ConnectionManager` for a standalone server, or the
 //! async cluster connection (which follows MOVED/ASK and reconnects itself).
+//!
+//! Separate because it is the only place that knows standalone from cluster: everything
+//! else sends commands through [`RedisConnection`] (which users can reach too, through
+//! `RedisDriver::connection`).
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;

@@ -1,19 +1,27 @@
-//! [`RedisDriver`]: the shared state and the small helpers every operation uses.
+//! [`RedisDriver`] itself: the driver's name, what it claims ([`Capabilities`] and
+//! [`Limits`]), and the state every operation shares ([`Inner`]: settings, key names,
+//! scripts, the lazily opened connection), with the steps they all use (run with
+//! retries, run once, a fresh sequence number, the name checks).
+//!
+//! Separate from `driver.rs` (the thin `impl Driver`) so that the trait impl reads as a
+//! table of delegations, and the operation files reach the shared state through one type.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use redis::{RedisError, RedisResult};
-use storage_core::validate::{self, ContainerNameRules};
-use storage_core::{Capabilities, DriverInfo, Error, ErrorKind, Limits, MultipartUpload, Result};
+use storage_core::kit::{ContainerNameRules, Error, Result, container_name, object_key};
+use storage_core::{Capabilities, DriverInfo, Limits};
 use tokio::sync::OnceCell;
 
-use crate::NAME;
 use crate::config::{RedisBuilder, Settings, Topology};
 use crate::conn::{RedisConnection, connect};
 use crate::errors::{map_error, retry};
 use crate::keys::Keys;
 use crate::scripts::Scripts;
+
+/// The driver's name.
+pub const NAME: &str = "redis";
 
 /// A storage driver keeping containers and objects in Redis or Redis Cluster.
 /// Cloning is cheap and shares the connection. See the crate docs for the data model.
@@ -37,6 +45,40 @@ pub(crate) struct Inner {
     conn: OnceCell<RedisConnection>,
 }
 
+/// What the Redis driver claims, starting from none.
+fn capabilities() -> Capabilities {
+    // Not claimed: signed_urls, cdn and object_cdn_url (Redis serves no URLs),
+    // multipart_md5 (a multipart object's hash is the opaque multipart ETag).
+    let mut capabilities = Capabilities::NONE;
+    capabilities.list_containers = true;
+    capabilities.manage_containers = true;
+    capabilities.any_delimiter = true;
+    capabilities.start_after = true;
+    capabilities.ranges = true;
+    capabilities.suffix_ranges = true;
+    capabilities.conditional_get_etag = true;
+    capabilities.conditional_get_time = true;
+    capabilities.put_if_absent = true;
+    capabilities.put_if_match = true;
+    capabilities.put_content_md5 = true;
+    capabilities.copy = true;
+    capabilities.copy_if_absent = true;
+    capabilities.batch_delete = true;
+    capabilities.multipart = true;
+    capabilities.list_multipart = true;
+    capabilities.user_metadata = true;
+    capabilities.content_headers = true;
+    capabilities.md5_hash = true;
+    capabilities.versions = true;
+    capabilities.refuses_nonempty_delete = true;
+    capabilities.key_and_prefix = true;
+    capabilities.verbatim_keys = true;
+    capabilities.container_checked = true;
+    capabilities.atomic_conditional_put = true;
+    capabilities.parallel_upload = true;
+    capabilities
+}
+
 impl RedisDriver {
     /// A builder: set a URL or cluster nodes, then [`RedisBuilder::build`].
     pub fn builder() -> RedisBuilder {
@@ -50,37 +92,13 @@ impl RedisDriver {
     }
 
     pub(crate) fn from_settings(settings: Settings) -> Self {
-        // Not claimed: signed_urls, cdn and object_cdn_url (Redis serves no URLs),
-        // multipart_md5 (a multipart object's hash is the opaque multipart ETag).
-        let mut capabilities = Capabilities::NONE;
-        capabilities.list_containers = true;
-        capabilities.manage_containers = true;
-        capabilities.any_delimiter = true;
-        capabilities.start_after = true;
-        capabilities.ranges = true;
-        capabilities.suffix_ranges = true;
-        capabilities.conditional_get_etag = true;
-        capabilities.conditional_get_time = true;
-        capabilities.put_if_absent = true;
-        capabilities.put_if_match = true;
-        capabilities.put_content_md5 = true;
-        capabilities.copy = true;
-        capabilities.copy_if_absent = true;
-        capabilities.batch_delete = true;
-        capabilities.multipart = true;
-        capabilities.list_multipart = true;
-        capabilities.user_metadata = true;
-        capabilities.content_headers = true;
-        capabilities.md5_hash = true;
-        capabilities.versions = true;
-        capabilities.refuses_nonempty_delete = true;
-        capabilities.key_and_prefix = true;
-        capabilities.verbatim_keys = true;
-        capabilities.container_checked = true;
-        capabilities.atomic_conditional_put = true;
-        capabilities.parallel_upload = true;
         let limits = Limits { min_part_size: 1, max_page_size: 1000, max_key_length: 1024, ..Limits::default() };
-        let info = DriverInfo { name: NAME.to_owned(), capabilities, limits, container_rules: ContainerNameRules::Any };
+        let info = DriverInfo {
+            name: NAME.to_owned(),
+            capabilities: capabilities(),
+            limits,
+            container_rules: ContainerNameRules::Any,
+        };
         let keys = Keys::new(&settings.namespace);
         RedisDriver { inner: Arc::new(Inner { info, settings, keys, scripts: Scripts::new(), conn: OnceCell::new() }) }
     }
@@ -158,46 +176,15 @@ impl Inner {
         self.run(move |mut c| async move { redis::cmd("INCR").arg(key).query_async::<u64>(&mut c).await }).await
     }
 
+    /// Checks a container name before any request (`InvalidContainerName`).
     pub(crate) fn check_container(&self, name: &str) -> Result<()> {
-        validate::container_name(name, self.info.container_rules).map_err(|e| e.with_driver(NAME))
+        container_name(name, self.info.container_rules).map_err(|e| e.with_driver(NAME))
     }
 
+    /// Checks a container name and a key before any request (`InvalidContainerName`,
+    /// `InvalidObjectName`).
     pub(crate) fn check_key(&self, container: &str, key: &str) -> Result<()> {
         self.check_container(container)?;
-        validate::object_key(key, self.info.limits.max_key_length)
-            .map_err(|e| e.with_driver(NAME).with_container(container))
+        object_key(key, self.info.limits.max_key_length).map_err(|e| e.with_driver(NAME).with_container(container))
     }
-}
-
-/// `ContainerDoesNotExist`, as the memory driver words it.
-pub(crate) fn no_container(name: &str) -> Error {
-    Error::container_not_found(NAME, name)
-}
-
-/// `ObjectDoesNotExist`.
-pub(crate) fn no_object(container: &str, key: &str) -> Error {
-    Error::object_not_found(NAME, container, key)
-}
-
-/// `ObjectDoesNotExist` with provider code `NoSuchUpload`.
-pub(crate) fn no_upload(upload: &MultipartUpload) -> Error {
-    Error::new(ErrorKind::ObjectDoesNotExist, format!("multipart upload {:?} does not exist", upload.upload_id))
-        .with_driver(NAME)
-        .with_object(&upload.container, &upload.key)
-        .with_provider_code("NoSuchUpload")
-}
-
-/// Adds driver, container and key to an error that lacks them.
-pub(crate) fn ctx<'a>(container: &'a str, key: Option<&'a str>) -> impl Fn(Error) -> Error + 'a {
-    move |e| e.or_context(NAME, Some(container), key)
-}
-
-/// An unexpected script reply.
-pub(crate) fn bad_reply(what: &str) -> Error {
-    Error::new(ErrorKind::Backend, format!("unexpected reply from the {what} script")).with_driver(NAME)
-}
-
-/// The first element of a script reply, as text.
-pub(crate) fn status(reply: &[Vec<u8>]) -> &str {
-    reply.first().and_then(|s| std::str::from_utf8(s).ok()).unwrap_or("")
 }

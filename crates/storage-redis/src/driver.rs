@@ -1,4 +1,10 @@
-//! The [`storage_core::Driver`] implementation: each method delegates to its module.
+//! The [`Driver`] implementation of [`RedisDriver`]: each method delegates to the
+//! operation it names, implemented on the shared state ([`crate::core::Inner`]) in its
+//! operation file (`containers.rs`, `list.rs`, `read.rs`, `write.rs`, `multipart.rs`,
+//! `leftovers.rs`), which checks the names and adds the context to errors.
+//!
+//! Kept to delegation only, so the table of operations is readable at a glance and
+//! every driver crate has the same one.
 
 use std::any::Any;
 
@@ -8,7 +14,7 @@ use storage_core::{
     ListEntry, ListOptions, MultipartUpload, Object, Page, PartOptions, Payload, PutOptions, Result,
 };
 
-use crate::RedisDriver;
+use crate::core::RedisDriver;
 
 #[async_trait]
 impl Driver for RedisDriver {
@@ -85,9 +91,8 @@ impl Driver for RedisDriver {
         upload: &MultipartUpload,
         part_number: u32,
         payload: Payload,
-        options: &PartOptions,
+        _options: &PartOptions,
     ) -> Result<CompletedPart> {
-        let _ = options;
         self.inner.put_part(upload, part_number, payload).await
     }
 

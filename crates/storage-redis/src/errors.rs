@@ -1,12 +1,21 @@
-//! Mapping Redis errors onto [`storage_core::ErrorKind`], and retrying transient ones.
+//! What Redis answers, as `storage_core` errors: [`map_error`] maps a Redis error (auth,
+//! timeout, I/O, server codes such as `OOM`, `READONLY`, `NOPERM`, `CLUSTERDOWN`) onto an
+//! [`ErrorKind`] with a message naming the server and never the password; [`retry`]
+//! retries the transient ones with the kit's backoff; the named constructors give the
+//! driver's own answers (no container, no object, no upload, an unexpected script reply,
+//! an MD5 mismatch) the same words everywhere.
+//!
+//! Separate so that every operation file maps failures the same way, and a reader looking
+//! for "what does the Redis driver answer when..." finds it in one place.
 
 use std::future::Future;
 use std::time::Duration;
 
 use redis::{ErrorKind as RedisKind, RedisError, ServerErrorKind};
-use storage_core::{Error, ErrorKind};
+use storage_core::MultipartUpload;
+use storage_core::kit::{Error, ErrorKind, full_jitter};
 
-use crate::NAME;
+use crate::core::NAME;
 
 /// Where requests go, for error messages: `host:port` or the cluster's seed nodes.
 /// Never holds a password.
@@ -101,6 +110,48 @@ pub(crate) fn map_error(e: &RedisError, endpoint: &Endpoint, secret: Option<&str
     err.with_driver(NAME)
 }
 
+/// `ContainerDoesNotExist`, as the memory driver words it.
+pub(crate) fn no_container(name: &str) -> Error {
+    Error::container_not_found(NAME, name)
+}
+
+/// `ObjectDoesNotExist`.
+pub(crate) fn no_object(container: &str, key: &str) -> Error {
+    Error::object_not_found(NAME, container, key)
+}
+
+/// `ObjectDoesNotExist` with provider code `NoSuchUpload`.
+pub(crate) fn no_upload(upload: &MultipartUpload) -> Error {
+    Error::new(ErrorKind::ObjectDoesNotExist, format!("multipart upload {:?} does not exist", upload.upload_id))
+        .with_driver(NAME)
+        .with_object(&upload.container, &upload.key)
+        .with_provider_code("NoSuchUpload")
+}
+
+/// Adds driver, container and key to an error that lacks them.
+pub(crate) fn ctx<'a>(container: &'a str, key: Option<&'a str>) -> impl Fn(Error) -> Error + 'a {
+    move |e| e.or_context(NAME, Some(container), key)
+}
+
+/// An unexpected script reply.
+pub(crate) fn bad_reply(what: &str) -> Error {
+    Error::new(ErrorKind::Backend, format!("unexpected reply from the {what} script")).with_driver(NAME)
+}
+
+/// `ObjectHashMismatch` unless the MD5 computed while writing the chunks (`md5`, hex)
+/// is the one the caller announced. The streamed counterpart of the kit's
+/// [`storage_core::kit::verify_content_md5`], which hashes a buffer itself: the
+/// driver hashes while it streams chunks out and never holds the whole object.
+pub(crate) fn check_md5(expected: Option<&str>, md5: &str) -> Result<(), Error> {
+    match expected {
+        Some(want) if !want.eq_ignore_ascii_case(md5) => Err(Error::new(
+            ErrorKind::ObjectHashMismatch,
+            format!("the data's MD5 is {md5} but {want} was expected; nothing was written"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// How transient failures of idempotent steps are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RetryPolicy {
@@ -114,9 +165,9 @@ pub(crate) struct RetryPolicy {
 
 impl RetryPolicy {
     /// The delay before retry number `n` (0-based): the kit's one backoff,
-    /// [`storage_core::kit::full_jitter`].
+    /// [`full_jitter`].
     pub(crate) fn delay(&self, n: u32) -> Duration {
-        storage_core::kit::full_jitter(self.base, self.max, n)
+        full_jitter(self.base, self.max, n)
     }
 }
 

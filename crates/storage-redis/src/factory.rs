@@ -1,8 +1,13 @@
-//! [`RedisFactory`]: builds the driver from a [`storage_core::DriverConfig`].
+//! [`RedisFactory`]: the registry entry that builds the driver from a string map
+//! ([`storage_core::DriverConfig`]), URL schemes `redis` and `rediss`.
+//!
+//! Separate so that the registry sees only the name, the schemes and the option list;
+//! reading the options is [`RedisBuilder::from_config`]'s job (`config.rs`).
 
 use std::sync::Arc;
 
-use storage_core::{Driver, DriverConfig, DriverFactory, Result};
+use storage_core::Driver;
+use storage_core::kit::{DriverConfig, DriverFactory, Result};
 
 use crate::RedisBuilder;
 
@@ -18,7 +23,7 @@ pub struct RedisFactory;
 
 impl DriverFactory for RedisFactory {
     fn name(&self) -> &str {
-        crate::NAME
+        crate::core::NAME
     }
 
     fn schemes(&self) -> &[&str] {

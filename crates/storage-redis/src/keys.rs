@@ -4,6 +4,9 @@
 //! a container's bookkeeping under `{NS:len(C):C}`, an object's chunks under
 //! `{NS:len(C):C:K}`. The length prefix keeps `C` and `K` apart even when they contain
 //! `:` or braces.
+//!
+//! Separate because the key layout is the data model: every operation and every Lua
+//! script must agree on it, so it is written down once.
 
 /// Builds key names for one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,16 +12,20 @@
 //! Runs whose every chunk expires within the replace grace period are the retired data
 //! of a replaced object that readers may still be finishing: they are not listed (they
 //! vanish by themselves).
+//!
+//! Separate because it is maintenance, not a data path: it scans the keyspace for data
+//! the other operations never reach.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use redis::Value;
-use storage_core::{Error, ErrorKind, Leftover, LeftoverKind, MultipartUpload, Result};
+use storage_core::kit::{Error, ErrorKind, Result};
+use storage_core::{Leftover, LeftoverKind, MultipartUpload};
 
-use crate::NAME;
 use crate::conn::RedisConnection;
-use crate::driver::{Inner, ctx, no_container};
+use crate::core::{Inner, NAME};
+use crate::errors::{ctx, no_container};
 use crate::keys::chunk_key;
 use crate::meta::{ObjectMeta, PartMeta, UploadMeta, parse_json};
 

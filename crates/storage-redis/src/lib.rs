@@ -97,12 +97,23 @@
 //! of a replaced object (they expire within the replace grace period).
 //! [`storage_core::Driver::remove_leftover`] checks again, before deleting a run, that
 //! nothing references it and that it was not written to since it was listed.
+//!
+//! # Source layout
+//!
+//! The same files, with the same roles, as every driver crate: `config.rs` (the builder,
+//! from a string map or the environment), `factory.rs` (registry entry), `core.rs` (the
+//! driver struct, its capabilities and shared state), `driver.rs` (the thin `impl
+//! Driver`), `errors.rs` (Redis answers -> `ErrorKind`, retries), one file per operation
+//! family (`read.rs`, `write.rs`, `list.rs`, `multipart.rs`, `containers.rs`,
+//! `leftovers.rs`), and the driver's own internals: `conn.rs` (standalone or cluster
+//! connection), `keys.rs` (key names and hash tags), `scripts.rs` (the Lua flips),
+//! `chunks.rs` (data chunks), `meta.rs` (the stored JSON documents).
 
-mod api;
 mod chunks;
 pub mod config;
 mod conn;
 mod containers;
+mod core;
 mod driver;
 mod errors;
 mod factory;
@@ -115,10 +126,7 @@ mod read;
 mod scripts;
 mod write;
 
-pub use config::RedisBuilder;
-pub use conn::RedisConnection;
-pub use driver::RedisDriver;
-pub use factory::RedisFactory;
-
-/// The driver's name.
-pub const NAME: &str = "redis";
+pub use crate::config::RedisBuilder;
+pub use crate::conn::RedisConnection;
+pub use crate::core::{NAME, RedisDriver};
+pub use crate::factory::RedisFactory;

@@ -1,20 +1,19 @@
-//! Listing objects and containers from sorted sets with ZRANGEBYLEX: a page costs
-//! O(log n + page size), and a common prefix is skipped in one jump.
+//! Listing objects from the container's sorted-set index with ZRANGEBYLEX, feeding the
+//! kit's [`PageBuilder`]: a page costs O(log n + page size), and a common prefix is
+//! skipped in one jump.
+//!
+//! Separate because listing is the one operation that reads the index rather than one
+//! object's metadata: its bounds and jumps have nothing in common with the data path.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
-use futures::stream::{self, StreamExt};
-use storage_core::listing::{ListCursor, PageBuilder};
-use storage_core::{Container, ListEntry, ListOptions, Page, Result};
+use storage_core::kit::{ListCursor, PageBuilder, Result};
+use storage_core::{ListEntry, ListOptions, Page};
 
-use crate::NAME;
-use crate::driver::{Inner, ctx, no_container};
+use crate::core::{Inner, NAME};
+use crate::errors::{ctx, no_container};
 use crate::keys::{lex_bound, prefix_successor};
 use crate::meta::ObjectMeta;
-
-/// Containers per page of `list_containers_page`.
-const CONTAINER_PAGE: usize = 1000;
 
 /// Where the next ZRANGEBYLEX starts.
 fn start_bound(cursor: &ListCursor) -> Option<Vec<u8>> {
@@ -124,61 +123,6 @@ impl Inner {
         }
         Ok(page.finish())
     }
-
-    pub(crate) async fn list_containers_page(&self, token: Option<String>) -> Result<Page<Container>> {
-        let set = self.keys.containers();
-        let set = &set;
-        let from = match &token {
-            Some(t) => lex_bound(false, t.as_bytes()),
-            None => b"-".to_vec(),
-        };
-        let from = &from;
-        let names: Vec<String> = self
-            .run(move |mut c| async move {
-                redis::cmd("ZRANGEBYLEX")
-                    .arg(set)
-                    .arg(from)
-                    .arg("+")
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(CONTAINER_PAGE + 1)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        let more = names.len() > CONTAINER_PAGE;
-        let names = &names[..names.len().min(CONTAINER_PAGE)];
-        // Each container's info lives in its own slot: one request each, a few at a time.
-        let found: Vec<Result<Option<Container>>> = stream::iter(names.iter().cloned())
-            .map(|name| async move { self.container_created(&name).await.map(|c| c.map(|c| container(&name, c))) })
-            .buffered(16)
-            .collect()
-            .await;
-        let mut items = Vec::with_capacity(found.len());
-        for f in found {
-            if let Some(c) = f? {
-                items.push(c);
-            }
-        }
-        let next_token = if more { names.last().cloned() } else { None };
-        Ok(Page { items, next_token })
-    }
-
-    /// The container's creation time, or `None` if it does not exist.
-    pub(crate) async fn container_created(&self, name: &str) -> Result<Option<Option<DateTime<Utc>>>> {
-        let info = self.keys.info(name);
-        let info = &info;
-        let created: Option<String> = self
-            .run(move |mut c| async move { redis::cmd("HGET").arg(info).arg("created").query_async(&mut c).await })
-            .await
-            .map_err(ctx(name, None))?;
-        Ok(created.map(|c| DateTime::parse_from_rfc3339(&c).ok().map(|d| d.with_timezone(&Utc))))
-    }
-}
-
-/// A container record.
-pub(crate) fn container(name: &str, created: Option<DateTime<Utc>>) -> Container {
-    Container { name: name.to_owned(), created, extra: BTreeMap::new() }
 }
 
 #[cfg(test)]

@@ -1,11 +1,15 @@
 //! The JSON documents stored in the container's hashes: object metadata, multipart
 //! uploads and their parts.
+//!
+//! Separate because the Lua scripts read these documents too (the `etag` field): the
+//! stored format is defined in one place for every operation.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use storage_core::{Error, ErrorKind, HashAlgorithm, Object, ObjectHash, PutMode, PutOptions, Result};
+use storage_core::kit::{Error, ErrorKind, Result, normalize_metadata};
+use storage_core::{HashAlgorithm, Object, ObjectHash, PutMode, PutOptions};
 
 /// A run of chunks holding consecutive bytes of an object: chunk `i` of the run is the
 /// key `<object tag>:<stem>:<i>` and holds `chunk` bytes (the last one may be shorter).
@@ -97,7 +101,7 @@ impl ObjectMeta {
             content_encoding: options.content_encoding.clone(),
             cache_control: options.cache_control.clone(),
             content_disposition: options.content_disposition.clone(),
-            metadata: storage_core::kit::normalize_metadata(&options.metadata),
+            metadata: normalize_metadata(&options.metadata),
             last_modified: Utc::now(),
             version,
             segments,

@@ -1,18 +1,22 @@
 //! Multipart uploads: parts are staged as chunks with the pending TTL in the object's own
 //! slot; completing persists them and flips the metadata to a segment list pointing at
 //! them, so no data is copied.
+//!
+//! Separate because uploads have their own state (the `uploads` hash and one part hash
+//! per upload) that the other operations never read.
 
 use std::collections::HashMap;
 
 use chrono::Utc;
-use storage_core::hash::multipart_etag;
+use storage_core::kit::{Error, ErrorKind, Result, multipart_etag};
 use storage_core::object::etag_matches;
-use storage_core::{CompletedPart, Error, ErrorKind, MultipartUpload, Object, Payload, PutOptions, Result};
+use storage_core::{CompletedPart, MultipartUpload, Object, Payload, PutOptions};
 
-use crate::NAME;
 use crate::chunks::segment_keys;
-use crate::driver::{Inner, bad_reply, ctx, no_container, no_upload, status};
+use crate::core::{Inner, NAME};
+use crate::errors::{bad_reply, ctx, no_container, no_upload};
 use crate::meta::{ObjectMeta, PartMeta, UploadMeta, parse_json, to_json};
+use crate::scripts::status;
 use crate::write::{mode_args, precondition_error};
 
 /// Part number and JSON of each uploaded part.

@@ -1,16 +1,20 @@
 //! Reads: metadata, and data streamed chunk by chunk (only the chunks a range needs,
 //! GETRANGE for partial ones). A read follows the chunks of the one version its metadata
 //! names, so it never mixes data of two versions.
+//!
+//! Separate from writes because reads never change state: they follow metadata to
+//! chunks, and explain a chunk that vanished underneath them (copies reuse the stream).
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
-use storage_core::{ByteStream, Error, ErrorKind, GetOptions, GetResult, Object, Result};
+use storage_core::kit::{Error, ErrorKind, Result};
+use storage_core::{ByteStream, GetOptions, GetResult, Object};
 
-use crate::NAME;
-use crate::driver::{Inner, ctx, no_container, no_object};
+use crate::core::{Inner, NAME};
+use crate::errors::{ctx, no_container, no_object};
 use crate::keys::chunk_key;
 use crate::meta::ObjectMeta;
 

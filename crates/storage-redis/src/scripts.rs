@@ -3,6 +3,9 @@
 //!
 //! Statuses come back as the first element of an array reply: `ok`, `nocontainer`,
 //! `noupload`, `precondition`, `notempty`, `changed`.
+//!
+//! Separate because the scripts are the atomicity argument of the crate docs: every
+//! state change is here, in one file, to be read together.
 
 use redis::Script;
 
@@ -136,4 +139,9 @@ impl Scripts {
             abort: Script::new(ABORT),
         }
     }
+}
+
+/// The first element of a script reply, as text: the status.
+pub(crate) fn status(reply: &[Vec<u8>]) -> &str {
+    reply.first().and_then(|s| std::str::from_utf8(s).ok()).unwrap_or("")
 }

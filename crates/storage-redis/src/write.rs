@@ -1,16 +1,20 @@
 //! Puts, deletes and copies: data first (with a pending TTL), then one Lua script on the
 //! container's slot flips the metadata and index atomically; the replaced data gets a
 //! short grace period before it expires.
+//!
+//! Separate from reads because every change goes through the one flip here, which is
+//! what makes writes atomic and conditional puts safe.
 
 use chrono::Utc;
-use storage_core::{
-    CopyOptions, DeleteOutcome, Error, ErrorKind, Object, Payload, PutMode, PutOptions, Result, object::etag_matches,
-};
+use storage_core::kit::{Error, ErrorKind, Result};
+use storage_core::object::etag_matches;
+use storage_core::{CopyOptions, DeleteOutcome, Object, Payload, PutMode, PutOptions};
 
-use crate::NAME;
 use crate::chunks::segment_keys;
-use crate::driver::{Inner, bad_reply, ctx, no_container, status};
+use crate::core::{Inner, NAME};
+use crate::errors::{bad_reply, ctx, no_container};
 use crate::meta::{ObjectMeta, normalize_etag};
+use crate::scripts::status;
 
 /// The script arguments for a put mode: mode name and wanted etag.
 pub(crate) fn mode_args(mode: &PutMode) -> (&'static str, String) {
@@ -42,13 +46,6 @@ pub(crate) enum Flip {
 }
 
 impl Inner {
-    /// Whether the container exists (its `info` hash).
-    pub(crate) async fn container_exists(&self, container: &str) -> Result<bool> {
-        let info = self.keys.info(container);
-        let info = &info;
-        self.run(move |mut c| async move { redis::cmd("EXISTS").arg(info).query_async::<bool>(&mut c).await }).await
-    }
-
     pub(crate) async fn put(
         &self,
         container: &str,
