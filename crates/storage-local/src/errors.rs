@@ -198,6 +198,12 @@ pub(crate) fn prefix_conflict(path: &Path) -> Error {
     )
 }
 
+/// `Io`: an object's file ended before the length it had when it was opened (it was
+/// truncated by hand while being read).
+pub(crate) fn truncated() -> Error {
+    Error::new(ErrorKind::Io, "the file ended before the expected length; it was truncated")
+}
+
 /// `PreconditionFailed`: create-if-absent found the object there.
 pub(crate) fn already_exists() -> Error {
     Error::new(ErrorKind::PreconditionFailed, "create-if-absent: the object already exists")

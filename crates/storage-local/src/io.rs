@@ -109,10 +109,7 @@ pub fn file_stream(file: tokio::fs::File, len: u64, chunk: usize) -> ByteStream 
         while buf.len() < want {
             let mut limited = (&mut file).take((want - buf.len()) as u64);
             match limited.read_buf(&mut buf).await {
-                Ok(0) => {
-                    let e = Error::new(ErrorKind::Io, "the file ended before the expected length; it was truncated");
-                    return Some((Err(e), None));
-                }
+                Ok(0) => return Some((Err(errors::truncated()), None)),
                 Ok(_) => {}
                 Err(e) => return Some((Err(errors::io("reading the object's file failed", e)), None)),
             }

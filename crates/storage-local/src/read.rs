@@ -9,7 +9,7 @@ use std::io::{Seek, SeekFrom};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use storage_core::kit::{Error, ErrorKind, Result};
+use storage_core::kit::Result;
 use storage_core::{GetOptions, GetResult, Object};
 
 use crate::core::{LocalDriver, Shared};
@@ -154,9 +154,7 @@ fn read_at(file: &std::fs::File, offset: u64, len: usize) -> Result<Bytes> {
     let mut done = 0;
     while done < len {
         match read_once(file, &mut buf[done..], offset + done as u64) {
-            Ok(0) => {
-                return Err(Error::new(ErrorKind::Io, "the file ended before the expected length; it was truncated"));
-            }
+            Ok(0) => return Err(errors::truncated()),
             Ok(n) => done += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(errors::io("reading the object's file failed", e)),
