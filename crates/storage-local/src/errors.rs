@@ -113,20 +113,6 @@ pub(crate) fn invalid_part(upload: &MultipartUpload, msg: String) -> Error {
         .with_provider_code("InvalidPart")
 }
 
-/// `ObjectHashMismatch` unless the MD5 computed while writing (`md5`, hex) is the one
-/// the caller announced. The streamed counterpart of the kit's
-/// [`storage_core::kit::verify_content_md5`], which hashes a buffer itself: the
-/// driver hashes while it streams to disk and must not read the data twice.
-pub(crate) fn check_md5(expected: Option<&str>, md5: &str) -> Result<(), Error> {
-    match expected {
-        Some(want) if !want.eq_ignore_ascii_case(md5) => Err(Error::new(
-            ErrorKind::ObjectHashMismatch,
-            format!("the data's MD5 is {md5} but {want} was expected; nothing was written"),
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// `InvalidObjectName`: `key` cannot be stored by the local driver, because `why`.
 pub(crate) fn invalid_key(key: &str, why: &str) -> Error {
     Error::new(ErrorKind::InvalidObjectName, format!("object key {key:?} is invalid for the local driver: {why}"))
@@ -241,7 +227,5 @@ mod tests {
             assert!(lp.hint().contains("symbolic link"), "{}", lp.hint());
         }
         assert!(symlink_refused(Path::new("/r/c/l")).hint().contains("symbolic link"));
-        assert_eq!(check_md5(Some("AB"), "ab").ok(), Some(()));
-        assert_eq!(check_md5(Some("ab"), "cd").unwrap_err().kind(), ErrorKind::ObjectHashMismatch);
     }
 }

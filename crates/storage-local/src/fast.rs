@@ -26,11 +26,12 @@ use storage_core::kit::{Error, ErrorKind, Md5Hasher, Result};
 use storage_core::{Object, PutMode};
 
 use crate::core::Shared;
-use crate::errors::{self, already_exists, check_md5, no_container, no_object, prefix_conflict, symlink_not_replaced};
+use crate::errors::{self, already_exists, no_container, no_object, prefix_conflict, symlink_not_replaced};
 use crate::meta;
 use crate::paths::{self, ObjectPath, require_container, sidecar_name, temp_name};
 use crate::read::Opened;
 use crate::sidecar::{FileStamp, Headers, Sidecar, describe, load_meta};
+use storage_core::kit::verify_md5_hex;
 
 /// Cleared if the kernel has no `openat2` (before 5.6, or filtered out).
 static OPENAT2: AtomicBool = AtomicBool::new(true);
@@ -224,7 +225,7 @@ impl PutBytes {
         let mut hasher = Md5Hasher::new();
         hasher.update(&self.data);
         let md5 = hasher.finish_hex();
-        check_md5(self.content_md5.as_deref(), &md5)?;
+        verify_md5_hex(self.content_md5.as_deref(), &md5)?;
         let fsync = self.shared.options.fsync;
         let op = &self.op;
         let io = |what: &str, e: std::io::Error| errors::io(format!("{what} in {}", op.parent().display()), e);

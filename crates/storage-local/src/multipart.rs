@@ -22,11 +22,12 @@ use storage_core::object::etag_matches;
 use storage_core::{CompletedPart, MultipartUpload, Object, Payload, PutMode, PutOptions};
 
 use crate::core::{LocalDriver, NAME};
-use crate::errors::{self, check_md5, invalid_part, no_upload};
+use crate::errors::{self, invalid_part, no_upload};
 use crate::io::{TempFile, blocking, remove_if_exists, sync_dir};
 use crate::paths::{ObjectPath, UPLOADS_DIR, is_internal, require_container, temp_name};
 use crate::sidecar::{FileStamp, Headers, Sidecar};
 use crate::write::{Staged, UploadClaim, commit, new_temp, with_default_type, write_payload};
+use storage_core::kit::verify_md5_hex;
 
 /// The staging directory's description file.
 const MANIFEST: &str = "upload.json";
@@ -327,7 +328,7 @@ pub async fn complete(
             return Err(e);
         }
     };
-    if let Err(e) = check_md5(manifest.content_md5.as_deref(), &md5) {
+    if let Err(e) = verify_md5_hex(manifest.content_md5.as_deref(), &md5) {
         temp.discard().await;
         return Err(e);
     }

@@ -17,11 +17,12 @@ use storage_core::{CopyOptions, MultipartUpload, Object, Payload, PutMode, PutOp
 use tokio::io::AsyncWriteExt;
 
 use crate::core::{LocalDriver, NAME, Shared};
-use crate::errors::{self, already_exists, check_md5, no_upload, prefix_conflict, symlink_not_replaced};
+use crate::errors::{self, already_exists, no_upload, prefix_conflict, symlink_not_replaced};
 use crate::io::{TempFile, blocking, remove_if_exists, sync_dir};
 use crate::paths::{self, ObjectPath, Resolved, require_container, temp_name};
 use crate::read::open_consistent;
 use crate::sidecar::{FileStamp, Headers, Sidecar, describe, load_meta};
+use storage_core::kit::verify_md5_hex;
 
 /// Content type stored when the writer gives none.
 const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
@@ -306,7 +307,7 @@ pub async fn put(
             return Err(e);
         }
     };
-    if let Err(e) = check_md5(options.content_md5.as_deref(), &md5) {
+    if let Err(e) = verify_md5_hex(options.content_md5.as_deref(), &md5) {
         temp.discard().await;
         return Err(e);
     }

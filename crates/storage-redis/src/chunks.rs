@@ -12,9 +12,9 @@ use storage_core::kit::{Error, ErrorKind, Md5Hasher, Result};
 use storage_core::payload::check_length;
 
 use crate::core::{Inner, NAME};
-use crate::errors::check_md5;
 use crate::keys::chunk_key;
 use crate::meta::Segment;
+use storage_core::kit::verify_md5_hex;
 
 /// Chunk writes in flight at once for one object.
 const WRITES_IN_FLIGHT: usize = 4;
@@ -115,7 +115,7 @@ impl Inner {
         }
         check_length(announced, total)?;
         let md5 = hasher.finish_hex();
-        check_md5(expected_md5, &md5)?;
+        verify_md5_hex(expected_md5, &md5)?;
         let segment = Segment { stem: stem.to_owned(), size: total, chunk: chunk as u64 };
         Ok(Written { segment, keys: std::mem::take(keys), md5 })
     }

@@ -138,20 +138,6 @@ pub(crate) fn bad_reply(what: &str) -> Error {
     Error::new(ErrorKind::Backend, format!("unexpected reply from the {what} script")).with_driver(NAME)
 }
 
-/// `ObjectHashMismatch` unless the MD5 computed while writing the chunks (`md5`, hex)
-/// is the one the caller announced. The streamed counterpart of the kit's
-/// [`storage_core::kit::verify_content_md5`], which hashes a buffer itself: the
-/// driver hashes while it streams chunks out and never holds the whole object.
-pub(crate) fn check_md5(expected: Option<&str>, md5: &str) -> Result<(), Error> {
-    match expected {
-        Some(want) if !want.eq_ignore_ascii_case(md5) => Err(Error::new(
-            ErrorKind::ObjectHashMismatch,
-            format!("the data's MD5 is {md5} but {want} was expected; nothing was written"),
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// How transient failures of idempotent steps are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RetryPolicy {

@@ -3,7 +3,8 @@
 //! the same pieces, so each exists once:
 //!
 //! - metadata: [`normalize_metadata`] (lowercased keys, as HTTP backends store them) and
-//!   [`verify_content_md5`] (refuse data whose MD5 is not the caller's `content_md5`);
+//!   [`verify_content_md5`] / [`verify_md5_hex`] (refuse data whose MD5 is not the
+//!   caller's `content_md5`);
 //! - hashes: [`md5_hex`], [`is_md5_hex`], [`Md5Hasher`], [`multipart_etag`] (S3's
 //!   `md5-of-part-md5s-N`), [`crc32c`] and [`crc32c_update`] (Castagnoli, as GCS and
 //!   Azure report it);
@@ -31,7 +32,7 @@ mod streams;
 
 pub use backoff::full_jitter;
 pub use crc32c::{crc32c, crc32c_update};
-pub use metadata::{normalize_metadata, verify_content_md5};
+pub use metadata::{normalize_metadata, verify_content_md5, verify_md5_hex};
 pub use redact::redact_url;
 pub use streams::chunked_stream;
 
