@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use storage_core::kit::etag_matches;
 use storage_core::kit::{Error, ErrorKind, Md5Hasher, Result, multipart_etag, unique_tag};
-use storage_core::object::etag_matches;
 use storage_core::{CompletedPart, MultipartUpload, Object, Payload, PutMode, PutOptions};
 
 use crate::core::{LocalDriver, NAME};

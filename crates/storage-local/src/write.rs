@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::StreamExt;
+use storage_core::kit::check_length;
+use storage_core::kit::etag_matches;
 use storage_core::kit::{Error, ErrorKind, Md5Hasher, Result};
-use storage_core::object::etag_matches;
-use storage_core::payload::check_length;
 use storage_core::{CopyOptions, MultipartUpload, Object, Payload, PutMode, PutOptions};
 use tokio::io::AsyncWriteExt;
 

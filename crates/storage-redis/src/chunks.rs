@@ -8,8 +8,8 @@
 use bytes::{Bytes, BytesMut};
 use futures::stream::{FuturesUnordered, StreamExt};
 use storage_core::Payload;
+use storage_core::kit::check_length;
 use storage_core::kit::{Error, ErrorKind, Md5Hasher, Result};
-use storage_core::payload::check_length;
 
 use crate::core::{Inner, NAME};
 use crate::keys::chunk_key;

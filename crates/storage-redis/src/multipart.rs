@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
+use storage_core::kit::etag_matches;
 use storage_core::kit::{Error, ErrorKind, Result, multipart_etag};
-use storage_core::object::etag_matches;
 use storage_core::{CompletedPart, MultipartUpload, Object, Payload, PutOptions};
 
 use crate::chunks::segment_keys;

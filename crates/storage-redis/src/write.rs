@@ -6,8 +6,8 @@
 //! what makes writes atomic and conditional puts safe.
 
 use chrono::Utc;
+use storage_core::kit::etag_matches;
 use storage_core::kit::{Error, ErrorKind, Result};
-use storage_core::object::etag_matches;
 use storage_core::{CopyOptions, DeleteOutcome, Object, Payload, PutMode, PutOptions};
 
 use crate::chunks::segment_keys;

@@ -8,7 +8,10 @@
 //! - hashes: [`md5_hex`], [`is_md5_hex`], [`Md5Hasher`], [`multipart_etag`] (S3's
 //!   `md5-of-part-md5s-N`), [`crc32c`] and [`crc32c_update`] (Castagnoli, as GCS and
 //!   Azure report it);
-//! - bodies: [`chunked_stream`] (a buffer as a zero-copy stream of chunks);
+//! - bodies: [`chunked_stream`] (a buffer as a zero-copy stream of chunks),
+//!   [`check_length`] (a payload's declared length against what arrived);
+//! - conditions: [`etag_matches`] (ETags compared as backends do, quotes and weak
+//!   prefixes aside);
 //! - names: [`container_name`] and [`object_key`] checks with [`ContainerNameRules`];
 //! - listings: [`ListCursor`] and [`PageBuilder`] (prefix, delimiter, start-after and page
 //!   semantics every driver shares), [`paginate`];
@@ -41,5 +44,7 @@ pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::fsio::{sync_dir, temp_path_beside, unique_tag};
 pub use crate::hash::{Md5Hasher, is_md5_hex, md5_hex, multipart_etag};
 pub use crate::listing::{ListCursor, PageBuilder};
+pub use crate::object::etag_matches;
+pub use crate::payload::check_length;
 pub use crate::registry::{DriverConfig, DriverFactory, is_secret_key};
 pub use crate::validate::{ContainerNameRules, container_name, object_key};
