@@ -31,9 +31,8 @@ const SAFE_PARAMS: &[&str] = &[
     "X-Amz-SignedHeaders",
 ];
 
-/// `url` as it may be shown: a password in the userinfo becomes `<redacted>`
-/// (`redis://user:<redacted>@host`; a userinfo without `:`, which may be a token, is
-/// hidden whole), and the value of every query parameter not known to
+/// `url` as it may be shown: the userinfo (`user:password@`, or a lone token) becomes
+/// `<redacted>@`, and the value of every query parameter not known to
 /// be harmless becomes `REDACTED` (signatures, credentials, SAS tokens).
 pub fn redact_url(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
@@ -52,13 +51,8 @@ pub fn redact_url(url: &str) -> String {
     });
     let (authority, rest) = match userinfo_end {
         Some(at) => {
-            let userinfo = &rest[..at];
-            let shown = match userinfo.split_once(':') {
-                Some((user, _)) if !user.contains('/') => format!("{user}:<redacted>@"),
-                // A lone userinfo may be a token: hide it all.
-                _ => "<redacted>@".to_owned(),
-            };
-            (shown, &rest[at + 1..])
+            // A user name may be an access key id or a token: the userinfo is hidden whole.
+            ("<redacted>@".to_owned(), &rest[at + 1..])
         }
         None => (String::new(), rest),
     };
@@ -105,18 +99,18 @@ mod tests {
         let r = redact_url(u);
         assert!(!r.contains("abc") && !r.contains("AKID") && !r.contains("zz") && !r.contains("pw"), "{r}");
         assert!(r.contains("prefix=p%2F"), "{r}");
-        assert!(r.starts_with("https://user:<redacted>@b.s3.amazonaws.com/k?"), "{r}");
+        assert!(r.starts_with("https://<redacted>@b.s3.amazonaws.com/k?"), "{r}");
     }
 
     #[test]
-    fn userinfo_keeps_the_user_and_hides_the_password() {
-        assert_eq!(redact_url("redis://:pw@h:1/0"), "redis://:<redacted>@h:1/0");
-        assert_eq!(redact_url("redis://u:p@ss@h"), "redis://u:<redacted>@h");
+    fn userinfo_is_hidden_whole() {
+        assert_eq!(redact_url("redis://:pw@h:1/0"), "redis://<redacted>@h:1/0");
+        assert_eq!(redact_url("redis://u:p@ss@h"), "redis://<redacted>@h");
         assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
         assert_eq!(redact_url("rediss://user@h/2"), "rediss://<redacted>@h/2");
         assert_eq!(redact_url("https://hunter2@s3.example.com"), "https://<redacted>@s3.example.com");
-        assert_eq!(redact_url("http://user:hun/ter2@host:9000"), "http://user:<redacted>@host:9000");
-        assert_eq!(redact_url("user:hunter2@host"), "user:<redacted>@host");
+        assert_eq!(redact_url("http://user:hun/ter2@host:9000"), "http://<redacted>@host:9000");
+        assert_eq!(redact_url("user:hunter2@host"), "<redacted>@host");
         assert_eq!(redact_url("https://host/path/a@b.txt"), "https://host/path/a@b.txt");
         assert_eq!(redact_url("h:1"), "h:1");
         assert_eq!(redact_url("http://h/p?sig=1#frag"), "http://h/p?sig=REDACTED#frag");
