@@ -11,7 +11,9 @@ use storage_http::{HttpClient, HttpRequest, HttpResponse, RequestBody, Signer, h
 
 use crate::config::{Addressing, PayloadSigning, S3Config};
 use crate::credentials::{CredentialsProvider, default_chain};
-use crate::sigv4::{EMPTY_SHA256, KeyCache, SigningInput, UNSIGNED_PAYLOAD, sha256_hex, sign_headers, uri_encode_into};
+use crate::signing::{
+    EMPTY_SHA256, KeyCache, SigningInput, UNSIGNED_PAYLOAD, sha256_hex, sign_headers, uri_encode_into,
+};
 
 /// The parts of the signer shared by every region.
 pub(crate) struct SignerCore {
@@ -87,13 +89,15 @@ impl Endpoint {
             }),
             Some(url) => {
                 // Before anything echoes the URL: it may hold a password.
-                if url.contains('@') {
+                // Only the scheme and what follows the last `@` are shown: the user name
+                // may be a token too.
+                if let Some((before, host)) = url.rsplit_once('@') {
+                    let scheme = before.split_once("://").map(|(s, _)| format!("{s}://")).unwrap_or_default();
                     return Err(Error::new(
                         ErrorKind::Config,
                         format!(
-                            "the S3 endpoint {} holds user information (user:password@); it is refused so the \
-                             password is neither sent nor printed",
-                            storage_core::kit::redact_url(url)
+                            "the S3 endpoint {scheme}<user information>@{host} holds user information \
+                             (user:password@); it is refused so the password is neither sent nor printed"
                         ),
                     )
                     .with_hint(
@@ -259,7 +263,7 @@ impl Client {
     fn uri(&self, bucket: Option<&str>, key: Option<&str>, query: &[(&str, String)]) -> Result<Uri> {
         let (host, path) = self.target(bucket, key);
         let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let q = crate::sigv4::canonical_query(&pairs);
+        let q = crate::signing::canonical_query(&pairs);
         let url = if q.is_empty() {
             format!("{}://{host}{path}", self.endpoint.scheme)
         } else {

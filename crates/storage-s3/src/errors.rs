@@ -3,7 +3,8 @@
 use storage_core::{Error, ErrorKind};
 use storage_http::{HttpResponse, kind_for_status, status_error};
 
-use crate::xml::parse_error;
+use crate::driver::NAME;
+use crate::xml::ErrorResponse;
 
 /// The kind an S3 error code means; `None` for codes that only the status explains.
 pub fn kind_for_code(code: &str) -> Option<ErrorKind> {
@@ -46,7 +47,7 @@ pub async fn from_response(resp: HttpResponse, operation: &str) -> Error {
     let retries = resp.retries;
     let header_id = resp.header("x-amz-request-id").map(str::to_owned);
     let body = resp.bytes().await.unwrap_or_default();
-    let doc = parse_error(&body).unwrap_or_default();
+    let doc = ErrorResponse::parse(&body).unwrap_or_default();
     let kind = doc.code.as_deref().and_then(kind_for_code).unwrap_or_else(|| kind_for_status(status));
     let request_id = doc.request_id.or(header_id);
     let mut e =
@@ -56,6 +57,20 @@ pub async fn from_response(resp: HttpResponse, operation: &str) -> Error {
         e = e.with_retryable(true);
     }
     e
+}
+
+/// The error a `200 OK` carries when its body is an `<Error>`: CopyObject, UploadPartCopy
+/// and CompleteMultipartUpload can fail after the status line went out. `None` when the
+/// body is not an `<Error>` document.
+pub(crate) fn error_in_ok_body(body: &[u8], operation: &str) -> Option<Error> {
+    let doc = ErrorResponse::parse(body)?;
+    let code = doc.code.unwrap_or_default();
+    let kind = kind_for_code(&code).unwrap_or(ErrorKind::Backend);
+    Some(
+        Error::new(kind, format!("{operation} failed: {code}: {}", doc.message.unwrap_or_default()))
+            .with_provider_code(code)
+            .with_driver(NAME),
+    )
 }
 
 #[cfg(test)]
@@ -73,5 +88,17 @@ mod tests {
         assert_eq!(kind_for_code("SlowDown"), Some(ErrorKind::RateLimited));
         assert_eq!(kind_for_code("BadDigest"), Some(ErrorKind::ObjectHashMismatch));
         assert_eq!(kind_for_code("Whatever"), None);
+    }
+
+    #[test]
+    fn errors_in_ok_bodies_are_found() {
+        let e = error_in_ok_body(b"<Error><Code>InternalError</Code><Message>retry</Message></Error>", "CopyObject")
+            .unwrap();
+        assert_eq!(e.kind(), ErrorKind::Backend);
+        assert_eq!(e.provider_code(), Some("InternalError"));
+        let e = error_in_ok_body(b"<Error><Code>InvalidPart</Code></Error>", "CompleteMultipartUpload").unwrap();
+        assert!(e.to_string().contains("CompleteMultipartUpload failed: InvalidPart"), "{e}");
+        assert!(error_in_ok_body(b"<CompleteMultipartUploadResponse/>", "x").is_none());
+        assert!(error_in_ok_body(b"", "x").is_none());
     }
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use quick_xml::events::Event;
 use storage_core::{Error, ErrorKind, Result};
 use storage_http::HttpRequest;
 use storage_http::http::Method;
@@ -154,60 +153,18 @@ impl CredentialsProvider for WebIdentityProvider {
     }
 }
 
-/// The leaf elements of an XML document: the path of local names from the root, and the
-/// text (entities resolved). No DOM; good enough for STS's small answers.
+/// The elements of an XML document, read with [`crate::xml::walk`]: the path of local
+/// names from the root (included), and the element's own text (entities resolved).
 fn xml_leaves(xml: &str) -> std::result::Result<Vec<(Vec<String>, String)>, String> {
-    let mut reader = quick_xml::Reader::from_str(xml);
-    let mut stack: Vec<String> = Vec::new();
-    let mut text = String::new();
-    let mut has_children = Vec::<bool>::new();
-    let mut leaves = Vec::new();
-    loop {
-        match reader.read_event() {
-            Err(e) => return Err(format!("malformed XML at byte {}: {e}", reader.buffer_position())),
-            Ok(Event::Eof) => break,
-            Ok(Event::Start(start)) => {
-                if let Some(parent) = has_children.last_mut() {
-                    *parent = true;
-                }
-                stack.push(String::from_utf8_lossy(start.local_name().as_ref()).into_owned());
-                has_children.push(false);
-                text.clear();
-            }
-            Ok(Event::Empty(start)) => {
-                if let Some(parent) = has_children.last_mut() {
-                    *parent = true;
-                }
-                let mut path = stack.clone();
-                path.push(String::from_utf8_lossy(start.local_name().as_ref()).into_owned());
-                leaves.push((path, String::new()));
-            }
-            Ok(Event::Text(t)) => {
-                text.push_str(&t.xml_content().map_err(|e| format!("bad text in XML: {e}"))?);
-            }
-            Ok(Event::CData(t)) => {
-                text.push_str(&t.xml_content().map_err(|e| format!("bad text in XML: {e}"))?);
-            }
-            Ok(Event::GeneralRef(r)) => {
-                if let Some(c) = r.resolve_char_ref().map_err(|e| format!("bad character reference in XML: {e}"))? {
-                    text.push(c);
-                } else {
-                    let name = r.decode().map_err(|e| format!("bad entity in XML: {e}"))?;
-                    let value = quick_xml::escape::resolve_predefined_entity(&name)
-                        .ok_or_else(|| format!("unknown XML entity &{name};"))?;
-                    text.push_str(value);
-                }
-            }
-            Ok(Event::End(_)) => {
-                let children = has_children.pop().unwrap_or(false);
-                if !children {
-                    leaves.push((stack.clone(), std::mem::take(&mut text)));
-                }
-                stack.pop();
-                text.clear();
-            }
-            Ok(_) => {}
-        }
+    let mut leaves: Vec<(Vec<String>, String)> = Vec::new();
+    let root = crate::xml::walk(xml.as_bytes(), "STS", |path, text| {
+        let segments = path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        leaves.push((segments, text.to_owned()));
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    if let Some(root) = root {
+        leaves.iter_mut().for_each(|(path, _)| path.insert(0, root.clone()));
     }
     Ok(leaves)
 }

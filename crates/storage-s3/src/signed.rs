@@ -1,0 +1,47 @@
+//! Presigned URLs (SigV4 query form), which also serve as the object CDN URL.
+
+use storage_core::{Error, ErrorKind, Result, SignedMethod, SignedUrlOptions};
+
+use crate::driver::{NAME, S3Driver};
+use crate::signing::{SigningInput, presign_query};
+
+/// Longest presigned URL lifetime S3 accepts.
+const MAX_PRESIGN_SECS: u64 = 7 * 24 * 3600;
+
+/// A presigned URL for one object (a plain URL for an anonymous driver).
+pub(crate) async fn url(d: &S3Driver, container: &str, key: &str, options: &SignedUrlOptions) -> Result<String> {
+    d.check_key(container, key)?;
+    let secs = options.expires_in.as_secs();
+    if secs == 0 || secs > MAX_PRESIGN_SECS {
+        return Err(Error::new(ErrorKind::Config, format!("a presigned URL lives 1 s to 7 days; {secs} s was asked"))
+            .with_driver(NAME));
+    }
+    let client = &d.client;
+    let Some(provider) = &client.core.provider else {
+        let (host, path) = client.target(Some(container), Some(key));
+        return Ok(format!("{}://{host}{path}", client.endpoint.scheme));
+    };
+    let creds = provider.credentials().await?;
+    let signer = client.signer(Some(container));
+    let (host, path) = client.target(Some(container), Some(key));
+    let input = SigningInput {
+        access_key_id: &creds.access_key_id,
+        secret: &creds.secret_access_key,
+        session_token: creds.session_token.as_deref(),
+        region: &signer.region,
+        service: "s3",
+        time: chrono::Utc::now(),
+    };
+    let method = match options.method {
+        SignedMethod::Get => "GET",
+        SignedMethod::Put => "PUT",
+        SignedMethod::Delete => "DELETE",
+    };
+    let query = presign_query(&input, &client.core.cache, method, &host, &path, &[], secs);
+    Ok(format!("{}://{host}{path}?{query}", client.endpoint.scheme))
+}
+
+/// The object CDN URL: a presigned GET with the default lifetime.
+pub(crate) async fn object_cdn_url(d: &S3Driver, container: &str, key: &str) -> Result<String> {
+    url(d, container, key, &SignedUrlOptions::default()).await
+}
