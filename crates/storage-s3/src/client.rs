@@ -11,9 +11,7 @@ use storage_http::{HttpClient, HttpRequest, HttpResponse, RequestBody, Signer, h
 
 use crate::config::{Addressing, PayloadSigning, S3Config};
 use crate::credentials::{CredentialsProvider, default_chain};
-use crate::signing::{
-    EMPTY_SHA256, KeyCache, SigningInput, UNSIGNED_PAYLOAD, sha256_hex, sign_headers, uri_encode_into,
-};
+use crate::signing::{EMPTY_SHA256, KeyCache, SigningInput, UNSIGNED_PAYLOAD, sha256_hex, sign_headers, uri_encode_into};
 
 /// The parts of the signer shared by every region.
 pub(crate) struct SignerCore {
@@ -89,15 +87,13 @@ impl Endpoint {
             }),
             Some(url) => {
                 // Before anything echoes the URL: it may hold a password.
-                // Only the scheme and what follows the last `@` are shown: the user name
-                // may be a token too.
-                if let Some((before, host)) = url.rsplit_once('@') {
-                    let scheme = before.split_once("://").map(|(s, _)| format!("{s}://")).unwrap_or_default();
+                if url.contains('@') {
                     return Err(Error::new(
                         ErrorKind::Config,
                         format!(
-                            "the S3 endpoint {scheme}<user information>@{host} holds user information \
-                             (user:password@); it is refused so the password is neither sent nor printed"
+                            "the S3 endpoint {} holds user information (user:password@); it is refused so the \
+                             password is neither sent nor printed",
+                            storage_core::kit::redact_url(url)
                         ),
                     )
                     .with_hint(
