@@ -11,7 +11,9 @@ use storage_http::{HttpClient, HttpRequest, HttpResponse, RequestBody, Signer, h
 
 use crate::config::{Addressing, PayloadSigning, S3Config};
 use crate::credentials::{CredentialsProvider, default_chain};
-use crate::signing::{EMPTY_SHA256, KeyCache, SigningInput, UNSIGNED_PAYLOAD, sha256_hex, sign_headers, uri_encode_into};
+use crate::signing::{
+    EMPTY_SHA256, KeyCache, SigningInput, UNSIGNED_PAYLOAD, sha256_hex, sign_headers, uri_encode_into,
+};
 
 /// The parts of the signer shared by every region.
 pub(crate) struct SignerCore {
