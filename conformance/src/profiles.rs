@@ -31,6 +31,38 @@ pub fn s3s_fs() -> Vec<Override> {
     .collect()
 }
 
+/// `rclone serve s3` 1.75.2 over a local directory (`--dir-cache-time 0s`): verifies
+/// SigV4, written by people who wrote neither moto nor s3s-fs, and maps keys onto files.
+pub fn rclone() -> Vec<Override> {
+    [
+        ("any_delimiter", "rclone serve s3 groups listings by `/` only: any other delimiter is ignored"),
+        (
+            "suffix_ranges",
+            "rclone serve s3 answers 416 InvalidRange to a suffix range longer than the object (S3 returns the whole object)",
+        ),
+        ("conditional_get_etag", "rclone serve s3 ignores If-Match and If-None-Match on GET and HEAD"),
+        ("conditional_get_time", "rclone serve s3 ignores If-Modified-Since and If-Unmodified-Since"),
+        ("put_if_absent", "rclone serve s3 ignores If-None-Match: * on PUT and overwrites the object"),
+        ("put_if_match", "rclone serve s3 ignores If-Match on PUT and overwrites the object"),
+        ("atomic_conditional_put", "rclone serve s3 has no conditional PUT at all, so concurrent conditional writers all win"),
+        (
+            "user_metadata",
+            "rclone serve s3's CopyObject adds an `mtime` metadata entry and ignores x-amz-metadata-directive: REPLACE (the source's metadata is merged into the new)",
+        ),
+        (
+            "verbatim_keys",
+            "rclone serve s3 maps keys onto a filesystem: keys with `//`, `/./` or `/../` are refused (400 InvalidArgument), a trailing `/` is dropped, and long keys exceed file name limits",
+        ),
+        (
+            "key_and_prefix",
+            "rclone serve s3 maps keys onto a filesystem, where a file and a directory cannot share a name (500 InternalError)",
+        ),
+    ]
+    .into_iter()
+    .map(|(c, r)| Override::new(c, r))
+    .collect()
+}
+
 /// moto 5.2.1: no override is needed by the cases (it does not verify signatures, which
 /// s3s-fs covers).
 pub fn moto() -> Vec<Override> {

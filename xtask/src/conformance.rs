@@ -92,9 +92,11 @@ async fn run_driver(name: &str, env: &HashMap<String, String>) -> Result<Vec<Dri
         }
         "s3" => {
             let mut out = Vec::new();
-            for (server, prefix, overrides) in
-                [("moto", "MOTO", profiles::moto()), ("s3s-fs", "S3SFS", profiles::s3s_fs())]
-            {
+            for (server, prefix, overrides) in [
+                ("moto", "MOTO", profiles::moto()),
+                ("s3s-fs", "S3SFS", profiles::s3s_fs()),
+                ("rclone", "RCLONE", profiles::rclone()),
+            ] {
                 let var = |k: &str| {
                     let name = format!("EMU_S3_{prefix}_{k}");
                     env.get(&name).cloned().ok_or_else(|| format!("{name} is not set"))

@@ -294,9 +294,10 @@ async fn tree_remove_filtered(ctx: Ctx) -> CaseResult {
 
 async fn tree_remove_all(ctx: Ctx) -> CaseResult {
     put_logs(&ctx, "ra").await?;
-    // A key named like the folder is not in it (drivers mapping keys onto a directory
-    // tree cannot hold both).
-    let beside = ctx.put("ra", Bytes::from_static(b"beside")).await.is_ok();
+    // A key named like the folder is not in it; tried only where keys and prefixes
+    // coexist (drivers mapping keys onto a directory tree cannot hold both, and rclone
+    // serve s3's failed attempt leaves a ghost `ra` that hides `ra/` from listings).
+    let beside = ctx.caps.key_and_prefix && ctx.put("ra", Bytes::from_static(b"beside")).await.is_ok();
     let dry = TreeOptions { dry_run: true, ..TreeOptions::default() };
     let report = ctx.d().remove_tree(&ctx.container, &ctx.k("ra/"), &dry).await.or_fail("remove_tree dry run")?;
     ensure_eq("objects a dry run would remove", &report.objects, &10)?;
