@@ -46,6 +46,10 @@ pub fn rclone() -> Vec<Override> {
         ("put_if_match", "rclone serve s3 ignores If-Match on PUT and overwrites the object"),
         ("atomic_conditional_put", "rclone serve s3 has no conditional PUT at all, so concurrent conditional writers all win"),
         (
+            "atomic_overwrite",
+            "rclone serve s3 writes an overwritten object in place: a GET running meanwhile can read a mix of old and new data",
+        ),
+        (
             "user_metadata",
             "rclone serve s3's CopyObject adds an `mtime` metadata entry and ignores x-amz-metadata-directive: REPLACE (the source's metadata is merged into the new)",
         ),

@@ -12,7 +12,7 @@ pub(crate) fn cases() -> Vec<Case> {
     vec![
         case!(G, concurrent_puts_distinct),
         case!(G, concurrent_overwrites_one_key),
-        case!(G, concurrent_reads_during_overwrites),
+        case!(G, concurrent_reads_during_overwrites, ["atomic_overwrite"]),
         case!(G, concurrent_gets),
         case!(G, concurrent_deletes),
     ]

@@ -128,6 +128,9 @@ capabilities! {
     /// Conditional writes are atomic: of concurrent writers with the same condition,
     /// exactly one succeeds.
     atomic_conditional_put,
+    /// Overwriting an object is atomic for readers: a GET running meanwhile returns the
+    /// old data or the new, never a mix (servers that write files in place can tear).
+    atomic_overwrite,
     /// A completed multipart upload reports the MD5 of the whole object as its hash (the
     /// memory and local drivers). Where it does not (S3, Redis: an opaque multipart ETag),
     /// the transfer engine checks the parts' MD5s and the multipart ETag instead and does

@@ -92,6 +92,7 @@ impl MemoryDriver {
         capabilities.verbatim_keys = true;
         capabilities.container_checked = true;
         capabilities.atomic_conditional_put = true;
+        capabilities.atomic_overwrite = true;
         capabilities.multipart_md5 = true;
         capabilities.parallel_upload = true;
         let limits = Limits { min_part_size: 1, ..Limits::default() };

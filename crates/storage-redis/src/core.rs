@@ -75,6 +75,7 @@ fn capabilities() -> Capabilities {
     capabilities.verbatim_keys = true;
     capabilities.container_checked = true;
     capabilities.atomic_conditional_put = true;
+    capabilities.atomic_overwrite = true;
     capabilities.parallel_upload = true;
     capabilities
 }

@@ -67,6 +67,7 @@ impl S3Driver {
         capabilities.verbatim_keys = true;
         capabilities.container_checked = true;
         capabilities.atomic_conditional_put = true;
+        capabilities.atomic_overwrite = true;
         capabilities.parallel_upload = true;
         let info = DriverInfo {
             name: NAME.to_owned(),
