@@ -72,3 +72,8 @@ pub fn rclone() -> Vec<Override> {
 pub fn moto() -> Vec<Override> {
     Vec::new()
 }
+
+/// Azurite 3.37.0 (Azure Blob): verifies SharedKey and SAS.
+pub fn azurite() -> Vec<Override> {
+    Vec::new()
+}

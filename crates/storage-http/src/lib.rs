@@ -34,6 +34,8 @@ mod request;
 mod response;
 mod resume;
 mod retry;
+#[cfg(feature = "xml")]
+pub mod xml;
 
 pub use activity::Activity;
 pub use client::HttpClient;

@@ -30,72 +30,7 @@ fn malformed(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Backend, format!("the server's {what} XML is malformed: {e}"))
 }
 
-/// Walks `xml`, calling `on_close(path, text)` when an element closes. `path` is relative
-/// to the root element, whatever that is called: `""` for the root itself, `UploadId` for
-/// a child, `Upload/Key` for a grandchild (local names: namespace prefixes dropped).
-/// `text` is the element's own text with entities resolved. Returns the root's local
-/// name (`None` for a document without elements, such as an empty body).
-pub fn walk(xml: &[u8], what: &str, mut on_close: impl FnMut(&str, &str) -> Result<()>) -> Result<Option<String>> {
-    /// Extends `path` with an element that opens at `depth` (the root is not in paths).
-    fn enter(path: &mut String, root: &mut Option<String>, depth: usize, name: &[u8]) {
-        let name = String::from_utf8_lossy(name);
-        if depth == 0 {
-            root.get_or_insert_with(|| name.into_owned());
-        } else {
-            if !path.is_empty() {
-                path.push('/');
-            }
-            path.push_str(&name);
-        }
-    }
-    let mut reader = Reader::from_reader(xml);
-    let mut root: Option<String> = None;
-    let mut path = String::with_capacity(128);
-    let mut starts: Vec<usize> = Vec::with_capacity(8);
-    let mut text = String::with_capacity(256);
-    loop {
-        match reader.read_event().map_err(|e| malformed(what, e))? {
-            Event::Start(e) => {
-                starts.push(path.len());
-                enter(&mut path, &mut root, starts.len() - 1, e.local_name().as_ref());
-                text.clear();
-            }
-            Event::Empty(e) => {
-                let before = path.len();
-                enter(&mut path, &mut root, starts.len(), e.local_name().as_ref());
-                on_close(&path, "")?;
-                path.truncate(before);
-                text.clear();
-            }
-            Event::Text(t) => text.push_str(&t.decode().map_err(|e| malformed(what, e))?),
-            Event::CData(t) => text.push_str(&String::from_utf8_lossy(&t)),
-            Event::GeneralRef(r) => {
-                if r.is_char_ref() {
-                    if let Some(c) = r.resolve_char_ref().map_err(|e| malformed(what, e))? {
-                        text.push(c);
-                    }
-                } else {
-                    let name = r.decode().map_err(|e| malformed(what, e))?;
-                    let resolved = quick_xml::escape::resolve_predefined_entity(&name)
-                        .ok_or_else(|| malformed(what, format!("unknown entity &{name};")))?;
-                    text.push_str(resolved);
-                }
-            }
-            Event::End(_) => {
-                on_close(&path, &text)?;
-                text.clear();
-                path.truncate(starts.pop().unwrap_or(0));
-            }
-            Event::Eof => return Ok(root),
-            _ => {}
-        }
-    }
-}
-
-/// Escapes text for an XML element body or attribute.
-pub fn escape(s: &str) -> Cow<'_, str> {
-    quick_xml::escape::escape(s)
-}
+pub use storage_http::xml::{escape, walk};
 
 /// Parses S3's timestamps (`2009-10-12T17:50:30.000Z`, any RFC 3339 form).
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {

@@ -1,0 +1,230 @@
+//! Put Blob, Delete Blob and copies (Copy Blob From URL when it can be synchronous, else
+//! Copy Blob polled to completion).
+
+use std::time::Duration;
+
+use http::Method;
+use storage_core::kit::{normalize_metadata, verify_content_md5};
+use storage_core::{CopyOptions, Error, ErrorKind, Object, ObjectHash, Payload, PutMode, PutOptions, Result};
+use storage_http::{HttpResponse, RequestBody, http};
+
+use crate::client::Call;
+use crate::credentials::AzureCredential;
+use crate::driver::{AzureDriver, NAME};
+use crate::headers::{blob_headers, md5_b64_from_hex, md5_hex_from_b64, metadata_headers, mode_headers, quote};
+use crate::{read, signed};
+
+/// Largest blob Copy Blob From URL copies (synchronously, in one request).
+const MAX_SYNC_COPY: u64 = 256 * 1024 * 1024;
+
+/// Put Blob (a block blob in one request); a stream of unknown length is buffered first.
+/// The service computes and stores the blob's MD5; a caller's `content_md5` is sent as
+/// `Content-MD5`, which the service checks before anything is stored.
+pub(crate) async fn put(
+    d: &AzureDriver,
+    container: &str,
+    key: &str,
+    payload: Payload,
+    options: &PutOptions,
+) -> Result<Object> {
+    d.check_key(container, key)?;
+    let mut call =
+        Call::new("PutBlob", Method::PUT, Some(container), Some(key)).header("x-ms-blob-type", "BlockBlob")?;
+    blob_headers(&mut call.headers, options)?;
+    mode_headers(&mut call.headers, &options.mode)?;
+    if let Some(md5) = &options.content_md5 {
+        call = call.header("content-md5", &md5_b64_from_hex(md5)?)?;
+    }
+    let (body, size) = match payload {
+        Payload::Bytes(b) => {
+            verify_content_md5(options.content_md5.as_deref(), &b)?;
+            let len = b.len() as u64;
+            (RequestBody::Bytes(b), len)
+        }
+        Payload::Stream { stream, length: Some(len) } => (RequestBody::stream(stream, len), len),
+        p @ Payload::Stream { length: None, .. } => {
+            let b = p.into_bytes().await?;
+            verify_content_md5(options.content_md5.as_deref(), &b)?;
+            let len = b.len() as u64;
+            (RequestBody::Bytes(b), len)
+        }
+    };
+    let resp = d.client.send(call.body(body)).await.map_err(|e| conditional(e, &options.mode))?;
+    let mut o = written(container, key, size, &resp, options);
+    o.hash = resp.header("content-md5").and_then(md5_hex_from_b64).map(ObjectHash::md5);
+    Ok(o)
+}
+
+/// The object a successful write describes.
+pub(crate) fn written(container: &str, key: &str, size: u64, resp: &HttpResponse, options: &PutOptions) -> Object {
+    let mut o = Object::new(container, key, size);
+    o.etag = resp.header("etag").map(|e| e.trim_matches('"').to_owned());
+    o.version = resp.header("x-ms-version-id").map(str::to_owned);
+    o.last_modified = resp
+        .header("last-modified")
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+        .map(chrono::DateTime::<chrono::Utc>::from)
+        .or_else(|| Some(chrono::Utc::now()));
+    o.content_type = Some(options.content_type.clone().unwrap_or_else(|| "application/octet-stream".into()));
+    o.content_encoding = options.content_encoding.clone();
+    o.cache_control = options.cache_control.clone();
+    o.content_disposition = options.content_disposition.clone();
+    o.metadata = normalize_metadata(&options.metadata);
+    o
+}
+
+/// A failed conditional write: Azure answers `If-None-Match: *` on an existing blob with
+/// 409 BlobAlreadyExists; both that and 412 are `PreconditionFailed`.
+pub(crate) fn conditional(e: Error, mode: &PutMode) -> Error {
+    if *mode != PutMode::Overwrite && e.status() == Some(409) && e.provider_code() == Some("BlobAlreadyExists") {
+        return Error::new(ErrorKind::PreconditionFailed, e.message().to_owned())
+            .with_status(409)
+            .with_provider_code("BlobAlreadyExists")
+            .with_source(e);
+    }
+    e
+}
+
+/// Delete Blob with its snapshots; a missing blob counts as deleted.
+pub(crate) async fn delete(d: &AzureDriver, container: &str, key: &str) -> Result<()> {
+    d.check_key(container, key)?;
+    let call = Call::new("DeleteBlob", Method::DELETE, Some(container), Some(key))
+        .header("x-ms-delete-snapshots", "include")?;
+    match d.client.send(call).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::ObjectDoesNotExist => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A server-side copy, pinned to the source's ETag. Up to 256 MiB with an account key:
+/// Copy Blob From URL (synchronous; the source is authorized by a short read SAS made
+/// here). Otherwise Copy Blob, polled until the service reports it done. Replacement
+/// content headers are set afterwards with Set Blob Properties, pinned to the copy's ETag.
+pub(crate) async fn copy(
+    d: &AzureDriver,
+    (src_container, src_key): (&str, &str),
+    (dst_container, dst_key): (&str, &str),
+    options: &CopyOptions,
+) -> Result<Object> {
+    d.check_key(src_container, src_key)?;
+    d.check_key(dst_container, dst_key)?;
+    if matches!(options.mode, PutMode::IfMatch(_)) {
+        return Err(Error::new(ErrorKind::Config, "a copy's destination mode is overwrite or create-if-absent")
+            .with_driver(NAME)
+            .with_object(dst_container, dst_key));
+    }
+    let src = read::head(d, src_container, src_key).await?;
+    if let Some(want) = &options.source_if_match
+        && !src.etag.as_deref().is_some_and(|e| storage_core::kit::etag_matches(want, e))
+    {
+        return Err(Error::new(ErrorKind::PreconditionFailed, "the source's ETag differs from source_if_match")
+            .with_driver(NAME)
+            .with_object(src_container, src_key));
+    }
+    let put = options.destination_options(&src);
+    let key_sas = matches!(d.client.signer.credential, AzureCredential::SharedKey(_));
+    let sync = key_sas && src.size <= MAX_SYNC_COPY;
+    let mut source = d.client.endpoint.url(Some(src_container), Some(src_key));
+    if sync {
+        let sas = signed::sas_query(d, src_container, src_key, "r", Duration::from_secs(3600)).await?;
+        source.push('?');
+        source.push_str(&sas);
+    } else if let AzureCredential::Sas(sas) = &d.client.signer.credential {
+        source.push('?');
+        source.push_str(sas.query());
+    }
+    let mut call =
+        Call::new(if sync { "CopyBlobFromURL" } else { "CopyBlob" }, Method::PUT, Some(dst_container), Some(dst_key))
+            .header("x-ms-copy-source", &source)?;
+    if sync {
+        call = call.header("x-ms-requires-sync", "true")?;
+    }
+    if let Some(e) = options.source_if_match.as_ref().or(src.etag.as_ref()) {
+        call = call.header("x-ms-source-if-match", &quote(e))?;
+    }
+    mode_headers(&mut call.headers, &options.mode)?;
+    if options.replace.is_some() {
+        metadata_headers(&mut call.headers, &put.metadata)?;
+    }
+    let resp = d.client.send(call).await.map_err(|e| conditional(e, &options.mode))?;
+    let mut etag = resp.header("etag").map(|e| e.trim_matches('"').to_owned());
+    match resp.header("x-ms-copy-status") {
+        Some("success") | None => {}
+        Some("pending") => {
+            let id = resp.header("x-ms-copy-id").unwrap_or_default().to_owned();
+            etag = Some(wait_for_copy(d, dst_container, dst_key, &id).await?);
+        }
+        Some(other) => {
+            return Err(Error::new(ErrorKind::Backend, format!("the copy ended with status {other}"))
+                .with_driver(NAME)
+                .with_object(dst_container, dst_key));
+        }
+    }
+    if options.replace.is_some() && put.metadata.is_empty() {
+        // No x-ms-meta-* header means "copy the source's": clear them explicitly.
+        let mut clear =
+            Call::new("SetBlobMetadata", Method::PUT, Some(dst_container), Some(dst_key)).query("comp", "metadata");
+        if let Some(e) = &etag {
+            clear = clear.header("if-match", &quote(e))?;
+        }
+        let resp = d.client.send(clear).await?;
+        etag = resp.header("etag").map(|e| e.trim_matches('"').to_owned()).or(etag);
+    }
+    if options.replace.is_some() {
+        let mut set =
+            Call::new("SetBlobProperties", Method::PUT, Some(dst_container), Some(dst_key)).query("comp", "properties");
+        let mut headers_only = put.clone();
+        headers_only.metadata.clear();
+        blob_headers(&mut set.headers, &headers_only)?;
+        if let Some(md5) = src.md5() {
+            set = set.header("x-ms-blob-content-md5", &md5_b64_from_hex(md5)?)?;
+        }
+        if let Some(e) = &etag {
+            set = set.header("if-match", &quote(e))?;
+        }
+        let resp = d.client.send(set).await?;
+        etag = resp.header("etag").map(|e| e.trim_matches('"').to_owned()).or(etag);
+    }
+    let mut o = Object::new(dst_container, dst_key, src.size);
+    o.etag = etag;
+    o.hash = src.hash.clone();
+    o.last_modified = Some(chrono::Utc::now());
+    o.content_type = put.content_type;
+    o.content_encoding = put.content_encoding;
+    o.cache_control = put.cache_control;
+    o.content_disposition = put.content_disposition;
+    o.metadata = normalize_metadata(&put.metadata);
+    Ok(o)
+}
+
+/// Polls the destination until copy `id` is done; its ETag then.
+async fn wait_for_copy(d: &AzureDriver, container: &str, key: &str, id: &str) -> Result<String> {
+    let mut wait = Duration::from_millis(50);
+    loop {
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
+        let resp = d.client.send(Call::new("GetBlobProperties", Method::HEAD, Some(container), Some(key))).await?;
+        if !id.is_empty() && resp.header("x-ms-copy-id").is_some_and(|got| got != id) {
+            return Err(Error::new(ErrorKind::PreconditionFailed, "another copy replaced this one at the destination")
+                .with_driver(NAME)
+                .with_object(container, key));
+        }
+        match resp.header("x-ms-copy-status") {
+            Some("pending") => continue,
+            Some("success") | None => {
+                return resp.header("etag").map(|e| e.trim_matches('"').to_owned()).ok_or_else(|| {
+                    Error::new(ErrorKind::Backend, "the copied blob has no ETag")
+                        .with_driver(NAME)
+                        .with_object(container, key)
+                });
+            }
+            Some(other) => {
+                let why = resp.header("x-ms-copy-status-description").unwrap_or_default().to_owned();
+                return Err(Error::new(ErrorKind::Backend, format!("the copy ended with status {other}: {why}"))
+                    .with_driver(NAME)
+                    .with_object(container, key));
+            }
+        }
+    }
+}
