@@ -10,7 +10,7 @@ use storage_local::LocalOptions;
 use storage_redis::RedisDriver;
 use storage_s3::{S3Config, S3Driver};
 
-const DRIVERS: &[&str] = &["memory", "local", "s3", "redis"];
+const DRIVERS: &[&str] = &["memory", "local", "s3", "redis", "azure"];
 
 /// Parses `[--driver NAME[,NAME]] [--format text|json|junit]` and runs the suite.
 pub fn command(args: &[String]) -> Result<(), String> {
@@ -124,6 +124,20 @@ async fn run_driver(name: &str, env: &HashMap<String, String>) -> Result<Vec<Dri
                 out.push(storage_conformance::run(driver, &run).await);
             }
             Ok(out)
+        }
+        "azure" => {
+            let endpoint = env
+                .get("AZURITE_BLOB_ENDPOINT")
+                .cloned()
+                .ok_or_else(|| "AZURITE_BLOB_ENDPOINT is not set".to_owned())?;
+            let config = storage_azure::AzureConfig::emulator().endpoint(endpoint);
+            let driver: Arc<dyn Driver> = Arc::new(storage_azure::AzureDriver::new(config).map_err(|e| e.to_string())?);
+            let run = RunConfig {
+                label: Some("azure (azurite)".into()),
+                overrides: profiles::azurite(),
+                ..RunConfig::default()
+            };
+            Ok(vec![storage_conformance::run(driver, &run).await])
         }
         other => Err(format!("unknown driver {other:?}")),
     }

@@ -112,8 +112,32 @@ pub const ALL: &[Emulator] = &[
             ("EMU_S3_RCLONE_SECRET_ACCESS_KEY", RCLONE_SECRET),
         ],
     },
+    Emulator {
+        // Azure Blob. 3.37.0 pinned: on Node 20 a plain install resolves 3.35.0, which
+        // lacks Put Block From URL. It verifies SharedKey and SAS signatures.
+        name: "azurite",
+        ports: &[10000],
+        install: install_azurite,
+        spawn: |dir| {
+            let mut c = Command::new(npm_bin("azurite-blob"));
+            c.args(["--blobHost", "127.0.0.1", "--blobPort", "10000", "--location"]);
+            c.arg(dir);
+            c.args(["--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent"]);
+            Ok(vec![c])
+        },
+        setup: None,
+        // An unsigned account listing is refused (403) once the server answers.
+        ready: || http_status(10000, "/devstoreaccount1?comp=list") == Some(403),
+        env: &[
+            ("AZURITE_BLOB_ENDPOINT", "http://127.0.0.1:10000/devstoreaccount1"),
+            ("AZURE_STORAGE_ACCOUNT", "devstoreaccount1"),
+            ("AZURE_STORAGE_KEY", AZURITE_KEY),
+        ],
+    },
 ];
 
+/// Azurite's well-known account key (public, documented by Microsoft).
+const AZURITE_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 const S3SFS_KEY: &str = "AKIDEMUS3SFS";
 const S3SFS_SECRET: &str = "s3sfs-secret-key-for-tests";
 // rclone 1.75.2 refused the pair `AK,SK` with InvalidAccessKeyId; this one works.
@@ -121,13 +145,14 @@ const RCLONE_KEY: &str = "AKIDEMURCLONE";
 const RCLONE_SECRET: &str = "rclone-secret-key-for-tests";
 
 /// The emulators `cargo xtask test` needs, as drivers land.
-pub const FOR_TESTS: &[&str] = &["redis", "redis-cluster", "moto", "s3s-fs", "rclone"];
+pub const FOR_TESTS: &[&str] = &["redis", "redis-cluster", "moto", "s3s-fs", "rclone", "azurite"];
 
 /// The emulators each driver's conformance run needs.
 pub fn for_driver(driver: &str) -> &'static [&'static str] {
     match driver {
         "s3" => &["moto", "s3s-fs", "rclone"],
         "redis" => &["redis", "redis-cluster"],
+        "azure" => &["azurite"],
         _ => &[],
     }
 }
@@ -340,6 +365,37 @@ fn create_redis_cluster(_dir: &Path) -> Result<(), String> {
         "0",
         "--cluster-yes",
     ]))
+}
+
+/// The npm prefix holding Node-packaged tools (Azurite).
+fn npm_prefix() -> std::path::PathBuf {
+    paths::home().join("npm")
+}
+
+/// The path of a program installed under the xtask npm prefix.
+pub fn npm_bin(program: &str) -> std::path::PathBuf {
+    npm_prefix().join("node_modules").join(".bin").join(program)
+}
+
+/// Installs Azurite 3.37.0 under the xtask npm prefix unless it is there.
+fn install_azurite() -> Result<(), String> {
+    if npm_bin("azurite-blob").is_file() {
+        return Ok(());
+    }
+    if !exists("npm") {
+        return Err("Azurite needs Node.js and npm (https://nodejs.org); install them and run again".into());
+    }
+    let prefix = npm_prefix();
+    std::fs::create_dir_all(&prefix).map_err(|e| format!("cannot create {}: {e}", prefix.display()))?;
+    run(Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--loglevel", "error", "--prefix"])
+        .arg(&prefix)
+        .arg("azurite@3.37.0"))?;
+    if npm_bin("azurite-blob").is_file() {
+        Ok(())
+    } else {
+        Err("installing azurite@3.37.0 did not provide azurite-blob".into())
+    }
 }
 
 /// The path of a program installed in the xtask virtualenv.
