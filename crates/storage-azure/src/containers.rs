@@ -73,10 +73,13 @@ pub(crate) async fn delete(d: &AzureDriver, name: &str) -> Result<()> {
     let probe = storage_core::ListOptions { page_size: Some(1), ..Default::default() };
     let page = crate::list::page(d, name, &probe, None).await?;
     if !page.items.is_empty() {
-        return Err(Error::new(ErrorKind::ContainerIsNotEmpty, format!("container {name:?} still holds blobs"))
-            .with_driver(NAME)
-            .with_container(name)
-            .with_hint("delete its blobs first (storage rm -r), then the container"));
+        return Err(Error::new(
+            ErrorKind::ContainerIsNotEmpty,
+            format!("container {name:?} is not empty: it still holds blobs"),
+        )
+        .with_driver(NAME)
+        .with_container(name)
+        .with_hint("delete its blobs first (storage rm -r), then the container"));
     }
     let call = Call::new("DeleteContainer", Method::DELETE, Some(name), None).query("restype", "container");
     d.client.send(call).await?;

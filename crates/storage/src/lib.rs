@@ -1,5 +1,5 @@
 //! One API for every object store: `storage-core`'s model plus the drivers enabled by
-//! cargo features (`local` by default; `s3`, `redis`, or `full` for all), opened by URL or
+//! cargo features (`local` by default; `s3`, `redis`, `azure`, or `full` for all), opened by URL or
 //! from a configuration file.
 //!
 //! ```
@@ -20,7 +20,8 @@
 //! # }).unwrap();
 //! ```
 //!
-//! URLs: `s3://bucket/key`, `redis://container/key` (server from the `[redis]` section or
+//! URLs: `s3://bucket/key`, `az://container/key` (or `azure://`; the account from the
+//! `[azure]` section or `AZURE_STORAGE_ACCOUNT` / a connection string), `redis://container/key` (server from the `[redis]` section or
 //! `REDIS_URL`), `memory://container/key`, `local://container/key` (root from the `[local]`
 //! section, `STORAGE_LOCAL_ROOT`, else `~/.local/share/storage`), `NAME://container/key`
 //! for a named remote of the configuration file, and a bare path (or `file:///path`) for a
@@ -47,7 +48,7 @@ pub use config::Config;
 pub use storage_core::*;
 
 /// Every driver name the facade can know of (enabled or not), for configuration checks.
-pub const KNOWN_DRIVERS: &[&str] = &["local", "memory", "s3", "redis"];
+pub const KNOWN_DRIVERS: &[&str] = &["local", "memory", "s3", "redis", "azure"];
 
 /// A registry holding the drivers enabled in this build.
 pub fn registry() -> Registry {
@@ -59,6 +60,8 @@ pub fn registry() -> Registry {
     r.register(Arc::new(storage_s3::S3Factory));
     #[cfg(feature = "redis")]
     r.register(Arc::new(storage_redis::RedisFactory));
+    #[cfg(feature = "azure")]
+    r.register(Arc::new(storage_azure::AzureFactory));
     r
 }
 
@@ -168,10 +171,31 @@ impl Storage {
         if !url.contains("://") {
             return Ok(Target::Path(PathBuf::from(url)));
         }
+        refuse_hadoop_azure_url(url)?;
         let parsed = StorageUrl::parse(url)?;
         let driver = self.backend(&parsed.scheme)?;
         Ok(Target::Remote { driver, remote: parsed.scheme, container: parsed.container, key: parsed.key })
     }
+}
+
+/// Hadoop's Azure URLs (`abfs[s]://container@account.dfs.core.windows.net/path`,
+/// `wasb[s]://...`) name the account in the URL; here the account belongs to the
+/// configuration, so they are refused with the equivalent `az://` URL.
+fn refuse_hadoop_azure_url(url: &str) -> Result<()> {
+    let Some((scheme, rest)) = url.split_once("://") else { return Ok(()) };
+    if !["abfs", "abfss", "wasb", "wasbs"].contains(&scheme.to_ascii_lowercase().as_str()) {
+        return Ok(());
+    }
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (container, host) = authority.split_once('@').unwrap_or(("CONTAINER", authority));
+    let account = host.split('.').next().filter(|a| !a.is_empty()).unwrap_or("ACCOUNT");
+    Err(Error::new(
+        ErrorKind::Config,
+        format!("{scheme}:// URLs (Hadoop's Azure form) are not opened directly: use az://{container}/{path}"),
+    )
+    .with_hint(format!(
+        "and set the account: account = \"{account}\" in the [azure] section, or AZURE_STORAGE_ACCOUNT={account}"
+    )))
 }
 
 /// `~/.local/share/storage` (or `./.storage` without a home directory).
@@ -210,6 +234,15 @@ mod tests {
         let e = s.open("nope://c/k").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert!(e.message().contains("memory"), "{e}");
+    }
+
+    #[test]
+    fn hadoop_azure_urls_are_refused_with_the_az_equivalent() {
+        let s = Storage::new(Config::default());
+        let e = s.open("abfss://data@myacct.dfs.core.windows.net/runs/1/out.zip").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("az://data/runs/1/out.zip"), "{e}");
+        assert!(e.hint().contains("AZURE_STORAGE_ACCOUNT=myacct"), "{e:?}");
     }
 
     #[test]

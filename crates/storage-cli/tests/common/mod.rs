@@ -47,6 +47,9 @@ namespace = "cli-e2e-{pid}"
 driver = "redis"
 nodes = "{nodes}"
 namespace = "cli-e2e-{pid}"
+[azure]
+use_emulator = true
+endpoint = "{azurite}"
 "#,
             root = root.display(),
             moto = env("EMU_S3_MOTO_ENDPOINT"),
@@ -58,6 +61,7 @@ namespace = "cli-e2e-{pid}"
             redis = env("REDIS_URL"),
             nodes = env("REDIS_CLUSTER_NODES"),
             pid = std::process::id(),
+            azurite = env("AZURITE_BLOB_ENDPOINT"),
         );
         std::fs::write(&config, text).unwrap();
         World { dir, config }
@@ -94,7 +98,7 @@ namespace = "cli-e2e-{pid}"
 }
 
 /// Every backend of the configuration.
-pub const REMOTES: &[&str] = &["local", "moto", "s3sfs", "redis", "cluster"];
+pub const REMOTES: &[&str] = &["local", "moto", "s3sfs", "redis", "cluster", "azure"];
 
 /// A container name unique to this test process.
 pub fn bucket(remote: &str) -> String {
