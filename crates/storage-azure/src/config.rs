@@ -5,7 +5,10 @@ use std::sync::Arc;
 use storage_core::{DriverConfig, Error, ErrorKind, Result};
 use storage_http::HttpConfig;
 
-use crate::credentials::{AccountKey, AzureCredential, SasToken, StaticTokenProvider, TokenProvider};
+use crate::credentials::{
+    AccountKey, AzureCliProvider, AzureCredential, ClientSecretProvider, SasToken, StaticTokenProvider, TokenCache,
+    TokenProvider,
+};
 
 /// The account Azurite and the storage emulator serve.
 pub const EMULATOR_ACCOUNT: &str = "devstoreaccount1";
@@ -204,7 +207,10 @@ impl AzureConfig {
 
     /// From a string map (config file section or URL options): `account`, `endpoint`,
     /// `account_key`, `sas_token`, `bearer_token`, `connection_string`, `use_emulator`,
-    /// `anonymous`, `allow_http`, `ca_bundle`. Unset values come from the environment.
+    /// `anonymous`, `allow_http`, `ca_bundle`; a service principal with `tenant_id`,
+    /// `client_id`, `client_secret` (and `authority_host` for other clouds); or
+    /// `use_azure_cli = true` for the signed-in Azure CLI's tokens. Unset values come from
+    /// the environment.
     pub fn from_config(config: &DriverConfig) -> Result<Self> {
         let mut c = match config.get("connection_string") {
             Some(cs) => AzureConfig::from_connection_string(cs)?,
@@ -217,9 +223,30 @@ impl AzureConfig {
         if let Some(e) = config.get("endpoint") {
             c = c.endpoint(e);
         }
-        let explicit = [config.get("account_key"), config.get("sas_token"), config.get("bearer_token")];
-        if explicit.iter().flatten().count() > 1 {
-            return Err(Error::new(ErrorKind::Config, "give only one of account_key, sas_token and bearer_token"));
+        let cli = config.flag("use_azure_cli")? == Some(true);
+        let explicit = [
+            config.get("account_key").is_some(),
+            config.get("sas_token").is_some(),
+            config.get("bearer_token").is_some(),
+            config.get("client_secret").is_some(),
+            cli,
+        ];
+        if explicit.iter().filter(|b| **b).count() > 1 {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "give only one of account_key, sas_token, bearer_token, client_secret and use_azure_cli",
+            ));
+        }
+        if let Some(secret) = config.get("client_secret") {
+            let (Some(tenant), Some(client)) = (config.get("tenant_id"), config.get("client_id")) else {
+                return Err(Error::new(ErrorKind::Config, "client_secret needs tenant_id and client_id"));
+            };
+            let provider =
+                ClientSecretProvider::new(tenant, client, secret, config.get("authority_host").map(str::to_owned));
+            c = c.token_provider(Arc::new(TokenCache::new(Arc::new(provider))));
+        }
+        if cli {
+            c = c.token_provider(Arc::new(TokenCache::new(Arc::new(AzureCliProvider::new()))));
         }
         if let Some(k) = config.get("account_key") {
             c = c.account_key(k)?;
@@ -256,6 +283,11 @@ pub(crate) const OPTIONS: &[&str] = &[
     "anonymous",
     "allow_http",
     "ca_bundle",
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "authority_host",
+    "use_azure_cli",
 ];
 
 #[cfg(test)]

@@ -56,4 +56,23 @@ mod tests {
         assert_eq!(registry().build("azure", &two).err().unwrap().kind(), ErrorKind::Config);
         assert!(registry().build("azure", &DriverConfig::new().set("use_emulator", "true")).is_ok());
     }
+
+    #[test]
+    fn service_principals_and_the_cli_are_configurable_and_connection_strings_stay_hidden() {
+        let sp = DriverConfig::new()
+            .set("account", "acct")
+            .set("tenant_id", "contoso.onmicrosoft.com")
+            .set("client_id", "00000000-0000-0000-0000-000000000000")
+            .set("client_secret", "hunter2");
+        let d = registry().build("azure", &sp).unwrap();
+        assert!(!format!("{d:?} {sp:?}").contains("hunter2"));
+        let half = DriverConfig::new().set("account", "acct").set("client_secret", "hunter2");
+        let e = registry().build("azure", &half).err().unwrap();
+        assert!(e.message().contains("tenant_id") && !e.to_string().contains("hunter2"), "{e}");
+        assert!(
+            registry().build("azure", &DriverConfig::new().set("account", "acct").set("use_azure_cli", "true")).is_ok()
+        );
+        let cs = DriverConfig::new().set("connection_string", "AccountName=a;AccountKey=aHVudGVyMg==");
+        assert!(!format!("{cs:?}").contains("aHVud"), "{cs:?}");
+    }
 }

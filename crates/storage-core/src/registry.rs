@@ -17,7 +17,10 @@ pub struct DriverConfig {
 /// Whether a config key names a secret (its value is never printed).
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["secret", "password", "token", "key", "credential", "sas", "signature"].iter().any(|s| k.contains(s))
+    // A connection string (Azure's) holds the account key.
+    ["secret", "password", "token", "key", "credential", "sas", "signature", "connection_string"]
+        .iter()
+        .any(|s| k.contains(s))
         && !k.ends_with("_id")
         && k != "key_prefix"
 }
