@@ -160,13 +160,18 @@ async fn a_driver_authorized_by_a_sas_works_within_its_grant() {
         AzureDriver::new(AzureConfig::new(EMULATOR_ACCOUNT).endpoint(endpoint()).sas_token(&all).unwrap()).unwrap();
     rw.put_object(&c, "yes.txt", "written with a sas".into(), &PutOptions::default()).await.unwrap();
     assert_eq!(d.get_bytes(&c, "yes.txt").await.unwrap(), "written with a sas");
+    // A copy with a SAS credential takes the asynchronous Copy Blob path (no key to sign
+    // a source SAS for Copy Blob From URL), polled to completion.
+    let copied = rw.copy_object(&c, "yes.txt", &c, "copy.txt", &Default::default()).await.unwrap();
+    assert_eq!(copied.size, 18);
+    assert_eq!(d.get_bytes(&c, "copy.txt").await.unwrap(), "written with a sas");
     // A SAS cannot sign another one.
     assert_eq!(
         rw.signed_url(&c, "yes.txt", &SignedUrlOptions::default()).await.unwrap_err().kind(),
         ErrorKind::NotSupported
     );
     // Batch deletes fall back to one request per key (sub-requests cannot carry the SAS).
-    let outcomes = rw.delete_batch(&c, &["yes.txt".into(), "missing.txt".into()]).await.unwrap();
+    let outcomes = rw.delete_batch(&c, &["yes.txt".into(), "copy.txt".into(), "missing.txt".into()]).await.unwrap();
     assert!(outcomes.iter().all(|o| o.result.is_ok()), "{outcomes:?}");
     // Debug output never shows the token.
     let sig = all.split("sig=").nth(1).unwrap();
