@@ -57,11 +57,22 @@ pub(crate) async fn put(
 
 /// The object a successful write describes.
 pub(crate) fn written(container: &str, key: &str, size: u64, resp: &HttpResponse, options: &PutOptions) -> Object {
+    written_from(container, key, size, &resp.headers, options)
+}
+
+/// The object a successful write describes, from the headers of an answer about it.
+pub(crate) fn written_from(
+    container: &str,
+    key: &str,
+    size: u64,
+    headers: &http::HeaderMap,
+    options: &PutOptions,
+) -> Object {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let mut o = Object::new(container, key, size);
-    o.etag = resp.header("etag").map(|e| e.trim_matches('"').to_owned());
-    o.version = resp.header("x-ms-version-id").map(str::to_owned);
-    o.last_modified = resp
-        .header("last-modified")
+    o.etag = header("etag").map(|e| e.trim_matches('"').to_owned());
+    o.version = header("x-ms-version-id").map(str::to_owned);
+    o.last_modified = header("last-modified")
         .and_then(|v| httpdate::parse_http_date(v).ok())
         .map(chrono::DateTime::<chrono::Utc>::from)
         .or_else(|| Some(chrono::Utc::now()));
@@ -74,13 +85,19 @@ pub(crate) fn written(container: &str, key: &str, size: u64, resp: &HttpResponse
 }
 
 /// A failed conditional write: Azure answers `If-None-Match: *` on an existing blob with
-/// 409 BlobAlreadyExists; both that and 412 are `PreconditionFailed`.
+/// 409 BlobAlreadyExists; both that and 412 are `PreconditionFailed`. The request id,
+/// retry count and context stay on the error.
 pub(crate) fn conditional(e: Error, mode: &PutMode) -> Error {
     if *mode != PutMode::Overwrite && e.status() == Some(409) && e.provider_code() == Some("BlobAlreadyExists") {
-        return Error::new(ErrorKind::PreconditionFailed, e.message().to_owned())
+        let mut out = Error::new(ErrorKind::PreconditionFailed, e.message().to_owned())
             .with_status(409)
             .with_provider_code("BlobAlreadyExists")
-            .with_source(e);
+            .with_retries(e.retries())
+            .or_context(e.driver().unwrap_or(NAME), e.container(), e.key());
+        if let Some(id) = e.request_id() {
+            out = out.with_request_id(id);
+        }
+        return out.with_source(e);
     }
     e
 }
