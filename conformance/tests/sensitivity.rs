@@ -9,8 +9,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use storage_conformance::{RunConfig, Status, run_case};
 use storage_core::{
-    CompletedPart, Driver, ErrorKind, GetOptions, GetResult, HashAlgorithm, ListEntry, ListOptions, MemoryDriver,
-    MultipartUpload, Object, ObjectHash, Page, Payload, PutMode, PutOptions, Result,
+    CompleteOptions, CompletedPart, Driver, ErrorKind, GetOptions, GetResult, HashAlgorithm, ListEntry, ListOptions,
+    MemoryDriver, MultipartUpload, Object, ObjectHash, Page, Payload, PutMode, PutOptions, Result,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,8 +113,13 @@ impl storage_core::layer::Layer for Buggy {
         };
         self.inner.put_object(container, key, payload, &options).await
     }
-    async fn complete_multipart(&self, upload: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
-        let mut o = self.inner.complete_multipart(upload, parts).await?;
+    async fn complete_multipart(
+        &self,
+        upload: &MultipartUpload,
+        parts: &[CompletedPart],
+        options: &CompleteOptions,
+    ) -> Result<Object> {
+        let mut o = self.inner.complete_multipart(upload, parts, options).await?;
         if self.bug == Bug::OpaqueEtagClaimedAsMd5 {
             o.hash = o.etag.clone().map(|e| ObjectHash { algorithm: HashAlgorithm::Md5, value: e });
         }

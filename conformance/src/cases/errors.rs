@@ -177,7 +177,11 @@ async fn multipart_not_supported(ctx: Ctx) -> CaseResult {
         "put_part without multipart",
     )?;
     let part = CompletedPart { part_number: 1, etag: "x".into(), size: 1 };
-    not_supported(&ctx, ctx.d().complete_multipart(&fake, &[part]).await, "complete_multipart without multipart")?;
+    not_supported(
+        &ctx,
+        ctx.d().complete_multipart(&fake, &[part], &Default::default()).await,
+        "complete_multipart without multipart",
+    )?;
     not_supported(&ctx, ctx.d().abort_multipart(&fake).await, "abort_multipart without multipart")
 }
 

@@ -61,7 +61,7 @@ async fn upload(ctx: &Ctx, name: &str, parts: &[Bytes], options: &PutOptions) ->
     for (i, p) in parts.iter().enumerate() {
         done.push(put_part(ctx, &up, i as u32 + 1, p.clone()).await?);
     }
-    ctx.d().complete_multipart(&up, &done).await.or_fail("complete_multipart")
+    ctx.d().complete_multipart(&up, &done, &Default::default()).await.or_fail("complete_multipart")
 }
 
 async fn multipart_three_parts(ctx: Ctx) -> CaseResult {
@@ -80,7 +80,10 @@ async fn multipart_concurrent_out_of_order(ctx: Ctx) -> CaseResult {
     let results = join_all(order.iter().map(|&n| put_part(&ctx, &up, n, parts[n as usize - 1].clone()))).await;
     let mut done = results.into_iter().collect::<Result<Vec<_>, String>>()?;
     done.sort_by_key(|p| p.part_number);
-    ctx.d().complete_multipart(&up, &done).await.or_fail("complete_multipart after concurrent parts")?;
+    ctx.d()
+        .complete_multipart(&up, &done, &Default::default())
+        .await
+        .or_fail("complete_multipart after concurrent parts")?;
     ctx.expect_data(OBJ, &all).await
 }
 
@@ -101,7 +104,7 @@ async fn multipart_invisible_until_complete(ctx: Ctx) -> CaseResult {
     ctx.expect_absent(OBJ).await.map_err(|e| format!("before complete_multipart: {e}"))?;
     let listed = ctx.render(&ctx.list(ctx.under("")).await?);
     ensure!(listed.is_empty(), "an unfinished upload shows in the listing: {listed:?}");
-    ctx.d().complete_multipart(&up, &done).await.or_fail("complete_multipart")?;
+    ctx.d().complete_multipart(&up, &done, &Default::default()).await.or_fail("complete_multipart")?;
     ctx.expect_data(OBJ, &all).await
 }
 
@@ -111,7 +114,10 @@ async fn multipart_abort(ctx: Ctx) -> CaseResult {
     let done = vec![put_part(&ctx, &up, 1, parts[0].clone()).await?];
     ctx.d().abort_multipart(&up).await.or_fail("abort_multipart")?;
     ctx.expect_absent(OBJ).await.map_err(|e| format!("after abort_multipart: {e}"))?;
-    expect_err(ctx.d().complete_multipart(&up, &done).await, "complete_multipart after abort_multipart")?;
+    expect_err(
+        ctx.d().complete_multipart(&up, &done, &Default::default()).await,
+        "complete_multipart after abort_multipart",
+    )?;
     ctx.expect_absent(OBJ).await.map_err(|e| format!("after completing an aborted upload: {e}"))
 }
 
@@ -198,10 +204,16 @@ async fn multipart_missing_part(ctx: Ctx) -> CaseResult {
     let mut done = vec![put_part(&ctx, &up, 1, parts[0].clone()).await?];
     let fake = CompletedPart { part_number: 7, etag: md5(b"never uploaded"), size: 10 };
     done.push(fake.clone());
-    expect_err(ctx.d().complete_multipart(&up, &done).await, "complete_multipart listing a part never uploaded")?;
+    expect_err(
+        ctx.d().complete_multipart(&up, &done, &Default::default()).await,
+        "complete_multipart listing a part never uploaded",
+    )?;
     ctx.expect_absent(OBJ).await.map_err(|e| format!("after a refused complete_multipart: {e}"))?;
     let up2 = ctx.create_upload(OBJ, &PutOptions::default()).await?;
-    expect_err(ctx.d().complete_multipart(&up2, &[fake]).await, "complete_multipart with only a never-uploaded part")?;
+    expect_err(
+        ctx.d().complete_multipart(&up2, &[fake], &Default::default()).await,
+        "complete_multipart with only a never-uploaded part",
+    )?;
     ctx.expect_absent(OBJ).await.map_err(|e| format!("after a refused complete_multipart: {e}"))
 }
 
@@ -257,7 +269,7 @@ async fn multipart_part_md5_given(ctx: Ctx) -> CaseResult {
         ensure_eq(&format!("size returned by put_part_with {number}"), &part.size, &(p.len() as u64))?;
         done.push(part);
     }
-    let o = ctx.d().complete_multipart(&up, &done).await.or_fail("complete_multipart")?;
+    let o = ctx.d().complete_multipart(&up, &done, &Default::default()).await.or_fail("complete_multipart")?;
     ensure_eq("size returned by complete_multipart", &o.size, &(all.len() as u64))?;
     ctx.expect_data(OBJ, &all).await
 }

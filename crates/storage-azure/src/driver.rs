@@ -9,9 +9,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use storage_core::kit::{ContainerNameRules, container_name, object_key};
 use storage_core::{
-    Capabilities, CompletedPart, Container, CopyOptions, DeleteOutcome, Driver, DriverInfo, Error, ErrorKind,
-    GetOptions, GetResult, Limits, ListEntry, ListOptions, MultipartUpload, Object, Page, PartOptions, Payload,
-    PutOptions, Result, SignedUrlOptions,
+    Capabilities, CompleteOptions, CompletedPart, Container, CopyOptions, DeleteOutcome, Driver, DriverInfo, Error,
+    ErrorKind, GetOptions, GetResult, Limits, ListEntry, ListOptions, MultipartUpload, Object, Page, PartOptions,
+    Payload, PutOptions, Result, SignedUrlOptions,
 };
 
 use crate::client::Client;
@@ -198,8 +198,13 @@ impl Driver for AzureDriver {
         multipart::put_part(self, upload, part_number, payload, options).await
     }
 
-    async fn complete_multipart(&self, upload: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
-        multipart::complete(self, upload, parts).await
+    async fn complete_multipart(
+        &self,
+        upload: &MultipartUpload,
+        parts: &[CompletedPart],
+        options: &CompleteOptions,
+    ) -> Result<Object> {
+        multipart::complete(self, upload, parts, options).await
     }
 
     async fn abort_multipart(&self, upload: &MultipartUpload) -> Result<()> {

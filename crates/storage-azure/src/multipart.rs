@@ -16,8 +16,8 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 use storage_core::kit::{is_md5_hex, md5_hex};
 use storage_core::{
-    CompletedPart, Error, ErrorKind, MultipartUpload, Object, ObjectHash, PartOptions, Payload, PutMode, PutOptions,
-    Result,
+    CompleteOptions, CompletedPart, Error, ErrorKind, MultipartUpload, Object, ObjectHash, PartOptions, Payload,
+    PutMode, PutOptions, Result,
 };
 use storage_http::{RequestBody, http};
 
@@ -185,15 +185,25 @@ pub(crate) async fn put_part(
 }
 
 /// Put Block List with exactly `parts`, in the order given, and the object's headers,
-/// metadata and put mode from the upload.
-pub(crate) async fn complete(d: &AzureDriver, upload: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
+/// metadata and put mode from the upload; the whole object's MD5 (the caller's at
+/// create or at complete) is stored as `x-ms-blob-content-md5`, so reads report and
+/// verify it.
+pub(crate) async fn complete(
+    d: &AzureDriver,
+    upload: &MultipartUpload,
+    parts: &[CompletedPart],
+    complete: &CompleteOptions,
+) -> Result<Object> {
     let (tag, carried) = split_id(upload)?;
     if was_aborted(&upload.upload_id) {
         return Err(Error::new(ErrorKind::ObjectDoesNotExist, "this upload was aborted")
             .with_driver(NAME)
             .with_object(&upload.container, &upload.key));
     }
-    let options = carried.options();
+    let mut options = carried.options();
+    if let Some(md5) = &complete.content_md5 {
+        options.content_md5 = Some(md5.clone());
+    }
     let mut body = String::with_capacity(64 + parts.len() * 48);
     body.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
     for p in parts {

@@ -8,7 +8,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use crate::capabilities::DriverInfo;
 use crate::error::{Error, ErrorKind, Result};
 use crate::leftover::{Leftover, LeftoverKind};
-use crate::multipart::{CompletedPart, MultipartUpload, PartOptions};
+use crate::multipart::{CompleteOptions, CompletedPart, MultipartUpload, PartOptions};
 use crate::object::{Container, DeleteOutcome, ListEntry, Object, Page};
 use crate::options::{CopyOptions, GetOptions, ListOptions, PutOptions, SignedUrlOptions};
 use crate::payload::{GetResult, Payload};
@@ -219,8 +219,17 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     ///   `multipart_md5`, otherwise an opaque multipart ETag.
     /// - An unknown upload is `ObjectDoesNotExist`; a part whose ETag does not match,
     ///   or parts out of order, are refused by the backend.
-    async fn complete_multipart(&self, upload: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
-        let _ = (upload, parts);
+    /// - `options.content_md5`: the whole object's MD5 when the caller computed it (the
+    ///   transfer engine passes it when it hashed the data); a driver that can store it
+    ///   with the object does (Azure: `x-ms-blob-content-md5`, so later reads verify), the
+    ///   others ignore it.
+    async fn complete_multipart(
+        &self,
+        upload: &MultipartUpload,
+        parts: &[CompletedPart],
+        options: &CompleteOptions,
+    ) -> Result<Object> {
+        let _ = (upload, parts, options);
         Err(self.unsupported("multipart uploads"))
     }
 

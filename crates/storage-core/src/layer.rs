@@ -54,7 +54,7 @@ use crate::capabilities::DriverInfo;
 use crate::driver::{Driver, ListStream, paginate};
 use crate::error::{Error, Result};
 use crate::leftover::Leftover;
-use crate::multipart::{CompletedPart, MultipartUpload, PartOptions};
+use crate::multipart::{CompleteOptions, CompletedPart, MultipartUpload, PartOptions};
 use crate::object::{Container, DeleteOutcome, ListEntry, Object, Page};
 use crate::options::{CopyOptions, GetOptions, ListOptions, PutOptions, SignedUrlOptions};
 use crate::payload::{GetResult, Payload};
@@ -155,8 +155,13 @@ pub trait Layer: Send + Sync + std::fmt::Debug + 'static {
     }
 
     /// Forwards [`Driver::complete_multipart`] to the inner driver.
-    async fn complete_multipart(&self, upload: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
-        self.inner().complete_multipart(upload, parts).await
+    async fn complete_multipart(
+        &self,
+        upload: &MultipartUpload,
+        parts: &[CompletedPart],
+        options: &CompleteOptions,
+    ) -> Result<Object> {
+        self.inner().complete_multipart(upload, parts, options).await
     }
 
     /// Forwards [`Driver::abort_multipart`] to the inner driver.
@@ -301,8 +306,13 @@ impl<T: Layer> Driver for T {
         Layer::put_part(self, upload, part_number, payload, options).await
     }
 
-    async fn complete_multipart(&self, upload: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
-        Layer::complete_multipart(self, upload, parts).await
+    async fn complete_multipart(
+        &self,
+        upload: &MultipartUpload,
+        parts: &[CompletedPart],
+        options: &CompleteOptions,
+    ) -> Result<Object> {
+        Layer::complete_multipart(self, upload, parts, options).await
     }
 
     async fn abort_multipart(&self, upload: &MultipartUpload) -> Result<()> {

@@ -49,7 +49,7 @@ pub use driver::{Driver, ListStream, paginate};
 pub use error::{Error, ErrorKind, Result};
 pub use leftover::{Leftover, LeftoverKind};
 pub use memory::MemoryDriver;
-pub use multipart::{CompletedPart, MultipartUpload, PartOptions};
+pub use multipart::{CompleteOptions, CompletedPart, MultipartUpload, PartOptions};
 pub use object::{Container, DeleteOutcome, HashAlgorithm, ListEntry, Object, ObjectHash, Page};
 pub use ops::{
     CancelledAborts, DownloadOptions, DriverExt, MemoryBudget, Nested, NoProgress, Progress, Transfer, TransferOptions,

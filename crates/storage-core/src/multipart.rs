@@ -37,6 +37,25 @@ pub struct PartOptions {
     pub content_md5: Option<String>,
 }
 
+/// What the caller knows about the whole object when it completes a multipart upload
+/// ([`crate::Driver::complete_multipart`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompleteOptions {
+    /// The MD5 (hex) of the whole object, when the caller computed it. A driver that can
+    /// store it with the object (Azure's `x-ms-blob-content-md5`) does, so later reads can
+    /// verify the data; others ignore it. It is not a check: the caller compares it with
+    /// what it sent before completing.
+    pub content_md5: Option<String>,
+}
+
+impl CompleteOptions {
+    /// Options carrying the whole object's MD5 (hex).
+    pub fn content_md5(md5: impl Into<String>) -> Self {
+        CompleteOptions { content_md5: Some(md5.into()) }
+    }
+}
+
 impl PartOptions {
     /// Options carrying the part's MD5 (hex).
     pub fn content_md5(md5: impl Into<String>) -> Self {

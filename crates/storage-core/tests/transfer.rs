@@ -278,8 +278,9 @@ impl storage_core::layer::Layer for Faulty {
         &self,
         upload: &MultipartUpload,
         parts: &[CompletedPart],
+        options: &storage_core::CompleteOptions,
     ) -> storage_core::Result<Object> {
-        let mut o = self.inner.complete_multipart(upload, parts).await?;
+        let mut o = self.inner.complete_multipart(upload, parts, options).await?;
         if self.faults().wrong_whole_md5 {
             o.hash = Some(ObjectHash::md5(md5_hex(b"not it")));
         }

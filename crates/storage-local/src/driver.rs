@@ -10,8 +10,8 @@ use std::any::Any;
 
 use async_trait::async_trait;
 use storage_core::{
-    CompletedPart, Container, CopyOptions, Driver, DriverInfo, GetOptions, GetResult, Leftover, ListEntry, ListOptions,
-    MultipartUpload, Object, Page, PartOptions, Payload, PutOptions, Result,
+    CompleteOptions, CompletedPart, Container, CopyOptions, Driver, DriverInfo, GetOptions, GetResult, Leftover,
+    ListEntry, ListOptions, MultipartUpload, Object, Page, PartOptions, Payload, PutOptions, Result,
 };
 
 use crate::core::{LocalDriver, NAME};
@@ -109,7 +109,14 @@ impl Driver for LocalDriver {
             .map_err(ctx(&upload.container, Some(&upload.key)))
     }
 
-    async fn complete_multipart(&self, upload: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
+    async fn complete_multipart(
+        &self,
+        upload: &MultipartUpload,
+        parts: &[CompletedPart],
+        options: &CompleteOptions,
+    ) -> Result<Object> {
+        // The whole MD5 is computed here while the parts are assembled.
+        let _ = options;
         let op = self.locate(&upload.container, &upload.key)?;
         multipart::complete(self, op, upload, parts).await.map_err(ctx(&upload.container, Some(&upload.key)))
     }

@@ -38,7 +38,7 @@ async fn upload_parts_concurrently_and_complete() {
     assert_eq!(kind(f.store.head_object("c", "big/file").await), ErrorKind::ObjectDoesNotExist);
     assert!(f.store.list_keys("c", None).await.unwrap().is_empty());
 
-    let o = f.store.complete_multipart(&up, &parts).await.unwrap();
+    let o = f.store.complete_multipart(&up, &parts, &Default::default()).await.unwrap();
     let whole = data.concat();
     let md5s: Vec<&str> = parts.iter().map(|p| p.etag.as_str()).collect();
     assert_eq!(o.etag.as_deref(), Some(multipart_etag(&md5s).as_str()));
@@ -52,7 +52,7 @@ async fn upload_parts_concurrently_and_complete() {
     assert_eq!(std::fs::read_dir(f.container_dir().join("%uploads")).unwrap().count(), 0);
     assert_eq!(temp_files(f.root()), Vec::<String>::new());
     // Completing twice: the upload is gone.
-    let e = f.store.complete_multipart(&up, &parts).await.unwrap_err();
+    let e = f.store.complete_multipart(&up, &parts, &Default::default()).await.unwrap_err();
     assert_eq!((e.kind(), e.provider_code()), (ErrorKind::ObjectDoesNotExist, Some("NoSuchUpload")));
 }
 
@@ -65,7 +65,7 @@ async fn invalid_part_lists_are_refused_and_keep_the_upload() {
     let bad = |parts: Vec<CompletedPart>| {
         let (store, up) = (Arc::clone(&f.store), up.clone());
         async move {
-            let e = store.complete_multipart(&up, &parts).await.unwrap_err();
+            let e = store.complete_multipart(&up, &parts, &Default::default()).await.unwrap_err();
             assert_eq!((e.kind(), e.provider_code()), (ErrorKind::Backend, Some("InvalidPart")), "{e}");
         }
     };
@@ -83,7 +83,7 @@ async fn invalid_part_lists_are_refused_and_keep_the_upload() {
     bad(vec![p1.clone(), p2.clone()]).await;
     // Quoted ETags are accepted, and an empty last part is fine.
     let quoted = CompletedPart { etag: format!("\"{}\"", p2b.etag), ..p2b.clone() };
-    f.store.complete_multipart(&up, &[p1, quoted, empty]).await.unwrap();
+    f.store.complete_multipart(&up, &[p1, quoted, empty], &Default::default()).await.unwrap();
     assert_eq!(f.store.get_bytes("c", "k").await.unwrap(), "oneTWO");
 }
 
@@ -135,13 +135,13 @@ async fn completion_honours_the_put_mode() {
     let opts = PutOptions::default().with_mode(PutMode::CreateIfAbsent);
     let up = f.store.create_multipart("c", "k", &opts).await.unwrap();
     let p = f.store.put_part(&up, 1, "new".into(), &PartOptions::default()).await.unwrap();
-    assert_eq!(kind(f.store.complete_multipart(&up, &[p]).await), ErrorKind::PreconditionFailed);
+    assert_eq!(kind(f.store.complete_multipart(&up, &[p], &Default::default()).await), ErrorKind::PreconditionFailed);
     assert_eq!(f.store.get_bytes("c", "k").await.unwrap(), "existing");
     assert_eq!(temp_files(f.root()), Vec::<String>::new());
 
     let opts = PutOptions { content_md5: Some(md5_hex(b"abc")), ..Default::default() };
     let up = f.store.create_multipart("c", "m", &opts).await.unwrap();
     let p = f.store.put_part(&up, 1, "abd".into(), &PartOptions::default()).await.unwrap();
-    assert_eq!(kind(f.store.complete_multipart(&up, &[p]).await), ErrorKind::ObjectHashMismatch);
+    assert_eq!(kind(f.store.complete_multipart(&up, &[p], &Default::default()).await), ErrorKind::ObjectHashMismatch);
     assert_eq!(kind(f.store.head_object("c", "m").await), ErrorKind::ObjectDoesNotExist);
 }

@@ -42,7 +42,7 @@ async fn without_fsync_writes_stay_atomic_and_complete() {
         assert_eq!(copied.md5(), new.md5());
         let up = f.store.create_multipart("c", "mp", &PutOptions::default()).await.unwrap();
         let p1 = f.store.put_part(&up, 1, "multi".into(), &PartOptions::default()).await.unwrap();
-        let mp = f.store.complete_multipart(&up, &[p1]).await.unwrap();
+        let mp = f.store.complete_multipart(&up, &[p1], &Default::default()).await.unwrap();
         assert_eq!(f.store.get_bytes("c", "mp").await.unwrap(), "multi");
         assert_eq!(f.store.head_object("c", "mp").await.unwrap(), mp);
         assert_eq!(f.store.list_keys("c", None).await.unwrap(), vec!["copy", "dir/k", "dir/new", "mp", "s"]);

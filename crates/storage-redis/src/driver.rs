@@ -10,8 +10,8 @@ use std::any::Any;
 
 use async_trait::async_trait;
 use storage_core::{
-    CompletedPart, Container, CopyOptions, DeleteOutcome, Driver, DriverInfo, GetOptions, GetResult, Leftover,
-    ListEntry, ListOptions, MultipartUpload, Object, Page, PartOptions, Payload, PutOptions, Result,
+    CompleteOptions, CompletedPart, Container, CopyOptions, DeleteOutcome, Driver, DriverInfo, GetOptions, GetResult,
+    Leftover, ListEntry, ListOptions, MultipartUpload, Object, Page, PartOptions, Payload, PutOptions, Result,
 };
 
 use crate::core::RedisDriver;
@@ -96,7 +96,13 @@ impl Driver for RedisDriver {
         self.inner.put_part(upload, part_number, payload).await
     }
 
-    async fn complete_multipart(&self, upload: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
+    async fn complete_multipart(
+        &self,
+        upload: &MultipartUpload,
+        parts: &[CompletedPart],
+        options: &CompleteOptions,
+    ) -> Result<Object> {
+        let _ = options;
         self.inner.complete_multipart(upload, parts).await
     }
 

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use storage_core::kit::{ContainerNameRules, container_name, object_key};
 use storage_core::{
-    Capabilities, CompletedPart, Container, CopyOptions, DeleteOutcome, Driver, DriverInfo, GetOptions, GetResult,
-    Limits, ListEntry, ListOptions, MultipartUpload, Object, Page, PartOptions, Payload, PutOptions, Result,
-    SignedUrlOptions,
+    Capabilities, CompleteOptions, CompletedPart, Container, CopyOptions, DeleteOutcome, Driver, DriverInfo,
+    GetOptions, GetResult, Limits, ListEntry, ListOptions, MultipartUpload, Object, Page, PartOptions, Payload,
+    PutOptions, Result, SignedUrlOptions,
 };
 
 use crate::client::Client;
@@ -185,7 +185,14 @@ impl Driver for S3Driver {
         multipart::put_part(self, upload, part_number, payload, options).await
     }
 
-    async fn complete_multipart(&self, upload: &MultipartUpload, parts: &[CompletedPart]) -> Result<Object> {
+    async fn complete_multipart(
+        &self,
+        upload: &MultipartUpload,
+        parts: &[CompletedPart],
+        options: &CompleteOptions,
+    ) -> Result<Object> {
+        // S3 cannot store a whole-object MD5 with CompleteMultipartUpload.
+        let _ = options;
         multipart::complete(self, upload, parts).await
     }
 

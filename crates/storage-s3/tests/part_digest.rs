@@ -34,7 +34,7 @@ async fn wrong_part_md5_is_refused(prefix: &str) {
     let right = PartOptions::content_md5(md5_hex(&data));
     let part = s3.put_part(&up, 1, Payload::Bytes(data.clone()), &right).await.unwrap();
     assert_eq!(part.etag.trim_matches('"'), md5_hex(&data));
-    let o = s3.complete_multipart(&up, &[part]).await.unwrap();
+    let o = s3.complete_multipart(&up, &[part], &Default::default()).await.unwrap();
     assert_eq!(o.size, 1000);
     assert_eq!(s3.get_bytes(&b, "k").await.unwrap(), data);
     s3.delete_object(&b, "k").await.unwrap();

@@ -79,7 +79,7 @@ async fn moto_complete_root_keeps_the_etag() {
         )
     })
     .await;
-    let o = s3.complete_multipart(&upload(), &parts()).await.unwrap();
+    let o = s3.complete_multipart(&upload(), &parts(), &Default::default()).await.unwrap();
     assert_eq!(o.etag.as_deref(), Some("cb8d7289925309a05b2db09b7709c264-2"));
     assert_eq!(o.hash.unwrap().algorithm, HashAlgorithm::Opaque);
     assert_eq!(seen.lock().unwrap().len(), 1, "no HEAD when the answer has the ETag");
@@ -95,7 +95,7 @@ async fn a_complete_without_an_etag_is_followed_by_a_head() {
         }
     })
     .await;
-    let o = s3.complete_multipart(&upload(), &parts()).await.unwrap();
+    let o = s3.complete_multipart(&upload(), &parts(), &Default::default()).await.unwrap();
     assert_eq!(o.etag.as_deref(), Some(HEAD_ETAG));
     assert_eq!(o.size, 11);
     let seen = seen.lock().unwrap();
@@ -106,7 +106,7 @@ async fn a_complete_without_an_etag_is_followed_by_a_head() {
 #[tokio::test]
 async fn an_error_in_a_complete_200_is_an_error() {
     let (s3, _) = server(|_| ok("", "<Error><Code>InvalidPart</Code><Message>part 2</Message></Error>")).await;
-    let e = s3.complete_multipart(&upload(), &parts()).await.unwrap_err();
+    let e = s3.complete_multipart(&upload(), &parts(), &Default::default()).await.unwrap_err();
     assert_eq!(e.provider_code(), Some("InvalidPart"));
 }
 

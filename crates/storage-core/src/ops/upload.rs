@@ -27,7 +27,7 @@ use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsio::{file_stream, md5_file};
 use crate::hash::{Md5Hasher, is_md5_hex};
-use crate::multipart::{CompletedPart, MultipartUpload, PartOptions};
+use crate::multipart::{CompleteOptions, CompletedPart, MultipartUpload, PartOptions};
 use crate::object::Object;
 use crate::options::PutOptions;
 use crate::payload::{ByteStream, Payload};
@@ -422,7 +422,10 @@ async fn multipart<D: Driver + ?Sized>(
         guard.abort(driver).await;
         return Err(e);
     }
-    let object = match driver.complete_multipart(&upload, &sent.parts).await {
+    // The whole object's MD5, when known, goes with the commit: a driver that can store
+    // it (Azure) does, so later reads verify.
+    let complete = CompleteOptions { content_md5: want_md5.clone().or_else(|| sent.md5.clone()) };
+    let object = match driver.complete_multipart(&upload, &sent.parts, &complete).await {
         Ok(object) => object,
         Err(e) => {
             guard.abort(driver).await;

@@ -36,7 +36,7 @@ async fn complete_assembles_parts(mode: Mode) {
     let listed = d.list_multipart_uploads("c", None).await.unwrap();
     assert_eq!(listed.iter().map(|u| u.upload_id.as_str()).collect::<Vec<_>>(), [up.upload_id.as_str()]);
 
-    let o = d.complete_multipart(&up, &[p1.clone(), p2.clone(), p3.clone()]).await.unwrap();
+    let o = d.complete_multipart(&up, &[p1.clone(), p2.clone(), p3.clone()], &Default::default()).await.unwrap();
     let whole: Vec<u8> = parts_data.concat();
     assert_eq!(o.size, whole.len() as u64);
     assert_eq!(o.etag.as_deref(), Some(multipart_etag(&[&p1.etag, &p2.etag, &p3.etag]).as_str()));
@@ -63,20 +63,20 @@ async fn complete_assembles_parts(mode: Mode) {
         }
     }
     assert_eq!(persisted, 5);
-    assert_eq!(kind(d.complete_multipart(&up, &[p1]).await), ErrorKind::ObjectDoesNotExist);
+    assert_eq!(kind(d.complete_multipart(&up, &[p1], &Default::default()).await), ErrorKind::ObjectDoesNotExist);
 
     // A part left out of the completed object is freed.
     let up = d.create_multipart("c", "obj2", &PutOptions::default()).await.unwrap();
     let a = d.put_part(&up, 1, data(10, 5).into(), &PartOptions::default()).await.unwrap();
     d.put_part(&up, 2, data(CHUNK * 3, 6).into(), &PartOptions::default()).await.unwrap();
-    d.complete_multipart(&up, &[a]).await.unwrap();
+    d.complete_multipart(&up, &[a], &Default::default()).await.unwrap();
     assert_eq!(d.get_bytes("c", "obj2").await.unwrap(), data(10, 5));
     assert_eq!(f.chunk_keys("c", "obj2").await.len(), 1);
 
     // Create-if-absent on an existing key fails, and the upload is gone.
     let up = d.create_multipart("c", "obj2", &PutOptions::default().with_mode(PutMode::CreateIfAbsent)).await.unwrap();
     let a = d.put_part(&up, 1, data(10, 7).into(), &PartOptions::default()).await.unwrap();
-    assert_eq!(kind(d.complete_multipart(&up, &[a]).await), ErrorKind::PreconditionFailed);
+    assert_eq!(kind(d.complete_multipart(&up, &[a], &Default::default()).await), ErrorKind::PreconditionFailed);
     assert!(d.list_multipart_uploads("c", None).await.unwrap().is_empty());
     assert_eq!(d.get_bytes("c", "obj2").await.unwrap(), data(10, 5));
     assert_eq!(f.chunk_keys("c", "obj2").await.len(), 1);
@@ -94,18 +94,18 @@ async fn complete_validates_parts(mode: Mode) {
         let e = r.unwrap_err();
         assert_eq!((e.kind(), e.provider_code()), (ErrorKind::Backend, Some("InvalidPart")), "{e}");
     };
-    invalid(d.complete_multipart(&up, &[]).await);
-    invalid(d.complete_multipart(&up, &[p2.clone(), p1.clone()]).await);
-    invalid(d.complete_multipart(&up, &[p1.clone(), p1.clone()]).await);
+    invalid(d.complete_multipart(&up, &[], &Default::default()).await);
+    invalid(d.complete_multipart(&up, &[p2.clone(), p1.clone()], &Default::default()).await);
+    invalid(d.complete_multipart(&up, &[p1.clone(), p1.clone()], &Default::default()).await);
     let ghost = CompletedPart { part_number: 9, etag: p1.etag.clone(), size: 3 };
-    invalid(d.complete_multipart(&up, &[p1.clone(), ghost]).await);
+    invalid(d.complete_multipart(&up, &[p1.clone(), ghost], &Default::default()).await);
     let wrong = CompletedPart { etag: md5_hex(b"zzz"), ..p2.clone() };
-    invalid(d.complete_multipart(&up, &[p1.clone(), wrong]).await);
-    invalid(d.complete_multipart(&up, &[p1.clone(), empty.clone(), p2.clone()]).await);
+    invalid(d.complete_multipart(&up, &[p1.clone(), wrong], &Default::default()).await);
+    invalid(d.complete_multipart(&up, &[p1.clone(), empty.clone(), p2.clone()], &Default::default()).await);
     assert_eq!(kind(d.put_part(&up, 0, "x".into(), &PartOptions::default()).await), ErrorKind::InvalidRange);
     assert_eq!(kind(d.put_part(&up, 10_001, "x".into(), &PartOptions::default()).await), ErrorKind::InvalidRange);
     // The upload survives failed validation.
-    let o = d.complete_multipart(&up, &[p1, p2, empty]).await.unwrap();
+    let o = d.complete_multipart(&up, &[p1, p2, empty], &Default::default()).await.unwrap();
     assert_eq!(d.get_bytes("c", "k").await.unwrap(), "aaabbb");
     assert_eq!(o.size, 6);
 
