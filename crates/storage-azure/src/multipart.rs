@@ -24,7 +24,7 @@ use storage_http::{RequestBody, http};
 use crate::client::Call;
 use crate::driver::{AzureDriver, NAME};
 use crate::headers::{blob_headers, md5_b64_from_hex, md5_hex_from_b64, mode_headers};
-use crate::write::{conditional, written};
+use crate::write::{conditional, written_from};
 use crate::{containers, xml};
 
 /// Most blocks in one blob.
@@ -220,14 +220,49 @@ pub(crate) async fn complete(
     if let Some(md5) = &options.content_md5 {
         call = call.header("x-ms-blob-content-md5", &md5_b64_from_hex(md5)?)?;
     }
-    let resp = d
-        .client
-        .send(call.body(RequestBody::Bytes(Bytes::from(body))))
-        .await
-        .map_err(|e| conditional(e, &options.mode))?;
-    let mut o = written(&upload.container, &upload.key, parts.iter().map(|p| p.size).sum(), &resp, &options);
+    let headers = match d.client.send(call.body(RequestBody::Bytes(Bytes::from(body)))).await {
+        Ok(resp) => resp.headers,
+        Err(e) => {
+            let e = conditional(e, &options.mode);
+            // A retried commit refused by its condition may be refused because of the
+            // commit an earlier attempt made, its answer lost: the block ids carry this
+            // upload's tag, so a committed list of exactly these parts is that commit.
+            if e.kind() != ErrorKind::PreconditionFailed || e.retries() == 0 {
+                return Err(e);
+            }
+            committed_by_this_upload(d, upload, tag, parts).await.ok_or(e)?
+        }
+    };
+    let mut o = written_from(&upload.container, &upload.key, parts.iter().map(|p| p.size).sum(), &headers, &options);
     o.hash = options.content_md5.as_deref().filter(|m| is_md5_hex(m)).map(ObjectHash::md5);
     Ok(o)
+}
+
+/// The headers of Get Block List (the blob's ETag and Last-Modified) when the blob's
+/// committed blocks are exactly `parts` of this upload, in order; `None` when they are
+/// not, or when that cannot be told.
+async fn committed_by_this_upload(
+    d: &AzureDriver,
+    upload: &MultipartUpload,
+    tag: &str,
+    parts: &[CompletedPart],
+) -> Option<http::HeaderMap> {
+    if parts.is_empty() {
+        return None;
+    }
+    let call = Call::new("GetBlockList", Method::GET, Some(&upload.container), Some(&upload.key))
+        .query("comp", "blocklist")
+        .query("blocklisttype", "committed");
+    let resp = d.client.send(call).await.ok()?;
+    let headers = resp.headers.clone();
+    let list = xml::BlockList::parse(&resp.bytes().await.ok()?).ok()?;
+    let ours = list.committed.len() == parts.len()
+        && list
+            .committed
+            .iter()
+            .zip(parts)
+            .all(|((id, size), p)| *id == block_id(tag, p.part_number) && *size == p.size);
+    ours.then_some(headers)
 }
 
 /// Uploads aborted in this process, so completing one is refused (the service has no

@@ -1068,9 +1068,6 @@ async fn losing_the_first_commit() -> Fake {
 }
 
 #[tokio::test]
-#[ignore = "a conditional Put Block List whose answer is lost is retried and reported as a conflict with its own \
-            commit; the fix (Get Block List after a retried commit's 409/412) waits for multipart.rs, which is being \
-            changed in the same worktree (see the report of issue 12)"]
 async fn a_conditional_commit_whose_answer_was_lost_is_not_reported_as_a_conflict() {
     // Create-if-absent: the retry meets the blob the first attempt created (409).
     let fake = losing_the_first_commit().await;
