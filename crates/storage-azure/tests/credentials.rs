@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use storage_azure::credentials::{
-    AccessToken, AzureCliProvider, ChainProvider, ClientSecretProvider, ManagedIdentityProvider, STORAGE_SCOPE,
-    TokenCache, TokenProvider, WorkloadIdentityProvider, default_chain,
+    AccessToken, AzureCliProvider, ClientSecretProvider, ManagedIdentityProvider, STORAGE_SCOPE, TokenCache,
+    TokenChain, TokenProvider, WorkloadIdentityProvider, default_chain,
 };
 use storage_core::ErrorKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -525,7 +525,7 @@ async fn chain_of_unconfigured_providers_names_each_reason() {
         Arc::new(AzureCliProvider::new().with_program("/nonexistent/bin/az")),
     ];
     let started = Instant::now();
-    let e = ChainProvider::new(providers.clone()).token().await.unwrap_err();
+    let e = TokenChain::new(providers.clone()).token().await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     assert_eq!(e.kind(), ErrorKind::Unauthenticated);
     let m = e.message();
@@ -540,7 +540,7 @@ async fn chain_of_unconfigured_providers_names_each_reason() {
     assert!(m.contains("Azure CLI not found"), "{m}");
 
     let server = serve(|_| (200, entra_ok("from-the-chain"))).await;
-    let chain = ChainProvider::new(providers).with(Arc::new(ClientSecretProvider::new(
+    let chain = TokenChain::new(providers).with(Arc::new(ClientSecretProvider::new(
         TENANT,
         CLIENT_ID,
         CLIENT_SECRET,

@@ -12,6 +12,8 @@
 //! - [`kind_for_status`] / [`status_error`]: HTTP answers -> `storage_core::ErrorKind`.
 //! - [`redact_url`]: what may be logged of a URL. Signatures never reach logs or errors.
 //! - [`upload_from_url`]: stream any `http(s)://` resource into any driver.
+//! - [`auth`]: OAuth2 access tokens, their cache and chain, and the helpers the drivers'
+//!   credentials providers share.
 //!
 //! ```no_run
 //! # async fn demo() -> storage_core::Result<()> {
@@ -25,6 +27,7 @@
 //! ```
 
 mod activity;
+pub mod auth;
 mod client;
 mod config;
 mod connector;

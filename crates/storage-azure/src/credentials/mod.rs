@@ -14,107 +14,32 @@
 //!    `IDENTITY_HEADER`, else the VM's IMDS.
 //! 4. [`AzureCliProvider`]: `az account get-access-token`, run without a shell.
 //!
-//! [`ChainProvider`] tries them in order, [`TokenCache`] keeps a token until shortly
+//! [`TokenChain`] tries them in order, [`TokenCache`] keeps a token until shortly
 //! before it expires. Keys, SAS signatures and tokens never appear in `Debug` output,
 //! logs or error messages.
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use chrono::{DateTime, TimeDelta, Utc};
 use storage_core::{Error, ErrorKind, Result};
 
 mod azure_cli;
-mod cache;
-mod chain;
 mod client_secret;
 mod managed_identity;
 mod support;
 mod workload_identity;
 
 pub use azure_cli::AzureCliProvider;
-pub use cache::TokenCache;
-pub use chain::ChainProvider;
 pub use client_secret::ClientSecretProvider;
 pub use managed_identity::ManagedIdentityProvider;
+pub(crate) use storage_http::auth::REDACTED;
+pub use storage_http::auth::{AccessToken, StaticTokenProvider, TokenCache, TokenChain, TokenProvider};
 pub use workload_identity::WorkloadIdentityProvider;
 
 /// The OAuth2 scope of Azure Storage.
 pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
-
-/// An Entra ID access token and when it expires.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AccessToken {
-    /// The bearer token; never printed.
-    pub token: String,
-    /// When it stops working.
-    pub expires_at: DateTime<Utc>,
-}
-
-impl AccessToken {
-    /// A token valid until `expires_at`.
-    pub fn new(token: impl Into<String>, expires_at: DateTime<Utc>) -> Self {
-        AccessToken { token: token.into(), expires_at }
-    }
-
-    /// Whether it expires within `d` from now (or has expired).
-    pub fn expires_within(&self, d: Duration) -> bool {
-        match TimeDelta::from_std(d).ok().and_then(|d| Utc::now().checked_add_signed(d)) {
-            Some(limit) => self.expires_at <= limit,
-            None => true,
-        }
-    }
-}
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessToken").field("token", &REDACTED).field("expires_at", &self.expires_at).finish()
-    }
-}
-
-/// A source of Entra ID access tokens for Azure Storage.
-#[async_trait]
-pub trait TokenProvider: fmt::Debug + Send + Sync {
-    /// A token for [`STORAGE_SCOPE`].
-    async fn token(&self) -> Result<AccessToken>;
-
-    /// A short name for logs and error messages.
-    fn name(&self) -> &'static str {
-        let full = std::any::type_name::<Self>();
-        full.rsplit("::").next().unwrap_or(full)
-    }
-}
-
-/// A fixed token given by the application (it is never refreshed).
-#[derive(Clone, Debug)]
-pub struct StaticTokenProvider(AccessToken);
-
-impl StaticTokenProvider {
-    /// Answers `token` until `expires_at`, then `Unauthenticated`.
-    pub fn new(token: impl Into<String>, expires_at: DateTime<Utc>) -> Self {
-        StaticTokenProvider(AccessToken::new(token, expires_at))
-    }
-}
-
-#[async_trait]
-impl TokenProvider for StaticTokenProvider {
-    async fn token(&self) -> Result<AccessToken> {
-        if self.0.expires_within(Duration::ZERO) {
-            return Err(Error::new(
-                ErrorKind::Unauthenticated,
-                "the bearer token given in the configuration has expired",
-            ));
-        }
-        Ok(self.0.clone())
-    }
-    fn name(&self) -> &'static str {
-        "static token"
-    }
-}
 
 /// A storage account key (the base64 text Azure shows), decoded once.
 #[derive(Clone, PartialEq, Eq)]
@@ -201,27 +126,21 @@ impl fmt::Debug for AzureCredential {
     }
 }
 
-/// Stands in for a secret in `Debug` output.
-const REDACTED: Redacted = Redacted;
-
-#[derive(Clone, Copy)]
-struct Redacted;
-
-impl fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
 /// The token chain Azure's tools use, reading the process environment, cached:
-/// `TokenCache(Chain[ClientSecret, WorkloadIdentity, ManagedIdentity, AzureCli])`.
+/// `TokenCache(TokenChain[ClientSecret, WorkloadIdentity, ManagedIdentity, AzureCli])`.
 pub fn default_chain() -> Arc<dyn TokenProvider> {
-    let chain = ChainProvider::new(vec![
+    let chain = TokenChain::new(vec![
         Arc::new(ClientSecretProvider::from_env()),
         Arc::new(WorkloadIdentityProvider::from_env()),
         Arc::new(ManagedIdentityProvider::from_env()),
         Arc::new(AzureCliProvider::new()),
-    ]);
+    ])
+    .for_service(
+        "Azure",
+        "set account_key or sas_token (or AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN / \
+         AZURE_STORAGE_CONNECTION_STRING), sign in with `az login`, or set AZURE_CLIENT_ID, \
+         AZURE_TENANT_ID and AZURE_CLIENT_SECRET",
+    );
     Arc::new(TokenCache::new(Arc::new(chain)))
 }
 
@@ -233,7 +152,7 @@ mod tests {
     fn secrets_never_reach_debug() {
         let key = AccountKey::from_base64("aHVudGVyMmh1bnRlcjI=").unwrap();
         let sas = SasToken::parse("?sv=2021-08-06&sp=r&sig=hunter2sig").unwrap();
-        let tok = AccessToken::new("eyJhunter2", Utc::now());
+        let tok = AccessToken::new("eyJhunter2", chrono::Utc::now());
         for shown in [
             format!("{:?}", AzureCredential::SharedKey(key)),
             format!("{:?}", AzureCredential::Sas(sas)),

@@ -5,11 +5,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use storage_core::{Error, ErrorKind, Result};
 use storage_http::http::Method;
-use storage_http::{HttpClient, HttpConfig, HttpRequest, RequestBody, RetryConfig, Unsigned};
+use storage_http::{HttpRequest, RequestBody};
 
 use super::AccessToken;
 
@@ -23,59 +22,9 @@ pub(crate) const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.c
 /// `client_assertion_type` of a federated (JWT) client assertion.
 pub(crate) const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// Characters escaped in form and query values: everything but the RFC 3986 unreserved set.
-pub(crate) const FORM: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
-
-/// A variable of the process environment, `None` when unset, blank or not UTF-8.
-pub(crate) fn env_var(name: &str) -> Option<String> {
-    non_empty(std::env::var(name).ok())
-}
-
-/// `None` for missing or blank values, the trimmed value otherwise.
-pub(crate) fn non_empty(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
-/// `a`, `a and b`, `a, b and c`.
-pub(crate) fn and_list(names: &[&str]) -> String {
-    match names {
-        [] => String::new(),
-        [one] => (*one).to_owned(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-    }
-}
-
-/// "`X` is not set" / "`X and Y` are not set" for the variables of `wanted` that `get`
-/// does not have, or `None` when every one is set.
-pub(crate) fn missing_vars(wanted: &[(&'static str, &Option<String>)]) -> Option<String> {
-    let missing: Vec<&str> = wanted.iter().filter(|(_, v)| v.is_none()).map(|(n, _)| *n).collect();
-    match missing.len() {
-        0 => None,
-        1 => Some(format!("{} is not set", missing[0])),
-        _ => Some(format!("{} are not set", and_list(&missing))),
-    }
-}
-
-/// Whether the host of `url` is a loopback address (no proxy, and plain http, make sense
-/// for it).
-pub(crate) fn is_loopback_url(url: &str) -> bool {
-    let host = url_host(url);
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost" || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// The host part of `url` (lower case, without port or userinfo; IPv6 keeps its brackets).
-pub(crate) fn url_host(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if authority.starts_with('[') {
-        authority.split_once(']').map_or(authority.to_owned(), |(h, _)| format!("{h}]"))
-    } else {
-        authority.split(':').next().unwrap_or("").to_owned()
-    };
-    host.to_ascii_lowercase()
-}
+pub(crate) use storage_http::auth::support::{
+    endpoint_client, env_var, is_loopback_url, missing_vars, non_empty, send, unauthenticated, url_host,
+};
 
 /// Checks an Entra ID authority host: `https://`, or plain `http://` to a loopback host
 /// (test servers); a secret is never sent in clear text elsewhere. Answers it without a
@@ -120,63 +69,7 @@ pub(crate) fn token_url(authority_host: &str, tenant: &str) -> String {
     format!("{}/{tenant}/oauth2/v2.0/token", authority_host.trim_end_matches('/'))
 }
 
-/// `k1=v1&k2=v2`, values percent-encoded.
-pub(crate) fn form_body(pairs: &[(&str, &str)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, FORM))).collect::<Vec<_>>().join("&")
-}
-
-/// An HTTP client for a token endpoint: plain http allowed (the callers check where it
-/// may be used), the given timeouts and retries, a proxy from the environment only when
-/// `proxy`.
-pub(crate) fn endpoint_client(connect: Duration, idle: Duration, retries: u32, proxy: bool) -> Result<HttpClient> {
-    HttpClient::new(HttpConfig {
-        allow_http: true,
-        connect_timeout: connect,
-        read_idle_timeout: idle,
-        total_timeout: Some(connect * (retries + 1) + idle * (retries + 1) + Duration::from_secs(1)),
-        pool_max_idle_per_host: 1,
-        pool_idle_timeout: Duration::from_secs(5),
-        retry: RetryConfig {
-            max_retries: retries,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(1),
-            retry_budget: Duration::from_secs(20),
-        },
-        proxy_from_env: proxy,
-        ..HttpConfig::default()
-    })
-}
-
-/// Sends `request` unsigned and reads the whole answer: `(status, body)`. Transport
-/// errors keep their kind and get `what` as context.
-pub(crate) async fn send(client: &HttpClient, request: &HttpRequest, what: &str) -> Result<(u16, bytes::Bytes)> {
-    let response = client.execute(request, &Unsigned).await.map_err(|e| context(e, what))?;
-    let status = response.status.as_u16();
-    let body = response.bytes().await.map_err(|e| context(e, what))?;
-    Ok((status, body))
-}
-
-/// The same error with `what` prefixed to its message.
-pub(crate) fn context(e: Error, what: &str) -> Error {
-    let mut out = Error::new(e.kind(), format!("{what}: {}", e.message()))
-        .with_retryable(e.is_retryable())
-        .with_retries(e.retries());
-    if let Some(status) = e.status() {
-        out = out.with_status(status);
-    }
-    if let Some(code) = e.provider_code() {
-        out = out.with_provider_code(code);
-    }
-    if let Some(id) = e.request_id() {
-        out = out.with_request_id(id);
-    }
-    out.with_source(e)
-}
-
-/// An `Unauthenticated` error.
-pub(crate) fn unauthenticated(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::Unauthenticated, message)
-}
+pub(crate) use storage_http::auth::support::form_body;
 
 /// POSTs the form `form` to the Entra ID token endpoint `url` and reads the token. The
 /// form holds secrets (client secret, assertion): it goes only into the request body.
@@ -428,7 +321,6 @@ mod tests {
             form_body(&[("a", "x y&z"), ("scope", "https://s/.default")]),
             "a=x%20y%26z&scope=https%3A%2F%2Fs%2F.default"
         );
-        assert_eq!(and_list(&["A", "B", "C"]), "A, B and C");
         assert_eq!(missing_vars(&[("A", &None), ("B", &Some("b".into()))]).unwrap(), "A is not set");
         assert_eq!(missing_vars(&[("A", &None), ("B", &None)]).unwrap(), "A and B are not set");
         assert!(is_loopback_url("http://localhost:1/"));

@@ -2,24 +2,16 @@
 //! JSON credentials document of ECS and IMDS.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use storage_core::{Error, ErrorKind, Result};
-use storage_http::{HttpClient, HttpConfig, HttpRequest, RetryConfig, Unsigned};
+use storage_core::Result;
 
 use super::Credentials;
 
-/// A variable of the process environment, `None` when unset, empty or not UTF-8.
-pub(crate) fn env_var(name: &str) -> Option<String> {
-    non_empty(std::env::var(name).ok())
-}
-
-/// `None` for missing or blank values, the trimmed value otherwise.
-pub(crate) fn non_empty(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
+pub(crate) use storage_http::auth::support::{
+    endpoint_client, env_var, is_loopback_url, non_empty, send, unauthenticated, url_host,
+};
 
 /// The user's home directory from `HOME` (`USERPROFILE` on Windows).
 pub(crate) fn home_dir(get: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
@@ -33,80 +25,6 @@ pub(crate) fn expand_home(path: &str, home: Option<&Path>) -> PathBuf {
         (Some(rest), Some(home)) if rest.starts_with('/') || rest.starts_with('\\') => home.join(&rest[1..]),
         _ => PathBuf::from(path),
     }
-}
-
-/// Whether the host of `url` is a loopback address (no proxy makes sense for it).
-pub(crate) fn is_loopback_url(url: &str) -> bool {
-    let host = url_host(url);
-    host == "localhost"
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::Ipv6Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// The host part of `url` (without port, userinfo or brackets kept for IPv6).
-pub(crate) fn url_host(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if authority.starts_with('[') {
-        authority.split_once(']').map_or(authority.to_owned(), |(h, _)| format!("{h}]"))
-    } else {
-        authority.split(':').next().unwrap_or("").to_owned()
-    };
-    host.to_ascii_lowercase()
-}
-
-/// An HTTP client for a credentials endpoint: plain http allowed, short timeouts, few
-/// retries, and no proxy for link-local or loopback endpoints.
-pub(crate) fn endpoint_client(connect: Duration, idle: Duration, retries: u32, proxy: bool) -> Result<HttpClient> {
-    HttpClient::new(HttpConfig {
-        allow_http: true,
-        connect_timeout: connect,
-        read_idle_timeout: idle,
-        total_timeout: Some(connect * (retries + 1) + idle * (retries + 1) + Duration::from_secs(1)),
-        pool_max_idle_per_host: 1,
-        pool_idle_timeout: Duration::from_secs(5),
-        retry: RetryConfig {
-            max_retries: retries,
-            initial_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_millis(500),
-            retry_budget: Duration::from_secs(10),
-        },
-        proxy_from_env: proxy,
-        ..HttpConfig::default()
-    })
-}
-
-/// Sends `request` unsigned and reads the whole answer: `(status, body)`. Transport
-/// errors keep their kind and get `what` as context.
-pub(crate) async fn send(client: &HttpClient, request: &HttpRequest, what: &str) -> Result<(u16, bytes::Bytes)> {
-    let response = client.execute(request, &Unsigned).await.map_err(|e| context(e, what))?;
-    let status = response.status.as_u16();
-    let body = response.bytes().await.map_err(|e| context(e, what))?;
-    Ok((status, body))
-}
-
-/// The same error with `what` prefixed to its message.
-pub(crate) fn context(e: Error, what: &str) -> Error {
-    let mut out = Error::new(e.kind(), format!("{what}: {}", e.message()))
-        .with_retryable(e.is_retryable())
-        .with_retries(e.retries());
-    if let Some(status) = e.status() {
-        out = out.with_status(status);
-    }
-    if let Some(code) = e.provider_code() {
-        out = out.with_provider_code(code);
-    }
-    out.with_source(e)
-}
-
-/// An `Unauthenticated` error.
-pub(crate) fn unauthenticated(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::Unauthenticated, message)
 }
 
 /// Parses an RFC 3339 expiry time; `what` names the source for the error.
@@ -160,6 +78,7 @@ pub(crate) fn parse_json_credentials(body: &[u8], what: &str) -> Result<Credenti
 #[cfg(test)]
 mod tests {
     use super::*;
+    use storage_core::ErrorKind;
 
     #[test]
     fn json_credentials_parse() {

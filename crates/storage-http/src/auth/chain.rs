@@ -8,17 +8,27 @@ use storage_core::{Error, ErrorKind, Result};
 use super::{AccessToken, TokenProvider};
 
 /// Tries its providers in order and answers the first token found. When every provider
-/// fails the error is `Unauthenticated` and lists each provider with the reason it failed
-/// (messages never hold secrets).
+/// fails the error is `Unauthenticated`, lists each provider with the reason it failed
+/// (messages never hold secrets) and carries the chain's hint (where credentials can be
+/// given, in the service's words).
 #[derive(Clone, Debug, Default)]
-pub struct ChainProvider {
+pub struct TokenChain {
     providers: Vec<Arc<dyn TokenProvider>>,
+    service: &'static str,
+    hint: Option<&'static str>,
 }
 
-impl ChainProvider {
+impl TokenChain {
     /// A chain of `providers`, tried first to last.
     pub fn new(providers: Vec<Arc<dyn TokenProvider>>) -> Self {
-        ChainProvider { providers }
+        TokenChain { providers, service: "", hint: None }
+    }
+
+    /// Names the service in the error (`no Azure credentials found`) and gives its hint.
+    pub fn for_service(mut self, service: &'static str, hint: &'static str) -> Self {
+        self.service = service;
+        self.hint = Some(hint);
+        self
     }
 
     /// The chain with `provider` appended.
@@ -34,30 +44,31 @@ impl ChainProvider {
 }
 
 #[async_trait]
-impl TokenProvider for ChainProvider {
+impl TokenProvider for TokenChain {
     async fn token(&self) -> Result<AccessToken> {
         let mut tried = Vec::with_capacity(self.providers.len());
         for provider in &self.providers {
             match provider.token().await {
                 Ok(token) => {
-                    tracing::debug!(provider = provider.name(), "Azure token supplied");
+                    tracing::debug!(provider = provider.name(), "token supplied");
                     return Ok(token);
                 }
                 Err(e) => {
-                    tracing::debug!(provider = provider.name(), error = %e.message(), "no Azure token");
+                    tracing::debug!(provider = provider.name(), error = %e.message(), "no token");
                     tried.push(format!("{} ({}: {})", provider.name(), e.kind(), e.message()));
                 }
             }
         }
-        if tried.is_empty() {
-            return Err(Error::new(ErrorKind::Unauthenticated, "no Azure token providers are configured"));
-        }
-        Err(Error::new(ErrorKind::Unauthenticated, format!("no Azure credentials found; tried {}", tried.join("; ")))
-            .with_hint(
-                "set account_key or sas_token (or AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN / \
-                 AZURE_STORAGE_CONNECTION_STRING), sign in with `az login`, or set AZURE_CLIENT_ID, \
-                 AZURE_TENANT_ID and AZURE_CLIENT_SECRET",
-            ))
+        let service = if self.service.is_empty() { String::new() } else { format!("{} ", self.service) };
+        let e = if tried.is_empty() {
+            Error::new(ErrorKind::Unauthenticated, format!("no {service}token providers are configured"))
+        } else {
+            Error::new(ErrorKind::Unauthenticated, format!("no {service}credentials found; tried {}", tried.join("; ")))
+        };
+        Err(match self.hint {
+            Some(h) => e.with_hint(h),
+            None => e,
+        })
     }
 
     fn name(&self) -> &'static str {
@@ -70,7 +81,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::credentials::StaticTokenProvider;
+    use crate::auth::StaticTokenProvider;
 
     #[derive(Debug)]
     struct Failing(&'static str, ErrorKind);
@@ -88,18 +99,21 @@ mod tests {
     #[tokio::test]
     async fn first_success_wins_and_failures_are_listed_in_order() {
         let later = Utc::now() + chrono::TimeDelta::hours(1);
-        let chain = ChainProvider::new(vec![
+        let chain = TokenChain::new(vec![
             Arc::new(Failing("one", ErrorKind::Unauthenticated)),
             Arc::new(StaticTokenProvider::new("SECOND", later)),
         ]);
         assert_eq!(chain.token().await.unwrap().token, "SECOND");
-        let chain = ChainProvider::default()
+        let chain = TokenChain::default()
             .with(Arc::new(Failing("alpha", ErrorKind::Unauthenticated)))
-            .with(Arc::new(Failing("beta", ErrorKind::Timeout)));
+            .with(Arc::new(Failing("beta", ErrorKind::Timeout)))
+            .for_service("Example", "sign in first");
         let e = chain.token().await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unauthenticated);
         let m = e.message();
+        assert!(m.starts_with("no Example credentials found"), "{m}");
         assert!(m.find("alpha (").unwrap() < m.find("beta (Timeout").unwrap(), "{m}");
-        assert_eq!(ChainProvider::default().token().await.unwrap_err().kind(), ErrorKind::Unauthenticated);
+        assert_eq!(e.hint(), "sign in first");
+        assert_eq!(TokenChain::default().token().await.unwrap_err().kind(), ErrorKind::Unauthenticated);
     }
 }

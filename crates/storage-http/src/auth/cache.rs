@@ -67,13 +67,13 @@ impl TokenProvider for TokenCache {
         }
         match self.inner.token().await {
             Ok(token) => {
-                tracing::debug!(provider = self.inner.name(), expires_at = %token.expires_at, "Azure token refreshed");
+                tracing::debug!(provider = self.inner.name(), expires_at = %token.expires_at, "token refreshed");
                 *self.state.write().await = Some(token.clone());
                 Ok(token)
             }
             Err(e) => match self.state.read().await.as_ref().filter(|t| !t.expires_within(Duration::ZERO)) {
                 Some(t) => {
-                    tracing::debug!(error = %e.message(), "refreshing the Azure token failed; using the cached one until it expires");
+                    tracing::debug!(error = %e.message(), "refreshing the token failed; using the cached one until it expires");
                     Ok(t.clone())
                 }
                 None => Err(e),
