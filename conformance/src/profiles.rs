@@ -77,3 +77,14 @@ pub fn moto() -> Vec<Override> {
 pub fn azurite() -> Vec<Override> {
     Vec::new()
 }
+
+/// fake-gcs-server 1.54.0 (GCS JSON API, no authorization).
+pub fn fake_gcs() -> Vec<Override> {
+    [(
+        "copy_if_absent",
+        "fake-gcs-server ignores preconditions on objects.rewrite (ifGenerationMatch=0 overwrites the destination)",
+    )]
+    .into_iter()
+    .map(|(c, r)| Override::new(c, r))
+    .collect()
+}

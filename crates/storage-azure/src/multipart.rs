@@ -10,14 +10,13 @@
 //! / Put Block List).
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
+use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use http::Method;
-use serde::{Deserialize, Serialize};
-use storage_core::kit::{is_md5_hex, md5_hex};
+use storage_core::kit::{is_md5_hex, mark_aborted, new_upload_id, parse_upload_id, was_aborted};
 use storage_core::{
     CompleteOptions, CompletedPart, Error, ErrorKind, MultipartUpload, Object, ObjectHash, PartOptions, Payload,
-    PutMode, PutOptions, Result,
+    PutOptions, Result,
 };
 use storage_http::{RequestBody, http};
 
@@ -30,69 +29,12 @@ use crate::{containers, xml};
 /// Most blocks in one blob.
 pub(crate) const MAX_BLOCKS: u32 = 50_000;
 
-/// What the commit needs, carried in the upload id.
-#[derive(Serialize, Deserialize, Default)]
-struct Carried {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    ct: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    ce: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    cc: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    cd: Option<String>,
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    m: std::collections::BTreeMap<String, String>,
-    /// `*` for create-if-absent, an ETag for if-match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    cond: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    md5: Option<String>,
-}
-
-impl Carried {
-    fn options(&self) -> PutOptions {
-        PutOptions {
-            content_type: self.ct.clone(),
-            content_encoding: self.ce.clone(),
-            cache_control: self.cc.clone(),
-            content_disposition: self.cd.clone(),
-            metadata: self.m.clone(),
-            content_md5: self.md5.clone(),
-            mode: match self.cond.as_deref() {
-                None => PutMode::Overwrite,
-                Some("*") => PutMode::CreateIfAbsent,
-                Some(e) => PutMode::IfMatch(e.to_owned()),
-            },
-        }
-    }
-}
-
-/// A tag unique to one upload: 16 hex digits from the process, a counter, the clock and
-/// the blob's name.
-fn new_tag(account: &str, container: &str, key: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let seed = format!("{}{nanos}{account}/{container}/{key}", storage_core::kit::unique_tag());
-    md5_hex(seed.as_bytes())[..16].to_owned()
-}
-
-fn split_id(upload: &MultipartUpload) -> Result<(&str, Carried)> {
-    let bad = || {
+fn split_id(upload: &MultipartUpload) -> Result<(&str, PutOptions)> {
+    parse_upload_id(&upload.upload_id).ok_or_else(|| {
         Error::new(ErrorKind::ObjectDoesNotExist, "this upload id was not made by the Azure driver")
             .with_driver(NAME)
             .with_object(&upload.container, &upload.key)
-    };
-    let (tag, rest) = upload.upload_id.split_once('.').ok_or_else(bad)?;
-    if tag.len() != 16 || !tag.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
-    let carried = if rest.is_empty() {
-        Carried::default()
-    } else {
-        let json = B64URL.decode(rest).map_err(|_| bad())?;
-        serde_json::from_slice(&json).map_err(|_| bad())?
-    };
-    Ok((tag, carried))
+    })
 }
 
 /// The block id of part `n` (every id of a blob has the same length, as Azure requires).
@@ -111,23 +53,7 @@ pub(crate) async fn create(
     // Refuse headers or metadata Azure would refuse now, not after every part was sent.
     blob_headers(&mut http::HeaderMap::new(), options)?;
     containers::get(d, container).await?;
-    let carried = Carried {
-        ct: options.content_type.clone(),
-        ce: options.content_encoding.clone(),
-        cc: options.cache_control.clone(),
-        cd: options.content_disposition.clone(),
-        m: options.metadata.clone(),
-        cond: match &options.mode {
-            PutMode::Overwrite => None,
-            PutMode::CreateIfAbsent => Some("*".into()),
-            PutMode::IfMatch(e) => Some(e.clone()),
-        },
-        md5: options.content_md5.clone(),
-    };
-    let json = serde_json::to_vec(&carried)
-        .map_err(|e| Error::new(ErrorKind::Config, format!("the upload's options cannot be encoded: {e}")))?;
-    let tag = new_tag(d.client.account(), container, key);
-    let upload_id = if json == b"{}" { format!("{tag}.") } else { format!("{tag}.{}", B64URL.encode(json)) };
+    let (_, upload_id) = new_upload_id(&format!("{}/{container}/{key}", d.client.account()), options);
     Ok(MultipartUpload {
         container: container.to_owned(),
         key: key.to_owned(),
@@ -194,13 +120,12 @@ pub(crate) async fn complete(
     parts: &[CompletedPart],
     complete: &CompleteOptions,
 ) -> Result<Object> {
-    let (tag, carried) = split_id(upload)?;
+    let (tag, mut options) = split_id(upload)?;
     if was_aborted(&upload.upload_id) {
         return Err(Error::new(ErrorKind::ObjectDoesNotExist, "this upload was aborted")
             .with_driver(NAME)
             .with_object(&upload.container, &upload.key));
     }
-    let mut options = carried.options();
     if let Some(md5) = &complete.content_md5 {
         options.content_md5 = Some(md5.clone());
     }
@@ -265,29 +190,12 @@ async fn committed_by_this_upload(
     ours.then_some(headers)
 }
 
-/// Uploads aborted in this process, so completing one is refused (the service has no
-/// upload to close: its blocks stay uncommitted until discarded). Bounded: the oldest
-/// entries are forgotten first.
-static ABORTED: std::sync::Mutex<std::collections::VecDeque<String>> =
-    std::sync::Mutex::new(std::collections::VecDeque::new());
-const ABORTED_KEPT: usize = 4096;
-
-fn was_aborted(upload_id: &str) -> bool {
-    ABORTED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().any(|id| id == upload_id)
-}
-
 /// Aborting commits nothing, and nothing was committed: the blocks stay uncommitted
 /// until the service discards them (a week later, or at the blob's next commit, which
 /// names only its own blocks). Completing an upload this process aborted is refused.
 pub(crate) async fn abort(_d: &AzureDriver, upload: &MultipartUpload) -> Result<()> {
     split_id(upload)?;
-    let mut aborted = ABORTED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !aborted.iter().any(|id| *id == upload.upload_id) {
-        if aborted.len() >= ABORTED_KEPT {
-            aborted.pop_front();
-        }
-        aborted.push_back(upload.upload_id.clone());
-    }
+    mark_aborted(&upload.upload_id);
     Ok(())
 }
 
@@ -297,9 +205,8 @@ mod tests {
 
     #[test]
     fn upload_ids_carry_the_options_and_block_ids_have_one_width() {
-        let tag = new_tag("a", "c", "k");
-        assert_eq!(tag.len(), 16);
-        assert_ne!(tag, new_tag("a", "c", "k"));
+        let (tag, _) = new_upload_id("a/c/k", &PutOptions::default());
+        assert_ne!(tag, new_upload_id("a/c/k", &PutOptions::default()).0);
         assert_eq!(B64.decode(block_id(&tag, 1)).unwrap().len(), B64.decode(block_id(&tag, 50_000)).unwrap().len());
         let up =
             MultipartUpload { container: "c".into(), key: "k".into(), upload_id: "nothex.".into(), initiated: None };

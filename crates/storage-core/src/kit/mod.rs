@@ -20,7 +20,10 @@
 //! - retries: [`full_jitter`], the one backoff (uniform in `[0, min(max, initial x 2^n)]`);
 //! - logs: [`redact_url`], what may be shown of a URL (passwords and signatures never);
 //! - registry: [`DriverFactory`], [`DriverConfig`], [`is_secret_key`];
-//! - files: [`temp_path_beside`], [`unique_tag`], [`sync_dir`].
+//! - files: [`temp_path_beside`], [`unique_tag`], [`sync_dir`];
+//! - uploads without an upload object on the backend: [`new_upload_id`] /
+//!   [`parse_upload_id`] (a tag plus what the commit needs), [`mark_aborted`] /
+//!   [`was_aborted`].
 //!
 //! The conformance suite (`storage-conformance`) then proves the driver.
 //!
@@ -32,12 +35,14 @@ mod crc32c;
 mod metadata;
 mod redact;
 mod streams;
+mod upload_id;
 
 pub use backoff::full_jitter;
-pub use crc32c::{crc32c, crc32c_update};
+pub use crc32c::{crc32c, crc32c_combine, crc32c_update};
 pub use metadata::{normalize_metadata, verify_content_md5, verify_md5_hex};
 pub use redact::redact_url;
 pub use streams::chunked_stream;
+pub use upload_id::{mark_aborted, new_upload_id, parse_upload_id, was_aborted};
 
 pub use crate::driver::paginate;
 pub use crate::error::{Error, ErrorKind, Result};
