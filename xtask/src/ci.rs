@@ -54,7 +54,7 @@ pub fn ci() -> Result<(), String> {
 }
 
 /// The facade's driver features, each checked alone (and none at all).
-const FACADE_FEATURES: &[&[&str]] = &[&[], &["local"], &["s3"], &["redis"], &["azure"]];
+const FACADE_FEATURES: &[&[&str]] = &[&[], &["local"], &["s3"], &["redis"], &["azure"], &["gcs"]];
 
 /// The `cargo test` invocations of `cargo xtask test`: the workspace as `cargo test
 /// --workspace` selects it, less the test targets that expand `conformance_tests!`.

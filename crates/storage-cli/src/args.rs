@@ -11,7 +11,7 @@ Locations:
   -                                     stdin or stdout (cp, mv)
   SCHEME://CONTAINER/KEY                an object (a key ending in / is a prefix)
   SCHEME://CONTAINER                    a whole container
-  SCHEME is a driver (local, s3, az, redis, memory) or a [section] of the configuration file.
+  SCHEME is a driver (local, s3, az, gs, redis, memory) or a [section] of the configuration file.
 
 Configuration (the first found): --config PATH, $STORAGE_CONFIG, ./storage.toml,
 ~/.config/storage/config.toml. Example:

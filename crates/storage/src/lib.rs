@@ -1,5 +1,5 @@
 //! One API for every object store: `storage-core`'s model plus the drivers enabled by
-//! cargo features (`local` by default; `s3`, `redis`, `azure`, or `full` for all), opened by URL or
+//! cargo features (`local` by default; `s3`, `redis`, `azure`, `gcs`, or `full` for all), opened by URL or
 //! from a configuration file.
 //!
 //! ```
@@ -21,7 +21,8 @@
 //! ```
 //!
 //! URLs: `s3://bucket/key`, `az://container/key` (or `azure://`; the account from the
-//! `[azure]` section or `AZURE_STORAGE_ACCOUNT` / a connection string), `redis://container/key` (server from the `[redis]` section or
+//! `[azure]` section or `AZURE_STORAGE_ACCOUNT` / a connection string), `gs://bucket/key`
+//! (or `gcs://`), `redis://container/key` (server from the `[redis]` section or
 //! `REDIS_URL`), `memory://container/key`, `local://container/key` (root from the `[local]`
 //! section, `STORAGE_LOCAL_ROOT`, else `~/.local/share/storage`), `NAME://container/key`
 //! for a named remote of the configuration file, and a bare path (or `file:///path`) for a
@@ -48,7 +49,7 @@ pub use config::Config;
 pub use storage_core::*;
 
 /// Every driver name the facade can know of (enabled or not), for configuration checks.
-pub const KNOWN_DRIVERS: &[&str] = &["local", "memory", "s3", "redis", "azure"];
+pub const KNOWN_DRIVERS: &[&str] = &["local", "memory", "s3", "redis", "azure", "gcs"];
 
 /// A registry holding the drivers enabled in this build.
 pub fn registry() -> Registry {
@@ -62,6 +63,8 @@ pub fn registry() -> Registry {
     r.register(Arc::new(storage_redis::RedisFactory));
     #[cfg(feature = "azure")]
     r.register(Arc::new(storage_azure::AzureFactory));
+    #[cfg(feature = "gcs")]
+    r.register(Arc::new(storage_gcs::GcsFactory));
     r
 }
 

@@ -50,6 +50,9 @@ namespace = "cli-e2e-{pid}"
 [azure]
 use_emulator = true
 endpoint = "{azurite}"
+[gcs]
+endpoint = "{fakegcs}"
+anonymous = true
 "#,
             root = root.display(),
             moto = env("EMU_S3_MOTO_ENDPOINT"),
@@ -62,6 +65,7 @@ endpoint = "{azurite}"
             nodes = env("REDIS_CLUSTER_NODES"),
             pid = std::process::id(),
             azurite = env("AZURITE_BLOB_ENDPOINT"),
+            fakegcs = env("EMU_GCS_FAKEGCS_ENDPOINT"),
         );
         std::fs::write(&config, text).unwrap();
         World { dir, config }
@@ -98,7 +102,7 @@ endpoint = "{azurite}"
 }
 
 /// Every backend of the configuration.
-pub const REMOTES: &[&str] = &["local", "moto", "s3sfs", "redis", "cluster", "azure"];
+pub const REMOTES: &[&str] = &["local", "moto", "s3sfs", "redis", "cluster", "azure", "gcs"];
 
 /// A container name unique to this test process.
 pub fn bucket(remote: &str) -> String {
