@@ -166,10 +166,12 @@ async fn compose(
         Call::object("ComposeObject", Method::POST, bucket, dest, "/compose").about(bucket, Some(about)).json(&body)?;
     if let Some(g) = condition {
         call = call.query("ifGenerationMatch", g).idempotent(true);
-    } else {
-        // Composing the same sources again writes the same object.
+    } else if dest.starts_with(STAGING) {
+        // An intermediate object of this upload: nobody else writes that name.
         call = call.idempotent(true);
     }
+    // Otherwise (an unconditional compose onto the object) GCS's rule applies: it is
+    // not idempotent, so it is not retried.
     d.client.send_json(call).await
 }
 
