@@ -84,13 +84,14 @@ async fn one_batch(d: &AzureDriver, container: &str, keys: &[String]) -> Result<
         let resp = d.client.send(call).await?;
         let answer_boundary = resp
             .header("content-type")
-            .and_then(|ct| ct.split(';').find_map(|p| p.trim().strip_prefix("boundary=")))
-            .map(|b| b.trim_matches('"').to_owned())
+            .and_then(storage_http::batch::boundary_of)
             .ok_or_else(|| {
                 Error::new(ErrorKind::Backend, "the batch answer has no multipart boundary").with_driver(NAME)
             })?;
         let text = resp.bytes().await?;
-        for (id, status, code) in parse_answer(&String::from_utf8_lossy(&text), &answer_boundary) {
+        for part in storage_http::batch::parse_batch(&String::from_utf8_lossy(&text), &answer_boundary) {
+            let (id, status) = (part.id_number().unwrap_or(part.position), part.status);
+            let code = part.header("x-ms-error-code").map(str::to_owned);
             let Some(slot) = outcomes.get_mut(id) else { continue };
             *slot = Some(match (status, code.as_deref()) {
                 (200..=299, _) | (404, Some("BlobNotFound")) => Ok(()),
@@ -127,51 +128,4 @@ async fn one_batch(d: &AzureDriver, container: &str, keys: &[String]) -> Result<
 
 fn bad(name: &str) -> Error {
     Error::new(ErrorKind::Config, format!("the {name} of a batch sub-request could not be built")).with_driver(NAME)
-}
-
-/// `(content id, status, x-ms-error-code)` of every part of a batch answer. A part
-/// without a Content-ID takes its position.
-fn parse_answer(text: &str, boundary: &str) -> Vec<(usize, u16, Option<String>)> {
-    let delimiter = format!("--{boundary}");
-    let mut out = Vec::new();
-    for (pos, part) in text.split(delimiter.as_str()).skip(1).enumerate() {
-        if part.starts_with("--") {
-            break;
-        }
-        let mut id = None;
-        let mut status = None;
-        let mut code = None;
-        for line in part.lines().map(str::trim) {
-            let lower = line.to_ascii_lowercase();
-            if let Some(v) = lower.strip_prefix("content-id:") {
-                id = v.trim().parse::<usize>().ok();
-            } else if line.starts_with("HTTP/") {
-                status = line.split_whitespace().nth(1).and_then(|s| s.parse::<u16>().ok());
-            } else if lower.starts_with("x-ms-error-code:") {
-                code = line.split_once(':').map(|(_, v)| v.trim().to_owned());
-            }
-        }
-        if let Some(status) = status {
-            out.push((id.unwrap_or(pos), status, code));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batch_answers_parse() {
-        let text = "--batchresponse_1\r\nContent-Type: application/http\r\nContent-ID: 0\r\n\r\nHTTP/1.1 202 Accepted\r\nx-ms-delete-type-permanent: true\r\n\r\n\
-                    --batchresponse_1\r\nContent-Type: application/http\r\nContent-ID: 1\r\n\r\nHTTP/1.1 404 The specified blob does not exist.\r\nx-ms-error-code: BlobNotFound\r\n\r\n<?xml?><Error/>\r\n\
-                    --batchresponse_1\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 403 Forbidden\r\nx-ms-error-code: AuthorizationFailure\r\n\r\n\
-                    --batchresponse_1--\r\n";
-        let parts = parse_answer(text, "batchresponse_1");
-        assert_eq!(
-            parts,
-            vec![(0, 202, None), (1, 404, Some("BlobNotFound".into())), (2, 403, Some("AuthorizationFailure".into()))]
-        );
-    }
 }

@@ -28,6 +28,7 @@
 
 mod activity;
 pub mod auth;
+pub mod batch;
 mod client;
 mod config;
 mod connector;
