@@ -52,6 +52,8 @@ pub(crate) enum Api {
     Json,
     /// `/upload/storage/v1/...`
     Upload,
+    /// `/batch/storage/v1`
+    Batch,
 }
 
 /// A request before it is addressed: what the operations build.
@@ -144,6 +146,8 @@ pub(crate) struct Client {
     pub(crate) endpoint: String,
     pub(crate) credentials: GcsCredentials,
     pub(crate) signer: Arc<GcsSigner>,
+    /// Set once the server answered a JSON batch with "no such endpoint" (emulators).
+    pub(crate) no_batch: std::sync::atomic::AtomicBool,
 }
 
 impl Client {
@@ -163,7 +167,7 @@ impl Client {
         let http = HttpClient::new(config.http.clone())?;
         let credentials = config.credentials.clone().unwrap_or_else(application_default);
         let signer = Arc::new(GcsSigner { tokens: credentials.tokens.clone() });
-        Ok(Client { config, http, endpoint, credentials, signer })
+        Ok(Client { config, http, endpoint, credentials, signer, no_batch: Default::default() })
     }
 
     /// The project buckets are created in.
@@ -176,6 +180,7 @@ impl Client {
         let base = match call.api {
             Api::Json => "/storage/v1",
             Api::Upload => "/upload/storage/v1",
+            Api::Batch => "/batch/storage/v1",
         };
         let mut url = String::with_capacity(self.endpoint.len() + base.len() + call.path.len() + 64);
         url.push_str(&self.endpoint);

@@ -34,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 mod client;
 mod config;
 mod containers;

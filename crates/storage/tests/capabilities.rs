@@ -62,10 +62,9 @@ const AZURE_OFF: &[&str] = &[
 ];
 
 const GCS_OFF: &[&str] = &[
-    // No CDN calls in the JSON API; no native batch delete yet; versions are not
-    // implemented; a composite object has no MD5 (its CRC32C is checked instead).
+    // No CDN calls in the JSON API; versions are not implemented; a composite object
+    // has no MD5 (its CRC32C is checked instead).
     "cdn",
-    "batch_delete",
     "versions",
     "multipart_md5",
 ];
