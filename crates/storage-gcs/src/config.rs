@@ -137,13 +137,7 @@ impl GcsConfig {
             ));
         }
         if let Some(path) = config.get("credentials_file") {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::new(ErrorKind::Config, format!("cannot read the GCS credentials file {path}: {e}"))
-            })?;
-            c.credentials = Some(
-                crate::credentials::from_json(&text)
-                    .map_err(|e| Error::new(e.kind(), format!("the GCS credentials file {path}: {}", e.message())))?,
-            );
+            c.credentials = Some(crate::credentials::from_file(path)?);
         }
         if let Some(json) = config.get("credentials_json") {
             c.credentials = Some(crate::credentials::from_json(json)?);
