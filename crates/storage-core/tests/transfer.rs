@@ -519,6 +519,20 @@ async fn a_failed_part_aborts_and_keeps_the_old_object() {
 }
 
 #[tokio::test]
+async fn parts_in_flight_land_before_a_failed_upload_is_aborted() {
+    // Part 1 fails at once while parts 2 and 3 are still on their way: the engine waits
+    // for them before it aborts, so an abort never races a part (a backend that stages
+    // parts as objects would keep one that lands after the abort).
+    let (m, f) = faulty(Faults { fail_part: Some(1), part_yields: 50, ..Faults::default() }).await;
+    let t = Transfer::with_options(f.clone(), small(3));
+    let e = t.upload_bytes(data(PART as usize * 3, 8), C, "k", PutOptions::default()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Backend);
+    assert_eq!(f.parts_in_flight.load(Ordering::SeqCst), 0, "a part was dropped mid-flight instead of landing");
+    assert!(f.put_parts.load(Ordering::SeqCst) >= 2, "the parts ran concurrently");
+    no_uploads(&m).await;
+}
+
+#[tokio::test]
 async fn a_failing_source_aborts_and_keeps_the_old_object() {
     let m = store().await;
     m.put_object(C, "k", "old".into(), &PutOptions::default()).await.unwrap();

@@ -499,6 +499,7 @@ async fn send_parts<D: Driver + ?Sized>(
         while in_flight.len() < room {
             let Some(PartData { data, md5 }) = pending.pop_front() else { break };
             if number >= max_parts {
+                settle(&mut in_flight).await;
                 return Err(Error::new(
                     ErrorKind::NotSupported,
                     format!(
@@ -535,12 +536,18 @@ async fn send_parts<D: Driver + ?Sized>(
         })
         .await;
         match event {
-            Event::Read(Some(part)) => pending.push_back(part?),
+            Event::Read(Some(Ok(part))) => pending.push_back(part),
             Event::Read(None) => eof = true,
-            Event::Sent(result) => {
-                let (part, md5, n) = result?;
+            Event::Sent(Ok((part, md5, n))) => {
                 t.progress().bytes(n);
                 done.push((part, md5));
+            }
+            Event::Read(Some(Err(e))) | Event::Sent(Err(e)) => {
+                // Let the parts already on their way land before the caller aborts, so
+                // the abort removes them too instead of racing them (a backend that
+                // stages parts as objects would keep one written after the abort).
+                settle(&mut in_flight).await;
+                return Err(e);
             }
             Event::Stuck => return Err(Error::new(ErrorKind::Io, "the multipart upload loop stalled (a bug)")),
         }
@@ -556,6 +563,11 @@ async fn send_parts<D: Driver + ?Sized>(
         md5: whole.map(Md5Hasher::finish_hex),
         len,
     })
+}
+
+/// Waits for every part still in flight, whatever its outcome.
+async fn settle<S: futures::Stream + Unpin>(in_flight: &mut S) {
+    while in_flight.next().await.is_some() {}
 }
 
 /// Uploads one part. With `verify`, its MD5 (`md5` when it was computed as the part was
