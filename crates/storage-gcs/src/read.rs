@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use http::{HeaderMap, Method};
 use storage_core::{ByteStream, Error, ErrorKind, GetOptions, GetResult, HashAlgorithm, Object, ObjectHash, Result};
-use storage_http::{Resumable, http, resumable_body};
+use storage_http::{Resumable, body_range, http, resumable_body};
 
 use crate::client::Call;
 use crate::containers;
@@ -122,7 +122,8 @@ pub(crate) async fn get(d: &GcsDriver, bucket: &str, key: &str, options: &GetOpt
         Err(e) => return Err(containers::refine_not_found(d, e, bucket).await),
     };
     let status = resp.status.as_u16();
-    let (start, end, size) = body_range(status, header(&resp.headers, "content-range"), resp.content_length());
+    let (start, end, size) =
+        body_range(status, header(&resp.headers, "content-range"), resp.content_length(), options.range.is_some());
     let object = object_from_headers(bucket, key, &resp.headers, size);
     if let Some(r) = &options.range {
         r.resolve(size).map_err(|e| e.or_context(NAME, Some(bucket), Some(key)))?;
@@ -200,25 +201,6 @@ fn verified(body: ByteStream, crc: Option<u32>, md5: Option<String>, bucket: &st
         }
     })
     .boxed()
-}
-
-/// Where the body of a GET answer sits in the object: `(start, end, size)`.
-fn body_range(status: u16, range: Option<&str>, length: Option<u64>) -> (u64, u64, u64) {
-    match range.and_then(content_range) {
-        Some((s, e, total)) if status == 206 && e >= s => (s, e + 1, total),
-        _ => {
-            let len = length.unwrap_or(0);
-            (0, len, len)
-        }
-    }
-}
-
-/// Parses `bytes START-END/TOTAL`.
-fn content_range(v: &str) -> Option<(u64, u64, u64)> {
-    let rest = v.strip_prefix("bytes ")?;
-    let (range, total) = rest.split_once('/')?;
-    let (s, e) = range.split_once('-')?;
-    Some((s.parse().ok()?, e.parse().ok()?, total.parse().ok()?))
 }
 
 #[cfg(test)]
