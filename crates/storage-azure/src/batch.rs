@@ -82,10 +82,8 @@ async fn one_batch(d: &AzureDriver, container: &str, keys: &[String]) -> Result<
             .body(RequestBody::Bytes(Bytes::from(body)))
             .idempotent(true);
         let resp = d.client.send(call).await?;
-        let answer_boundary = resp
-            .header("content-type")
-            .and_then(storage_http::batch::boundary_of)
-            .ok_or_else(|| {
+        let answer_boundary =
+            resp.header("content-type").and_then(storage_http::batch::boundary_of).ok_or_else(|| {
                 Error::new(ErrorKind::Backend, "the batch answer has no multipart boundary").with_driver(NAME)
             })?;
         let text = resp.bytes().await?;
