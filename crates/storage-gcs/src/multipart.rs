@@ -73,7 +73,7 @@ pub(crate) async fn create(d: &GcsDriver, bucket: &str, key: &str, options: &Put
     // The whole MD5 is checked by the transfer engine; a composite object has none.
     carried.content_md5 = None;
     let (tag, upload_id) = new_upload_id(&format!("{bucket}/{key}"), &carried);
-    crate::write::put(
+    crate::write::put_unique(
         d,
         bucket,
         &marker_name(&tag),
@@ -117,7 +117,7 @@ pub(crate) async fn put_part(
     let name = part_name(tag, part_number);
     let mut part_options = staged_options(&upload.upload_id, &upload.key);
     part_options.content_md5 = options.content_md5.as_ref().map(|m| m.to_ascii_lowercase());
-    let written = crate::write::put(d, &upload.container, &name, Payload::Bytes(data), &part_options)
+    let written = crate::write::put_unique(d, &upload.container, &name, Payload::Bytes(data), &part_options)
         .await
         .map_err(|e| e.with_object(&upload.container, &upload.key))?;
     let stored_md5 = written.md5().map(str::to_owned);

@@ -142,11 +142,41 @@ pub(crate) async fn get(d: &GcsDriver, bucket: &str, key: &str, options: &GetOpt
         etag: object.etag.clone().or_else(|| pinned.clone()),
         max_resumes: 5,
     };
-    let mut body = if start == end { futures::stream::empty().boxed() } else { resumable_body(resp, resumable) };
+    let mut body = if start == end {
+        futures::stream::empty().boxed()
+    } else {
+        in_context(resumable_body(resp, resumable), pinned, bucket, key)
+    };
     if whole {
         body = verified(body, crc, md5, bucket, key);
     }
     Ok(GetResult { object, range: start..end, body })
+}
+
+/// `body` with its errors in context; a resume answered 404 means the generation pinned
+/// is gone (the object was replaced or deleted during the download): a precondition that
+/// no longer holds, as a 412 on the other clouds.
+fn in_context(body: ByteStream, generation: Option<String>, bucket: &str, key: &str) -> ByteStream {
+    let (bucket, key) = (bucket.to_owned(), key.to_owned());
+    body.map(move |item| {
+        item.map_err(|e| {
+            let e = if e.status() == Some(404) {
+                let which = match generation.as_deref() {
+                    Some(g) => format!("generation {g}"),
+                    None => "the version first read".to_owned(),
+                };
+                let msg = format!(
+                    "the object changed during the download ({which} is gone), so it was not resumed; download it \
+                     again"
+                );
+                Error::new(ErrorKind::PreconditionFailed, msg).with_status(404)
+            } else {
+                e
+            };
+            e.or_context(NAME, Some(&bucket), Some(&key))
+        })
+    })
+    .boxed()
 }
 
 /// `body`, checked at its end against the CRC32C (else the MD5) the server announced.

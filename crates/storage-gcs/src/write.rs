@@ -9,7 +9,7 @@ use http::Method;
 use serde_json::{Map, Value, json};
 use storage_core::kit::{etag_matches, md5_hex, normalize_metadata, verify_content_md5};
 use storage_core::{ByteStream, CopyOptions, Error, ErrorKind, Object, Payload, PutMode, PutOptions, Result};
-use storage_http::{RequestBody, http};
+use storage_http::{HttpRequest, HttpResponse, RequestBody, http};
 
 use crate::client::{Api, Call};
 use crate::driver::{GcsDriver, NAME};
@@ -92,13 +92,43 @@ fn related(resource: &Value, content_type: &str, data_len: u64) -> (String, Byte
     (boundary, Bytes::from(head), Bytes::from(tail), total)
 }
 
-/// One upload request (`uploadType=multipart`).
+/// One upload request (`uploadType=multipart`), or a resumable session for a stream of
+/// unknown length.
 pub(crate) async fn put(
     d: &GcsDriver,
     bucket: &str,
     key: &str,
     payload: Payload,
     options: &PutOptions,
+) -> Result<Object> {
+    insert(d, bucket, key, payload, options, false).await
+}
+
+/// [`put`] to a name only this writer uses (a staged part of a composite upload): sending
+/// it again writes the same bytes to the same name, so it is retried even without a
+/// precondition.
+pub(crate) async fn put_unique(
+    d: &GcsDriver,
+    bucket: &str,
+    key: &str,
+    payload: Payload,
+    options: &PutOptions,
+) -> Result<Object> {
+    insert(d, bucket, key, payload, options, true).await
+}
+
+/// Why an unconditional upload that failed was not retried.
+const NOT_RETRIED: &str = "an upload without a precondition is not retried automatically (GCS's idempotency rule: \
+     another writer may have written since); send it again, or write with create-if-absent or if-match, which are \
+     retried";
+
+async fn insert(
+    d: &GcsDriver,
+    bucket: &str,
+    key: &str,
+    payload: Payload,
+    options: &PutOptions,
+    unique: bool,
 ) -> Result<Object> {
     d.check_key(bucket, key)?;
     let condition = generation_condition(d, bucket, key, &options.mode).await?;
@@ -140,10 +170,16 @@ pub(crate) async fn put(
     if let Some(g) = &condition {
         // GCS's rule: an insert is idempotent when it is conditional.
         call = call.query("ifGenerationMatch", g.clone()).idempotent(true);
+    } else if unique {
+        call = call.idempotent(true);
     }
     let written: ObjectResource = match d.client.send_json(call).await {
         Ok(r) => r,
-        Err(e) => return Err(containers::refine_not_found(d, e, bucket).await),
+        Err(e) => {
+            let e = containers::refine_not_found(d, e, bucket).await;
+            let unretried = condition.is_none() && !unique && e.is_retryable() && e.retries() == 0;
+            return Err(if unretried { e.with_hint(NOT_RETRIED) } else { e });
+        }
     };
     Ok(written.into_object(bucket))
 }
@@ -153,8 +189,13 @@ enum DataBody {
     Stream(ByteStream),
 }
 
-/// A resumable upload session for a stream of unknown length: 8 MiB chunks, each
-/// `PUT` with its `Content-Range`, the last one with the total; memory holds one chunk.
+/// A resumable upload session for a stream of unknown length: 8 MiB chunks, each `PUT`
+/// with its `Content-Range`, the last one with the total; memory holds one chunk. A chunk
+/// whose `PUT` fails (connection broken, timeout, 408, 429, 5xx) is not sent again
+/// blindly: the session is asked how much it holds (`bytes */*`) and only the rest is
+/// sent, as is the rest of a chunk a 308 confirms only in part. The first attempt of a
+/// chunk is never preceded by a status query (fake-gcs-server finalizes the upload on
+/// one). The object's CRC32C is checked against the data's at the end.
 async fn resumable(
     d: &GcsDriver,
     bucket: &str,
@@ -176,13 +217,15 @@ async fn resumable(
         Ok(r) => r,
         Err(e) => return Err(containers::refine_not_found(d, e, bucket).await),
     };
-    let session = resp.header("location").map(str::to_owned).ok_or_else(|| {
+    let url = resp.header("location").map(str::to_owned).ok_or_else(|| {
         Error::new(ErrorKind::Backend, "the resumable upload answer has no Location")
             .with_driver(NAME)
             .with_object(bucket, key)
     })?;
+    let session = Session { d, url, bucket, key };
     let mut offset = 0u64;
     let mut hasher = storage_core::kit::Md5Hasher::new();
+    let mut crc = 0u32;
     let mut pending = BytesMut::new();
     let mut ended = false;
     loop {
@@ -195,49 +238,224 @@ async fn resumable(
         let take = if ended { pending.len() } else { RESUMABLE_CHUNK };
         let chunk = pending.split_to(take).freeze();
         hasher.update(&chunk);
+        crc = storage_core::kit::crc32c_update(crc, &chunk);
         let end = offset + chunk.len() as u64;
-        let range = match (ended, chunk.is_empty()) {
-            (true, true) => format!("bytes */{end}"),
-            (true, false) => format!("bytes {offset}-{}/{end}", end - 1),
-            (false, _) => format!("bytes {offset}-{}/*", end - 1),
+        let Some(written) = session.send(offset, &chunk, ended.then_some(end)).await? else {
+            offset = end;
+            continue;
         };
-        let mut req = storage_http::HttpRequest::parse(Method::PUT, &session, "UploadChunk")?
-            .header("content-range", &range)?
-            .body(RequestBody::Bytes(chunk))
-            // The session is addressed by offsets: sending a chunk twice is harmless.
-            .idempotent(true);
-        req.set_header("content-type", "application/octet-stream")?;
-        let resp = d.client.http.execute(&req, d.client.signer.as_ref()).await?;
-        match resp.status.as_u16() {
-            308 if !ended => offset = end,
-            200 | 201 if ended => {
-                let body = resp.bytes().await?;
-                let written: ObjectResource = crate::json::parse(&body, "UploadChunk")?;
-                if let Some(want) = &options.content_md5 {
-                    let got = hasher.finish_hex();
-                    if !got.eq_ignore_ascii_case(want) {
-                        return Err(Error::new(
-                            ErrorKind::ObjectHashMismatch,
-                            format!("the data's MD5 is {got} but content_md5 is {want}"),
-                        )
-                        .with_driver(NAME)
-                        .with_object(bucket, key));
+        if let Some(want) = &options.content_md5 {
+            let got = hasher.finish_hex();
+            if !got.eq_ignore_ascii_case(want) {
+                return Err(session.error(
+                    ErrorKind::ObjectHashMismatch,
+                    format!("the data's MD5 is {got} but content_md5 is {want}"),
+                ));
+            }
+        }
+        let stored_crc = written.crc32c_value();
+        if stored_crc.is_some_and(|c| c != crc) || written.size.is_some_and(|s| s != end) {
+            return Err(session.error(
+                ErrorKind::ObjectHashMismatch,
+                format!(
+                    "the uploaded object has CRC32C {:08x} and {} bytes, but the data sent has {crc:08x} and {end}",
+                    stored_crc.unwrap_or(0),
+                    written.size.unwrap_or(0)
+                ),
+            ));
+        }
+        return Ok(written.into_object(bucket));
+    }
+}
+
+/// One resumable upload session.
+struct Session<'a> {
+    d: &'a GcsDriver,
+    /// The session URI (its `upload_id` is the credential of the session: never shown).
+    url: String,
+    bucket: &'a str,
+    key: &'a str,
+}
+
+/// What the server says of a session.
+enum Progress {
+    /// It holds the first `n` bytes of the data.
+    Holds(u64),
+    /// The upload is finished: the object.
+    Done(Box<ObjectResource>),
+}
+
+/// The outcome of one request to a session.
+enum Answer {
+    Progress(Progress),
+    /// A failure after which the session's status tells what to send (a broken
+    /// connection, a timeout, 408, 429, 5xx).
+    Failed(Error),
+}
+
+impl Session<'_> {
+    fn error(&self, kind: ErrorKind, message: String) -> Error {
+        Error::new(kind, message).with_driver(NAME).with_object(self.bucket, self.key)
+    }
+
+    /// Sends `chunk`, bytes `offset..` of the data (`total` with the last one), until the
+    /// server holds all of it: `None` when more data is expected, the object once the
+    /// upload is finished. Failures and 308s that confirm no new byte count against the
+    /// retries of the HTTP settings; after a failure the session's status says where to
+    /// go on from.
+    async fn send(&self, offset: u64, chunk: &Bytes, total: Option<u64>) -> Result<Option<ObjectResource>> {
+        let end = offset + chunk.len() as u64;
+        let retry = &self.d.client.config.http.retry;
+        let mut held = offset;
+        let mut failures = 0u32;
+        loop {
+            let skip = usize::try_from(held - offset).unwrap_or(chunk.len()).min(chunk.len());
+            let (progress, failed) = match self.put(held, end, chunk.slice(skip..), total).await? {
+                Answer::Progress(p) => (p, false),
+                Answer::Failed(e) => {
+                    if failures >= retry.max_retries {
+                        return Err(e.with_retries(failures));
+                    }
+                    failures += 1;
+                    tracing::debug!(offset = held, error = %e, "a resumable upload chunk failed; asking its status");
+                    tokio::time::sleep(storage_http::backoff(retry, failures - 1)).await;
+                    match self.status(total).await.map_err(|e| e.with_retries(failures))? {
+                        Answer::Progress(p) => (p, true),
+                        Answer::Failed(e) => return Err(e.with_retries(failures)),
                     }
                 }
-                return Ok(written.into_object(bucket));
-            }
-            status if (200..300).contains(&status) || status == 308 => {
-                return Err(Error::new(
+            };
+            let n = match progress {
+                Progress::Done(written) if total.is_some() => return Ok(Some(*written)),
+                Progress::Done(written) => {
+                    let size = written.size.map_or_else(|| "an unknown number of".to_owned(), |s| s.to_string());
+                    return Err(self.error(
+                        ErrorKind::Backend,
+                        format!(
+                            "the server finished the resumable upload before the data ended: the object it wrote \
+                             holds {size} bytes, {end} were sent so far"
+                        ),
+                    ));
+                }
+                Progress::Holds(n) => n,
+            };
+            if n < offset || n > end {
+                return Err(self.error(
                     ErrorKind::Backend,
-                    format!("the resumable upload answered {status} at offset {end}"),
-                )
-                .with_driver(NAME)
-                .with_object(bucket, key));
+                    format!("the resumable upload session holds {n} bytes, but bytes {offset}..{end} were being sent"),
+                ));
             }
-            _ => {
-                let e = crate::errors::from_response(resp, "UploadChunk").await;
-                return Err(e.or_context(NAME, Some(bucket), Some(key)));
+            if n == end && total.is_none() {
+                return Ok(None);
             }
+            if n <= held && !failed {
+                // A 308 confirming nothing new.
+                if failures >= retry.max_retries {
+                    return Err(self
+                        .error(ErrorKind::Backend, format!("the resumable upload session keeps holding {n} bytes"))
+                        .with_retryable(true)
+                        .with_retries(failures));
+                }
+                failures += 1;
+                tokio::time::sleep(storage_http::backoff(retry, failures - 1)).await;
+            }
+            held = n;
+        }
+    }
+
+    /// `PUT`s bytes `from..end` of the data (`data`; `total` with the last ones, or
+    /// nothing but the total once the server holds every byte). Not retried by the HTTP
+    /// client once sent: [`Session::send`] asks the status instead.
+    async fn put(&self, from: u64, end: u64, data: Bytes, total: Option<u64>) -> Result<Answer> {
+        let range = match (from < end, total) {
+            (true, Some(t)) => format!("bytes {from}-{}/{t}", end - 1),
+            (true, None) => format!("bytes {from}-{}/*", end - 1),
+            (false, Some(t)) => format!("bytes */{t}"),
+            (false, None) => "bytes */*".to_owned(),
+        };
+        let mut req = HttpRequest::parse(Method::PUT, &self.url, "UploadChunk")?
+            .header("content-range", &range)?
+            .body(RequestBody::Bytes(data))
+            .idempotent(false);
+        req.set_header("content-type", "application/octet-stream")?;
+        self.answer(self.d.client.http.execute(&req, self.d.client.signer.as_ref()).await, "UploadChunk").await
+    }
+
+    /// Asks how much of the data the session holds: a `PUT` without data, `bytes */*`
+    /// (`bytes */TOTAL` once the total is known). Retried like any idempotent request.
+    async fn status(&self, total: Option<u64>) -> Result<Answer> {
+        let range = total.map_or_else(|| "bytes */*".to_owned(), |t| format!("bytes */{t}"));
+        let req = HttpRequest::parse(Method::PUT, &self.url, "QueryUploadStatus")?
+            .header("content-range", &range)?
+            .idempotent(true);
+        self.answer(self.d.client.http.execute(&req, self.d.client.signer.as_ref()).await, "QueryUploadStatus").await
+    }
+
+    /// What an answer of the session means: 308 with the `Range` held (none: nothing
+    /// yet), 200/201 with the object, 404/410 an expired session.
+    async fn answer(&self, sent: Result<HttpResponse>, op: &'static str) -> Result<Answer> {
+        let resp = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                let e = e.or_context(NAME, Some(self.bucket), Some(self.key));
+                return if e.is_retryable() { Ok(Answer::Failed(e)) } else { Err(e) };
+            }
+        };
+        let status = resp.status.as_u16();
+        match status {
+            308 => {
+                let held = match resp.header("range") {
+                    None => 0,
+                    Some(r) => r
+                        .strip_prefix("bytes=0-")
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                        .map(|last| last + 1)
+                        .ok_or_else(|| {
+                            self.error(
+                                ErrorKind::Backend,
+                                format!("the resumable upload answered 308 with Range {r:?}"),
+                            )
+                        })?,
+                };
+                Ok(Answer::Progress(Progress::Holds(held)))
+            }
+            200 | 201 => match resp.bytes().await {
+                Ok(body) => {
+                    let written: ObjectResource = crate::json::parse(&body, op)
+                        .map_err(|e| e.or_context(NAME, Some(self.bucket), Some(self.key)))?;
+                    Ok(Answer::Progress(Progress::Done(Box::new(written))))
+                }
+                Err(e) if e.is_retryable() => Ok(Answer::Failed(e.or_context(NAME, Some(self.bucket), Some(self.key)))),
+                Err(e) => Err(e.or_context(NAME, Some(self.bucket), Some(self.key))),
+            },
+            404 | 410 => {
+                let cause = crate::errors::from_response(resp, op).await;
+                let mut e = self
+                    .error(
+                        ErrorKind::Backend,
+                        format!(
+                            "the resumable upload session expired or was cancelled (HTTP {status}), so the upload \
+                             cannot go on; nothing was written"
+                        ),
+                    )
+                    .with_status(status)
+                    .with_retryable(true)
+                    .with_hint("upload the data again: a new upload starts a new session");
+                if let Some(c) = cause.provider_code() {
+                    e = e.with_provider_code(c);
+                }
+                if let Some(r) = cause.request_id() {
+                    e = e.with_request_id(r);
+                }
+                Err(e)
+            }
+            s if storage_http::is_retryable_status(s) => Ok(Answer::Failed(
+                crate::errors::from_response(resp, op).await.or_context(NAME, Some(self.bucket), Some(self.key)),
+            )),
+            s if (200..300).contains(&s) => {
+                Err(self.error(ErrorKind::Backend, format!("the resumable upload answered {s}")))
+            }
+            _ => Err(crate::errors::from_response(resp, op).await.or_context(NAME, Some(self.bucket), Some(self.key))),
         }
     }
 }
