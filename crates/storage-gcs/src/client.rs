@@ -72,8 +72,9 @@ pub(crate) struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    /// A call on `path` (below `/storage/v1`). GET, HEAD and DELETE are idempotent;
-    /// others only when a precondition makes them so (GCS's retry rules).
+    /// A call on `path` (below `/storage/v1`). GET, HEAD and DELETE are idempotent (an
+    /// object delete opts out: see `write::delete`); others only when a precondition
+    /// makes them so (GCS's retry rules).
     pub(crate) fn new(op: &'static str, method: Method, path: String) -> Self {
         let idempotent = matches!(method, Method::GET | Method::HEAD | Method::DELETE);
         Call {

@@ -141,7 +141,7 @@ pub(crate) async fn put_part(
     }
     if was_aborted(&upload.upload_id) {
         // The upload was aborted while this part was on its way: remove it again.
-        let _ = crate::write::delete(d, &upload.container, &name).await;
+        let _ = crate::write::delete_unique(d, &upload.container, &name).await;
         return Err(aborted(upload));
     }
     Ok(CompletedPart { part_number, etag: format!("{crc:08x}-{}", stored_md5.unwrap_or_default()), size })
@@ -260,7 +260,7 @@ pub(crate) async fn complete(
 async fn delete_all(d: &GcsDriver, bucket: &str, names: &[String]) {
     let results = futures::stream::iter(names.iter().cloned())
         .map(|n| async move {
-            let r = crate::write::delete(d, bucket, &n).await;
+            let r = crate::write::delete_unique(d, bucket, &n).await;
             (n, r)
         })
         .buffer_unordered(8)

@@ -460,10 +460,22 @@ impl Session<'_> {
     }
 }
 
-/// `objects.delete`; a missing object counts as deleted, a missing bucket does not.
+/// `objects.delete`; a missing object counts as deleted, a missing bucket does not. Not
+/// retried (GCS's rule: an unconditional delete could remove a generation written
+/// between two attempts).
 pub(crate) async fn delete(d: &GcsDriver, bucket: &str, key: &str) -> Result<()> {
+    delete_with(d, bucket, key, false).await
+}
+
+/// [`delete`] of an object only this upload writes (a staged part): retried.
+pub(crate) async fn delete_unique(d: &GcsDriver, bucket: &str, key: &str) -> Result<()> {
+    delete_with(d, bucket, key, true).await
+}
+
+async fn delete_with(d: &GcsDriver, bucket: &str, key: &str, retried: bool) -> Result<()> {
     d.check_key(bucket, key)?;
-    match d.client.send(Call::object("DeleteObject", Method::DELETE, bucket, key, "")).await {
+    let call = Call::object("DeleteObject", Method::DELETE, bucket, key, "").idempotent(retried);
+    match d.client.send(call).await {
         Ok(_) => Ok(()),
         Err(e) if e.status() == Some(404) => match containers::refine_not_found(d, e, bucket).await {
             e if e.kind() == ErrorKind::ContainerDoesNotExist => Err(e),
@@ -504,7 +516,8 @@ pub(crate) async fn copy(
         let mut call = Call::object("RewriteObject", Method::POST, src_bucket, src_key, &path)
             .about(dst_bucket, Some(dst_key))
             .json(&body)?
-            .idempotent(true);
+            // GCS's rule: a rewrite is idempotent when the destination is conditional.
+            .idempotent(options.mode == PutMode::CreateIfAbsent);
         if let Some(g) = src.generation {
             call = call.query("sourceGeneration", g.to_string()).query("ifSourceGenerationMatch", g.to_string());
         }

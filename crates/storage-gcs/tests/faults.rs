@@ -980,6 +980,18 @@ async fn an_unconditional_upload_is_not_retried_and_the_error_says_so() {
     assert!(fake.object().is_none());
 }
 
+#[tokio::test]
+async fn an_unconditional_object_delete_is_not_retried() {
+    // GCS's rule: a delete without a generation could remove one written between two
+    // attempts, so it is sent once.
+    let fake = Fake::start(|r, _| (r.method == "DELETE").then(|| Act::Send(unavailable()))).await;
+    fake.seed(&data(10, 1));
+    let e = fake.driver(5).delete_object(BUCKET, OBJECT).await.unwrap_err();
+    assert_eq!(fake.count(|r| r.method == "DELETE"), 1, "sent once");
+    assert_eq!((e.status(), e.retries()), (Some(503), 0), "{e}");
+    assert!(fake.object().is_some());
+}
+
 // ---------------------------------------------------------------------------------------
 // Resets and truncated downloads
 // ---------------------------------------------------------------------------------------
