@@ -108,22 +108,35 @@ mod cases;
 mod context;
 mod macros;
 pub mod profiles;
+mod record;
 mod report;
 mod runner;
+mod versioning;
 
 pub use case::Case;
-pub use report::{CaseReport, DriverReport, Report, Status, xml_escape};
+pub use record::{RECORD_ENV, report_from_records};
+pub use report::{CapabilityRow, CaseReport, DriverReport, Report, Status, xml_escape};
 pub use runner::{Override, RunConfig, cases, run, run_case};
 
 /// The version of the suite, reported with every result. Bumped when cases change.
-pub const SUITE_VERSION: &str = "1.0.0";
+pub const SUITE_VERSION: &str = "1.1.0";
 
 /// Support for [`conformance_tests!`]; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    use std::sync::Arc;
+
     pub use storage_core::Driver;
 
-    use crate::{CaseReport, Status};
+    use crate::{CaseReport, RunConfig, Status};
+
+    /// Records the case when [`crate::RECORD_ENV`] names a file, then [`check`]s it.
+    pub fn finish(driver: &Arc<dyn Driver>, config: &RunConfig, report: &CaseReport) {
+        if let Err(e) = crate::record::record(driver, config, report) {
+            panic!("conformance case {}/{}: {e}", report.group, report.name);
+        }
+        check(report);
+    }
 
     /// Panics with the detail if the case failed; prints the reason if it was skipped.
     pub fn check(report: &CaseReport) {

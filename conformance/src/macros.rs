@@ -287,8 +287,8 @@ macro_rules! __conformance_expand {
             async fn $name() {
                 let driver: ::std::sync::Arc<dyn $crate::__private::Driver> = $driver.await;
                 let config: $crate::RunConfig = $config;
-                let report = $crate::run_case(driver, ::std::stringify!($name), &config).await;
-                $crate::__private::check(&report);
+                let report = $crate::run_case(driver.clone(), ::std::stringify!($name), &config).await;
+                $crate::__private::finish(&driver, &config, &report);
             }
         )*
     };

@@ -2,12 +2,15 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use storage_core::Capabilities;
 
 use crate::SUITE_VERSION;
+use crate::runner::Override;
 
 /// How a case ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Every check held.
@@ -30,7 +33,7 @@ impl Status {
 }
 
 /// The outcome of one case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseReport {
     /// The case's name.
     pub name: String,
@@ -50,6 +53,34 @@ impl CaseReport {
     }
 }
 
+/// One row of a driver's capability table: what it claims, and what a server override
+/// turned off for this run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapabilityRow {
+    /// The capability (a field name of [`storage_core::Capabilities`]).
+    pub name: String,
+    /// Whether the driver claims it.
+    pub claimed: bool,
+    /// Set when a server override turned a claimed capability off: the override's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overridden: Option<String>,
+}
+
+impl CapabilityRow {
+    /// The table of every capability, in declaration order, for `declared` with the
+    /// given overrides applied.
+    pub fn table(declared: &Capabilities, overrides: &[Override]) -> Vec<CapabilityRow> {
+        Capabilities::NAMES
+            .iter()
+            .map(|name| {
+                let claimed = declared.get(name).unwrap_or(false);
+                let overridden = overrides.iter().find(|o| o.capability == *name && claimed).map(|o| o.reason.clone());
+                CapabilityRow { name: (*name).to_owned(), claimed, overridden }
+            })
+            .collect()
+    }
+}
+
 /// The outcomes of a run against one driver.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DriverReport {
@@ -61,6 +92,8 @@ pub struct DriverReport {
     pub failed: usize,
     /// Cases skipped.
     pub skipped: usize,
+    /// The driver's capability table (empty when unknown). Added in suite 1.1.0.
+    pub capabilities: Vec<CapabilityRow>,
     /// Every case, in the order they ran.
     pub cases: Vec<CaseReport>,
 }
@@ -74,8 +107,15 @@ impl DriverReport {
             passed: count(Status::Passed),
             failed: count(Status::Failed),
             skipped: count(Status::Skipped),
+            capabilities: Vec::new(),
             cases,
         }
+    }
+
+    /// The same report with its capability table.
+    pub fn with_capabilities(mut self, capabilities: Vec<CapabilityRow>) -> Self {
+        self.capabilities = capabilities;
+        self
     }
 }
 
@@ -104,6 +144,22 @@ impl Report {
         let mut out = format!("storage conformance suite {}\n", self.suite_version);
         for d in &self.drivers {
             let _ = writeln!(out, "\n== {} ==", d.driver);
+            if !d.capabilities.is_empty() {
+                let names = |f: &dyn Fn(&CapabilityRow) -> bool| {
+                    let v: Vec<&str> = d.capabilities.iter().filter(|c| f(c)).map(|c| c.name.as_str()).collect();
+                    if v.is_empty() { "-".to_owned() } else { v.join(", ") }
+                };
+                let _ = writeln!(out, "capabilities claimed: {}", names(&|c| c.claimed && c.overridden.is_none()));
+                let _ = writeln!(out, "capabilities not claimed: {}", names(&|c| !c.claimed));
+                for c in d.capabilities.iter().filter(|c| c.overridden.is_some()) {
+                    let _ = writeln!(
+                        out,
+                        "capability {} turned off by a server override: {}",
+                        c.name,
+                        c.overridden.as_deref().unwrap_or_default()
+                    );
+                }
+            }
             for c in &d.cases {
                 let tag = match c.status {
                     Status::Passed => "PASS",
@@ -157,6 +213,23 @@ impl Report {
                 d.failed,
                 d.skipped
             );
+            if !d.capabilities.is_empty() {
+                out.push_str("    <properties>\n");
+                for c in &d.capabilities {
+                    let value = match (&c.overridden, c.claimed) {
+                        (Some(reason), _) => format!("off (server override: {reason})"),
+                        (None, true) => "on".to_owned(),
+                        (None, false) => "off".to_owned(),
+                    };
+                    let _ = writeln!(
+                        out,
+                        "      <property name=\"capability.{}\" value=\"{}\"/>",
+                        xml_escape(&c.name),
+                        xml_escape(&value)
+                    );
+                }
+                out.push_str("    </properties>\n");
+            }
             for c in &d.cases {
                 let head =
                     format!("    <testcase classname=\"{}\" name=\"{}\"", xml_escape(&c.group), xml_escape(&c.name));
@@ -252,7 +325,7 @@ mod tests {
             k
         };
         assert_eq!(sorted(&v), ["drivers", "suite_version"]);
-        assert_eq!(sorted(d), ["cases", "driver", "failed", "passed", "skipped"]);
+        assert_eq!(sorted(d), ["capabilities", "cases", "driver", "failed", "passed", "skipped"]);
         assert_eq!(sorted(&d["cases"][0]), ["detail", "group", "name", "status"]);
     }
 

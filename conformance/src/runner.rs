@@ -10,7 +10,7 @@ use storage_core::{Capabilities, Driver, DriverExt, ErrorKind, ListOptions};
 
 use crate::case::Case;
 use crate::context::{Ctx, fresh_container_name};
-use crate::report::{CaseReport, DriverReport, Status};
+use crate::report::{CapabilityRow, CaseReport, DriverReport, Status};
 
 /// How a suite run is configured.
 #[derive(Clone, Debug)]
@@ -84,6 +84,7 @@ pub async fn run(driver: Arc<dyn Driver>, config: &RunConfig) -> DriverReport {
         }
     }
     DriverReport::new(label(&driver, config), reports)
+        .with_capabilities(CapabilityRow::table(&driver.info().capabilities, &config.overrides))
 }
 
 /// Runs one case by name. A case left out of `config.only` (when set) is skipped.
@@ -97,7 +98,7 @@ pub async fn run_case(driver: Arc<dyn Driver>, name: &str, config: &RunConfig) -
     }
 }
 
-fn label(driver: &Arc<dyn Driver>, config: &RunConfig) -> String {
+pub(crate) fn label(driver: &Arc<dyn Driver>, config: &RunConfig) -> String {
     config.label.clone().unwrap_or_else(|| driver.info().name.clone())
 }
 

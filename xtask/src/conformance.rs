@@ -16,21 +16,27 @@ const DRIVERS: &[&str] = &["memory", "local", "s3", "redis", "azure", "gcs"];
 pub fn command(args: &[String]) -> Result<(), String> {
     let mut drivers: Vec<String> = DRIVERS.iter().map(|s| (*s).to_owned()).collect();
     let mut format = "text".to_owned();
+    let mut krate: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
         match a.as_str() {
             "--driver" | "--drivers" => drivers = value(a)?.split(',').map(|s| s.trim().to_owned()).collect(),
             "--format" => format = value(a)?,
+            "--crate" => krate = Some(value(a)?),
             other => {
                 return Err(format!(
-                    "unknown argument {other:?}; usage: conformance [--driver NAME[,NAME]] [--format text|json|junit]"
+                    "unknown argument {other:?}; usage: conformance [--driver NAME[,NAME] | --crate PATH] \
+                     [--format text|json|junit]"
                 ));
             }
         }
     }
     if !["text", "json", "junit"].contains(&format.as_str()) {
         return Err(format!("unknown format {format:?}; use text, json or junit"));
+    }
+    if let Some(path) = krate {
+        return crate::vendor::run_crate(std::path::Path::new(&path), &format);
     }
     if let Some(bad) = drivers.iter().find(|d| !DRIVERS.contains(&d.as_str())) {
         return Err(format!("unknown driver {bad:?}; known: {}", DRIVERS.join(", ")));
@@ -55,15 +61,19 @@ pub fn command(args: &[String]) -> Result<(), String> {
     }
     let reports = reports?;
     let report = Report::new(reports);
-    let out = match format.as_str() {
-        "json" => report.to_json(),
-        "junit" => report.to_junit(),
-        _ => report.to_text(),
-    };
-    println!("{out}");
+    println!("{}", render(&report, &format));
     match report.failed() {
         0 => Ok(()),
         n => Err(format!("{n} conformance case(s) failed")),
+    }
+}
+
+/// The report in `format` (`text`, `json` or `junit`).
+pub fn render(report: &Report, format: &str) -> String {
+    match format {
+        "json" => report.to_json(),
+        "junit" => report.to_junit(),
+        _ => report.to_text(),
     }
 }
 

@@ -3,11 +3,12 @@
 //! ```text
 //! cargo xtask emulators start|stop|status [NAME...]
 //! cargo xtask test                 emulators up, whole workspace tested, conformance, emulators down
-//! cargo xtask conformance [--driver NAME[,NAME]] [--format text|json|junit]
+//! cargo xtask conformance [--driver NAME[,NAME] | --crate PATH] [--format text|json|junit]
 //! cargo xtask ci                   fmt check, cargo-deny, clippy -D warnings (workspace; facade per
 //!                                  driver feature), cargo doc -D warnings, test
-//! cargo xtask bench [--quick] [--no-callgrind] [--only s3-small,s3-large,local,memory] [--large-repeat R]
-//!                                  our S3 and local drivers vs object_store, OpenDAL, bare hyper / tokio::fs
+//! cargo xtask bench [--quick] [--no-callgrind] [--only s3-small,s3-large,azure-small,azure-large,local,memory]
+//!                   [--large-repeat R]
+//!                                  our S3, Azure and local drivers vs object_store, OpenDAL, bare hyper / tokio::fs
 //! ```
 
 mod bench;
@@ -16,6 +17,7 @@ mod conformance;
 mod emulators;
 mod paths;
 mod process;
+mod vendor;
 
 use std::process::ExitCode;
 
@@ -24,16 +26,20 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   emulators start|stop|status [NAME...]   manage the local servers the tests use
   test                                    start emulators, test the whole workspace, run conformance, stop emulators
-  conformance [--driver NAME[,NAME]] [--format text|json|junit]
-                                          run the conformance suite (drivers: memory, local)
+  conformance [--driver NAME[,NAME] | --crate PATH] [--format text|json|junit]
+                                          run the conformance suite: the built-in drivers (memory,
+                                          local, s3, redis, azure, gcs), or any driver crate's
+                                          conformance_tests! (emulators from its Cargo.toml's
+                                          [package.metadata.storage-conformance] emulators)
   ci                                      fmt check, cargo-deny, clippy -D warnings (the workspace, then
                                           the facade with no driver and each driver feature alone),
                                           cargo doc -D warnings, then test
   bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...]
-        [--only s3-small,s3-large,local,memory] [--large-repeat R]
+        [--only s3-small,s3-large,azure-small,azure-large,local,memory] [--large-repeat R]
                                           our drivers beside object_store, OpenDAL and a bare floor
                                           client: small S3 operations and 512 MiB transfers on one
-                                          s3s-fs server, small operations on a tmpfs directory
+                                          s3s-fs server, the same on one Azurite (Azure Blob), small
+                                          operations on a tmpfs directory
                                           (LocalDriver vs LocalFileSystem, services-fs, tokio::fs), and
                                           the transfer engine's memory bound (2 GiB); ops/s, MiB/s,
                                           CPU, instructions/op (callgrind), peak RSS; writes

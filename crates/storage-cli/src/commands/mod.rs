@@ -6,7 +6,7 @@ mod copy;
 mod tree;
 mod zip;
 
-use storage::{Config, Storage};
+use storage::{Config, Registry, Storage};
 
 use crate::args::{Cli, Command, Shell, TreeFlags};
 use crate::{CmdResult, Failure};
@@ -62,8 +62,8 @@ pub fn out(line: &str) {
     }
 }
 
-/// Runs the parsed command line.
-pub async fn run(cli: Cli) -> CmdResult {
+/// Runs the parsed command line with the drivers of `registry`.
+pub async fn run(cli: Cli, registry: Registry) -> CmdResult {
     if let Command::Completions { shell } = cli.command {
         return completions(shell);
     }
@@ -72,7 +72,7 @@ pub async fn run(cli: Cli) -> CmdResult {
         return Err(Failure::Usage("--transfers must be at least 1".into()));
     }
     let ctx = Ctx {
-        storage: Storage::new(config),
+        storage: Storage::with_registry(config, registry),
         json: cli.json,
         quiet: cli.quiet,
         progress: cli.progress && !cli.quiet,
