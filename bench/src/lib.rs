@@ -1,4 +1,5 @@
-//! Shared bits of the benchmark binaries: argument parsing, resource usage, defaults.
+//! Shared bits of the benchmark binaries: argument parsing, resource usage, defaults, the
+//! floor of the large transfers and the peers' configurations (S3 and Azure).
 
 use std::collections::HashMap;
 
@@ -82,8 +83,10 @@ impl Usage {
 }
 
 /// The floor of the large transfers: hyper-util's client doing one PUT or one GET of a
-/// whole object, signed with `storage_s3::sigv4::sign_headers` and `UNSIGNED-PAYLOAD`
-/// (no hashing, no checksum), path-style URLs, the body streamed from or to a file.
+/// whole object, the body streamed from or to a file. S3: signed with
+/// `storage_s3::sigv4::sign_headers` and `UNSIGNED-PAYLOAD` (no hashing, no checksum),
+/// path-style URLs. Azure: one Put Blob / Get Blob signed with SharedKey
+/// ([`azure_sign`]), no Content-MD5.
 pub struct LargeFloor {
     client: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
@@ -91,30 +94,57 @@ pub struct LargeFloor {
     >,
     scheme_host: String,
     host: http::HeaderValue,
-    bucket: String,
-    access_key: String,
-    secret_key: String,
-    cache: storage_s3::sigv4::KeyCache,
+    /// `/{bucket}` (S3) or `/{account}/{container}` (Azurite).
+    prefix: String,
+    auth: FloorAuth,
+}
+
+/// How the floor clients sign.
+enum FloorAuth {
+    S3 { access_key: String, secret_key: String, cache: Box<storage_s3::sigv4::KeyCache> },
+    Azure(AzureKey),
 }
 
 type FloorError = Box<dyn std::error::Error + Send + Sync>;
 
+/// `http://host:port[/path]` split into `http://host:port`, `host:port` and `/path`.
+pub fn split_endpoint(endpoint: &str) -> Result<(String, String, String), FloorError> {
+    let rest = endpoint.strip_prefix("http://").ok_or("the hyper floor client speaks plain http:// only")?;
+    let (host, path) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
+    let path = path.trim_matches('/');
+    let path = if path.is_empty() { String::new() } else { format!("/{path}") };
+    Ok((format!("http://{host}"), host.to_owned(), path))
+}
+
 impl LargeFloor {
-    /// A client for `endpoint` (plain `http://` only).
-    pub fn new(endpoint: &str, bucket: &str, access_key: &str, secret_key: &str) -> Result<Self, FloorError> {
-        let host = endpoint.strip_prefix("http://").ok_or("the hyper floor client speaks plain http:// only")?;
+    fn with_auth(endpoint: &str, prefix: &str, auth: FloorAuth) -> Result<Self, FloorError> {
+        let (scheme_host, host, path) = split_endpoint(endpoint)?;
         let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
         connector.set_nodelay(true);
         let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
         Ok(LargeFloor {
             client,
-            scheme_host: endpoint.to_owned(),
-            host: http::HeaderValue::from_str(host)?,
-            bucket: bucket.to_owned(),
+            scheme_host,
+            host: http::HeaderValue::from_str(&host)?,
+            prefix: format!("{path}/{prefix}"),
+            auth,
+        })
+    }
+
+    /// An S3 client for `endpoint` (plain `http://` only).
+    pub fn new(endpoint: &str, bucket: &str, access_key: &str, secret_key: &str) -> Result<Self, FloorError> {
+        let auth = FloorAuth::S3 {
             access_key: access_key.to_owned(),
             secret_key: secret_key.to_owned(),
-            cache: storage_s3::sigv4::KeyCache::default(),
-        })
+            cache: Box::default(),
+        };
+        LargeFloor::with_auth(endpoint, bucket, auth)
+    }
+
+    /// An Azure Blob client for `endpoint` (`http://host:port/account`, Azurite's form),
+    /// signing with the account key (base64).
+    pub fn azure(endpoint: &str, container: &str, account: &str, key: &str) -> Result<Self, FloorError> {
+        LargeFloor::with_auth(endpoint, container, FloorAuth::Azure(AzureKey::new(account, key)?))
     }
 
     fn request(
@@ -125,22 +155,33 @@ impl LargeFloor {
         body: http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>,
     ) -> Result<http::Request<http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>>, FloorError> {
         use storage_s3::sigv4::{SigningInput, UNSIGNED_PAYLOAD, sign_headers, uri_encode_into};
-        let mut path = format!("/{}/", self.bucket);
-        uri_encode_into(&mut path, key, true);
+        let mut path = format!("{}/", self.prefix);
         let mut headers = http::HeaderMap::new();
         headers.insert(http::header::HOST, self.host.clone());
         if let Some(n) = len {
             headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));
         }
-        let input = SigningInput {
-            access_key_id: &self.access_key,
-            secret: &self.secret_key,
-            session_token: None,
-            region: "us-east-1",
-            service: "s3",
-            time: chrono::Utc::now(),
-        };
-        sign_headers(&input, &self.cache, method.as_str(), &path, "", &mut headers, UNSIGNED_PAYLOAD)?;
+        match &self.auth {
+            FloorAuth::S3 { access_key, secret_key, cache } => {
+                uri_encode_into(&mut path, key, true);
+                let input = SigningInput {
+                    access_key_id: access_key,
+                    secret: secret_key,
+                    session_token: None,
+                    region: "us-east-1",
+                    service: "s3",
+                    time: chrono::Utc::now(),
+                };
+                sign_headers(&input, cache, method.as_str(), &path, "", &mut headers, UNSIGNED_PAYLOAD)?;
+            }
+            FloorAuth::Azure(az) => {
+                path.push_str(&storage_azure::signing::encode_path(key));
+                if method == http::Method::PUT {
+                    headers.insert("x-ms-blob-type", http::HeaderValue::from_static("BlockBlob"));
+                }
+                az.sign(&method, &path, "", &mut headers)?;
+            }
+        }
         let mut req = http::Request::new(body);
         *req.method_mut() = method;
         *req.uri_mut() = format!("{}{path}", self.scheme_host).parse()?;
@@ -229,6 +270,88 @@ pub fn opendal_s3(
         .secret_access_key(secret_key)
         .disable_config_load()
         .disable_ec2_metadata();
+    opendal::Operator::new(builder)
+}
+
+/// Azurite's account unless told otherwise.
+pub const DEFAULT_AZURE_ACCOUNT: &str = storage_azure::EMULATOR_ACCOUNT;
+/// Azurite's well-known account key unless told otherwise.
+pub const DEFAULT_AZURE_KEY: &str = storage_azure::EMULATOR_KEY;
+
+/// An Azure account and its key, for the floor clients' SharedKey signatures.
+pub struct AzureKey {
+    account: String,
+    key: Vec<u8>,
+}
+
+impl AzureKey {
+    /// `key` is the account key in base64, as the portal shows it.
+    pub fn new(account: &str, key: &str) -> Result<Self, FloorError> {
+        use base64::Engine as _;
+        let key = base64::engine::general_purpose::STANDARD.decode(key)?;
+        Ok(AzureKey { account: account.to_owned(), key })
+    }
+
+    /// Adds `x-ms-date`, `x-ms-version` and a SharedKey `Authorization` (our
+    /// `storage_azure::signing`) to `headers`; `path` is the URL path as sent, `query`
+    /// the raw query string. Content-Length, when there is a body, must already be set.
+    pub fn sign(
+        &self,
+        method: &http::Method,
+        path: &str,
+        query: &str,
+        headers: &mut http::HeaderMap,
+    ) -> Result<(), FloorError> {
+        let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+        headers.insert("x-ms-date", http::HeaderValue::from_str(&date)?);
+        headers.insert("x-ms-version", http::HeaderValue::from_static(storage_azure::signing::API_VERSION));
+        let auth = storage_azure::signing::shared_key_authorization(
+            &self.account,
+            &self.key,
+            method.as_str(),
+            path,
+            query,
+            headers,
+        );
+        headers.insert(http::header::AUTHORIZATION, http::HeaderValue::from_str(&auth)?);
+        Ok(())
+    }
+}
+
+/// Our Azure driver as every bench binary configures it: `AzureConfig` defaults with the
+/// endpoint (`http://127.0.0.1:PORT/devstoreaccount1`) and the account key.
+pub fn ours_azure(endpoint: &str, account: &str, key: &str) -> storage_core::Result<storage_azure::AzureDriver> {
+    storage_azure::AzureDriver::new(storage_azure::AzureConfig::new(account).endpoint(endpoint).account_key(key)?)
+}
+
+/// The object_store peer on Azure as every bench binary configures it:
+/// `MicrosoftAzureBuilder` defaults with the endpoint, the account and its key, plain HTTP.
+pub fn object_store_azure(
+    endpoint: &str,
+    container: &str,
+    account: &str,
+    key: &str,
+) -> object_store::Result<object_store::azure::MicrosoftAzure> {
+    object_store::azure::MicrosoftAzureBuilder::new()
+        .with_endpoint(endpoint.to_owned())
+        .with_allow_http(true)
+        .with_account(account)
+        .with_access_key(key)
+        .with_container_name(container)
+        .build()
+}
+
+/// The OpenDAL peer on Azure as every bench binary configures it: `services::Azblob`
+/// defaults with the endpoint, the account and its key.
+pub fn opendal_azblob(endpoint: &str, container: &str, account: &str, key: &str) -> opendal::Result<opendal::Operator> {
+    // Installs the reqwest transport (the `auto-register-services` ctor is off).
+    opendal::install_default();
+    let builder = opendal::services::Azblob::default()
+        .root("/")
+        .container(container)
+        .endpoint(endpoint)
+        .account_name(account)
+        .account_key(key);
     opendal::Operator::new(builder)
 }
 

@@ -1,6 +1,6 @@
 //! One benchmark client process: runs N operations of one kind with one S3 client
-//! library against the bench server (or one local filesystem library on a directory)
-//! and prints one JSON line per phase.
+//! library against the bench server (or one Azure Blob client against Azurite, or one
+//! local filesystem library on a directory) and prints one JSON line per phase.
 //!
 //! ```text
 //! bench-client --client ours|object_store|opendal|hyper --op put|get|list|all
@@ -15,6 +15,13 @@
 //!              `bench`; ours_nofsync = the same with `LocalOptions::fsync(false)`; object_store = `LocalFileSystem::new_with_prefix(DIR/bench)`; opendal =
 //!              `services::Fs` rooted at DIR/bench; tokio = the floor (`tokio::fs::write` / `read`,
 //!              `read_dir` counting file entries). `--op setup` writes with the client given.
+//!
+//! bench-client --backend azure --endpoint http://127.0.0.1:PORT/ACCOUNT [--account A --account-key K]
+//!              --client ours|object_store|opendal|hyper --op ...
+//!              the same phases on Azure Blob (Azurite; Azurite's account and key by default): ours =
+//!              `AzureDriver` (SharedKey); object_store = `MicrosoftAzure`; opendal = `services::Azblob`;
+//!              hyper = the floor (SharedKey by `storage_azure::signing`). `--op setup` creates the
+//!              container and writes with the client given (xtask: ours).
 //! ```
 //!
 //! Layout (the same for every client): `obj/NNNNNN` are 4 KiB objects (PUT overwrites
@@ -33,7 +40,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use storage_bench::{Args, DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Usage};
+use storage_bench::{Args, DEFAULT_ACCESS_KEY, DEFAULT_AZURE_ACCOUNT, DEFAULT_AZURE_KEY, DEFAULT_SECRET_KEY, Usage};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Res<T> = Result<T, BoxError>;
@@ -63,8 +70,11 @@ struct Settings {
     /// Our driver's payload signing and checksum (defaults unless asked).
     payload_signing: Option<storage_s3::PayloadSigning>,
     checksum: Option<storage_s3::Checksum>,
-    /// `s3` (the bench server) or `local` (a directory).
+    /// `s3` (the bench server), `azure` (Azurite) or `local` (a directory).
     backend: String,
+    /// The Azure account and its key (base64).
+    account: String,
+    account_key: String,
     /// The local backend's root directory.
     root: Option<std::path::PathBuf>,
 }
@@ -95,17 +105,19 @@ async fn run(args: Args) -> Res<()> {
         },
         backend: args.get("backend").unwrap_or("s3").to_owned(),
         root: args.get("root").map(std::path::PathBuf::from),
+        account: args.get("account").unwrap_or(DEFAULT_AZURE_ACCOUNT).to_owned(),
+        account_key: args.get("account-key").unwrap_or(DEFAULT_AZURE_KEY).to_owned(),
     };
-    if settings.backend != "s3" && settings.backend != "local" {
-        return Err(format!("unknown --backend {:?}; expected s3 or local", settings.backend).into());
+    if !["s3", "azure", "local"].contains(&settings.backend.as_str()) {
+        return Err(format!("unknown --backend {:?}; expected s3, azure or local", settings.backend).into());
     }
     let op = args.get("op").unwrap_or("all");
     let objects: usize = args.parse_or("objects", 5000)?;
     if op == "setup" {
         let list_keys: usize = args.parse_or("list-keys", 10_000)?;
-        if settings.backend == "local" {
+        if settings.backend != "s3" {
             let client = Client::new(args.get("client").unwrap_or("ours"), &settings)?;
-            return setup_local(&client, objects, list_keys).await;
+            return setup_with(&client, objects, list_keys).await;
         }
         return setup(&settings, objects, list_keys).await;
     }
@@ -232,10 +244,18 @@ async fn setup(s: &Settings, objects: usize, list_keys: usize) -> Res<()> {
     Ok(())
 }
 
-/// The local backend's setup, with the client under test: creates the directories (our
-/// container) and writes the GET objects and the LIST keys, 32 at a time.
-async fn setup_local(client: &Client, objects: usize, list_keys: usize) -> Res<()> {
+/// The local and Azure backends' setup, with the client given: creates the directories
+/// or the container (our drivers) and writes the GET objects and the LIST keys, 32 at a time.
+async fn setup_with(client: &Client, objects: usize, list_keys: usize) -> Res<()> {
     match client {
+        Client::AzOurs { driver, container } => {
+            use storage_core::{Driver, ErrorKind};
+            match driver.create_container(container).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::ContainerAlreadyExists => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         Client::LocalOurs { driver, container, .. } => {
             use storage_core::{Driver, ErrorKind};
             match driver.create_container(container).await {
@@ -285,8 +305,8 @@ fn ours(s: &Settings) -> Res<storage_s3::S3Driver> {
     Ok(storage_s3::S3Driver::new(config)?)
 }
 
-async fn count_ours(driver: &storage_s3::S3Driver, bucket: &str, prefix: &str) -> Res<usize> {
-    use storage_core::{Driver, ListEntry, ListOptions};
+async fn count_ours(driver: &impl storage_core::Driver, bucket: &str, prefix: &str) -> Res<usize> {
+    use storage_core::{ListEntry, ListOptions};
     let mut stream = driver.list_objects(bucket, ListOptions::prefix(prefix).with_page_size(PAGE));
     let mut n = 0;
     while let Some(entry) = stream.next().await {
@@ -315,12 +335,21 @@ enum Client {
     LocalOpenDal(opendal::Operator),
     /// The local floor: bare `tokio::fs` calls on paths under the container directory.
     LocalTokio(std::path::PathBuf),
+    /// Our Azure driver (`AzureDriver`, SharedKey) through the `Driver` trait.
+    AzOurs { driver: storage_azure::AzureDriver, container: String },
+    /// Apache `object_store` (`MicrosoftAzure`).
+    AzObjectStore(object_store::azure::MicrosoftAzure),
+    /// hyper-util's pooled client with SharedKey by `storage_azure::signing`: the floor.
+    AzHyper(Arc<AzureFloor>),
 }
 
 impl Client {
     fn new(name: &str, s: &Settings) -> Res<Client> {
         if s.backend == "local" {
             return Client::new_local(name, s);
+        }
+        if s.backend == "azure" {
+            return Client::new_azure(name, s);
         }
         Ok(match name {
             "ours" => Client::Ours { driver: ours(s)?, bucket: s.bucket.clone() },
@@ -336,6 +365,23 @@ impl Client {
             "hyper" => Client::Hyper(Arc::new(HyperFloor::new(s)?)),
             other => {
                 return Err(format!("unknown --client {other:?}; expected ours, object_store, opendal or hyper").into());
+            }
+        })
+    }
+
+    /// The Azure clients, each against Azurite's endpoint with the account key (OpenDAL's
+    /// `Operator` is the same variant as on S3).
+    fn new_azure(name: &str, s: &Settings) -> Res<Client> {
+        let (e, c, a, k) = (&s.endpoint, &s.bucket, &s.account, &s.account_key);
+        Ok(match name {
+            "ours" => Client::AzOurs { driver: storage_bench::ours_azure(e, a, k)?, container: c.clone() },
+            "object_store" => Client::AzObjectStore(storage_bench::object_store_azure(e, c, a, k)?),
+            "opendal" => Client::OpenDal(storage_bench::opendal_azblob(e, c, a, k)?),
+            "hyper" => Client::AzHyper(Arc::new(AzureFloor::new(s)?)),
+            other => {
+                return Err(
+                    format!("unknown Azure --client {other:?}; expected ours, object_store, opendal or hyper").into()
+                );
             }
         })
     }
@@ -376,11 +422,11 @@ impl Client {
 
     fn name(&self) -> &'static str {
         match self {
-            Client::Ours { .. } => "ours",
+            Client::Ours { .. } | Client::AzOurs { .. } => "ours",
             Client::LocalOurs { label, .. } => label,
-            Client::ObjectStore(_) | Client::LocalObjectStore(_) => "object_store",
+            Client::ObjectStore(_) | Client::LocalObjectStore(_) | Client::AzObjectStore(_) => "object_store",
             Client::OpenDal(_) | Client::LocalOpenDal(_) => "opendal",
-            Client::Hyper(_) => "hyper",
+            Client::Hyper(_) | Client::AzHyper(_) => "hyper",
             Client::LocalTokio(_) => "tokio",
         }
     }
@@ -411,6 +457,15 @@ impl Client {
                 op.write(&key, data).await?;
             }
             Client::LocalTokio(dir) => tokio::fs::write(dir.join(&key), &data).await?,
+            Client::AzOurs { driver, container } => {
+                use storage_core::{Driver, Payload, PutOptions};
+                driver.put_object(container, &key, Payload::Bytes(data), &PutOptions::default()).await?;
+            }
+            Client::AzObjectStore(store) => {
+                use object_store::ObjectStoreExt;
+                store.put(&object_store::path::Path::from(key), object_store::PutPayload::from_bytes(data)).await?;
+            }
+            Client::AzHyper(h) => h.put(&key, data).await?,
         }
         Ok(())
     }
@@ -437,6 +492,15 @@ impl Client {
             }
             Client::LocalOpenDal(op) => op.read(&key).await?.to_bytes().len(),
             Client::LocalTokio(dir) => tokio::fs::read(dir.join(&key)).await?.len(),
+            Client::AzOurs { driver, container } => {
+                use storage_core::{Driver, GetOptions};
+                driver.get_object(container, &key, &GetOptions::default()).await?.bytes().await?.len()
+            }
+            Client::AzObjectStore(store) => {
+                use object_store::ObjectStoreExt;
+                store.get(&object_store::path::Path::from(key)).await?.bytes().await?.len()
+            }
+            Client::AzHyper(h) => h.get(&key).await?.len(),
         })
     }
 
@@ -512,6 +576,20 @@ impl Client {
                 }
                 n
             }
+            Client::AzOurs { driver, container } => count_ours(driver, container, prefix).await?,
+            Client::AzObjectStore(store) => {
+                // object_store sends no maxresults: Azure's default page is 5,000.
+                use object_store::ObjectStore;
+                let prefix = object_store::path::Path::from(prefix);
+                let mut stream = store.list(Some(&prefix));
+                let mut n = 0;
+                while let Some(meta) = stream.next().await {
+                    meta?;
+                    n += 1;
+                }
+                n
+            }
+            Client::AzHyper(h) => h.list(prefix).await?,
         })
     }
 }
@@ -619,6 +697,126 @@ impl HyperFloor {
                 return Ok(n);
             }
         }
+    }
+}
+
+/// The Azure floor: hyper-util's pooled HTTP/1.1 client (TCP_NODELAY), each request
+/// signed with SharedKey by `storage_azure::signing` (no Content-MD5), the response body
+/// collected and nothing else parsed but what the next request needs.
+struct AzureFloor {
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Full<Bytes>,
+    >,
+    scheme_host: String,
+    host: http::HeaderValue,
+    /// `/{account}/{container}`.
+    prefix: String,
+    key: storage_bench::AzureKey,
+}
+
+impl AzureFloor {
+    fn new(s: &Settings) -> Res<Self> {
+        let (scheme_host, host, path) = storage_bench::split_endpoint(&s.endpoint)?;
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(64)
+            .build(connector);
+        Ok(AzureFloor {
+            client,
+            scheme_host,
+            host: http::HeaderValue::from_str(&host)?,
+            prefix: format!("{path}/{}", s.bucket),
+            key: storage_bench::AzureKey::new(&s.account, &s.account_key)?,
+        })
+    }
+
+    async fn send(&self, method: http::Method, path: &str, query: &str, body: Bytes) -> Res<Bytes> {
+        use http_body_util::BodyExt;
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::HOST, self.host.clone());
+        if method == http::Method::PUT {
+            headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(body.len()));
+            headers.insert("x-ms-blob-type", http::HeaderValue::from_static("BlockBlob"));
+        }
+        self.key.sign(&method, path, query, &mut headers)?;
+        let uri = if query.is_empty() {
+            format!("{}{path}", self.scheme_host)
+        } else {
+            format!("{}{path}?{query}", self.scheme_host)
+        };
+        let mut req = http::Request::new(http_body_util::Full::new(body));
+        *req.method_mut() = method;
+        *req.uri_mut() = uri.parse()?;
+        *req.headers_mut() = headers;
+        let resp = self.client.request(req).await?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)).into());
+        }
+        Ok(bytes)
+    }
+
+    fn blob_path(&self, key: &str) -> String {
+        let mut path = String::with_capacity(self.prefix.len() + key.len() + 1);
+        path.push_str(&self.prefix);
+        path.push('/');
+        path.push_str(&storage_azure::signing::encode_path(key));
+        path
+    }
+
+    async fn put(&self, key: &str, data: Bytes) -> Res<()> {
+        self.send(http::Method::PUT, &self.blob_path(key), "", data).await.map(|_| ())
+    }
+
+    async fn get(&self, key: &str) -> Res<Bytes> {
+        self.send(http::Method::GET, &self.blob_path(key), "", Bytes::new()).await
+    }
+
+    /// List Blobs, `PAGE` per request, counting `<Blob>` elements and following `<NextMarker>`.
+    async fn list(&self, prefix: &str) -> Res<usize> {
+        use storage_azure::signing::encode_query;
+        let base = format!("restype=container&comp=list&maxresults={PAGE}&prefix={}", encode_query(prefix));
+        let mut marker: Option<String> = None;
+        let mut n = 0;
+        loop {
+            let query = match &marker {
+                Some(m) => format!("{base}&marker={}", encode_query(m)),
+                None => base.clone(),
+            };
+            let body = self.send(http::Method::GET, &self.prefix, &query, Bytes::new()).await?;
+            // Azure's entries are ~640 bytes (every property): scan for `<` first, not with
+            // a comparison at every byte (`count` / `between`, which the S3 floor keeps).
+            let (mut at, mut next) = (0, None);
+            while let Some(p) = find_tag(&body, b"<Blob>", at) {
+                n += 1;
+                at = p + 6;
+            }
+            if let Some(p) = find_tag(&body, b"<NextMarker>", at) {
+                let start = p + b"<NextMarker>".len();
+                let end = find_tag(&body, b"</NextMarker>", start).ok_or("unterminated NextMarker")?;
+                next = std::str::from_utf8(&body[start..end]).ok().filter(|m| !m.is_empty()).map(unescape);
+            }
+            marker = next;
+            if marker.is_none() {
+                return Ok(n);
+            }
+        }
+    }
+}
+
+/// Where `needle` (which starts with `<`) occurs in `hay` from `from`: a scan for `<`,
+/// then one comparison per tag.
+fn find_tag(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    loop {
+        let at = i + hay.get(i..)?.iter().position(|&b| b == b'<')?;
+        if hay.get(at..at + needle.len()) == Some(needle) {
+            return Some(at);
+        }
+        i = at + 1;
     }
 }
 

@@ -1,14 +1,16 @@
-//! One large transfer per process: a file on tmpfs PUT to (or GET from) the bench server
-//! or our local driver by one client, timed, with the process's CPU time and peak RSS.
+//! One large transfer per process: a file on tmpfs PUT to (or GET from) the bench server,
+//! Azurite or our local driver by one client, timed, with the process's CPU time and peak
+//! RSS.
 //!
 //! ```text
 //! bench-large --op make-file --file PATH --size BYTES
-//! bench-large --op setup  --file SRC --key KEY [--backend s3|local] [--root DIR]     untimed upload with our engine
-//! bench-large --op delete --keys K1,K2,...     [--backend s3|local] [--root DIR]
+//! bench-large --op setup  --file SRC --key KEY [--backend s3|azure|local] [--root DIR]     untimed upload with our engine
+//! bench-large --op delete --keys K1,K2,...     [--backend s3|azure|local] [--root DIR]
 //! bench-large --op put --client hyper|ours|object_store|opendal --file SRC --key KEY
 //! bench-large --op get --client hyper|ours|object_store|opendal --mode single|parallel|stream
 //!             --key KEY --file DST [--verify-against SRC]
 //!   common: [--endpoint URL] [--bucket B] [--access-key AK --secret-key SK]
+//!           [--account A --account-key K]   (--backend azure; Azurite's by default)
 //!           [--part-size BYTES (8 MiB)] [--concurrency N (8)] [--read-ahead N (8)]
 //!           [--engine-defaults]   (ours: `TransferOptions::default()`, ignoring the three above)
 //!           [--no-verify] [--no-checksum] [--single-put-threshold BYTES]   (ours; diagnostics: xtask runs none)
@@ -26,6 +28,10 @@
 //! - `opendal`: PUT = `writer_with(..).concurrent(N).chunk(part)`; GET single =
 //!   `reader(..).into_bytes_stream(..)`; parallel = `reader_with(..).concurrent(N).chunk(part)`.
 //!
+//! `--backend azure` runs the same clients and modes against Azurite: `hyper` = one Put
+//! Blob / Get Blob signed with SharedKey; ours = `AzureDriver` (Put Block / Put Block List);
+//! object_store = `MicrosoftAzure`; opendal = `services::Azblob`.
+//!
 //! Every client reads the source in 1 MiB chunks (ours reads it itself) and writes a GET
 //! to the destination with `std::fs::File::write_all` on the runtime thread (ours'
 //! `download_file` writes itself). The runtime is current-thread (its blocking pool is
@@ -41,7 +47,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt, TryStreamExt};
-use storage_bench::{Args, DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Usage};
+use storage_bench::{Args, DEFAULT_ACCESS_KEY, DEFAULT_AZURE_ACCOUNT, DEFAULT_AZURE_KEY, DEFAULT_SECRET_KEY, Usage};
 use storage_core::{DownloadOptions, Driver, GetOptions, PutOptions, Transfer, TransferOptions};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -58,6 +64,9 @@ struct Settings {
     secret_key: String,
     backend: String,
     root: Option<PathBuf>,
+    /// The Azure account and its key (base64).
+    account: String,
+    account_key: String,
     part_size: u64,
     concurrency: usize,
     read_ahead: usize,
@@ -103,6 +112,8 @@ async fn run(args: Args) -> Res<()> {
         secret_key: args.get("secret-key").unwrap_or(DEFAULT_SECRET_KEY).to_owned(),
         backend: args.get("backend").unwrap_or("s3").to_owned(),
         root: args.get("root").map(PathBuf::from),
+        account: args.get("account").unwrap_or(DEFAULT_AZURE_ACCOUNT).to_owned(),
+        account_key: args.get("account-key").unwrap_or(DEFAULT_AZURE_KEY).to_owned(),
         part_size: args.parse_or("part-size", 8u64 << 20)?,
         concurrency: args.parse_or("concurrency", 8usize)?.max(1),
         read_ahead: args.parse_or("read-ahead", 8usize)?.max(1),
@@ -169,8 +180,8 @@ fn make_file(path: &Path, size: u64) -> Res<()> {
     Ok(())
 }
 
-/// Our driver for `--backend`: `S3Driver` defaults, or `LocalDriver` under `--root`
-/// (its container created if missing).
+/// Our driver for `--backend`: `S3Driver` defaults, `AzureDriver` defaults with the
+/// account key, or `LocalDriver` under `--root` (its container created if missing).
 async fn ours_driver(s: &Settings) -> Res<Arc<dyn Driver>> {
     let driver: Arc<dyn Driver> = match s.backend.as_str() {
         "s3" => Arc::new(storage_s3::S3Driver::new(
@@ -180,11 +191,12 @@ async fn ours_driver(s: &Settings) -> Res<Arc<dyn Driver>> {
                 .static_credentials(&s.access_key, &s.secret_key)
                 .checksum(if s.no_checksum { storage_s3::Checksum::None } else { storage_s3::Checksum::default() }),
         )?),
+        "azure" => Arc::new(storage_bench::ours_azure(&s.endpoint, &s.account, &s.account_key)?),
         "local" => {
             let root = s.root.as_ref().ok_or("--backend local needs --root DIR")?;
             Arc::new(storage_local::LocalDriver::new(root)?)
         }
-        other => return Err(format!("unknown --backend {other:?}; expected s3 or local").into()),
+        other => return Err(format!("unknown --backend {other:?}; expected s3, azure or local").into()),
     };
     match driver.create_container(&s.bucket).await {
         Ok(_) => {}
@@ -229,7 +241,7 @@ async fn timed(
     key: &str,
     verify_against: Option<&Path>,
 ) -> Res<()> {
-    if s.backend != "s3" && client != "ours" {
+    if s.backend == "local" && client != "ours" {
         return Err(format!("--backend {} is only for --client ours", s.backend).into());
     }
     let path = object_store::path::Path::from(key);
@@ -237,21 +249,24 @@ async fn timed(
     enum C {
         Hyper(Box<storage_bench::LargeFloor>),
         Ours(Arc<dyn Driver>, Transfer),
-        ObjectStore(object_store::aws::AmazonS3),
+        ObjectStore(Box<dyn object_store::ObjectStore>),
         OpenDal(opendal::Operator),
     }
+    let azure = s.backend == "azure";
+    let (e, b) = (s.endpoint.as_str(), s.bucket.as_str());
     let c = match client {
-        "hyper" => {
-            C::Hyper(Box::new(storage_bench::LargeFloor::new(&s.endpoint, &s.bucket, &s.access_key, &s.secret_key)?))
-        }
+        "hyper" if azure => C::Hyper(Box::new(storage_bench::LargeFloor::azure(e, b, &s.account, &s.account_key)?)),
+        "hyper" => C::Hyper(Box::new(storage_bench::LargeFloor::new(e, b, &s.access_key, &s.secret_key)?)),
         "ours" => {
             let d = ours_driver(s).await?;
             C::Ours(d.clone(), Transfer::with_options(d, s.transfer_options()))
         }
-        "object_store" => {
-            C::ObjectStore(storage_bench::object_store_s3(&s.endpoint, &s.bucket, &s.access_key, &s.secret_key)?)
+        "object_store" if azure => {
+            C::ObjectStore(Box::new(storage_bench::object_store_azure(e, b, &s.account, &s.account_key)?))
         }
-        "opendal" => C::OpenDal(storage_bench::opendal_s3(&s.endpoint, &s.bucket, &s.access_key, &s.secret_key)?),
+        "object_store" => C::ObjectStore(Box::new(storage_bench::object_store_s3(e, b, &s.access_key, &s.secret_key)?)),
+        "opendal" if azure => C::OpenDal(storage_bench::opendal_azblob(e, b, &s.account, &s.account_key)?),
+        "opendal" => C::OpenDal(storage_bench::opendal_s3(e, b, &s.access_key, &s.secret_key)?),
         other => return Err(format!("unknown --client {other:?}").into()),
     };
     let part = usize::try_from(s.part_size)?;
@@ -306,7 +321,9 @@ async fn timed(
             let res = d.get_object(&s.bucket, key, &GetOptions::default()).await?;
             sink(file, res.body).await?
         }
-        ("get", C::Ours(_, t), "parallel") => t.download_file(&s.bucket, key, file, &DownloadOptions::overwrite()).await?.size,
+        ("get", C::Ours(_, t), "parallel") => {
+            t.download_file(&s.bucket, key, file, &DownloadOptions::overwrite()).await?.size
+        }
         ("get", C::Ours(_, t), "stream") => sink(file, t.download_stream(&s.bucket, key).await?).await?,
         ("get", C::ObjectStore(store), "single") => {
             use object_store::ObjectStoreExt;

@@ -1,11 +1,12 @@
 //! `cargo xtask bench`: our drivers beside Apache `object_store` and OpenDAL (and a bare
 //! client as the floor), in one run: small S3 operations and large S3 transfers against
-//! one s3s-fs server, small operations on the local filesystem, and the transfer engine's
-//! memory bound.
+//! one s3s-fs server, the same against one Azurite (Azure Blob), small operations on the
+//! local filesystem, and the transfer engine's memory bound.
 //!
 //! ```text
 //! cargo xtask bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...]
-//!                   [--only s3-small,s3-large,local,memory] [--large-repeat R]
+//!                   [--only s3-small,s3-large,azure-small,azure-large,local,memory]
+//!                   [--large-repeat R]
 //! ```
 //!
 //! 1. Builds the separate `bench/` workspace in release (`bench-server`, `bench-client`,
@@ -31,15 +32,24 @@
 //! 6. `local`: the small phases of step 3 on a tmpfs directory, with `LocalDriver`,
 //!    object_store's `LocalFileSystem`, OpenDAL's `services-fs` and bare `tokio::fs` (the
 //!    floor), each on its own directory it set up itself; timed, then under callgrind.
-//! 7. Stops the server, prints Markdown tables with ratios of ours to the best peer and the
-//!    targets (PASS / MISS, never a failure), writes `bench/results/latest.{json,md}`.
+//! 7. `azure-small` and `azure-large` (after the S3 server has stopped): steps 3 and 4
+//!    against Azurite 3.37.0's Blob service (installed by `cargo xtask emulators`' install
+//!    step), started for the run on a free loopback port from 10101 with
+//!    `--inMemoryPersistence`, pinned to CPU 1 with `taskset`, account `devstoreaccount1`
+//!    and its well-known key (SharedKey for every client). Clients: `AzureDriver`,
+//!    object_store's `MicrosoftAzure`, OpenDAL's `services-azblob`, and hyper signing with
+//!    our SharedKey code (the floor). Azurite is slower than s3s-fs, so the timed small
+//!    phases do fewer operations (`Plan::az_n_for`); the callgrind runs are the same.
+//!    Callgrind outputs are named `azure-*.out`.
+//! 8. Stops the servers, prints Markdown tables with ratios of ours to the best peer and
+//!    the targets (PASS / MISS, never a failure), writes `bench/results/latest.{json,md}`.
 //!    Large files are deleted as soon as their section ends.
 //!
 //! Exits non-zero only when something crashed (a build, the server, a client process).
 //!
 //! This module holds the command itself and what every section shares (the clients, the
 //! phases, the large and memory-bound cases); the rest is one module per concern:
-//! `plan` (the arguments), `server` (the S3 server, CPU pinning, valgrind),
+//! `plan` (the arguments), `server` (the S3 server and Azurite, CPU pinning, valgrind),
 //! `client` (running one bench binary), `records` (what the binaries print),
 //! `sections` (one module per section), `targets`, `report` (medians and ratios),
 //! `meta` (the run and the machine), `report_md` and `report_json` (the two outputs).
@@ -65,9 +75,10 @@ use client::ClientBase;
 use plan::{Plan, USAGE};
 use records::Results;
 use report::Report;
+use sections::Remote;
 use server::{Pinning, Server, data_dir, free_port, valgrind_available};
 
-/// Every S3 client, the floor first.
+/// Every S3 (and Azure) client, the floor first.
 const CLIENTS: &[&str] = &["hyper", "ours", "object_store", "opendal"];
 /// Every local filesystem client, the floor first.
 /// `ours_nofsync` is our driver with `LocalOptions::fsync(false)`: the like-for-like
@@ -82,6 +93,8 @@ const LIST_KEYS: usize = 10_000;
 /// 4 KiB objects PUT overwrites and GET reads.
 const OBJECTS: usize = 5_000;
 const ACCESS_KEY: &str = "AKIDBENCH";
+/// Azurite's account; its well-known key is the bench binaries' default.
+const AZURE_ACCOUNT: &str = "devstoreaccount1";
 const SECRET_KEY: &str = "bench-secret-key";
 const MIB: u64 = 1 << 20;
 
@@ -147,7 +160,8 @@ pub fn command(args: &[String]) -> Result<(), String> {
     let large_bin = bins.join("bench-large");
 
     let pinning = Pinning::detect();
-    let callgrind = plan.callgrind && (plan.sections.s3_small || plan.sections.local) && valgrind_available();
+    let s = plan.sections;
+    let callgrind = plan.callgrind && (s.s3_small || s.azure_small || s.local) && valgrind_available();
     let data_dir = data_dir();
     let _ = std::fs::remove_dir_all(&data_dir);
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
@@ -156,6 +170,11 @@ pub fn command(args: &[String]) -> Result<(), String> {
         None => free_port(9101).ok_or("no free loopback port in 9101-9199")?,
     };
     let endpoint = format!("http://127.0.0.1:{port}");
+    // Not the S3 port even when that one is free again by then (a server may linger).
+    let az_port = match plan.sections.needs_azurite() {
+        true => free_port(10101).filter(|p| *p != port).ok_or("no free loopback port in 10101-10199")?,
+        false => 0,
+    };
     let started = Instant::now();
     let cg_dir = target_dir.join("callgrind");
     if callgrind {
@@ -182,15 +201,38 @@ pub fn command(args: &[String]) -> Result<(), String> {
             let large = ClientBase { bin: &large_bin, common: s3_args.clone(), pinning: &pinning, tag: "" };
             if plan.sections.s3_small {
                 let cg = callgrind.then_some(cg_dir.as_path());
-                sections::s3_small(&plan, &small, server, cg, &mut res, &mut crashes)?;
+                let (runs, counts) = (&mut res.runs, &mut res.counts);
+                sections::small(&plan, Remote::S3, &small, server, cg, runs, counts, &mut crashes)?;
             }
             if plan.sections.s3_large {
-                sections::s3_large(&plan, &large, server, &data_dir, &mut res, &mut crashes)?;
+                sections::large(&plan, Remote::S3, &large, server, &data_dir, &mut res.large, &mut crashes)?;
             }
             if plan.sections.memory {
                 sections::memory(&plan, &large, Some(server), &data_dir, &mut res, &mut crashes)?;
             }
             server.stop();
+        }
+        if plan.sections.needs_azurite() {
+            let mut azurite = Server::azurite(&data_dir, az_port, &pinning)?;
+            let az_endpoint = format!("http://127.0.0.1:{az_port}/{AZURE_ACCOUNT}");
+            let az_args: Vec<String> = ["--backend", "azure", "--endpoint", &az_endpoint, "--bucket", "bench"]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+            let mut small_args = az_args.clone();
+            small_args.extend(["--objects".to_owned(), OBJECTS.to_string()]);
+            let small = ClientBase { bin: &client_bin, common: small_args, pinning: &pinning, tag: "azure-" };
+            let large = ClientBase { bin: &large_bin, common: az_args, pinning: &pinning, tag: "azure-" };
+            if plan.sections.azure_small {
+                let cg = callgrind.then_some(cg_dir.as_path());
+                let (runs, counts) = (&mut res.azure_runs, &mut res.azure_counts);
+                sections::small(&plan, Remote::Azure, &small, &mut azurite, cg, runs, counts, &mut crashes)?;
+            }
+            if plan.sections.azure_large {
+                let out = &mut res.azure_large;
+                sections::large(&plan, Remote::Azure, &large, &mut azurite, &data_dir, out, &mut crashes)?;
+            }
+            azurite.stop();
         }
         if plan.sections.local {
             let cg = callgrind.then_some(cg_dir.as_path());
@@ -203,7 +245,7 @@ pub fn command(args: &[String]) -> Result<(), String> {
         crashes.push(e);
     }
 
-    let report = Report::build(&plan, &res, callgrind, &pinning, port, started.elapsed());
+    let report = Report::build(&plan, &res, callgrind, &pinning, (port, az_port), started.elapsed());
     let md = report.markdown(&crashes);
     println!("\n{md}");
     let results = bench_dir.join("results");
@@ -255,7 +297,9 @@ mod tests {
     #[test]
     fn report_outputs_unchanged() {
         let args: Vec<String> = ["--quick", "--large-repeat", "2"].iter().map(|s| s.to_string()).collect();
-        let plan = Plan::parse(&args).unwrap();
+        let mut plan = Plan::parse(&args).unwrap();
+        // The files predate the Azure sections: a run without them writes what it wrote.
+        (plan.sections.azure_small, plan.sections.azure_large) = (false, false);
         let mut res = Results::default();
         let mut i = 0;
         for _rep in 0..2 {
@@ -316,7 +360,7 @@ mod tests {
             res.memory.push(LargeRecord::from_lines(vec![parse_line(&line).unwrap()]).unwrap());
         }
         let pinning = Pinning { enabled: false, note: "pinning note".into() };
-        let mut report = Report::build(&plan, &res, true, &pinning, 9101, Duration::from_secs(42));
+        let mut report = Report::build(&plan, &res, true, &pinning, (9101, 0), Duration::from_secs(42));
         let m = &mut report.meta;
         for (k, v) in [("date", &mut m.date), ("git", &mut m.git), ("cpu", &mut m.cpu), ("cpus", &mut m.cpus)] {
             *v = format!("fixed {k}");
@@ -328,5 +372,59 @@ mod tests {
         let (want_md, want_json) = (include_str!("testdata/report.md"), include_str!("testdata/report.json"));
         assert!(md == want_md, "Markdown differs: {}", first_difference(want_md, &md));
         assert!(json == want_json, "JSON differs: {}", first_difference(want_json, &json));
+    }
+
+    /// The Azure sections: their tables, targets and results fields, from the same kind of
+    /// made-up records.
+    #[test]
+    fn azure_sections_are_reported() {
+        let args: Vec<String> =
+            ["--quick", "--only", "azure-small,azure-large"].iter().map(|s| s.to_string()).collect();
+        let plan = Plan::parse(&args).unwrap();
+        let mut res = Results::default();
+        let mut i = 0;
+        for &(op, conc) in PHASES {
+            for c in CLIENTS {
+                i += 1;
+                res.azure_runs.push(Record::from_line(parse_line(&small_line(c, op, conc, i)).unwrap()).unwrap());
+                res.azure_counts.push(Count {
+                    client: c.to_string(),
+                    op: op.to_string(),
+                    concurrency: conc,
+                    small: (100, 1_000_000),
+                    large: (600, 1_000_000 + 500 * if *c == "ours" { 40_000 } else { 100_000 }),
+                    per_op: if *c == "ours" { 40_000.0 } else { 100_000.0 },
+                    file: PathBuf::from(format!("/x/azure-{c}-{op}-c{conc}.out")),
+                });
+            }
+        }
+        for &(op, client, mode) in LARGE {
+            i += 1;
+            let line = large_line("azure", client, op, mode, i, 20000);
+            res.azure_large.push(LargeRecord::from_lines(vec![parse_line(&line).unwrap()]).unwrap());
+        }
+        let pinning = Pinning { enabled: false, note: "pinning note".into() };
+        let report = Report::build(&plan, &res, true, &pinning, (9101, 10101), Duration::from_secs(42));
+        assert!(report.rows.is_empty() && report.large.is_empty() && report.local_rows.is_empty());
+        assert_eq!((report.azure_rows.len(), report.azure_large.len()), (PHASES.len(), LARGE.len()));
+        assert_eq!(report.meta.port, "9101; azurite 10101");
+        let put = &report.azure_rows[0];
+        assert_eq!(put.instr_ratio, Some(0.4));
+        let md = report.markdown(&[]);
+        assert!(md.contains("### Azure, small operations (Azurite)"), "{md}");
+        assert!(md.contains("### Azure, large transfers (128 MiB, Azurite, one repetition)"), "{md}");
+        assert!(!md.contains("### S3"), "{md}");
+        assert!(md.contains("- Azure PUT 4 KiB, 1 in flight: instructions/op, ours / best peer: 0.40x"), "{md}");
+        assert!(md.contains("- Azure PUT 128 MiB, `Transfer::upload_file`: MiB/s, ours / best peer"), "{md}");
+        assert!(md.contains("azure-*.out for Azure"), "{md}");
+        let text = report.json(&res, &[]).unwrap();
+        let doc = report_json::Document::parse(&text).unwrap();
+        assert_eq!((doc.azure_summary.len(), doc.azure_large.len()), (PHASES.len(), LARGE.len()));
+        assert_eq!(
+            (doc.azure_callgrind.len(), doc.azure_runs.len()),
+            (PHASES.len() * CLIENTS.len(), res.azure_runs.len())
+        );
+        assert_eq!(doc.azure_large_runs.len(), LARGE.len());
+        assert!(doc.summary.is_empty() && doc.large.is_empty() && doc.callgrind.is_empty());
     }
 }

@@ -1,53 +1,68 @@
 //! The arguments of `cargo xtask bench`: which sections run (`--only`), which clients, how
 //! many operations and repetitions (`--quick`, `--repeat`, `--large-repeat`), callgrind or
-//! not, and the server's port.
+//! not, and the S3 server's port.
 
 use super::{CLIENTS, LOCAL_CLIENTS, MIB};
 
 pub(crate) const USAGE: &str = "usage: cargo xtask bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...] \
-                     [--only s3-small,s3-large,local,memory] [--large-repeat R]";
+                     [--only s3-small,s3-large,azure-small,azure-large,local,memory] [--large-repeat R]";
 
 /// The sections `--only` selects.
-pub(crate) const SECTIONS: &[&str] = &["s3-small", "s3-large", "local", "memory"];
+pub(crate) const SECTIONS: &[&str] = &["s3-small", "s3-large", "azure-small", "azure-large", "local", "memory"];
 
 /// Which parts of the benchmark run.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Sections {
     pub(crate) s3_small: bool,
     pub(crate) s3_large: bool,
+    pub(crate) azure_small: bool,
+    pub(crate) azure_large: bool,
     pub(crate) local: bool,
     pub(crate) memory: bool,
 }
 
 impl Sections {
     pub(crate) fn all() -> Sections {
-        Sections { s3_small: true, s3_large: true, local: true, memory: true }
+        Sections { s3_small: true, s3_large: true, azure_small: true, azure_large: true, local: true, memory: true }
     }
 
     pub(crate) fn parse(list: &str) -> Result<Sections, String> {
-        let mut s = Sections { s3_small: false, s3_large: false, local: false, memory: false };
+        let mut s = Sections {
+            s3_small: false,
+            s3_large: false,
+            azure_small: false,
+            azure_large: false,
+            local: false,
+            memory: false,
+        };
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             match name {
                 "s3-small" => s.s3_small = true,
                 "s3-large" => s.s3_large = true,
+                "azure-small" => s.azure_small = true,
+                "azure-large" => s.azure_large = true,
                 "local" => s.local = true,
                 "memory" => s.memory = true,
                 other => return Err(format!("unknown section {other:?}; known: {}", SECTIONS.join(", "))),
             }
         }
-        if !(s.s3_small || s.s3_large || s.local || s.memory) {
+        if !(s.s3_small || s.s3_large || s.azure_small || s.azure_large || s.local || s.memory) {
             return Err(format!("--only needs at least one of {}", SECTIONS.join(", ")));
         }
         Ok(s)
     }
 
     pub(crate) fn names(&self) -> Vec<&'static str> {
-        let on = [self.s3_small, self.s3_large, self.local, self.memory];
+        let on = [self.s3_small, self.s3_large, self.azure_small, self.azure_large, self.local, self.memory];
         SECTIONS.iter().zip(on).filter(|(_, on)| *on).map(|(n, _)| *n).collect()
     }
 
     pub(crate) fn needs_server(&self) -> bool {
         self.s3_small || self.s3_large || self.memory
+    }
+
+    pub(crate) fn needs_azurite(&self) -> bool {
+        self.azure_small || self.azure_large
     }
 }
 
@@ -66,6 +81,11 @@ pub(crate) struct Plan {
     pub(crate) n_par: usize,
     /// Complete listings per timed LIST phase.
     pub(crate) listings: usize,
+    /// The same three against Azurite, which answers 300-2,000 small requests per second
+    /// (s3s-fs: 2,000-20,000), so that its section takes minutes, not a quarter of an hour.
+    pub(crate) az_n_seq: usize,
+    pub(crate) az_n_par: usize,
+    pub(crate) az_listings: usize,
     /// Callgrind: operations in the small and the large run (listings for LIST).
     pub(crate) cg_ops: (usize, usize),
     pub(crate) cg_listings: (usize, usize),
@@ -121,6 +141,9 @@ impl Plan {
             n_seq: 5_000,
             n_par: 10_000,
             listings: 5,
+            az_n_seq: 1_000,
+            az_n_par: 2_000,
+            az_listings: 3,
             cg_ops: (200, 2_200),
             cg_listings: (1, 3),
             large_bytes: 512 * MIB,
@@ -132,6 +155,9 @@ impl Plan {
             plan.n_seq = 1_000;
             plan.n_par = 2_000;
             plan.listings = 1;
+            plan.az_n_seq = 300;
+            plan.az_n_par = 600;
+            plan.az_listings = 1;
             plan.cg_ops = (100, 600);
             plan.cg_listings = (1, 2);
             plan.large_bytes = 128 * MIB;
@@ -148,7 +174,16 @@ impl Plan {
         }
     }
 
-    /// The S3 clients asked for, in table order.
+    /// [`Plan::n_for`] against Azurite.
+    pub(crate) fn az_n_for(&self, op: &str, concurrency: usize) -> usize {
+        match (op, concurrency) {
+            ("list", _) => self.az_listings,
+            (_, 1) => self.az_n_seq,
+            _ => self.az_n_par,
+        }
+    }
+
+    /// The S3 (and Azure: the same four) clients asked for, in table order.
     pub(crate) fn s3_clients(&self) -> Vec<String> {
         CLIENTS.iter().filter(|c| self.clients.iter().any(|x| x == *c)).map(|c| (*c).to_owned()).collect()
     }
@@ -166,9 +201,13 @@ mod tests {
     #[test]
     fn sections() {
         let s = Sections::parse("local, memory").unwrap();
-        assert!(!s.s3_small && !s.s3_large && s.local && s.memory && s.needs_server());
+        assert!(!s.s3_small && !s.s3_large && s.local && s.memory && s.needs_server() && !s.needs_azurite());
         assert_eq!(s.names(), vec!["local", "memory"]);
         assert!(!Sections::parse("local").unwrap().needs_server());
+        let s = Sections::parse("azure-small,azure-large").unwrap();
+        assert!(s.azure_small && s.azure_large && !s.s3_small && s.needs_azurite() && !s.needs_server());
+        assert_eq!(s.names(), vec!["azure-small", "azure-large"]);
+        assert_eq!(Sections::all().names(), SECTIONS);
         assert!(Sections::parse("s3-huge").is_err());
         assert!(Sections::parse("").is_err());
     }
@@ -181,6 +220,7 @@ mod tests {
         assert_eq!(p.local_clients(), vec!["tokio", "ours"]);
         assert_eq!(p.s3_clients(), vec!["ours"]);
         assert_eq!((p.n_for("list", 1), p.n_for("put", 1), p.n_for("get", 32)), (1, 1_000, 2_000));
+        assert_eq!((p.az_n_for("list", 1), p.az_n_for("put", 1), p.az_n_for("get", 32)), (1, 300, 600));
         assert!(Plan::parse(&args(&["--clients", "s3cmd"])).is_err());
         assert!(Plan::parse(&args(&["--repeat"])).is_err());
         assert!(Plan::parse(&args(&["--frobnicate"])).is_err());

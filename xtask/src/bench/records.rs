@@ -31,6 +31,10 @@ pub(crate) struct Results {
     pub(crate) local_counts: Vec<Count>,
     pub(crate) large: Vec<LargeRecord>,
     pub(crate) memory: Vec<LargeRecord>,
+    /// The small phases, their counts and the large transfers against Azurite.
+    pub(crate) azure_runs: Vec<Record>,
+    pub(crate) azure_counts: Vec<Count>,
+    pub(crate) azure_large: Vec<LargeRecord>,
 }
 
 /// The fields of a `bench-client` line the report reads.

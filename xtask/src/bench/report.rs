@@ -67,6 +67,9 @@ pub(crate) struct Report {
     pub(crate) rows: Vec<Row>,
     pub(crate) local_rows: Vec<Row>,
     pub(crate) large: Vec<LargeRow>,
+    /// The small phases and the large transfers against Azurite.
+    pub(crate) azure_rows: Vec<Row>,
+    pub(crate) azure_large: Vec<LargeRow>,
     pub(crate) large_mib: u64,
     pub(crate) large_repeat: usize,
     pub(crate) memory: Vec<(LargeRecord, f64)>,
@@ -148,6 +151,100 @@ pub(crate) fn large_api(client: &str, op: &str, mode: &str) -> &'static str {
     }
 }
 
+/// The rows of a small-operations table against a server (S3 or Azure), and their targets.
+fn remote_rows(
+    label: &str,
+    clients: &[String],
+    runs: &[Record],
+    counts: &[Count],
+    callgrind: bool,
+    targets: &mut Vec<Target>,
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for &(op, concurrency) in PHASES {
+        let cells = cells_of(clients, runs, counts, op, concurrency);
+        let ours = cells.get("ours").copied().unwrap_or_default();
+        let cpu_ratio = ratio(ours.cpu_us, best_peer(&cells, |c| c.cpu_us));
+        let instr_ratio = ratio(ours.instr, best_peer(&cells, |c| c.instr));
+        let label = format!("{label} {}", phase_label(op, concurrency));
+        if op != "list" && callgrind {
+            targets.push(Target::at_most(
+                format!("{label}: instructions/op, ours / best peer"),
+                instr_ratio,
+                TARGET_INSTR_RATIO,
+                "x",
+            ));
+        }
+        targets.push(Target::at_most(
+            format!("{label}: client CPU/op, ours / best peer"),
+            cpu_ratio,
+            TARGET_CPU_RATIO,
+            "x",
+        ));
+        if op == "list" {
+            targets.push(Target::at_most(
+                format!("{label}: client CPU per key listed, ours"),
+                ours.cpu_us,
+                TARGET_LIST_US_PER_KEY,
+                " µs",
+            ));
+        }
+        rows.push(Row {
+            op,
+            concurrency,
+            cells,
+            cpu_ratio,
+            instr_ratio,
+            tput_ratio: None,
+            nofsync_tput_ratio: None,
+            nofsync_cpu_ratio: None,
+        });
+    }
+    rows
+}
+
+/// The rows of a large-transfers table against a server (S3 or Azure), medians over the
+/// repetitions, and their targets.
+fn large_rows(label: &str, records: &[LargeRecord], large_bytes: u64, targets: &mut Vec<Target>) -> Vec<LargeRow> {
+    // Medians over the repetitions of one (client, operation, mode).
+    let med = |client: &str, op: &str, mode: &str, f: fn(&LargeRecord) -> f64| {
+        median(records.iter().filter(|r| r.client == client && r.op == op && r.mode == mode).map(f).collect())
+    };
+    let mut large = Vec::new();
+    for &(op, client, mode) in LARGE {
+        let Some(mib_per_s) = med(client, op, mode, |r| r.mib_per_s) else { continue };
+        let group = large_group(op, mode);
+        let floor = med("hyper", op, "single", |r| r.mib_per_s);
+        let best = LARGE
+            .iter()
+            .filter(|(o, c, m)| PEERS.contains(c) && large_group(o, m) == group)
+            .filter_map(|(o, c, m)| med(c, o, m, |r| r.mib_per_s))
+            .max_by(f64::total_cmp);
+        let vs_peer = if client == "ours" { ratio(Some(mib_per_s), best) } else { None };
+        let vs_floor = if client == "hyper" { None } else { ratio(Some(mib_per_s), floor) };
+        if client == "ours" {
+            let what = format!(
+                "{label} {group} {} MiB, `{}`",
+                large_bytes / MIB,
+                large_api(client, op, mode).replace('`', "")
+            );
+            targets.push(Target::at_least(format!("{what}: MiB/s, ours / best peer"), vs_peer, TARGET_LARGE_PEER, "x"));
+            targets.push(Target::at_least(format!("{what}: MiB/s, ours / floor"), vs_floor, TARGET_LARGE_FLOOR, "x"));
+        }
+        large.push(LargeRow {
+            group,
+            client: client.to_owned(),
+            mode: mode.to_owned(),
+            mib_per_s,
+            cpu_s: med(client, op, mode, |r| r.cpu_s).unwrap_or(f64::NAN),
+            rss_kb: med(client, op, mode, |r| r.peak_rss_kb).unwrap_or(f64::NAN),
+            vs_peer,
+            vs_floor,
+        });
+    }
+    large
+}
+
 impl Report {
     /// Medians, ratios, targets and notes of one run.
     pub(crate) fn build(
@@ -155,102 +252,27 @@ impl Report {
         res: &Results,
         callgrind: bool,
         pinning: &Pinning,
-        port: u16,
+        (port, az_port): (u16, u16),
         elapsed: Duration,
     ) -> Report {
-        let mut rows = Vec::new();
         let mut targets = Vec::new();
         let clients = plan.s3_clients();
         let local_clients = plan.local_clients();
+        let mut rows = Vec::new();
         if plan.sections.s3_small {
-            for &(op, concurrency) in PHASES {
-                let cells = cells_of(&clients, &res.runs, &res.counts, op, concurrency);
-                let ours = cells.get("ours").copied().unwrap_or_default();
-                let cpu_ratio = ratio(ours.cpu_us, best_peer(&cells, |c| c.cpu_us));
-                let instr_ratio = ratio(ours.instr, best_peer(&cells, |c| c.instr));
-                let label = format!("S3 {}", phase_label(op, concurrency));
-                if op != "list" && callgrind {
-                    targets.push(Target::at_most(
-                        format!("{label}: instructions/op, ours / best peer"),
-                        instr_ratio,
-                        TARGET_INSTR_RATIO,
-                        "x",
-                    ));
-                }
-                targets.push(Target::at_most(
-                    format!("{label}: client CPU/op, ours / best peer"),
-                    cpu_ratio,
-                    TARGET_CPU_RATIO,
-                    "x",
-                ));
-                if op == "list" {
-                    targets.push(Target::at_most(
-                        format!("{label}: client CPU per key listed, ours"),
-                        ours.cpu_us,
-                        TARGET_LIST_US_PER_KEY,
-                        " µs",
-                    ));
-                }
-                rows.push(Row {
-                    op,
-                    concurrency,
-                    cells,
-                    cpu_ratio,
-                    instr_ratio,
-                    tput_ratio: None,
-                    nofsync_tput_ratio: None,
-                    nofsync_cpu_ratio: None,
-                });
-            }
+            rows = remote_rows("S3", &clients, &res.runs, &res.counts, callgrind, &mut targets);
         }
-
         let mut large = Vec::new();
         if plan.sections.s3_large {
-            // Medians over the repetitions of one (client, operation, mode).
-            let med = |client: &str, op: &str, mode: &str, f: fn(&LargeRecord) -> f64| {
-                median(res.large.iter().filter(|r| r.client == client && r.op == op && r.mode == mode).map(f).collect())
-            };
-            for &(op, client, mode) in LARGE {
-                let Some(mib_per_s) = med(client, op, mode, |r| r.mib_per_s) else { continue };
-                let group = large_group(op, mode);
-                let floor = med("hyper", op, "single", |r| r.mib_per_s);
-                let best = LARGE
-                    .iter()
-                    .filter(|(o, c, m)| PEERS.contains(c) && large_group(o, m) == group)
-                    .filter_map(|(o, c, m)| med(c, o, m, |r| r.mib_per_s))
-                    .max_by(f64::total_cmp);
-                let vs_peer = if client == "ours" { ratio(Some(mib_per_s), best) } else { None };
-                let vs_floor = if client == "hyper" { None } else { ratio(Some(mib_per_s), floor) };
-                if client == "ours" {
-                    let what = format!(
-                        "S3 {group} {} MiB, `{}`",
-                        plan.large_bytes / MIB,
-                        large_api(client, op, mode).replace('`', "")
-                    );
-                    targets.push(Target::at_least(
-                        format!("{what}: MiB/s, ours / best peer"),
-                        vs_peer,
-                        TARGET_LARGE_PEER,
-                        "x",
-                    ));
-                    targets.push(Target::at_least(
-                        format!("{what}: MiB/s, ours / floor"),
-                        vs_floor,
-                        TARGET_LARGE_FLOOR,
-                        "x",
-                    ));
-                }
-                large.push(LargeRow {
-                    group,
-                    client: client.to_owned(),
-                    mode: mode.to_owned(),
-                    mib_per_s,
-                    cpu_s: med(client, op, mode, |r| r.cpu_s).unwrap_or(f64::NAN),
-                    rss_kb: med(client, op, mode, |r| r.peak_rss_kb).unwrap_or(f64::NAN),
-                    vs_peer,
-                    vs_floor,
-                });
-            }
+            large = large_rows("S3", &res.large, plan.large_bytes, &mut targets);
+        }
+        let mut azure_rows = Vec::new();
+        if plan.sections.azure_small {
+            azure_rows = remote_rows("Azure", &clients, &res.azure_runs, &res.azure_counts, callgrind, &mut targets);
+        }
+        let mut azure_large = Vec::new();
+        if plan.sections.azure_large {
+            azure_large = large_rows("Azure", &res.azure_large, plan.large_bytes, &mut targets);
         }
 
         let mut local_rows = Vec::new();
@@ -416,6 +438,32 @@ impl Report {
                 MEMORY_OVERHEAD / MIB
             ));
         }
+        if plan.sections.needs_azurite() {
+            notes.push(format!(
+                "Azure: Azurite {AZURITE_VERSION} (Blob service, Node.js {}) started for the run with \
+                 --inMemoryPersistence --skipApiVersionCheck --loose --disableTelemetry --silent, pinned to its \
+                 own core like the S3 server; account devstoreaccount1 and its well-known key, SharedKey for \
+                 every client. Azurite answers 300-2,000 small requests a second (one Node.js thread), so it \
+                 bounds ops/s for every client even more than s3s-fs does: compare CPU/op, instructions/op and \
+                 RSS. Small phases: medians of {} repetition(s); N per phase: {} sequential, {} with 32 in \
+                 flight; LIST: {} listing(s) of {LIST_KEYS} keys. Clients as configured: ours = \
+                 `AzureConfig::new(account).endpoint(..).account_key(..)` (Put Blob of the bytes, no \
+                 Content-MD5: the service computes the MD5 and returns it; LIST in pages of 1,000); \
+                 object_store = `MicrosoftAzureBuilder` with endpoint, account, access key, allow_http (LIST \
+                 sends no maxresults: Azure pages by 5,000); opendal = `services::Azblob` with endpoint, \
+                 account_name, account_key (LIST limit 1,000); hyper = the floor: hyper-util pooled client, \
+                 SharedKey by `storage_azure::signing::shared_key_authorization`, no XML parsing beyond \
+                 counting `<Blob>` and reading `<NextMarker>`. Large transfers as on S3 (8 MiB blocks, 8 in \
+                 flight, every GET compared byte for byte): ours = `AzureDriver` with the same \
+                 `TransferOptions` (Put Block per part with its Content-MD5, then Put Block List); hyper = one \
+                 Put Blob / Get Blob, the body streamed. The GET object is written by our engine as blocks.",
+                node_version(),
+                plan.repeat,
+                plan.az_n_seq,
+                plan.az_n_par,
+                plan.az_listings
+            ));
+        }
         if callgrind {
             let (s, l) = plan.cg_ops;
             let (ls, ll) = plan.cg_listings;
@@ -423,9 +471,10 @@ impl Report {
                 "Instructions/op: valgrind --tool=callgrind on the client process (all threads), (I(N={l}) - \
                  I(N={s})) / {}; LIST: ({ll} - {ls} listings) x {LIST_KEYS} keys. Valgrind hides SHA-NI, so \
                  SHA-256 runs its software path there (native runs use SHA-NI where the CPU has it). Outputs: \
-                 bench/target/callgrind/*.out, local-*.out for the local filesystem (`callgrind_annotate \
+                 bench/target/callgrind/*.out, local-*.out for the local filesystem{} (`callgrind_annotate \
                  --inclusive=yes FILE`).",
-                l - s
+                l - s,
+                if plan.sections.azure_small { ", azure-*.out for Azure" } else { "" }
             ));
         } else {
             notes.push("Instruction counts skipped (--no-callgrind or no valgrind).".to_owned());
@@ -442,7 +491,10 @@ impl Report {
             git: git_describe(),
             cpu: cpu_model(),
             cpus: std::thread::available_parallelism().map(|n| n.get().to_string()).unwrap_or_default(),
-            port: port.to_string(),
+            port: match plan.sections.needs_azurite() {
+                true => format!("{port}; azurite {az_port}"),
+                false => port.to_string(),
+            },
             elapsed_s: format!("{:.0}", elapsed.as_secs_f64()),
             versions: pinned_versions(),
         };
@@ -450,6 +502,8 @@ impl Report {
             rows,
             local_rows,
             large,
+            azure_rows,
+            azure_large,
             large_mib: plan.large_bytes / MIB,
             large_repeat: plan.large_repeat,
             memory,
@@ -462,6 +516,20 @@ impl Report {
             meta,
         }
     }
+}
+
+/// The Azurite the Azure sections run (`cargo xtask emulators` installs this one).
+const AZURITE_VERSION: &str = "3.37.0";
+
+/// `node --version`, without its `v`.
+fn node_version() -> String {
+    std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().trim_start_matches('v').to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 /// "LIST 10k keys" or "PUT 4 KiB, 32 in flight".

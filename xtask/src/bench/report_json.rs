@@ -12,25 +12,37 @@ use serde_json::ser::{Formatter, PrettyFormatter};
 use super::MEMORY_OVERHEAD;
 use super::meta::Meta;
 use super::records::{Count, Line, Results};
-use super::report::{Report, Row};
+use super::report::{self, Report, Row};
 
-/// The whole results file, its fields in the order written.
+/// The whole results file, its fields in the order written. The Azure fields are left out
+/// when empty (runs without the Azure sections write what they always wrote).
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Document {
     pub(crate) meta: Meta,
     /// S3 small operations, one entry per phase.
     pub(crate) summary: Vec<SmallRow>,
     pub(crate) large: Vec<LargeRow>,
+    /// Azure (Azurite) small operations, one entry per phase, and large transfers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) azure_summary: Vec<SmallRow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) azure_large: Vec<LargeRow>,
     /// Local filesystem small operations, one entry per phase.
     pub(crate) local: Vec<SmallRow>,
     pub(crate) memory: Vec<MemoryRow>,
     pub(crate) targets: Vec<TargetRow>,
     pub(crate) callgrind: Vec<CountRow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) azure_callgrind: Vec<CountRow>,
     pub(crate) local_callgrind: Vec<CountRow>,
     /// The lines the bench binaries printed, as printed.
     pub(crate) runs: Vec<Line>,
     pub(crate) local_runs: Vec<Line>,
     pub(crate) large_runs: Vec<Line>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) azure_runs: Vec<Line>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) azure_large_runs: Vec<Line>,
     pub(crate) memory_runs: Vec<Line>,
     pub(crate) notes: Vec<String>,
     pub(crate) crashes: Vec<String>,
@@ -226,6 +238,21 @@ fn small_rows(rows: &[Row]) -> Vec<SmallRow> {
         .collect()
 }
 
+fn large_rows(rows: &[report::LargeRow]) -> Vec<LargeRow> {
+    rows.iter()
+        .map(|r| LargeRow {
+            group: r.group.to_owned(),
+            client: r.client.clone(),
+            mode: r.mode.clone(),
+            mib_per_s: r.mib_per_s,
+            cpu_s: r.cpu_s,
+            peak_rss_kb: r.rss_kb,
+            mib_per_s_ratio_ours_to_best_peer: r.vs_peer,
+            mib_per_s_ratio_to_floor: r.vs_floor,
+        })
+        .collect()
+}
+
 fn count_rows(counts: &[Count]) -> Vec<CountRow> {
     counts
         .iter()
@@ -249,20 +276,9 @@ impl Report {
         Document {
             meta: self.meta.clone(),
             summary: small_rows(&self.rows),
-            large: self
-                .large
-                .iter()
-                .map(|r| LargeRow {
-                    group: r.group.to_owned(),
-                    client: r.client.clone(),
-                    mode: r.mode.clone(),
-                    mib_per_s: r.mib_per_s,
-                    cpu_s: r.cpu_s,
-                    peak_rss_kb: r.rss_kb,
-                    mib_per_s_ratio_ours_to_best_peer: r.vs_peer,
-                    mib_per_s_ratio_to_floor: r.vs_floor,
-                })
-                .collect(),
+            large: large_rows(&self.large),
+            azure_summary: small_rows(&self.azure_rows),
+            azure_large: large_rows(&self.azure_large),
             local: small_rows(&self.local_rows),
             memory: self
                 .memory
@@ -300,10 +316,13 @@ impl Report {
                 })
                 .collect(),
             callgrind: count_rows(&res.counts),
+            azure_callgrind: count_rows(&res.azure_counts),
             local_callgrind: count_rows(&res.local_counts),
             runs: res.runs.iter().map(|r| r.raw.clone()).collect(),
             local_runs: res.local_runs.iter().map(|r| r.raw.clone()).collect(),
             large_runs: res.large.iter().map(|r| r.raw.clone()).collect(),
+            azure_runs: res.azure_runs.iter().map(|r| r.raw.clone()).collect(),
+            azure_large_runs: res.azure_large.iter().map(|r| r.raw.clone()).collect(),
             memory_runs: res.memory.iter().map(|r| r.raw.clone()).collect(),
             notes: self.notes.clone(),
             crashes: crashes.to_vec(),

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::report::{Report, Row, large_api};
+use super::report::{LargeRow, Report, Row, large_api};
 use super::targets::{
     TARGET_CPU_RATIO, TARGET_INSTR_RATIO, TARGET_LARGE_FLOOR, TARGET_LARGE_PEER, TARGET_LOCAL_LIST, TARGET_LOCAL_SMALL,
 };
@@ -70,6 +70,44 @@ impl Report {
         }
     }
 
+    /// "one repetition" or "medians of N repetitions".
+    fn reps(&self) -> String {
+        match self.large_repeat {
+            1 => "one repetition".to_owned(),
+            n => format!("medians of {n} repetitions"),
+        }
+    }
+
+    /// A table of large transfers: MiB/s, client CPU, peak RSS, ratios to the best peer and
+    /// to the floor.
+    fn large_table(&self, s: &mut String, rows: &[LargeRow]) {
+        let _ = writeln!(
+            s,
+            "| transfer | client | API | MiB/s | client CPU s | CPU s per GiB | peak RSS | MiB/s ours/best peer | MiB/s / floor |"
+        );
+        let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---|---|");
+        for r in rows {
+            let per_gib = r.cpu_s / (self.large_mib as f64 / 1024.0);
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.1} MiB | {} | {} |",
+                r.group,
+                r.client,
+                large_api(&r.client, if r.group == "PUT" { "put" } else { "get" }, &r.mode),
+                r.mib_per_s,
+                r.cpu_s,
+                per_gib,
+                r.rss_kb / 1024.0,
+                fmt_opt(r.vs_peer, |v| format!("{v:.2} {}", if v >= TARGET_LARGE_PEER { "PASS" } else { "MISS" })),
+                fmt_opt(r.vs_floor, |v| if r.client == "ours" {
+                    format!("{v:.2} {}", if v >= TARGET_LARGE_FLOOR { "PASS" } else { "MISS" })
+                } else {
+                    format!("{v:.2}")
+                }),
+            );
+        }
+    }
+
     /// The whole report, ending with what crashed (when anything did).
     pub(crate) fn markdown(&self, crashes: &[String]) -> String {
         let mut s = String::new();
@@ -82,36 +120,16 @@ impl Report {
             Report::small_table(&mut s, &self.rows, &self.clients, false);
         }
         if self.sections.s3_large {
-            let reps = match self.large_repeat {
-                1 => "one repetition".to_owned(),
-                n => format!("medians of {n} repetitions"),
-            };
-            let _ = writeln!(s, "\n### S3, large transfers ({} MiB, bench-server, {reps})\n", self.large_mib);
-            let _ = writeln!(
-                s,
-                "| transfer | client | API | MiB/s | client CPU s | CPU s per GiB | peak RSS | MiB/s ours/best peer | MiB/s / floor |"
-            );
-            let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---|---|");
-            for r in &self.large {
-                let per_gib = r.cpu_s / (self.large_mib as f64 / 1024.0);
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.1} MiB | {} | {} |",
-                    r.group,
-                    r.client,
-                    large_api(&r.client, if r.group == "PUT" { "put" } else { "get" }, &r.mode),
-                    r.mib_per_s,
-                    r.cpu_s,
-                    per_gib,
-                    r.rss_kb / 1024.0,
-                    fmt_opt(r.vs_peer, |v| format!("{v:.2} {}", if v >= TARGET_LARGE_PEER { "PASS" } else { "MISS" })),
-                    fmt_opt(r.vs_floor, |v| if r.client == "ours" {
-                        format!("{v:.2} {}", if v >= TARGET_LARGE_FLOOR { "PASS" } else { "MISS" })
-                    } else {
-                        format!("{v:.2}")
-                    }),
-                );
-            }
+            let _ = writeln!(s, "\n### S3, large transfers ({} MiB, bench-server, {})\n", self.large_mib, self.reps());
+            self.large_table(&mut s, &self.large);
+        }
+        if self.sections.azure_small {
+            let _ = writeln!(s, "\n### Azure, small operations (Azurite)\n");
+            Report::small_table(&mut s, &self.azure_rows, &self.clients, false);
+        }
+        if self.sections.azure_large {
+            let _ = writeln!(s, "\n### Azure, large transfers ({} MiB, Azurite, {})\n", self.large_mib, self.reps());
+            self.large_table(&mut s, &self.azure_large);
         }
         if self.sections.local {
             let _ = writeln!(s, "\n### Local filesystem, small operations (tmpfs)\n");

@@ -1,5 +1,6 @@
-//! The machine side of a run: the `bench-server` process (s3s-fs on a loopback port,
-//! stopped on drop), its tmpfs data directory, CPU pinning with `taskset`, and valgrind.
+//! The machine side of a run: the server processes (`bench-server`, s3s-fs on a loopback
+//! port; Azurite's Blob service in memory on another), stopped on drop, the tmpfs data
+//! directory, CPU pinning with `taskset`, and valgrind.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -71,51 +72,72 @@ pub(crate) fn valgrind_available() -> bool {
     true
 }
 
-/// The bench server process (stopped on drop).
+/// A server process the clients run against (stopped on drop).
 pub(crate) struct Server {
+    name: &'static str,
     child: Option<Child>,
     log: PathBuf,
 }
 
 impl Server {
+    /// `bench-server` (s3s-fs) on `port`, its store under `dir`, pinned to CPU 1.
     pub(crate) fn start(bin: &Path, dir: &Path, port: u16, pinning: &Pinning) -> Result<Server, String> {
-        let log = dir.with_extension("server.log");
-        let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let mut cmd = pinning.command(1, bin);
-        cmd.arg("--dir")
-            .arg(dir.join("store"))
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .process_group(0);
-        let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        let mut server = Server { child: Some(child), log };
+        cmd.arg("--dir").arg(dir.join("store")).args(["--host", "127.0.0.1", "--port", &port.to_string()]).args([
+            "--access-key",
+            ACCESS_KEY,
+            "--secret-key",
+            SECRET_KEY,
+        ]);
+        Server::spawn("bench-server", cmd, dir.with_extension("server.log"), port)
+    }
+
+    /// Azurite's Blob service (3.37.0, installed by the emulators module) on `port`,
+    /// everything in memory, pinned to CPU 1; its log beside `dir`.
+    pub(crate) fn azurite(dir: &Path, port: u16, pinning: &Pinning) -> Result<Server, String> {
+        crate::emulators::install_azurite()?;
+        let mut cmd = pinning.command(1, &crate::emulators::npm_bin("azurite-blob"));
+        cmd.args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string(), "--inMemoryPersistence"]).args([
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableTelemetry",
+            "--silent",
+        ]);
+        Server::spawn("azurite", cmd, dir.with_extension("azurite.log"), port)
+    }
+
+    /// Starts `cmd` in its own process group, its stderr to `log`, and waits until it
+    /// accepts connections on `port`.
+    fn spawn(name: &'static str, mut cmd: Command, log: PathBuf, port: u16) -> Result<Server, String> {
+        let log_file = std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log_file).process_group(0);
+        let child = cmd.spawn().map_err(|e| format!("cannot start {name}: {e}"))?;
+        let mut server = Server { name, child: Some(child), log };
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             server.check()?;
             if Instant::now() > deadline {
-                return Err(format!("bench-server did not listen on {addr} within 15 s"));
+                return Err(format!("{name} did not listen on {addr} within 15 s"));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        eprintln!("xtask: bench: bench-server listening on {addr}");
+        eprintln!("xtask: bench: {name} listening on {addr}");
         Ok(server)
     }
 
     /// An error if the server has exited.
     pub(crate) fn check(&mut self) -> Result<(), String> {
-        let Some(child) = self.child.as_mut() else { return Err("bench-server is not running".into()) };
+        let name = self.name;
+        let Some(child) = self.child.as_mut() else { return Err(format!("{name} is not running")) };
         match child.try_wait() {
             Ok(None) => Ok(()),
             Ok(Some(status)) => {
                 let log = std::fs::read_to_string(&self.log).unwrap_or_default();
                 self.child = None;
-                Err(format!("bench-server exited ({status}): {}", log.trim()))
+                Err(format!("{name} exited ({status}): {}", log.trim()))
             }
-            Err(e) => Err(format!("cannot watch bench-server: {e}")),
+            Err(e) => Err(format!("cannot watch {name}: {e}")),
         }
     }
 
