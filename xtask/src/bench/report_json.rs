@@ -14,8 +14,8 @@ use super::meta::Meta;
 use super::records::{Count, Line, Results};
 use super::report::{self, Report, Row};
 
-/// The whole results file, its fields in the order written. The Azure fields are left out
-/// when empty (runs without the Azure sections write what they always wrote).
+/// The whole results file, its fields in the order written. The Azure and GCS fields are
+/// left out when empty (runs without those sections write what they always wrote).
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Document {
     pub(crate) meta: Meta,
@@ -27,6 +27,15 @@ pub(crate) struct Document {
     pub(crate) azure_summary: Vec<SmallRow>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) azure_large: Vec<LargeRow>,
+    /// GCS (fake-gcs-server) small operations, one entry per phase, and large transfers
+    /// (what a peer could not do there is in `gcs_gaps`, not in these).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) gcs_summary: Vec<SmallRow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) gcs_large: Vec<LargeRow>,
+    /// What a peer could not do against fake-gcs-server, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) gcs_gaps: Vec<GapRow>,
     /// Local filesystem small operations, one entry per phase.
     pub(crate) local: Vec<SmallRow>,
     pub(crate) memory: Vec<MemoryRow>,
@@ -34,6 +43,8 @@ pub(crate) struct Document {
     pub(crate) callgrind: Vec<CountRow>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) azure_callgrind: Vec<CountRow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) gcs_callgrind: Vec<CountRow>,
     pub(crate) local_callgrind: Vec<CountRow>,
     /// The lines the bench binaries printed, as printed.
     pub(crate) runs: Vec<Line>,
@@ -43,6 +54,10 @@ pub(crate) struct Document {
     pub(crate) azure_runs: Vec<Line>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) azure_large_runs: Vec<Line>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) gcs_runs: Vec<Line>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) gcs_large_runs: Vec<Line>,
     pub(crate) memory_runs: Vec<Line>,
     pub(crate) notes: Vec<String>,
     pub(crate) crashes: Vec<String>,
@@ -88,6 +103,17 @@ pub(crate) struct LargeRow {
     pub(crate) peak_rss_kb: f64,
     pub(crate) mib_per_s_ratio_ours_to_best_peer: Option<f64>,
     pub(crate) mib_per_s_ratio_to_floor: Option<f64>,
+}
+
+/// A phase (`mode` null: every concurrency) or a large transfer (`mode` set) a peer could
+/// not do against the server: why, and the error its client printed.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct GapRow {
+    pub(crate) client: String,
+    pub(crate) op: String,
+    pub(crate) mode: Option<String>,
+    pub(crate) reason: String,
+    pub(crate) error: String,
 }
 
 /// One transfer of the memory-bound section, against its limit.
@@ -240,6 +266,7 @@ fn small_rows(rows: &[Row]) -> Vec<SmallRow> {
 
 fn large_rows(rows: &[report::LargeRow]) -> Vec<LargeRow> {
     rows.iter()
+        .filter(|r| r.gap.is_none())
         .map(|r| LargeRow {
             group: r.group.to_owned(),
             client: r.client.clone(),
@@ -279,6 +306,19 @@ impl Report {
             large: large_rows(&self.large),
             azure_summary: small_rows(&self.azure_rows),
             azure_large: large_rows(&self.azure_large),
+            gcs_summary: small_rows(&self.gcs_rows),
+            gcs_large: large_rows(&self.gcs_large),
+            gcs_gaps: self
+                .gcs_gaps
+                .iter()
+                .map(|g| GapRow {
+                    client: g.client.clone(),
+                    op: g.op.clone(),
+                    mode: g.mode.clone(),
+                    reason: g.why.to_owned(),
+                    error: g.observed.clone(),
+                })
+                .collect(),
             local: small_rows(&self.local_rows),
             memory: self
                 .memory
@@ -317,12 +357,15 @@ impl Report {
                 .collect(),
             callgrind: count_rows(&res.counts),
             azure_callgrind: count_rows(&res.azure_counts),
+            gcs_callgrind: count_rows(&res.gcs_counts),
             local_callgrind: count_rows(&res.local_counts),
             runs: res.runs.iter().map(|r| r.raw.clone()).collect(),
             local_runs: res.local_runs.iter().map(|r| r.raw.clone()).collect(),
             large_runs: res.large.iter().map(|r| r.raw.clone()).collect(),
             azure_runs: res.azure_runs.iter().map(|r| r.raw.clone()).collect(),
             azure_large_runs: res.azure_large.iter().map(|r| r.raw.clone()).collect(),
+            gcs_runs: res.gcs_runs.iter().map(|r| r.raw.clone()).collect(),
+            gcs_large_runs: res.gcs_large.iter().map(|r| r.raw.clone()).collect(),
             memory_runs: res.memory.iter().map(|r| r.raw.clone()).collect(),
             notes: self.notes.clone(),
             crashes: crashes.to_vec(),
@@ -418,6 +461,38 @@ pub(crate) mod tests {
         let ours: Vec<&LargeRow> = doc.large.iter().filter(|r| r.client == "ours").collect();
         assert!(ours.iter().all(|r| r.mib_per_s_ratio_ours_to_best_peer.is_some()));
         assert!(doc.large.iter().filter(|r| r.client == "hyper").all(|r| r.mib_per_s_ratio_to_floor.is_none()));
+    }
+
+    #[test]
+    fn gcs_small_round_trips_with_its_gap() {
+        let doc = round_trip("gcs-small-2026-12-03.json");
+        assert_eq!(doc.meta.sections, "gcs-small");
+        assert_eq!((doc.gcs_summary.len(), doc.gcs_gaps.len()), (5, 1));
+        assert!(doc.summary.is_empty() && doc.azure_summary.is_empty());
+        let gap = &doc.gcs_gaps[0];
+        assert_eq!((gap.client.as_str(), gap.op.as_str(), gap.mode.as_deref()), ("object_store", "put", None));
+        assert!(gap.error.contains("400") && gap.error.contains("invalid uploadType"), "{}", gap.error);
+        for row in &doc.gcs_summary {
+            let os = &row.clients["object_store"];
+            assert_eq!(os.ops_per_sec.is_none(), row.op == "put", "{}", row.op);
+            assert!(row.clients["ours"].instructions_per_op.is_some());
+        }
+    }
+
+    #[test]
+    fn gcs_large_round_trips_with_its_gaps() {
+        for name in ["gcs-large-2026-12-03.json", "gcs-large-512-2026-12-03.json"] {
+            let doc = round_trip(name);
+            assert_eq!(doc.meta.sections, "gcs-large");
+            // The two multipart PUTs fake-gcs-server cannot take are gaps, not rows.
+            assert_eq!((doc.gcs_large.len(), doc.gcs_gaps.len()), (10, 2), "{name}");
+            assert!(doc.gcs_gaps.iter().all(|g| g.op == "put" && g.mode.as_deref() == Some("multipart")));
+            assert!(
+                doc.gcs_large
+                    .iter()
+                    .all(|r| r.mib_per_s > 0.0 && !(r.group == "PUT" && r.client != "ours" && r.client != "hyper"))
+            );
+        }
     }
 
     #[test]

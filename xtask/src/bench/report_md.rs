@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::records::Gap;
 use super::report::{LargeRow, Report, Row, large_api};
 use super::targets::{
     TARGET_CPU_RATIO, TARGET_INSTR_RATIO, TARGET_LARGE_FLOOR, TARGET_LARGE_PEER, TARGET_LOCAL_LIST, TARGET_LOCAL_SMALL,
@@ -10,8 +11,9 @@ use super::targets::{
 use super::{MEMORY_OVERHEAD, MIB};
 
 impl Report {
-    /// A table of small phases: per client ops/s, CPU/op, instructions/op, peak RSS.
-    fn small_table(s: &mut String, rows: &[Row], clients: &[String], local: bool) {
+    /// A table of small phases: per client ops/s, CPU/op, instructions/op, peak RSS; a
+    /// client's phase in `gaps` says why it has no numbers.
+    fn small_table(s: &mut String, rows: &[Row], clients: &[String], gaps: &[Gap], local: bool) {
         let mut header = String::from("| op | in flight |");
         let mut rule = String::from("|---|---:|");
         for c in clients {
@@ -37,6 +39,10 @@ impl Report {
             };
             let _ = write!(s, "| {op} | {} |", row.concurrency);
             for c in clients {
+                if let Some(g) = gaps.iter().find(|g| &g.client == c && g.op == row.op && g.mode.is_none()) {
+                    let _ = write!(s, " not answered: {} (see notes) | – | – | – |", g.short);
+                    continue;
+                }
                 let cell = row.cells.get(c).copied().unwrap_or_default();
                 let _ = write!(
                     s,
@@ -87,13 +93,22 @@ impl Report {
         );
         let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---|---|");
         for r in rows {
+            let api = large_api(&r.client, if r.group == "PUT" { "put" } else { "get" }, &r.mode);
+            if let Some(gap) = r.gap {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {api} | not answered: {gap} (see notes) | – | – | – | – | – |",
+                    r.group, r.client
+                );
+                continue;
+            }
             let per_gib = r.cpu_s / (self.large_mib as f64 / 1024.0);
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.1} MiB | {} | {} |",
                 r.group,
                 r.client,
-                large_api(&r.client, if r.group == "PUT" { "put" } else { "get" }, &r.mode),
+                api,
                 r.mib_per_s,
                 r.cpu_s,
                 per_gib,
@@ -117,7 +132,7 @@ impl Report {
         }
         if self.sections.s3_small {
             let _ = writeln!(s, "\n### S3, small operations (bench-server)\n");
-            Report::small_table(&mut s, &self.rows, &self.clients, false);
+            Report::small_table(&mut s, &self.rows, &self.clients, &[], false);
         }
         if self.sections.s3_large {
             let _ = writeln!(s, "\n### S3, large transfers ({} MiB, bench-server, {})\n", self.large_mib, self.reps());
@@ -125,15 +140,24 @@ impl Report {
         }
         if self.sections.azure_small {
             let _ = writeln!(s, "\n### Azure, small operations (Azurite)\n");
-            Report::small_table(&mut s, &self.azure_rows, &self.clients, false);
+            Report::small_table(&mut s, &self.azure_rows, &self.clients, &[], false);
         }
         if self.sections.azure_large {
             let _ = writeln!(s, "\n### Azure, large transfers ({} MiB, Azurite, {})\n", self.large_mib, self.reps());
             self.large_table(&mut s, &self.azure_large);
         }
+        if self.sections.gcs_small {
+            let _ = writeln!(s, "\n### GCS, small operations (fake-gcs-server)\n");
+            Report::small_table(&mut s, &self.gcs_rows, &self.clients, &self.gcs_gaps, false);
+        }
+        if self.sections.gcs_large {
+            let _ =
+                writeln!(s, "\n### GCS, large transfers ({} MiB, fake-gcs-server, {})\n", self.large_mib, self.reps());
+            self.large_table(&mut s, &self.gcs_large);
+        }
         if self.sections.local {
             let _ = writeln!(s, "\n### Local filesystem, small operations (tmpfs)\n");
-            Report::small_table(&mut s, &self.local_rows, &self.local_clients, true);
+            Report::small_table(&mut s, &self.local_rows, &self.local_clients, &[], true);
         }
         if self.sections.memory {
             let _ = writeln!(s, "\n### Memory bound ({} MiB through our engine, defaults)\n", self.memory_mib);

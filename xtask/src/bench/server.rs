@@ -1,6 +1,7 @@
 //! The machine side of a run: the server processes (`bench-server`, s3s-fs on a loopback
-//! port; Azurite's Blob service in memory on another), stopped on drop, the tmpfs data
-//! directory, CPU pinning with `taskset`, and valgrind.
+//! port; Azurite's Blob service in memory on another; fake-gcs-server in memory on a
+//! third), stopped on drop, the tmpfs data directory, CPU pinning with `taskset`, and
+//! valgrind.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -104,6 +105,25 @@ impl Server {
             "--silent",
         ]);
         Server::spawn("azurite", cmd, dir.with_extension("azurite.log"), port)
+    }
+
+    /// fake-gcs-server (1.54.0, from the PyPI wheel the emulators module installs) on
+    /// `port` over plain HTTP, everything in memory, pinned to CPU 1; its log beside `dir`.
+    /// Its public host is the address itself, so that path-style XML API requests
+    /// (`/{bucket}/{object}`, object_store's) reach the object handlers.
+    pub(crate) fn fake_gcs(dir: &Path, port: u16, pinning: &Pinning) -> Result<Server, String> {
+        crate::emulators::install_fake_gcs()?;
+        let mut cmd = pinning.command(1, &crate::emulators::fake_gcs_bin()?);
+        let (port_s, host) = (port.to_string(), format!("127.0.0.1:{port}"));
+        cmd.args(["-scheme", "http", "-host", "127.0.0.1", "-port", &port_s, "-backend", "memory"]).args([
+            "-external-url",
+            &format!("http://{host}"),
+            "-public-host",
+            &host,
+            "-log-level",
+            "error",
+        ]);
+        Server::spawn("fake-gcs-server", cmd, dir.with_extension("fake-gcs.log"), port)
     }
 
     /// Starts `cmd` in its own process group, its stderr to `log`, and waits until it
