@@ -8,7 +8,8 @@ use storage_core::{DriverConfig, Error, ErrorKind, Result};
 
 /// A parsed configuration: `default = "NAME"` and `[NAME]` sections of string options.
 /// A section's `driver` key names the driver; without it the section's name is the driver.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `Debug` shows every option but the values of secret ones (`kit::is_secret_key`).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Config {
     /// The backend or remote used when none is named.
     pub default: Option<String>,
@@ -16,6 +17,31 @@ pub struct Config {
     pub sections: BTreeMap<String, BTreeMap<String, String>>,
     /// Where it was read from, for error messages.
     pub source: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        /// One section, its secret values replaced.
+        struct Section<'a>(&'a BTreeMap<String, String>);
+        impl std::fmt::Debug for Section<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut m = f.debug_map();
+                for (k, v) in self.0 {
+                    let shown: &dyn std::fmt::Debug =
+                        if storage_core::registry::is_secret_key(k) { &"<redacted>" } else { v };
+                    m.entry(k, shown);
+                }
+                m.finish()
+            }
+        }
+        let sections: BTreeMap<&str, Section<'_>> =
+            self.sections.iter().map(|(k, v)| (k.as_str(), Section(v))).collect();
+        f.debug_struct("Config")
+            .field("default", &self.default)
+            .field("sections", &sections)
+            .field("source", &self.source)
+            .finish()
+    }
 }
 
 fn config_error(source: Option<&Path>, what: String) -> Error {
@@ -209,6 +235,19 @@ fn env_name(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let c = Config::parse(
+            "[prod]\ndriver = \"s3\"\naccess_key_id = \"AKIDVISIBLE\"\nsecret_access_key = \"hunter2-secret\"\n\
+             [az]\nconnection_string = \"AccountKey=hunter3\"\n",
+            None,
+        )
+        .unwrap();
+        let shown = format!("{c:?} {c:#?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("hunter3"), "{shown}");
+        assert!(shown.contains("AKIDVISIBLE") && shown.contains("secret_access_key"), "{shown}");
+    }
 
     #[test]
     fn sections_defaults_and_env_overrides() {
