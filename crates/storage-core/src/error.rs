@@ -285,6 +285,29 @@ impl Error {
     pub fn is_object_error(&self) -> bool {
         self.0.kind.is_object_error()
     }
+    /// What was named does not exist: `ObjectDoesNotExist` or `ContainerDoesNotExist`.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.0.kind, ErrorKind::ObjectDoesNotExist | ErrorKind::ContainerDoesNotExist)
+    }
+    /// What was to be created exists: `ContainerAlreadyExists`, or a create-if-absent
+    /// write or copy refused (`PreconditionFailed`).
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self.0.kind, ErrorKind::ContainerAlreadyExists | ErrorKind::PreconditionFailed)
+    }
+    /// A condition did not hold (`PreconditionFailed`) or a conditional read found the
+    /// object unchanged (`NotModified`).
+    pub fn is_precondition(&self) -> bool {
+        matches!(self.0.kind, ErrorKind::PreconditionFailed | ErrorKind::NotModified)
+    }
+    /// The driver cannot do this at all (`NotSupported`).
+    pub fn is_not_supported(&self) -> bool {
+        self.0.kind == ErrorKind::NotSupported
+    }
+    /// Credentials are missing or wrong, or access was refused (`Unauthenticated`,
+    /// `PermissionDenied`).
+    pub fn is_auth(&self) -> bool {
+        matches!(self.0.kind, ErrorKind::Unauthenticated | ErrorKind::PermissionDenied)
+    }
 
     /// Sets the driver name.
     pub fn with_driver(mut self, driver: impl Into<String>) -> Self {
@@ -423,6 +446,18 @@ impl From<std::io::Error> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn predicates_name_the_families_users_match_on() {
+        let e = |k| Error::new(k, "x");
+        assert!(e(ErrorKind::ObjectDoesNotExist).is_not_found() && e(ErrorKind::ContainerDoesNotExist).is_not_found());
+        assert!(!e(ErrorKind::InvalidObjectName).is_not_found());
+        assert!(e(ErrorKind::ContainerAlreadyExists).is_already_exists());
+        assert!(e(ErrorKind::PreconditionFailed).is_already_exists() && e(ErrorKind::NotModified).is_precondition());
+        assert!(e(ErrorKind::NotSupported).is_not_supported() && !e(ErrorKind::Backend).is_not_supported());
+        assert!(e(ErrorKind::Unauthenticated).is_auth() && e(ErrorKind::PermissionDenied).is_auth());
+        assert!(!e(ErrorKind::Timeout).is_auth());
+    }
 
     #[test]
     fn display_carries_context_and_hint() {

@@ -48,6 +48,26 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub use config::Config;
 pub use storage_core::*;
 
+/// The stream traits a listing or a download needs (`next`, `try_next`, `try_collect`...),
+/// so users need no `futures` dependency of their own.
+pub use futures::stream::{Stream, StreamExt, TryStreamExt};
+
+/// The local filesystem driver (`LocalDriver`, `LocalOptions`...), feature `local`.
+#[cfg(feature = "local")]
+pub use storage_local as local;
+/// The S3 driver (`S3Config`, `S3Driver`...), feature `s3`.
+#[cfg(feature = "s3")]
+pub use storage_s3 as s3;
+/// The Redis driver (`RedisDriver`...), feature `redis`.
+#[cfg(feature = "redis")]
+pub use storage_redis as redis;
+/// The Azure Blob driver (`AzureConfig`, `AzureDriver`...), feature `azure`.
+#[cfg(feature = "azure")]
+pub use storage_azure as azure;
+/// The Google Cloud Storage driver (`GcsConfig`, `GcsDriver`...), feature `gcs`.
+#[cfg(feature = "gcs")]
+pub use storage_gcs as gcs;
+
 /// Every driver name the facade can know of (enabled or not), for configuration checks.
 pub const KNOWN_DRIVERS: &[&str] = &["local", "memory", "s3", "redis", "azure", "gcs"];
 
@@ -209,19 +229,54 @@ pub fn default_local_root() -> PathBuf {
     }
 }
 
-/// Opens `url` with the discovered configuration (see [`Config::discover`]).
-pub fn open(url: &str) -> Result<Target> {
-    Storage::new(Config::discover(None)?).open(url)
+/// One [`Storage`] per configuration for the whole process, so that [`open`] and
+/// [`from_config`] build each driver once: two opens of `memory://b/x` see the same data,
+/// and HTTP connection pools and credential caches are shared.
+fn shared(config: Config) -> Arc<Storage> {
+    static SHARED: std::sync::OnceLock<Mutex<Vec<Arc<Storage>>>> = std::sync::OnceLock::new();
+    let mut all = SHARED.get_or_init(|| Mutex::new(Vec::new())).lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(s) = all.iter().find(|s| s.config == config) {
+        return s.clone();
+    }
+    let s = Arc::new(Storage::new(config));
+    all.push(s.clone());
+    s
 }
 
-/// The driver for `backend` (a driver name or a named remote) of `config`.
+/// Opens `url` with the discovered configuration (see [`Config::discover`]). Every call
+/// with the same configuration shares one [`Storage`], so each driver is built once per
+/// process.
+pub fn open(url: &str) -> Result<Target> {
+    shared(Config::discover(None)?).open(url)
+}
+
+/// The driver for `backend` (a driver name or a named remote) of `config`, built once per
+/// process and configuration (as [`open`]).
 pub fn from_config(config: &Config, backend: &str) -> Result<Arc<dyn Driver>> {
-    Storage::new(config.clone()).backend(backend)
+    shared(config.clone()).backend(backend)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_and_from_config_share_one_store_per_configuration() {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let Target::Remote { driver, .. } = open("memory://shared-b/x").unwrap() else { panic!("a remote") };
+            driver.create_container("shared-b").await.unwrap();
+            driver.put_object("shared-b", "x", "kept".into(), &PutOptions::default()).await.unwrap();
+            let Target::Remote { driver: again, .. } = open("memory://shared-b/x").unwrap() else { panic!("a remote") };
+            assert_eq!(again.get_bytes("shared-b", "x").await.unwrap(), "kept");
+            let c = Config::parse("[m2]\ndriver = \"memory\"\n", None).unwrap();
+            let a = from_config(&c, "m2").unwrap();
+            let b = from_config(&c.clone(), "m2").unwrap();
+            assert!(Arc::ptr_eq(&a, &b), "the same configuration builds the driver once");
+            let other = Config::parse("[m2]\ndriver = \"memory\"\n[m3]\ndriver = \"memory\"\n", None).unwrap();
+            assert!(!Arc::ptr_eq(&a, &from_config(&other, "m2").unwrap()), "another configuration, another store");
+        });
+    }
 
     #[test]
     fn urls_resolve_to_paths_and_remotes() {
