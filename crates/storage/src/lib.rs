@@ -52,21 +52,21 @@ pub use storage_core::*;
 /// so users need no `futures` dependency of their own.
 pub use futures::stream::{Stream, StreamExt, TryStreamExt};
 
-/// The local filesystem driver (`LocalDriver`, `LocalOptions`...), feature `local`.
-#[cfg(feature = "local")]
-pub use storage_local as local;
-/// The S3 driver (`S3Config`, `S3Driver`...), feature `s3`.
-#[cfg(feature = "s3")]
-pub use storage_s3 as s3;
-/// The Redis driver (`RedisDriver`...), feature `redis`.
-#[cfg(feature = "redis")]
-pub use storage_redis as redis;
 /// The Azure Blob driver (`AzureConfig`, `AzureDriver`...), feature `azure`.
 #[cfg(feature = "azure")]
 pub use storage_azure as azure;
 /// The Google Cloud Storage driver (`GcsConfig`, `GcsDriver`...), feature `gcs`.
 #[cfg(feature = "gcs")]
 pub use storage_gcs as gcs;
+/// The local filesystem driver (`LocalDriver`, `LocalOptions`...), feature `local`.
+#[cfg(feature = "local")]
+pub use storage_local as local;
+/// The Redis driver (`RedisDriver`...), feature `redis`.
+#[cfg(feature = "redis")]
+pub use storage_redis as redis;
+/// The S3 driver (`S3Config`, `S3Driver`...), feature `s3`.
+#[cfg(feature = "s3")]
+pub use storage_s3 as s3;
 
 /// Every driver name the facade can know of (enabled or not), for configuration checks.
 pub const KNOWN_DRIVERS: &[&str] = &["local", "memory", "s3", "redis", "azure", "gcs"];
