@@ -212,3 +212,66 @@ impl Driver for WebDavDriver {
         write::remove_leftover(self, leftover).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use storage_core::{ErrorKind, GetOptions};
+
+    use super::*;
+
+    /// A driver whose server cannot be reached: any request would fail with `Io`.
+    fn unreachable(flavor: Flavor) -> WebDavDriver {
+        let config = WebDavConfig::new("http://127.0.0.1:9/dav").basic_auth("u", "hunter2").max_retries(0);
+        WebDavDriver::new(config.flavor(flavor)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn names_a_server_cannot_hold_are_refused_before_any_request() {
+        let d = unreachable(Flavor::WebDav);
+        for key in ["a//b", "dir/", "/a", "a/./b", "../x", "a/..", "", "a\0b", ".~upload.1", "d/.~upload.x"] {
+            let put = d.put_object("c", key, "x".into(), &PutOptions::default()).await.unwrap_err();
+            let get = d.get_object("c", key, &GetOptions::default()).await.unwrap_err();
+            let head = d.head_object("c", key).await.unwrap_err();
+            let delete = d.delete_object("c", key).await.unwrap_err();
+            let copy = d.copy_object("c", "ok", "c", key, &CopyOptions::default()).await.unwrap_err();
+            for e in [put, get, head, delete, copy] {
+                assert_eq!(e.kind(), ErrorKind::InvalidObjectName, "{key:?}: {e}");
+            }
+        }
+        for name in ["a/b", "", ".hidden", &"x".repeat(256)] {
+            let e = d.create_container(name).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidContainerName, "{name:?}: {e}");
+        }
+        // A valid name does reach for the server.
+        let e = d.head_object("c", "fine").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+        assert!(!format!("{e} {d:?}").contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn the_plain_http_store_refuses_writes_before_any_request() {
+        let d = unreachable(Flavor::Http);
+        assert_eq!(d.info().name, HTTP_NAME);
+        let e = d.put_object("c", "k", "x".into(), &PutOptions::default()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+        assert_eq!(d.delete_object("c", "k").await.unwrap_err().kind(), ErrorKind::NotSupported);
+        assert_eq!(d.create_container("c").await.unwrap_err().kind(), ErrorKind::NotSupported);
+        assert_eq!(d.list_containers_page(None).await.unwrap_err().kind(), ErrorKind::NotSupported);
+        let caps = d.info().capabilities;
+        assert!(caps.ranges && caps.conditional_get_etag && !caps.put_if_absent && !caps.copy);
+    }
+
+    #[test]
+    fn capabilities_follow_the_write_mode() {
+        let staged = WebDavDriver::new(WebDavConfig::new("https://h")).unwrap();
+        let direct = WebDavDriver::new(WebDavConfig::new("https://h").write_mode(WriteMode::Direct)).unwrap();
+        assert!(!staged.info().capabilities.atomic_overwrite);
+        assert!(direct.info().capabilities.atomic_overwrite);
+        for d in [&staged, &direct] {
+            let c = d.info().capabilities;
+            assert!(c.put_if_absent && c.put_if_match && c.copy && c.refuses_nonempty_delete);
+            assert!(!c.user_metadata && !c.content_headers && !c.multipart && !c.verbatim_keys && !c.key_and_prefix);
+        }
+        assert!(WebDavDriver::new(WebDavConfig::new("ftp://h")).is_err());
+    }
+}

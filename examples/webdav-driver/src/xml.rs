@@ -161,6 +161,83 @@ mod tests {
         assert_eq!(parse_multistatus(b"<D:multistatus xmlns:D='DAV:'><D:response>").unwrap_err().kind(), ErrorKind::Io);
     }
 
+    /// The children of a collection in a captured or crafted answer, as the walk sees
+    /// them: `(key, is_collection, size, etag)` in walk order.
+    fn walked(body: &[u8], dir_path: &str) -> Vec<(String, bool, Option<u64>, Option<String>)> {
+        let found = parse_multistatus(body).unwrap();
+        let mut children: Vec<crate::list::Child> = crate::client::Client::children(dir_path, found)
+            .into_iter()
+            .map(|(name, collection, resource)| {
+                let key = if collection { format!("{name}/") } else { name };
+                crate::list::Child { key, collection, resource }
+            })
+            .collect();
+        crate::list::sort_children(&mut children);
+        children.into_iter().map(|c| (c.key, c.collection, c.resource.size, c.resource.etag)).collect()
+    }
+
+    #[test]
+    fn apache_answer() {
+        let body = include_bytes!("../tests/fixtures/apache-propfind-depth1.xml");
+        let all = parse_multistatus(body).unwrap();
+        assert_eq!(all.len(), 5);
+        // Live properties come as `lp1:`; the 404 propstat for getcontentlength and
+        // getcontenttype of a collection is ignored.
+        assert!(all[0].collection && all[0].size.is_none() && all[0].etag.is_some() && all[0].created.is_some());
+        let got = walked(body, "/fixture/");
+        let keys: Vec<&str> = got.iter().map(|(k, ..)| k.as_str()).collect();
+        // Hrefs with lower-case escapes (`%c3%a9`) and a literal `+`, in bytewise order
+        // of the keys: `+` (0x2B) < `-` (0x2D) < `h` < `s`.
+        assert_eq!(keys, ["a+b", "a-b", "héllo w%rld&?#.txt", "sub dir/"]);
+        assert_eq!(got[0].2, Some(0));
+        assert_eq!(got[1].2, Some(2));
+        assert_eq!(got[2].2, Some(5));
+        assert!(got[3].1);
+        let file = include_bytes!("../tests/fixtures/apache-propfind-depth0-file.xml");
+        let one = parse_multistatus(file).unwrap();
+        assert_eq!((one.len(), one[0].collection, one[0].size), (1, false, Some(0)));
+        assert!(one[0].last_modified.is_some());
+    }
+
+    #[test]
+    fn rclone_answer() {
+        let body = include_bytes!("../tests/fixtures/rclone-propfind-depth1.xml");
+        let got = walked(body, "/fixture/");
+        let keys: Vec<&str> = got.iter().map(|(k, ..)| k.as_str()).collect();
+        // Upper-case escapes (`%C3%A9`), `D:` prefixes, a 404 propstat holding empty
+        // getetag and getcontentlength elements.
+        assert_eq!(keys, ["a+b", "a-b", "héllo w%rld&?#.txt", "sub dir/"]);
+        assert!(got[0].3.as_deref().is_some_and(|e| e.starts_with('"')));
+        assert_eq!(got[3].3, None, "rclone gives collections no ETag");
+        let all = parse_multistatus(body).unwrap();
+        assert_eq!(all.iter().filter(|r| r.content_type.is_some()).count(), 3);
+    }
+
+    #[test]
+    fn other_prefixes_relative_hrefs_and_extra_properties() {
+        let body = include_bytes!("../tests/fixtures/prefixed-propfind.xml");
+        let all = parse_multistatus(body).unwrap();
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[0].etag.as_deref(), Some("W/\"dir-etag\""));
+        assert_eq!(all[3].status, Some(404));
+        let got = walked(body, "/remote.php/dav/c/dir/");
+        assert_eq!(
+            got,
+            [
+                ("file one.txt".to_owned(), false, Some(42), Some("\"abc\"".to_owned())),
+                ("sub/".to_owned(), true, None, None),
+            ]
+        );
+        assert_eq!(all[2].created.map(|c| c.to_rfc3339()).as_deref(), Some("2026-12-01T08:30:00+00:00"));
+        // Any prefix, or none, for the DAV: elements.
+        let odd = br#"<ns0:multistatus xmlns:ns0="DAV:"><ns0:response><ns0:href>/c/x</ns0:href>
+<ns0:propstat><ns0:prop><a:getcontentlength xmlns:a="DAV:">7</a:getcontentlength>
+<lp1:resourcetype xmlns:lp1="DAV:"/></ns0:prop><ns0:status>HTTP/1.1 200 OK</ns0:status>
+</ns0:propstat></ns0:response></ns0:multistatus>"#;
+        let one = parse_multistatus(odd).unwrap();
+        assert_eq!((one[0].href.as_str(), one[0].size, one[0].collection), ("/c/x", Some(7), false));
+    }
+
     #[test]
     fn etags_lose_quotes_and_weakness() {
         assert_eq!(normalize_etag("W/\"6-661b\""), ("6-661b".to_owned(), true));
