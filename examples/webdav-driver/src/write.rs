@@ -376,6 +376,10 @@ enum Transfer {
     Done,
     /// 412: `Overwrite: F` met an existing destination, or the `If` condition failed.
     Refused,
+    /// 404 or 409 (the status): the source or the destination's collection is missing,
+    /// or (Apache, 404 to a MOVE) the destination it was replacing vanished under a
+    /// concurrent MOVE.
+    Missing(u16),
 }
 
 /// MOVE or COPY of `src` (a key) onto `dst` (a key).
@@ -402,13 +406,7 @@ async fn transfer(
     match resp.status.as_u16() {
         200..=299 => Ok(Transfer::Done),
         412 => Ok(Transfer::Refused),
-        404 | 409 if verb == "MOVE" => Err(Error::new(
-            ErrorKind::Backend,
-            "the staged upload disappeared before it was moved into place (its collection was removed by a concurrent \
-             delete)",
-        )
-        .with_status(resp.status.as_u16())
-        .with_retryable(true)),
+        status @ (404 | 409) => Ok(Transfer::Missing(status)),
         _ => Err(crate::errors::from_response(resp, verb).await),
     }
 }
@@ -425,40 +423,56 @@ async fn commit(d: &WebDavDriver, container: &str, tmp: &str, key: &str, mode: &
 
 async fn commit_inner(d: &WebDavDriver, container: &str, tmp: &str, key: &str, mode: &PutMode) -> Result<()> {
     let (src, dst) = ((container, tmp), (container, key));
-    match mode {
-        PutMode::CreateIfAbsent => match transfer(d, "MOVE", src, dst, false, None).await? {
-            Transfer::Done => Ok(()),
-            Transfer::Refused => match collection_at(d, container, key).await? {
-                Some(e) => Err(e),
-                None => Err(Error::new(ErrorKind::PreconditionFailed, "create-if-absent: the object already exists")
-                    .with_status(412)),
-            },
-        },
-        PutMode::IfMatch(etag) => match transfer(d, "MOVE", src, dst, true, Some(etag)).await? {
-            Transfer::Done => Ok(()),
-            Transfer::Refused => Err(Error::new(
-                ErrorKind::PreconditionFailed,
-                "if-match: the object's ETag differs, or it does not exist",
-            )
-            .with_status(412)),
-        },
-        PutMode::Overwrite => {
-            for _ in 0..3 {
-                if let Transfer::Done = transfer(d, "MOVE", src, dst, false, None).await? {
-                    return Ok(());
-                }
+    for _ in 0..5 {
+        let outcome = match mode {
+            PutMode::CreateIfAbsent => transfer(d, "MOVE", src, dst, false, None).await?,
+            PutMode::IfMatch(etag) => transfer(d, "MOVE", src, dst, true, Some(etag)).await?,
+            PutMode::Overwrite => match transfer(d, "MOVE", src, dst, false, None).await? {
                 // Something is there: replace it only if it is a file.
-                if let Some(e) = collection_at(d, container, key).await? {
-                    return Err(e);
+                Transfer::Refused => match collection_at(d, container, key).await? {
+                    Some(e) => return Err(e),
+                    None => transfer(d, "MOVE", src, dst, true, None).await?,
+                },
+                other => other,
+            },
+        };
+        match outcome {
+            Transfer::Done => return Ok(()),
+            Transfer::Refused => match mode {
+                PutMode::CreateIfAbsent => {
+                    return Err(collection_at(d, container, key).await?.unwrap_or_else(|| {
+                        Error::new(ErrorKind::PreconditionFailed, "create-if-absent: the object already exists")
+                            .with_status(412)
+                    }));
                 }
-                if let Transfer::Done = transfer(d, "MOVE", src, dst, true, None).await? {
-                    return Ok(());
+                PutMode::IfMatch(_) => {
+                    return Err(Error::new(
+                        ErrorKind::PreconditionFailed,
+                        "if-match: the object's ETag differs, or it does not exist",
+                    )
+                    .with_status(412));
+                }
+                PutMode::Overwrite => {}
+            },
+            // Apache answers 404 when the object it was replacing is removed by a
+            // concurrent MOVE onto the same key: the staged file is still there, and
+            // the MOVE is tried again.
+            Transfer::Missing(_) => {
+                let url = d.client.endpoint.key_url(container, tmp);
+                let staged = d.client.execute(&Call::new("HEAD", Method::HEAD, url)).await?;
+                if !staged.status.is_success() {
+                    return Err(Error::new(
+                        ErrorKind::Backend,
+                        "the staged upload disappeared before it was moved into place (its collection was removed \
+                         by a concurrent delete)",
+                    )
+                    .with_retryable(true));
                 }
             }
-            Err(Error::new(ErrorKind::Backend, "the server kept refusing to move the staged upload into place")
-                .with_retryable(true))
         }
     }
+    Err(Error::new(ErrorKind::Backend, "the server kept refusing to move the staged upload into place")
+        .with_retryable(true))
 }
 
 /// Removes a staged file, best effort (what remains is found by `list_leftovers`).
@@ -581,11 +595,11 @@ pub(crate) async fn copy(
             Ok(Transfer::Refused) => {
                 return Err(ctx(Error::new(ErrorKind::Backend, "the server refused to copy to a fresh staged name")));
             }
-            Err(e) if e.status() == Some(404) => {
+            Ok(Transfer::Missing(404)) => {
                 return Err(crate::read::not_found(d, src_container, src_key).await);
             }
             // The destination's collections went away (pruned by a concurrent delete).
-            Err(e) if e.status() == Some(409) => {
+            Ok(Transfer::Missing(_)) => {
                 ensure_parents(d, dst_container, dst_key).await.map_err(ctx)?;
             }
             Err(e) => return Err(ctx(e)),
