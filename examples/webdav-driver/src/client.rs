@@ -258,18 +258,64 @@ impl Client {
     }
 
     /// The direct children of the collection at `dir_path` (decoded, ending in `/`)
-    /// among PROPFIND's `resources`: `(name, is_collection, resource)`.
+    /// among PROPFIND's `resources`: `(name, is_collection, resource)`. A server behind a
+    /// proxy that rewrites paths names the collection differently; then its first entry
+    /// (servers list the collection itself first) gives the path its children are under.
     pub(crate) fn children(dir_path: &str, resources: Vec<Resource>) -> Vec<(String, bool, Resource)> {
+        let trimmed = dir_path.trim_end_matches('/');
+        let names_dir = |r: &Resource| href_path(&r.href, dir_path).is_some_and(|p| p.trim_end_matches('/') == trimmed);
+        let base = match resources.first() {
+            Some(first) if first.collection && !resources.iter().any(names_dir) => href_path(&first.href, dir_path)
+                .map_or_else(|| dir_path.to_owned(), |p| format!("{}/", p.trim_end_matches('/'))),
+            _ => dir_path.to_owned(),
+        };
         resources
             .into_iter()
             .filter(|r| r.status.is_none_or(|s| (200..300).contains(&s)))
             .filter_map(|r| {
-                let path = href_path(&r.href, dir_path)?;
-                let (name, slash) = child_name(dir_path, &path)?;
+                let path = href_path(&r.href, &base)?;
+                let (name, slash) = child_name(&base, &path)?;
                 let name = name.to_owned();
                 let collection = r.collection || slash;
                 Some((name, collection, r))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(href: &str, collection: bool) -> Resource {
+        Resource { href: href.to_owned(), collection, ..Resource::default() }
+    }
+
+    #[test]
+    fn children_of_a_collection_whatever_the_hrefs() {
+        let names = |dir: &str, rs: Vec<Resource>| -> Vec<(String, bool)> {
+            Client::children(dir, rs).into_iter().map(|(n, c, _)| (n, c)).collect()
+        };
+        let plain = vec![res("/dav/c/d/", true), res("/dav/c/d/f", false), res("http://h/dav/c/d/s/", true)];
+        assert_eq!(names("/dav/c/d/", plain), [("f".to_owned(), false), ("s".to_owned(), true)]);
+        // Behind a proxy that strips `/dav`: the first entry is the collection itself.
+        let rewritten = vec![res("/c/d/", true), res("/c/d/f", false), res("/c/other", false)];
+        assert_eq!(names("/dav/c/d/", rewritten), [("f".to_owned(), false)]);
+        // Entries that are only a status (404) are not children.
+        let mut gone = res("/dav/c/d/x", false);
+        gone.status = Some(404);
+        assert!(names("/dav/c/d/", vec![res("/dav/c/d/", true), gone]).is_empty());
+    }
+
+    #[test]
+    fn urls_of_containers_keys_and_collections() {
+        let ep = Endpoint::new(&WebDavConfig::new("https://h:8443/my%20dav/")).unwrap();
+        assert_eq!(ep.root_url(), "https://h:8443/my%20dav/");
+        assert_eq!(ep.container_url("c 1"), "https://h:8443/my%20dav/c%201");
+        assert_eq!(ep.key_url("c", "a b/ü?#"), "https://h:8443/my%20dav/c/a%20b/%C3%BC%3F%23");
+        assert_eq!(ep.key_url("c", "dir/"), "https://h:8443/my%20dav/c/dir");
+        assert_eq!(ep.key_url("c", ""), "https://h:8443/my%20dav/c");
+        assert_eq!(ep.dir_path("c", "dir/"), "/my dav/c/dir/");
+        assert_eq!(ep.root_path(), "/my dav/");
     }
 }
