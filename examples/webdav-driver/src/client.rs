@@ -156,6 +156,13 @@ pub(crate) enum Depth {
     One,
 }
 
+/// Whether the PROPFIND entry `r` names the resource at `path` (decoded; a trailing `/`
+/// does not matter).
+pub(crate) fn names(r: &Resource, path: &str) -> bool {
+    let target = path.trim_end_matches('/');
+    href_path(&r.href, path).is_some_and(|p| p.trim_end_matches('/') == target)
+}
+
 /// Shared state of one driver.
 pub(crate) struct Client {
     pub(crate) config: WebDavConfig,
@@ -249,9 +256,7 @@ impl Client {
     /// The resource PROPFIND (depth 0) finds at `url`, or `None` when nothing is there.
     pub(crate) async fn stat(&self, url: &str, path: &str) -> Result<Option<Resource>> {
         let Some(found) = self.propfind(url, Depth::Zero).await? else { return Ok(None) };
-        let target = path.trim_end_matches('/');
-        let matching =
-            found.iter().position(|r| href_path(&r.href, path).is_some_and(|p| p.trim_end_matches('/') == target));
+        let matching = found.iter().position(|r| names(r, path));
         // A server that names the target differently (a rewritten path) still answers
         // for it first.
         Ok(found.into_iter().nth(matching.unwrap_or(0)))
@@ -262,11 +267,11 @@ impl Client {
     /// proxy that rewrites paths names the collection differently; then its first entry
     /// (servers list the collection itself first) gives the path its children are under.
     pub(crate) fn children(dir_path: &str, resources: Vec<Resource>) -> Vec<(String, bool, Resource)> {
-        let trimmed = dir_path.trim_end_matches('/');
-        let names_dir = |r: &Resource| href_path(&r.href, dir_path).is_some_and(|p| p.trim_end_matches('/') == trimmed);
         let base = match resources.first() {
-            Some(first) if first.collection && !resources.iter().any(names_dir) => href_path(&first.href, dir_path)
-                .map_or_else(|| dir_path.to_owned(), |p| format!("{}/", p.trim_end_matches('/'))),
+            Some(first) if first.collection && !resources.iter().any(|r| names(r, dir_path)) => {
+                href_path(&first.href, dir_path)
+                    .map_or_else(|| dir_path.to_owned(), |p| format!("{}/", p.trim_end_matches('/')))
+            }
             _ => dir_path.to_owned(),
         };
         resources

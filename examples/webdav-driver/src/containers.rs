@@ -103,7 +103,10 @@ fn already_exists(d: &WebDavDriver, name: &str) -> Error {
 /// Where the server gives the collection an ETag, the DELETE carries it in an `If`
 /// header, so a change directly in the container since the check makes it fail (and the
 /// check runs again); an object written deeper in the tree in that instant is deleted
-/// with the container, which no WebDAV request can exclude.
+/// with the container, which no WebDAV request can exclude. Where collections have no
+/// ETag (rclone) the DELETE is unconditional, and rclone 1.75 has been seen answering a
+/// PROPFIND of a collection that other requests were changing with no members: delete
+/// a container there only once its writers are done.
 pub(crate) async fn delete(d: &WebDavDriver, name: &str) -> Result<()> {
     d.writable("deleting containers")?;
     d.check_container(name)?;

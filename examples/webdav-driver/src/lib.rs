@@ -29,16 +29,17 @@
 //!   as needed (MKCOL from the shallowest missing one when a PUT answers 409) and
 //!   removed when a delete leaves them empty (by a DELETE conditional on the
 //!   collection's ETag; where collections have no ETag, as on rclone, they stay, and
-//!   listings skip collections holding no object). Keys a path cannot hold (`a//b`, `dir/`,
-//!   `a/./b`, `..`) are refused with `InvalidObjectName` before any request, and a key
-//!   cannot sit beside keys under it (`a` and `a/b`): capabilities `verbatim_keys` and
-//!   `key_and_prefix` are off.
+//!   listings skip collections holding no object). Keys a path cannot hold (`a//b`,
+//!   `dir/`, `a/./b`, `..`) are refused with `InvalidObjectName` before any request,
+//!   and a key cannot sit beside keys under it (`a` and `a/b`): capabilities
+//!   `verbatim_keys` and `key_and_prefix` are off.
 //! - **Listings** walk the collections lazily (one PROPFIND, depth 1, per collection,
 //!   as the stream is read), in bytewise order of whole keys: each collection's
 //!   children are sorted by `name` for files and `name/` for collections, which orders
 //!   whole subtrees (`a-b` < `a/x` < `a0`, since `-` < `/` < `0`). The walk starts at
-//!   the deepest collection the prefix names; with the delimiter `/` collections become common prefixes without
-//!   being read through. Any delimiter, start-after and page sizes are supported.
+//!   the deepest collection the prefix names; with the delimiter `/` collections
+//!   become common prefixes without being read through. Any delimiter, start-after and
+//!   page sizes are supported.
 //! - **Writes** are staged by default: the data goes to `.~upload.<tag>` beside the key
 //!   and a MOVE puts it in place, so a failed or interrupted upload never touches the
 //!   key on any server ([`WriteMode::Staged`]); [`WriteMode::Direct`] PUTs straight to
@@ -54,9 +55,13 @@
 //! - **Not supported** (declared through capabilities, never faked): user metadata and
 //!   stored content headers (a PUT and a PROPPATCH are two requests, so data and
 //!   metadata could not be replaced together, and many servers refuse or drop dead
-//!   properties), MD5 hashes (ETags are not content hashes; a caller's `content_md5` is
-//!   still checked before the data is committed), versions, multipart uploads, signed
-//!   URLs, CDN.
+//!   properties; rclone even answers a PROPPATCH with 200 and keeps nothing), MD5
+//!   hashes (an ETag is not a content hash in general; a caller's `content_md5` is
+//!   still checked before the data is committed), versions, multipart uploads (a PUT
+//!   streams any size), signed URLs, CDN.
+//!
+//! Streams of unknown length are gathered in memory before they are sent (at most
+//! [`MAX_BUFFERED`] bytes): a PUT through storage-http needs its length up front.
 //!
 //! The plain HTTP store ([`Flavor::Http`], schemes `http` / `https`) is the same driver
 //! reading only: GET, HEAD, ranges and conditional reads; listings only where the server
@@ -68,6 +73,19 @@
 //! or a bearer token (`bearer_token`); both are sent on every request, marked
 //! sensitive, and never appear in `Debug` output or errors. A wrong password is
 //! `Unauthenticated` (401), a refusal `PermissionDenied` (403).
+//!
+//! # Server quirks handled
+//!
+//! Apache gives a file written within the last second a weak ETag that If-Match never
+//! matches (so conditions use the WebDAV `If` header, compared weakly, or are checked
+//! on the answer), never sends an ETag with a PUT's answer (a HEAD asks), answers 403
+//! to a MKCOL racing another, and 404 to a MOVE whose destination a concurrent MOVE
+//! removed (tried again). rclone answers 201 to a MKCOL of an existing collection,
+//! ignores If-Match, If-None-Match and `Depth: 0` on DELETE, evaluates no ETag in an
+//! `If` header, answers 423 to concurrent writes of one resource (waited out), writes
+//! a PUT in place (hence staged writes), and has answered a PROPFIND of a busy
+//! collection with no members (hence no pruning of collections without an ETag, and the
+//! caveat on deleting a container while others write to it).
 //!
 //! # Layout
 //!

@@ -132,11 +132,7 @@ impl<'a> Walk<'a> {
         let path = ep.dir_path(self.container, dir);
         let Some(found) = self.d.client.propfind(&url, Depth::One).await? else { return Ok(false) };
         // A file standing where a collection was expected answers for itself only.
-        let is_dir = found.iter().any(|r| {
-            crate::paths::href_path(&r.href, &path)
-                .is_some_and(|p| p.trim_end_matches('/') == path.trim_end_matches('/'))
-                && r.collection
-        }) || found.len() > 1;
+        let is_dir = found.iter().any(|r| r.collection && crate::client::names(r, &path)) || found.len() > 1;
         if !is_dir {
             return Ok(false);
         }

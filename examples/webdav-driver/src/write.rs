@@ -531,13 +531,9 @@ pub(crate) async fn prune(d: &WebDavDriver, container: &str, key: &str) {
             Ok(None) => continue,
             Err(_) => return,
         };
-        let own_etag = found
-            .iter()
-            .find(|r| {
-                crate::paths::href_path(&r.href, &path)
-                    .is_some_and(|p| p.trim_end_matches('/') == path.trim_end_matches('/'))
-            })
-            .and_then(|r| r.etag.clone());
+        // The collection's own entry (a file standing there now is not pruned).
+        let own_etag =
+            found.iter().find(|r| r.collection && crate::client::names(r, &path)).and_then(|r| r.etag.clone());
         // Without an ETag the DELETE could not be made conditional: nothing is pruned.
         let Some(etag) = own_etag else { return };
         if !crate::client::Client::children(&path, found).is_empty() {
