@@ -6,7 +6,7 @@
 //! cases are skipped, saying so.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex};
 
 use storage_conformance::{Override, RunConfig};
 use storage_core::{Driver, MemoryDriver};
@@ -27,16 +27,19 @@ fn driver(var: &str, mode: WriteMode) -> Arc<dyn Driver> {
 }
 
 fn run_config(var: &str, label: &str, overrides: Vec<Override>) -> RunConfig {
-    static NOTICE: Once = Once::new();
+    // Said once per variable, not once per case.
+    static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let only = match server(var) {
         Some(_) => None,
         None => {
-            NOTICE.call_once(|| {
+            let mut said = SAID.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !said.iter().any(|v| v == var) {
+                said.push(var.to_owned());
                 eprintln!(
                     "{var} is not set: the {label} conformance cases are skipped (run `cargo xtask emulators start \
                      apache-dav rclone-dav` and export the variables it prints)"
                 );
-            });
+            }
             Some(Vec::new())
         }
     };
