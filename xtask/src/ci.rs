@@ -29,7 +29,8 @@ pub fn test() -> Result<(), String> {
         for args in test_steps()? {
             run(cargo().args(&args).envs(env.iter().map(|(k, v)| (k, v))))?;
         }
-        crate::conformance::command(&["--format".to_owned(), "text".to_owned()])
+        crate::conformance::command(&["--format".to_owned(), "text".to_owned()])?;
+        vendor_crates()
     })();
     for e in started {
         emulators::stop(e);
@@ -37,8 +38,20 @@ pub fn test() -> Result<(), String> {
     result
 }
 
+/// The vendor kit, proven: the example driver's conformance tests (and its own `storage`
+/// binary's e2e test) through `cargo xtask conformance --crate`, in place and from a copy
+/// in a temporary directory outside the repository.
+fn vendor_crates() -> Result<(), String> {
+    let example = paths::workspace_root().join("examples").join("webdav-driver");
+    crate::vendor::run_crate(&example, "text")?;
+    let copy = crate::vendor::copy_outside(&example)?;
+    eprintln!("xtask: the same crate copied to {}", copy.path().display());
+    crate::vendor::run_crate(copy.path(), "json")
+}
+
 /// Everything CI checks: formatting, dependency policy, lints (the whole workspace, then the
-/// facade with no driver and with each driver alone), documentation, tests.
+/// facade with no driver and with each driver alone, then the example vendor crate),
+/// documentation, tests (the vendor crate's through `conformance --crate`).
 pub fn ci() -> Result<(), String> {
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     deny()?;
@@ -50,6 +63,13 @@ pub fn ci() -> Result<(), String> {
             .args(["--", "-D", "warnings"]))?;
     }
     run(cargo().args(["doc", "--workspace", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings"))?;
+    // The example vendor crate is its own workspace: the same checks, run in it.
+    let example = paths::workspace_root().join("examples").join("webdav-driver").join("Cargo.toml");
+    let example = example.to_string_lossy().into_owned();
+    run(cargo().args(["fmt", "--manifest-path", &example, "--", "--check"]))?;
+    run(cargo()
+        .args(["clippy", "--manifest-path", &example, "--all-targets", "--locked", "--", "-D", "warnings"])
+        .env("CARGO_TARGET_DIR", paths::workspace_root().join("target")))?;
     test()
 }
 

@@ -141,3 +141,95 @@ pub fn run_crate(path: &Path, format: &str) -> Result<(), String> {
         (n, _) => Err(format!("{}: {n} conformance case(s) failed", package.name)),
     }
 }
+
+/// Copies the crate at `src` (without `target/`) into a fresh temporary directory outside
+/// the repository, its relative path dependencies rewritten to absolute paths, as a
+/// vendor's checkout elsewhere would depend on published crates. The directory is
+/// removed when the returned guard drops.
+pub fn copy_outside(src: &Path) -> Result<tempfile::TempDir, String> {
+    let src = src.canonicalize().map_err(|e| format!("cannot resolve {}: {e}", src.display()))?;
+    let dir = tempfile::Builder::new()
+        .prefix("storage-vendor-crate-")
+        .tempdir_in(std::env::temp_dir())
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    copy_tree(&src, dir.path())?;
+    let manifest = dir.path().join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).map_err(|e| format!("cannot read {}: {e}", manifest.display()))?;
+    std::fs::write(&manifest, absolute_path_dependencies(&text, &src)?)
+        .map_err(|e| format!("cannot write {}: {e}", manifest.display()))?;
+    Ok(dir)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("cannot create {}: {e}", to.display()))?;
+    for entry in std::fs::read_dir(from).map_err(|e| format!("cannot read {}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+        let (path, name) = (entry.path(), entry.file_name());
+        let kind = entry.file_type().map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+        if kind.is_dir() {
+            if name != "target" {
+                copy_tree(&path, &to.join(&name))?;
+            }
+        } else if kind.is_file() {
+            std::fs::copy(&path, to.join(&name)).map_err(|e| format!("cannot copy {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// `text` (a Cargo.toml) with every relative `path = "..."` made absolute against `base`.
+fn absolute_path_dependencies(text: &str, base: &Path) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    const KEY: &str = "path = \"";
+    while let Some(at) = rest.find(KEY) {
+        let (head, tail) = rest.split_at(at + KEY.len());
+        out.push_str(head);
+        let end = tail.find('"').ok_or("an unterminated path string in Cargo.toml")?;
+        let value = &tail[..end];
+        if Path::new(value).is_absolute() {
+            out.push_str(value);
+        } else {
+            let abs = base.join(value);
+            let abs = abs.canonicalize().map_err(|e| format!("path dependency {value:?}: {e}"))?;
+            out.push_str(&abs.display().to_string());
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_path_dependencies_become_absolute() {
+        let root = crate::paths::workspace_root();
+        let base = root.join("xtask");
+        let text = "[dependencies]\nstorage-core = { path = \"../crates/storage-core\", default-features = false }\n\
+                    x = { path = \"/abs/x\" }\ny = \"1\"\n";
+        let got = absolute_path_dependencies(text, &base).unwrap();
+        let core = root.join("crates/storage-core").canonicalize().unwrap();
+        assert!(got.contains(&format!("path = \"{}\", default-features", core.display())), "{got}");
+        assert!(got.contains("path = \"/abs/x\"") && got.ends_with("y = \"1\"\n"), "{got}");
+        assert!(absolute_path_dependencies("a = { path = \"../no/such/dir\" }", &base).is_err());
+    }
+
+    #[test]
+    fn a_copy_outside_keeps_the_crate_without_its_target() {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("src")).unwrap();
+        std::fs::create_dir_all(src.path().join("target/debug")).unwrap();
+        std::fs::write(src.path().join("src/lib.rs"), "//! x\n").unwrap();
+        std::fs::write(src.path().join("target/debug/junk"), "junk").unwrap();
+        let dep = crate::paths::workspace_root().join("conformance");
+        let manifest = format!("[package]\nname = \"v\"\n[dependencies]\nc = {{ path = \"{}\" }}\n", dep.display());
+        std::fs::write(src.path().join("Cargo.toml"), manifest).unwrap();
+        let copy = copy_outside(src.path()).unwrap();
+        assert!(copy.path().join("src/lib.rs").is_file());
+        assert!(!copy.path().join("target").exists());
+        assert!(!copy.path().starts_with(crate::paths::workspace_root()));
+    }
+}
