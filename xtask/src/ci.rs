@@ -131,16 +131,21 @@ fn test_steps() -> Result<Vec<Vec<String>>, String> {
     Ok(steps)
 }
 
+/// What `cargo metadata --no-deps` says (the parts xtask reads).
 #[derive(Deserialize)]
-struct Metadata {
-    packages: Vec<Package>,
+pub(crate) struct Metadata {
+    pub(crate) packages: Vec<Package>,
 }
 
-/// A workspace member, as `cargo metadata` describes it.
+/// A package, as `cargo metadata` describes it.
 #[derive(Deserialize)]
-struct Package {
-    name: String,
+pub(crate) struct Package {
+    pub(crate) name: String,
+    pub(crate) manifest_path: PathBuf,
     targets: Vec<Target>,
+    /// `[package.metadata]`, if any.
+    #[serde(default)]
+    pub(crate) metadata: Option<serde_json::Value>,
 }
 
 /// One build target of a package.

@@ -19,23 +19,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde::Deserialize;
-
+use crate::ci::{Metadata, Package};
 use crate::emulators;
-
-/// The part of `cargo metadata` this command reads.
-#[derive(Deserialize)]
-struct Metadata {
-    packages: Vec<Package>,
-}
-
-#[derive(Deserialize)]
-struct Package {
-    name: String,
-    manifest_path: PathBuf,
-    #[serde(default)]
-    metadata: Option<serde_json::Value>,
-}
 
 /// The `Cargo.toml` of the crate at `path` (a directory or the manifest itself).
 fn manifest_of(path: &Path) -> Result<PathBuf, String> {
