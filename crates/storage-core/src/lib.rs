@@ -68,8 +68,3 @@ pub use validate::ContainerNameRules;
 pub use async_trait::async_trait;
 /// Re-exported for drivers and users building payloads.
 pub use bytes::Bytes;
-
-/// The repository README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;

@@ -256,6 +256,12 @@ pub fn from_config(config: &Config, backend: &str) -> Result<Arc<dyn Driver>> {
     shared(config.clone()).backend(backend)
 }
 
+/// The repository README's examples, compiled and run as doctests of the facade: what a
+/// user who depends on `storage` alone writes.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(test)]
 mod tests {
     use super::*;
