@@ -905,6 +905,31 @@ async fn existing_destinations_follow_overwrite_existing() {
     assert_eq!(dir_entries(dir.path()), vec!["out".to_owned()]);
 }
 
+/// Libcloud's `download_object` documents a directory destination: the object's base name
+/// inside it. A key without a base name (`dir/`) is refused and nothing is written.
+#[tokio::test]
+async fn a_directory_destination_takes_the_objects_base_name() {
+    let m = store().await;
+    let body = data(PART as usize + 5, 38);
+    m.put_object(C, "runs/7/out.csv", body.clone().into(), &PutOptions::default()).await.unwrap();
+    m.put_object(C, "runs/7/", "marker".into(), &PutOptions::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    m.download_object(C, "runs/7/out.csv", dir.path(), &DownloadOptions::default()).await.unwrap();
+    assert_eq!(std::fs::read(dir.path().join("out.csv")).unwrap(), body);
+    // The existing file inside the directory is protected like any destination.
+    let e = m.download_object(C, "runs/7/out.csv", dir.path(), &DownloadOptions::default()).await.unwrap_err();
+    assert!(e.message().contains("already exists"), "{e}");
+    let t = Transfer::with_options(m.clone(), small(2));
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    t.download_file(C, "runs/7/out.csv", &sub, &DownloadOptions::default()).await.unwrap();
+    assert_eq!(std::fs::read(sub.join("out.csv")).unwrap(), body);
+    let e = m.download_object(C, "runs/7/", dir.path(), &DownloadOptions::overwrite()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidObjectName, "{e}");
+    assert!(e.message().contains("base name"), "{e}");
+    assert_eq!(dir_entries(dir.path()), vec!["out.csv".to_owned(), "sub".to_owned()]);
+}
+
 #[tokio::test]
 async fn a_dropped_download_leaves_no_file() {
     let (m, f) = faulty(Faults { get_once: Some((2, 10, Some(BodyFault::Stall))), ..Faults::default() }).await;

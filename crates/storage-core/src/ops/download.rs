@@ -271,6 +271,19 @@ impl Drop for TempFile {
     }
 }
 
+/// The last `/`-separated segment of `key`, as a file name: refused when there is none
+/// (`dir/`) or it would name a directory (`.`, `..`).
+fn base_name(key: &str) -> Result<&str> {
+    match key.rsplit('/').next() {
+        Some(name) if !name.is_empty() && name != "." && name != ".." => Ok(name),
+        _ => Err(Error::new(
+            ErrorKind::InvalidObjectName,
+            format!("the key {key:?} has no base name to use as a file name inside the destination directory"),
+        )
+        .with_hint("name the destination file instead of a directory")),
+    }
+}
+
 fn exists_error(dest: &Path) -> Error {
     Error::new(ErrorKind::Io, format!("{} already exists; pass overwrite_existing to replace it", dest.display()))
 }
@@ -287,7 +300,15 @@ pub(crate) async fn download_to_path<D: Driver + ?Sized>(
     t: &TransferOptions,
 ) -> Result<Object> {
     let context = |e: Error| e.or_context(&driver.info().name, Some(container), Some(key));
-    let dest = target.dest;
+    let inside;
+    let dest = match tokio::fs::metadata(target.dest).await {
+        // Libcloud's rule: a directory destination receives the object's base name.
+        Ok(m) if m.is_dir() => {
+            inside = target.dest.join(base_name(key).map_err(context)?);
+            inside.as_path()
+        }
+        _ => target.dest,
+    };
     if !target.overwrite_existing && tokio::fs::try_exists(dest).await.unwrap_or(false) {
         return Err(context(exists_error(dest)));
     }

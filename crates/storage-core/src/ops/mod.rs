@@ -76,6 +76,8 @@ pub trait DriverExt: Driver {
     /// ETag, resumed when a body breaks. The data goes to a temporary file beside `dest`,
     /// is checked (size, and MD5 or CRC32C when the backend has one), then renamed into
     /// place: a failed, corrupt or cancelled download never leaves a partial `dest`.
+    /// When `dest` is an existing directory the file is the object's base name inside it
+    /// (as Libcloud documents; a key ending in `/` has none and is refused).
     /// [`DownloadOptions`] say whether an existing `dest` is replaced and whether the
     /// temporary file is kept after a failure. Other transfer settings (range size,
     /// concurrency, progress): [`Transfer::download_file`].

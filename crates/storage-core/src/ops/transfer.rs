@@ -262,7 +262,8 @@ impl Transfer {
     /// object fails the download with `PreconditionFailed`) and written at their offsets
     /// into a temporary file beside `dest`; a broken range resumes from its last byte.
     /// The file is checked (size; MD5 or CRC32C where the object reports one), synced and
-    /// renamed into place, so `dest` never holds a partial download. `options` say
+    /// renamed into place, so `dest` never holds a partial download. An existing
+    /// directory `dest` receives the object's base name inside it. `options` say
     /// whether an existing `dest` is replaced and whether the temporary file is kept
     /// after a failure ([`DownloadOptions`]).
     pub async fn download_file(
