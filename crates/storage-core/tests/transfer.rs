@@ -919,11 +919,14 @@ async fn a_directory_destination_takes_the_objects_base_name() {
     // The existing file inside the directory is protected like any destination.
     let e = m.download_object(C, "runs/7/out.csv", dir.path(), &DownloadOptions::default()).await.unwrap_err();
     assert!(e.message().contains("already exists"), "{e}");
+    // The engine's download_file (what tree copies use) never guesses a file name: a
+    // directory where the file should go is refused, and nothing is written into it.
     let t = Transfer::with_options(m.clone(), small(2));
     let sub = dir.path().join("sub");
     std::fs::create_dir(&sub).unwrap();
-    t.download_file(C, "runs/7/out.csv", &sub, &DownloadOptions::default()).await.unwrap();
-    assert_eq!(std::fs::read(sub.join("out.csv")).unwrap(), body);
+    let e = t.download_file(C, "runs/7/out.csv", &sub, &DownloadOptions::overwrite()).await.unwrap_err();
+    assert!(e.message().contains("is a directory"), "{e}");
+    assert!(dir_entries(&sub).is_empty());
     let e = m.download_object(C, "runs/7/", dir.path(), &DownloadOptions::overwrite()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidObjectName, "{e}");
     assert!(e.message().contains("base name"), "{e}");

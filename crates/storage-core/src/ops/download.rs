@@ -37,6 +37,9 @@ pub(crate) struct FileTarget<'a> {
     pub dest: &'a Path,
     pub overwrite_existing: bool,
     pub delete_on_failure: bool,
+    /// A directory `dest` receives the object's base name (Libcloud's `download_object`);
+    /// otherwise a directory in the way is refused.
+    pub into_directory: bool,
 }
 
 /// What every range request of one download shares: the object's identity as the first
@@ -303,9 +306,16 @@ pub(crate) async fn download_to_path<D: Driver + ?Sized>(
     let inside;
     let dest = match tokio::fs::metadata(target.dest).await {
         // Libcloud's rule: a directory destination receives the object's base name.
-        Ok(m) if m.is_dir() => {
+        Ok(m) if m.is_dir() && target.into_directory => {
             inside = target.dest.join(base_name(key).map_err(context)?);
             inside.as_path()
+        }
+        Ok(m) if m.is_dir() => {
+            return Err(context(
+                Error::new(ErrorKind::Io, format!("{} is a directory", target.dest.display()))
+                    .with_retryable(false)
+                    .with_hint("name the file to write, or use download_object, which writes into a directory"),
+            ));
         }
         _ => target.dest,
     };

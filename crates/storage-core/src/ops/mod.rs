@@ -92,6 +92,7 @@ pub trait DriverExt: Driver {
             dest,
             overwrite_existing: options.overwrite_existing,
             delete_on_failure: options.delete_on_failure,
+            into_directory: true,
         };
         download::download_to_path(self, container, key, target, &TransferOptions::default()).await
     }

@@ -262,8 +262,9 @@ impl Transfer {
     /// object fails the download with `PreconditionFailed`) and written at their offsets
     /// into a temporary file beside `dest`; a broken range resumes from its last byte.
     /// The file is checked (size; MD5 or CRC32C where the object reports one), synced and
-    /// renamed into place, so `dest` never holds a partial download. An existing
-    /// directory `dest` receives the object's base name inside it. `options` say
+    /// renamed into place, so `dest` never holds a partial download. A directory at
+    /// `dest` is refused (unlike [`crate::DriverExt::download_object`], which writes the
+    /// object's base name inside it). `options` say
     /// whether an existing `dest` is replaced and whether the temporary file is kept
     /// after a failure ([`DownloadOptions`]).
     pub async fn download_file(
@@ -277,6 +278,7 @@ impl Transfer {
             dest,
             overwrite_existing: options.overwrite_existing,
             delete_on_failure: options.delete_on_failure,
+            into_directory: false,
         };
         download::download_to_path(self.driver.as_ref(), container, key, target, &self.options).await
     }

@@ -299,6 +299,15 @@ async fn download_one<D: Driver + ?Sized>(
     if let Err(e) = ensure_dirs(root, dirs).await {
         return refuse(e);
     }
+    // A directory where this key's file goes (keys `a` and `a/b` both exist): refused,
+    // never written into it under another name.
+    if tokio::fs::symlink_metadata(&dest).await.is_ok_and(|m| m.is_dir()) {
+        return Outcome::Failed(
+            key.to_owned(),
+            Error::new(ErrorKind::Io, format!("{} is a directory; the object {key:?} is not written", dest.display()))
+                .with_retryable(false),
+        );
+    }
     match driver
         .download_object(
             container,
