@@ -32,6 +32,7 @@ pub mod layer;
 pub mod leftover;
 pub mod listing;
 pub mod memory;
+pub mod mime;
 pub mod multipart;
 pub mod object;
 pub mod ops;

@@ -905,6 +905,26 @@ async fn existing_destinations_follow_overwrite_existing() {
     assert_eq!(dir_entries(dir.path()), vec!["out".to_owned()]);
 }
 
+/// Uploads without a content type get one guessed from the file name (else the key), as
+/// Libcloud's `upload_object` does; a given one is kept.
+#[tokio::test]
+async fn uploads_guess_the_content_type_from_the_name() {
+    let m = store().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.json");
+    std::fs::write(&file, b"{}").unwrap();
+    m.upload_object(&file, C, "no-extension", &UploadOptions::default()).await.unwrap();
+    assert_eq!(m.head_object(C, "no-extension").await.unwrap().content_type.as_deref(), Some("application/json"));
+    let stream: ByteStream = Box::pin(stream::iter([Ok(Bytes::from_static(b"<p>"))]));
+    m.upload_object_via_stream(stream, C, "page.html", PutOptions::default(), &TransferOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(m.head_object(C, "page.html").await.unwrap().content_type.as_deref(), Some("text/html"));
+    let given = UploadOptions { put: PutOptions::content_type("text/plain"), ..UploadOptions::default() };
+    m.upload_object(&file, C, "kept.json", &given).await.unwrap();
+    assert_eq!(m.head_object(C, "kept.json").await.unwrap().content_type.as_deref(), Some("text/plain"));
+}
+
 /// Libcloud's `download_object` documents a directory destination: the object's base name
 /// inside it. A key without a base name (`dir/`) is refused and nothing is written.
 #[tokio::test]

@@ -79,6 +79,16 @@ pub(crate) struct UploadJob<'a> {
 /// Uploads `source`; reports `object_done` on success; adds the driver, container and key
 /// to errors.
 pub(crate) async fn upload<D: Driver + ?Sized>(driver: &D, source: Source<'_>, job: UploadJob<'_>) -> Result<Object> {
+    let mut job = job;
+    // No content type given: guess it from the file's name (else the key's), as Libcloud
+    // does, where the driver stores content headers at all.
+    if job.options.content_type.is_none() && driver.info().capabilities.content_headers {
+        let from_file = match &source {
+            Source::File(path) => path.file_name().and_then(|n| n.to_str()).and_then(crate::mime::content_type_for),
+            _ => None,
+        };
+        job.options.content_type = from_file.or_else(|| crate::mime::content_type_for(job.key)).map(str::to_owned);
+    }
     let result = match source {
         Source::File(path) => upload_file(driver, path, &job).await,
         Source::Bytes(data) => upload_bytes(driver, data, &job).await,

@@ -58,7 +58,6 @@
 mod filter;
 mod listdir;
 mod local;
-mod mime;
 mod remote;
 #[cfg(test)]
 mod tests;
@@ -74,10 +73,10 @@ use crate::error::{Error, Result};
 use crate::object::{ListEntry, Object};
 use crate::options::ListOptions;
 
+pub use crate::mime::content_type_for;
 pub use filter::Filter;
 pub use listdir::{DirEntry, ListdirOptions, Order, Usage, listdir, space_used};
 pub use local::{download_dir, upload_dir};
-pub use mime::content_type_for;
 pub use remote::{copy_object_between, copy_object_between_with, copy_tree, remove_tree};
 
 /// How a tree operation runs.

@@ -1,4 +1,5 @@
-//! A small built-in table from file extensions to MIME types.
+//! A small built-in table from file extensions to MIME types: what uploads use for the
+//! content type when the caller gives none (Libcloud guesses it from the file name too).
 
 /// Extension (lowercase, without the dot) -> MIME type. Sorted by extension.
 const TABLE: &[(&str, &str)] = &[
@@ -91,7 +92,7 @@ const TABLE: &[(&str, &str)] = &[
 /// (the backend then stores its default, usually `application/octet-stream`).
 ///
 /// ```
-/// use storage_core::tree::content_type_for;
+/// use storage_core::mime::content_type_for;
 /// assert_eq!(content_type_for("photos/Cat.JPG"), Some("image/jpeg"));
 /// assert_eq!(content_type_for("index.html"), Some("text/html"));
 /// assert_eq!(content_type_for("README"), None);
