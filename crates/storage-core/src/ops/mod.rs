@@ -40,6 +40,26 @@ pub use rechunk::Rechunker;
 pub use transfer::{DownloadOptions, Transfer, TransferOptions, UploadOptions};
 pub use upload::plan_part_size;
 
+/// A download to `dest` with the default [`TransferOptions`]: [`DriverExt::download_object`]
+/// (`into_directory`: a directory `dest` receives the object's base name) and the tree
+/// downloads (a directory in the way is refused, never written into).
+pub(crate) async fn download_with_defaults<D: Driver + ?Sized>(
+    driver: &D,
+    container: &str,
+    key: &str,
+    dest: &Path,
+    options: &DownloadOptions,
+    into_directory: bool,
+) -> Result<Object> {
+    let target = download::FileTarget {
+        dest,
+        overwrite_existing: options.overwrite_existing,
+        delete_on_failure: options.delete_on_failure,
+        into_directory,
+    };
+    download::download_to_path(driver, container, key, target, &TransferOptions::default()).await
+}
+
 /// The helpers every driver gets. Import this trait to call them as methods.
 #[async_trait]
 pub trait DriverExt: Driver {
@@ -88,13 +108,7 @@ pub trait DriverExt: Driver {
         dest: &Path,
         options: &DownloadOptions,
     ) -> Result<Object> {
-        let target = download::FileTarget {
-            dest,
-            overwrite_existing: options.overwrite_existing,
-            delete_on_failure: options.delete_on_failure,
-            into_directory: true,
-        };
-        download::download_to_path(self, container, key, target, &TransferOptions::default()).await
+        download_with_defaults(self, container, key, dest, options, true).await
     }
 
     /// The object's data as a stream of `chunk_size`-byte chunks (the last may be

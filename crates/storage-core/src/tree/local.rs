@@ -200,8 +200,8 @@ fn walk(root: &Path, filter: &super::Filter) -> Result<Walk> {
 
 /// Downloads every object under `prefix` into `local_dir` (created if missing): the key
 /// without the prefix becomes the path under `local_dir`, `options.concurrency` objects
-/// at a time, each through [`DriverExt::download_object`] (temporary file, size and MD5
-/// check, rename into place).
+/// at a time, each through the engine behind [`DriverExt::download_object`] (temporary
+/// file, size and MD5 check, rename into place; a directory in the way is refused).
 ///
 /// - A key that would not stay inside `local_dir` is refused with `InvalidObjectName` in
 ///   the report: `..` or `.` segments, a leading `/`, empty segments (`a//b`), NUL (and
@@ -299,24 +299,10 @@ async fn download_one<D: Driver + ?Sized>(
     if let Err(e) = ensure_dirs(root, dirs).await {
         return refuse(e);
     }
-    // A directory where this key's file goes (keys `a` and `a/b` both exist): refused,
-    // never written into it under another name.
-    if tokio::fs::symlink_metadata(&dest).await.is_ok_and(|m| m.is_dir()) {
-        return Outcome::Failed(
-            key.to_owned(),
-            Error::new(ErrorKind::Io, format!("{} is a directory; the object {key:?} is not written", dest.display()))
-                .with_retryable(false),
-        );
-    }
-    match driver
-        .download_object(
-            container,
-            key,
-            &dest,
-            &DownloadOptions { overwrite_existing: options.overwrite, delete_on_failure: true },
-        )
-        .await
-    {
+    // A directory where this key's file goes (keys `a` and `a/b` both exist) is refused by
+    // the engine, never written into under another name.
+    let download = DownloadOptions { overwrite_existing: options.overwrite, delete_on_failure: true };
+    match crate::ops::download_with_defaults(driver, container, key, &dest, &download, false).await {
         Ok(o) => Outcome::Done(o.size),
         Err(e) => Outcome::Failed(key.to_owned(), e),
     }

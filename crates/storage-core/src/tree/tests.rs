@@ -181,6 +181,27 @@ async fn tree_upload_and_download_round_trip() {
     assert!(report.to_string().starts_with("7 objects"), "{report}");
 }
 
+/// A directory already where a key's file goes: the key fails, and nothing is written into
+/// the directory under another name (download_object's directory rule is not for trees).
+#[tokio::test]
+async fn tree_download_refuses_a_directory_in_the_way() {
+    let m = store().await;
+    m.put_object("c", "p/x", "file".into(), &PutOptions::default()).await.unwrap();
+    m.put_object("c", "p/y", "other".into(), &PutOptions::default()).await.unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dst.path().join("x/kept")).unwrap();
+    let report = m.download_dir("c", "p/", dst.path(), &opts()).await.unwrap();
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    assert_eq!(report.failed[0].0, "p/x");
+    assert!(report.failed[0].1.message().contains("is a directory"), "{}", report.failed[0].1);
+    let inside: Vec<String> = std::fs::read_dir(dst.path().join("x"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .collect();
+    assert_eq!(inside, ["kept"], "nothing written into the directory");
+    assert_eq!(std::fs::read(dst.path().join("y")).unwrap(), b"other");
+}
+
 #[tokio::test]
 async fn tree_prefix_is_a_folder() {
     let m = store().await;
