@@ -304,11 +304,12 @@ pub(crate) async fn download_to_path<D: Driver + ?Sized>(
 ) -> Result<Object> {
     let context = |e: Error| e.or_context(&driver.info().name, Some(container), Some(key));
     let inside;
-    let dest = match tokio::fs::metadata(target.dest).await {
+    // Whether `dest` exists, from the one stat that also tells a directory apart.
+    let (dest, exists) = match tokio::fs::metadata(target.dest).await {
         // Libcloud's rule: a directory destination receives the object's base name.
         Ok(m) if m.is_dir() && target.into_directory => {
             inside = target.dest.join(base_name(key).map_err(context)?);
-            inside.as_path()
+            (inside.as_path(), tokio::fs::try_exists(&inside).await.unwrap_or(false))
         }
         Ok(m) if m.is_dir() => {
             return Err(context(
@@ -317,9 +318,10 @@ pub(crate) async fn download_to_path<D: Driver + ?Sized>(
                     .with_hint("name the file to write, or use download_object, which writes into a directory"),
             ));
         }
-        _ => target.dest,
+        Ok(_) => (target.dest, true),
+        Err(_) => (target.dest, false),
     };
-    if !target.overwrite_existing && tokio::fs::try_exists(dest).await.unwrap_or(false) {
+    if !target.overwrite_existing && exists {
         return Err(context(exists_error(dest)));
     }
     let first = first_response(driver, container, key, t).await.map_err(context)?;
