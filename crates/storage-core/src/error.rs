@@ -45,11 +45,15 @@ pub enum ErrorKind {
     Config,
     /// Any other failure reported by the backend.
     Backend,
+    /// A local destination (a download's file) already exists and replacing it was not
+    /// asked for (Libcloud's "overwrite_existing is set to false" error). Nothing was
+    /// written.
+    DestinationExists,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 18] = [
+    pub const ALL: [ErrorKind; 19] = [
         ErrorKind::ContainerAlreadyExists,
         ErrorKind::ContainerDoesNotExist,
         ErrorKind::ContainerIsNotEmpty,
@@ -68,6 +72,7 @@ impl ErrorKind {
         ErrorKind::Io,
         ErrorKind::Config,
         ErrorKind::Backend,
+        ErrorKind::DestinationExists,
     ];
 
     /// A stable, human-readable name (the variant name).
@@ -91,6 +96,7 @@ impl ErrorKind {
             ErrorKind::Io => "Io",
             ErrorKind::Config => "Config",
             ErrorKind::Backend => "Backend",
+            ErrorKind::DestinationExists => "DestinationExists",
         }
     }
 
@@ -115,6 +121,7 @@ impl ErrorKind {
             ErrorKind::Io => "check the local disk or the network",
             ErrorKind::Config => "fix the configuration",
             ErrorKind::Backend => "retry; if it persists, check the backend's status",
+            ErrorKind::DestinationExists => "pass overwrite_existing to replace it, or choose another destination",
         }
     }
 
@@ -289,10 +296,14 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         matches!(self.0.kind, ErrorKind::ObjectDoesNotExist | ErrorKind::ContainerDoesNotExist)
     }
-    /// What was to be created exists: `ContainerAlreadyExists`, or a create-if-absent
-    /// write or copy refused (`PreconditionFailed`).
+    /// What was to be created exists: `ContainerAlreadyExists`, a create-if-absent
+    /// write or copy refused (`PreconditionFailed`), or a download's local destination
+    /// (`DestinationExists`).
     pub fn is_already_exists(&self) -> bool {
-        matches!(self.0.kind, ErrorKind::ContainerAlreadyExists | ErrorKind::PreconditionFailed)
+        matches!(
+            self.0.kind,
+            ErrorKind::ContainerAlreadyExists | ErrorKind::PreconditionFailed | ErrorKind::DestinationExists
+        )
     }
     /// A condition did not hold (`PreconditionFailed`) or a conditional read found the
     /// object unchanged (`NotModified`).
@@ -351,6 +362,11 @@ impl Error {
     /// Records how many retries were made.
     pub fn with_retries(mut self, retries: u32) -> Self {
         self.0.retries = retries;
+        self
+    }
+    /// Appends a sentence to the message (what was kept or cleaned up after the failure).
+    pub fn with_note(mut self, note: impl AsRef<str>) -> Self {
+        self.0.message = format!("{}; {}", self.0.message, note.as_ref());
         self
     }
     /// Replaces the kind's generic hint (what to do about it) with a more specific one.

@@ -856,9 +856,25 @@ async fn corrupt_data_is_caught_and_not_kept() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch, "{e}");
+    // delete_on_failure = false (Libcloud's meaning): the partial data is kept where the
+    // caller asked for it, and the error says so.
+    assert_eq!(dir_entries(dir.path()), vec!["out".to_owned()]);
+    assert_eq!(std::fs::metadata(&dest).unwrap().len(), PART * 3);
+    assert!(e.message().contains("kept") && e.message().contains("out"), "{e}");
+    // An existing destination being replaced is never swapped for partial data: the
+    // partial file stays beside it, named in the error.
+    std::fs::write(&dest, b"good").unwrap();
+    f.faults.lock().unwrap().get_once = Some((f.gets.load(Ordering::SeqCst) + 2, 10, Some(BodyFault::Corrupt)));
+    let e = t
+        .download_file(C, "k", &dest, &DownloadOptions { overwrite_existing: true, delete_on_failure: false })
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch, "{e}");
+    assert_eq!(std::fs::read(&dest).unwrap(), b"good");
     let left = dir_entries(dir.path());
-    assert_eq!(left.len(), 1);
-    assert!(left[0].starts_with(".out.storage-tmp-"), "{left:?}");
+    assert_eq!(left.len(), 2, "{left:?}");
+    let partial = left.iter().find(|n| n.starts_with(".out.storage-tmp-")).expect("the partial file beside");
+    assert!(e.message().contains(partial.as_str()), "{e}");
     // Without verification the corruption goes unnoticed: verify is what catches it.
     let dir = tempfile::tempdir().unwrap();
     f.faults.lock().unwrap().get_once = Some((f.gets.load(Ordering::SeqCst) + 2, 10, Some(BodyFault::Corrupt)));
@@ -895,7 +911,8 @@ async fn existing_destinations_follow_overwrite_existing() {
     std::fs::write(&dest, b"mine").unwrap();
     let t = Transfer::with_options(m.clone(), small(2));
     let e = t.download_file(C, "k", &dest, &DownloadOptions::default()).await.unwrap_err();
-    assert!(e.message().contains("already exists"), "{e}");
+    assert_eq!(e.kind(), ErrorKind::DestinationExists, "{e}");
+    assert!(e.is_already_exists() && e.message().contains("already exists"), "{e}");
     assert_eq!(std::fs::read(&dest).unwrap(), b"mine");
     t.download_file(C, "k", &dest, &DownloadOptions::overwrite()).await.unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), m.get_bytes(C, "k").await.unwrap());

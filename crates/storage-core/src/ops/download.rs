@@ -288,7 +288,8 @@ fn base_name(key: &str) -> Result<&str> {
 }
 
 fn exists_error(dest: &Path) -> Error {
-    Error::new(ErrorKind::Io, format!("{} already exists; pass overwrite_existing to replace it", dest.display()))
+    Error::new(ErrorKind::DestinationExists, format!("{} already exists; nothing was downloaded", dest.display()))
+        .with_retryable(false)
 }
 
 fn join_error(e: tokio::task::JoinError) -> Error {
@@ -347,8 +348,19 @@ pub(crate) async fn download_to_path<D: Driver + ?Sized>(
             t.progress().object_done(key);
             Ok(object)
         }
-        Err(e) => Err(context(e)),
+        Err(e) if guard.armed || !tmp.exists() => Err(context(e)),
+        Err(e) => Err(context(keep_partial(e, &tmp, dest, exists).await)),
     }
+}
+
+/// `delete_on_failure = false`: the partial data goes where the caller asked for it
+/// (Libcloud's meaning), unless a file is there (the one an overwrite would have
+/// replaced, never swapped for partial data): then it stays beside, named in the error.
+async fn keep_partial(e: Error, tmp: &Path, dest: &Path, dest_existed: bool) -> Error {
+    if !dest_existed && place(tmp, dest, false).await.is_ok() {
+        return e.with_note(format!("the partial data was kept in {}", dest.display()));
+    }
+    e.with_note(format!("the partial data was kept in {}", tmp.display()))
 }
 
 /// The contiguous prefix of the file that is fully written.

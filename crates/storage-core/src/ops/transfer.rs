@@ -21,11 +21,13 @@ use crate::payload::ByteStream;
 /// `delete_on_failure`, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DownloadOptions {
-    /// Replace `dest` if it exists. Off (the default): an existing `dest` is an `Io`
-    /// error naming it, and nothing is fetched.
+    /// Replace `dest` if it exists. Off (the default): an existing `dest` is a
+    /// `DestinationExists` error naming it, and nothing is fetched.
     pub overwrite_existing: bool,
-    /// Delete the temporary file when the download fails (the default). Off: it is kept
-    /// beside `dest` for inspection.
+    /// Delete the partial data when the download fails (the default). Off (Libcloud's
+    /// `delete_on_failure=False`): the partial file is moved to `dest` when nothing was
+    /// there, else kept beside it (an existing file is never replaced by partial data);
+    /// the error names the path either way.
     pub delete_on_failure: bool,
 }
 
