@@ -1,9 +1,10 @@
-//! Presigned URLs (SigV4 query form), which also serve as the object CDN URL.
+//! Presigned URLs (SigV4 query form), which also serve as the object CDN URL. A presigned
+//! PUT given a content type signs the `content-type` header, so only that type is accepted.
 
 use storage_core::{Error, ErrorKind, Result, SignedMethod, SignedUrlOptions};
 
 use crate::driver::{NAME, S3Driver};
-use crate::signing::{SigningInput, presign_query};
+use crate::signing::{SigningInput, presign_query_with_headers};
 
 /// Longest presigned URL lifetime S3 accepts.
 const MAX_PRESIGN_SECS: u64 = 7 * 24 * 3600;
@@ -37,7 +38,21 @@ pub(crate) async fn url(d: &S3Driver, container: &str, key: &str, options: &Sign
         SignedMethod::Put => "PUT",
         SignedMethod::Delete => "DELETE",
     };
-    let query = presign_query(&input, &client.core.cache, method, &host, &path, &[], secs);
+    // A PUT bound to a content type signs the header: an upload sending another type (or
+    // none) does not match the signature and is refused by the server.
+    let mut headers: Vec<(&str, &str)> = Vec::new();
+    if let (SignedMethod::Put, Some(content_type)) = (options.method, options.content_type.as_deref()) {
+        let content_type = content_type.trim();
+        if content_type.is_empty() || content_type.bytes().any(|b| b.is_ascii_control()) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "the content type of a presigned PUT must be non-empty header text",
+            )
+            .with_driver(NAME));
+        }
+        headers.push(("content-type", content_type));
+    }
+    let query = presign_query_with_headers(&input, &client.core.cache, method, &host, &path, &[], &headers, secs);
     Ok(format!("{}://{host}{path}?{query}", client.endpoint.scheme))
 }
 

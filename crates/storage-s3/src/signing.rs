@@ -305,24 +305,56 @@ pub fn presign_query(
     extra: &[(&str, &str)],
     expires_secs: u64,
 ) -> String {
+    presign_query_with_headers(input, cache, method, host, path, extra, &[], expires_secs)
+}
+
+/// [`presign_query`] also signing `headers` (name, value): whoever uses the URL must send
+/// them with exactly these values (a presigned PUT bound to a `content-type`, for
+/// instance), or the server refuses the request. Names are compared case-insensitively;
+/// `host` is always signed and need not be given.
+#[allow(clippy::too_many_arguments)]
+pub fn presign_query_with_headers(
+    input: &SigningInput<'_>,
+    cache: &KeyCache,
+    method: &str,
+    host: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    headers: &[(&str, &str)],
+    expires_secs: u64,
+) -> String {
     let amz_date = amz_date(input.time);
     let date = &amz_date[..8];
     let scope = format!("{date}/{}/{}/aws4_request", input.region, input.service);
     let credential = format!("{}/{scope}", input.access_key_id);
     let expires = expires_secs.to_string();
+    let mut signed: Vec<(String, String)> = vec![("host".to_owned(), host.to_owned())];
+    for (name, value) in headers {
+        let name = name.trim().to_ascii_lowercase();
+        if name != "host" {
+            signed.push((name, value.trim().to_owned()));
+        }
+    }
+    signed.sort();
+    signed.dedup_by(|a, b| a.0 == b.0);
+    let signed_names = signed.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(";");
     let mut pairs: Vec<(&str, &str)> = vec![
         ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
         ("X-Amz-Credential", &credential),
         ("X-Amz-Date", &amz_date),
         ("X-Amz-Expires", &expires),
-        ("X-Amz-SignedHeaders", "host"),
+        ("X-Amz-SignedHeaders", &signed_names),
     ];
     if let Some(token) = input.session_token {
         pairs.push(("X-Amz-Security-Token", token));
     }
     pairs.extend_from_slice(extra);
     let query = canonical_query(&pairs);
-    let creq = format!("{method}\n{path}\n{query}\nhost:{host}\n\nhost\n{UNSIGNED_PAYLOAD}");
+    let mut creq = format!("{method}\n{path}\n{query}\n");
+    for (name, value) in &signed {
+        let _ = writeln!(creq, "{name}:{value}");
+    }
+    let _ = write!(creq, "\n{signed_names}\n{UNSIGNED_PAYLOAD}");
     let sts = string_to_sign(&amz_date, &scope, &creq);
     let signature = cache.sign(input.secret, date, input.region, input.service, sts.as_bytes());
     format!("{query}&X-Amz-Signature={signature}")
@@ -413,6 +445,22 @@ mod tests {
              &X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host\
              &X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
         );
+    }
+
+    #[test]
+    fn presigned_with_a_signed_header() {
+        // No extra header: the same URL as the plain form.
+        let plain = presign_query(&input(), &KeyCache::default(), "GET", HOST, "/test.txt", &[], 86400);
+        let same =
+            presign_query_with_headers(&input(), &KeyCache::default(), "GET", HOST, "/test.txt", &[], &[], 86400);
+        assert_eq!(plain, same);
+        let typed = |ct: &str| {
+            let h = [("Content-Type", ct)];
+            presign_query_with_headers(&input(), &KeyCache::default(), "PUT", HOST, "/a.png", &[], &h, 60)
+        };
+        let png = typed("image/png");
+        assert!(png.contains("X-Amz-SignedHeaders=content-type%3Bhost&"), "{png}");
+        assert_ne!(png, typed("text/plain"), "the value is part of the signature");
     }
 
     #[test]

@@ -107,3 +107,37 @@ async fn presigned_urls_longer_than_seven_days_are_refused() {
     let opts = SignedUrlOptions { expires_in: Duration::from_secs(7 * 24 * 3600 + 1), ..Default::default() };
     assert_eq!(s3.signed_url("bucket", "k", &opts).await.unwrap_err().kind(), ErrorKind::Config);
 }
+
+#[tokio::test]
+async fn a_presigned_put_with_a_content_type_refuses_another_type() {
+    let s3 = driver(None);
+    let b = fresh_bucket(&s3, "ctype").await;
+    let opts = SignedUrlOptions {
+        method: SignedMethod::Put,
+        expires_in: Duration::from_secs(300),
+        content_type: Some("image/png".to_owned()),
+    };
+    let url = s3.signed_url(&b, "pic.png", &opts).await.unwrap();
+    assert!(url.contains("X-Amz-SignedHeaders=content-type%3Bhost"), "{url}");
+    let put = |content_type: &'static str| {
+        HttpRequest::parse(Method::PUT, &url, "presigned PUT")
+            .unwrap()
+            .header("content-type", content_type)
+            .unwrap()
+            .body(RequestBody::Bytes("png bytes".into()))
+    };
+    // Another type (the signature covers the header): refused, nothing written.
+    let resp = http().execute(&put("text/plain"), &Unsigned).await.unwrap();
+    assert_eq!(resp.status.as_u16(), 403);
+    assert_eq!(s3.head_object(&b, "pic.png").await.unwrap_err().kind(), ErrorKind::ObjectDoesNotExist);
+    // The signed type: stored, and stored with that type.
+    let resp = http().execute(&put("image/png"), &Unsigned).await.unwrap();
+    assert_eq!(resp.status.as_u16(), 200);
+    assert_eq!(s3.head_object(&b, "pic.png").await.unwrap().content_type.as_deref(), Some("image/png"));
+    // No type at all is refused too.
+    let bare = HttpRequest::parse(Method::PUT, &url, "presigned PUT").unwrap().body(RequestBody::Bytes("x".into()));
+    assert_eq!(http().execute(&bare, &Unsigned).await.unwrap().status.as_u16(), 403);
+
+    s3.delete_prefix(&b, "").await.unwrap();
+    s3.delete_container(&b).await.unwrap();
+}
