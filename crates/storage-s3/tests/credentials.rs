@@ -399,11 +399,74 @@ async fn imds_credentials_errors() {
     assert_eq!(e.kind(), ErrorKind::Unauthenticated);
     assert_eq!(e.status(), Some(404));
 
-    // IMDSv2 token refused.
+    // IMDSv2 token refused and IMDSv1 refused as well: one PUT, one tokenless GET.
     let server = serve(|_| (403, "text/plain", String::new())).await;
     let e = ImdsProvider::new(&server.base).credentials().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unauthenticated);
-    assert_eq!(server.requests().len(), 1, "a refused token is not retried");
+    let calls: Vec<_> = server.requests().iter().map(|r| r.method.clone()).collect();
+    assert_eq!(calls, ["PUT", "GET"], "a refused token is not retried");
+
+    // A malformed token request (400) is an error, not a reason to fall back.
+    let server = serve(|_| (400, "text/plain", String::new())).await;
+    let e = ImdsProvider::new(&server.base).credentials().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+    assert_eq!(e.status(), Some(400));
+    assert_eq!(server.requests().len(), 1);
+}
+
+/// An IMDS that does not do IMDSv2: the token PUT answers `status`, GETs need no token.
+fn imds_v1_handler(status: u16) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
+    let expiration = in_an_hour();
+    move |req| match (req.method.as_str(), req.path.as_str()) {
+        ("PUT", _) => (status, "text/plain", String::new()),
+        (_, _) if req.header("x-aws-ec2-metadata-token").is_some() => (400, "text/plain", String::new()),
+        ("GET", "/latest/meta-data/iam/security-credentials/") => (200, "text/plain", "v1-role".to_owned()),
+        ("GET", "/latest/meta-data/iam/security-credentials/v1-role") => (
+            200,
+            "text/plain",
+            format!(
+                r#"{{"Code":"Success","AccessKeyId":"ASIAIMDSV1","SecretAccessKey":"v1Secret","Token":"v1Token","Expiration":"{expiration}"}}"#
+            ),
+        ),
+        _ => (404, "text/plain", String::new()),
+    }
+}
+
+#[tokio::test]
+async fn imds_v1_fallback_when_the_token_put_is_refused() {
+    for status in [403, 404, 405] {
+        let server = serve(imds_v1_handler(status)).await;
+        let c = ImdsProvider::new(&server.base).credentials().await.unwrap();
+        assert_eq!(c.access_key_id, "ASIAIMDSV1", "token answered {status}");
+        assert_eq!(c.session_token.as_deref(), Some("v1Token"));
+        let reqs = server.requests();
+        let calls: Vec<_> = reqs.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect();
+        assert_eq!(
+            calls,
+            [
+                ("PUT", "/latest/api/token"),
+                ("GET", "/latest/meta-data/iam/security-credentials/"),
+                ("GET", "/latest/meta-data/iam/security-credentials/v1-role"),
+            ],
+            "IMDSv2 is tried first, then v1"
+        );
+        assert!(reqs[1..].iter().all(|r| r.header("x-aws-ec2-metadata-token").is_none()));
+    }
+}
+
+#[tokio::test]
+async fn imds_v1_fallback_can_be_disabled() {
+    let server = serve(imds_v1_handler(403)).await;
+    let base = server.base.clone();
+    let provider = ImdsProvider::from_vars(|k| match k {
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT" => Some(base.clone()),
+        "AWS_EC2_METADATA_V1_DISABLED" => Some("true".into()),
+        _ => None,
+    });
+    let e = provider.credentials().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+    assert!(e.message().contains("AWS_EC2_METADATA_V1_DISABLED"), "{e}");
+    assert_eq!(server.requests().len(), 1, "no tokenless request");
 }
 
 #[tokio::test]

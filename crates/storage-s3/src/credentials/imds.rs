@@ -1,5 +1,5 @@
 //! Credentials of the EC2 instance's IAM role, from the instance metadata service
-//! (IMDSv2, session-token protected).
+//! (IMDSv2, session-token protected; IMDSv1 when the service does not hand out tokens).
 
 use std::time::Duration;
 
@@ -26,23 +26,31 @@ const SEGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'/').add(b'?').add(b'#').add
 /// then the role name and the role's credentials with the token in
 /// `X-aws-ec2-metadata-token`. Timeouts are short (1 s to connect, one retry) so a
 /// machine without IMDS fails fast.
+///
+/// IMDSv1 fallback, botocore's rule: when the token `PUT` is answered 403, 404 or 405
+/// (an IMDS without v2, or a proxy refusing `PUT`), the same GETs are sent without a
+/// token. A 400 is an error, and so are timeouts and refused connections (unlike botocore,
+/// a read timeout does not retry as v1, so a machine without IMDS does not wait twice).
+/// `AWS_EC2_METADATA_V1_DISABLED=true` turns the fallback off.
 #[derive(Clone, Debug)]
 pub struct ImdsProvider {
     endpoint: String,
     disabled: bool,
+    v1_disabled: bool,
 }
 
 impl ImdsProvider {
     /// Queries the metadata service at `endpoint` (`http://169.254.169.254` on EC2).
     pub fn new(endpoint: impl Into<String>) -> Self {
         let endpoint = endpoint.into();
-        ImdsProvider { endpoint: endpoint.trim_end_matches('/').to_owned(), disabled: false }
+        ImdsProvider { endpoint: endpoint.trim_end_matches('/').to_owned(), disabled: false, v1_disabled: false }
     }
 
     /// The provider the process environment describes: endpoint
     /// `AWS_EC2_METADATA_SERVICE_ENDPOINT`, or the IPv6 one when
     /// `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6`, else `http://169.254.169.254`;
-    /// disabled (always `Unauthenticated`) when `AWS_EC2_METADATA_DISABLED=true`.
+    /// disabled (always `Unauthenticated`) when `AWS_EC2_METADATA_DISABLED=true`; without
+    /// the IMDSv1 fallback when `AWS_EC2_METADATA_V1_DISABLED=true`.
     pub fn from_env() -> Self {
         Self::from_vars(env_var)
     }
@@ -56,8 +64,15 @@ impl ImdsProvider {
                 _ => IMDS_IPV4.to_owned(),
             }
         });
-        let disabled = get("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        ImdsProvider { disabled, ..Self::new(endpoint) }
+        let flag = |name: &str| get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let (disabled, v1_disabled) = (flag("AWS_EC2_METADATA_DISABLED"), flag("AWS_EC2_METADATA_V1_DISABLED"));
+        ImdsProvider { disabled, v1_disabled, ..Self::new(endpoint) }
+    }
+
+    /// Turns the IMDSv1 fallback off (on) so only IMDSv2 is used.
+    pub fn with_v1_disabled(mut self, disabled: bool) -> Self {
+        self.v1_disabled = disabled;
+        self
     }
 
     /// The endpoint queried.
@@ -70,15 +85,23 @@ impl ImdsProvider {
         self.disabled
     }
 
-    /// A session token from `PUT /latest/api/token`.
-    async fn session_token(&self, client: &HttpClient) -> Result<String> {
+    /// A session token from `PUT /latest/api/token`, or `None` when the answer says to
+    /// use IMDSv1 (403, 404, 405) and the fallback is allowed.
+    async fn session_token(&self, client: &HttpClient) -> Result<Option<String>> {
         let url = format!("{}/latest/api/token", self.endpoint);
         let request = HttpRequest::parse(Method::PUT, &url, "GetMetadataToken")?
             .header("x-aws-ec2-metadata-token-ttl-seconds", TOKEN_TTL)?;
         let (status, body) = send(client, &request, "IMDS token").await?;
-        if status == 403 {
-            return Err(unauthenticated("IMDS refused a session token (HTTP 403): IMDS is disabled on this instance")
+        if matches!(status, 403 | 404 | 405) {
+            if self.v1_disabled {
+                return Err(unauthenticated(format!(
+                    "IMDS refused a session token (HTTP {status}) and the IMDSv1 fallback is turned off by \
+                     AWS_EC2_METADATA_V1_DISABLED"
+                ))
                 .with_status(status));
+            }
+            tracing::debug!(status, "IMDS gives no session token; falling back to IMDSv1");
+            return Ok(None);
         }
         if !(200..300).contains(&status) {
             return Err(unauthenticated(format!("IMDS token request answered HTTP {status}"))
@@ -89,14 +112,16 @@ impl ImdsProvider {
         if token.is_empty() {
             return Err(unauthenticated("IMDS answered an empty session token"));
         }
-        Ok(token)
+        Ok(Some(token))
     }
 
-    /// A GET of `path` with the session token; the body on success.
-    async fn get(&self, client: &HttpClient, token: &str, path: &str, what: &str) -> Result<bytes::Bytes> {
+    /// A GET of `path` with the session token (none for IMDSv1); the body on success.
+    async fn get(&self, client: &HttpClient, token: Option<&str>, path: &str, what: &str) -> Result<bytes::Bytes> {
         let url = format!("{}{path}", self.endpoint);
-        let request =
-            HttpRequest::parse(Method::GET, &url, "GetMetadata")?.header("x-aws-ec2-metadata-token", token)?;
+        let mut request = HttpRequest::parse(Method::GET, &url, "GetMetadata")?;
+        if let Some(token) = token {
+            request.set_header("x-aws-ec2-metadata-token", token)?;
+        }
         let (status, body) = send(client, &request, what).await?;
         match status {
             200..=299 => Ok(body),
@@ -119,13 +144,14 @@ impl CredentialsProvider for ImdsProvider {
         }
         let client = endpoint_client(Duration::from_secs(1), Duration::from_secs(2), 1, false)?;
         let token = self.session_token(&client).await?;
-        let roles = self.get(&client, &token, CREDENTIALS_PATH, "IMDS role name").await?;
+        let token = token.as_deref();
+        let roles = self.get(&client, token, CREDENTIALS_PATH, "IMDS role name").await?;
         let roles = String::from_utf8_lossy(&roles);
         let Some(role) = roles.lines().map(str::trim).find(|l| !l.is_empty()) else {
             return Err(unauthenticated("IMDS lists no IAM role for this instance"));
         };
         let path = format!("{CREDENTIALS_PATH}{}", utf8_percent_encode(role, SEGMENT));
-        let body = self.get(&client, &token, &path, "IMDS role credentials").await?;
+        let body = self.get(&client, token, &path, "IMDS role credentials").await?;
         let credentials = parse_json_credentials(&body, "IMDS role credentials")?;
         tracing::debug!(role = %role, "IMDS issued instance role credentials");
         Ok(credentials)

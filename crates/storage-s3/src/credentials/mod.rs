@@ -7,7 +7,7 @@
 //! 3. [`WebIdentityProvider`]: `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN` exchanged
 //!    with STS `AssumeRoleWithWebIdentity` (EKS IRSA and other OIDC federations).
 //! 4. [`EcsProvider`]: the ECS / EKS Pod Identity container credentials endpoint.
-//! 5. [`ImdsProvider`]: the EC2 instance metadata service (IMDSv2).
+//! 5. [`ImdsProvider`]: the EC2 instance metadata service (IMDSv2, IMDSv1 as a fallback).
 //!
 //! [`ChainProvider`] tries providers in order and [`CachingProvider`] keeps the answer until
 //! it is about to expire. Secrets never appear in `Debug` output, logs or error messages.
