@@ -49,6 +49,65 @@ impl S3Server {
     }
 }
 
+/// A configuration file (TOML) naming every backend `cargo xtask test` starts, one
+/// section each: `local` (the default, rooted at `root`), `moto`, `s3sfs`, `motoalias`
+/// (moto with a trailing `/` on its endpoint), `localalias`, `redis`, `cluster`, `azure`
+/// and `gcs`. Redis keys live under `namespace`.
+///
+/// # Panics
+/// When an emulator's variables are not set.
+pub fn backends_toml(root: &Path, namespace: &str) -> String {
+    let (moto, s3s) = (S3Server::from_env("MOTO"), S3Server::from_env("S3SFS"));
+    format!(
+        r#"default = "local"
+[local]
+root = "{root}"
+[moto]
+driver = "s3"
+endpoint = "{moto}"
+access_key_id = "{moto_key}"
+secret_access_key = "{moto_secret}"
+[s3sfs]
+driver = "s3"
+endpoint = "{s3s}"
+access_key_id = "{s3s_key}"
+secret_access_key = "{s3s_secret}"
+[motoalias]
+driver = "s3"
+endpoint = "{moto}/"
+access_key_id = "{moto_key}"
+secret_access_key = "{moto_secret}"
+[localalias]
+driver = "local"
+root = "{root}/./"
+[redis]
+url = "{redis}"
+namespace = "{namespace}"
+[cluster]
+driver = "redis"
+nodes = "{nodes}"
+namespace = "{namespace}"
+[azure]
+use_emulator = true
+endpoint = "{azurite}"
+[gcs]
+endpoint = "{fakegcs}"
+anonymous = true
+"#,
+        root = root.display(),
+        moto = moto.endpoint,
+        moto_key = moto.access_key_id,
+        moto_secret = moto.secret_access_key,
+        s3s = s3s.endpoint,
+        s3s_key = s3s.access_key_id,
+        s3s_secret = s3s.secret_access_key,
+        redis = env("REDIS_URL"),
+        nodes = env("REDIS_CLUSTER_NODES"),
+        azurite = env("AZURITE_BLOB_ENDPOINT"),
+        fakegcs = env("EMU_GCS_FAKEGCS_ENDPOINT"),
+    )
+}
+
 /// Writes `data` to `path`, creating its parent directories.
 ///
 /// # Panics

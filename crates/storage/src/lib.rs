@@ -201,6 +201,36 @@ impl Storage {
     }
 }
 
+impl Storage {
+    /// A Libcloud-style container handle for a URL naming a container
+    /// (`s3://bucket`, `prod://bucket`), without a request: see [`BoundContainer`].
+    pub fn container(&self, url: &str) -> Result<BoundContainer> {
+        match self.open(url)? {
+            Target::Remote { driver, container: Some(container), key: None, .. } => {
+                Ok(BoundContainer::named(driver, container))
+            }
+            Target::Remote { key: Some(_), .. } => Err(url_error(url, "names an object, not a container")),
+            _ => Err(url_error(url, "does not name a container")),
+        }
+    }
+
+    /// A Libcloud-style object handle for a URL naming an object (`s3://bucket/key`),
+    /// with its metadata (one HEAD request; `ObjectDoesNotExist` when it is absent):
+    /// see [`BoundObject`].
+    pub async fn object(&self, url: &str) -> Result<BoundObject> {
+        match self.open(url)? {
+            Target::Remote { driver, container: Some(container), key: Some(key), .. } => {
+                BoundObject::get(driver, &container, &key).await
+            }
+            _ => Err(url_error(url, "does not name an object")),
+        }
+    }
+}
+
+fn url_error(url: &str, what: &str) -> Error {
+    Error::new(ErrorKind::Config, format!("{url:?} {what}")).with_hint("write NAME://container or NAME://container/key")
+}
+
 /// Hadoop's Azure URLs (`abfs[s]://container@account.dfs.core.windows.net/path`,
 /// `wasb[s]://...`) name the account in the URL; here the account belongs to the
 /// configuration, so they are refused with the equivalent `az://` URL.

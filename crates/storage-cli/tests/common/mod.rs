@@ -18,55 +18,7 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("store");
         let config = dir.path().join("storage.toml");
-        let text = format!(
-            r#"default = "local"
-[local]
-root = "{root}"
-[moto]
-driver = "s3"
-endpoint = "{moto}"
-access_key_id = "{moto_key}"
-secret_access_key = "{moto_secret}"
-[s3sfs]
-driver = "s3"
-endpoint = "{s3s}"
-access_key_id = "{s3s_key}"
-secret_access_key = "{s3s_secret}"
-[motoalias]
-driver = "s3"
-endpoint = "{moto}/"
-access_key_id = "{moto_key}"
-secret_access_key = "{moto_secret}"
-[localalias]
-driver = "local"
-root = "{root}/./"
-[redis]
-url = "{redis}"
-namespace = "cli-e2e-{pid}"
-[cluster]
-driver = "redis"
-nodes = "{nodes}"
-namespace = "cli-e2e-{pid}"
-[azure]
-use_emulator = true
-endpoint = "{azurite}"
-[gcs]
-endpoint = "{fakegcs}"
-anonymous = true
-"#,
-            root = root.display(),
-            moto = env("EMU_S3_MOTO_ENDPOINT"),
-            moto_key = env("EMU_S3_MOTO_ACCESS_KEY_ID"),
-            moto_secret = env("EMU_S3_MOTO_SECRET_ACCESS_KEY"),
-            s3s = env("EMU_S3_S3SFS_ENDPOINT"),
-            s3s_key = env("EMU_S3_S3SFS_ACCESS_KEY_ID"),
-            s3s_secret = env("EMU_S3_S3SFS_SECRET_ACCESS_KEY"),
-            redis = env("REDIS_URL"),
-            nodes = env("REDIS_CLUSTER_NODES"),
-            pid = std::process::id(),
-            azurite = env("AZURITE_BLOB_ENDPOINT"),
-            fakegcs = env("EMU_GCS_FAKEGCS_ENDPOINT"),
-        );
+        let text = storage_testkit::backends_toml(&root, &format!("cli-e2e-{}", std::process::id()));
         std::fs::write(&config, text).unwrap();
         World { dir, config }
     }
