@@ -30,6 +30,8 @@ pub mod handles;
 pub mod hash;
 pub mod kit;
 pub mod layer;
+#[cfg(feature = "layers")]
+pub mod layers;
 pub mod leftover;
 pub mod listing;
 pub mod memory;
