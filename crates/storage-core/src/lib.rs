@@ -3,6 +3,8 @@
 //! - [`Driver`]: the primitives a backend implements (one request's worth of work each).
 //! - [`DriverExt`]: everything built on them, for every driver: file uploads and
 //!   downloads with verification, streams, ranges, renames, bulk deletes.
+//! - [`OpenExt`]: an object as a tokio reader ([`ObjectReader`], seekable, with
+//!   read-ahead) or writer ([`ObjectWriter`], visible only after `shutdown`).
 //! - [`TreeExt`] ([`tree`]): recursive folder upload, download, copy and removal with
 //!   globs, `listdir`, space used, and copies between any two drivers.
 //! - [`Error`] / [`ErrorKind`]: Apache Libcloud's error taxonomy.
@@ -57,8 +59,9 @@ pub use memory::MemoryDriver;
 pub use multipart::{CompleteOptions, CompletedPart, MultipartUpload, PartOptions};
 pub use object::{Container, DeleteOutcome, HashAlgorithm, ListEntry, Object, ObjectHash, Page};
 pub use ops::{
-    CancelledAborts, DownloadOptions, DriverExt, MemoryBudget, Nested, NoProgress, Progress, Transfer, TransferOptions,
-    UploadOptions, cancelled_aborts, finish_cancelled_aborts,
+    CancelledAborts, DownloadOptions, DriverExt, MemoryBudget, Nested, NoProgress, ObjectReader, ObjectWriter, OpenExt,
+    Progress, ReaderOptions, Transfer, TransferOptions, UploadOptions, WriterOptions, cancelled_aborts,
+    finish_cancelled_aborts, storage_error,
 };
 pub use options::{
     ByteRange, CopyOptions, GetOptions, ListOptions, PutMode, PutOptions, SignedMethod, SignedUrlOptions,

@@ -42,10 +42,11 @@ pub(crate) struct FileTarget<'a> {
     pub into_directory: bool,
 }
 
-/// What every range request of one download shares: the object's identity as the first
-/// response gave it, and the retry settings.
+/// What every range request of one download (or of one [`super::ObjectReader`]) shares:
+/// the object's identity as the first response (or the head) gave it, and the retry
+/// settings.
 #[derive(Debug)]
-struct Pinned {
+pub(super) struct Pinned {
     container: String,
     key: String,
     size: u64,
@@ -54,13 +55,40 @@ struct Pinned {
     resumable: bool,
     retries: u32,
     stall: Option<Duration>,
+    /// What the caller should do when the object changed (the end of the error message).
+    on_change: &'static str,
 }
 
 impl Pinned {
+    /// Ranges of `object` (as `container`/`key`), pinned to its ETag: sent as `If-Match`
+    /// where the driver honours it, and compared with every response's.
+    pub(super) fn new(
+        driver: &(impl Driver + ?Sized),
+        container: &str,
+        key: &str,
+        object: &Object,
+        retries: u32,
+        stall: Option<Duration>,
+        on_change: &'static str,
+    ) -> Self {
+        let caps = driver.info().capabilities;
+        Pinned {
+            container: container.to_owned(),
+            key: key.to_owned(),
+            size: object.size,
+            etag: object.etag.clone(),
+            send_if_match: caps.conditional_get_etag && object.etag.is_some(),
+            resumable: caps.ranges,
+            retries,
+            stall,
+            on_change,
+        }
+    }
+
     fn changed(&self, detail: &str) -> Error {
         Error::new(
             ErrorKind::PreconditionFailed,
-            format!("the object changed during the download ({detail}); nothing was kept, download it again"),
+            format!("the object changed during the download ({detail}); {}", self.on_change),
         )
         .with_object(&self.container, &self.key)
     }
@@ -80,7 +108,7 @@ fn resumable(e: &Error) -> bool {
 }
 
 /// Reads one range, resuming from the last received byte when its body breaks.
-struct RangeReader {
+pub(super) struct RangeReader {
     pinned: Arc<Pinned>,
     start: u64,
     pos: u64,
@@ -90,7 +118,7 @@ struct RangeReader {
 }
 
 impl RangeReader {
-    fn new(pinned: Arc<Pinned>, range: Range<u64>) -> Self {
+    pub(super) fn new(pinned: Arc<Pinned>, range: Range<u64>) -> Self {
         RangeReader { pinned, start: range.start, pos: range.start, end: range.end, body: None, failures: 0 }
     }
 
@@ -139,7 +167,7 @@ impl RangeReader {
     }
 
     /// The next chunk of the range, `None` at its end.
-    async fn next_chunk<D: Driver + ?Sized>(&mut self, driver: &D) -> Result<Option<Bytes>> {
+    pub(super) async fn next_chunk<D: Driver + ?Sized>(&mut self, driver: &D) -> Result<Option<Bytes>> {
         loop {
             if self.pos >= self.end {
                 self.body = None;
@@ -235,7 +263,6 @@ fn plan<D: Driver + ?Sized>(
     first: GetResult,
     t: &TransferOptions,
 ) -> Result<Plan> {
-    let caps = driver.info().capabilities;
     let object = first.object;
     if first.range.start != 0 || first.range.end > object.size {
         return Err(Error::new(
@@ -243,16 +270,8 @@ fn plan<D: Driver + ?Sized>(
             format!("the first response holds bytes {:?} of an object of {} bytes", first.range, object.size),
         ));
     }
-    let pinned = Arc::new(Pinned {
-        container: container.to_owned(),
-        key: key.to_owned(),
-        size: object.size,
-        etag: object.etag.clone(),
-        send_if_match: caps.conditional_get_etag && object.etag.is_some(),
-        resumable: caps.ranges,
-        retries: t.range_retries,
-        stall: t.stall_timeout,
-    });
+    let on_change = "nothing was kept, download it again";
+    let pinned = Arc::new(Pinned::new(driver, container, key, &object, t.range_retries, t.stall_timeout, on_change));
     let rest = split(first.range.end, object.size, t.download_part_size).collect();
     let first = RangeReader::with_body(pinned.clone(), first.range, first.body);
     Ok(Plan { object, pinned, first, rest })

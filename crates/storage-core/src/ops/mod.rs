@@ -8,17 +8,24 @@
 //! [`Transfer`], which owns an `Arc` of the driver: only that form can abort a multipart
 //! upload whose future is dropped midway, and return a `'static` ordered download stream
 //! with read-ahead.
+//!
+//! [`OpenExt`] opens an object as a tokio reader ([`ObjectReader`]: ranged reads with
+//! read-ahead, seekable, pinned to one version) or writer ([`ObjectWriter`]: the stream
+//! upload of the transfer engine, visible only after `shutdown`).
 
 mod budget;
 mod cancelled;
 pub(crate) mod checksum;
 mod download;
 mod manage;
+mod open;
 mod progress;
 mod ranges;
+mod reader;
 mod rechunk;
 mod transfer;
 mod upload;
+mod writer;
 
 use std::ops::Range;
 use std::path::Path;
@@ -34,11 +41,15 @@ use crate::payload::ByteStream;
 
 pub use budget::{MemoryBudget, Reservation};
 pub use cancelled::{CancelledAborts, cancelled_aborts, finish_cancelled_aborts};
+pub(crate) use open::io_error;
+pub use open::{OpenExt, storage_error};
 pub use progress::{Nested, NoProgress, Progress};
 pub use ranges::{COALESCE_GAP, coalesce_ranges};
+pub use reader::{ObjectReader, ReaderOptions};
 pub use rechunk::Rechunker;
 pub use transfer::{DownloadOptions, Transfer, TransferOptions, UploadOptions};
 pub use upload::plan_part_size;
+pub use writer::{ObjectWriter, WriterOptions};
 
 /// A download to `dest` with the default [`TransferOptions`]: [`DriverExt::download_object`]
 /// (`into_directory`: a directory `dest` receives the object's base name) and the tree
