@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{SecondsFormat, TimeDelta, Utc};
 use storage_core::ErrorKind;
 use storage_s3::credentials::{
-    CachingProvider, ChainProvider, Credentials, CredentialsProvider, EcsAuth, EcsProvider, ImdsProvider,
-    ProfileProvider, StaticProvider, WebIdentityProvider, default_chain,
+    AssumeRoleProvider, CachingProvider, ChainProvider, Credentials, CredentialsProvider, EcsAuth, EcsProvider,
+    ImdsProvider, ProfileProvider, StaticProvider, WebIdentityProvider, default_chain,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -547,4 +547,390 @@ fn debug_output_of_credentials_and_providers_has_no_secrets() {
     }
     assert!(!shown.contains("secret-KEY-value") && !shown.contains("session-TOKEN-value"), "{shown}");
     assert!(shown.contains("EnvProvider") && shown.contains("ImdsProvider"), "{shown}");
+}
+
+// ---------------------------------------------------------------------------------------
+// STS AssumeRole from profiles (source_profile, credential_source), signed with SigV4.
+
+/// An `AssumeRoleResponse` issuing `ASIA{tag}` / `secret-{tag}` / `token-{tag}`.
+fn assume_role_ok(tag: &str) -> String {
+    format!(
+        r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <SourceIdentity>Alice</SourceIdentity>
+    <AssumedRoleUser>
+      <Arn>arn:aws:sts::123456789012:assumed-role/demo/TestAR</Arn>
+      <AssumedRoleId>ARO123EXAMPLE123:TestAR</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <AccessKeyId>ASIA{tag}</AccessKeyId>
+      <SecretAccessKey>secret-{tag}</SecretAccessKey>
+      <SessionToken>token-{tag}</SessionToken>
+      <Expiration>{}</Expiration>
+    </Credentials>
+    <PackedPolicySize>6</PackedPolicySize>
+  </AssumeRoleResult>
+  <ResponseMetadata>
+    <RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId>
+  </ResponseMetadata>
+</AssumeRoleResponse>"#,
+        in_an_hour()
+    )
+}
+
+/// An STS stand-in: answers `AssumeRole` for `arn:aws:iam::1:role/NAME` with credentials
+/// tagged `NAME` (upper-case), `AccessDenied` for the role `denied`.
+fn sts_server() -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
+    |req| {
+        let params = form(&req.body);
+        let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        if get("Action") != "AssumeRole" || req.header("authorization").is_none() {
+            return (400, "text/xml", STS_ERROR.to_owned());
+        }
+        match get("RoleArn").strip_prefix("arn:aws:iam::1:role/") {
+            Some("denied") => (
+                403,
+                "text/xml",
+                "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not allowed to assume \
+                 denied</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+                    .to_owned(),
+            ),
+            Some(name) => (200, "text/xml", assume_role_ok(&name.to_ascii_uppercase())),
+            None => (400, "text/xml", STS_ERROR.to_owned()),
+        }
+    }
+}
+
+/// Checks the SigV4 signature of a request the STS stand-in received, by signing the same
+/// request again with `secret` (service `sts`): returns the access key and region of the
+/// credential scope.
+fn verify_sts_signature(req: &Seen, secret: &str) -> (String, String) {
+    use storage_s3::signing::{KeyCache, SigningInput, sha256_hex, sign_headers};
+    let auth = req.header("authorization").expect("signed");
+    let rest = auth.strip_prefix("AWS4-HMAC-SHA256 Credential=").expect(auth);
+    let (credential, rest) = rest.split_once(", SignedHeaders=").expect(auth);
+    let (signed, _) = rest.split_once(", Signature=").expect(auth);
+    let scope: Vec<&str> = credential.split('/').collect();
+    let (access_key, region) = (scope[0].to_owned(), scope[2].to_owned());
+    assert_eq!(scope[3], "sts", "{auth}");
+    let time =
+        chrono::NaiveDateTime::parse_from_str(req.header("x-amz-date").unwrap(), "%Y%m%dT%H%M%SZ").unwrap().and_utc();
+    let mut headers = storage_http::http::HeaderMap::new();
+    for name in signed.split(';') {
+        let value = req.header(name).unwrap_or_else(|| panic!("signed header {name} was not sent"));
+        headers.insert(storage_http::http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+    }
+    let input = SigningInput {
+        access_key_id: &access_key,
+        secret,
+        session_token: req.header("x-amz-security-token"),
+        region: &region,
+        service: "sts",
+        time,
+    };
+    let hash = sha256_hex(req.body.as_bytes());
+    sign_headers(&input, &KeyCache::default(), &req.method, "/", "", &mut headers, &hash).unwrap();
+    assert_eq!(headers.get("authorization").unwrap().to_str().unwrap(), auth, "the signature verifies");
+    (access_key, region)
+}
+
+fn param(req: &Seen, name: &str) -> Option<String> {
+    form(&req.body).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+#[tokio::test]
+async fn profile_assume_role_chain_signed_by_each_source() {
+    let server = serve(sts_server()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("credentials");
+    let config = dir.path().join("config");
+    std::fs::write(&creds, "[base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = base-SECRET\n").unwrap();
+    std::fs::write(
+        &config,
+        "[profile mid]\nrole_arn = arn:aws:iam::1:role/mid\nsource_profile = base\nexternal_id = ext-123\n\
+         role_session_name = mid-session\nduration_seconds = 1800\nregion = eu-west-1\n\
+         [profile top]\nrole_arn = arn:aws:iam::1:role/top\nsource_profile = mid\n",
+    )
+    .unwrap();
+    let provider = ProfileProvider::new("top", &creds, &config).with_sts_endpoint(&server.base);
+    let c = provider.credentials().await.unwrap();
+    assert_eq!(c.access_key_id, "ASIATOP");
+    assert_eq!(c.secret_access_key, "secret-TOP");
+    assert_eq!(c.session_token.as_deref(), Some("token-TOP"));
+    assert!(c.expires_at.is_some());
+
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2, "the source role first, then the asked one");
+    let (first, second) = (&reqs[0], &reqs[1]);
+    assert_eq!((first.method.as_str(), first.path.as_str()), ("POST", "/"));
+    assert!(first.header("content-type").unwrap().starts_with("application/x-www-form-urlencoded"));
+    assert_eq!(param(first, "Version").as_deref(), Some("2011-06-15"));
+    assert_eq!(param(first, "RoleArn").as_deref(), Some("arn:aws:iam::1:role/mid"));
+    assert_eq!(param(first, "ExternalId").as_deref(), Some("ext-123"));
+    assert_eq!(param(first, "RoleSessionName").as_deref(), Some("mid-session"));
+    assert_eq!(param(first, "DurationSeconds").as_deref(), Some("1800"));
+    assert_eq!(first.header("x-amz-security-token"), None, "long-lived keys have no session token");
+    assert_eq!(verify_sts_signature(first, "base-SECRET"), ("AKIDBASE".to_owned(), "eu-west-1".to_owned()));
+
+    assert_eq!(param(second, "RoleArn").as_deref(), Some("arn:aws:iam::1:role/top"));
+    assert_eq!(param(second, "ExternalId"), None);
+    assert_eq!(param(second, "DurationSeconds"), None);
+    assert!(param(second, "RoleSessionName").unwrap().starts_with("storage-rs-"));
+    assert_eq!(second.header("x-amz-security-token"), Some("token-MID"), "the session token is propagated");
+    assert_eq!(verify_sts_signature(second, "secret-MID"), ("ASIAMID".to_owned(), "us-east-1".to_owned()));
+    assert!(!format!("{provider:?}").contains("base-SECRET"));
+}
+
+#[tokio::test]
+async fn profile_assume_role_refusals_make_no_sts_call() {
+    let server = serve(sts_server()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("credentials");
+    let config = dir.path().join("config");
+    std::fs::write(&creds, "[keys]\naws_access_key_id = AKID\naws_secret_access_key = s\n").unwrap();
+    std::fs::write(
+        &config,
+        "[profile a]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = b\n\
+         [profile b]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = c\n\
+         [profile c]\nrole_arn = arn:aws:iam::1:role/c\nsource_profile = a\n\
+         [profile selfish]\nrole_arn = arn:aws:iam::1:role/selfish\nsource_profile = selfish\n\
+         [profile mfa]\nrole_arn = arn:aws:iam::1:role/mfa\nsource_profile = keys\n\
+         mfa_serial = arn:aws:iam::1:mfa/alice\n\
+         [profile both]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = keys\ncredential_source = Environment\n\
+         [profile orphan]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = nowhere\n\
+         [profile bogus]\nrole_arn = arn:aws:iam::1:role/x\ncredential_source = Floppy\n\
+         [profile short]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = keys\nduration_seconds = 60\n",
+    )
+    .unwrap();
+    let run = |name: &str| ProfileProvider::new(name, &creds, &config).with_sts_endpoint(&server.base);
+
+    let e = run("a").credentials().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(e.message().contains(r#""a" -> "b" -> "c" -> "a""#), "{e}");
+    let e = run("selfish").credentials().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "a profile naming itself without keys loops: {e}");
+
+    let e = run("mfa").credentials().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(e.message().contains("mfa_serial") && e.message().contains("not supported"), "{e}");
+    assert!(e.hint().contains("export-credentials"), "{}", e.hint());
+
+    for (name, needle) in [
+        ("both", "both source_profile and credential_source"),
+        ("orphan", "\"nowhere\""),
+        ("bogus", "Floppy"),
+        ("short", "900 s"),
+    ] {
+        let e = run(name).credentials().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config, "{name}: {e}");
+        assert!(e.message().contains(needle), "{name}: {e}");
+    }
+    assert!(server.requests().is_empty(), "no refused profile reaches STS");
+}
+
+#[tokio::test]
+async fn profile_assume_role_self_source_denied_and_cached() {
+    let server = serve(sts_server()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        "[profile selfkeys]\nrole_arn = arn:aws:iam::1:role/selfkeys\nsource_profile = selfkeys\n\
+         aws_access_key_id = AKIDSELF\naws_secret_access_key = self-SECRET\n\
+         [profile denied]\nrole_arn = arn:aws:iam::1:role/denied\nsource_profile = selfkeys\n",
+    )
+    .unwrap();
+    let run = |name: &str| {
+        ProfileProvider::new(name, dir.path().join("credentials"), &config).with_sts_endpoint(&server.base)
+    };
+
+    // A profile naming itself assumes its role with its own keys; cached, one STS call.
+    let cache = CachingProvider::new(Arc::new(run("selfkeys")));
+    assert_eq!(cache.credentials().await.unwrap().access_key_id, "ASIASELFKEYS");
+    assert_eq!(cache.credentials().await.unwrap().access_key_id, "ASIASELFKEYS");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(verify_sts_signature(&reqs[0], "self-SECRET").0, "AKIDSELF");
+
+    let e = run("denied").credentials().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+    assert_eq!(e.provider_code(), Some("AccessDenied"));
+    assert_eq!(e.status(), Some(403));
+    assert!(e.message().contains("STS AssumeRole failed") && e.message().contains("not allowed"), "{e}");
+    assert!(!format!("{e} {e:?}").contains("SECRET"), "{e:?}");
+}
+
+#[tokio::test]
+async fn profile_assume_role_from_credential_source_imds_and_ecs() {
+    let sts = serve(sts_server()).await;
+    let imds = serve(imds_handler(in_an_hour())).await;
+    let ecs_body = r#"{"AccessKeyId":"ASIAECSSRC","SecretAccessKey":"ecs-src-secret","Token":"ecs-src-token","Expiration":"2099-01-01T00:00:00Z"}"#;
+    let ecs = serve(move |_| (200, "application/json", ecs_body.to_owned())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        "[profile onec2]\nrole_arn = arn:aws:iam::1:role/onec2\ncredential_source = Ec2InstanceMetadata\n\
+         [profile onecs]\nrole_arn = arn:aws:iam::1:role/onecs\ncredential_source = EcsContainer\n",
+    )
+    .unwrap();
+    let run = |name: &str| {
+        ProfileProvider::new(name, dir.path().join("credentials"), &config)
+            .with_sts_endpoint(&sts.base)
+            .with_imds(ImdsProvider::new(&imds.base))
+            .with_ecs(EcsProvider::new(format!("{}/creds", ecs.base), None))
+    };
+    assert_eq!(run("onec2").credentials().await.unwrap().access_key_id, "ASIAONEC2");
+    assert_eq!(run("onecs").credentials().await.unwrap().access_key_id, "ASIAONECS");
+    let reqs = sts.requests();
+    assert_eq!(reqs[0].header("x-amz-security-token"), Some("imdsToken"));
+    assert_eq!(verify_sts_signature(&reqs[0], "imdsSecret").0, "ASIAIMDS");
+    assert_eq!(reqs[1].header("x-amz-security-token"), Some("ecs-src-token"));
+    assert_eq!(verify_sts_signature(&reqs[1], "ecs-src-secret").0, "ASIAECSSRC");
+    assert_eq!(imds.requests().len(), 3);
+    assert_eq!(ecs.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn assume_role_provider_on_its_own() {
+    let server = serve(sts_server()).await;
+    let source = Arc::new(StaticProvider::new("AKIDSRC", "src-SECRET", Some("src-token".into())));
+    let provider = AssumeRoleProvider::new(source, "arn:aws:iam::1:role/direct")
+        .region("ap-southeast-2")
+        .endpoint(&server.base)
+        .session_name("direct-session")
+        .external_id("ext-SECRETISH")
+        .duration(std::time::Duration::from_secs(3600));
+    let c = provider.credentials().await.unwrap();
+    assert_eq!(c.access_key_id, "ASIADIRECT");
+    let req = &server.requests()[0];
+    assert_eq!(verify_sts_signature(req, "src-SECRET"), ("AKIDSRC".to_owned(), "ap-southeast-2".to_owned()));
+    assert_eq!(req.header("x-amz-security-token"), Some("src-token"));
+    assert_eq!(param(req, "DurationSeconds").as_deref(), Some("3600"));
+    assert_eq!(param(req, "ExternalId").as_deref(), Some("ext-SECRETISH"));
+    let shown = format!("{provider:?}");
+    assert!(!shown.contains("src-SECRET") && !shown.contains("ext-SECRETISH"), "{shown}");
+    assert!(shown.contains("arn:aws:iam::1:role/direct"), "{shown}");
+}
+
+// ---------------------------------------------------------------------------------------
+// SSO profiles, with the AWS CLI's token cache.
+
+const SSO_TOKEN: &str = "sso-access-TOKEN-value";
+
+/// Writes the CLI's token cache file for `key` (session name or start URL).
+fn sso_cache(dir: &std::path::Path, key: &str, expires_at: &str) {
+    let cache = dir.join("sso-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let name = format!("{}.json", sha1_smol::Sha1::from(key.as_bytes()).digest());
+    std::fs::write(
+        cache.join(name),
+        format!(
+            r#"{{"startUrl": "https://d-1.awsapps.com/start", "region": "eu-west-1", "accessToken": "{SSO_TOKEN}",
+               "expiresAt": "{expires_at}", "clientId": "c", "clientSecret": "cs", "refreshToken": "r"}}"#
+        ),
+    )
+    .unwrap();
+}
+
+fn sso_portal() -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
+    |req| {
+        if req.header("x-amz-sso_bearer_token") != Some(SSO_TOKEN) {
+            return (401, "application/json", r#"{"message":"Session token not found or invalid"}"#.to_owned());
+        }
+        let millis = (Utc::now() + TimeDelta::hours(1)).timestamp_millis();
+        (
+            200,
+            "application/json",
+            format!(
+                r#"{{"roleCredentials":{{"accessKeyId":"ASIASSO","secretAccessKey":"sso-secret","sessionToken":"sso-session","expiration":{millis}}}}}"#
+            ),
+        )
+    }
+}
+
+#[tokio::test]
+async fn profile_sso_session_credentials_from_the_portal() {
+    let portal = serve(sso_portal()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        "[profile dev]\nsso_session = my-sso\nsso_account_id = 123456789012\nsso_role_name = Read Only\n\
+         region = us-west-2\n\
+         [sso-session my-sso]\nsso_start_url = https://d-1.awsapps.com/start\nsso_region = eu-west-1\n\
+         sso_registration_scopes = sso:account:access\n\
+         [profile legacy]\nsso_start_url = https://d-1.awsapps.com/start\nsso_region = eu-west-1\n\
+         sso_account_id = 210987654321\nsso_role_name = Admin\n",
+    )
+    .unwrap();
+    sso_cache(dir.path(), "my-sso", &in_an_hour());
+    sso_cache(dir.path(), "https://d-1.awsapps.com/start", "2099-01-01T00:00:00UTC");
+    let run = |name: &str| {
+        ProfileProvider::new(name, dir.path().join("credentials"), &config)
+            .with_sso_endpoint(&portal.base)
+            .with_sso_cache_dir(dir.path().join("sso-cache"))
+    };
+    let c = run("dev").credentials().await.unwrap();
+    assert_eq!(c.access_key_id, "ASIASSO");
+    assert_eq!(c.secret_access_key, "sso-secret");
+    assert_eq!(c.session_token.as_deref(), Some("sso-session"));
+    let expires = c.expires_at.unwrap();
+    assert!(expires > Utc::now() + TimeDelta::minutes(59) && expires < Utc::now() + TimeDelta::minutes(61));
+    assert_eq!(run("legacy").credentials().await.unwrap().access_key_id, "ASIASSO");
+
+    let reqs = portal.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].method, "GET");
+    assert_eq!(reqs[0].path, "/federation/credentials?role_name=Read%20Only&account_id=123456789012");
+    assert_eq!(reqs[0].header("x-amz-sso_bearer_token"), Some(SSO_TOKEN));
+    assert_eq!(reqs[1].path, "/federation/credentials?role_name=Admin&account_id=210987654321");
+    assert!(!format!("{:?}", run("dev")).contains(SSO_TOKEN));
+}
+
+#[tokio::test]
+async fn profile_sso_expired_or_refused_token_says_to_log_in() {
+    let portal = serve(sso_portal()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        "[profile dev]\nsso_session = s\nsso_account_id = 1\nsso_role_name = r\n\
+         [sso-session s]\nsso_start_url = https://d-1.awsapps.com/start\nsso_region = eu-west-1\n\
+         [profile nologin]\nsso_session = other\nsso_account_id = 1\nsso_role_name = r\n\
+         [sso-session other]\nsso_start_url = https://d-2.awsapps.com/start\nsso_region = eu-west-1\n\
+         [profile nosection]\nsso_session = ghost\nsso_account_id = 1\nsso_role_name = r\n",
+    )
+    .unwrap();
+    let run = |name: &str| {
+        ProfileProvider::new(name, dir.path().join("credentials"), &config)
+            .with_sso_endpoint(&portal.base)
+            .with_sso_cache_dir(dir.path().join("sso-cache"))
+    };
+    // Expired: no portal call.
+    sso_cache(dir.path(), "s", "2020-01-01T00:00:00Z");
+    let e = run("dev").credentials().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+    assert!(e.message().contains("expired"), "{e}");
+    assert!(e.hint().contains("aws sso login --profile dev"), "{}", e.hint());
+    assert!(portal.requests().is_empty());
+    // Never logged in: no cache file.
+    let e = run("nologin").credentials().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+    assert!(e.hint().contains("aws sso login --profile nologin"), "{}", e.hint());
+    // No [sso-session] section: a configuration mistake.
+    let e = run("nosection").credentials().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(e.message().contains("[sso-session ghost]"), "{e}");
+    // A token the portal no longer accepts (signed out elsewhere).
+    std::fs::write(
+        dir.path().join("sso-cache").join(format!("{}.json", sha1_smol::Sha1::from(b"s").digest())),
+        format!(r#"{{"accessToken": "revoked", "expiresAt": "{}"}}"#, in_an_hour()),
+    )
+    .unwrap();
+    let e = run("dev").credentials().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+    assert_eq!(e.status(), Some(401));
+    assert!(e.hint().contains("aws sso login --profile dev"), "{}", e.hint());
+    assert!(!format!("{e} {e:?}").contains("revoked"), "{e:?}");
 }

@@ -92,7 +92,7 @@ impl ImdsProvider {
         let request = HttpRequest::parse(Method::PUT, &url, "GetMetadataToken")?
             .header("x-aws-ec2-metadata-token-ttl-seconds", TOKEN_TTL)?;
         let (status, body) = send(client, &request, "IMDS token").await?;
-        if matches!(status, 403 | 404 | 405) {
+        if (403..=405).contains(&status) {
             if self.v1_disabled {
                 return Err(unauthenticated(format!(
                     "IMDS refused a session token (HTTP {status}) and the IMDSv1 fallback is turned off by \

@@ -19,6 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 
+mod assume_role;
 mod cache;
 mod chain;
 mod ecs;
@@ -26,9 +27,12 @@ mod env;
 mod imds;
 mod process;
 mod profile;
+mod sso;
+mod sts;
 mod support;
 mod web_identity;
 
+pub use assume_role::AssumeRoleProvider;
 pub use cache::CachingProvider;
 pub use chain::ChainProvider;
 pub use ecs::{EcsAuth, EcsProvider};

@@ -2,12 +2,18 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use storage_core::{Error, ErrorKind, Result};
 
+use super::sso::{SsoProvider, SsoSettings};
 use super::support::{env_var, expand_home, home_dir, non_empty, unauthenticated};
-use super::{Credentials, CredentialsProvider, WebIdentityProvider};
+use super::{
+    AssumeRoleProvider, Credentials, CredentialsProvider, EcsProvider, EnvProvider, ImdsProvider, StaticProvider,
+    WebIdentityProvider,
+};
 
 /// Keys of one profile (lower-case names) to their values.
 type Properties = HashMap<String, String>;
@@ -17,11 +23,26 @@ type Sections = HashMap<String, Properties>;
 /// Credentials from a profile of the shared AWS files.
 ///
 /// The profile is `[NAME]` in the credentials file and `[profile NAME]` (or `[default]`)
-/// in the config file; where both set a key the credentials file wins. A profile gives
-/// static keys (`aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`) or a
-/// web identity (`role_arn` + `web_identity_token_file`, optional `role_session_name`),
-/// exchanged with STS by a [`WebIdentityProvider`]. Files are read on every call (wrap the
-/// provider in a [`super::CachingProvider`]).
+/// in the config file; where both set a key the credentials file wins. A profile gives:
+///
+/// - static keys (`aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`);
+/// - a web identity (`role_arn` + `web_identity_token_file`, optional
+///   `role_session_name`), exchanged with STS by a [`WebIdentityProvider`];
+/// - a role (`role_arn` + `source_profile` or `credential_source` = `Environment`,
+///   `Ec2InstanceMetadata` or `EcsContainer`), assumed with STS `AssumeRole` by an
+///   [`AssumeRoleProvider`] signed with the source's credentials; `role_session_name`,
+///   `external_id`, `duration_seconds` and the profile's `region` (for the regional STS
+///   endpoint) are honoured. Source profiles may themselves assume roles; loops are a
+///   `Config` error. `mfa_serial` is refused (`Config`): there is no one to type a code;
+/// - a `credential_process` command;
+/// - IAM Identity Center (SSO): `sso_session` (with its `[sso-session NAME]` section) or
+///   the legacy `sso_start_url` + `sso_region`, with `sso_account_id` and `sso_role_name`;
+///   the access token cached by `aws sso login` is exchanged at the SSO portal. This
+///   provider never logs in: no token, or an expired one, is `Unauthenticated` with the
+///   hint to run `aws sso login --profile NAME`.
+///
+/// Files are read on every call, and every call asks STS or the portal again: wrap the
+/// provider in a [`super::CachingProvider`] (the default chain does).
 #[derive(Clone, Debug)]
 pub struct ProfileProvider {
     profile: String,
@@ -30,6 +51,10 @@ pub struct ProfileProvider {
     home: Option<PathBuf>,
     env_region: Option<String>,
     sts_endpoint: Option<String>,
+    sso_endpoint: Option<String>,
+    sso_cache_dir: Option<PathBuf>,
+    imds: Option<ImdsProvider>,
+    ecs: Option<EcsProvider>,
 }
 
 impl ProfileProvider {
@@ -47,6 +72,10 @@ impl ProfileProvider {
             home: home_dir(&env_var),
             env_region: None,
             sts_endpoint: None,
+            sso_endpoint: None,
+            sso_cache_dir: None,
+            imds: None,
+            ecs: None,
         }
     }
 
@@ -69,14 +98,45 @@ impl ProfileProvider {
             config_path,
             env_region: get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")),
             sts_endpoint: get("AWS_ENDPOINT_URL_STS"),
+            sso_endpoint: get("AWS_ENDPOINT_URL_SSO"),
+            sso_cache_dir: None,
+            imds: None,
+            ecs: None,
             home,
         }
     }
 
-    /// Sends the STS calls of web identity profiles to `url` instead of the regional
-    /// endpoint.
+    /// Sends the STS calls (`AssumeRole`, `AssumeRoleWithWebIdentity`) to `url` instead
+    /// of the regional endpoint.
     pub fn with_sts_endpoint(mut self, url: impl Into<String>) -> Self {
         self.sts_endpoint = Some(url.into());
+        self
+    }
+
+    /// Sends the SSO portal call to `url` instead of
+    /// `https://portal.sso.{sso_region}.amazonaws.com`.
+    pub fn with_sso_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.sso_endpoint = Some(url.into());
+        self
+    }
+
+    /// Reads the AWS CLI's SSO token cache from `dir` instead of `~/.aws/sso/cache`.
+    pub fn with_sso_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.sso_cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The provider `credential_source = Ec2InstanceMetadata` uses (default
+    /// [`ImdsProvider::from_env`]).
+    pub fn with_imds(mut self, imds: ImdsProvider) -> Self {
+        self.imds = Some(imds);
+        self
+    }
+
+    /// The provider `credential_source = EcsContainer` uses (default
+    /// [`EcsProvider::from_env`]).
+    pub fn with_ecs(mut self, ecs: EcsProvider) -> Self {
+        self.ecs = Some(ecs);
         self
     }
 
@@ -106,8 +166,8 @@ impl ProfileProvider {
         region_in(&self.config_path, profile)
     }
 
-    /// The merged properties of the profile, or why there are none.
-    async fn properties(&self) -> Result<Properties> {
+    /// Both files, parsed (a missing file is empty; both missing is `Unauthenticated`).
+    async fn load(&self) -> Result<Files> {
         let credentials = read_optional(&self.credentials_path).await?;
         let config = read_optional(&self.config_path).await?;
         if credentials.is_none() && config.is_none() {
@@ -117,32 +177,269 @@ impl ProfileProvider {
                 self.config_path.display()
             )));
         }
-        let mut found = false;
-        let mut merged = Properties::new();
-        if let Some(text) = config {
-            let sections = parse_ini(&text, &self.config_path)?;
-            if let Some(props) = config_profile(&sections, &self.profile) {
-                found = true;
-                merged.extend(props);
-            }
-        }
-        if let Some(text) = credentials {
-            let mut sections = parse_ini(&text, &self.credentials_path)?;
-            if let Some(props) = sections.remove(&self.profile) {
-                found = true;
-                merged.extend(props);
-            }
-        }
-        if !found {
-            return Err(unauthenticated(format!(
-                "profile {:?} is in neither {} nor {}",
-                self.profile,
-                self.credentials_path.display(),
-                self.config_path.display()
-            )));
-        }
-        Ok(merged)
+        Ok(Files {
+            config: config.map(|t| parse_ini(&t, &self.config_path)).transpose()?.unwrap_or_default(),
+            credentials: credentials.map(|t| parse_ini(&t, &self.credentials_path)).transpose()?.unwrap_or_default(),
+        })
     }
+
+    /// How to get the credentials of this provider's profile: where the first credentials
+    /// come from, and the roles on the way (the asked profile's first; assumed last). Follows
+    /// `source_profile` links, refusing cycles (a profile naming itself is allowed when it
+    /// holds static keys, as the AWS CLI allows).
+    fn plan(&self, files: &Files) -> Result<Plan> {
+        let mut roles: Vec<RoleStep> = Vec::new();
+        let mut visited: Vec<String> = Vec::new();
+        let mut name = self.profile.clone();
+        loop {
+            let Some(props) = files.profile(&name) else {
+                let message = match visited.last() {
+                    None => format!(
+                        "profile {name:?} is in neither {} nor {}",
+                        self.credentials_path.display(),
+                        self.config_path.display()
+                    ),
+                    Some(from) => {
+                        return Err(Error::new(
+                            ErrorKind::Config,
+                            format!(
+                                "profile {from:?} names source_profile {name:?}, which is in neither {} nor {}",
+                                self.credentials_path.display(),
+                                self.config_path.display()
+                            ),
+                        ));
+                    }
+                };
+                return Err(unauthenticated(message));
+            };
+            let get = |key: &str| props.get(key).and_then(|v| non_empty(Some(v.clone())));
+            visited.push(name.clone());
+            let Some(role_arn) = get("role_arn") else {
+                return Ok(Plan { base: self.base(&name, &props, files, visited.len() > 1)?, roles });
+            };
+            if let Some(token_file) = get("web_identity_token_file") {
+                let region = self.env_region.clone().or_else(|| get("region"));
+                let endpoint =
+                    self.sts_endpoint.clone().unwrap_or_else(|| WebIdentityProvider::sts_endpoint(region.as_deref()));
+                let token_file = expand_home(&token_file, self.home.as_deref());
+                let provider = WebIdentityProvider::new(role_arn, token_file, get("role_session_name"), endpoint);
+                return Ok(Plan { base: Base::Provider(Arc::new(provider)), roles });
+            }
+            if get("mfa_serial").is_some() {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("profile {name:?} assumes {role_arn} with mfa_serial: MFA code prompts are not supported"),
+                )
+                .with_hint(format!(
+                    "get temporary credentials first (`aws configure export-credentials --profile {name} \
+                     --format env`, or `aws sts get-session-token --serial-number ... --token-code ...`) and give \
+                     them through the environment or a profile without mfa_serial, or use a credential_process"
+                )));
+            }
+            let duration = match get("duration_seconds") {
+                None => None,
+                Some(v) => Some(v.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+                    Error::new(
+                        ErrorKind::Config,
+                        format!("profile {name:?}: duration_seconds is {v:?}, expected a number of seconds"),
+                    )
+                })?),
+            };
+            roles.push(RoleStep {
+                role_arn,
+                session_name: get("role_session_name"),
+                external_id: get("external_id"),
+                duration,
+                region: self.env_region.clone().or_else(|| get("region")),
+            });
+            match (get("source_profile"), get("credential_source")) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::new(
+                        ErrorKind::Config,
+                        format!("profile {name:?} sets both source_profile and credential_source; keep one"),
+                    ));
+                }
+                (None, None) => {
+                    return Err(Error::new(
+                        ErrorKind::Config,
+                        format!("profile {name:?} sets role_arn without source_profile or credential_source"),
+                    ));
+                }
+                (None, Some(source)) => {
+                    let base: Arc<dyn CredentialsProvider> = match source.to_ascii_lowercase().as_str() {
+                        "environment" => Arc::new(EnvProvider),
+                        "ec2instancemetadata" => Arc::new(self.imds.clone().unwrap_or_else(ImdsProvider::from_env)),
+                        "ecscontainer" => Arc::new(self.ecs.clone().unwrap_or_else(EcsProvider::from_env)),
+                        _ => {
+                            return Err(Error::new(
+                                ErrorKind::Config,
+                                format!(
+                                    "profile {name:?}: credential_source is {source:?}; expected Environment, \
+                                     Ec2InstanceMetadata or EcsContainer"
+                                ),
+                            ));
+                        }
+                    };
+                    return Ok(Plan { base: Base::Provider(base), roles });
+                }
+                (Some(source), None) if source == name => {
+                    // A profile naming itself: its own static keys assume its role.
+                    return match static_keys(&name, &props)? {
+                        Some(credentials) => Ok(Plan { base: Base::Static(credentials), roles }),
+                        None => Err(cycle(&visited, &source)),
+                    };
+                }
+                (Some(source), None) => {
+                    if visited.contains(&source) {
+                        return Err(cycle(&visited, &source));
+                    }
+                    name = source;
+                }
+            }
+        }
+    }
+
+    /// The credentials of a profile that assumes no role: static keys, a
+    /// `credential_process`, or SSO. `is_source` says it was reached as a `source_profile`.
+    fn base(&self, name: &str, props: &Properties, files: &Files, is_source: bool) -> Result<Base> {
+        let get = |key: &str| props.get(key).and_then(|v| non_empty(Some(v.clone())));
+        if let Some(credentials) = static_keys(name, props)? {
+            return Ok(Base::Static(credentials));
+        }
+        if let Some(command) = get("credential_process") {
+            return Ok(Base::Process(command, name.to_owned()));
+        }
+        if get("sso_session").is_some() || get("sso_start_url").is_some() {
+            return Ok(Base::Provider(Arc::new(SsoProvider(self.sso_settings(name, props, files)?))));
+        }
+        let message = format!("profile {name:?} has no credentials");
+        Err(if is_source { Error::new(ErrorKind::Config, message) } else { unauthenticated(message) })
+    }
+
+    /// The SSO settings of profile `name`: `sso_session` with its `[sso-session NAME]`
+    /// section, or the legacy `sso_start_url` + `sso_region` in the profile itself.
+    fn sso_settings(&self, name: &str, props: &Properties, files: &Files) -> Result<SsoSettings> {
+        let get = |key: &str| props.get(key).and_then(|v| non_empty(Some(v.clone())));
+        let config_error = |what: String| Error::new(ErrorKind::Config, format!("profile {name:?}: {what}"));
+        let (session, start_url, region) = match get("sso_session") {
+            Some(session) => {
+                let section = files
+                    .config
+                    .iter()
+                    .find(|(k, _)| {
+                        k.strip_prefix("sso-session")
+                            .is_some_and(|r| r.starts_with(char::is_whitespace) && r.trim() == session)
+                    })
+                    .map(|(_, v)| v)
+                    .ok_or_else(|| {
+                        config_error(format!(
+                            "sso_session {session:?} has no [sso-session {session}] section in {}",
+                            self.config_path.display()
+                        ))
+                    })?;
+                let of = |key: &str| section.get(key).and_then(|v| non_empty(Some(v.clone())));
+                let start_url = of("sso_start_url")
+                    .ok_or_else(|| config_error(format!("[sso-session {session}] has no sso_start_url")))?;
+                let region = of("sso_region")
+                    .ok_or_else(|| config_error(format!("[sso-session {session}] has no sso_region")))?;
+                (Some(session), start_url, region)
+            }
+            None => {
+                let start_url = get("sso_start_url").ok_or_else(|| config_error("no sso_start_url".to_owned()))?;
+                let region =
+                    get("sso_region").ok_or_else(|| config_error("sso_start_url without sso_region".to_owned()))?;
+                (None, start_url, region)
+            }
+        };
+        let account_id =
+            get("sso_account_id").ok_or_else(|| config_error("SSO profile without sso_account_id".to_owned()))?;
+        let role_name =
+            get("sso_role_name").ok_or_else(|| config_error("SSO profile without sso_role_name".to_owned()))?;
+        let cache_dir =
+            self.home.as_ref().map_or_else(|| PathBuf::from(".aws"), |h| h.join(".aws")).join("sso").join("cache");
+        Ok(SsoSettings {
+            profile: name.to_owned(),
+            session,
+            start_url,
+            region,
+            account_id,
+            role_name,
+            cache_dir: self.sso_cache_dir.clone().unwrap_or(cache_dir),
+            endpoint: self.sso_endpoint.clone(),
+        })
+    }
+}
+
+/// The two shared files, parsed.
+struct Files {
+    config: Sections,
+    credentials: Sections,
+}
+
+impl Files {
+    /// The merged properties of profile `name` (the credentials file wins), if either
+    /// file has it.
+    fn profile(&self, name: &str) -> Option<Properties> {
+        let mut merged = config_profile(&self.config, name);
+        if let Some(props) = self.credentials.get(name) {
+            merged.get_or_insert_with(Properties::new).extend(props.clone());
+        }
+        merged
+    }
+}
+
+/// Where the first credentials of a profile come from.
+enum Base {
+    Static(Credentials),
+    /// A `credential_process` command line, and the profile that runs it.
+    Process(String, String),
+    Provider(Arc<dyn CredentialsProvider>),
+}
+
+/// One `role_arn` to assume with the credentials before it.
+struct RoleStep {
+    role_arn: String,
+    session_name: Option<String>,
+    external_id: Option<String>,
+    duration: Option<Duration>,
+    region: Option<String>,
+}
+
+/// A profile's credentials: the base, and the roles to assume from it, listed from the
+/// asked profile's down to the base's (so assumed in reverse order).
+struct Plan {
+    base: Base,
+    roles: Vec<RoleStep>,
+}
+
+/// The static keys of a profile, or a `Config` error when only half of them is set.
+fn static_keys(profile: &str, props: &Properties) -> Result<Option<Credentials>> {
+    let get = |key: &str| props.get(key).and_then(|v| non_empty(Some(v.clone())));
+    match (get("aws_access_key_id"), get("aws_secret_access_key")) {
+        (Some(id), Some(secret)) => Ok(Some(Credentials::new(id, secret, get("aws_session_token")))),
+        (Some(_), None) => Err(Error::new(
+            ErrorKind::Config,
+            format!("profile {profile:?} sets aws_access_key_id but not aws_secret_access_key"),
+        )),
+        (None, Some(_)) => Err(Error::new(
+            ErrorKind::Config,
+            format!("profile {profile:?} sets aws_secret_access_key but not aws_access_key_id"),
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The error for a `source_profile` loop: the profiles in the order they were followed.
+fn cycle(visited: &[String], back_to: &str) -> Error {
+    let path: Vec<String> =
+        visited.iter().chain(std::iter::once(&back_to.to_owned())).map(|p| format!("{p:?}")).collect();
+    Error::new(
+        ErrorKind::Config,
+        format!(
+            "the source_profile links loop: {} (a profile may name itself only when it holds static keys)",
+            path.join(" -> ")
+        ),
+    )
 }
 
 impl Default for ProfileProvider {
@@ -154,58 +451,40 @@ impl Default for ProfileProvider {
 #[async_trait]
 impl CredentialsProvider for ProfileProvider {
     async fn credentials(&self) -> Result<Credentials> {
-        let props = self.properties().await?;
-        let get = |key: &str| props.get(key).and_then(|v| non_empty(Some(v.clone())));
-        let profile = &self.profile;
-        if let (Some(role_arn), Some(token_file)) = (get("role_arn"), get("web_identity_token_file")) {
-            let region = self.env_region.clone().or_else(|| get("region"));
-            let endpoint =
-                self.sts_endpoint.clone().unwrap_or_else(|| WebIdentityProvider::sts_endpoint(region.as_deref()));
-            let token_file = expand_home(&token_file, self.home.as_deref());
-            tracing::debug!(profile = %profile, "profile delegates to a web identity");
-            return WebIdentityProvider::new(role_arn, token_file, get("role_session_name"), endpoint)
-                .credentials()
-                .await;
-        }
-        if get("role_arn").is_some() {
-            return Err(Error::new(
-                ErrorKind::NotSupported,
-                format!(
-                    "profile {profile:?} assumes a role with source_profile/credential_source, which is not supported"
-                ),
-            ));
-        }
-        match (get("aws_access_key_id"), get("aws_secret_access_key")) {
-            (Some(access_key_id), Some(secret_access_key)) => {
-                return Ok(Credentials::new(access_key_id, secret_access_key, get("aws_session_token")));
+        let files = self.load().await?;
+        let plan = self.plan(&files)?;
+        let mut credentials = match plan.base {
+            Base::Static(credentials) => credentials,
+            Base::Process(command, profile) => {
+                tracing::debug!(profile = %profile, "profile runs a credential_process");
+                super::process::run(&command, &profile).await?
             }
-            (Some(_), None) => {
-                return Err(Error::new(
-                    ErrorKind::Config,
-                    format!("profile {profile:?} sets aws_access_key_id but not aws_secret_access_key"),
-                ));
+            Base::Provider(provider) => {
+                tracing::debug!(profile = %self.profile, source = provider.name(), "profile delegates");
+                provider.credentials().await?
             }
-            (None, Some(_)) => {
-                return Err(Error::new(
-                    ErrorKind::Config,
-                    format!("profile {profile:?} sets aws_secret_access_key but not aws_access_key_id"),
-                ));
+        };
+        for step in plan.roles.into_iter().rev() {
+            let mut role =
+                AssumeRoleProvider::new(Arc::new(StaticProvider::from_credentials(credentials)), step.role_arn);
+            if let Some(region) = step.region {
+                role = role.region(region);
             }
-            (None, None) => {}
-        }
-        if let Some(command) = get("credential_process") {
-            tracing::debug!(profile = %profile, "profile runs a credential_process");
-            return super::process::run(&command, profile).await;
-        }
-        for unsupported in ["sso_session", "sso_start_url"] {
-            if get(unsupported).is_some() {
-                return Err(Error::new(
-                    ErrorKind::NotSupported,
-                    format!("profile {profile:?} uses {unsupported}, which is not supported"),
-                ));
+            if let Some(endpoint) = &self.sts_endpoint {
+                role = role.endpoint(endpoint.clone());
             }
+            if let Some(name) = step.session_name {
+                role = role.session_name(name);
+            }
+            if let Some(id) = step.external_id {
+                role = role.external_id(id);
+            }
+            if let Some(d) = step.duration {
+                role = role.duration(d);
+            }
+            credentials = role.credentials().await?;
         }
-        Err(unauthenticated(format!("profile {profile:?} has no credentials")))
+        Ok(credentials)
     }
 
     fn name(&self) -> &'static str {
@@ -513,8 +792,9 @@ mod tests {
         .unwrap();
         let run = |name: &str| ProfileProvider::new(name, &creds, dir.path().join("config"));
         assert_eq!(run("half").credentials().await.unwrap_err().kind(), ErrorKind::Config);
-        assert_eq!(run("sso").credentials().await.unwrap_err().kind(), ErrorKind::NotSupported);
-        assert_eq!(run("role").credentials().await.unwrap_err().kind(), ErrorKind::NotSupported);
+        // An sso_session without its section, a role whose source has half a key pair.
+        assert_eq!(run("sso").credentials().await.unwrap_err().kind(), ErrorKind::Config);
+        assert_eq!(run("role").credentials().await.unwrap_err().kind(), ErrorKind::Config);
         assert_eq!(run("empty").credentials().await.unwrap_err().kind(), ErrorKind::Unauthenticated);
     }
 }
