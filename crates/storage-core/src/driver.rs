@@ -338,6 +338,27 @@ pub trait Driver: Send + Sync + std::fmt::Debug + 'static {
     }
 }
 
+/// The concrete driver behind a `dyn Driver` (Lithops' `get_client()`: the S3 driver's
+/// raw requests, the Redis driver's connection, the local driver's root...), or a
+/// `Config` error naming the driver it is.
+///
+/// ```
+/// use std::sync::Arc;
+/// use storage_core::{Driver, MemoryDriver, downcast};
+///
+/// let driver: Arc<dyn Driver> = Arc::new(MemoryDriver::new());
+/// let memory: &MemoryDriver = downcast(driver.as_ref())?;
+/// # let _ = memory;
+/// # Ok::<(), storage_core::Error>(())
+/// ```
+pub fn downcast<T: Driver>(driver: &dyn Driver) -> Result<&T> {
+    driver.as_any().downcast_ref::<T>().ok_or_else(|| {
+        let want = std::any::type_name::<T>().rsplit("::").next().unwrap_or("the requested driver");
+        Error::new(ErrorKind::Config, format!("this backend is the {} driver, not {want}", driver.info().name))
+            .with_hint("open a backend of that driver, or use the portable Driver calls")
+    })
+}
+
 /// Turns a page-fetching function into a lazy stream of items: a page is requested only
 /// when the items of the previous one have been consumed.
 pub fn paginate<'a, T, F, Fut>(fetch: F) -> BoxStream<'a, Result<T>>

@@ -25,6 +25,7 @@
 //! ```
 
 pub mod capabilities;
+pub mod cloudobject;
 pub mod driver;
 pub mod error;
 pub mod fsio;
@@ -51,7 +52,8 @@ pub mod validate;
 pub mod zip;
 
 pub use capabilities::{Capabilities, DriverInfo, Limits};
-pub use driver::{Driver, ListStream, paginate};
+pub use cloudobject::{CloudObject, CloudObjects};
+pub use driver::{Driver, ListStream, downcast, paginate};
 pub use error::{Error, ErrorKind, Result};
 pub use handles::{BoundContainer, BoundObject};
 pub use leftover::{Leftover, LeftoverKind};

@@ -130,3 +130,6 @@ pub use crate::config::RedisBuilder;
 pub use crate::conn::RedisConnection;
 pub use crate::core::{NAME, RedisDriver};
 pub use crate::factory::RedisFactory;
+/// The `redis` crate this driver is built with, for commands on
+/// [`RedisDriver::connection`] (`redis::cmd("GET")...`) without a second, mismatched copy.
+pub use redis;

@@ -39,6 +39,7 @@ mod factory;
 mod headers;
 mod list;
 mod multipart;
+mod raw;
 mod read;
 mod signed;
 pub mod signing;
@@ -49,6 +50,7 @@ pub use config::{Addressing, Checksum, PayloadSigning, S3Config};
 pub use driver::S3Driver;
 pub use errors::kind_for_code;
 pub use factory::S3Factory;
+pub use raw::{S3Request, S3Response};
 /// The former name of [`signing`], kept for the benchmark crate's raw-client baseline.
 #[doc(hidden)]
 pub use signing as sigv4;

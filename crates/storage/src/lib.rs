@@ -227,6 +227,38 @@ impl Storage {
     }
 }
 
+/// Lithops' cloud objects through the configuration: references name their backend, so
+/// any process with the same configuration reads them.
+impl Storage {
+    /// Writes and reads [`CloudObject`]s in `backend`'s `container` (Lithops'
+    /// `Storage(backend=..).put_cloudobject(body, bucket)`); set a key prefix with
+    /// [`CloudObjects::with_prefix`].
+    pub fn cloudobjects(&self, backend: &str, container: &str) -> Result<CloudObjects> {
+        Ok(CloudObjects::new(backend.to_ascii_lowercase(), self.backend(backend)?, container))
+    }
+
+    /// Lithops `get_cloudobject(reference)`: the data of a reference made anywhere with
+    /// the same configuration.
+    pub async fn get_cloudobject(&self, object: &CloudObject) -> Result<Bytes> {
+        self.cloudobjects(&object.backend, &object.container)?.get(object).await
+    }
+
+    /// Lithops `delete_cloudobject(reference)`.
+    pub async fn delete_cloudobject(&self, object: &CloudObject) -> Result<()> {
+        self.cloudobjects(&object.backend, &object.container)?.delete(object).await
+    }
+
+    /// Lithops `delete_cloudobjects(references)`: batched per backend and container, an
+    /// outcome per reference in order.
+    pub async fn delete_cloudobjects(&self, objects: &[CloudObject]) -> Result<Vec<DeleteOutcome>> {
+        let mut out = Vec::with_capacity(objects.len());
+        for run in objects.chunk_by(|a, b| a.backend == b.backend && a.container == b.container) {
+            out.extend(self.cloudobjects(&run[0].backend, &run[0].container)?.delete_many(run).await?);
+        }
+        Ok(out)
+    }
+}
+
 fn url_error(url: &str, what: &str) -> Error {
     Error::new(ErrorKind::Config, format!("{url:?} {what}")).with_hint("write NAME://container or NAME://container/key")
 }

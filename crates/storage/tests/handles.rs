@@ -2,30 +2,16 @@
 //! `cargo xtask test` starts, reached as a user of the facade reaches them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 
 use storage::{BoundContainer, Config, DownloadOptions, ErrorKind, Storage, StreamExt, TryStreamExt, UploadOptions};
 
-/// Every backend of the test configuration this build has a driver for.
-fn backends(root: &Path) -> (Storage, Vec<String>) {
-    let text = storage_testkit::backends_toml(root, &format!("handles-{}", std::process::id()));
-    let config = Config::parse(&text, None).unwrap();
-    let known = storage::registry().known_schemes();
-    let names = ["memory", "local", "moto", "s3sfs", "redis", "cluster", "azure", "gcs"]
-        .into_iter()
-        .filter(|n| *n == "memory" || known.contains(&config.driver_of(n)))
-        .map(str::to_owned)
-        .collect();
-    (Storage::new(config), names)
-}
-
 #[tokio::test]
 async fn bound_handles_read_like_libcloud_on_every_backend() {
     let dir = tempfile::tempdir().unwrap();
-    let (storage, names) = backends(&dir.path().join("store"));
-    assert!(names.len() >= 2, "{names:?}");
-    #[cfg(all(feature = "s3", feature = "redis", feature = "azure", feature = "gcs"))]
-    assert_eq!(names.len(), 8, "{names:?}");
+    let (storage, names) = common::backends(&dir.path().join("store"));
     for name in names {
         handles_on(&storage, &name, dir.path()).await;
     }
