@@ -145,7 +145,7 @@ impl TracingLayer {
                 tracing::debug!(
                     duration_ms = millis,
                     error = e.kind().as_str(),
-                    message = e.message(),
+                    detail = e.message(),
                     "storage call failed"
                 )
             }
@@ -153,7 +153,7 @@ impl TracingLayer {
                 tracing::warn!(
                     duration_ms = millis,
                     error = e.kind().as_str(),
-                    message = e.message(),
+                    detail = e.message(),
                     "storage call failed"
                 )
             }
