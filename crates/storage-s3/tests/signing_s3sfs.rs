@@ -141,3 +141,23 @@ async fn a_presigned_put_with_a_content_type_refuses_another_type() {
     s3.delete_prefix(&b, "").await.unwrap();
     s3.delete_container(&b).await.unwrap();
 }
+
+/// Signed URLs for many keys at once, in order, each valid on its own.
+#[tokio::test]
+async fn many_keys_are_signed_at_once() {
+    let s3 = driver(None);
+    let b = fresh_bucket(&s3, "many").await;
+    let keys: Vec<String> = (0..40).map(|i| format!("batch/{i:02} file.txt")).collect();
+    for k in &keys {
+        s3.put_object(&b, k, k.clone().into(), &PutOptions::default()).await.unwrap();
+    }
+    let urls = s3.signed_urls(&b, &keys, &SignedUrlOptions::default()).await.unwrap();
+    assert_eq!(urls.len(), keys.len());
+    for (key, url) in keys.iter().zip(&urls) {
+        let resp = http().execute(&HttpRequest::parse(Method::GET, url, "signed").unwrap(), &Unsigned).await.unwrap();
+        assert_eq!(resp.status.as_u16(), 200, "{key}");
+        assert_eq!(resp.bytes().await.unwrap(), key.as_bytes());
+    }
+    s3.delete_prefix(&b, "").await.unwrap();
+    s3.delete_container(&b).await.unwrap();
+}

@@ -38,6 +38,29 @@
 //! ignored. A local `root` may start with `~` (`$HOME`); a relative `root` in the file is
 //! relative to the file's directory, while one from `STORAGE_LOCAL_ROOT` (or
 //! `STORAGE_<NAME>_ROOT`) is relative to the working directory.
+//!
+//! Layers ([`layers`]) wrap any driver and stack: a key prefix, limits on requests in
+//! flight and on bandwidth, read-only access, tracing.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//!
+//! use storage::layers::{ConcurrencyLimitLayer, PrefixLayer, ReadOnlyLayer};
+//! use storage::{Driver, DriverExt, ErrorKind, MemoryDriver, PutOptions};
+//!
+//! let memory: Arc<dyn Driver> = Arc::new(MemoryDriver::new());
+//! let tenant = Arc::new(PrefixLayer::new(memory.clone(), "tenant-a/")?);
+//! let limited = ConcurrencyLimitLayer::new(tenant.clone(), 8);
+//! limited.create_container("c").await?;
+//! limited.put_object("c", "k", "v".into(), &PutOptions::default()).await?;
+//! assert_eq!(memory.list_keys("c", None).await?, ["tenant-a/k"]);
+//! let reader = ReadOnlyLayer::new(tenant);
+//! assert_eq!(reader.get_bytes("c", "k").await?, "v");
+//! assert_eq!(reader.delete_object("c", "k").await.unwrap_err().kind(), ErrorKind::PermissionDenied);
+//! # Ok::<(), storage::Error>(())
+//! # }).unwrap();
+//! ```
 
 pub mod config;
 
@@ -256,6 +279,37 @@ impl Storage {
             out.extend(self.cloudobjects(&run[0].backend, &run[0].container)?.delete_many(run).await?);
         }
         Ok(out)
+    }
+}
+
+impl Storage {
+    /// Signed URLs for many object URLs at once (Inductiva's `get_signed_urls(paths,
+    /// operation)`), in order; each URL may name another backend. A URL that names no
+    /// object, or a backend that cannot sign, fails the call with a typed error.
+    pub async fn signed_urls(&self, urls: &[&str], options: &SignedUrlOptions) -> Result<Vec<String>> {
+        let mut out = Vec::with_capacity(urls.len());
+        let mut i = 0;
+        while i < urls.len() {
+            let (driver, container, first) = self.object_location(urls[i])?;
+            let mut keys = vec![first];
+            // Consecutive URLs of the same backend and container are signed together.
+            while let Some(next) = urls.get(i + keys.len()) {
+                match self.object_location(next)? {
+                    (d, c, k) if Arc::ptr_eq(&d, &driver) && c == container => keys.push(k),
+                    _ => break,
+                }
+            }
+            i += keys.len();
+            out.extend(driver.signed_urls(&container, &keys, options).await?);
+        }
+        Ok(out)
+    }
+
+    fn object_location(&self, url: &str) -> Result<(Arc<dyn Driver>, String, String)> {
+        match self.open(url)? {
+            Target::Remote { driver, container: Some(container), key: Some(key), .. } => Ok((driver, container, key)),
+            _ => Err(url_error(url, "does not name an object")),
+        }
     }
 }
 

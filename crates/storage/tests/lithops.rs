@@ -84,3 +84,25 @@ async fn get_client_is_the_typed_driver() {
         let _: () = conn.del(&key).await.unwrap();
     }
 }
+
+/// Inductiva's `get_signed_urls(paths, operation)`: object URLs of several backends signed
+/// in one call, in order; a backend that cannot sign is a typed error.
+#[cfg(feature = "s3")]
+#[tokio::test]
+async fn object_urls_of_several_backends_are_signed_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, _) = common::backends(&dir.path().join("store"));
+    let urls = ["moto://signed-many/a.txt", "moto://signed-many/b.txt", "s3sfs://signed-many/c.txt"];
+    let options = storage::SignedUrlOptions::default();
+    let signed = storage.signed_urls(&urls, &options).await.unwrap();
+    assert_eq!(signed.len(), 3);
+    let moto = storage_testkit::S3Server::from_env("MOTO").endpoint;
+    let s3sfs = storage_testkit::S3Server::from_env("S3SFS").endpoint;
+    for (url, (host, key)) in signed.iter().zip([(&moto, "a.txt"), (&moto, "b.txt"), (&s3sfs, "c.txt")]) {
+        assert!(url.starts_with(host.as_str()) && url.contains(key) && url.contains("X-Amz-Signature="), "{url}");
+    }
+    let e = storage.signed_urls(&["memory://b/k"], &options).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+    let e = storage.signed_urls(&["moto://bucket-only"], &options).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+}

@@ -36,7 +36,7 @@ use bytes::Bytes;
 use crate::driver::Driver;
 use crate::error::Result;
 use crate::object::{Container, DeleteOutcome, Object};
-use crate::options::{GetOptions, PutOptions};
+use crate::options::{GetOptions, PutOptions, SignedUrlOptions};
 use crate::payload::ByteStream;
 
 pub use budget::{MemoryBudget, Reservation};
@@ -191,6 +191,16 @@ pub trait DriverExt: Driver {
     /// Deletes every object under `prefix`; returns how many were deleted.
     async fn delete_prefix(&self, container: &str, prefix: &str) -> Result<u64> {
         manage::delete_prefix(self, container, prefix).await
+    }
+
+    /// Signed URLs for many keys at once (Inductiva's `get_signed_urls(paths,
+    /// operation)`), in the keys' order, up to 16 signed concurrently (signing is local
+    /// for most drivers; Azure's user delegation key is fetched once and cached). The
+    /// first failure is returned.
+    async fn signed_urls(&self, container: &str, keys: &[String], options: &SignedUrlOptions) -> Result<Vec<String>> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let signing: Vec<_> = keys.iter().map(|key| self.signed_url(container, key, options)).collect();
+        stream::iter(signing).buffered(16).try_collect().await
     }
 }
 
