@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use http::{HeaderMap, Method, Uri};
 use storage_core::{Error, ErrorKind, Result};
+use storage_http::auth::TokenProvider;
 use storage_http::{HttpClient, HttpRequest, HttpResponse, RequestBody, Signer, http};
 
 use crate::config::{Addressing, PayloadSigning, S3Config};
@@ -17,7 +18,10 @@ use crate::signing::{
 
 /// The parts of the signer shared by every region.
 pub(crate) struct SignerCore {
+    /// SigV4 credentials (for an IBM IAM driver: only for presigned URLs).
     pub(crate) provider: Option<Arc<dyn CredentialsProvider>>,
+    /// IBM COS: requests carry `Authorization: Bearer` with these tokens instead of SigV4.
+    pub(crate) bearer: Option<Arc<dyn TokenProvider>>,
     pub(crate) cache: KeyCache,
     pub(crate) payload: PayloadSigning,
 }
@@ -32,6 +36,14 @@ pub(crate) struct S3Signer {
 #[async_trait]
 impl Signer for S3Signer {
     async fn sign(&self, method: &Method, uri: &mut Uri, headers: &mut HeaderMap, body: &RequestBody) -> Result<()> {
+        if let Some(tokens) = &self.core.bearer {
+            let token = tokens.token().await?;
+            let mut value = http::HeaderValue::from_str(&format!("Bearer {}", token.token))
+                .map_err(|_| bad_header("authorization"))?;
+            value.set_sensitive(true);
+            headers.insert(http::header::AUTHORIZATION, value);
+            return Ok(());
+        }
         let Some(provider) = &self.core.provider else { return Ok(()) };
         let creds = provider.credentials().await?;
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
@@ -212,9 +224,14 @@ impl Client {
     pub(crate) fn new(config: S3Config) -> Result<Self> {
         let endpoint = Endpoint::parse(&config)?;
         let http = HttpClient::new(config.http.clone())?;
-        let provider =
-            if config.anonymous { None } else { Some(config.credentials.clone().unwrap_or_else(default_chain)) };
-        let core = Arc::new(SignerCore { provider, cache: KeyCache::default(), payload: config.payload_signing });
+        let (provider, bearer) = match (&config.ibm_iam, config.anonymous) {
+            (_, true) => (None, None),
+            // IBM IAM: the AWS chain is not consulted; explicit HMAC keys sign URLs only.
+            (Some(iam), false) => (config.credentials.clone(), Some(iam.token_provider())),
+            (None, false) => (Some(config.credentials.clone().unwrap_or_else(default_chain)), None),
+        };
+        let core =
+            Arc::new(SignerCore { provider, bearer, cache: KeyCache::default(), payload: config.payload_signing });
         let default_signer = S3Signer { core: core.clone(), region: Arc::from(config.region.as_str()) };
         Ok(Client { config, http, endpoint, core, default_signer, regions: Mutex::new(HashMap::new()) })
     }
@@ -278,6 +295,14 @@ impl Client {
         let mut req = HttpRequest::new(call.method.clone(), uri, call.op).idempotent(call.idempotent);
         req.headers = call.headers.clone();
         req.body = call.body.clone();
+        // IBM COS names the service instance when buckets are listed or created.
+        if let Some(id) = self.config.ibm_iam.as_ref().and_then(|iam| iam.service_instance_id.as_deref())
+            && call.key.is_none()
+            && call.query.is_empty()
+            && (call.bucket.is_none() || call.method == Method::PUT)
+        {
+            req.set_header("ibm-service-instance-id", id)?;
+        }
         Ok(req)
     }
 

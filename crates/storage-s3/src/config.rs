@@ -6,6 +6,7 @@ use storage_core::{DriverConfig, Error, ErrorKind, Result};
 use storage_http::HttpConfig;
 
 use crate::credentials::{Credentials, CredentialsProvider, StaticProvider};
+use crate::ibm::IbmIam;
 
 /// How buckets appear in URLs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,6 +64,10 @@ pub struct S3Config {
     pub payload_signing: PayloadSigning,
     /// HTTP settings (`allow_http` is set automatically for an explicit `http://` endpoint).
     pub http: HttpConfig,
+    /// IBM Cloud Object Storage: requests carry an IAM bearer token obtained with this
+    /// API key instead of a SigV4 signature (see [`crate::ibm`]). `credentials`, if set,
+    /// then only sign presigned URLs (IBM's HMAC keys).
+    pub ibm_iam: Option<IbmIam>,
 }
 
 impl std::fmt::Debug for S3Config {
@@ -75,6 +80,7 @@ impl std::fmt::Debug for S3Config {
             .field("anonymous", &self.anonymous)
             .field("checksum", &self.checksum)
             .field("payload_signing", &self.payload_signing)
+            .field("ibm_iam", &self.ibm_iam)
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +96,7 @@ impl Default for S3Config {
             checksum: Checksum::Crc32c,
             payload_signing: PayloadSigning::Auto,
             http: HttpConfig::default(),
+            ibm_iam: None,
         }
     }
 }
@@ -144,6 +151,11 @@ impl S3Config {
         self.payload_signing = p;
         self
     }
+    /// Authenticates with IBM Cloud IAM (bearer tokens) instead of SigV4.
+    pub fn ibm_iam(mut self, iam: IbmIam) -> Self {
+        self.ibm_iam = Some(iam);
+        self
+    }
     /// Allows plain HTTP.
     pub fn allow_http(mut self, allow: bool) -> Self {
         self.http.allow_http = allow;
@@ -178,8 +190,9 @@ impl S3Config {
     /// From a string map (config file section or URL options): `endpoint`, `region`,
     /// `addressing` (auto|path|virtual), `access_key_id` + `secret_access_key`
     /// (+ `session_token`), `anonymous`, `allow_http`, `checksum` (crc32c|md5|none),
-    /// `payload_signing` (auto|signed|unsigned), `ca_bundle` (a PEM file). Unset values
-    /// come from the environment.
+    /// `payload_signing` (auto|signed|unsigned), `ca_bundle` (a PEM file); for IBM COS,
+    /// `ibm_api_key` (or `api_key`), `service_instance_id` and `iam_endpoint` (see
+    /// [`IbmIam`]). Unset values come from the environment.
     pub fn from_config(config: &DriverConfig) -> Result<Self> {
         let mut c = Self::from_env();
         if let Some(e) = config.get("endpoint") {
@@ -208,6 +221,28 @@ impl S3Config {
                     ErrorKind::Config,
                     "access_key_id and secret_access_key must be given together",
                 ));
+            }
+        }
+        let pick = |keys: &[&str]| keys.iter().find_map(|k| config.get(k)).map(str::to_owned);
+        match pick(&["ibm_api_key", "api_key"]) {
+            Some(key) => {
+                let mut iam = IbmIam::new(key);
+                iam.service_instance_id = pick(&["service_instance_id", "ibm_service_instance_id"]);
+                if let Some(url) = pick(&["iam_endpoint", "ibm_iam_endpoint"]) {
+                    iam = iam.iam_endpoint(url);
+                }
+                c.ibm_iam = Some(iam);
+            }
+            None => {
+                if let Some(k) = ["service_instance_id", "ibm_service_instance_id", "iam_endpoint", "ibm_iam_endpoint"]
+                    .into_iter()
+                    .find(|k| config.get(k).is_some())
+                {
+                    return Err(Error::new(
+                        ErrorKind::Config,
+                        format!("the S3 option {k:?} is for IBM COS IAM authentication and needs ibm_api_key"),
+                    ));
+                }
             }
         }
         if let Some(a) = config.flag("anonymous")? {
@@ -252,6 +287,12 @@ pub(crate) const OPTIONS: &[&str] = &[
     "ca_bundle",
     "checksum",
     "payload_signing",
+    "ibm_api_key",
+    "api_key",
+    "service_instance_id",
+    "ibm_service_instance_id",
+    "iam_endpoint",
+    "ibm_iam_endpoint",
 ];
 
 fn bad(key: &str, value: &str, expected: &str) -> Error {

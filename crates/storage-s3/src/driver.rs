@@ -56,9 +56,11 @@ impl S3Driver {
         capabilities.batch_delete = true;
         capabilities.multipart = true;
         capabilities.list_multipart = true;
-        capabilities.signed_urls = true;
+        // IBM IAM alone cannot presign (HMAC keys can).
+        let presigns = config.ibm_iam.is_none() || config.credentials.is_some() || config.anonymous;
+        capabilities.signed_urls = presigns;
         // The object CDN URL is a presigned GET.
-        capabilities.object_cdn_url = true;
+        capabilities.object_cdn_url = presigns;
         capabilities.user_metadata = true;
         capabilities.content_headers = true;
         capabilities.md5_hash = true;

@@ -64,7 +64,10 @@ mod tests {
             .set("allow_http", "true")
             .set("ca_bundle", "")
             .set("checksum", "md5")
-            .set("payload_signing", "signed");
+            .set("payload_signing", "signed")
+            .set("ibm_api_key", "k")
+            .set("service_instance_id", "i")
+            .set("iam_endpoint", "http://127.0.0.1:1");
         assert!(registry().build("s3", &all).is_ok());
     }
 

@@ -37,6 +37,7 @@ mod driver;
 mod errors;
 mod factory;
 mod headers;
+pub mod ibm;
 mod list;
 mod multipart;
 mod raw;
@@ -50,6 +51,7 @@ pub use config::{Addressing, Checksum, PayloadSigning, S3Config};
 pub use driver::S3Driver;
 pub use errors::kind_for_code;
 pub use factory::S3Factory;
+pub use ibm::IbmCosFactory;
 pub use raw::{S3Request, S3Response};
 /// The former name of [`signing`], kept for the benchmark crate's raw-client baseline.
 #[doc(hidden)]

@@ -18,6 +18,14 @@ pub(crate) async fn url(d: &S3Driver, container: &str, key: &str, options: &Sign
             .with_driver(NAME));
     }
     let client = &d.client;
+    if client.core.bearer.is_some() && client.core.provider.is_none() {
+        return Err(Error::new(
+            ErrorKind::NotSupported,
+            "presigned URLs cannot be made with IBM IAM (API key) authentication",
+        )
+        .with_driver(NAME)
+        .with_hint("give the COS instance's HMAC keys too (access_key_id + secret_access_key): requests stay on IAM and URLs are signed with HMAC"));
+    }
     let Some(provider) = &client.core.provider else {
         let (host, path) = client.target(Some(container), Some(key));
         return Ok(format!("{}://{host}{path}", client.endpoint.scheme));
