@@ -92,7 +92,7 @@ pub use storage_redis as redis;
 pub use storage_s3 as s3;
 
 /// Every driver name the facade can know of (enabled or not), for configuration checks.
-pub const KNOWN_DRIVERS: &[&str] = &["local", "memory", "s3", "redis", "azure", "gcs"];
+pub const KNOWN_DRIVERS: &[&str] = &["local", "memory", "s3", "ibm_cos", "redis", "azure", "gcs"];
 
 /// A registry holding the drivers enabled in this build.
 pub fn registry() -> Registry {
@@ -102,6 +102,9 @@ pub fn registry() -> Registry {
     r.register(Arc::new(storage_local::LocalFactory));
     #[cfg(feature = "s3")]
     r.register(Arc::new(storage_s3::S3Factory));
+    // IBM Cloud Object Storage: the S3 driver with IAM API keys (`cos://`).
+    #[cfg(feature = "s3")]
+    r.register(Arc::new(storage_s3::IbmCosFactory));
     #[cfg(feature = "redis")]
     r.register(Arc::new(storage_redis::RedisFactory));
     #[cfg(feature = "azure")]
@@ -414,6 +417,22 @@ mod tests {
         let e = s.open("nope://c/k").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert!(e.message().contains("memory"), "{e}");
+    }
+
+    #[cfg(feature = "s3")]
+    #[test]
+    fn cos_urls_open_the_ibm_cos_flavour_of_s3() {
+        let c = Config::parse("default = \"ibm_cos\"\n[ibm_cos]\nregion = \"eu-de\"\napi_key = \"k-SECRET\"\n", None)
+            .unwrap();
+        let s = Storage::new(c);
+        assert!(s.known_schemes().contains(&"cos".to_owned()));
+        let Target::Remote { driver, container, key, .. } = s.open("cos://bucket/a/b").unwrap() else {
+            panic!("a remote")
+        };
+        assert_eq!((container.as_deref(), key.as_deref()), (Some("bucket"), Some("a/b")));
+        let shown = format!("{driver:?}");
+        assert!(shown.contains("s3.eu-de.cloud-object-storage.appdomain.cloud"), "{shown}");
+        assert!(!shown.contains("k-SECRET"), "{shown}");
     }
 
     #[test]
