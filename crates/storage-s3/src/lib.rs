@@ -6,7 +6,12 @@
 //! - XML answers parsed into named types with quick-xml as a stream, no DOM ([`xml`]),
 //!   matching elements by name under whatever root element a server uses.
 //! - Credentials in the order AWS tools use ([`credentials`]): explicit, environment,
-//!   shared profile files, web identity (STS), ECS, EC2 IMDSv2; cached and refreshed.
+//!   shared profile files (static keys, `credential_process`, roles assumed with STS
+//!   `AssumeRole` from a `source_profile` or `credential_source`, SSO from the AWS CLI's
+//!   token cache), web identity (STS), ECS, EC2 IMDSv2 (IMDSv1 as a fallback); cached
+//!   and refreshed.
+//! - IBM Cloud Object Storage ([`ibm`]): IAM API keys exchanged for bearer tokens instead
+//!   of SigV4, the `ibm_cos` driver and `cos://` URLs ([`IbmCosFactory`]).
 //! - `from_env` honours `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL` and `AWS_REGION` /
 //!   `AWS_DEFAULT_REGION`; an `http://` endpoint is allowed without a second flag, and
 //!   IP / `localhost` endpoints get path-style addressing automatically.

@@ -3,7 +3,10 @@
 //! The providers follow the order the AWS tools use (see [`default_chain`]):
 //!
 //! 1. [`EnvProvider`]: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`.
-//! 2. [`ProfileProvider`]: `~/.aws/credentials` and `~/.aws/config`, profile `AWS_PROFILE`.
+//! 2. [`ProfileProvider`]: `~/.aws/credentials` and `~/.aws/config`, profile `AWS_PROFILE`:
+//!    static keys, `credential_process`, roles ([`AssumeRoleProvider`], chained through
+//!    `source_profile` or from a `credential_source`), web identity, and SSO profiles (the
+//!    token `aws sso login` cached, exchanged at the SSO portal).
 //! 3. [`WebIdentityProvider`]: `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN` exchanged
 //!    with STS `AssumeRoleWithWebIdentity` (EKS IRSA and other OIDC federations).
 //! 4. [`EcsProvider`]: the ECS / EKS Pod Identity container credentials endpoint.
