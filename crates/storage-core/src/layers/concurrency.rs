@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::capabilities::DriverInfo;
 use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
 use crate::leftover::Leftover;
@@ -76,10 +77,16 @@ impl ConcurrencyLimitLayer {
     }
 }
 
+// Every method written out, so a method added to `Driver` cannot bypass the layer.
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl crate::layer::Layer for ConcurrencyLimitLayer {
     fn inner(&self) -> &dyn Driver {
         &*self.inner
+    }
+
+    fn info(&self) -> &DriverInfo {
+        self.inner.info()
     }
 
     async fn list_containers_page(&self, token: Option<String>) -> Result<Page<Container>> {

@@ -10,7 +10,7 @@ use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
 use crate::leftover::Leftover;
 use crate::multipart::{CompleteOptions, CompletedPart, MultipartUpload, PartOptions};
-use crate::object::{DeleteOutcome, ListEntry, Object, Page};
+use crate::object::{Container, DeleteOutcome, ListEntry, Object, Page};
 use crate::options::{CopyOptions, GetOptions, ListOptions, PutOptions, SignedUrlOptions};
 use crate::payload::{GetResult, Payload};
 use crate::validate;
@@ -134,10 +134,36 @@ impl PrefixLayer {
     }
 }
 
+// Every method written out, so a method added to `Driver` cannot bypass the layer.
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl crate::layer::Layer for PrefixLayer {
     fn inner(&self) -> &dyn Driver {
         &*self.inner
+    }
+
+    async fn list_containers_page(&self, token: Option<String>) -> Result<Page<Container>> {
+        self.inner.list_containers_page(token).await
+    }
+
+    async fn get_container(&self, name: &str) -> Result<Container> {
+        self.inner.get_container(name).await
+    }
+
+    async fn create_container(&self, name: &str) -> Result<Container> {
+        self.inner.create_container(name).await
+    }
+
+    async fn delete_container(&self, name: &str) -> Result<()> {
+        self.inner.delete_container(name).await
+    }
+
+    async fn enable_container_cdn(&self, container: &str) -> Result<()> {
+        self.inner.enable_container_cdn(container).await
+    }
+
+    async fn get_container_cdn_url(&self, container: &str) -> Result<String> {
+        self.inner.get_container_cdn_url(container).await
     }
 
     fn info(&self) -> &DriverInfo {

@@ -9,9 +9,9 @@ use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
 use crate::leftover::Leftover;
 use crate::multipart::{CompleteOptions, CompletedPart, MultipartUpload, PartOptions};
-use crate::object::{Container, DeleteOutcome, Object};
-use crate::options::{CopyOptions, PutOptions, SignedMethod, SignedUrlOptions};
-use crate::payload::Payload;
+use crate::object::{Container, DeleteOutcome, ListEntry, Object, Page};
+use crate::options::{CopyOptions, GetOptions, ListOptions, PutOptions, SignedMethod, SignedUrlOptions};
+use crate::payload::{GetResult, Payload};
 
 /// Refuses every call that would change the store, before it reaches the wrapped driver;
 /// reads pass unchanged.
@@ -83,10 +83,53 @@ impl ReadOnlyLayer {
     }
 }
 
+// Every method written out, so a method added to `Driver` cannot bypass the layer.
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl crate::layer::Layer for ReadOnlyLayer {
     fn inner(&self) -> &dyn Driver {
         &*self.inner
+    }
+
+    async fn list_containers_page(&self, token: Option<String>) -> Result<Page<Container>> {
+        self.inner.list_containers_page(token).await
+    }
+
+    async fn get_container(&self, name: &str) -> Result<Container> {
+        self.inner.get_container(name).await
+    }
+
+    async fn list_page(
+        &self,
+        container: &str,
+        options: &ListOptions,
+        token: Option<String>,
+    ) -> Result<Page<ListEntry>> {
+        self.inner.list_page(container, options, token).await
+    }
+
+    async fn head_object(&self, container: &str, key: &str) -> Result<Object> {
+        self.inner.head_object(container, key).await
+    }
+
+    async fn get_object(&self, container: &str, key: &str, options: &GetOptions) -> Result<GetResult> {
+        self.inner.get_object(container, key, options).await
+    }
+
+    async fn list_multipart_uploads(&self, container: &str, prefix: Option<&str>) -> Result<Vec<MultipartUpload>> {
+        self.inner.list_multipart_uploads(container, prefix).await
+    }
+
+    async fn list_leftovers(&self, container: &str, prefix: Option<&str>) -> Result<Vec<Leftover>> {
+        self.inner.list_leftovers(container, prefix).await
+    }
+
+    async fn get_container_cdn_url(&self, container: &str) -> Result<String> {
+        self.inner.get_container_cdn_url(container).await
+    }
+
+    async fn get_object_cdn_url(&self, container: &str, key: &str) -> Result<String> {
+        self.inner.get_object_cdn_url(container, key).await
     }
 
     fn info(&self) -> &DriverInfo {

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::capabilities::DriverInfo;
 use crate::driver::Driver;
 use crate::error::{ErrorKind, Result};
 use crate::leftover::Leftover;
@@ -169,10 +170,16 @@ fn none<T>(_: &T) -> Option<u64> {
     None
 }
 
+// Every method written out, so a method added to `Driver` cannot bypass the layer.
 #[async_trait]
+#[deny(clippy::missing_trait_methods)]
 impl crate::layer::Layer for TracingLayer {
     fn inner(&self) -> &dyn Driver {
         &*self.inner
+    }
+
+    fn info(&self) -> &DriverInfo {
+        self.inner.info()
     }
 
     async fn list_containers_page(&self, token: Option<String>) -> Result<Page<Container>> {
