@@ -142,6 +142,7 @@ impl AzureConfig {
         if truthy("AZURE_STORAGE_ALLOW_HTTP") {
             c.http.allow_http = true;
         }
+        c.http.apply_vars(&get)?;
         Ok(c)
     }
 
@@ -209,8 +210,9 @@ impl AzureConfig {
     /// `account_key`, `sas_token`, `bearer_token`, `connection_string`, `use_emulator`,
     /// `anonymous`, `allow_http`, `ca_bundle`; a service principal with `tenant_id`,
     /// `client_id`, `client_secret` (and `authority_host` for other clouds); or
-    /// `use_azure_cli = true` for the signed-in Azure CLI's tokens. Unset values come from
-    /// the environment.
+    /// `use_azure_cli = true` for the signed-in Azure CLI's tokens; the HTTP settings of
+    /// [`storage_http::HTTP_OPTIONS`] (timeouts, pool, retries, proxy, user agent). Unset
+    /// values come from the environment.
     pub fn from_config(config: &DriverConfig) -> Result<Self> {
         let mut c = match config.get("connection_string") {
             Some(cs) => AzureConfig::from_connection_string(cs)?,
@@ -267,12 +269,16 @@ impl AzureConfig {
         if let Some(b) = config.get("ca_bundle").filter(|b| !b.trim().is_empty()) {
             c.http.ca_bundle = Some(b.into());
         }
+        // The environment's HTTP settings (a connection string skips `from_env`), then
+        // the section's, which win.
+        c.http.apply_env()?;
+        c.http.apply_options(config)?;
         Ok(c)
     }
 }
 
 /// Every option [`AzureConfig::from_config`] reads (what [`crate::AzureFactory`] accepts).
-pub(crate) const OPTIONS: &[&str] = &[
+pub(crate) const OPTIONS: &[&str] = storage_http::with_http_options![
     "account",
     "endpoint",
     "account_key",

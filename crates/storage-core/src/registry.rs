@@ -17,8 +17,8 @@ pub struct DriverConfig {
 /// Whether a config key names a secret (its value is never printed).
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    // A connection string (Azure's) holds the account key.
-    ["secret", "password", "token", "key", "credential", "sas", "signature", "connection_string"]
+    // A connection string (Azure's) holds the account key; a proxy URL may hold a password.
+    ["secret", "password", "token", "key", "credential", "sas", "signature", "connection_string", "proxy"]
         .iter()
         .any(|s| k.contains(s))
         && !k.ends_with("_id")

@@ -100,27 +100,30 @@ impl GcsConfig {
     /// emulator without authorization, with or without a scheme), `GOOGLE_CLOUD_PROJECT`
     /// / `GCLOUD_PROJECT` / `CLOUDSDK_CORE_PROJECT`, and Application Default Credentials
     /// (resolved when the driver is built).
-    pub fn from_env() -> Self {
+    pub fn from_env() -> Result<Self> {
         Self::from_vars(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
     }
 
     /// [`GcsConfig::from_env`] reading variables through `get`.
-    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Self {
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mut c = match get("STORAGE_EMULATOR_HOST") {
             Some(host) => GcsConfig::emulator(host),
             None => GcsConfig::new(),
         };
         c.project_id =
             get("GOOGLE_CLOUD_PROJECT").or_else(|| get("GCLOUD_PROJECT")).or_else(|| get("CLOUDSDK_CORE_PROJECT"));
-        c
+        c.http.apply_vars(&get)?;
+        Ok(c)
     }
 
     /// From a string map (config file section or URL options): `endpoint`, `project_id`,
     /// `credentials_file` (a service account, authorized user or external account JSON
     /// file), `credentials_json` (the same inline), `bearer_token`, `anonymous`,
-    /// `allow_http`, `ca_bundle`. Unset values come from the environment.
+    /// `allow_http`, `ca_bundle`, and the HTTP settings of
+    /// [`storage_http::HTTP_OPTIONS`] (timeouts, pool, retries, proxy, user agent). Unset
+    /// values come from the environment.
     pub fn from_config(config: &DriverConfig) -> Result<Self> {
-        let mut c = Self::from_env();
+        let mut c = Self::from_env()?;
         if let Some(e) = config.get("endpoint") {
             c = c.endpoint(e);
         }
@@ -154,12 +157,13 @@ impl GcsConfig {
         if let Some(b) = config.get("ca_bundle").filter(|b| !b.trim().is_empty()) {
             c.http.ca_bundle = Some(b.into());
         }
+        c.http.apply_options(config)?;
         Ok(c)
     }
 }
 
 /// Every option [`GcsConfig::from_config`] reads (what [`crate::GcsFactory`] accepts).
-pub(crate) const OPTIONS: &[&str] = &[
+pub(crate) const OPTIONS: &[&str] = storage_http::with_http_options![
     "endpoint",
     "project_id",
     "credentials_file",
@@ -177,12 +181,12 @@ mod tests {
     #[test]
     fn the_emulator_host_is_taken_with_or_without_a_scheme() {
         for host in ["127.0.0.1:4443", "http://127.0.0.1:4443", "http://127.0.0.1:4443/"] {
-            let c = GcsConfig::from_vars(|k| (k == "STORAGE_EMULATOR_HOST").then(|| host.to_owned()));
+            let c = GcsConfig::from_vars(|k| (k == "STORAGE_EMULATOR_HOST").then(|| host.to_owned())).unwrap();
             assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:4443"), "{host}");
             assert!(c.http.allow_http);
             assert!(c.credentials.as_ref().is_some_and(|c| c.tokens.is_none()));
         }
-        let c = GcsConfig::from_vars(|k| (k == "GCLOUD_PROJECT").then(|| "p".to_owned()));
+        let c = GcsConfig::from_vars(|k| (k == "GCLOUD_PROJECT").then(|| "p".to_owned())).unwrap();
         assert_eq!((c.endpoint, c.project_id.as_deref()), (None, Some("p")));
     }
 

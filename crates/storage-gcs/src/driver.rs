@@ -87,7 +87,7 @@ impl GcsDriver {
 
     /// A driver configured from the environment ([`GcsConfig::from_env`]).
     pub fn from_env() -> Result<Self> {
-        Self::new(GcsConfig::from_env())
+        Self::new(GcsConfig::from_env()?)
     }
 
     /// The configuration.

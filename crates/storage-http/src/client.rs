@@ -46,7 +46,10 @@ impl HttpClient {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(config.connect_timeout));
-        let tcp = ProxyConnector::new(http, config.proxy_from_env);
+        let tcp = match &config.proxy {
+            Some(proxy) => ProxyConnector::with_proxy(http, proxy, config.no_proxy.as_deref()),
+            None => ProxyConnector::new(http, config.proxy_from_env),
+        };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = hyper_rustls::HttpsConnectorBuilder::new();
         let builder = match (&config.ca_bundle, config.tls_roots) {

@@ -1,5 +1,5 @@
 //! The TCP connector: direct, or through an HTTP CONNECT proxy chosen per destination
-//! from `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`.
+//! from `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`, or the configured proxy.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -33,6 +33,16 @@ impl ProxyConnector {
     /// Wraps `direct`; with `from_env`, proxies are taken from the environment.
     pub fn new(direct: HttpConnector, from_env: bool) -> Self {
         ProxyConnector { direct, matcher: from_env.then(|| Arc::new(Matcher::from_env())) }
+    }
+
+    /// Wraps `direct`, sending every request through `proxy` except to the hosts of
+    /// `no_proxy` (`NO_PROXY` syntax).
+    pub fn with_proxy(direct: HttpConnector, proxy: &str, no_proxy: Option<&str>) -> Self {
+        let mut builder = Matcher::builder().all(proxy.to_owned());
+        if let Some(no) = no_proxy {
+            builder = builder.no(no.to_owned());
+        }
+        ProxyConnector { direct, matcher: Some(Arc::new(builder.build())) }
     }
 }
 

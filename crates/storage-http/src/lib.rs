@@ -44,7 +44,7 @@ pub mod xml;
 
 pub use activity::Activity;
 pub use client::HttpClient;
-pub use config::{HttpConfig, RetryConfig, TlsRoots};
+pub use config::{HTTP_OPTIONS, HttpConfig, RetryConfig, TlsRoots, parse_duration};
 pub use errors::{kind_for_status, status_error};
 pub use fetch::upload_from_url;
 pub use ranges::{body_range, content_range};

@@ -165,13 +165,14 @@ impl S3Config {
     /// From the environment, as AWS tools read it: `AWS_ENDPOINT_URL_S3` /
     /// `AWS_ENDPOINT_URL`, `AWS_REGION` / `AWS_DEFAULT_REGION` (else the profile's region),
     /// `AWS_CA_BUNDLE` (a PEM file of CAs trusted instead of the bundled roots), and the
-    /// default credentials chain.
-    pub fn from_env() -> Self {
+    /// default credentials chain; the HTTP settings `STORAGE_HTTP_<NAME>`
+    /// ([`storage_http::HttpConfig::apply_env`]).
+    pub fn from_env() -> Result<Self> {
         Self::from_vars(|k| std::env::var(k).ok())
     }
 
     /// [`S3Config::from_env`] reading variables through `get`.
-    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Self {
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let mut c = S3Config::new();
         if let Some(e) = get("AWS_ENDPOINT_URL_S3").or_else(|| get("AWS_ENDPOINT_URL")).filter(|e| !e.is_empty()) {
             c = c.endpoint(e);
@@ -184,7 +185,8 @@ impl S3Config {
         if let Some(b) = get("AWS_CA_BUNDLE").filter(|b| !b.is_empty()) {
             c.http.ca_bundle = Some(b.into());
         }
-        c
+        c.http.apply_vars(&get)?;
+        Ok(c)
     }
 
     /// From a string map (config file section or URL options): `endpoint`, `region`,
@@ -192,9 +194,10 @@ impl S3Config {
     /// (+ `session_token`), `anonymous`, `allow_http`, `checksum` (crc32c|md5|none),
     /// `payload_signing` (auto|signed|unsigned), `ca_bundle` (a PEM file); for IBM COS,
     /// `ibm_api_key` (or `api_key`), `service_instance_id` and `iam_endpoint` (see
-    /// [`IbmIam`]). Unset values come from the environment.
+    /// [`IbmIam`]); the HTTP settings of [`storage_http::HTTP_OPTIONS`] (timeouts, pool,
+    /// retries, proxy, user agent). Unset values come from the environment.
     pub fn from_config(config: &DriverConfig) -> Result<Self> {
-        let mut c = Self::from_env();
+        let mut c = Self::from_env()?;
         if let Some(e) = config.get("endpoint") {
             c = c.endpoint(e);
         }
@@ -270,12 +273,13 @@ impl S3Config {
                 other => return Err(bad("payload_signing", other, "auto, signed or unsigned")),
             };
         }
+        c.http.apply_options(config)?;
         Ok(c)
     }
 }
 
 /// Every option [`S3Config::from_config`] reads (what [`crate::S3Factory`] accepts).
-pub(crate) const OPTIONS: &[&str] = &[
+pub(crate) const OPTIONS: &[&str] = storage_http::with_http_options![
     "endpoint",
     "region",
     "addressing",

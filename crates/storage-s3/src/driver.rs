@@ -82,7 +82,7 @@ impl S3Driver {
 
     /// A driver configured from the environment ([`S3Config::from_env`]).
     pub fn from_env() -> Result<Self> {
-        Self::new(S3Config::from_env())
+        Self::new(S3Config::from_env()?)
     }
 
     /// The configuration.

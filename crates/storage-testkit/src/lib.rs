@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// The value of the environment variable `name`, which `cargo xtask test` exports for
 /// the emulators it starts (their endpoints and keys; see `xtask/src/emulators.rs`).
@@ -146,6 +147,57 @@ pub fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
         }
     }
     out
+}
+
+/// An in-process HTTP CONNECT proxy on `127.0.0.1`: its port, and the head of every
+/// request it received. With `basic` (base64 of `user:password`) a request without that
+/// `Proxy-Authorization` is refused with 407; others are tunnelled to their target.
+///
+/// # Panics
+/// When it cannot listen.
+pub async fn connect_proxy(basic: Option<&str>) -> (u16, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port for the proxy");
+    let port = listener.local_addr().expect("the proxy's address").port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let expected = basic.map(|b| format!("proxy-authorization: basic {}", b.to_ascii_lowercase()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let (log, expected) = (log.clone(), expected.clone());
+            tokio::spawn(async move {
+                let head = read_head(&mut client).await;
+                log.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(head.clone());
+                if expected.is_some_and(|e| !head.to_ascii_lowercase().contains(&e)) {
+                    let _ = client.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n").await;
+                    return;
+                }
+                let Some(target) = head.split_whitespace().nth(1).map(str::to_owned) else { return };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                if client.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n").await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// Reads a request head (up to the blank line) as text.
+async fn read_head(sock: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match sock.read(&mut byte).await {
+            Ok(1) => buf.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 #[cfg(test)]
