@@ -435,3 +435,33 @@ async fn layers_stack() {
         assert_eq!(ops, [("get_object", Some("x".to_owned()))], "{name}: the refused write never got that far");
     }
 }
+
+/// The transfer engine's parallel ranged reads and part uploads, through a limit lower
+/// than their own concurrency: they queue, they do not deadlock.
+#[tokio::test]
+async fn concurrency_below_the_transfer_engines_own_does_not_deadlock() {
+    for (name, inner, _dir) in backends().await {
+        let limited: Arc<dyn Driver> = Arc::new(ConcurrencyLimitLayer::new(inner.clone(), 1));
+        let options = storage::TransferOptions {
+            single_put_threshold: 1024,
+            part_size: 64 * 1024,
+            download_part_size: 64 * 1024,
+            concurrency: 4,
+            read_ahead: 4,
+            ..Default::default()
+        };
+        let transfer = storage::Transfer::with_options(limited, options);
+        let data = Bytes::from((0..1_000_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+        let work = async {
+            transfer.upload_bytes(data.clone(), "c", "big", put()).await.unwrap();
+            let mut body = transfer.download_stream("c", "big").await.unwrap();
+            let mut got = Vec::new();
+            while let Some(chunk) = body.next().await {
+                got.extend_from_slice(&chunk.unwrap());
+            }
+            got
+        };
+        let got = tokio::time::timeout(Duration::from_secs(60), work).await.expect("no deadlock");
+        assert!(got == data, "{name}: the data comes back whole");
+    }
+}
