@@ -2,7 +2,8 @@
 //!
 //! A list of named [`Case`]s, grouped (`containers`, `objects`, `listing`, `ranges`,
 //! `conditional`, `multipart`, `copy`, `delete`, `errors`, `keys`, `helpers`,
-//! `concurrency`, `transfer`, `tree`), each gated by the [`storage_core::Capabilities`] it needs. Run them
+//! `concurrency`, `transfer`, `tree`, `zip`, `io`), each gated by the
+//! [`storage_core::Capabilities`] it needs. Run them
 //! against any `Arc<dyn Driver>` and get a [`DriverReport`]: passed, failed (with a
 //! detail saying what was expected and what happened) or skipped (with the reason,
 //! naming the capability). [`Report`] renders one or more driver reports as text, JSON
@@ -119,7 +120,7 @@ pub use report::{CapabilityRow, CaseReport, DriverReport, Report, Status, xml_es
 pub use runner::{Override, RunConfig, cases, run, run_case};
 
 /// The version of the suite, reported with every result. Bumped when cases change.
-pub const SUITE_VERSION: &str = "1.1.0";
+pub const SUITE_VERSION: &str = "1.2.0";
 
 /// Support for [`conformance_tests!`]; not a public API.
 #[doc(hidden)]

@@ -271,6 +271,17 @@ macro_rules! __conformance_case_list {
             zip_hostile_names_rejected,
             zip_symlink_members_refused,
             zip_corrupt_archive_rejected,
+            reader_reads_whole,
+            reader_seeks_around,
+            reader_read_ahead_across_chunks,
+            reader_seek_past_end,
+            reader_object_replaced_fails,
+            writer_small_writes_cross_parts,
+            writer_invisible_until_shutdown,
+            writer_dropped_leaves_nothing,
+            writer_empty_object,
+            writer_put_options,
+            writer_create_if_absent,
             // CASE LIST END
         }
     };

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use storage_conformance::{RunConfig, Status, run_case};
 use storage_core::{
     CompleteOptions, CompletedPart, Driver, ErrorKind, GetOptions, GetResult, HashAlgorithm, ListEntry, ListOptions,
-    MemoryDriver, MultipartUpload, Object, ObjectHash, Page, Payload, PutMode, PutOptions, Result,
+    MemoryDriver, MultipartUpload, Object, ObjectHash, Page, PartOptions, Payload, PutMode, PutOptions, Result,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,12 @@ enum Bug {
     DropContentType,
     IgnoreIfNoneMatch,
     NotFoundAsBackend,
+    /// Reads ignore `If-Match` and report no ETag: a reader cannot pin them.
+    UnpinnedReads,
+    /// Each part is also written under the key: visible before completion.
+    PartsVisible,
+    /// `abort_multipart` answers Ok and aborts nothing.
+    AbortIgnored,
 }
 
 #[derive(Debug)]
@@ -78,9 +84,35 @@ impl storage_core::layer::Layer for Buggy {
             Bug::HangOnGet => futures::future::pending::<()>().await,
             Bug::IgnoreRange => options.range = None,
             Bug::IgnoreIfNoneMatch => options.if_none_match = None,
+            Bug::UnpinnedReads => options.if_match = None,
             _ => {}
         }
-        self.inner.get_object(container, key, &options).await
+        let mut res = self.inner.get_object(container, key, &options).await?;
+        if self.bug == Bug::UnpinnedReads {
+            res.object.etag = None;
+        }
+        Ok(res)
+    }
+    async fn put_part(
+        &self,
+        upload: &MultipartUpload,
+        part_number: u32,
+        payload: Payload,
+        options: &PartOptions,
+    ) -> Result<CompletedPart> {
+        if self.bug != Bug::PartsVisible {
+            return self.inner.put_part(upload, part_number, payload, options).await;
+        }
+        let data = payload.into_bytes().await?;
+        let key = upload.key.clone();
+        self.inner.put_object(&upload.container, &key, Payload::Bytes(data.clone()), &PutOptions::default()).await?;
+        self.inner.put_part(upload, part_number, Payload::Bytes(data), options).await
+    }
+    async fn abort_multipart(&self, upload: &MultipartUpload) -> Result<()> {
+        match self.bug {
+            Bug::AbortIgnored => Ok(()),
+            _ => self.inner.abort_multipart(upload).await,
+        }
     }
     async fn put_object(&self, container: &str, key: &str, payload: Payload, options: &PutOptions) -> Result<Object> {
         let mut options = options.clone();
@@ -166,6 +198,9 @@ async fn broken_drivers_fail_the_right_cases() {
         .await;
     must_fail(Bug::IgnoreIfNoneMatch, &["cond_get_if_none_match_same"]).await;
     must_fail(Bug::NotFoundAsBackend, &["object_head_missing", "helper_object_exists", "object_delete_then_get"]).await;
+    must_fail(Bug::UnpinnedReads, &["reader_object_replaced_fails"]).await;
+    must_fail(Bug::PartsVisible, &["writer_invisible_until_shutdown"]).await;
+    must_fail(Bug::AbortIgnored, &["writer_dropped_leaves_nothing"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

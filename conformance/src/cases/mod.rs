@@ -7,6 +7,7 @@ mod copy;
 mod delete;
 mod errors;
 mod helpers;
+mod io;
 mod keys;
 mod listing;
 mod multipart;
@@ -36,6 +37,7 @@ pub(crate) fn all() -> Vec<Case> {
         transfer::cases(),
         tree::cases(),
         zip::cases(),
+        io::cases(),
     ];
     groups.into_iter().flatten().collect()
 }

@@ -72,6 +72,8 @@ impl AzureDriver {
         capabilities.atomic_conditional_put = true;
         capabilities.atomic_overwrite = true;
         capabilities.parallel_upload = true;
+        capabilities.stable_etag = true;
+        capabilities.atomic_multipart = true;
         let limits = Limits {
             min_part_size: 1,
             max_part_size: 4000 * 1024 * 1024,

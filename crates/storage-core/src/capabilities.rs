@@ -140,6 +140,20 @@ capabilities! {
     /// stores). Off for the local filesystem, where the transfer engine writes objects of
     /// any size with one streamed request (parts would only add copies and hashing).
     parallel_upload,
+    /// An object's ETag identifies its data: `head_object` and every `get_object` of it
+    /// (whole or ranged) report the same one until the object is replaced, and a
+    /// replacement with other data reports another (or fails a read's `If-Match` with
+    /// `PreconditionFailed`). [`crate::ObjectReader`] pins its ranged reads to the ETag of
+    /// its opening head and relies on this. (New in suite 1.2.0: its cases are the
+    /// reader's.)
+    stable_etag,
+    /// What is written through the transfer engine's stream upload becomes visible only
+    /// when it completes: the parts of a multipart upload never appear under the key
+    /// before `complete_multipart`, a streamed `put_object` that fails leaves nothing, and
+    /// `abort_multipart` leaves neither data nor an unfinished upload behind, so
+    /// [`crate::ObjectWriter`] shows nothing before `shutdown` and leaves nothing when
+    /// dropped. (New in suite 1.2.0: its cases are the writer's.)
+    atomic_multipart,
 }
 
 #[cfg(test)]

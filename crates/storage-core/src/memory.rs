@@ -95,6 +95,8 @@ impl MemoryDriver {
         capabilities.atomic_overwrite = true;
         capabilities.multipart_md5 = true;
         capabilities.parallel_upload = true;
+        capabilities.stable_etag = true;
+        capabilities.atomic_multipart = true;
         let limits = Limits { min_part_size: 1, ..Limits::default() };
         MemoryDriver {
             info: DriverInfo { name: NAME.to_owned(), capabilities, limits, container_rules: ContainerNameRules::Any },

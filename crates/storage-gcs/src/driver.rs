@@ -71,6 +71,8 @@ impl GcsDriver {
         capabilities.atomic_conditional_put = true;
         capabilities.atomic_overwrite = true;
         capabilities.parallel_upload = true;
+        capabilities.stable_etag = true;
+        capabilities.atomic_multipart = true;
         let limits = Limits {
             // Composite parts may be any size; 5 MiB keeps the part count sensible.
             min_part_size: 1,

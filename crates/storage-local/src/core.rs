@@ -85,6 +85,8 @@ fn capabilities() -> Capabilities {
     capabilities.atomic_conditional_put = true;
     capabilities.atomic_overwrite = true;
     capabilities.multipart_md5 = true;
+    capabilities.stable_etag = true;
+    capabilities.atomic_multipart = true;
     capabilities
 }
 

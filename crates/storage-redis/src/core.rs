@@ -77,6 +77,8 @@ fn capabilities() -> Capabilities {
     capabilities.atomic_conditional_put = true;
     capabilities.atomic_overwrite = true;
     capabilities.parallel_upload = true;
+    capabilities.stable_etag = true;
+    capabilities.atomic_multipart = true;
     capabilities
 }
 

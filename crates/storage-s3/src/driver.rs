@@ -71,6 +71,8 @@ impl S3Driver {
         capabilities.atomic_conditional_put = true;
         capabilities.atomic_overwrite = true;
         capabilities.parallel_upload = true;
+        capabilities.stable_etag = true;
+        capabilities.atomic_multipart = true;
         let info = DriverInfo {
             name: NAME.to_owned(),
             capabilities,
