@@ -111,6 +111,7 @@ async fn the_s3_driver_lists_over_https_with_aws_ca_bundle() {
     let port = serve().await;
     let ca = fixture("ca.pem").to_string_lossy().into_owned();
     let config = S3Config::from_vars(|k| (k == "AWS_CA_BUNDLE").then(|| ca.clone()))
+        .unwrap()
         .endpoint(format!("https://localhost:{port}"))
         .region("us-east-1")
         .static_credentials("AKIDTLS", "tls-secret");

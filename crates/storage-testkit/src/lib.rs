@@ -157,8 +157,10 @@ pub fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
 /// When it cannot listen.
 pub async fn connect_proxy(basic: Option<&str>) -> (u16, Arc<Mutex<Vec<String>>>) {
     use tokio::io::AsyncWriteExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port for the proxy");
-    let port = listener.local_addr().expect("the proxy's address").port();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("no port for the test proxy: {e}"));
+    let port = listener.local_addr().unwrap_or_else(|e| panic!("the test proxy has no address: {e}")).port();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let expected = basic.map(|b| format!("proxy-authorization: basic {}", b.to_ascii_lowercase()));
     let log = seen.clone();

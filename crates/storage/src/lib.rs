@@ -62,6 +62,7 @@
 //! # }).unwrap();
 //! ```
 
+pub mod blocking;
 pub mod config;
 
 use std::collections::HashMap;
