@@ -71,6 +71,10 @@ fn capabilities(config: &WebDavConfig) -> Capabilities {
     // Staged writes end with a MOVE, which removes the destination before renaming
     // (RFC 4918 9.9.3); a direct PUT is atomic on servers that stage it themselves.
     c.atomic_overwrite = config.write_mode == WriteMode::Direct;
+    // ETags come from the server and change with the data; a write whose stream fails
+    // leaves nothing (staged: the MOVE never happens; direct: the body never completes).
+    c.stable_etag = true;
+    c.atomic_multipart = true;
     // Not claimed: user_metadata and content_headers (a PUT and a PROPPATCH are two
     // requests, so data and metadata could not be replaced together; servers derive
     // Content-Type from the name), md5_hash (ETags are not content hashes), versions,
