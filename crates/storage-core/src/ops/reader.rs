@@ -27,8 +27,8 @@ use crate::object::Object;
 
 /// How an [`ObjectReader`] fetches the object.
 ///
-/// Memory: a reader holds at most `chunk_size x (read_ahead + 1)` bytes (the chunk being
-/// consumed and the ones fetched ahead).
+/// Memory: a reader holds at most `chunk_size x (read_ahead + 2)` bytes (the chunk being
+/// consumed, the one awaited next and the ones fetched ahead of it).
 ///
 /// ```
 /// use storage_core::ReaderOptions;

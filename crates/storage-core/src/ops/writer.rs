@@ -102,7 +102,10 @@ enum State {
 ///   whatever runtime is current, and otherwise only logged (a warning naming the
 ///   upload): the unfinished upload then stays until it is removed with
 ///   `abort_multipart` (`list_multipart_uploads` finds it; `storage cleanup` does both).
-///   No data of an abandoned writer is ever made visible.
+///   No data of an abandoned writer is ever made visible. A writer dropped while its
+///   `shutdown` is in progress cancels the upload like a dropped upload future: the
+///   multipart upload is aborted, but a request already sent (the `put_object` or the
+///   completion) may still take effect.
 /// - An error is sticky: once a write, flush or shutdown failed, every later call fails
 ///   with the same kind and message, and the upload is aborted.
 /// - Errors are `std::io::Error`s wrapping the [`Error`]; [`super::storage_error`] gets
@@ -170,6 +173,10 @@ impl ObjectWriter {
             Error::new(ErrorKind::Config, "an object writer uploads from a tokio task: open it inside a tokio runtime")
                 .or_context(&driver.info().name, Some(container), Some(key))
         })?;
+        options
+            .put
+            .check_extras(driver.info())
+            .map_err(|e| e.or_context(&driver.info().name, Some(container), Some(key)))?;
         // Hand-overs of the engine's part size, so it cuts them without copying.
         let part_size = upload::plan_part_size(None, &options.transfer, &driver.info().limits).unwrap_or(8 << 20);
         let part_size = usize::try_from(part_size).unwrap_or(usize::MAX).clamp(1, 64 << 20);
@@ -303,6 +310,18 @@ impl ObjectWriter {
             return Poll::Ready(Ok(()));
         }
         self.poll_send(cx, |this| Message::Data(this.staged.split().freeze()))
+    }
+}
+
+impl Drop for ObjectWriter {
+    /// Before `shutdown`, dropping the sender ends the data without its end mark: the
+    /// engine fails and aborts what it started. During `shutdown` the end mark is sent,
+    /// so the upload task itself is cancelled (its abort guard aborts the multipart
+    /// upload from a spawned task).
+    fn drop(&mut self) {
+        if let (State::Ending, Some(task)) = (&self.state, &self.task) {
+            task.abort();
+        }
     }
 }
 
