@@ -68,6 +68,7 @@ impl ReadOnlyLayer {
         caps.atomic_conditional_put = false;
         caps.atomic_overwrite = false;
         caps.parallel_upload = false;
+        caps.atomic_multipart = false;
         ReadOnlyLayer { inner, info }
     }
 
