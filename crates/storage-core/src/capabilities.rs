@@ -154,6 +154,17 @@ capabilities! {
     /// [`crate::ObjectWriter`] shows nothing before `shutdown` and leaves nothing when
     /// dropped. (New in suite 1.2.0: its cases are the writer's.)
     atomic_multipart,
+    /// `PutOptions::acl` (a canned ACL) is applied to writes.
+    put_acl,
+    /// `PutOptions::storage_class` is applied to writes.
+    put_storage_class,
+    /// `PutOptions::encryption` is applied to writes (variants the backend lacks are
+    /// refused).
+    put_encryption,
+    /// `PutOptions::tags` are stored with the object.
+    put_tags,
+    /// `PutOptions::headers` are sent with writes.
+    put_headers,
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ pub use ops::{
     finish_cancelled_aborts, storage_error,
 };
 pub use options::{
-    ByteRange, CopyOptions, GetOptions, ListOptions, PutMode, PutOptions, SignedMethod, SignedUrlOptions,
+    ByteRange, CopyOptions, Encryption, GetOptions, ListOptions, PutMode, PutOptions, SignedMethod, SignedUrlOptions,
 };
 pub use payload::{ByteStream, GetResult, Payload};
 pub use registry::{DriverConfig, DriverFactory, Location, MemoryFactory, Registry, StorageUrl};

@@ -281,6 +281,7 @@ impl Driver for MemoryDriver {
     }
 
     async fn put_object(&self, container: &str, key: &str, payload: Payload, options: &PutOptions) -> Result<Object> {
+        options.check_extras(self.info())?;
         self.check_key(container, key)?;
         if !self.read().contains_key(container) {
             return Err(no_container(container));
@@ -309,6 +310,9 @@ impl Driver for MemoryDriver {
         dst_key: &str,
         options: &CopyOptions,
     ) -> Result<Object> {
+        if let Some(replace) = &options.replace {
+            replace.check_extras(self.info())?;
+        }
         self.check_key(src_container, src_key)?;
         self.check_key(dst_container, dst_key)?;
         let src = self.find(src_container, src_key)?;
@@ -327,6 +331,7 @@ impl Driver for MemoryDriver {
     }
 
     async fn create_multipart(&self, container: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
+        options.check_extras(self.info())?;
         self.check_key(container, key)?;
         let mut state = self.write();
         let bucket = state.get_mut(container).ok_or_else(|| no_container(container))?;

@@ -209,6 +209,38 @@ pub struct PutOptions {
     /// Expected MD5 (lowercase hex) of the data: the write fails with
     /// `ObjectHashMismatch` and changes nothing if the data differs.
     pub content_md5: Option<String>,
+    /// A canned ACL, in S3's names (`private`, `public-read`, `public-read-write`,
+    /// `authenticated-read`, `bucket-owner-read`, `bucket-owner-full-control`); GCS takes
+    /// them as its predefined ACLs. Capability `put_acl`.
+    pub acl: Option<String>,
+    /// The storage class or access tier, in the backend's names (S3 `STANDARD_IA`,
+    /// `GLACIER_IR`...; Azure `Hot`, `Cool`, `Cold`, `Archive`; GCS `NEARLINE`,
+    /// `COLDLINE`...). Capability `put_storage_class`.
+    pub storage_class: Option<String>,
+    /// Server-side encryption. Capability `put_encryption` (each driver refuses the
+    /// variants it has no equivalent for).
+    pub encryption: Option<Encryption>,
+    /// Object tags (S3 object tagging, Azure blob index tags). Capability `put_tags`.
+    pub tags: BTreeMap<String, String>,
+    /// Provider headers sent as given with the write (S3 `x-amz-website-redirect-location`,
+    /// `content-language`, `expires`; Azure `x-ms-blob-content-language`...), for what the
+    /// portable options do not name. Capability `put_headers`.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Server-side encryption of a write.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Encryption {
+    /// The backend's own keys, named explicitly (S3 SSE-S3, `AES256`).
+    Managed,
+    /// A key of the cloud's key service: S3 SSE-KMS (`key_id`, else the account's default
+    /// key), GCS Cloud KMS (`key_id` is the key's resource name, required).
+    Kms {
+        /// The key's id, ARN or resource name.
+        key_id: Option<String>,
+    },
+    /// An Azure encryption scope, by name.
+    Scope(String),
 }
 
 impl PutOptions {
@@ -238,6 +270,39 @@ impl PutOptions {
     pub fn with_metadata(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
         self.metadata.insert(k.into(), v.into());
         self
+    }
+
+    /// Refuses, with `NotSupported` naming each one, the settings of Libcloud's `extra`
+    /// (ACL, storage class, encryption, tags, provider headers) that `info`'s driver does
+    /// not claim: a write never silently drops them. Drivers call it before writing (and
+    /// the transfer engine before reading any data).
+    pub fn check_extras(&self, info: &crate::capabilities::DriverInfo) -> Result<()> {
+        let caps = &info.capabilities;
+        let mut refused = Vec::new();
+        if self.acl.is_some() && !caps.put_acl {
+            refused.push("an ACL");
+        }
+        if self.storage_class.is_some() && !caps.put_storage_class {
+            refused.push("a storage class");
+        }
+        if self.encryption.is_some() && !caps.put_encryption {
+            refused.push("server-side encryption settings");
+        }
+        if !self.tags.is_empty() && !caps.put_tags {
+            refused.push("object tags");
+        }
+        if !self.headers.is_empty() && !caps.put_headers {
+            refused.push("provider headers");
+        }
+        if refused.is_empty() {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::NotSupported,
+            format!("the {} driver cannot store {}; nothing was written", info.name, refused.join(", ")),
+        )
+        .with_driver(&info.name)
+        .with_hint("remove those settings, or write to a backend that supports them"))
     }
 }
 

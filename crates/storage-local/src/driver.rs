@@ -68,6 +68,7 @@ impl Driver for LocalDriver {
     }
 
     async fn put_object(&self, container: &str, key: &str, payload: Payload, options: &PutOptions) -> Result<Object> {
+        options.check_extras(self.info())?;
         let op = self.locate(container, key)?;
         write::put(self, op, container, key, payload, options).await.map_err(ctx(container, Some(key)))
     }
@@ -85,6 +86,9 @@ impl Driver for LocalDriver {
         dst_key: &str,
         options: &CopyOptions,
     ) -> Result<Object> {
+        if let Some(replace) = &options.replace {
+            replace.check_extras(self.info())?;
+        }
         let (src, dst) = (self.locate(src_container, src_key)?, self.locate(dst_container, dst_key)?);
         write::copy(self, src, (src_container, src_key), dst, (dst_container, dst_key), options)
             .await
@@ -92,6 +96,7 @@ impl Driver for LocalDriver {
     }
 
     async fn create_multipart(&self, container: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
+        options.check_extras(self.info())?;
         let op = self.locate(container, key)?;
         multipart::create(op, container, key, options).await.map_err(ctx(container, Some(key)))
     }

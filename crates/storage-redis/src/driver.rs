@@ -60,6 +60,7 @@ impl Driver for RedisDriver {
     }
 
     async fn put_object(&self, container: &str, key: &str, payload: Payload, options: &PutOptions) -> Result<Object> {
+        options.check_extras(self.info())?;
         self.inner.put(container, key, payload, options).await
     }
 
@@ -79,10 +80,14 @@ impl Driver for RedisDriver {
         dst_key: &str,
         options: &CopyOptions,
     ) -> Result<Object> {
+        if let Some(replace) = &options.replace {
+            replace.check_extras(self.info())?;
+        }
         self.inner.copy(src_container, src_key, dst_container, dst_key, options).await
     }
 
     async fn create_multipart(&self, container: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
+        options.check_extras(self.info())?;
         self.inner.create_multipart(container, key, options).await
     }
 

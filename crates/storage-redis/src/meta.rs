@@ -185,7 +185,9 @@ impl From<&StoredOptions> for PutOptions {
             cache_control: o.cache_control.clone(),
             content_disposition: o.content_disposition.clone(),
             metadata: o.metadata.clone(),
-            content_md5: None,
+            // Redis claims none of the write extras (ACL, class, encryption, tags,
+            // headers): `check_extras` refused them before the upload was created.
+            ..PutOptions::default()
         }
     }
 }

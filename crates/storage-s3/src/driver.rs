@@ -153,6 +153,7 @@ impl Driver for S3Driver {
     }
 
     async fn put_object(&self, container: &str, key: &str, payload: Payload, options: &PutOptions) -> Result<Object> {
+        options.check_extras(self.info())?;
         write::put(self, container, key, payload, options).await
     }
 
@@ -172,10 +173,14 @@ impl Driver for S3Driver {
         dst_key: &str,
         options: &CopyOptions,
     ) -> Result<Object> {
+        if let Some(replace) = &options.replace {
+            replace.check_extras(self.info())?;
+        }
         write::copy(self, (src_container, src_key), (dst_container, dst_key), options).await
     }
 
     async fn create_multipart(&self, container: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
+        options.check_extras(self.info())?;
         multipart::create(self, container, key, options).await
     }
 

@@ -190,6 +190,7 @@ impl Driver for WebDavDriver {
     }
 
     async fn put_object(&self, container: &str, key: &str, payload: Payload, options: &PutOptions) -> Result<Object> {
+        options.check_extras(self.info())?;
         write::put(self, container, key, payload, options).await
     }
 
@@ -205,6 +206,9 @@ impl Driver for WebDavDriver {
         dst_key: &str,
         options: &CopyOptions,
     ) -> Result<Object> {
+        if let Some(replace) = &options.replace {
+            replace.check_extras(self.info())?;
+        }
         write::copy(self, (src_container, src_key), (dst_container, dst_key), options).await
     }
 

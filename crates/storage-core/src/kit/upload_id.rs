@@ -31,6 +31,16 @@ struct Carried {
     cond: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     md5: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    acl: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    enc: Option<crate::options::Encryption>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    h: BTreeMap<String, String>,
 }
 
 /// A new upload id for an object written with `options`: `(tag, id)`. The tag is 16 hex
@@ -51,6 +61,11 @@ pub fn new_upload_id(seed: &str, options: &PutOptions) -> (String, String) {
             PutMode::IfMatch(e) => Some(e.clone()),
         },
         md5: options.content_md5.clone(),
+        acl: options.acl.clone(),
+        sc: options.storage_class.clone(),
+        enc: options.encryption.clone(),
+        tags: options.tags.clone(),
+        h: options.headers.clone(),
     };
     // Serializing strings and maps of strings cannot fail.
     let json = serde_json::to_vec(&carried).unwrap_or_default();
@@ -74,6 +89,11 @@ pub fn parse_upload_id(id: &str) -> Option<(&str, PutOptions)> {
         content_disposition: c.cd,
         metadata: c.m,
         content_md5: c.md5,
+        acl: c.acl,
+        storage_class: c.sc,
+        encryption: c.enc,
+        tags: c.tags,
+        headers: c.h,
         mode: match c.cond.as_deref() {
             None => PutMode::Overwrite,
             Some("*") => PutMode::CreateIfAbsent,
@@ -109,7 +129,13 @@ mod tests {
 
     #[test]
     fn ids_carry_the_options_and_aborts_are_remembered() {
-        let o = PutOptions::content_type("text/plain").with_metadata("k", "v").with_mode(PutMode::IfMatch("e1".into()));
+        let mut o =
+            PutOptions::content_type("text/plain").with_metadata("k", "v").with_mode(PutMode::IfMatch("e1".into()));
+        o.storage_class = Some("Cool".into());
+        o.encryption = Some(crate::options::Encryption::Scope("scope1".into()));
+        o.tags.insert("project".into(), "x".into());
+        o.headers.insert("x-ms-blob-content-language".into(), "en".into());
+        o.acl = Some("private".into());
         let (tag, id) = new_upload_id("b/k", &o);
         assert_eq!(tag.len(), 16);
         let (t2, back) = parse_upload_id(&id).unwrap();

@@ -80,6 +80,11 @@ pub(crate) struct UploadJob<'a> {
 /// to errors.
 pub(crate) async fn upload<D: Driver + ?Sized>(driver: &D, source: Source<'_>, job: UploadJob<'_>) -> Result<Object> {
     let mut job = job;
+    // ACL, storage class, encryption, tags or headers the driver cannot apply: refused
+    // before any data is read.
+    job.options
+        .check_extras(driver.info())
+        .map_err(|e| e.or_context(&driver.info().name, Some(job.container), Some(job.key)))?;
     // No content type given: guess it from the file's name (else the key's), as Libcloud
     // does, where the driver stores content headers at all.
     if job.options.content_type.is_none() && driver.info().capabilities.content_headers {
