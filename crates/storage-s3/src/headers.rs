@@ -4,7 +4,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
-use storage_core::{Error, ErrorKind, HashAlgorithm, Object, ObjectHash, PutMode, PutOptions, Result};
+use storage_core::{Encryption, Error, ErrorKind, HashAlgorithm, Object, ObjectHash, PutMode, PutOptions, Result};
 use storage_http::http;
 
 const META_PREFIX: &str = "x-amz-meta-";
@@ -48,7 +48,7 @@ fn encode_meta(v: &str) -> String {
 pub fn object_from_headers(bucket: &str, key: &str, h: &HeaderMap, size: u64) -> Object {
     let mut o = Object::new(bucket, key, size);
     o.etag = header(h, "etag").map(|e| e.trim_matches('"').to_owned());
-    o.hash = o.etag.as_deref().map(hash_from_etag);
+    o.hash = o.etag.as_deref().map(|e| hash_for(e, h));
     o.last_modified =
         header(h, "last-modified").and_then(|v| httpdate::parse_http_date(v).ok()).map(DateTime::<Utc>::from);
     o.content_type = header(h, "content-type").map(str::to_owned);
@@ -66,7 +66,23 @@ pub fn object_from_headers(bucket: &str, key: &str, h: &HeaderMap, size: u64) ->
     if let Some(sc) = header(h, "x-amz-storage-class") {
         o.extra.insert("storage_class".into(), sc.to_owned());
     }
+    if let Some(sse) = header(h, "x-amz-server-side-encryption") {
+        o.extra.insert("encryption".into(), sse.to_owned());
+    }
+    if let Some(n) = header(h, "x-amz-tagging-count") {
+        o.extra.insert("tag_count".into(), n.to_owned());
+    }
     o
+}
+
+/// The hash an ETag stands for, given the answer's headers: under SSE-KMS (or DSSE-KMS)
+/// and SSE-C an ETag is not the data's MD5 even when it looks like one, so it is opaque.
+pub fn hash_for(etag: &str, h: &HeaderMap) -> ObjectHash {
+    let kms = header(h, "x-amz-server-side-encryption").is_some_and(|v| v.starts_with("aws:kms"));
+    if kms || h.contains_key("x-amz-server-side-encryption-customer-algorithm") {
+        return ObjectHash { algorithm: HashAlgorithm::Opaque, value: etag.trim_matches('"').to_owned() };
+    }
+    hash_from_etag(etag)
 }
 
 fn put(h: &mut HeaderMap, name: &str, value: &str) -> Result<()> {
@@ -95,7 +111,124 @@ pub fn content_headers(h: &mut HeaderMap, o: &PutOptions) -> Result<()> {
         let name = format!("{META_PREFIX}{}", k.to_ascii_lowercase());
         put(h, &name, &encode_meta(v))?;
     }
+    extra_headers(h, o)
+}
+
+/// S3's canned ACLs.
+const CANNED_ACLS: &[&str] = &[
+    "private",
+    "public-read",
+    "public-read-write",
+    "authenticated-read",
+    "aws-exec-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+];
+
+/// Headers the driver sets itself (signing, framing, conditions): never taken from
+/// `PutOptions::headers`.
+const RESERVED: &[&str] = &[
+    "authorization",
+    "host",
+    "content-length",
+    "content-md5",
+    "expect",
+    "transfer-encoding",
+    "connection",
+    "if-match",
+    "if-none-match",
+    "x-amz-date",
+    "x-amz-content-sha256",
+    "x-amz-security-token",
+    "x-amz-decoded-content-length",
+    "x-amz-copy-source",
+    "x-amz-metadata-directive",
+    "x-amz-tagging-directive",
+];
+
+/// The ACL, storage class, server-side encryption, tags and provider headers of a write
+/// (Libcloud's `extra`): `x-amz-acl`, `x-amz-storage-class`,
+/// `x-amz-server-side-encryption` (+ `-aws-kms-key-id`), `x-amz-tagging`, and the
+/// caller's headers, which may not replace one set from a named option.
+pub fn extra_headers(h: &mut HeaderMap, o: &PutOptions) -> Result<()> {
+    let invalid = |what: &str, value: &str, want: String| {
+        Error::new(ErrorKind::Config, format!("{what} {value:?} is not one S3 knows; use {want}"))
+    };
+    if let Some(acl) = &o.acl {
+        if !CANNED_ACLS.contains(&acl.as_str()) {
+            return Err(invalid("the ACL", acl, CANNED_ACLS.join(", ")));
+        }
+        put(h, "x-amz-acl", acl)?;
+    }
+    if let Some(class) = &o.storage_class {
+        let upper = class.to_ascii_uppercase();
+        if upper.is_empty() || !upper.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+            return Err(invalid(
+                "the storage class",
+                class,
+                "STANDARD, STANDARD_IA, GLACIER_IR... (S3's names)".into(),
+            ));
+        }
+        put(h, "x-amz-storage-class", &upper)?;
+    }
+    match &o.encryption {
+        None => {}
+        Some(Encryption::Managed) => put(h, "x-amz-server-side-encryption", "AES256")?,
+        Some(Encryption::Kms { key_id }) => {
+            put(h, "x-amz-server-side-encryption", "aws:kms")?;
+            if let Some(id) = key_id {
+                put(h, "x-amz-server-side-encryption-aws-kms-key-id", id)?;
+            }
+        }
+        Some(Encryption::Scope(_)) => {
+            return Err(Error::new(ErrorKind::NotSupported, "S3 has no encryption scopes (an Azure setting)")
+                .with_hint("use Encryption::Kms with a key id, or Encryption::Managed"));
+        }
+    }
+    if !o.tags.is_empty() {
+        put(h, "x-amz-tagging", &tagging(&o.tags)?)?;
+    }
+    for (name, value) in &o.headers {
+        let lower = name.to_ascii_lowercase();
+        if RESERVED.contains(&lower.as_str()) || h.contains_key(lower.as_str()) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("the header {name} is set by the driver or by a named option, not through headers"),
+            )
+            .with_hint("use PutOptions' fields (content_type, metadata, acl, storage_class, encryption, tags, mode)"));
+        }
+        put(h, &lower, value)?;
+    }
     Ok(())
+}
+
+/// `x-amz-tagging`: URL-encoded `k=v&k2=v2`, within S3's limits (10 tags, keys up to
+/// 128 characters, values up to 256, S3's character set), checked before sending.
+pub fn tagging(tags: &std::collections::BTreeMap<String, String>) -> Result<String> {
+    if tags.len() > 10 {
+        return Err(Error::new(ErrorKind::Config, format!("S3 objects take at most 10 tags, not {}", tags.len())));
+    }
+    let mut out = String::new();
+    for (k, v) in tags {
+        // S3's rule: letters, digits, spaces and `_ . : / = + - @`.
+        let allowed = |t: &str| t.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c));
+        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 || !allowed(k) || !allowed(v) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "the tag {k:?} = {v:?} breaks S3's rules (key 1-128 characters, value up to 256; letters, \
+                     digits, spaces and _ . : / = + - @ only)"
+                ),
+            ));
+        }
+        if !out.is_empty() {
+            out.push('&');
+        }
+        crate::signing::uri_encode_into(&mut out, k, false);
+        out.push('=');
+        crate::signing::uri_encode_into(&mut out, v, false);
+    }
+    Ok(out)
 }
 
 /// `If-None-Match: *` / `If-Match` for a put mode.

@@ -34,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cdn;
 mod client;
 mod config;
 mod containers;

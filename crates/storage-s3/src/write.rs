@@ -55,7 +55,7 @@ pub(crate) async fn put(
     let resp = d.client.send(call.body(body)).await?;
     let mut o = Object::new(container, key, size);
     o.etag = resp.header("etag").map(|e| e.trim_matches('"').to_owned());
-    o.hash = o.etag.as_deref().map(hash_from_etag);
+    o.hash = o.etag.as_deref().map(|e| crate::headers::hash_for(e, &resp.headers));
     o.version = resp.header("x-amz-version-id").filter(|v| *v != "null").map(str::to_owned);
     o.last_modified = Some(chrono::Utc::now());
     o.content_type = Some(options.content_type.clone().unwrap_or_else(|| "application/octet-stream".into()));
@@ -177,6 +177,9 @@ pub(crate) async fn copy(
     if options.replace.is_some() {
         call = call.header("x-amz-metadata-directive", "REPLACE")?;
         content_headers(&mut call.headers, &put)?;
+        if !put.tags.is_empty() {
+            call = call.header("x-amz-tagging-directive", "REPLACE")?;
+        }
     }
     let body = d.client.send(call).await?.bytes().await?;
     if let Some(e) = error_in_ok_body(&body, "CopyObject") {

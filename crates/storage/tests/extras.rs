@@ -12,16 +12,11 @@ use storage::{
 };
 
 fn each_extra() -> Vec<(&'static str, PutOptions)> {
-    let mut acl = PutOptions::default();
-    acl.acl = Some("public-read".into());
-    let mut class = PutOptions::default();
-    class.storage_class = Some("COLD".into());
-    let mut enc = PutOptions::default();
-    enc.encryption = Some(Encryption::Managed);
-    let mut tags = PutOptions::default();
-    tags.tags.insert("project".into(), "x".into());
-    let mut headers = PutOptions::default();
-    headers.headers.insert("content-language".into(), "en".into());
+    let acl = PutOptions { acl: Some("public-read".into()), ..PutOptions::default() };
+    let class = PutOptions { storage_class: Some("COLD".into()), ..PutOptions::default() };
+    let enc = PutOptions { encryption: Some(Encryption::Managed), ..PutOptions::default() };
+    let tags = PutOptions { tags: [("project".into(), "x".into())].into(), ..PutOptions::default() };
+    let headers = PutOptions { headers: [("content-language".into(), "en".into())].into(), ..PutOptions::default() };
     vec![
         ("an ACL", acl),
         ("a storage class", class),
