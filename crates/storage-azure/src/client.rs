@@ -139,7 +139,8 @@ impl Signer for AzureSigner {
     async fn sign(&self, method: &Method, uri: &mut Uri, headers: &mut HeaderMap, body: &RequestBody) -> Result<()> {
         let date = httpdate::fmt_http_date(std::time::SystemTime::now());
         headers.insert("x-ms-date", HeaderValue::from_str(&date).map_err(|_| bad_header("x-ms-date"))?);
-        headers.insert("x-ms-version", HeaderValue::from_static(API_VERSION));
+        // A request that needs a later service version (the Cold tier) says so itself.
+        headers.entry("x-ms-version").or_insert(HeaderValue::from_static(API_VERSION));
         if *method != Method::GET && *method != Method::HEAD && *method != Method::DELETE {
             headers.entry(http::header::CONTENT_LENGTH).or_insert_with(|| HeaderValue::from(body.len()));
         }

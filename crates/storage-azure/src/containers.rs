@@ -107,22 +107,29 @@ pub(crate) async fn make_public(d: &AzureDriver, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether the container's public access level lets anyone read its blobs (`blob` or
+/// `container`).
+pub(crate) async fn is_public(d: &AzureDriver, container: &str) -> Result<bool> {
+    let c = get(d, container).await?;
+    Ok(matches!(c.extra.get("public_access").map(String::as_str), Some("blob" | "container")))
+}
+
 /// Libcloud's `enable_object_cdn` on Azure, where public access is per container: the
-/// blob must exist and its container be public (`enable_container_cdn`); nothing is
-/// changed here, and a private container is `PermissionDenied` saying so.
+/// blob must exist and its container be public (`enable_container_cdn`), and then there
+/// is nothing to change. In a private container it is `NotSupported`: Azure cannot make
+/// one blob public, and making the whole container public is left to the caller.
 pub(crate) async fn check_object_public(d: &AzureDriver, container: &str, key: &str) -> Result<()> {
     crate::read::head(d, container, key).await?;
-    let c = get(d, container).await?;
-    match c.extra.get("public_access").map(String::as_str) {
-        Some("blob" | "container") => Ok(()),
-        _ => Err(Error::new(
-            ErrorKind::PermissionDenied,
-            "Azure has no public access per blob, and this blob's container is private",
-        )
-        .with_driver(NAME)
-        .with_object(container, key)
-        .with_hint(
-            "enable_container_cdn makes every blob of the container publicly readable; get_object_cdn_url gives a read SAS for one blob",
-        )),
+    if is_public(d, container).await? {
+        return Ok(());
     }
+    Err(Error::new(
+        ErrorKind::NotSupported,
+        "Azure has no public access per blob, and this blob's container is private; nothing was changed",
+    )
+    .with_driver(NAME)
+    .with_object(container, key)
+    .with_hint(
+        "enable_container_cdn makes every blob of the container publicly readable; get_object_cdn_url gives a read SAS URL for one blob of a private container",
+    ))
 }

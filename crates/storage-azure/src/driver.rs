@@ -59,7 +59,9 @@ impl AzureDriver {
         capabilities.multipart = true;
         capabilities.signed_urls = true;
         // Public access is per container: enable_container_cdn sets it (only when called),
-        // enable_object_cdn checks the blob is readable through it.
+        // enable_object_cdn checks the blob is readable through it (NotSupported when the
+        // container is private), get_object_cdn_url is a plain URL in a public container
+        // and a read SAS in a private one.
         capabilities.cdn = true;
         capabilities.object_cdn_url = true;
         capabilities.user_metadata = true;
@@ -74,6 +76,12 @@ impl AzureDriver {
         capabilities.parallel_upload = true;
         capabilities.stable_etag = true;
         capabilities.atomic_multipart = true;
+        // Libcloud's extra (see `extras`): access tier, index tags, encryption scopes and
+        // x-ms-* headers. Not put_acl: Azure has no per-blob ACL.
+        capabilities.put_storage_class = true;
+        capabilities.put_encryption = true;
+        capabilities.put_tags = true;
+        capabilities.put_headers = true;
         let limits = Limits {
             min_part_size: 1,
             max_part_size: 4000 * 1024 * 1024,

@@ -76,7 +76,11 @@ pub async fn from_response(resp: HttpResponse, operation: &str) -> Error {
     if code.as_deref().is_some_and(retryable_code) {
         e = e.with_retryable(true);
     }
-    if kind == ErrorKind::Unauthenticated || kind == ErrorKind::PermissionDenied {
+    if code.as_deref() == Some("BlobArchived") {
+        e = e.with_hint(
+            "the blob is in the Archive tier: rehydrate it (Set Blob Tier to Hot, Cool or Cold, which takes hours) or copy it to an online tier, then read it",
+        );
+    } else if kind == ErrorKind::Unauthenticated || kind == ErrorKind::PermissionDenied {
         e = e.with_hint(
             "check the account key, SAS token (its permissions and expiry) or the identity's role assignment",
         );

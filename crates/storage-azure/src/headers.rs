@@ -69,9 +69,15 @@ pub fn object_from_headers(container: &str, key: &str, h: &HeaderMap, size: u64,
             o.metadata.insert(k.to_owned(), decode_meta(v));
         }
     }
-    for (from, to) in
-        [("x-ms-access-tier", "access_tier"), ("x-ms-blob-type", "blob_type"), ("x-ms-creation-time", "created")]
-    {
+    // The tier under Libcloud's portable name and under Azure's (kept for existing readers).
+    for (from, to) in [
+        ("x-ms-access-tier", "storage_class"),
+        ("x-ms-access-tier", "access_tier"),
+        ("x-ms-tag-count", "tag_count"),
+        ("x-ms-encryption-scope", "encryption_scope"),
+        ("x-ms-blob-type", "blob_type"),
+        ("x-ms-creation-time", "created"),
+    ] {
         if let Some(v) = header(h, from) {
             o.extra.insert(to.into(), v.to_owned());
         }

@@ -45,6 +45,7 @@ mod containers;
 pub mod credentials;
 mod driver;
 mod errors;
+mod extras;
 mod factory;
 mod headers;
 mod list;

@@ -107,6 +107,7 @@ pub(crate) fn object_of(container: &str, b: BlobItem) -> Object {
     o.version = b.version_id;
     o.metadata = b.metadata;
     if let Some(t) = b.access_tier {
+        o.extra.insert("storage_class".into(), t.clone());
         o.extra.insert("access_tier".into(), t);
     }
     o

@@ -1,5 +1,6 @@
 //! Multipart uploads as block blobs: Put Block for each part (concurrently), Put Block
-//! List to commit exactly the parts given, in order.
+//! List to commit exactly the parts given, in order. The upload's encryption scope goes
+//! on every Put Block and on the commit; its tier, tags and headers on the commit.
 //!
 //! Azure has no upload object: uncommitted blocks belong to the blob name. An upload id
 //! here is a random tag (which prefixes every block id of the upload, so two uploads to
@@ -22,6 +23,7 @@ use storage_http::{RequestBody, http};
 
 use crate::client::Call;
 use crate::driver::{AzureDriver, NAME};
+use crate::extras::{Extras, Target};
 use crate::headers::{blob_headers, md5_b64_from_hex, md5_hex_from_b64, mode_headers};
 use crate::write::{conditional, written_from};
 use crate::{containers, xml};
@@ -50,8 +52,10 @@ pub(crate) async fn create(
     options: &PutOptions,
 ) -> Result<MultipartUpload> {
     d.check_key(container, key)?;
-    // Refuse headers or metadata Azure would refuse now, not after every part was sent.
+    // Refuse headers, metadata, tiers, tags or encryption Azure would refuse now, not
+    // after every part was sent.
     blob_headers(&mut http::HeaderMap::new(), options)?;
+    Extras::check(options).map_err(|e| e.with_object(container, key))?;
     containers::get(d, container).await?;
     let (_, upload_id) = new_upload_id(&format!("{}/{container}/{key}", d.client.account()), options);
     Ok(MultipartUpload {
@@ -79,7 +83,8 @@ pub(crate) async fn put_part(
         .with_driver(NAME)
         .with_object(&upload.container, &upload.key));
     }
-    let (tag, _) = split_id(upload)?;
+    let (tag, put) = split_id(upload)?;
+    let extras = Extras::check(&put)?;
     let (body, size) = match payload {
         Payload::Stream { stream, length: Some(len) } => (RequestBody::stream(stream, len), len),
         p => {
@@ -91,6 +96,7 @@ pub(crate) async fn put_part(
     let mut call = Call::new("PutBlock", Method::PUT, Some(&upload.container), Some(&upload.key))
         .query("comp", "block")
         .query("blockid", block_id(tag, part_number));
+    extras.apply(&mut call.headers, Target::PutBlock)?;
     if let Some(md5) = &options.content_md5 {
         call = call.header("content-md5", &md5_b64_from_hex(md5)?)?;
     }
@@ -141,6 +147,7 @@ pub(crate) async fn complete(
         .query("comp", "blocklist")
         .header("content-type", "application/xml")?;
     blob_headers(&mut call.headers, &options)?;
+    Extras::check(&options)?.apply(&mut call.headers, Target::PutBlockList)?;
     mode_headers(&mut call.headers, &options.mode)?;
     if let Some(md5) = &options.content_md5 {
         call = call.header("x-ms-blob-content-md5", &md5_b64_from_hex(md5)?)?;

@@ -111,14 +111,27 @@ pub(crate) async fn url(d: &AzureDriver, container: &str, key: &str, options: &S
     Ok(format!("{base}?{q}"))
 }
 
-/// The object CDN URL: a read SAS with the default lifetime.
+/// The object CDN URL: the blob's plain URL when its container is public (anonymous
+/// reads work, and the URL never expires), else a read SAS URL with the default lifetime.
 pub(crate) async fn object_cdn_url(d: &AzureDriver, container: &str, key: &str) -> Result<String> {
+    d.check_key(container, key)?;
+    if matches!(d.client.signer.credential, AzureCredential::Anonymous)
+        || crate::containers::is_public(d, container).await?
+    {
+        return Ok(d.client.endpoint.url(Some(container), Some(key)));
+    }
     url(d, container, key, &SignedUrlOptions::default()).await
 }
 
-/// The container's URL (anonymous reads work once [`crate::AzureDriver`]'s
-/// `enable_container_cdn` made it public).
+/// The container's URL, the base of its blobs' public URLs (`{url}/{key}`), once the
+/// container exists. Anonymous reads of its blobs work once [`crate::AzureDriver`]'s
+/// `enable_container_cdn` made it public; listings stay private.
 pub(crate) async fn container_cdn_url(d: &AzureDriver, container: &str) -> Result<String> {
-    d.check_container(container)?;
+    if matches!(d.client.signer.credential, AzureCredential::Anonymous) {
+        // Anonymous callers may not read a container's properties; the URL is the same.
+        d.check_container(container)?;
+    } else {
+        crate::containers::get(d, container).await?;
+    }
     Ok(d.client.endpoint.url(Some(container), None))
 }

@@ -11,6 +11,7 @@ use storage_http::{HttpResponse, RequestBody, http};
 use crate::client::Call;
 use crate::credentials::AzureCredential;
 use crate::driver::{AzureDriver, NAME};
+use crate::extras::{Extras, Target, encode_tags};
 use crate::headers::{blob_headers, md5_b64_from_hex, md5_hex_from_b64, metadata_headers, mode_headers, quote};
 use crate::{read, signed};
 
@@ -28,9 +29,11 @@ pub(crate) async fn put(
     options: &PutOptions,
 ) -> Result<Object> {
     d.check_key(container, key)?;
+    let extras = Extras::check(options).map_err(|e| e.with_object(container, key))?;
     let mut call =
         Call::new("PutBlob", Method::PUT, Some(container), Some(key)).header("x-ms-blob-type", "BlockBlob")?;
     blob_headers(&mut call.headers, options)?;
+    extras.apply(&mut call.headers, Target::PutBlob)?;
     mode_headers(&mut call.headers, &options.mode)?;
     if let Some(md5) = &options.content_md5 {
         call = call.header("content-md5", &md5_b64_from_hex(md5)?)?;
@@ -81,6 +84,9 @@ pub(crate) fn written_from(
     o.cache_control = options.cache_control.clone();
     o.content_disposition = options.content_disposition.clone();
     o.metadata = normalize_metadata(&options.metadata);
+    if let Ok(extras) = Extras::check(options) {
+        extras.describe(&mut o.extra, options.tags.len());
+    }
     o
 }
 
@@ -118,6 +124,11 @@ pub(crate) async fn delete(d: &AzureDriver, container: &str, key: &str) -> Resul
 /// Copy Blob From URL (synchronous; the source is authorized by a short read SAS made
 /// here). Otherwise Copy Blob, polled until the service reports it done. Replacement
 /// content headers are set afterwards with Set Blob Properties, pinned to the copy's ETag.
+///
+/// Without replacement options the destination keeps the source's content headers,
+/// metadata and index tags, and gets the account's default tier (as Azure's copies do).
+/// With them, their tier, tags and headers go on the copy (their encryption scope too,
+/// on Copy Blob From URL only: a scoped copy the asynchronous path would make is refused).
 pub(crate) async fn copy(
     d: &AzureDriver,
     (src_container, src_key): (&str, &str),
@@ -140,11 +151,29 @@ pub(crate) async fn copy(
             .with_object(src_container, src_key));
     }
     let put = options.destination_options(&src);
+    let extras = match &options.replace {
+        Some(r) => Extras::check(r).map_err(|e| e.with_object(dst_container, dst_key))?,
+        None => Extras::default(),
+    };
     let key_sas = matches!(d.client.signer.credential, AzureCredential::SharedKey(_));
     let sync = key_sas && src.size <= MAX_SYNC_COPY;
+    if !sync && extras.scope.is_some() {
+        return Err(Error::new(
+            ErrorKind::NotSupported,
+            "an encryption scope is set on copies made by Copy Blob From URL only (up to 256 MiB, with an account key); nothing was written",
+        )
+        .with_driver(NAME)
+        .with_object(dst_container, dst_key)
+        .with_hint("copy the blob without a scope, or download and upload it with the scope"));
+    }
+    // Without replacement options the copy keeps the source's tags: Copy Blob From URL
+    // copies them when told to (its default is to replace them with none); Copy Blob
+    // never does, so they are read and sent.
+    let src_tagged = options.replace.is_none() && src.extra.get("tag_count").is_some_and(|n| n.trim() != "0");
     let mut source = d.client.endpoint.url(Some(src_container), Some(src_key));
     if sync {
-        let sas = signed::sas_query(d, src_container, src_key, "r", Duration::from_secs(3600)).await?;
+        let permissions = if src_tagged { "rt" } else { "r" };
+        let sas = signed::sas_query(d, src_container, src_key, permissions, Duration::from_secs(3600)).await?;
         source.push('?');
         source.push_str(&sas);
     } else if let AzureCredential::Sas(sas) = &d.client.signer.credential {
@@ -156,6 +185,14 @@ pub(crate) async fn copy(
             .header("x-ms-copy-source", &source)?;
     if sync {
         call = call.header("x-ms-requires-sync", "true")?;
+    }
+    extras.apply(&mut call.headers, Target::Copy)?;
+    if src_tagged {
+        if sync {
+            call = call.header("x-ms-copy-source-tag-option", "COPY")?;
+        } else if let Some(tags) = encode_tags(&get_tags(d, src_container, src_key).await?)? {
+            call = call.header("x-ms-tags", &tags)?;
+        }
     }
     if let Some(e) = options.source_if_match.as_ref().or(src.etag.as_ref()) {
         call = call.header("x-ms-source-if-match", &quote(e))?;
@@ -185,6 +222,9 @@ pub(crate) async fn copy(
         if let Some(e) = &etag {
             clear = clear.header("if-match", &quote(e))?;
         }
+        if let Some((n, v)) = extras.headers.iter().find(|(n, _)| n.as_str() == "x-ms-lease-id") {
+            clear.headers.insert(n.clone(), v.clone());
+        }
         let resp = d.client.send(clear).await?;
         etag = resp.header("etag").map(|e| e.trim_matches('"').to_owned()).or(etag);
     }
@@ -194,6 +234,7 @@ pub(crate) async fn copy(
         let mut headers_only = put.clone();
         headers_only.metadata.clear();
         blob_headers(&mut set.headers, &headers_only)?;
+        extras.apply(&mut set.headers, Target::SetProperties)?;
         if let Some(md5) = src.md5() {
             set = set.header("x-ms-blob-content-md5", &md5_b64_from_hex(md5)?)?;
         }
@@ -212,6 +253,7 @@ pub(crate) async fn copy(
     o.cache_control = put.cache_control;
     o.content_disposition = put.content_disposition;
     o.metadata = normalize_metadata(&put.metadata);
+    extras.describe(&mut o.extra, put.tags.len());
     Ok(o)
 }
 
@@ -244,4 +286,16 @@ async fn wait_for_copy(d: &AzureDriver, container: &str, key: &str, id: &str) ->
             }
         }
     }
+}
+
+/// Get Blob Tags: the blob's index tags.
+pub(crate) async fn get_tags(
+    d: &AzureDriver,
+    container: &str,
+    key: &str,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    d.check_key(container, key)?;
+    let call = Call::new("GetBlobTags", Method::GET, Some(container), Some(key)).query("comp", "tags");
+    let body = d.client.send(call).await?.bytes().await?;
+    crate::xml::parse_tags(&body)
 }

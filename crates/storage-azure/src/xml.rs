@@ -205,6 +205,24 @@ impl BlockList {
     }
 }
 
+/// A Get Blob Tags answer (`Tags/TagSet/Tag/{Key,Value}`): the tags by key.
+pub fn parse_tags(xml: &[u8]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let (mut key, mut value) = (String::new(), String::new());
+    walk(xml, "Tags", |p, t| {
+        match p {
+            "TagSet/Tag/Key" => key = t.to_owned(),
+            "TagSet/Tag/Value" => value = t.to_owned(),
+            "TagSet/Tag" => {
+                out.insert(std::mem::take(&mut key), std::mem::take(&mut value));
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 /// A Get User Delegation Key answer (the key is base64).
 #[derive(Default, Clone)]
 pub struct UserDelegationKey {
