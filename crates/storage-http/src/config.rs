@@ -118,25 +118,6 @@ impl Default for HttpConfig {
     }
 }
 
-/// The HTTP settings a configuration section, URL options or `STORAGE_HTTP_<NAME>` may
-/// hold, for every cloud driver. Durations are `500ms`, `30s`, `5m`, `1h` or seconds.
-pub const HTTP_OPTIONS: &[&str] = &[
-    "connect_timeout",
-    "read_timeout",
-    "request_timeout",
-    "pool_max_idle_per_host",
-    "pool_idle_timeout",
-    "user_agent",
-    "proxy",
-    "no_proxy",
-    "proxy_from_env",
-    "max_retries",
-    "retry_initial_backoff",
-    "retry_max_backoff",
-    "retry_budget",
-    "tls_roots",
-];
-
 /// A driver's option names followed by [`HTTP_OPTIONS`], as a `&[&str]` constant:
 /// `const OPTIONS: &[&str] = storage_http::with_http_options!["endpoint", "region"];`.
 #[macro_export]
@@ -161,6 +142,10 @@ macro_rules! with_http_options {
         ]
     };
 }
+
+/// The HTTP settings a configuration section, URL options or `STORAGE_HTTP_<NAME>` may
+/// hold, for every cloud driver. Durations are `500ms`, `30s`, `5m`, `1h` or seconds.
+pub const HTTP_OPTIONS: &[&str] = with_http_options![];
 
 /// Parses `500ms`, `30s`, `5m`, `1h` or a number of seconds (`2.5`).
 pub fn parse_duration(name: &str, value: &str) -> Result<Duration> {
