@@ -95,6 +95,12 @@ pub struct ObjectResource {
     pub metadata: Option<BTreeMap<String, String>>,
     /// `storageClass`.
     pub storage_class: Option<String>,
+    /// `kmsKeyName` (the Cloud KMS key that encrypts the object, with its version).
+    pub kms_key_name: Option<String>,
+    /// `contentLanguage`.
+    pub content_language: Option<String>,
+    /// `customTime` (RFC 3339).
+    pub custom_time: Option<String>,
     /// `componentCount` (composite objects).
     pub component_count: Option<u32>,
 }
@@ -125,8 +131,16 @@ impl ObjectResource {
         if let Some(g) = self.metageneration {
             o.extra.insert("metageneration".into(), g.to_string());
         }
-        if let Some(c) = self.storage_class {
-            o.extra.insert("storage_class".into(), c);
+        for (name, value) in [
+            ("storage_class", self.storage_class),
+            ("kms_key_name", self.kms_key_name),
+            ("content_language", self.content_language),
+            ("custom_time", self.custom_time),
+        ] {
+            // Empty strings and Go's zero time are what some servers send for "not set".
+            if let Some(v) = value.filter(|v| !v.is_empty() && !v.starts_with("0001-01-01")) {
+                o.extra.insert(name.into(), v);
+            }
         }
         if let Some(n) = self.component_count {
             o.extra.insert("component_count".into(), n.to_string());
@@ -223,7 +237,9 @@ mod tests {
             {"kind":"storage#object","name":"k","bucket":"b","size":"12","md5Hash":"1B2M2Y8AsgTpgAmY7PhCfg==",
              "crc32c":"AAAAAA==","etag":"CKih16GjycICEAE=","generation":"1700000000000000","metageneration":"1",
              "updated":"2024-01-02T03:04:05.678Z","contentType":"text/plain","metadata":{"Owner":"me"},"unknown":{"x":1}},
-            {"name":"composite","size":5,"crc32c":"4waSgw==","componentCount":2}],"nextPageToken":"tok"}"#;
+            {"name":"composite","size":5,"crc32c":"4waSgw==","componentCount":2,"storageClass":"NEARLINE",
+             "kmsKeyName":"projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1","contentLanguage":"",
+             "customTime":"0001-01-01T00:00:00Z"}],"nextPageToken":"tok"}"#;
         let page: Objects = parse(body, "ListObjects").unwrap();
         assert_eq!(page.prefixes, ["a/"]);
         assert_eq!(page.next_page_token.as_deref(), Some("tok"));
@@ -235,6 +251,9 @@ mod tests {
         assert_eq!(c.crc32c_value(), Some(0xE306_9283));
         let c = c.into_object("b");
         assert_eq!(c.hash.unwrap().algorithm, HashAlgorithm::Crc32c);
+        assert_eq!(c.extra.get("storage_class").map(String::as_str), Some("NEARLINE"));
+        assert!(c.extra.get("kms_key_name").is_some_and(|k| k.ends_with("cryptoKeys/k/cryptoKeyVersions/1")));
+        assert!(!c.extra.contains_key("content_language") && !c.extra.contains_key("custom_time"), "{:?}", c.extra);
     }
 
     #[test]

@@ -16,11 +16,41 @@
 //!   pinned to that generation, resumes pinned to the generation, and every full download
 //!   checked against the `x-goog-hash` the server sent.
 //! - Copies by `objects.rewrite` looped to completion, pinned to the source's generation.
+//! - Libcloud's `extra` on writes (`extras` module): `PutOptions::acl` is the predefined
+//!   ACL (S3's canned names or GCS's: `public-read` is `publicRead`; `public-read-write`
+//!   is refused), `storage_class` is `STANDARD`, `NEARLINE`, `COLDLINE` or `ARCHIVE`,
+//!   `Encryption::Kms` names the Cloud KMS key (`kmsKeyName`; `Managed` is the default and
+//!   sends nothing), and the headers `content-language` and `custom-time` become
+//!   `contentLanguage` and `customTime`; the same on uploads, on the compose that commits a
+//!   multipart upload, and on copies. Anything else (object tags, an encryption scope, a
+//!   KMS setting without a key name, another header) is refused before any request. The
+//!   object's `storageClass`, `kmsKeyName`, `contentLanguage` and `customTime` are read
+//!   back into `Object::extra` (`storage_class`, `kms_key_name`, `content_language`,
+//!   `custom_time`).
+//!
+//! # CDN calls
+//!
+//! GCS's "CDN" is public reads (Cloud CDN itself is a load balancer in front of a backend
+//! bucket, configured outside the storage API):
+//!
+//! - `enable_object_cdn`: `objectAccessControls.insert` of `allUsers` `READER` on the
+//!   object. A bucket with uniform bucket-level access has no object ACLs: `NotSupported`,
+//!   with a hint to use the bucket instead.
+//! - `enable_container_cdn`: adds `allUsers` to the bucket IAM policy's
+//!   `roles/storage.objectViewer` (read, changed and written back with its etag; other
+//!   bindings kept). fake-gcs-server has no bucket IAM: `NotSupported` there.
+//! - `get_object_cdn_url`: `https://storage.googleapis.com/BUCKET/KEY` (the configured
+//!   endpoint for an emulator), no request; it serves anonymous reads once the object or
+//!   its bucket is public. For private objects use `signed_url`.
+//! - `get_container_cdn_url`: `https://storage.googleapis.com/BUCKET`.
+//!
+//! Public access prevention on the bucket, project or organization refuses both enable
+//! calls (and a public ACL on a write) with `PermissionDenied`.
 //!
 //! The crate has the layout every driver crate shares: `config`, `factory`, `driver`
 //! (a thin `impl Driver`), `errors` (GCS reasons to `ErrorKind`), one module per
-//! operation family (`containers`, `list`, `read`, `write`, `multipart`, `signed`), and
-//! the wire: `client` (URLs, tokens, sending), [`signing`], [`json`], [`credentials`].
+//! operation family (`containers`, `list`, `read`, `write`, `multipart`, `signed`, `cdn`),
+//! `extras` (write options to GCS parameters), and the wire: `client` (URLs, tokens, sending), [`signing`], [`json`], [`credentials`].
 //!
 //! ```no_run
 //! use storage_core::{Driver, DriverExt, PutOptions};
@@ -35,12 +65,14 @@
 //! ```
 
 mod batch;
+mod cdn;
 mod client;
 mod config;
 mod containers;
 pub mod credentials;
 mod driver;
 mod errors;
+mod extras;
 mod factory;
 pub mod json;
 mod list;

@@ -25,6 +25,7 @@ use storage_http::http;
 
 use crate::client::Call;
 use crate::driver::{GcsDriver, NAME};
+use crate::extras::Extras;
 use crate::json::{ObjectResource, Objects};
 use crate::write::{generation_condition, resource_json};
 
@@ -69,6 +70,8 @@ fn staged_options(upload_id: &str, key: &str) -> PutOptions {
 /// uploads can be listed even before their first part); the object is untouched.
 pub(crate) async fn create(d: &GcsDriver, bucket: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
     d.check_key(bucket, key)?;
+    // Refused now, before the marker is written, rather than at completion.
+    Extras::of(options).map_err(|e| e.with_object(bucket, key))?;
     let mut carried = options.clone();
     // The whole MD5 is checked by the transfer engine; a composite object has none.
     carried.content_md5 = None;
@@ -147,14 +150,16 @@ pub(crate) async fn put_part(
     Ok(CompletedPart { part_number, etag: format!("{crc:08x}-{}", stored_md5.unwrap_or_default()), size })
 }
 
-/// Composes `sources` (in order) into `dest`, with the final object's resource when
-/// `resource` is given.
+/// Composes `sources` (in order) into `dest` as `resource`, with the extras' query
+/// parameters (the final object's ACL and KMS key).
+#[allow(clippy::too_many_arguments)]
 async fn compose(
     d: &GcsDriver,
     bucket: &str,
     dest: &str,
     sources: &[String],
     resource: serde_json::Value,
+    extras: &Extras,
     condition: Option<&str>,
     about: &str,
 ) -> Result<ObjectResource> {
@@ -162,8 +167,9 @@ async fn compose(
         "sourceObjects": sources.iter().map(|n| json!({ "name": n })).collect::<Vec<_>>(),
         "destination": resource,
     });
-    let mut call =
-        Call::object("ComposeObject", Method::POST, bucket, dest, "/compose").about(bucket, Some(about)).json(&body)?;
+    let mut call = extras.compose_query(
+        Call::object("ComposeObject", Method::POST, bucket, dest, "/compose").about(bucket, Some(about)).json(&body)?,
+    );
     if let Some(g) = condition {
         call = call.query("ifGenerationMatch", g).idempotent(true);
     } else if dest.starts_with(STAGING) {
@@ -188,6 +194,7 @@ pub(crate) async fn complete(
         return Err(aborted(upload));
     }
     let bucket = upload.container.as_str();
+    let extras = Extras::of(&options).map_err(|e| e.with_object(bucket, &upload.key))?;
     let invalid =
         |msg: String| Error::new(ErrorKind::InvalidRange, msg).with_driver(NAME).with_object(bucket, &upload.key);
     if parts.is_empty() {
@@ -216,15 +223,15 @@ pub(crate) async fn complete(
         let mut next = Vec::new();
         for (i, group) in sources.chunks(MAX_COMPOSE).enumerate() {
             let name = format!("{STAGING}{tag}/c{round}-{i:05}");
-            compose(d, bucket, &name, group, json!({ "contentType": "application/octet-stream" }), None, &upload.key)
-                .await?;
+            let resource = json!({ "contentType": "application/octet-stream" });
+            compose(d, bucket, &name, group, resource, &Extras::default(), None, &upload.key).await?;
             intermediates.push(name.clone());
             next.push(name);
         }
         sources = next;
     }
     let resource = resource_json(&upload.key, &options, None)?;
-    let result = compose(d, bucket, &upload.key, &sources, resource, condition.as_deref(), &upload.key).await;
+    let result = compose(d, bucket, &upload.key, &sources, resource, &extras, condition.as_deref(), &upload.key).await;
     let written = match result {
         Ok(w) => w,
         Err(e) => {

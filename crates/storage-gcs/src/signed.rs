@@ -1,5 +1,5 @@
 //! V4 signed URLs (`GOOG4-RSA-SHA256`), made with the service account key of the
-//! credentials; they also serve as the object CDN URL.
+//! credentials. (The object CDN URL is the public one: [`crate::cdn`].)
 
 use storage_core::{Error, ErrorKind, Result, SignedMethod, SignedUrlOptions};
 
@@ -37,9 +37,4 @@ pub(crate) async fn url(d: &GcsDriver, bucket: &str, key: &str, options: &Signed
         query: &[],
     };
     signed_url(signer, &req).map_err(|e| e.or_context(NAME, Some(bucket), Some(key)))
-}
-
-/// The object CDN URL: a signed GET with the default lifetime.
-pub(crate) async fn object_cdn_url(d: &GcsDriver, bucket: &str, key: &str) -> Result<String> {
-    url(d, bucket, key, &SignedUrlOptions::default()).await
 }

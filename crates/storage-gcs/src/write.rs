@@ -13,17 +13,19 @@ use storage_http::{HttpRequest, HttpResponse, RequestBody, http};
 
 use crate::client::{Api, Call};
 use crate::driver::{GcsDriver, NAME};
+use crate::extras::Extras;
 use crate::json::{ObjectResource, Rewrite};
 use crate::{containers, read};
 
 /// Chunk of a resumable upload (a multiple of 256 KiB, as GCS requires).
 const RESUMABLE_CHUNK: usize = 8 * 1024 * 1024;
 
-/// The object resource of a write: name, content headers, metadata, and the checksums
-/// the server verifies before storing (`md5Hash` when the caller gave it, `crc32c` when
-/// the data is at hand).
+/// The object resource of a write: name, content headers, metadata, the resource fields
+/// of the extras ([`Extras::add_to_resource`]), and the checksums the server verifies
+/// before storing (`md5Hash` when the caller gave it, `crc32c` when the data is at hand).
 pub(crate) fn resource_json(key: &str, options: &PutOptions, crc: Option<u32>) -> Result<Value> {
     let mut m = Map::new();
+    Extras::of(options)?.add_to_resource(&mut m);
     m.insert("name".into(), json!(key));
     m.insert("contentType".into(), json!(options.content_type.as_deref().unwrap_or("application/octet-stream")));
     if let Some(v) = &options.content_encoding {
@@ -131,6 +133,7 @@ async fn insert(
     unique: bool,
 ) -> Result<Object> {
     d.check_key(bucket, key)?;
+    let extras = Extras::of(options).map_err(|e| e.with_object(bucket, key))?;
     let condition = generation_condition(d, bucket, key, &options.mode).await?;
     let content_type = options.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
     let (data_len, data, crc) = match payload {
@@ -141,7 +144,7 @@ async fn insert(
         }
         Payload::Stream { stream, length: Some(len) } => (len, DataBody::Stream(stream), None),
         Payload::Stream { stream, length: None } => {
-            return resumable(d, bucket, key, stream, options, condition).await;
+            return resumable(d, bucket, key, stream, options, &extras, condition).await;
         }
     };
     let resource = resource_json(key, options, crc)?;
@@ -167,6 +170,7 @@ async fn insert(
         .query("uploadType", "multipart")
         .header("content-type", &format!("multipart/related; boundary={boundary}"))?
         .body(body);
+    call = extras.upload_query(call);
     if let Some(g) = &condition {
         // GCS's rule: an insert is idempotent when it is conditional.
         call = call.query("ifGenerationMatch", g.clone()).idempotent(true);
@@ -202,14 +206,17 @@ async fn resumable(
     key: &str,
     mut stream: ByteStream,
     options: &PutOptions,
+    extras: &Extras,
     condition: Option<String>,
 ) -> Result<Object> {
     let resource = resource_json(key, options, None)?;
-    let mut start = Call::bucket("StartResumableUpload", Method::POST, bucket, "/o")
-        .about(bucket, Some(key))
-        .api(Api::Upload)
-        .query("uploadType", "resumable")
-        .json(&resource)?;
+    let mut start = extras.upload_query(
+        Call::bucket("StartResumableUpload", Method::POST, bucket, "/o")
+            .about(bucket, Some(key))
+            .api(Api::Upload)
+            .query("uploadType", "resumable")
+            .json(&resource)?,
+    );
     if let Some(g) = &condition {
         start = start.query("ifGenerationMatch", g.clone()).idempotent(true);
     }
@@ -500,6 +507,10 @@ pub(crate) async fn copy(
             .with_driver(NAME)
             .with_object(dst_bucket, dst_key));
     }
+    let extras = match &options.replace {
+        Some(put) => Extras::of(put).map_err(|e| e.with_object(dst_bucket, dst_key))?,
+        None => Extras::default(),
+    };
     let src = read::resource(d, src_bucket, src_key).await?;
     if let Some(want) = &options.source_if_match
         && !src.etag.as_deref().is_some_and(|e| etag_matches(want, e))
@@ -513,11 +524,13 @@ pub(crate) async fn copy(
     let path = format!("/rewriteTo/b/{}/o/{}", crate::client::enc(dst_bucket), crate::client::enc(dst_key));
     let mut token: Option<String> = None;
     loop {
-        let mut call = Call::object("RewriteObject", Method::POST, src_bucket, src_key, &path)
-            .about(dst_bucket, Some(dst_key))
-            .json(&body)?
-            // GCS's rule: a rewrite is idempotent when the destination is conditional.
-            .idempotent(options.mode == PutMode::CreateIfAbsent);
+        let mut call = extras.rewrite_query(
+            Call::object("RewriteObject", Method::POST, src_bucket, src_key, &path)
+                .about(dst_bucket, Some(dst_key))
+                .json(&body)?
+                // GCS's rule: a rewrite is idempotent when the destination is conditional.
+                .idempotent(options.mode == PutMode::CreateIfAbsent),
+        );
         if let Some(g) = src.generation {
             call = call.query("sourceGeneration", g.to_string()).query("ifSourceGenerationMatch", g.to_string());
         }
