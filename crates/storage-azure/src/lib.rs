@@ -19,12 +19,41 @@
 //!   conditions, versions; bodies resume after a broken connection.
 //! - Deleting a container checks it is empty first (Azure would delete its blobs): the
 //!   Libcloud contract is `ContainerIsNotEmpty`.
+//! - Libcloud's `extra` on writes (`extras`): `storage_class` is the access tier (`Hot`,
+//!   `Cool`, `Cold`, `Archive`), `tags` are blob index tags (at most 10, Azure's key and
+//!   value rules checked before sending), `encryption` is an encryption scope
+//!   (`Encryption::Scope`, sent on Put Blob, every Put Block and Put Block List;
+//!   `Managed` is Azure's default and sends nothing; `Kms` is refused: bind the Key Vault
+//!   key to a scope), `headers` are `x-ms-*` headers or `Content-Language`. ACLs are
+//!   refused (`put_acl` is not claimed: Azure has no per-blob ACL). HEAD and listings
+//!   report `extra["storage_class"]` (and `access_tier`), HEAD `extra["tag_count"]` and
+//!   `extra["encryption_scope"]`. A copy without replacement options keeps the source's
+//!   tags and takes the account's default tier; with them, their tier and tags.
+//!
+//! # CDN calls
+//!
+//! Azure serves a blob anonymously only when its container's public access level allows
+//! it; there is no per-blob switch and no CDN endpoint to create through the Blob API
+//! (Azure Front Door / CDN profiles are managed elsewhere).
+//!
+//! - `enable_container_cdn(c)`: sets the container's public access level to `blob`
+//!   (anonymous reads of blobs, not of listings), keeping its stored access policies.
+//!   The account must allow public access; if it does not, the service answers
+//!   `PublicAccessNotPermitted` (`PermissionDenied`).
+//! - `get_container_cdn_url(c)`: the container's URL, `{endpoint}/{c}`, the base of its
+//!   blobs' public URLs; `ContainerDoesNotExist` for a missing container.
+//! - `enable_object_cdn(c, k)`: changes nothing. It succeeds when the blob exists and
+//!   its container is public; in a private container it is `NotSupported` with a hint
+//!   (enable the container, or use `get_object_cdn_url`'s SAS URL).
+//! - `get_object_cdn_url(c, k)`: in a public container, the blob's plain URL (never
+//!   expires, cacheable); in a private one, a read SAS URL with the default signed-URL
+//!   lifetime (needs the account key or an Entra ID token).
 //!
 //! The crate has the layout every driver crate shares: `config`, `factory`, `driver`
 //! (a thin `impl Driver`), `errors` (Azure codes to `ErrorKind`), one module per
 //! operation family (`containers`, `list`, `read`, `write`, `batch`, `multipart`,
-//! `signed`), and the wire: `client` (endpoint, authorization, sending), [`signing`],
-//! [`xml`], `headers`, [`credentials`].
+//! `signed`), `extras` (Libcloud's extra settings as headers), and the wire: `client`
+//! (endpoint, authorization, sending), [`signing`], [`xml`], `headers`, [`credentials`].
 //!
 //! ```no_run
 //! use storage_core::{Driver, DriverExt, PutOptions};
