@@ -80,10 +80,13 @@ pub fn azurite() -> Vec<Override> {
 
 /// fake-gcs-server 1.54.0 (GCS JSON API, no authorization).
 pub fn fake_gcs() -> Vec<Override> {
-    [(
-        "copy_if_absent",
-        "fake-gcs-server ignores preconditions on objects.rewrite (ifGenerationMatch=0 overwrites the destination)",
-    )]
+    [
+        (
+            "copy_if_absent",
+            "fake-gcs-server ignores preconditions on objects.rewrite (ifGenerationMatch=0 overwrites the destination)",
+        ),
+        ("cdn", "fake-gcs-server has no bucket IAM (/iam answers 404): enable_container_cdn is NotSupported there"),
+    ]
     .into_iter()
     .map(|(c, r)| Override::new(c, r))
     .collect()

@@ -23,6 +23,12 @@ const MEMORY_OFF: &[&str] = &[
     "signed_urls",
     "cdn",
     "object_cdn_url",
+    // Libcloud's write extras: nothing to apply them to (refused, never dropped).
+    "put_acl",
+    "put_storage_class",
+    "put_encryption",
+    "put_tags",
+    "put_headers",
 ];
 const LOCAL_OFF: &[&str] = &[
     // No server to sign for, no versions kept.
@@ -34,9 +40,16 @@ const LOCAL_OFF: &[&str] = &[
     "key_and_prefix",
     // Parts on one disk only add copies.
     "parallel_upload",
+    // Libcloud's write extras: nothing to apply them to (refused, never dropped).
+    "put_acl",
+    "put_storage_class",
+    "put_encryption",
+    "put_tags",
+    "put_headers",
 ];
 const S3_OFF: &[&str] = &[
-    // Enabling a CDN is not an S3 call; versions are not implemented.
+    // The CDN calls work (public read) but s3s-fs and rclone have no ACLs or policies to
+    // check them on; versions are not implemented.
     "cdn",
     "versions",
     // No S3 server here enforces a conditional copy.
@@ -51,6 +64,12 @@ const REDIS_OFF: &[&str] = &[
     "object_cdn_url",
     // A multipart object's hash is the opaque multipart ETag.
     "multipart_md5",
+    // Libcloud's write extras: nothing to apply them to (refused, never dropped).
+    "put_acl",
+    "put_storage_class",
+    "put_encryption",
+    "put_tags",
+    "put_headers",
 ];
 
 const AZURE_OFF: &[&str] = &[
@@ -59,14 +78,16 @@ const AZURE_OFF: &[&str] = &[
     "list_multipart",
     // The engine does not hand the whole object's MD5 to Put Block List.
     "multipart_md5",
+    // Azure has no per-blob ACL (public access is the container's: the CDN calls).
+    "put_acl",
 ];
 
 const GCS_OFF: &[&str] = &[
-    // No CDN calls in the JSON API; versions are not implemented; a composite object
-    // has no MD5 (its CRC32C is checked instead).
-    "cdn",
+    // Versions are not implemented; a composite object has no MD5 (its CRC32C is checked
+    // instead); GCS objects have no tags.
     "versions",
     "multipart_md5",
+    "put_tags",
 ];
 
 fn claimed(driver: &str, options: DriverConfig) -> Vec<&'static str> {
