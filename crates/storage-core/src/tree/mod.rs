@@ -1,6 +1,7 @@
 //! Operations on whole trees of objects, written once for every driver: recursive folder
 //! upload, download, copy and removal with concurrency and include / exclude globs;
-//! `listdir` (one level, ordered, with per-prefix sizes); the space used under a prefix;
+//! `listdir` (one level, ordered, with per-prefix sizes; at the root, the containers); the
+//! space used under a prefix or across every container;
 //! and copies of objects between any two drivers ("export").
 //!
 //! Each is a generic function taking any `D: Driver + ?Sized` (so `&dyn Driver` works)
@@ -75,7 +76,10 @@ use crate::options::ListOptions;
 
 pub use crate::mime::content_type_for;
 pub use filter::Filter;
-pub use listdir::{DirEntry, ListdirOptions, Order, Usage, listdir, space_used};
+pub use listdir::{
+    BackendUsage, ContainerUsage, DirEntry, ListdirOptions, Order, Usage, listdir, space_used, space_used_all,
+    usage_by_container,
+};
 pub use local::{download_dir, upload_dir};
 pub use remote::{copy_object_between, copy_object_between_with, copy_tree, remove_tree};
 
@@ -323,6 +327,17 @@ pub trait TreeExt: Driver {
     /// [`space_used`].
     async fn space_used(&self, container: &str, prefix: Option<&str>) -> Result<Usage> {
         listdir::space_used(self, container, prefix).await
+    }
+
+    /// Objects and bytes in every container of the backend, and their sum; see
+    /// [`space_used_all`].
+    async fn space_used_all(&self) -> Result<BackendUsage> {
+        listdir::space_used_all(self).await
+    }
+
+    /// Every container with its usage, lazily; see [`usage_by_container`].
+    fn usage_by_container(&self) -> BoxStream<'_, Result<ContainerUsage>> {
+        listdir::usage_by_container(self)
     }
 }
 

@@ -616,3 +616,101 @@ async fn tree_copy_tree_within_and_across_drivers() {
     let e = copy_tree(d.as_ref(), "missing", "", &m, "c", "", &opts()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ContainerDoesNotExist);
 }
+
+/// A driver whose containers vanish between the listing of containers and their own
+/// listing (another client deleting them), as on a busy shared server.
+#[derive(Debug)]
+struct Vanishing {
+    inner: MemoryDriver,
+    gone: Vec<String>,
+}
+
+#[async_trait]
+impl crate::layer::Layer for Vanishing {
+    fn inner(&self) -> &dyn Driver {
+        &self.inner
+    }
+    fn info(&self) -> &DriverInfo {
+        self.inner.info()
+    }
+    async fn list_page(
+        &self,
+        container: &str,
+        options: &ListOptions,
+        token: Option<String>,
+    ) -> Result<crate::Page<ListEntry>> {
+        if self.gone.iter().any(|g| g == container) {
+            return Err(Error::new(ErrorKind::ContainerDoesNotExist, format!("{container} was deleted")));
+        }
+        self.inner.list_page(container, options, token).await
+    }
+}
+
+async fn two_containers() -> MemoryDriver {
+    let m = MemoryDriver::new();
+    for (c, keys) in [("alpha", &[("x", 3usize), ("d/y", 4)][..]), ("beta", &[("z", 10)][..]), ("empty", &[][..])] {
+        m.create_container(c).await.unwrap();
+        for (k, n) in keys {
+            m.put_object(c, k, vec![1u8; *n].into(), &PutOptions::default()).await.unwrap();
+        }
+    }
+    m
+}
+
+#[tokio::test]
+async fn space_used_all_sums_every_container() {
+    let m = two_containers().await;
+    let all = m.space_used_all().await.unwrap();
+    let rows: Vec<(&str, Usage)> = all.containers.iter().map(|c| (c.container.as_str(), c.usage)).collect();
+    assert_eq!(
+        rows,
+        [
+            ("alpha", Usage { objects: 2, bytes: 7 }),
+            ("beta", Usage { objects: 1, bytes: 10 }),
+            ("empty", Usage { objects: 0, bytes: 0 })
+        ]
+    );
+    assert_eq!(all.total, Usage { objects: 3, bytes: 17 });
+    assert_eq!(MemoryDriver::new().space_used_all().await.unwrap(), BackendUsage::default());
+    // Lazily: the first container's usage without the others'.
+    let first = m.usage_by_container().next().await.unwrap().unwrap();
+    assert_eq!(first.container, "alpha");
+}
+
+#[tokio::test]
+async fn usage_leaves_out_containers_deleted_meanwhile() {
+    let v = Vanishing { inner: two_containers().await, gone: vec!["beta".into()] };
+    let all = v.space_used_all().await.unwrap();
+    let names: Vec<&str> = all.containers.iter().map(|c| c.container.as_str()).collect();
+    assert_eq!(names, ["alpha", "empty"]);
+    assert_eq!(all.total, Usage { objects: 2, bytes: 7 });
+    let sized = v.listdir("", "", &ListdirOptions { sizes: true, ..Default::default() }).await.unwrap();
+    assert_eq!(names_of(&sized), ["alpha/", "empty/"]);
+    // Unsized, nothing reads the containers: all three are listed.
+    assert_eq!(names_of(&v.listdir("", "", &ListdirOptions::default()).await.unwrap()), ["alpha/", "beta/", "empty/"]);
+}
+
+fn names_of(entries: &[DirEntry]) -> Vec<&str> {
+    entries.iter().map(|e| e.name.as_str()).collect()
+}
+
+#[tokio::test]
+async fn listdir_of_the_root_lists_containers() {
+    let m = two_containers().await;
+    let plain = m.listdir("", "", &ListdirOptions::default()).await.unwrap();
+    assert_eq!(names_of(&plain), ["alpha/", "beta/", "empty/"]);
+    let a = &plain[0];
+    assert!(a.is_container && a.is_prefix && a.key == "alpha" && a.size == 0 && a.object_count.is_none());
+    let sized = ListdirOptions { sizes: true, order: Order::Size, descending: true, max: Some(2) };
+    let top = m.listdir("", "", &sized).await.unwrap();
+    let rows: Vec<(&str, u64, Option<u64>)> = top.iter().map(|e| (e.name.as_str(), e.size, e.object_count)).collect();
+    assert_eq!(rows, [("beta/", 10, Some(1)), ("alpha/", 7, Some(2))]);
+    assert_eq!(top[0].last_modified, m.head_object("beta", "z").await.unwrap().last_modified);
+    let cut = m.listdir("", "", &ListdirOptions { max: Some(1), ..Default::default() }).await.unwrap();
+    assert_eq!(names_of(&cut), ["alpha/"]);
+    assert_eq!(
+        m.listdir("", "d", &ListdirOptions::default()).await.unwrap_err().kind(),
+        ErrorKind::InvalidContainerName,
+        "a prefix without a container is refused"
+    );
+}
