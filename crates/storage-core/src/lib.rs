@@ -60,6 +60,8 @@ pub use leftover::{Leftover, LeftoverKind};
 pub use memory::MemoryDriver;
 pub use multipart::{CompleteOptions, CompletedPart, MultipartUpload, PartOptions};
 pub use object::{Container, DeleteOutcome, HashAlgorithm, ListEntry, Object, ObjectHash, Page};
+#[cfg(feature = "decompress")]
+pub use ops::{ArchiveFormat, DecompressOptions, Downloaded};
 pub use ops::{
     CancelledAborts, DownloadOptions, DriverExt, MemoryBudget, Nested, NoProgress, ObjectReader, ObjectWriter, OpenExt,
     Progress, ReaderOptions, Transfer, TransferOptions, UploadOptions, WriterOptions, cancelled_aborts,

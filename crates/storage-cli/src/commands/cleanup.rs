@@ -3,7 +3,8 @@
 //!
 //! Given a local directory instead of a URL, it looks for what the tool itself leaves
 //! there when killed: download and copy temporary files (`.NAME.storage-tmp-*`, beside
-//! their destination) and ZIP extraction scratch directories (`.storage-zip-*`).
+//! their destination), ZIP extraction scratch directories (`.storage-zip-*`) and the
+//! scratch directories of extracting downloads (`.storage-extract-*`).
 //!
 //! Only leftovers older than `--older-than` (default 24h) are removed, so uploads still
 //! running elsewhere are spared; `--older-than 0` removes everything found, including
@@ -182,8 +183,8 @@ fn report(
 }
 
 /// What a killed `storage` process leaves under `dir`: temporary files of downloads and
-/// local copies (`.NAME.storage-tmp-*`) and ZIP scratch directories (`.storage-zip-*`).
-/// Symbolic links are not followed.
+/// local copies (`.NAME.storage-tmp-*`), ZIP scratch directories (`.storage-zip-*`) and
+/// the scratch directories of extracting downloads (`.storage-extract-*`). Symbolic links are not followed.
 fn local_leftovers(dir: &Path) -> storage::Result<Vec<Leftover>> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -195,7 +196,8 @@ fn local_leftovers(dir: &Path) -> storage::Result<Vec<Leftover>> {
             let path = entry.path();
             let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
             let temp_file = meta.is_file() && name.starts_with('.') && name.contains(".storage-tmp-");
-            let scratch_dir = meta.is_dir() && name.starts_with(".storage-zip-");
+            let scratch_dir =
+                meta.is_dir() && (name.starts_with(".storage-zip-") || name.starts_with(storage::ops::SCRATCH_PREFIX));
             if temp_file || scratch_dir {
                 let rel = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
                 found.push(Leftover {

@@ -295,7 +295,7 @@ impl Drop for TempFile {
 
 /// The last `/`-separated segment of `key`, as a file name: refused when there is none
 /// (`dir/`) or it would name a directory (`.`, `..`).
-fn base_name(key: &str) -> Result<&str> {
+pub(super) fn base_name(key: &str) -> Result<&str> {
     match key.rsplit('/').next() {
         Some(name) if !name.is_empty() && name != "." && name != ".." => Ok(name),
         _ => Err(Error::new(

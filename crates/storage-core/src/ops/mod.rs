@@ -16,6 +16,8 @@
 mod budget;
 mod cancelled;
 pub(crate) mod checksum;
+#[cfg(feature = "decompress")]
+mod decompress;
 mod download;
 mod manage;
 mod open;
@@ -41,6 +43,11 @@ use crate::payload::ByteStream;
 
 pub use budget::{MemoryBudget, Reservation};
 pub use cancelled::{CancelledAborts, cancelled_aborts, finish_cancelled_aborts};
+#[cfg(feature = "decompress")]
+pub use decompress::{
+    ArchiveFormat, CODE_ARCHIVE_BOMB, CODE_ARCHIVE_CORRUPT, CODE_ARCHIVE_UNSUPPORTED, DecompressOptions, Downloaded,
+    SCRATCH_PREFIX, download,
+};
 pub(crate) use open::io_error;
 pub use open::{OpenExt, storage_error};
 pub use progress::{Nested, NoProgress, Progress};
@@ -120,6 +127,21 @@ pub trait DriverExt: Driver {
         options: &DownloadOptions,
     ) -> Result<Object> {
         download_with_defaults(self, container, key, dest, options, true).await
+    }
+
+    /// Downloads into the directory `local_dir`, extracting `.zip`, `.gz`, `.tar` and
+    /// `.tar.gz` archives on the way down unless `options.decompress` is off (Inductiva's
+    /// `download(remote_path, local_dir, decompress=True)`): streamed, all or nothing,
+    /// hostile archives refused; see [`download`].
+    #[cfg(feature = "decompress")]
+    async fn download_into(
+        &self,
+        container: &str,
+        key: &str,
+        local_dir: &Path,
+        options: &DecompressOptions,
+    ) -> Result<Downloaded> {
+        decompress::download(self, container, key, local_dir, options).await
     }
 
     /// The object's data as a stream of `chunk_size`-byte chunks (the last may be
