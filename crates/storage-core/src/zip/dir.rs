@@ -9,23 +9,26 @@ use tokio::io::BufWriter;
 use super::format::{LOCAL_LEN, RawEntry};
 use super::names::member_path;
 use super::read::{Archive, check_entry, extract_entry};
-use super::{ZipLimits, bomb, unsupported};
+use super::{ZipEntry, ZipLimits, bomb, unsupported};
 use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsio::temp_path_beside;
 
 /// The members `member` selects: `""` is the whole archive; a name ending in `/` is a
 /// folder; a file's exact name is that file; otherwise a name with a directory entry or
-/// members under `name/` is a folder.
-pub(super) fn select<'a>(entries: &'a [RawEntry], member: &str) -> Result<Vec<&'a RawEntry>> {
+/// members under `name/` is a folder. Also returns the folder the selection is relative
+/// to: the folder itself, or a file's parent (`a/b.txt` -> `a/`).
+pub(super) fn select<'a>(entries: &'a [RawEntry], member: &str) -> Result<(Vec<&'a RawEntry>, String)> {
     let under =
         |prefix: &str| -> Vec<&'a RawEntry> { entries.iter().filter(|e| e.entry.name.starts_with(prefix)).collect() };
-    let chosen = if member.is_empty() || member.ends_with('/') {
-        under(member)
+    let (chosen, base) = if member.is_empty() || member.ends_with('/') {
+        (under(member), member.to_owned())
     } else if let Some(file) = entries.iter().rev().find(|e| e.entry.name == member && !e.entry.is_dir) {
-        vec![file]
+        let parent = member.rfind('/').map(|i| &member[..=i]).unwrap_or("");
+        (vec![file], parent.to_owned())
     } else {
-        under(&format!("{member}/"))
+        let folder = format!("{member}/");
+        (under(&folder), folder)
     };
     if chosen.is_empty() {
         return Err(Error::new(
@@ -33,7 +36,16 @@ pub(super) fn select<'a>(entries: &'a [RawEntry], member: &str) -> Result<Vec<&'
             format!("the archive has no member or folder {member:?}"),
         ));
     }
-    Ok(chosen)
+    Ok((chosen, base))
+}
+
+/// Where [`extract_all`] puts members, and which.
+pub(super) struct Layout<'f> {
+    /// Paths relative to the selected folder (`cp -r` of a folder), not the archive root
+    /// (`unzip -d`).
+    pub relative: bool,
+    /// Only files whose path (as laid out) it accepts; directory entries are then skipped.
+    pub filter: Option<&'f (dyn Fn(&str) -> bool + Send + Sync)>,
 }
 
 /// One member to write, with its checked relative path.
@@ -44,12 +56,25 @@ struct Planned<'a> {
 
 /// Checks every selected member before anything is written: names, symbolic links,
 /// methods, sizes and ratios, the total size.
-fn plan<'a>(chosen: &[&'a RawEntry], limits: &ZipLimits) -> Result<Vec<Planned<'a>>> {
+fn plan<'a>(chosen: &[&'a RawEntry], base: &str, layout: &Layout<'_>, limits: &ZipLimits) -> Result<Vec<Planned<'a>>> {
     let mut out = Vec::with_capacity(chosen.len());
     let mut total = 0u64;
+    let base_path = member_path(base)?;
     for raw in chosen {
         let e = &raw.entry;
-        let rel = member_path(&e.name)?;
+        let mut rel = member_path(&e.name)?;
+        if layout.relative {
+            rel = rel.strip_prefix(&base_path).map(Path::to_path_buf).unwrap_or(rel);
+            if e.is_dir && rel.as_os_str().is_empty() {
+                continue; // the selected folder itself: the destination
+            }
+        }
+        if let Some(accept) = layout.filter {
+            let text = rel.to_string_lossy().replace('\\', "/");
+            if e.is_dir || !accept(&text) {
+                continue;
+            }
+        }
         if raw.is_symlink() {
             return Err(unsupported(format!(
                 "member {:?} is a symbolic link; links are never extracted (they could point out of the destination)",
@@ -174,7 +199,34 @@ async fn write_file<D: Driver + ?Sized>(
         return Err(Error::new(ErrorKind::InvalidObjectName, format!("member {name:?} has no file name")));
     };
     let target = parent.join(file_name);
-    if let Ok(m) = tokio::fs::symlink_metadata(&target).await
+    write_to(driver, archive, &p.raw.entry, &target, limits).await?;
+    Ok(target)
+}
+
+/// Removes a temporary file when dropped unless disarmed: an extraction that fails or
+/// whose future is dropped (Ctrl-C) leaves nothing behind.
+struct TempGuard(Option<PathBuf>);
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Extracts one file member to `target` (an existing directory's entry): into a new
+/// temporary file beside it, synced, then renamed over `target` once the size and CRC-32
+/// are verified. Refuses a `target` that is a directory.
+pub(super) async fn write_to<D: Driver + ?Sized>(
+    driver: &D,
+    archive: &Archive<'_>,
+    entry: &ZipEntry,
+    target: &Path,
+    limits: &ZipLimits,
+) -> Result<()> {
+    let name = entry.name.as_str();
+    if let Ok(m) = tokio::fs::symlink_metadata(target).await
         && m.is_dir()
     {
         return Err(Error::new(
@@ -182,7 +234,7 @@ async fn write_file<D: Driver + ?Sized>(
             format!("member {name:?}: {} exists and is a directory", target.display()),
         ));
     }
-    let tmp = temp_path_beside(&target);
+    let tmp = temp_path_beside(target);
     // create_new: never opens an existing file, nor follows a link planted at that name.
     let file = tokio::fs::OpenOptions::new()
         .write(true)
@@ -190,22 +242,45 @@ async fn write_file<D: Driver + ?Sized>(
         .open(&tmp)
         .await
         .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-    let outcome = async {
-        let mut w = BufWriter::with_capacity(256 * 1024, file);
-        extract_entry(driver, archive, &p.raw.entry, limits, &mut w).await?;
-        let file = w.into_inner();
-        file.sync_all().await.map_err(|e| Error::io(format!("syncing {}", tmp.display()), e))?;
-        drop(file);
-        tokio::fs::rename(&tmp, &target)
-            .await
-            .map_err(|e| Error::io(format!("moving member {name:?} into {}", target.display()), e))
-    }
-    .await;
-    if let Err(e) = outcome {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(e);
-    }
-    Ok(target)
+    let mut guard = TempGuard(Some(tmp.clone()));
+    let mut w = BufWriter::with_capacity(256 * 1024, file);
+    extract_entry(driver, archive, entry, limits, &mut w).await?;
+    let file = w.into_inner();
+    file.sync_all().await.map_err(|e| Error::io(format!("syncing {}", tmp.display()), e))?;
+    drop(file);
+    tokio::fs::rename(&tmp, target)
+        .await
+        .map_err(|e| Error::io(format!("moving member {name:?} into {}", target.display()), e))?;
+    guard.0 = None;
+    Ok(())
+}
+
+/// Extracts the one file member named `member` to `target`, after the checks
+/// [`extract_all`] makes (name, link, encryption, method, sizes).
+pub(super) async fn extract_file<D: Driver + ?Sized>(
+    driver: &D,
+    archive: &Archive<'_>,
+    entries: &[RawEntry],
+    member: &str,
+    target: &Path,
+    limits: &ZipLimits,
+) -> Result<ZipEntry> {
+    let Some(raw) = entries.iter().rev().find(|e| e.entry.name == member && !e.entry.is_dir) else {
+        let folder = format!("{}/", member.trim_end_matches('/'));
+        let why = if entries.iter().any(|e| e.entry.name.starts_with(&folder)) {
+            "it is a folder"
+        } else {
+            "there is no such member"
+        };
+        return Err(Error::new(
+            ErrorKind::ObjectDoesNotExist,
+            format!("the archive has no file member {member:?}: {why}"),
+        ));
+    };
+    let layout = Layout { relative: false, filter: None };
+    plan(&[raw], "", &layout, limits)?;
+    write_to(driver, archive, &raw.entry, target, limits).await?;
+    Ok(raw.entry.clone())
 }
 
 /// Extracts the selected members under `dest` (created if missing), in archive order.
@@ -215,10 +290,11 @@ pub(super) async fn extract_all<D: Driver + ?Sized>(
     entries: &[RawEntry],
     member: &str,
     dest: &Path,
+    layout: &Layout<'_>,
     limits: &ZipLimits,
 ) -> Result<Vec<PathBuf>> {
-    let chosen = select(entries, member)?;
-    let planned = plan(&chosen, limits)?;
+    let (chosen, base) = select(entries, member)?;
+    let planned = plan(&chosen, &base, layout, limits)?;
     tokio::fs::create_dir_all(dest).await.map_err(|e| Error::io(format!("creating {}", dest.display()), e))?;
     let mut written = Vec::with_capacity(planned.len());
     for p in &planned {

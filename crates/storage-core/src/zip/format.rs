@@ -6,6 +6,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 
 use super::names::decode_name;
+use super::times::ExtraTimes;
 use super::{ZipEntry, ZipLimits, ZipMethod, bomb, corrupt, unsupported};
 use crate::error::Result;
 
@@ -253,6 +254,12 @@ pub(super) struct RawEntry {
     pub flags: u16,
     pub version_made_by: u16,
     pub external_attributes: u32,
+    /// Length of the stored name, and of the central extra block (the local header's are
+    /// usually the same, which sizes the read of the local header).
+    pub name_len: u16,
+    pub extra_len: u16,
+    /// UTC times from the central extra block.
+    pub times: ExtraTimes,
 }
 
 /// Unix file type bits of the external attributes.
@@ -338,6 +345,9 @@ fn parse_central_header(r: &mut Reader<'_>, index: u64, count: u64) -> Result<Ra
         flags: f.flags,
         version_made_by: f.made_by,
         external_attributes: f.external,
+        name_len: f.name_len,
+        extra_len: f.extra_len,
+        times: ExtraTimes::parse(extra, true),
     })
 }
 

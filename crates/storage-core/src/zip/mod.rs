@@ -10,7 +10,18 @@
 //!   `compressed_size` bytes, streamed and inflated incrementally (stored and deflate),
 //!   with the CRC-32 and the size checked at the end.
 //! - [`extract_to_dir`]: a file, a folder (recursively) or the whole archive into a local
-//!   directory, each file written to a temporary file and renamed into place.
+//!   directory, each file written to a temporary file and renamed into place;
+//!   [`extract_to_dir_opts`] lays a folder out relative to itself (as `cp -r` does) and
+//!   filters; [`extract_to_file`] writes one member to a path of the caller's choosing.
+//! - [`get_zip_contents`] / [`get_file_range`] (Inductiva's calls): a folder of the
+//!   archive, top level or recursive, as a [`ZipArchiveInfo`] whose members carry the
+//!   byte range of their compressed data ([`ZipFileInfo::range_start`], `range_end`
+//!   exclusive), read from the central directory plus the members' local headers
+//!   (coalesced range reads, never the data). Any HTTP client can then fetch a member
+//!   with `Range: bytes={range_start}-{range_end - 1}` and inflate it (raw deflate).
+//! - [`resolve`] / [`resolve_folder`]: keys that cross into an archive
+//!   (`runs/1/output.zip/logs/stdout.txt`). An object with the exact key always wins;
+//!   else the longest prefix ending in `.zip` that is an existing object is the archive.
 //!
 //! The reads of a listing are pinned to the ETag `head_object` returned when the driver
 //! honours `If-Match` ([`crate::Capabilities::conditional_get_etag`]), so an archive
@@ -47,8 +58,17 @@
 //! else as UTF-8 when the archive was made on a host other than MS-DOS/Windows/OS/2 and
 //! the bytes are valid UTF-8 (what Info-ZIP's `zip` on Unix and macOS write); else as
 //! code page 437 through a full table (every byte maps to one character: nothing is lost
-//! or merged). [`ZipEntry::modified`] is the MS-DOS date and time stored in the
-//! central directory: the archiver's local time, no time zone, 2-second resolution.
+//! or merged).
+//!
+//! # Times and their zones
+//!
+//! [`ZipEntry::modified`] is the MS-DOS date and time stored in the central directory:
+//! the archiving machine's local wall-clock time, no time zone recorded, 2-second
+//! resolution. [`ZipFileInfo::modified`] says which it is: [`ZipTimestamp::Utc`] when an
+//! Info-ZIP extended timestamp extra field (0x5455, written by `zip` on Unix unless `-X`;
+//! the local header's copy first, then the central one) or an NTFS extra field (0x000A,
+//! Windows tools) gives a UTC instant, else [`ZipTimestamp::Local`] with the MS-DOS
+//! value. [`ZipFileInfo::created`] is set only when such a field records a creation time.
 //!
 //! Not supported: encryption, compression methods other than stored and deflate, split
 //! or spanned archives, archives with data prepended before the first member whose
@@ -73,19 +93,29 @@
 //! # }
 //! ```
 
+mod contents;
 mod dir;
 mod format;
 mod names;
 mod read;
+mod resolve;
 #[cfg(test)]
 mod tests;
+mod times;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use tokio::io::AsyncWrite;
 
+pub use contents::{
+    ZipArchiveInfo, ZipContentsOptions, ZipFileInfo, ZipFileRange, get_file_range, get_file_range_with,
+    get_zip_contents, get_zip_contents_with,
+};
 pub use names::member_path;
+pub use resolve::{ArchivePath, archive_candidates, resolve, resolve_folder};
+pub use times::ZipTimestamp;
 
 use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
@@ -220,8 +250,8 @@ pub async fn list_with<D>(driver: &D, container: &str, key: &str, limits: &ZipLi
 where
     D: Driver + ?Sized,
 {
-    let (_, raw) = list_raw(driver, container, key, limits).await.map_err(|e| context(e, driver, container, key))?;
-    Ok(raw.into_iter().map(|r| r.entry).collect())
+    let parsed = list_raw(driver, container, key, limits).await.map_err(|e| context(e, driver, container, key))?;
+    Ok(parsed.entries.into_iter().map(|r| r.entry).collect())
 }
 
 /// Writes the content of `entry` (from [`list`]) to `out`, with the default
@@ -298,8 +328,90 @@ where
     D: Driver + ?Sized,
 {
     let run = async {
-        let (archive, raw) = list_raw(driver, container, key, limits).await?;
-        dir::extract_all(driver, &archive, &raw, member, dest, limits).await
+        let parsed = list_raw(driver, container, key, limits).await?;
+        let layout = dir::Layout { relative: false, filter: None };
+        dir::extract_all(driver, &parsed.archive, &parsed.entries, member, dest, &layout, limits).await
+    };
+    run.await.map_err(|e| context(e, driver, container, key))
+}
+
+/// A predicate over extracted paths (see [`ExtractOptions::filter`]).
+pub type MemberFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// What [`extract_to_dir_opts`] extracts and where it puts it.
+#[derive(Clone, Default)]
+pub struct ExtractOptions {
+    /// Safety limits.
+    pub limits: ZipLimits,
+    /// Lay members out relative to the selected folder, as `cp -r` copies a folder
+    /// (`logs/a.txt` of the folder `logs/` goes to `dest/a.txt`; a single file goes to
+    /// `dest/its-file-name`), instead of under their full archive path (`unzip -d`).
+    pub relative: bool,
+    /// Extract only the files whose path (as laid out under `dest`, `/`-separated) this
+    /// accepts; directory entries are then not created on their own.
+    pub filter: Option<MemberFilter>,
+}
+
+impl std::fmt::Debug for ExtractOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtractOptions")
+            .field("limits", &self.limits)
+            .field("relative", &self.relative)
+            .field("filter", &self.filter.as_ref().map(|_| "Fn(&str) -> bool"))
+            .finish()
+    }
+}
+
+/// [`extract_to_dir`] with a layout, a filter and limits: the same checks before anything
+/// is written, the same temporary file and rename per member.
+pub async fn extract_to_dir_opts<D>(
+    driver: &D,
+    container: &str,
+    key: &str,
+    member: &str,
+    dest: &Path,
+    options: &ExtractOptions,
+) -> Result<Vec<PathBuf>>
+where
+    D: Driver + ?Sized,
+{
+    let run = async {
+        let parsed = list_raw(driver, container, key, &options.limits).await?;
+        let layout = dir::Layout { relative: options.relative, filter: options.filter.as_deref() };
+        dir::extract_all(driver, &parsed.archive, &parsed.entries, member, dest, &layout, &options.limits).await
+    };
+    run.await.map_err(|e| context(e, driver, container, key))
+}
+
+/// Extracts the file member named `member` (its exact name) to the path `target`, with the
+/// default [`ZipLimits`]; returns the member. The content goes to a new temporary file
+/// beside `target`, synced and renamed over it once its size and CRC-32 are verified: a
+/// failed or interrupted extraction leaves `target` as it was and no temporary file. The
+/// member's name is checked as [`extract_to_dir`] checks it (a hostile name is refused
+/// even though it does not choose the path); a folder or a missing member is
+/// `ObjectDoesNotExist`; the parent of `target` must exist.
+pub async fn extract_to_file<D>(driver: &D, container: &str, key: &str, member: &str, target: &Path) -> Result<ZipEntry>
+where
+    D: Driver + ?Sized,
+{
+    extract_to_file_with(driver, container, key, member, target, &ZipLimits::default()).await
+}
+
+/// [`extract_to_file`] with explicit limits.
+pub async fn extract_to_file_with<D>(
+    driver: &D,
+    container: &str,
+    key: &str,
+    member: &str,
+    target: &Path,
+    limits: &ZipLimits,
+) -> Result<ZipEntry>
+where
+    D: Driver + ?Sized,
+{
+    let run = async {
+        let parsed = list_raw(driver, container, key, limits).await?;
+        dir::extract_file(driver, &parsed.archive, &parsed.entries, member, target, limits).await
     };
     run.await.map_err(|e| context(e, driver, container, key))
 }
@@ -308,14 +420,18 @@ fn context<D: Driver + ?Sized>(e: Error, driver: &D, container: &str, key: &str)
     e.or_context(&driver.info().name, Some(container), Some(key))
 }
 
-/// Reads the central directory: the parsed entries, and the archive handle (ETag-pinned)
-/// to extract them with.
-async fn list_raw<'a, D>(
-    driver: &D,
-    container: &'a str,
-    key: &'a str,
-    limits: &ZipLimits,
-) -> Result<(Archive<'a>, Vec<RawEntry>)>
+/// A central directory read: the archive handle (ETag-pinned) to read members with, the
+/// parsed entries, the archive's size and where member data must end (the central
+/// directory's offset).
+struct Parsed<'a> {
+    archive: Archive<'a>,
+    entries: Vec<RawEntry>,
+    size: u64,
+    data_end: u64,
+}
+
+/// Reads the central directory.
+async fn list_raw<'a, D>(driver: &D, container: &'a str, key: &'a str, limits: &ZipLimits) -> Result<Parsed<'a>>
 where
     D: Driver + ?Sized,
 {
@@ -383,5 +499,5 @@ where
         read_range(driver, &archive, dir.cd_offset, dir.cd_size, "the central directory").await?
     };
     let entries = parse_central_directory(&cd, dir.entries, dir.cd_offset)?;
-    Ok((archive, entries))
+    Ok(Parsed { archive, entries, size, data_end: dir.cd_offset })
 }

@@ -21,6 +21,9 @@ pub struct Member {
     pub stored_bytes: Option<Vec<u8>>,
     pub offset: Option<u64>,
     pub zip64: bool,
+    /// Extra fields of the local header, and added to the central header's.
+    pub local_extra: Vec<u8>,
+    pub central_extra: Vec<u8>,
 }
 
 impl Member {
@@ -38,6 +41,8 @@ impl Member {
             stored_bytes: None,
             offset: None,
             zip64: false,
+            local_extra: Vec::new(),
+            central_extra: Vec::new(),
         }
     }
 
@@ -120,8 +125,9 @@ impl Builder {
             u32le(&mut out, csize as u32);
             u32le(&mut out, usize_ as u32);
             u16le(&mut out, m.name.len() as u16);
-            u16le(&mut out, 0);
+            u16le(&mut out, m.local_extra.len() as u16);
             out.extend_from_slice(&m.name);
+            out.extend_from_slice(&m.local_extra);
             out.extend_from_slice(&payload);
             // Central header.
             let offset = m.offset.unwrap_or(offset);
@@ -133,6 +139,7 @@ impl Builder {
                 u64le(&mut extra, csize);
                 u64le(&mut extra, offset);
             }
+            extra.extend_from_slice(&m.central_extra);
             let sat = |x: u64| if m.zip64 { u32::MAX } else { x as u32 };
             u32le(&mut central, 0x0201_4b50);
             u16le(&mut central, m.made_by);

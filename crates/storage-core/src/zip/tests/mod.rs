@@ -3,6 +3,7 @@
 //! archives built here.
 
 mod builder;
+mod contents;
 
 use std::io::Read;
 use std::path::Path;
