@@ -73,6 +73,8 @@ pub use options::{
 pub use payload::{ByteStream, GetResult, Payload};
 pub use registry::{DriverConfig, DriverFactory, Location, MemoryFactory, Registry, StorageUrl};
 #[cfg(feature = "tree")]
+pub use tree::ExportOptions;
+#[cfg(feature = "tree")]
 pub use tree::{DirEntry, Filter, ListdirOptions, Order, TreeExt, TreeOptions, TreeReport, Usage};
 pub use validate::ContainerNameRules;
 

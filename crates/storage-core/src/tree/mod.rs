@@ -81,7 +81,7 @@ pub use listdir::{
     usage_by_container,
 };
 pub use local::{download_dir, upload_dir};
-pub use remote::{copy_object_between, copy_object_between_with, copy_tree, remove_tree};
+pub use remote::{ExportOptions, copy_object_between, copy_object_between_with, copy_tree, export, remove_tree};
 
 /// How a tree operation runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -298,6 +298,21 @@ pub trait TreeExt: Driver {
         options: &TreeOptions,
     ) -> Result<TreeReport> {
         remote::copy_tree(self, src_container, src_prefix, dst, dst_container, dst_prefix, options).await
+    }
+
+    /// Copies a file or a folder to `dst` (this driver or another) with the part size,
+    /// concurrency and progress of `options` (Inductiva's `export`); see [`export`].
+    #[allow(clippy::too_many_arguments)]
+    async fn export<D2: Driver + ?Sized>(
+        &self,
+        src_container: &str,
+        src_path: &str,
+        dst: &D2,
+        dst_container: &str,
+        dst_path: &str,
+        options: &ExportOptions,
+    ) -> Result<TreeReport> {
+        remote::export(self, src_container, src_path, dst, dst_container, dst_path, options).await
     }
 
     /// Deletes the objects under `prefix` that the filter takes; see [`remove_tree`].

@@ -1,6 +1,8 @@
 //! Copies between drivers (or within one) and filtered removals.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
@@ -9,7 +11,7 @@ use crate::driver::Driver;
 use crate::error::{Error, ErrorKind, Result};
 use crate::object::Object;
 use crate::ops::checksum::StreamTap;
-use crate::ops::{DriverExt, MemoryBudget, TransferOptions};
+use crate::ops::{DriverExt, MemoryBudget, Progress, TransferOptions};
 use crate::options::{CopyOptions, GetOptions, PutOptions};
 use crate::payload::Payload;
 
@@ -156,31 +158,51 @@ pub async fn copy_tree<D1: Driver + ?Sized, D2: Driver + ?Sized>(
         && src_container == dst_container
         && (dst_prefix.starts_with(&src_prefix) || src_prefix.starts_with(&dst_prefix));
     let listing = objects_under(src, src_container, &src_prefix);
-    let budget = MemoryBudget::for_transfer(&TransferOptions::default());
-    let (budget, src_p, dst_p) = (&budget, &src_prefix, &dst_prefix);
-    let work = |o: Object| async move {
-        let _held = budget.reserve(o.size).await;
-        copy_one(src, src_container, src_p, dst, dst_container, dst_p, o, options).await
-    };
+    let sides = Sides { src, src_container, src_prefix: &src_prefix, dst, dst_container, dst_prefix: &dst_prefix };
+    let transfer = TransferOptions::default();
     if overlapping {
         let all: Vec<Object> = listing.try_collect().await?;
-        drive(stream::iter(all.into_iter().map(Ok)), options.concurrency, TreeReport::default(), work).await
+        copy_objects(&sides, stream::iter(all.into_iter().map(Ok)), options, &transfer).await
     } else {
-        drive(listing, options.concurrency, TreeReport::default(), work).await
+        copy_objects(&sides, listing, options, &transfer).await
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Both ends of a tree copy, the prefixes as folders.
+struct Sides<'a, D1: ?Sized, D2: ?Sized> {
+    src: &'a D1,
+    src_container: &'a str,
+    src_prefix: &'a str,
+    dst: &'a D2,
+    dst_container: &'a str,
+    dst_prefix: &'a str,
+}
+
+/// Copies the listed objects, `options.concurrency` at a time, each with `transfer`'s
+/// settings, within one memory budget of `transfer`'s size.
+async fn copy_objects<D1: Driver + ?Sized, D2: Driver + ?Sized>(
+    sides: &Sides<'_, D1, D2>,
+    objects: impl futures::Stream<Item = Result<Object>>,
+    options: &TreeOptions,
+    transfer: &TransferOptions,
+) -> Result<TreeReport> {
+    let budget = MemoryBudget::for_transfer(transfer);
+    let budget = &budget;
+    let work = |o: Object| async move {
+        let _held = budget.reserve(o.size).await;
+        copy_one(sides, o, options, transfer).await
+    };
+    drive(objects, options.concurrency, TreeReport::default(), work).await
+}
+
 async fn copy_one<D1: Driver + ?Sized, D2: Driver + ?Sized>(
-    src: &D1,
-    src_container: &str,
-    src_prefix: &str,
-    dst: &D2,
-    dst_container: &str,
-    dst_prefix: &str,
+    sides: &Sides<'_, D1, D2>,
     object: Object,
     options: &TreeOptions,
+    transfer: &TransferOptions,
 ) -> Outcome {
+    let (src, src_container, src_prefix) = (sides.src, sides.src_container, sides.src_prefix);
+    let (dst, dst_container, dst_prefix) = (sides.dst, sides.dst_container, sides.dst_prefix);
     let Some(rel) = object.name.strip_prefix(src_prefix) else {
         let e = Error::new(ErrorKind::Backend, format!("the listing under {src_prefix:?} returned {:?}", object.name));
         return Outcome::Failed(object.name.clone(), e.with_object(src_container, &object.name));
@@ -199,11 +221,183 @@ async fn copy_one<D1: Driver + ?Sized, D2: Driver + ?Sized>(
     if options.dry_run {
         return Outcome::Done(object.size);
     }
-    let transfer = TransferOptions::default();
-    match copy_between(src, src_container, &object.name, dst, dst_container, &dst_key, &transfer).await {
+    match copy_reported(src, src_container, &object.name, dst, dst_container, &dst_key, transfer).await {
         Ok(_) => Outcome::Done(object.size),
         Err(e) => Outcome::Failed(object.name, e),
     }
+}
+
+/// One object's share of a progress shared by many copies: forwards its bytes and its
+/// completion, never a `start` of its own, and remembers what was reported so that what
+/// was not (all of a server-side copy) is reported once the copy is done.
+struct Share {
+    parent: Arc<dyn Progress>,
+    reported: AtomicU64,
+    done: AtomicBool,
+}
+
+impl Progress for Share {
+    fn bytes(&self, n: u64) {
+        self.reported.fetch_add(n, Ordering::Relaxed);
+        self.parent.bytes(n);
+    }
+    fn object_done(&self, key: &str) {
+        self.done.store(true, Ordering::Relaxed);
+        self.parent.object_done(key);
+    }
+}
+
+/// [`copy_between`] reporting to `transfer`'s progress as one object of many: exactly
+/// its size in bytes once it is done (streamed bytes as they go, the rest at the end)
+/// and its completion under `dst_key`.
+#[allow(clippy::too_many_arguments)]
+async fn copy_reported<D1: Driver + ?Sized, D2: Driver + ?Sized>(
+    src: &D1,
+    src_container: &str,
+    src_key: &str,
+    dst: &D2,
+    dst_container: &str,
+    dst_key: &str,
+    transfer: &TransferOptions,
+) -> Result<Object> {
+    let Some(parent) = transfer.progress.clone() else {
+        return copy_between(src, src_container, src_key, dst, dst_container, dst_key, transfer).await;
+    };
+    let share = Arc::new(Share { parent, reported: AtomicU64::new(0), done: AtomicBool::new(false) });
+    let t = TransferOptions { progress: Some(share.clone()), ..transfer.clone() };
+    let object = copy_between(src, src_container, src_key, dst, dst_container, dst_key, &t).await?;
+    let reported = share.reported.load(Ordering::Relaxed);
+    if object.size > reported {
+        share.parent.bytes(object.size - reported);
+    }
+    if !share.done.load(Ordering::Relaxed) {
+        share.parent.object_done(dst_key);
+    }
+    Ok(object)
+}
+
+/// How [`export`] copies (Inductiva's `export(path, destination, part_size)`).
+#[derive(Debug, Clone, Default)]
+pub struct ExportOptions {
+    /// Objects of a folder copied at once (`concurrency`), which ones (`filter`),
+    /// whether existing destinations are replaced (`overwrite`), `dry_run`.
+    pub tree: TreeOptions,
+    /// How each object is copied when it is streamed: `part_size`, `concurrency` (parts
+    /// in flight per object), `verify`, and the `progress` that the whole export reports
+    /// to: one `start` with the totals, then bytes and completions of every object
+    /// (a server-side copy's bytes when it is done).
+    pub transfer: TransferOptions,
+}
+
+impl ExportOptions {
+    /// Parts of `part_size` bytes (raised to the destination's minimum): an object larger
+    /// than one part is written as a multipart upload, a smaller one with one request.
+    pub fn with_part_size(mut self, part_size: u64) -> Self {
+        self.transfer.part_size = part_size;
+        self.transfer.single_put_threshold = part_size;
+        self.transfer.download_part_size = part_size;
+        self
+    }
+    /// Parts in flight per object.
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.transfer.concurrency = concurrency;
+        self
+    }
+    /// Objects of a folder in flight.
+    pub fn with_objects_in_flight(mut self, n: usize) -> Self {
+        self.tree.concurrency = n;
+        self
+    }
+    /// Reports progress to `progress`.
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.transfer.progress = Some(progress);
+        self
+    }
+}
+
+/// Copies a file or a folder from `src` to `dst`, which may be different drivers (S3 to
+/// GCS, local to Azure...), with the part size and concurrency of `options`: Inductiva's
+/// `export`.
+///
+/// - `src_path` names an object when one exists at that key: it is copied to `dst_path`,
+///   or into it (`dst_path` + its base name) when `dst_path` is empty or ends with `/`.
+///   A failure is the call's error.
+/// - Otherwise (or when it is empty or ends with `/`) it names a folder: every object
+///   under it is copied under the folder `dst_path`, keeping the paths relative to it,
+///   as [`copy_tree`] does, and failures are collected in [`TreeReport::failed`]. A folder
+///   with no object is `ObjectDoesNotExist` (nothing to export is an error, not an empty
+///   success).
+/// - Within one driver instance with server-side `copy`, the backend copies the data;
+///   otherwise it is streamed through a multipart upload of `part_size` parts,
+///   `concurrency` at a time, every copy verified ([`copy_object_between`]).
+/// - Progress: one `start` with the totals (bytes and objects of the file or of the
+///   folder's objects the filter takes), then every object's bytes and completion; when
+///   the export succeeds the bytes reported add up to the total.
+/// - Without `overwrite`, an object whose destination exists is skipped (and not
+///   reported in the progress).
+#[allow(clippy::too_many_arguments)]
+pub async fn export<D1: Driver + ?Sized, D2: Driver + ?Sized>(
+    src: &D1,
+    src_container: &str,
+    src_path: &str,
+    dst: &D2,
+    dst_container: &str,
+    dst_path: &str,
+    options: &ExportOptions,
+) -> Result<TreeReport> {
+    let progress = options.transfer.progress();
+    if !src_path.is_empty() && !src_path.ends_with('/') {
+        match src.head_object(src_container, src_path).await {
+            Ok(object) => {
+                let name = src_path.rsplit('/').next().unwrap_or(src_path);
+                let dst_key = if dst_path.is_empty() || dst_path.ends_with('/') {
+                    format!("{dst_path}{name}")
+                } else {
+                    dst_path.to_owned()
+                };
+                let mut report = TreeReport::default();
+                if !options.tree.overwrite {
+                    match dst.head_object(dst_container, &dst_key).await {
+                        Ok(_) => {
+                            report.skipped += 1;
+                            return Ok(report);
+                        }
+                        Err(e) if e.kind() == ErrorKind::ObjectDoesNotExist => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                progress.start(Some(object.size), Some(1));
+                if !options.tree.dry_run {
+                    copy_reported(src, src_container, src_path, dst, dst_container, &dst_key, &options.transfer)
+                        .await?;
+                }
+                report.objects = 1;
+                report.bytes = object.size;
+                return Ok(report);
+            }
+            Err(e) if e.kind() == ErrorKind::ObjectDoesNotExist => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let src_prefix = folder(src_path);
+    let dst_prefix = folder(dst_path);
+    // Listed in full first: the totals, and no copy ever listed again when the folders
+    // overlap.
+    let all: Vec<Object> = objects_under(src, src_container, &src_prefix).try_collect().await?;
+    if all.is_empty() {
+        return Err(Error::new(
+            ErrorKind::ObjectDoesNotExist,
+            format!("there is no object {src_path:?} nor any object under {src_prefix:?}; nothing was exported"),
+        )
+        .with_object(src_container, src_path));
+    }
+    let taken = all
+        .iter()
+        .filter(|o| o.name.strip_prefix(src_prefix.as_str()).is_some_and(|rel| options.tree.filter.matches(rel)));
+    let (count, bytes) = taken.fold((0u64, 0u64), |(n, b), o| (n + 1, b + o.size));
+    progress.start(Some(bytes), Some(count));
+    let sides = Sides { src, src_container, src_prefix: &src_prefix, dst, dst_container, dst_prefix: &dst_prefix };
+    copy_objects(&sides, stream::iter(all.into_iter().map(Ok)), &options.tree, &options.transfer).await
 }
 
 /// Deletes every object under `prefix` that the filter takes, with
