@@ -219,11 +219,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Method::Get)]
         method: Method,
     },
-    /// Space used under a URL.
+    /// Space used under a URL, or in every container of a backend (no URL, or `scheme://`).
     #[command(disable_help_flag = true)]
     Du {
-        /// `scheme://container/prefix`.
-        url: String,
+        /// `scheme://container/prefix`; `scheme://`: every container of that backend;
+        /// omitted: every container of the default backend.
+        url: Option<String>,
         /// Only the total.
         #[arg(short, long)]
         summarize: bool,
@@ -273,10 +274,13 @@ pub enum Command {
         #[command(subcommand)]
         command: ZipCommand,
     },
-    /// One level under a URL, ordered, with per-prefix sizes.
+    /// One level under a URL, ordered, as a table with a header row, human sizes and UTC
+    /// times (one JSON object per entry with --json); a backend's containers with no URL
+    /// or `scheme://`.
     Listdir {
-        /// `scheme://container/prefix`.
-        url: String,
+        /// `scheme://container/prefix`; `scheme://`: the backend's containers; omitted: the
+        /// default backend's containers.
+        url: Option<String>,
         /// Sort key.
         #[arg(long, value_enum, default_value_t = Order::Name)]
         order_by: Order,
@@ -286,6 +290,10 @@ pub enum Command {
         /// At most N entries.
         #[arg(long, value_name = "N")]
         max: Option<usize>,
+        /// Leave sub-folders and containers unsized (sizing lists every object under each
+        /// one); they show `-`.
+        #[arg(long)]
+        no_sizes: bool,
     },
 }
 

@@ -90,6 +90,43 @@ pub fn remote(storage: &Storage, arg: &str) -> Result<Remote, Failure> {
     }
 }
 
+/// What `du` and `listdir` take: a whole backend or a place inside a container.
+pub enum Scope {
+    /// Every container of a backend (no URL: the default backend; or `scheme://`).
+    Backend {
+        /// The driver.
+        driver: Arc<dyn Driver>,
+        /// `scheme://`, for messages and output.
+        url: String,
+    },
+    /// A container, or a prefix in it.
+    Remote(Remote),
+}
+
+/// Resolves an optional URL to a [`Scope`]: none is the default backend, `scheme://` a
+/// whole backend, anything else must be a remote URL naming a container.
+pub fn scope(storage: &Storage, arg: Option<&str>) -> Result<Scope, Failure> {
+    let Some(arg) = arg else {
+        let name = storage.config().default.clone().unwrap_or_else(|| "local".to_owned());
+        let driver = storage.default_backend().map_err(Failure::Config)?;
+        return Ok(Scope::Backend { driver, url: format!("{name}://") });
+    };
+    match open(storage, arg)? {
+        Target::Remote { driver, container: None, .. } => {
+            let scheme = arg.split_once("://").map_or(arg, |(s, _)| s);
+            Ok(Scope::Backend { driver, url: format!("{scheme}://") })
+        }
+        Target::Remote { driver, container: Some(container), key, remote } => Ok(Scope::Remote(Remote {
+            identity: identity(storage, &remote, driver.info().name.as_str()),
+            driver,
+            container,
+            key: key.unwrap_or_default(),
+            url: arg.to_owned(),
+        })),
+        Target::Path(_) => Err(Failure::Usage(format!("{arg} is not a storage URL (scheme://container/prefix)"))),
+    }
+}
+
 /// Resolves an argument that must name a whole container (no key): `mb`, `rb`.
 pub fn container(storage: &Storage, arg: &str) -> Result<Remote, Failure> {
     let r = remote(storage, arg)?;

@@ -115,9 +115,11 @@ pub async fn run(cli: Cli, registry: Registry) -> CmdResult {
             let options = tree::SyncOptions { delete, allow_empty_source, dry_run, create_container, compare };
             tree::sync(&ctx, &src, &dst, &options, &tree).await
         }
-        Command::Du { url, summarize, human, .. } => tree::du(&ctx, &url, summarize, human).await,
+        Command::Du { url, summarize, human, .. } => tree::du(&ctx, url.as_deref(), summarize, human).await,
         Command::Check { src, dst, size_only, tree } => tree::check(&ctx, &src, &dst, size_only, &tree).await,
-        Command::Listdir { url, order_by, desc, max } => tree::listdir(&ctx, &url, order_by, desc, max).await,
+        Command::Listdir { url, order_by, desc, max, no_sizes } => {
+            tree::listdir(&ctx, url.as_deref(), order_by, desc, max, !no_sizes).await
+        }
         Command::Zip { command } => zip::run(&ctx, command).await,
         Command::Cleanup { url, older_than, dry_run } => cleanup::cleanup(&ctx, &url, &older_than, dry_run).await,
         Command::Completions { .. } => Ok(()),

@@ -23,8 +23,8 @@ use storage::{DriverExt, ErrorKind, ListEntry, ListOptions, Progress, Transfer};
 use super::Ctx;
 use super::copy::{MD5_KEY, MTIME_KEY, copy_local, require_container, transfer_options, upload_options};
 use crate::args::{self, CompareFlags, TreeFlags};
-use crate::location::{Loc, Overlap, Remote, local_overlap, remote, remote_overlap, resolve};
-use crate::output::size;
+use crate::location::{Loc, Overlap, Remote, Scope, local_overlap, remote, remote_overlap, resolve, scope};
+use crate::output::{human2, size, utc};
 use crate::progress::{Bar, FileProgress};
 use crate::{CmdResult, Failure};
 use storage::DownloadOptions;
@@ -768,7 +768,7 @@ pub async fn rm_recursive(ctx: &Ctx, url: &str, include: &[String], exclude: &[S
     let flags = TreeFlags { include: include.to_vec(), exclude: exclude.to_vec(), follow_symlinks: false };
     let options = tree::TreeOptions { concurrency: ctx.transfers, filter: filter(&flags)?, ..Default::default() };
     let report = tree::remove_tree(r.driver.as_ref(), &r.container, &r.key, &options).await?;
-    if report.objects == 0 && report.failed.is_empty() && !r.key.is_empty() {
+    if report.objects == 0 && report.failed.is_empty() && report.filtered == 0 && !r.key.is_empty() {
         // Nothing was under the prefix: a typo, or an object named without -r in mind.
         let name = r.key.trim_end_matches('/');
         if r.driver.object_exists(&r.container, name).await? {
@@ -783,18 +783,28 @@ pub async fn rm_recursive(ctx: &Ctx, url: &str, include: &[String], exclude: &[S
         eprintln!("storage: error: delete {key}: {e}");
     }
     if ctx.json {
-        ctx.json_line(
-            &serde_json::json!({"deleted": report.objects, "bytes": report.bytes, "failed": report.failed.len()}),
-        );
+        ctx.json_line(&serde_json::json!({
+            "deleted": report.objects, "bytes": report.bytes, "filtered": report.filtered, "failed": report.failed.len(),
+        }));
+    } else if report.filtered > 0 {
+        ctx.say(format!(
+            "deleted {} objects under {url} ({} left out by the filters)",
+            report.objects, report.filtered
+        ));
     } else {
         ctx.say(format!("deleted {} objects under {url}", report.objects));
     }
     if report.failed.is_empty() { Ok(()) } else { Err(Failure::Differs) }
 }
 
-/// `du [-s] [-H]`.
-pub async fn du(ctx: &Ctx, url: &str, summarize: bool, human: bool) -> CmdResult {
-    let r = remote(&ctx.storage, url)?;
+/// `du [-s] [-h] [URL]`: the entries under a prefix and their total; with no URL or
+/// `scheme://`, every container of the backend and the backend's total.
+pub async fn du(ctx: &Ctx, url: Option<&str>, summarize: bool, human: bool) -> CmdResult {
+    let r = match scope(&ctx.storage, url)? {
+        Scope::Backend { driver, url } => return du_backend(ctx, driver.as_ref(), &url, summarize, human).await,
+        Scope::Remote(r) => r,
+    };
+    let url = r.url.as_str();
     if !summarize {
         let opts = ListdirOptions { order: Order::Name, descending: false, max: None, sizes: true };
         for e in tree::listdir(r.driver.as_ref(), &r.container, &r.key, &opts).await? {
@@ -817,26 +827,95 @@ pub async fn du(ctx: &Ctx, url: &str, summarize: bool, human: bool) -> CmdResult
     Ok(())
 }
 
-/// `listdir`.
-pub async fn listdir(ctx: &Ctx, url: &str, order: args::Order, desc: bool, max: Option<usize>) -> CmdResult {
-    let r = remote(&ctx.storage, url)?;
+/// `du` of a whole backend: one line per container as it is summed, then the total.
+async fn du_backend(ctx: &Ctx, driver: &dyn storage::Driver, url: &str, summarize: bool, human: bool) -> CmdResult {
+    let mut total = tree::Usage::default();
+    let mut containers = 0u64;
+    let mut rows = tree::usage_by_container(driver);
+    while let Some(row) = rows.next().await {
+        let row = row?;
+        total += row.usage;
+        containers += 1;
+        if summarize {
+            continue;
+        }
+        let path = format!("{url}{}", row.container);
+        if ctx.json {
+            ctx.json_line(&serde_json::json!({
+                "path": path, "container": row.container, "bytes": row.usage.bytes, "objects": row.usage.objects,
+            }));
+        } else {
+            ctx.say(format!("{:>12}  {path}", size(row.usage.bytes, human)));
+        }
+    }
+    if ctx.json {
+        ctx.json_line(&serde_json::json!({
+            "path": url, "bytes": total.bytes, "objects": total.objects, "containers": containers, "total": true,
+        }));
+    } else {
+        ctx.say(format!(
+            "{:>12}  {url} ({} objects in {containers} containers)",
+            size(total.bytes, human),
+            total.objects
+        ));
+    }
+    Ok(())
+}
+
+/// `listdir [URL]`: one level (a backend's containers with no URL or `scheme://`) as a
+/// table (header row, names, human sizes, UTC times) or, with `--json`, one object per
+/// entry with exact sizes and RFC 3339 times.
+pub async fn listdir(
+    ctx: &Ctx,
+    url: Option<&str>,
+    order: args::Order,
+    desc: bool,
+    max: Option<usize>,
+    sizes: bool,
+) -> CmdResult {
+    let (driver, container, key) = match scope(&ctx.storage, url)? {
+        Scope::Backend { driver, .. } => (driver, String::new(), String::new()),
+        Scope::Remote(r) => (r.driver, r.container, r.key),
+    };
     let order = match order {
         args::Order::Name => Order::Name,
         args::Order::Size => Order::Size,
         args::Order::Time => Order::Time,
     };
-    let opts = ListdirOptions { order, descending: desc, max, sizes: true };
-    for e in tree::listdir(r.driver.as_ref(), &r.container, &r.key, &opts).await? {
-        if ctx.json {
+    let opts = ListdirOptions { order, descending: desc, max, sizes };
+    let entries = tree::listdir(driver.as_ref(), &container, &key, &opts).await?;
+    if ctx.json {
+        for e in &entries {
+            let kind = match (e.is_container, e.is_prefix) {
+                (true, _) => "container",
+                (false, true) => "folder",
+                (false, false) => "object",
+            };
+            let holder = if e.is_container { &e.key } else { &container };
             ctx.json_line(&serde_json::json!({
-                "name": e.name, "key": e.key, "prefix": e.is_prefix, "bytes": e.size,
-                "objects": e.object_count, "last_modified": e.last_modified.map(|t| t.to_rfc3339()),
+                "type": kind, "name": e.name, "container": holder, "key": e.key, "prefix": e.is_prefix,
+                "bytes": e.object_count.map(|_| e.size), "objects": e.object_count,
+                "last_modified": e.last_modified.map(|t| t.to_rfc3339()),
             }));
-        } else {
-            let when = e.last_modified.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default();
-            let kind = if e.is_prefix { "DIR" } else { "" };
-            ctx.say(format!("{:>12}  {when:<16}  {kind:<3}  {}", e.size, e.name));
         }
+        return Ok(());
+    }
+    // Unsized folders and containers (no object count) show `-`, not a size of 0.
+    let rows: Vec<[String; 3]> = entries
+        .iter()
+        .map(|e| {
+            let bytes = e.object_count.map_or_else(|| "-".to_owned(), |_| human2(e.size));
+            let when = e.last_modified.as_ref().map_or_else(|| "-".to_owned(), utc);
+            [e.name.clone(), bytes, when]
+        })
+        .collect();
+    let header = ["NAME".to_owned(), "SIZE".to_owned(), "MODIFIED (UTC)".to_owned()];
+    let width =
+        |i: usize| rows.iter().chain(std::iter::once(&header)).map(|r| r[i].chars().count()).max().unwrap_or_default();
+    let (name_w, size_w) = (width(0), width(1));
+    for [name, bytes, when] in std::iter::once(&header).chain(&rows) {
+        let pad = name_w.saturating_sub(name.chars().count());
+        ctx.say(format!("{name}{:pad$}  {bytes:>size_w$}  {when}", ""));
     }
     Ok(())
 }
