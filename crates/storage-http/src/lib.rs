@@ -46,7 +46,7 @@ pub use activity::Activity;
 pub use client::HttpClient;
 pub use config::{HTTP_OPTIONS, HttpConfig, RetryConfig, TlsRoots, parse_duration};
 pub use errors::{kind_for_status, status_error};
-pub use fetch::upload_from_url;
+pub use fetch::{upload_from_url, upload_from_url_into};
 pub use ranges::{body_range, content_range};
 pub use request::{HttpRequest, HyperBody, RequestBody, Signer, Unsigned};
 pub use response::HttpResponse;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use storage_core::hash::md5_hex;
 use storage_core::{Driver, DriverExt, ErrorKind, MemoryDriver, PutOptions};
-use storage_http::{HttpClient, HttpConfig, RetryConfig, upload_from_url};
+use storage_http::{HttpClient, HttpConfig, RetryConfig, upload_from_url, upload_from_url_into};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -79,6 +79,15 @@ async fn respond(sock: &mut TcpStream, path: &str, big: &[u8]) -> std::io::Resul
             sock.write_all(&answer("200 OK", &[("content-type", "text/x-rel")], b"via relative")).await
         }
         "/loop" => sock.write_all(&answer("302 Found", &[("location", "/loop")], b"")).await,
+        "/download?id=7" => {
+            let cd = "attachment; filename=\"fallback.csv\"; filename*=UTF-8''r%C3%A9sultats%201.csv";
+            sock.write_all(&answer("200 OK", &[("content-disposition", cd)], b"a,b\n1,2\n")).await
+        }
+        "/files/" | "/files/evil" => {
+            let cd = if path == "/files/evil" { "attachment; filename=\"..\"" } else { "inline" };
+            sock.write_all(&answer("200 OK", &[("content-disposition", cd)], b"listing")).await
+        }
+        "/runs/output%201.bin" => sock.write_all(&answer("200 OK", &[], b"output one")).await,
         "/forbidden" => sock.write_all(&answer("403 Forbidden", &[], b"no")).await,
         "/flaky" => sock.write_all(&answer("500 Internal Server Error", &[], b"boom")).await,
         "/truncated" => {
@@ -258,4 +267,40 @@ async fn a_missing_container_is_reported_by_the_driver() {
     let e =
         upload_from_url(&client(), &url(&s, "/hello.txt"), &m, "nope", "k", PutOptions::default()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ContainerDoesNotExist, "{e}");
+}
+
+#[tokio::test]
+async fn into_a_folder_the_name_comes_from_the_url_or_the_disposition() {
+    let s = serve().await;
+    let m = store().await;
+    let c = client();
+    let put = PutOptions::default;
+    // The URL's last segment, percent-decoded.
+    let o = upload_from_url_into(&c, &url(&s, "/runs/output%201.bin"), &m, "c", "in", None, put()).await.unwrap();
+    assert_eq!(o.name, "in/output 1.bin");
+    assert_eq!(m.get_bytes("c", "in/output 1.bin").await.unwrap(), "output one");
+    // Content-Disposition's filename* wins over filename and over the URL.
+    let o = upload_from_url_into(&c, &url(&s, "/download?id=7"), &m, "c", "in/", None, put()).await.unwrap();
+    assert_eq!(o.name, "in/r\u{e9}sultats 1.csv");
+    // A name given wins over both; the container's root is "".
+    let o = upload_from_url_into(&c, &url(&s, "/download?id=7"), &m, "c", "", Some("mine.csv"), put()).await.unwrap();
+    assert_eq!(o.name, "mine.csv");
+    // Through a redirect, the name is still the URL given's.
+    let o = upload_from_url_into(&c, &url(&s, "/redirect"), &m, "c", "r/", None, put()).await.unwrap();
+    assert_eq!((o.name.as_str(), o.size), ("r/redirect", 11));
+
+    // No name to be had: refused, nothing written.
+    let before = m.list_keys("c", None).await.unwrap();
+    for path in ["/files/", "/files/evil"] {
+        let e = upload_from_url_into(&c, &url(&s, path), &m, "c", "in/", None, put()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidObjectName, "{path}: {e}");
+    }
+    // A bad name given is refused before any request.
+    let asked = s.paths.lock().unwrap().len();
+    for bad in ["", ".", "..", "a/b", "a\\b", "x\ny"] {
+        let e = upload_from_url_into(&c, &url(&s, "/hello.txt"), &m, "c", "in/", Some(bad), put()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidObjectName, "{bad:?}: {e}");
+    }
+    assert_eq!(s.paths.lock().unwrap().len(), asked);
+    assert_eq!(m.list_keys("c", None).await.unwrap(), before);
 }
