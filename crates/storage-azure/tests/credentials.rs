@@ -12,127 +12,16 @@ use storage_azure::credentials::{
     TokenChain, TokenProvider, WorkloadIdentityProvider, default_chain,
 };
 use storage_core::ErrorKind;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
-/// One request as the server saw it.
-#[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    /// The path without the query.
-    path: String,
-    query: Vec<(String, String)>,
-    /// Lower-case names.
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-
-    fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-
-    fn form(&self, name: &str) -> Option<String> {
-        pairs(&self.body).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
-    }
-}
-
-/// `a=b&c=d`, values percent-decoded.
-fn pairs(text: &str) -> Vec<(String, String)> {
-    text.split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()))
-        .collect()
-}
+use storage_testkit::http::{Seen, Server};
 
 /// The answer: status and JSON body.
 type Reply = (u16, String);
-type Handler = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
 
-struct Server {
-    base: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Server {
-    fn requests(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-/// A minimal HTTP/1.1 server on 127.0.0.1 answering each request with `handler`.
+/// storage-testkit's server with JSON answers.
 async fn serve(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Server {
-    let handler: Handler = Arc::new(handler);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else { return };
-            let (handler, log) = (handler.clone(), log.clone());
-            tokio::spawn(async move { handle(sock, handler, log).await });
-        }
-    });
-    Server { base, seen }
-}
-
-async fn handle(mut sock: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Seen>>>) {
-    let Some(req) = read_request(&mut sock).await else { return };
-    let (status, body) = {
-        let mut log = log.lock().unwrap();
-        log.push(req.clone());
-        handler(&req)
-    };
-    let head = format!(
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: {}\r\n\
-         connection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = sock.write_all(head.as_bytes()).await;
-    let _ = sock.write_all(body.as_bytes()).await;
-    let _ = sock.shutdown().await;
-}
-
-async fn read_request(sock: &mut TcpStream) -> Option<Seen> {
-    let mut buf = Vec::new();
-    let mut tmp = [0u8; 4096];
-    let head_end = loop {
-        let n = sock.read(&mut tmp).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&tmp[..n]);
-        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut lines = head.lines();
-    let mut first = lines.next()?.split_whitespace();
-    let (method, target) = (first.next()?.to_owned(), first.next()?.to_owned());
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_owned(), pairs(q)),
-        None => (target, Vec::new()),
-    };
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let len: usize = headers.iter().find(|(k, _)| k == "content-length").map_or(0, |(_, v)| v.parse().unwrap_or(0));
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let n = sock.read(&mut tmp).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&tmp[..n]);
-    }
-    Some(Seen { method, path, query, headers, body: String::from_utf8_lossy(&body).to_string() })
+    storage_testkit::http::serve(handler).await
 }
 
 /// A closed loopback port: connections are refused at once.

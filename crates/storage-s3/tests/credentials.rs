@@ -783,9 +783,9 @@ async fn profile_sso_session_credentials_from_the_portal() {
     let reqs = portal.requests();
     assert_eq!(reqs.len(), 2);
     assert_eq!(reqs[0].method, "GET");
-    assert_eq!(reqs[0].path, "/federation/credentials?role_name=Read%20Only&account_id=123456789012");
+    assert_eq!(reqs[0].target, "/federation/credentials?role_name=Read%20Only&account_id=123456789012");
     assert_eq!(reqs[0].header("x-amz-sso_bearer_token"), Some(SSO_TOKEN));
-    assert_eq!(reqs[1].path, "/federation/credentials?role_name=Admin&account_id=210987654321");
+    assert_eq!(reqs[1].target, "/federation/credentials?role_name=Admin&account_id=210987654321");
     assert!(!format!("{:?}", run("dev")).contains(SSO_TOKEN));
 }
 

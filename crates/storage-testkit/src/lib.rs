@@ -6,6 +6,8 @@
 //! Test code only: it panics with a message saying what to run when something is
 //! missing.
 
+pub mod http;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
