@@ -4,6 +4,9 @@
 //! verification, same errors. Readers and writers are `std::io::Read + Seek` and
 //! `std::io::Write`.
 //!
+//! Every other async call runs through [`BlockingDriver::block_on`] (for instance
+//! `store.block_on(storage::zip::list(store.driver().as_ref(), "c", "a.zip"))`).
+//!
 //! Calling it from inside an async runtime would block that runtime's thread; it is
 //! refused with a `Config` error instead (use the async API there).
 //!
@@ -35,9 +38,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 use storage_core::{
-    Container, CopyOptions, DeleteOutcome, DownloadOptions, Driver, DriverExt, Error, ErrorKind, GetOptions, ListEntry,
-    ListOptions, Object, ObjectReader, ObjectWriter, OpenExt, Payload, PutOptions, ReaderOptions, Result,
-    SignedUrlOptions, UploadOptions, WriterOptions,
+    Container, CopyOptions, DeleteOutcome, DirEntry, DownloadOptions, Driver, DriverExt, Error, ErrorKind, GetOptions,
+    ListEntry, ListOptions, ListdirOptions, Object, ObjectReader, ObjectWriter, OpenExt, Payload, PutOptions,
+    ReaderOptions, Result, SignedUrlOptions, TreeExt, TreeOptions, TreeReport, UploadOptions, Usage, WriterOptions,
 };
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
@@ -195,6 +198,43 @@ impl BlockingDriver {
         options: &DownloadOptions,
     ) -> Result<Object> {
         self.run(self.driver.download_object(container, key, dest, options))
+    }
+    /// Uploads the files under `local_dir` ([`storage_core::TreeExt::upload_dir`]).
+    pub fn upload_dir(
+        &self,
+        local_dir: &Path,
+        container: &str,
+        prefix: &str,
+        options: &TreeOptions,
+    ) -> Result<TreeReport> {
+        self.run(self.driver.upload_dir(local_dir, container, prefix, options))
+    }
+    /// Downloads the objects under `prefix` ([`storage_core::TreeExt::download_dir`]).
+    pub fn download_dir(
+        &self,
+        container: &str,
+        prefix: &str,
+        local_dir: &Path,
+        options: &TreeOptions,
+    ) -> Result<TreeReport> {
+        self.run(self.driver.download_dir(container, prefix, local_dir, options))
+    }
+    /// Deletes the objects under `prefix` that the filter takes
+    /// ([`storage_core::TreeExt::remove_tree`]).
+    pub fn remove_tree(&self, container: &str, prefix: &str, options: &TreeOptions) -> Result<TreeReport> {
+        self.run(self.driver.remove_tree(container, prefix, options))
+    }
+    /// Files and folders directly under `prefix` ([`storage_core::TreeExt::listdir`]).
+    pub fn listdir(&self, container: &str, prefix: &str, options: &ListdirOptions) -> Result<Vec<DirEntry>> {
+        self.run(self.driver.listdir(container, prefix, options))
+    }
+    /// Bytes and objects under `prefix` ([`storage_core::TreeExt::space_used`]).
+    pub fn space_used(&self, container: &str, prefix: Option<&str>) -> Result<Usage> {
+        self.run(self.driver.space_used(container, prefix))
+    }
+    /// Signed URLs for many keys.
+    pub fn signed_urls(&self, container: &str, keys: &[String], options: &SignedUrlOptions) -> Result<Vec<String>> {
+        self.run(self.driver.signed_urls(container, keys, options))
     }
     /// A presigned URL.
     pub fn signed_url(&self, container: &str, key: &str, options: &SignedUrlOptions) -> Result<String> {

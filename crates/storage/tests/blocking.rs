@@ -99,3 +99,29 @@ async fn inside_a_runtime_it_refuses() {
     // Dropping the runtime inside an async context is not allowed: hand it to a thread.
     std::thread::spawn(move || drop(store)).join().unwrap();
 }
+
+#[test]
+fn blocking_tree_calls_round_trip_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, names) = common::backends(&dir.path().join("store"));
+    let src = dir.path().join("src");
+    storage_testkit::write_file(&src.join("a.txt"), b"a");
+    storage_testkit::write_file(&src.join("sub/b.txt"), b"bb");
+    for name in names {
+        let store = BlockingDriver::new(storage.backend(&name).unwrap()).unwrap();
+        let bucket = format!("blocking-tree-{}-{name}", std::process::id());
+        store.create_container(&bucket).unwrap();
+        let options = storage::TreeOptions::default();
+        store.upload_dir(&src, &bucket, "run/", &options).unwrap();
+        let usage = store.space_used(&bucket, Some("run/")).unwrap();
+        assert_eq!((usage.objects, usage.bytes), (2, 3), "{name}");
+        let top = store.listdir(&bucket, "run/", &storage::ListdirOptions::default()).unwrap();
+        assert_eq!(top.len(), 2, "{name}: {top:?}");
+        let out = dir.path().join(format!("out-{name}"));
+        store.download_dir(&bucket, "run/", &out, &options).unwrap();
+        assert_eq!(storage_testkit::read_tree(&out), storage_testkit::read_tree(&src), "{name}");
+        store.remove_tree(&bucket, "run/", &options).unwrap();
+        assert!(store.list_keys(&bucket, None).unwrap().is_empty(), "{name}");
+        store.delete_container(&bucket).unwrap();
+    }
+}
