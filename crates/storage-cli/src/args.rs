@@ -44,8 +44,14 @@ pub struct Cli {
     pub progress: bool,
     /// Transfers in flight at once: objects of a tree, or parts and ranges of one large
     /// object. Memory is bounded by one budget shared by all of them.
-    #[arg(short = 'j', long, global = true, default_value_t = 8, value_name = "N")]
+    #[arg(short = 'j', long, visible_alias = "concurrency", global = true, default_value_t = 8, value_name = "N")]
     pub transfers: usize,
+    /// Part size of multipart uploads and of ranged downloads (e.g. 64MiB, 5M, 1048576;
+    /// K, M, G are powers of 1024): an object larger than one part is sent in parts.
+    /// Raised to the destination's minimum (5 MiB on S3). Default 8 MiB, one request up
+    /// to 16 MiB.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    pub part_size: Option<u64>,
     /// Print nothing but errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -115,6 +121,12 @@ pub enum Command {
         /// container is an error).
         #[arg(long)]
         create_container: bool,
+        /// Download one object into the local directory DST (created if missing),
+        /// extracting `.zip`, `.gz`, `.tar` and `.tar.gz`/`.tgz` archives on the way down:
+        /// all or nothing, hostile archives (`..` or absolute names, links, devices,
+        /// bombs) refused. Another object is saved as it is.
+        #[arg(long, conflicts_with = "recursive")]
+        decompress: bool,
         /// Tree options (with -r).
         #[command(flatten)]
         tree: TreeFlags,
@@ -306,6 +318,32 @@ pub struct CompareFlags {
     /// Compare sizes and MD5s, reading files whose hash is not known (slowest, surest).
     #[arg(long)]
     pub checksum: bool,
+}
+
+/// A size in bytes: digits, then optionally K, M, G, T (powers of 1024, with or without
+/// `iB`/`B`; `kB`, `MB`... are powers of 1000).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a size (e.g. 64MiB, 5M, 1048576)"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" | "b" => 1,
+        "K" | "k" | "KiB" | "Ki" => 1 << 10,
+        "M" | "m" | "MiB" | "Mi" => 1 << 20,
+        "G" | "g" | "GiB" | "Gi" => 1 << 30,
+        "T" | "t" | "TiB" | "Ti" => 1 << 40,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        other => return Err(format!("{other:?} is not a size unit (use K, M, G, T, KiB, MiB, GiB, MB...)")),
+    };
+    match n.checked_mul(factor) {
+        Some(0) => Err("the size must be at least 1 byte".into()),
+        Some(v) => Ok(v),
+        None => Err(format!("{s:?} is too large")),
+    }
 }
 
 /// Shells for `storage completions`.

@@ -46,9 +46,16 @@ fn target_path(dst: &Path, name: &str) -> PathBuf {
     if dst.is_dir() || dst.to_string_lossy().ends_with('/') { dst.join(name) } else { dst.to_path_buf() }
 }
 
-/// Transfer settings for one command: `-j` parts or ranges in flight, progress to `bar`.
+/// Transfer settings for one command: `-j` parts or ranges in flight, `--part-size`
+/// parts and ranges (an object larger than one part goes in parts), progress to `bar`.
 pub fn transfer_options(ctx: &Ctx, progress: Arc<dyn storage::Progress>) -> TransferOptions {
-    TransferOptions { concurrency: ctx.transfers, ..TransferOptions::default() }.with_progress(progress)
+    let mut t = TransferOptions { concurrency: ctx.transfers, ..TransferOptions::default() };
+    if let Some(part) = ctx.part_size {
+        t.part_size = part;
+        t.download_part_size = part;
+        t.single_put_threshold = part;
+    }
+    t.with_progress(progress)
 }
 
 /// A missing local source is "not found" (exit 3); a directory needs `-r`.
@@ -130,6 +137,9 @@ fn same_place(src: &str, dst: &str) -> Failure {
 /// `cp` / `mv` (with `remove_source`).
 pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_container: bool) -> CmdResult {
     let command = if remove_source { "mv" } else { "cp" };
+    if src.starts_with("http://") || src.starts_with("https://") {
+        return cp_from_url(ctx, src, dst, remove_source, create_container).await;
+    }
     let from = resolve(&ctx.storage, src)?;
     let to = resolve(&ctx.storage, dst)?;
     let (done, shown_dst): (Option<Object>, String) = match (&from, &to) {
@@ -266,6 +276,80 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_con
             .map(|o| o.size)
             .unwrap_or_else(|| std::fs::metadata(&shown_dst).map(|m| m.len()).unwrap_or(0));
         report(ctx, if remove_source { "moved" } else { "copied" }, src, &shown_dst, size, done.as_ref());
+    }
+    Ok(())
+}
+
+/// `cp https://... scheme://container/dir/` (into the folder, named from the response's
+/// `Content-Disposition` or the URL's last segment) or `.../key` (that key).
+async fn cp_from_url(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_container: bool) -> CmdResult {
+    if remove_source {
+        return Err(Failure::Usage(format!("mv cannot delete {src}; use cp")));
+    }
+    let Loc::Remote(r) = resolve(&ctx.storage, dst)? else {
+        return Err(Failure::Usage(format!("copying from {src} needs a storage URL as the destination")));
+    };
+    require_container(&r, create_container).await?;
+    // Plain http only when the user typed it.
+    let config = storage_http::HttpConfig { allow_http: src.starts_with("http://"), ..Default::default() };
+    let client = storage_http::HttpClient::new(config).map_err(Failure::Config)?;
+    let put = PutOptions::default();
+    let o = if r.key.is_empty() || r.key.ends_with('/') {
+        storage_http::upload_from_url_into(&client, src, r.driver.as_ref(), &r.container, &r.key, None, put).await?
+    } else {
+        storage_http::upload_from_url(&client, src, r.driver.as_ref(), &r.container, &r.key, put).await?
+    };
+    report(ctx, "copied", &storage::kit::redact_url(src), &r.display_key(&o.name), o.size, Some(&o));
+    Ok(())
+}
+
+/// `cp --decompress scheme://container/key DIR`: the object into the local directory
+/// DIR, extracted when its name says it is an archive (existing files replaced, as cp
+/// does, except when the object is itself a file under DIR: then nothing is replaced).
+pub async fn cp_decompress(ctx: &Ctx, src: &str, dst: &str) -> CmdResult {
+    let (Loc::Remote(r), Loc::Local(dir)) = (resolve(&ctx.storage, src)?, resolve(&ctx.storage, dst)?) else {
+        return Err(Failure::Usage(
+            "cp --decompress downloads one object into a local directory: SRC is a storage URL, DST a directory"
+                .into(),
+        ));
+    };
+    if r.key.is_empty() || r.key.ends_with('/') {
+        return Err(Failure::Usage(format!("{src} names a container or prefix; --decompress takes one object")));
+    }
+    let inside = match (r.local_path(&r.key).and_then(|p| p.canonicalize().ok()), dir.canonicalize().ok()) {
+        (Some(source), Some(dir)) => source.starts_with(dir),
+        _ => false,
+    };
+    let bar = Bar::new(ctx, None, basename(&r.key));
+    let options = storage::DecompressOptions {
+        overwrite: !inside,
+        transfer: transfer_options(ctx, Arc::new(bar.clone())),
+        ..Default::default()
+    };
+    let done = r.driver.download_into(&r.container, &r.key, &dir, &options).await?;
+    bar.finish();
+    let format = done.format.map(|f| match f {
+        storage::ArchiveFormat::Zip => "zip",
+        storage::ArchiveFormat::Gzip => "gzip",
+        storage::ArchiveFormat::Tar => "tar",
+        storage::ArchiveFormat::TarGz => "tar.gz",
+    });
+    if ctx.json {
+        let files: Vec<String> = done.files.iter().map(|p| p.display().to_string()).collect();
+        ctx.json_line(&serde_json::json!({
+            "action": if format.is_some() { "extracted" } else { "copied" }, "from": src,
+            "to": dir.display().to_string(), "format": format, "files": files, "bytes": done.bytes,
+        }));
+    } else if let Some(format) = format {
+        ctx.say(format!(
+            "extracted {src} ({format}) -> {} ({} files, {} bytes)",
+            dir.display(),
+            done.files.len(),
+            done.bytes
+        ));
+    } else {
+        let shown = done.files.first().map(|p| p.display().to_string()).unwrap_or_default();
+        ctx.say(format!("copied {src} -> {shown} ({} bytes; not an archive, saved as is)", done.bytes));
     }
     Ok(())
 }

@@ -23,6 +23,8 @@ pub struct Ctx {
     pub progress: bool,
     /// `-j`.
     pub transfers: usize,
+    /// `--part-size`.
+    pub part_size: Option<u64>,
     /// `-v` count.
     pub verbose: u8,
 }
@@ -77,17 +79,22 @@ pub async fn run(cli: Cli, registry: Registry) -> CmdResult {
         quiet: cli.quiet,
         progress: cli.progress && !cli.quiet,
         transfers: cli.transfers,
+        part_size: cli.part_size,
         verbose: cli.verbose,
     };
     match cli.command {
         Command::Ls { url, long, recursive, human, .. } => {
             basic::ls(&ctx, url.as_deref(), long, recursive, human).await
         }
-        Command::Cp { src, dst, recursive: true, create_container, tree } => {
+        Command::Cp { src, dst, recursive: true, create_container, tree, .. } => {
             tree::cp_recursive(&ctx, &src, &dst, false, create_container, &tree).await
         }
         Command::Mv { src, dst, recursive: true, create_container, tree } => {
             tree::cp_recursive(&ctx, &src, &dst, true, create_container, &tree).await
+        }
+        Command::Cp { src, dst, decompress: true, tree, .. } => {
+            no_tree_flags(&tree, "cp --decompress")?;
+            copy::cp_decompress(&ctx, &src, &dst).await
         }
         Command::Cp { src, dst, create_container, tree, .. } => {
             no_tree_flags(&tree, "cp")?;
