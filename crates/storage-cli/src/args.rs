@@ -163,7 +163,8 @@ pub enum Command {
     },
     /// Write an object (or a byte range of it) to stdout.
     Cat {
-        /// `scheme://container/key`.
+        /// `scheme://container/key`, or a file inside a ZIP archive
+        /// (`scheme://container/out.zip/logs/a.txt`; an object with that exact key wins).
         url: String,
         /// First byte (the object's size gives nothing).
         #[arg(long, value_name = "N", conflicts_with = "tail")]
@@ -364,10 +365,26 @@ pub enum Shell {
 /// `storage zip ...`.
 #[derive(Debug, Subcommand)]
 pub enum ZipCommand {
-    /// List an archive's members.
+    /// List an archive's members: the top level of the archive (or of `--path`), or every
+    /// member under it with `-r`; with --json one object per member carrying
+    /// `range_start`/`range_end` (its compressed bytes, end exclusive).
     Ls {
-        /// The archive's URL.
+        /// The archive's URL, or a folder inside it (`s3://b/out.zip/logs/`).
         url: String,
+        /// A folder (or one file) inside the archive to list.
+        #[arg(long, value_name = "INSIDE")]
+        path: Option<String>,
+        /// Every member under the folder, at any depth.
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Print where a member's compressed bytes lie in the archive: `START END` (END
+    /// exclusive; HTTP `Range: bytes=START-(END-1)`), the method and sizes.
+    Range {
+        /// The archive's URL, or the member's path through it (`s3://b/out.zip/logs/a.txt`).
+        url: String,
+        /// The member's name (when the URL names the archive).
+        member: Option<String>,
     },
     /// Extract a member (a folder extracts recursively).
     Get {

@@ -226,7 +226,7 @@ fn zip_members_list_and_extract_on_every_backend() {
     for remote in REMOTES {
         let url = format!("{remote}://{}/a.zip", bucket(&format!("zip-{remote}")));
         w.ok(&["cp", "--create-container", w.path("archive.zip").to_str().unwrap(), &url]);
-        let listing = w.ok(&["--json", "zip", "ls", &url]);
+        let listing = w.ok(&["--json", "zip", "ls", "-r", &url]);
         let names: Vec<String> = listing
             .lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["name"].as_str().unwrap().to_owned())

@@ -82,6 +82,10 @@ pub async fn rm(ctx: &Ctx, url: &str) -> CmdResult {
 /// `cat`: an object, a range of it (`--offset`, `--count`) or its end (`--tail`) to stdout.
 pub async fn cat(ctx: &Ctx, url: &str, offset: Option<u64>, count: Option<u64>, tail: Option<u64>) -> CmdResult {
     let r = object(&ctx.storage, url)?;
+    if let Some(a) = super::archive::member_of(&r).await? {
+        let ranged = offset.is_some() || count.is_some() || tail.is_some();
+        return super::archive::cat_member(&r, &a, ranged).await;
+    }
     let range = match (offset, count, tail) {
         (_, Some(0), _) | (_, _, Some(0)) => {
             // Nothing to print, but the object must exist.

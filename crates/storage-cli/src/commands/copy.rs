@@ -160,6 +160,11 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_con
             (Some(o), r.display_key(&key))
         }
         (Loc::Remote(r), Loc::Local(path)) => {
+            if let Some(a) = super::archive::member_of(r).await? {
+                let (dest, size) = super::archive::download_member(r, &a, path, remove_source).await?;
+                report(ctx, "copied", src, &dest.display().to_string(), size, None);
+                return Ok(());
+            }
             if r.key.is_empty() || r.key.ends_with('/') {
                 return Err(Failure::Usage(format!("{src} names a container or prefix; use {command} -r")));
             }
@@ -226,6 +231,9 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_con
             }
             if r.key.is_empty() || r.key.ends_with('/') {
                 return Err(Failure::Usage(format!("{src} names a container or prefix, not an object")));
+            }
+            if let Some(a) = super::archive::member_of(r).await? {
+                return super::archive::cat_member(r, &a, false).await;
             }
             let res = r.driver.get_object(&r.container, &r.key, &GetOptions::default()).await?;
             let bar = Bar::new(ctx, Some(res.object.size), &r.key);

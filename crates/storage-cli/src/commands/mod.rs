@@ -1,5 +1,6 @@
 //! Command implementations.
 
+mod archive;
 mod basic;
 mod cleanup;
 mod copy;

@@ -584,6 +584,20 @@ pub async fn cp_recursive(
     let from = side(ctx, src)?;
     let to = side(ctx, dst)?;
     let command = if remove_source { "mv -r" } else { "cp -r" };
+    if let Side::Remote(r) = &from
+        && let Some(a) = super::archive::folder_of(r).await?
+    {
+        let Side::Local(dest) = &to else {
+            return Err(Failure::Usage(format!(
+                "{src} is a folder inside the archive {:?}; {command} extracts it only to a local directory",
+                a.archive
+            )));
+        };
+        if remove_source {
+            return Err(Failure::Usage(format!("{src} is inside the archive {:?}; mv -r cannot remove it (use cp -r)", a.archive)));
+        }
+        return super::archive::copy_folder(ctx, r, &a, dest, filter(flags)?).await;
+    }
     refuse_overlap(&from, &to, remove_source, command)?;
     require_source(&from).await?;
     if let Side::Remote(r) = &to {
