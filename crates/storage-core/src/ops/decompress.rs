@@ -206,7 +206,7 @@ pub struct Downloaded {
 
 /// Downloads `container`/`key` into the directory `local_dir` (created if missing),
 /// extracting it when its name says it is an archive and `options.decompress` is on;
-/// see the [module documentation](self) for the formats, the streaming, the
+/// see the [module documentation](crate::ops::decompress) for the formats, the streaming, the
 /// all-or-nothing placement and the refusal of hostile archives.
 pub async fn download<D: Driver + ?Sized>(
     driver: &D,

@@ -17,7 +17,7 @@ mod budget;
 mod cancelled;
 pub(crate) mod checksum;
 #[cfg(feature = "decompress")]
-mod decompress;
+pub mod decompress;
 mod download;
 mod manage;
 mod open;
