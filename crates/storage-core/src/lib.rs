@@ -75,7 +75,9 @@ pub use registry::{DriverConfig, DriverFactory, Location, MemoryFactory, Registr
 #[cfg(feature = "tree")]
 pub use tree::ExportOptions;
 #[cfg(feature = "tree")]
-pub use tree::{DirEntry, Filter, ListdirOptions, Order, TreeExt, TreeOptions, TreeReport, Usage};
+pub use tree::{
+    BackendUsage, ContainerUsage, DirEntry, Filter, ListdirOptions, Order, TreeExt, TreeOptions, TreeReport, Usage,
+};
 pub use validate::ContainerNameRules;
 
 /// Re-exported so drivers implement [`Driver`] with the same macro version.

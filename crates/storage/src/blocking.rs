@@ -37,6 +37,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
+use storage_core::BackendUsage;
 use storage_core::{
     Container, CopyOptions, DeleteOutcome, DirEntry, DownloadOptions, Driver, DriverExt, Error, ErrorKind, GetOptions,
     ListEntry, ListOptions, ListdirOptions, Object, ObjectReader, ObjectWriter, OpenExt, Payload, PutOptions,
@@ -231,6 +232,11 @@ impl BlockingDriver {
     /// Bytes and objects under `prefix` ([`storage_core::TreeExt::space_used`]).
     pub fn space_used(&self, container: &str, prefix: Option<&str>) -> Result<Usage> {
         self.run(self.driver.space_used(container, prefix))
+    }
+    /// Bytes and objects in every container of the backend, and their sum
+    /// ([`storage_core::TreeExt::space_used_all`]; one full listing per container).
+    pub fn space_used_all(&self) -> Result<BackendUsage> {
+        self.run(self.driver.space_used_all())
     }
     /// Signed URLs for many keys.
     pub fn signed_urls(&self, container: &str, keys: &[String], options: &SignedUrlOptions) -> Result<Vec<String>> {

@@ -117,6 +117,10 @@ fn blocking_tree_calls_round_trip_a_folder() {
         assert_eq!((usage.objects, usage.bytes), (2, 3), "{name}");
         let top = store.listdir(&bucket, "run/", &storage::ListdirOptions::default()).unwrap();
         assert_eq!(top.len(), 2, "{name}: {top:?}");
+        let all = store.space_used_all().unwrap();
+        let row = all.containers.iter().find(|c| c.container == bucket).map(|c| c.usage);
+        assert_eq!(row, Some(usage), "{name}: the backend's usage lists the container");
+        assert!(all.total.bytes >= 3, "{name}: {:?}", all.total);
         let out = dir.path().join(format!("out-{name}"));
         store.download_dir(&bucket, "run/", &out, &options).unwrap();
         assert_eq!(storage_testkit::read_tree(&out), storage_testkit::read_tree(&src), "{name}");
