@@ -288,3 +288,27 @@ async fn names_that_are_not_archives_or_have_no_file_name() {
     assert_eq!(e.provider_code(), Some(CODE_ARCHIVE_CORRUPT), "{e}");
     assert_eq!(tree(&out), vec![("notes.txt".to_owned(), b"plain".to_vec())]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_download_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    storage_testkit::write_file(&dir.path().join("src/big/one.bin"), &noise(24 << 20));
+    storage_testkit::write_file(&dir.path().join("src/big/two.bin"), &noise(1 << 20));
+    sh(dir.path(), "tar cf big.tar -C src big");
+    let store = storage::MemoryDriver::new();
+    store.create_container("c").await.unwrap();
+    put(&store, "c", "big.tar", std::fs::read(dir.path().join("big.tar")).unwrap()).await;
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let options = DecompressOptions::default();
+    let run = store.download_into("c", "big.tar", &out, &options);
+    let finished = tokio::time::timeout(std::time::Duration::from_millis(20), run).await;
+    // Give the extracting task time to notice and stop.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    match finished {
+        Ok(done) => assert_eq!(done.unwrap().files.len(), 2, "finished within the timeout: all there"),
+        Err(_) => {
+            assert!(tree(&out).is_empty(), "cancelled: {:?}", tree(&out).iter().map(|e| &e.0).collect::<Vec<_>>())
+        }
+    }
+}

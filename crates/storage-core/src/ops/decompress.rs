@@ -381,7 +381,13 @@ async fn stream_extract<D: Driver + ?Sized>(
     let (dir, limits) = (scratch.to_owned(), options.limits);
     let worker = tokio::task::spawn_blocking(move || {
         let mut meter = Meter { written: 0, entries: 0, taken, limits };
-        extract_stream(format, gunzipped.as_deref(), input, &dir, &mut meter)
+        let result = extract_stream(format, gunzipped.as_deref(), input, &dir, &mut meter);
+        if result.is_err() {
+            // Also here: when the download's future was dropped (cancelled), this task
+            // may still have been writing after the scratch guard removed the directory.
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        result
     });
 
     let mut worker_stopped = false;
