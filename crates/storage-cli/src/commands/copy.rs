@@ -317,8 +317,7 @@ async fn cp_from_url(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, creat
 pub async fn cp_decompress(ctx: &Ctx, src: &str, dst: &str) -> CmdResult {
     let (Loc::Remote(r), Loc::Local(dir)) = (resolve(&ctx.storage, src)?, resolve(&ctx.storage, dst)?) else {
         return Err(Failure::Usage(
-            "cp --decompress downloads one object into a local directory: SRC is a storage URL, DST a directory"
-                .into(),
+            "cp --decompress downloads one object into a local directory: SRC is a storage URL, DST a directory".into(),
         ));
     };
     if r.key.is_empty() || r.key.ends_with('/') {
