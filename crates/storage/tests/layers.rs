@@ -1,6 +1,7 @@
 //! The layers of `storage::layers`, each over the two drivers that need no server: the
 //! in-memory reference driver and the local filesystem. Time-dependent tests run on
 //! tokio's paused clock, so delays are exact and nothing depends on the machine's speed.
+#![cfg(feature = "local")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
