@@ -515,3 +515,25 @@ fn cleanup_of_a_local_directory_removes_what_killed_downloads_left() {
     assert_eq!(std::fs::read(w.path("down/data.storage-tmp-looking.txt")).unwrap(), b"mine too");
     w.code(&["cleanup", &w.p("no-such-dir")], 1);
 }
+
+/// `cp SRC newdir/` (a destination ending in `/` that does not exist yet) creates the
+/// directory and writes the file inside it, from a remote or a local source; a missing
+/// destination without the `/` is a file name, as before.
+#[test]
+fn copying_into_a_new_directory_creates_it() {
+    let w = World::new();
+    write(&w.path("f.txt"), b"local file");
+    for remote in SAFETY_REMOTES {
+        let base = setup_tree(&w, remote, "newdir");
+        w.ok(&["cp", &w.p("f.txt"), &format!("{base}/k.txt")]);
+        let into = format!("{}/", w.p(&format!("new-{remote}/sub")));
+        w.ok(&["cp", &format!("{base}/k.txt"), &into]);
+        assert_eq!(std::fs::read(w.path(&format!("new-{remote}/sub/k.txt"))).unwrap(), b"local file", "{remote}");
+        let plain = w.p(&format!("file-{remote}"));
+        w.ok(&["cp", &format!("{base}/k.txt"), &plain]);
+        assert_eq!(std::fs::read(&plain).unwrap(), b"local file", "{remote}");
+    }
+    let into = format!("{}/", w.p("local-new/deeper"));
+    w.ok(&["cp", &w.p("f.txt"), &into]);
+    assert_eq!(std::fs::read(w.path("local-new/deeper/f.txt")).unwrap(), b"local file");
+}

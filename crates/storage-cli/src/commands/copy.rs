@@ -41,9 +41,17 @@ fn target_key(dst: &Remote, name: &str) -> String {
     if dst.key.is_empty() || dst.key.ends_with('/') { format!("{}{name}", dst.key) } else { dst.key.clone() }
 }
 
-/// The local destination path: into a directory when it is one or ends with `/`.
-fn target_path(dst: &Path, name: &str) -> PathBuf {
-    if dst.is_dir() || dst.to_string_lossy().ends_with('/') { dst.join(name) } else { dst.to_path_buf() }
+/// The local destination path: into a directory when it is one or ends with `/` (a
+/// missing one is created, as `aws s3 cp` does; nothing existing is touched).
+fn target_path(dst: &Path, name: &str) -> Result<PathBuf, Failure> {
+    if dst.is_dir() {
+        return Ok(dst.join(name));
+    }
+    if dst.to_string_lossy().ends_with('/') {
+        std::fs::create_dir_all(dst).map_err(|e| storage::Error::io(format!("creating {}", dst.display()), e))?;
+        return Ok(dst.join(name));
+    }
+    Ok(dst.to_path_buf())
 }
 
 /// Transfer settings for one command: `-j` parts or ranges in flight, `--part-size`
@@ -168,7 +176,7 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_con
             if r.key.is_empty() || r.key.ends_with('/') {
                 return Err(Failure::Usage(format!("{src} names a container or prefix; use {command} -r")));
             }
-            let dest = target_path(path, basename(&r.key));
+            let dest = target_path(path, basename(&r.key))?;
             if r.local_path(&r.key).is_some_and(|p| same_file(&p, &dest)) {
                 return Err(same_place(src, &dest.display().to_string()));
             }
@@ -250,7 +258,7 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_con
         }
         (Loc::Local(a), Loc::Local(b)) => {
             let len = local_source(a, command)?.len();
-            let dest = target_path(b, &a.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+            let dest = target_path(b, &a.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())?;
             if same_file(a, &dest) {
                 return Err(same_place(src, &dest.display().to_string()));
             }

@@ -522,11 +522,9 @@ async fn plan(
 async fn execute(ctx: &Ctx, src: &Side, dst: &Side, plan: &Plan, verb: &str) -> (Outcome, Outcome) {
     let bar = Bar::new(ctx, Some(plan.bytes), verb);
     // One budget of bytes in flight for every file: as much as one file may hold at `-j`
-    // parts in flight (72 MiB at the defaults), each file reserving its size (up to that).
-    let budget = storage::MemoryBudget::for_transfer(&storage::TransferOptions {
-        concurrency: ctx.transfers,
-        ..Default::default()
-    });
+    // parts of `--part-size` in flight (72 MiB at the defaults), each file reserving its
+    // size (up to that). Sized by the same settings the transfers use.
+    let budget = storage::MemoryBudget::for_transfer(&transfer_options(ctx, Arc::new(storage::NoProgress)));
     let (budget, bar_ref) = (&budget, &bar);
     let jobs: Vec<_> = plan
         .copy
@@ -594,7 +592,10 @@ pub async fn cp_recursive(
             )));
         };
         if remove_source {
-            return Err(Failure::Usage(format!("{src} is inside the archive {:?}; mv -r cannot remove it (use cp -r)", a.archive)));
+            return Err(Failure::Usage(format!(
+                "{src} is inside the archive {:?}; mv -r cannot remove it (use cp -r)",
+                a.archive
+            )));
         }
         return super::archive::copy_folder(ctx, r, &a, dest, filter(flags)?).await;
     }
