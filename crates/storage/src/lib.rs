@@ -82,6 +82,10 @@ pub use storage_azure as azure;
 /// The Google Cloud Storage driver (`GcsConfig`, `GcsDriver`...), feature `gcs`.
 #[cfg(feature = "gcs")]
 pub use storage_gcs as gcs;
+/// The HTTP client the cloud drivers share (`HttpClient`, `HttpConfig`), and uploads
+/// from URLs (`upload_from_url`, `upload_from_url_into`), with any cloud feature.
+#[cfg(any(feature = "s3", feature = "azure", feature = "gcs"))]
+pub use storage_http as http;
 /// The local filesystem driver (`LocalDriver`, `LocalOptions`...), feature `local`.
 #[cfg(feature = "local")]
 pub use storage_local as local;
