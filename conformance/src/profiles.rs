@@ -8,6 +8,7 @@ use crate::runner::Override;
 pub fn s3s_fs() -> Vec<Override> {
     [
         ("refuses_nonempty_delete", "s3s-fs 0.14 deletes a bucket that still holds objects"),
+        ("cdn", "s3s-fs 0.14 has no object ACLs or bucket policies (501 NotImplemented)"),
         (
             "container_checked",
             "s3s-fs creates a missing bucket's directory on PutObject and answers NoSuchKey for GETs in a missing bucket",
@@ -36,6 +37,12 @@ pub fn s3s_fs() -> Vec<Override> {
 pub fn rclone() -> Vec<Override> {
     [
         ("any_delimiter", "rclone serve s3 groups listings by `/` only: any other delimiter is ignored"),
+        ("cdn", "rclone serve s3 keeps no ACLs or bucket policies (it answers ?acl and ?policy as plain object and bucket calls)"),
+        (
+            "atomic_multipart",
+            "rclone serve s3: after a multipart upload is aborted with parts in flight, ListMultipartUploads answers \
+             404 NoSuchUpload for the bucket, so no upload can be shown to be gone",
+        ),
         (
             "suffix_ranges",
             "rclone serve s3 answers 416 InvalidRange to a suffix range longer than the object (S3 returns the whole object)",

@@ -11,8 +11,10 @@
 //!   object is public or not; for public objects the plain URL is
 //!   `get_container_cdn_url` + the key.
 //!
-//! Accounts with S3 Block Public Access on refuse the ACL and the policy: the error is
-//! `PermissionDenied` with S3's code.
+//! Each enabling call reads back what it set: a server that answers 200 but keeps no ACL
+//! or policy (or answers `?policy` with something that is not one) gets `NotSupported`,
+//! never a silent success. Accounts with S3 Block Public Access on refuse the ACL and the
+//! policy: the error is `PermissionDenied` with S3's code.
 
 use storage_core::{Error, ErrorKind, Result};
 use storage_http::RequestBody;
@@ -30,7 +32,23 @@ pub(crate) async fn enable_object(d: &S3Driver, container: &str, key: &str) -> R
         .query("acl", "")
         .header("x-amz-acl", "public-read")?;
     d.client.send(call).await?;
-    Ok(())
+    // Some servers answer 200 and keep no ACL (rclone serves the object itself to
+    // `GET ?acl`): read it back rather than report a public object that is not.
+    let get = Call::new("GetObjectAcl", Method::GET, Some(container), Some(key)).query("acl", "");
+    let acl = d.client.send(get).await?.bytes().await?;
+    let text = String::from_utf8_lossy(&acl);
+    if text.contains("AccessControlPolicy") && text.contains("/groups/global/AllUsers") {
+        return Ok(());
+    }
+    Err(not_kept("an object ACL", container))
+}
+
+/// The server accepted a call but does not keep what it set.
+fn not_kept(what: &str, container: &str) -> Error {
+    Error::new(ErrorKind::NotSupported, format!("this S3 server does not keep {what}; nothing was made public"))
+        .with_driver(NAME)
+        .with_container(container)
+        .with_hint("serve the objects through signed URLs (get_object_cdn_url) instead")
 }
 
 pub(crate) async fn enable_container(d: &S3Driver, container: &str) -> Result<()> {
@@ -39,7 +57,13 @@ pub(crate) async fn enable_container(d: &S3Driver, container: &str) -> Result<()
     match d.client.send(get).await {
         Ok(resp) => {
             let existing = resp.bytes().await?;
-            if String::from_utf8_lossy(&existing).contains(SID) {
+            let text = String::from_utf8_lossy(&existing);
+            // A policy is a JSON document; a server without policies may answer `?policy`
+            // with something else (rclone lists the bucket).
+            if !text.trim_start().starts_with('{') {
+                return Err(not_kept("bucket policies", container));
+            }
+            if text.contains(SID) {
                 return Ok(());
             }
             return Err(Error::new(
@@ -61,7 +85,9 @@ pub(crate) async fn enable_container(d: &S3Driver, container: &str) -> Result<()
         .header("content-type", "application/json")?
         .body(RequestBody::Bytes(policy.into()));
     d.client.send(put).await?;
-    Ok(())
+    let get = Call::new("GetBucketPolicy", Method::GET, Some(container), None).query("policy", "");
+    let kept = d.client.send(get).await?.bytes().await?;
+    if String::from_utf8_lossy(&kept).contains(SID) { Ok(()) } else { Err(not_kept("bucket policies", container)) }
 }
 
 pub(crate) fn container_url(d: &S3Driver, container: &str) -> Result<String> {

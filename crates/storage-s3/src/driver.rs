@@ -37,8 +37,7 @@ impl std::fmt::Debug for S3Driver {
 impl S3Driver {
     /// A driver with `config`.
     pub fn new(config: S3Config) -> Result<Self> {
-        // Not claimed: cdn (the four calls work, see cdn.rs, but s3s-fs and rclone have no
-        // ACLs or bucket policies, so the suite could not check them there), versions (not implemented),
+        // Not claimed: versions (not implemented),
         // copy_if_absent (no S3 server here enforces a conditional copy), multipart_md5 (a
         // multipart object's ETag is S3's opaque `md5-of-part-md5s-N`, not its MD5).
         let mut capabilities = Capabilities::NONE;
@@ -62,6 +61,9 @@ impl S3Driver {
         capabilities.signed_urls = presigns;
         // The object CDN URL is a presigned GET.
         capabilities.object_cdn_url = presigns;
+        // Public read through ACLs and bucket policies (cdn.rs); servers without them
+        // answer NotSupported (their profiles turn `cdn` off).
+        capabilities.cdn = presigns;
         capabilities.user_metadata = true;
         capabilities.content_headers = true;
         capabilities.md5_hash = true;

@@ -48,9 +48,7 @@ const LOCAL_OFF: &[&str] = &[
     "put_headers",
 ];
 const S3_OFF: &[&str] = &[
-    // The CDN calls work (public read) but s3s-fs and rclone have no ACLs or policies to
-    // check them on; versions are not implemented.
-    "cdn",
+    // Versions are not implemented.
     "versions",
     // No S3 server here enforces a conditional copy.
     "copy_if_absent",
