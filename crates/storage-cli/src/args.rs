@@ -52,6 +52,9 @@ pub struct Cli {
     /// to 16 MiB.
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
     pub part_size: Option<u64>,
+    /// Write settings of uploads (cp, mv, sync to a remote).
+    #[command(flatten)]
+    pub write: WriteFlags,
     /// Print nothing but errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -67,6 +70,83 @@ pub struct Cli {
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Settings of the objects an upload writes (Libcloud's `extra`): applied where the
+/// destination backend supports them, refused otherwise (never dropped).
+#[derive(Debug, Clone, Default, Args)]
+pub struct WriteFlags {
+    /// Content type of uploaded objects (default: guessed from the file name).
+    #[arg(long, global = true, value_name = "TYPE")]
+    pub content_type: Option<String>,
+    /// Canned ACL (`private`, `public-read`, ...; S3 and GCS).
+    #[arg(long, global = true, value_name = "ACL")]
+    pub acl: Option<String>,
+    /// Storage class or access tier (`STANDARD_IA`, `Cool`, `NEARLINE`, ...).
+    #[arg(long, global = true, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+    /// Server-side encryption: `managed`, `kms`, `kms:KEY` or `scope:NAME` (Azure).
+    #[arg(long, global = true, value_name = "SSE", value_parser = parse_sse)]
+    pub sse: Option<storage::Encryption>,
+    /// An object tag (repeatable; S3 tagging, Azure index tags).
+    #[arg(long = "tag", global = true, value_name = "KEY=VALUE", value_parser = parse_tag)]
+    pub tags: Vec<(String, String)>,
+    /// A provider header sent with each write (repeatable).
+    #[arg(long = "header", global = true, value_name = "NAME:VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+}
+
+impl WriteFlags {
+    /// Whether any write setting was given.
+    pub fn any(&self) -> bool {
+        self.content_type.is_some()
+            || self.acl.is_some()
+            || self.storage_class.is_some()
+            || self.sse.is_some()
+            || !self.tags.is_empty()
+            || !self.headers.is_empty()
+    }
+
+    /// Puts the settings into `put` (a given content type replaces the guessed one).
+    pub fn apply(&self, put: &mut storage::PutOptions) {
+        if let Some(ct) = &self.content_type {
+            put.content_type = Some(ct.clone());
+        }
+        put.acl.clone_from(&self.acl);
+        put.storage_class.clone_from(&self.storage_class);
+        put.encryption.clone_from(&self.sse);
+        put.tags.extend(self.tags.iter().cloned());
+        put.headers.extend(self.headers.iter().cloned());
+    }
+}
+
+/// `managed`, `kms`, `kms:KEY`, `scope:NAME`.
+pub fn parse_sse(s: &str) -> Result<storage::Encryption, String> {
+    let (kind, arg) = s.split_once(':').map_or((s, None), |(k, a)| (k, Some(a)));
+    match (kind.to_ascii_lowercase().as_str(), arg) {
+        ("managed" | "aes256", None) => Ok(storage::Encryption::Managed),
+        ("kms" | "aws:kms", key) => {
+            Ok(storage::Encryption::Kms { key_id: key.filter(|k| !k.is_empty()).map(str::to_owned) })
+        }
+        ("scope", Some(name)) if !name.is_empty() => Ok(storage::Encryption::Scope(name.to_owned())),
+        _ => Err(format!("{s:?} is not managed, kms, kms:KEY or scope:NAME")),
+    }
+}
+
+/// `KEY=VALUE`.
+pub fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
+/// `NAME:VALUE`.
+pub fn parse_header(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((n, v)) if !n.trim().is_empty() => Ok((n.trim().to_owned(), v.trim().to_owned())),
+        _ => Err(format!("{s:?} is not NAME:VALUE")),
+    }
 }
 
 /// Options of the commands that walk trees.

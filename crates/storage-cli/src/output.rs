@@ -53,6 +53,7 @@ pub fn object_json(o: &Object) -> serde_json::Value {
         "content_type": o.content_type,
         "metadata": o.metadata,
         "version": o.version,
+        "extra": o.extra,
     })
 }
 

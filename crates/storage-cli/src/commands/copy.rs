@@ -119,7 +119,7 @@ pub const MD5_KEY: &str = "md5";
 /// will go in parts to a backend that reports no whole-object MD5 for them, its MD5
 /// (computed first, in one read; the engine also checks the bytes it sends against it, so
 /// a file changed during the upload is caught).
-pub async fn upload_options(path: &Path, key: &str, len: u64, r: &Remote) -> storage::Result<PutOptions> {
+pub async fn upload_options(ctx: &Ctx, path: &Path, key: &str, len: u64, r: &Remote) -> storage::Result<PutOptions> {
     let mut put =
         PutOptions { content_type: storage::tree::content_type_for(key).map(str::to_owned), ..Default::default() };
     if let Some(t) = std::fs::metadata(path)
@@ -135,6 +135,8 @@ pub async fn upload_options(path: &Path, key: &str, len: u64, r: &Remote) -> sto
         put.metadata.insert(MD5_KEY.to_owned(), md5.clone());
         put.content_md5 = Some(md5);
     }
+    // --acl, --storage-class, --sse, --tag, --header, --content-type.
+    ctx.write.apply(&mut put);
     Ok(put)
 }
 
@@ -160,7 +162,7 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_con
             }
             require_container(r, create_container).await?;
             let bar = Bar::new(ctx, Some(len), &key);
-            let put = upload_options(path, &key, len, r).await?;
+            let put = upload_options(ctx, path, &key, len, r).await?;
             let o = Transfer::with_options(r.driver.clone(), transfer_options(ctx, Arc::new(bar.clone())))
                 .upload_file(path, &r.container, &key, put)
                 .await?;
@@ -223,10 +225,11 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_con
             }
             require_container(r, create_container).await?;
             let bar = Bar::new(ctx, None, &r.key);
-            let put = PutOptions {
+            let mut put = PutOptions {
                 content_type: storage::tree::content_type_for(&r.key).map(str::to_owned),
                 ..Default::default()
             };
+            ctx.write.apply(&mut put);
             let o = Transfer::with_options(r.driver.clone(), transfer_options(ctx, Arc::new(bar.clone())))
                 .upload_stream(stdin_stream(), &r.container, &r.key, put)
                 .await?;
@@ -309,7 +312,8 @@ async fn cp_from_url(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, creat
     // Plain http only when the user typed it.
     let config = storage_http::HttpConfig { allow_http: src.starts_with("http://"), ..Default::default() };
     let client = storage_http::HttpClient::new(config).map_err(Failure::Config)?;
-    let put = PutOptions::default();
+    let mut put = PutOptions::default();
+    ctx.write.apply(&mut put);
     let o = if r.key.is_empty() || r.key.ends_with('/') {
         storage_http::upload_from_url_into(&client, src, r.driver.as_ref(), &r.container, &r.key, None, put).await?
     } else {

@@ -26,6 +26,8 @@ pub struct Ctx {
     pub transfers: usize,
     /// `--part-size`.
     pub part_size: Option<u64>,
+    /// `--acl`, `--storage-class`, `--sse`, `--tag`, `--header`, `--content-type`.
+    pub write: crate::args::WriteFlags,
     /// `-v` count.
     pub verbose: u8,
 }
@@ -81,8 +83,12 @@ pub async fn run(cli: Cli, registry: Registry) -> CmdResult {
         progress: cli.progress && !cli.quiet,
         transfers: cli.transfers,
         part_size: cli.part_size,
+        write: cli.write.clone(),
         verbose: cli.verbose,
     };
+    if ctx.write.any() {
+        write_flags_apply(&cli.command)?;
+    }
     match cli.command {
         Command::Ls { url, long, recursive, human, .. } => {
             basic::ls(&ctx, url.as_deref(), long, recursive, human).await
@@ -132,6 +138,30 @@ pub async fn run(cli: Cli, registry: Registry) -> CmdResult {
         Command::Cleanup { url, older_than, dry_run } => cleanup::cleanup(&ctx, &url, &older_than, dry_run).await,
         Command::Completions { .. } => Ok(()),
     }
+}
+
+/// Write settings (`--acl`, `--tag`...) shape the objects an upload writes: refused for
+/// any other command or direction, where they would be ignored.
+fn write_flags_apply(command: &Command) -> CmdResult {
+    let backend = |u: &str| {
+        u.contains("://") && !["file://", "http://", "https://"].iter().any(|p| u.to_ascii_lowercase().starts_with(p))
+    };
+    let (src, dst) = match command {
+        Command::Cp { src, dst, decompress: false, .. } | Command::Mv { src, dst, .. } => (src, dst),
+        Command::Sync { src, dst, .. } => (src, dst),
+        _ => return Err(Failure::Usage("--acl, --storage-class, --sse, --tag, --header and --content-type shape uploads: use them with cp, mv or sync".into())),
+    };
+    if !backend(dst) {
+        return Err(Failure::Usage(format!(
+            "write settings apply to objects written to a backend; {dst} is not a storage URL"
+        )));
+    }
+    if backend(src) {
+        return Err(Failure::Usage(format!(
+            "write settings apply to uploads (a file, stdin or an http(s) URL); a copy from {src} keeps the source's settings"
+        )));
+    }
+    Ok(())
 }
 
 /// Tree flags given to a single-file copy: they would be ignored, so they are refused.

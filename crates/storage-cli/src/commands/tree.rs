@@ -324,7 +324,7 @@ async fn copy_one(ctx: &Ctx, src: &Side, dst: &Side, rel: &str, entry: &Entry, b
     let size = match (src, dst) {
         (Side::Local(root), Side::Remote(r)) => {
             let path = root.join(rel);
-            let put = upload_options(&path, rel, entry.size, r).await?;
+            let put = upload_options(ctx, &path, rel, entry.size, r).await?;
             Transfer::with_options(r.driver.clone(), options)
                 .upload_file(&path, &r.container, &format!("{}{rel}", r.key), put)
                 .await?
