@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use storage_core::{CopyOptions, Driver, DriverExt, Encryption, ErrorKind, Payload, PutOptions};
 use storage_gcs::{GcsConfig, GcsDriver};
 use storage_http::{HttpConfig, RetryConfig};
+use storage_testkit::http::{Seen, read_request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -33,30 +34,23 @@ fn upstream() -> String {
 // ---------------------------------------------------------------------------------------
 
 /// One request as the proxy received it.
-#[derive(Debug, Clone)]
-struct Req {
-    method: String,
-    path: String,
-    query: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+type Req = Seen;
+
+/// What the tests read from a recorded request.
+trait ReqExt {
+    fn json(&self) -> Value;
+    fn related_resource(&self) -> Value;
+    fn is_upload(&self) -> bool;
 }
 
-impl Req {
-    fn param(&self, name: &str) -> Option<String> {
-        self.query.split('&').find_map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (k == name).then(|| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
-        })
-    }
-
+impl ReqExt for Req {
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
+        serde_json::from_slice(&self.bytes).unwrap()
     }
 
     /// The resource JSON of a `multipart/related` upload.
     fn related_resource(&self) -> Value {
-        let text = String::from_utf8_lossy(&self.body);
+        let text = String::from_utf8_lossy(&self.bytes);
         let start = text.find('{').unwrap();
         let end = text.find("\r\n--").unwrap();
         serde_json::from_str(&text[start..end]).unwrap()
@@ -129,44 +123,8 @@ impl Proxy {
     }
 }
 
-async fn read_request(sock: &mut TcpStream) -> Option<(Req, String)> {
-    let mut buf = Vec::new();
-    let mut tmp = vec![0u8; 64 * 1024];
-    let head_end = loop {
-        let n = sock.read(&mut tmp).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&tmp[..n]);
-        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos;
-        }
-    };
-    let head = String::from_utf8(buf[..head_end].to_vec()).ok()?;
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let method = first.next()?.to_owned();
-    let target = first.next()?.to_owned();
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let len: usize = headers.iter().find(|(k, _)| k == "content-length").map(|(_, v)| v.parse().unwrap()).unwrap_or(0);
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let n = sock.read(&mut tmp).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        body.extend_from_slice(&tmp[..n]);
-    }
-    let req = Req { method, path: path.to_owned(), query: query.to_owned(), headers, body };
-    Some((req, target))
-}
-
 async fn serve(mut sock: TcpStream, log: Arc<Mutex<Vec<Req>>>, intercept: Intercept, up: String) {
-    let Some((req, target)) = read_request(&mut sock).await else { return };
+    let Some(req) = read_request(&mut sock).await else { return };
     log.lock().unwrap().push(req.clone());
     if let Some((status, body)) = intercept(&req) {
         let body = body.to_string();
@@ -179,7 +137,7 @@ async fn serve(mut sock: TcpStream, log: Arc<Mutex<Vec<Req>>>, intercept: Interc
         return;
     }
     let mut upstream = TcpStream::connect(&up).await.unwrap();
-    let mut head = format!("{} {target} HTTP/1.1\r\nhost: {up}\r\nconnection: close\r\n", req.method);
+    let mut head = format!("{} {} HTTP/1.1\r\nhost: {up}\r\nconnection: close\r\n", req.method, req.target);
     for (k, v) in &req.headers {
         if k != "host" && k != "connection" {
             head.push_str(&format!("{k}: {v}\r\n"));
@@ -187,7 +145,7 @@ async fn serve(mut sock: TcpStream, log: Arc<Mutex<Vec<Req>>>, intercept: Interc
     }
     head.push_str("\r\n");
     upstream.write_all(head.as_bytes()).await.unwrap();
-    upstream.write_all(&req.body).await.unwrap();
+    upstream.write_all(&req.bytes).await.unwrap();
     let mut answer = Vec::new();
     let _ = upstream.read_to_end(&mut answer).await;
     let _ = sock.write_all(&answer).await;
@@ -272,9 +230,9 @@ async fn a_put_carries_acl_class_kms_and_headers_and_reads_them_back() {
     });
     let written = d.put_object(&b, "p.txt", "hello".into(), &o).await.unwrap();
     let sent = proxy.last(|r| r.is_upload());
-    assert_eq!(sent.param("uploadType").as_deref(), Some("multipart"));
-    assert_eq!(sent.param("predefinedAcl").as_deref(), Some("publicRead"));
-    assert_eq!(sent.param("kmsKeyName").as_deref(), Some(KMS));
+    assert_eq!(sent.param("uploadType"), Some("multipart"));
+    assert_eq!(sent.param("predefinedAcl"), Some("publicRead"));
+    assert_eq!(sent.param("kmsKeyName"), Some(KMS));
     let resource = sent.related_resource();
     assert_eq!(resource["storageClass"], "NEARLINE");
     assert_eq!(resource["contentLanguage"], "fr");
@@ -318,9 +276,9 @@ async fn a_resumable_upload_carries_them_on_the_session_start() {
     });
     d.put_object(&b, "s.txt", stream(b"streamed data"), &o).await.unwrap();
     let start = proxy.last(|r| r.is_upload());
-    assert_eq!(start.param("uploadType").as_deref(), Some("resumable"));
-    assert_eq!(start.param("predefinedAcl").as_deref(), Some("publicRead"));
-    assert_eq!(start.param("kmsKeyName").as_deref(), Some(KMS));
+    assert_eq!(start.param("uploadType"), Some("resumable"));
+    assert_eq!(start.param("predefinedAcl"), Some("publicRead"));
+    assert_eq!(start.param("kmsKeyName"), Some(KMS));
     assert_eq!(start.json()["storageClass"], "COLDLINE");
     assert_eq!(d.get_bytes(&b, "s.txt").await.unwrap(), "streamed data");
     // fake-gcs-server 1.54 applies the predefined ACL but takes the object's other
@@ -357,8 +315,8 @@ async fn a_multipart_upload_applies_them_to_the_compose_only() {
     }
     let compose = proxy.last(|r| r.path.ends_with("/compose"));
     assert!(compose.path.ends_with("/o/m.bin/compose"), "{}", compose.path);
-    assert_eq!(compose.param("destinationPredefinedAcl").as_deref(), Some("bucketOwnerRead"));
-    assert_eq!(compose.param("kmsKeyName").as_deref(), Some(KMS));
+    assert_eq!(compose.param("destinationPredefinedAcl"), Some("bucketOwnerRead"));
+    assert_eq!(compose.param("kmsKeyName"), Some(KMS));
     let dest = &compose.json()["destination"];
     assert_eq!(dest["storageClass"], "NEARLINE");
     assert_eq!(dest["contentLanguage"], "de");
@@ -380,8 +338,8 @@ async fn a_copy_with_replaced_options_carries_them_on_every_rewrite_call() {
     let copy = CopyOptions { replace: Some(replace), ..CopyOptions::default() };
     d.copy_object(&b, "src", &b, "dst", &copy).await.unwrap();
     let rewrite = proxy.last(|r| r.path.contains("/rewriteTo/"));
-    assert_eq!(rewrite.param("destinationPredefinedAcl").as_deref(), Some("authenticatedRead"));
-    assert_eq!(rewrite.param("destinationKmsKeyName").as_deref(), Some(KMS));
+    assert_eq!(rewrite.param("destinationPredefinedAcl"), Some("authenticatedRead"));
+    assert_eq!(rewrite.param("destinationKmsKeyName"), Some(KMS));
     assert!(rewrite.param("kmsKeyName").is_none() && rewrite.param("predefinedAcl").is_none());
     assert_eq!(rewrite.json()["storageClass"], "ARCHIVE");
     assert_eq!(d.get_bytes(&b, "dst").await.unwrap(), "source");
@@ -554,7 +512,7 @@ fn iam(policy: Value, conflicts: usize, put_answer: Option<Answer>) -> (Intercep
         }
         let mut policy = kept.lock().unwrap();
         if r.method == "GET" {
-            assert_eq!(r.param("optionsRequestedPolicyVersion").as_deref(), Some("3"));
+            assert_eq!(r.param("optionsRequestedPolicyVersion"), Some("3"));
             return Some((200, policy.clone()));
         }
         if let Some(a) = &put_answer {

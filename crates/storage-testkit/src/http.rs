@@ -22,6 +22,8 @@ pub struct Seen {
     pub headers: Vec<(String, String)>,
     /// The body (lossy UTF-8).
     pub body: String,
+    /// The body as sent.
+    pub bytes: Vec<u8>,
 }
 
 impl Seen {
@@ -160,7 +162,9 @@ async fn handle(mut sock: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Seen>>
     let _ = sock.shutdown().await;
 }
 
-async fn read_request(sock: &mut TcpStream) -> Option<Seen> {
+/// Reads one HTTP/1.1 request (head and a `content-length` body) from `sock`; `None`
+/// when the connection closes first. For test servers and proxies of their own.
+pub async fn read_request(sock: &mut TcpStream) -> Option<Seen> {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 4096];
     let head_end = loop {
@@ -194,7 +198,7 @@ async fn read_request(sock: &mut TcpStream) -> Option<Seen> {
         }
         body.extend_from_slice(&tmp[..n]);
     }
-    Some(Seen { method, target, path, query, headers, body: String::from_utf8_lossy(&body).into_owned() })
+    Some(Seen { method, target, path, query, headers, body: String::from_utf8_lossy(&body).into_owned(), bytes: body })
 }
 
 #[cfg(test)]
