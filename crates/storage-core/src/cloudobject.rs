@@ -158,13 +158,9 @@ impl CloudObjects {
     pub async fn delete_many(&self, objects: &[CloudObject]) -> Result<Vec<DeleteOutcome>> {
         objects.iter().try_for_each(|o| self.check(o))?;
         let mut out = Vec::with_capacity(objects.len());
-        let mut i = 0;
-        while i < objects.len() {
-            let container = &objects[i].container;
-            let run = objects[i..].iter().take_while(|o| &o.container == container).count();
-            let keys: Vec<String> = objects[i..i + run].iter().map(|o| o.key.clone()).collect();
-            out.extend(self.driver.delete_objects(container, &keys).await?);
-            i += run;
+        for run in objects.chunk_by(|a, b| a.container == b.container) {
+            let keys: Vec<String> = run.iter().map(|o| o.key.clone()).collect();
+            out.extend(self.driver.delete_objects(&run[0].container, &keys).await?);
         }
         Ok(out)
     }

@@ -53,11 +53,8 @@ fn not_kept(what: &str, container: &str) -> Error {
 
 pub(crate) async fn enable_container(d: &S3Driver, container: &str) -> Result<()> {
     d.check_bucket(container)?;
-    let get = Call::new("GetBucketPolicy", Method::GET, Some(container), None).query("policy", "");
-    match d.client.send(get).await {
-        Ok(resp) => {
-            let existing = resp.bytes().await?;
-            let text = String::from_utf8_lossy(&existing);
+    match bucket_policy(d, container).await {
+        Ok(text) => {
             // A policy is a JSON document; a server without policies may answer `?policy`
             // with something else (rclone lists the bucket).
             if !text.trim_start().starts_with('{') {
@@ -85,9 +82,14 @@ pub(crate) async fn enable_container(d: &S3Driver, container: &str) -> Result<()
         .header("content-type", "application/json")?
         .body(RequestBody::Bytes(policy.into()));
     d.client.send(put).await?;
+    if bucket_policy(d, container).await?.contains(SID) { Ok(()) } else { Err(not_kept("bucket policies", container)) }
+}
+
+/// The bucket's policy document as the server answers GetBucketPolicy.
+async fn bucket_policy(d: &S3Driver, container: &str) -> Result<String> {
     let get = Call::new("GetBucketPolicy", Method::GET, Some(container), None).query("policy", "");
-    let kept = d.client.send(get).await?.bytes().await?;
-    if String::from_utf8_lossy(&kept).contains(SID) { Ok(()) } else { Err(not_kept("bucket policies", container)) }
+    let body = d.client.send(get).await?.bytes().await?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 pub(crate) fn container_url(d: &S3Driver, container: &str) -> Result<String> {

@@ -89,7 +89,7 @@ impl BlockingDriver {
 
     /// Runs `future` on this driver's runtime, refusing to from inside a runtime.
     pub fn block_on<F: Future>(&self, future: F) -> Result<F::Output> {
-        if tokio::runtime::Handle::try_current().is_ok() {
+        if inside_runtime() {
             return Err(Error::new(
                 ErrorKind::Config,
                 "the blocking API was called from inside an async runtime, which it would stall",
@@ -288,8 +288,13 @@ fn owned_error(e: std::io::Error) -> Error {
     }
 }
 
+/// Whether the calling thread runs inside a tokio runtime (where blocking would stall it).
+fn inside_runtime() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
+}
+
 fn refuse_inside_runtime() -> std::io::Result<()> {
-    if tokio::runtime::Handle::try_current().is_ok() {
+    if inside_runtime() {
         return Err(std::io::Error::other("the blocking API was called from inside an async runtime"));
     }
     Ok(())
@@ -349,7 +354,7 @@ impl BlockingWriter {
     }
 
     fn run_abort(&self, writer: ObjectWriter) -> Result<()> {
-        if tokio::runtime::Handle::try_current().is_ok() {
+        if inside_runtime() {
             // Inside a runtime: the writer's own drop spawns the abort there.
             drop(writer);
             return Ok(());

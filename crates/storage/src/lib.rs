@@ -295,20 +295,12 @@ impl Storage {
     /// operation)`), in order; each URL may name another backend. A URL that names no
     /// object, or a backend that cannot sign, fails the call with a typed error.
     pub async fn signed_urls(&self, urls: &[&str], options: &SignedUrlOptions) -> Result<Vec<String>> {
+        let located = urls.iter().map(|u| self.object_location(u)).collect::<Result<Vec<_>>>()?;
         let mut out = Vec::with_capacity(urls.len());
-        let mut i = 0;
-        while i < urls.len() {
-            let (driver, container, first) = self.object_location(urls[i])?;
-            let mut keys = vec![first];
-            // Consecutive URLs of the same backend and container are signed together.
-            while let Some(next) = urls.get(i + keys.len()) {
-                match self.object_location(next)? {
-                    (d, c, k) if Arc::ptr_eq(&d, &driver) && c == container => keys.push(k),
-                    _ => break,
-                }
-            }
-            i += keys.len();
-            out.extend(driver.signed_urls(&container, &keys, options).await?);
+        // Consecutive URLs of the same backend and container are signed together.
+        for run in located.chunk_by(|(d1, c1, _), (d2, c2, _)| Arc::ptr_eq(d1, d2) && c1 == c2) {
+            let keys: Vec<String> = run.iter().map(|(_, _, k)| k.clone()).collect();
+            out.extend(run[0].0.signed_urls(&run[0].1, &keys, options).await?);
         }
         Ok(out)
     }
