@@ -144,4 +144,12 @@ async fn within_one_driver_the_copy_is_server_side_and_still_reported() {
     assert_eq!(count.bytes.load(Ordering::Relaxed), 1500);
     assert_eq!(count.calls.load(Ordering::Relaxed), 2);
     assert_eq!(*count.starts.lock().unwrap(), vec![(Some(1500), Some(2))]);
+
+    // Onto itself: the data stays as it was.
+    store.export("c", "a/x.bin", store.as_ref(), "c", "a/x.bin", &ExportOptions::default()).await.unwrap();
+    assert_eq!(store.get_bytes("c", "a/x.bin").await.unwrap(), vec![1u8; 1000]);
+    // A missing (empty) source: not found, nothing written.
+    let e = store.export("c", "nothing/", store.as_ref(), "c", "out/", &ExportOptions::default()).await.unwrap_err();
+    assert_eq!(e.kind(), storage::ErrorKind::ObjectDoesNotExist, "{e}");
+    assert!(store.list_keys("c", Some("out/")).await.unwrap().is_empty());
 }
