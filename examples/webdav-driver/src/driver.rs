@@ -13,7 +13,7 @@ use storage_core::{
 };
 
 use crate::client::Client;
-use crate::config::{Flavor, WebDavConfig, WriteMode};
+use crate::config::{Flavor, WebDavConfig};
 use crate::{containers, list, read, write};
 
 /// The driver's name in errors, reports and the registry.
@@ -228,6 +228,7 @@ mod tests {
     use storage_core::{ErrorKind, GetOptions};
 
     use super::*;
+    use crate::config::WriteMode;
 
     /// A driver whose server cannot be reached: any request would fail with `Io`.
     fn unreachable(flavor: Flavor) -> WebDavDriver {
