@@ -6,6 +6,7 @@
 //! Test code only: it panics with a message saying what to run when something is
 //! missing.
 
+pub mod fault_proxy;
 pub mod http;
 
 use std::collections::BTreeMap;
