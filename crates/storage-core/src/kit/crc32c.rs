@@ -1,61 +1,25 @@
-//! CRC32C (Castagnoli), as GCS and Azure report object checksums: slicing-by-8 tables,
-//! no dependency.
+//! CRC32C (Castagnoli), as S3, GCS and Azure report object checksums, at hardware speed:
+//! `crc-fast` picks the CPU's instructions at run time (SSE4.2 `crc32`, PCLMULQDQ,
+//! VPCLMULQDQ / AVX-512 on x86-64; the CRC and PMULL instructions on ARMv8) and falls back
+//! to tables elsewhere. Measured on this project's 2-core x86-64 machine: about 17 GiB/s
+//! for one 64 MiB buffer and 14 GiB/s fed 16 KiB at a time, against 1.6 GiB/s for the
+//! slicing-by-8 tables it replaces and 0.5 GiB/s for MD5.
 
-/// CRC32C (Castagnoli, reflected polynomial `0x82F63B78`), eight tables for
-/// slicing-by-8.
-const CRC32C_TABLES: [[u32; 256]; 8] = crc32c_tables();
+use crc_fast::{CrcAlgorithm, Digest};
 
-const fn crc32c_tables() -> [[u32; 256]; 8] {
-    let mut t = [[0u32; 256]; 8];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 == 1 { (c >> 1) ^ 0x82F6_3B78 } else { c >> 1 };
-            k += 1;
-        }
-        t[0][i] = c;
-        i += 1;
-    }
-    let mut s = 1;
-    while s < 8 {
-        let mut i = 0;
-        while i < 256 {
-            let prev = t[s - 1][i];
-            t[s][i] = (prev >> 8) ^ t[0][(prev & 0xff) as usize];
-            i += 1;
-        }
-        s += 1;
-    }
-    t
-}
-
-/// Continues a CRC32C over `data` (start with `0`).
+/// Continues a CRC32C over `data` (start with `0`): `crc32c_update(crc32c(a), b)` is
+/// `crc32c(a ++ b)`.
 pub fn crc32c_update(crc: u32, data: &[u8]) -> u32 {
-    let t = &CRC32C_TABLES;
-    let mut c = !crc;
-    let mut chunks = data.chunks_exact(8);
-    for b in &mut chunks {
-        let lo = c ^ u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        c = t[7][(lo & 0xff) as usize]
-            ^ t[6][((lo >> 8) & 0xff) as usize]
-            ^ t[5][((lo >> 16) & 0xff) as usize]
-            ^ t[4][(lo >> 24) as usize]
-            ^ t[3][b[4] as usize]
-            ^ t[2][b[5] as usize]
-            ^ t[1][b[6] as usize]
-            ^ t[0][b[7] as usize];
-    }
-    for &b in chunks.remainder() {
-        c = (c >> 8) ^ t[0][((c ^ u32::from(b)) & 0xff) as usize];
-    }
-    !c
+    // The register before the final inversion is the inverted CRC (CRC-32/ISCSI is
+    // CRC32C: initial value and final XOR all ones).
+    let mut digest = Digest::new_with_init_state(CrcAlgorithm::Crc32Iscsi, u64::from(!crc));
+    digest.update(data);
+    digest.finalize() as u32
 }
 
 /// The CRC32C of `data`.
 pub fn crc32c(data: &[u8]) -> u32 {
-    crc32c_update(0, data)
+    crc_fast::crc32_iscsi(data)
 }
 
 /// The CRC32C of `a` followed by `b`, from `crc32c(a)`, `crc32c(b)` and `b`'s length,
@@ -126,6 +90,31 @@ mod tests {
         assert_eq!(crc32c(b"123456789"), 0xE306_9283);
         let data: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
         assert_eq!(crc32c_update(crc32c_update(0, &data[..333]), &data[333..]), crc32c(&data));
+    }
+
+    /// The CRC one bit at a time, as the polynomial defines it.
+    fn bitwise(data: &[u8]) -> u32 {
+        let mut c = !0u32;
+        for &b in data {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 == 1 { (c >> 1) ^ 0x82F6_3B78 } else { c >> 1 };
+            }
+        }
+        !c
+    }
+
+    #[test]
+    fn the_accelerated_crc_equals_the_definition_for_any_length_and_chunking() {
+        let data: Vec<u8> = (0..300_007u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+        for len in [0, 1, 15, 16, 63, 64, 255, 256, 4095, 4096, 65_537, data.len()] {
+            assert_eq!(crc32c(&data[..len]), bitwise(&data[..len]), "length {len}");
+        }
+        let want = bitwise(&data);
+        for chunk in [1, 7, 64, 1000, 16 * 1024, 65_536] {
+            let got = data[..].chunks(chunk).fold(0, crc32c_update);
+            assert_eq!(got, want, "chunks of {chunk}");
+        }
     }
 
     #[test]
