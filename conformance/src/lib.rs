@@ -112,6 +112,7 @@ pub mod profiles;
 mod record;
 mod report;
 mod runner;
+pub mod soak;
 mod versioning;
 
 pub use case::Case;

@@ -10,7 +10,8 @@ use storage_local::LocalOptions;
 use storage_redis::RedisDriver;
 use storage_s3::{S3Config, S3Driver};
 
-const DRIVERS: &[&str] = &["memory", "local", "s3", "redis", "azure", "gcs"];
+/// The built-in drivers, by the names `--driver` takes.
+pub const DRIVERS: &[&str] = &["memory", "local", "s3", "redis", "azure", "gcs"];
 
 /// Parses `[--driver NAME[,NAME]] [--format text|json|junit]` and runs the suite.
 pub fn command(args: &[String]) -> Result<(), String> {
@@ -77,12 +78,41 @@ pub fn render(report: &Report, format: &str) -> String {
     }
 }
 
+/// One driver to run the suite against: the driver, the run's label and overrides, and
+/// the temporary directory it lives in (kept until the run ends).
+pub struct Target {
+    /// The driver.
+    pub driver: Arc<dyn Driver>,
+    /// Its label and server overrides.
+    pub config: RunConfig,
+    /// The local driver's root.
+    pub _dir: Option<tempfile::TempDir>,
+}
+
+impl Target {
+    fn new(driver: Arc<dyn Driver>, label: Option<&str>, overrides: Vec<storage_conformance::Override>) -> Self {
+        Target {
+            driver,
+            config: RunConfig { label: label.map(str::to_owned), overrides, ..RunConfig::default() },
+            _dir: None,
+        }
+    }
+}
+
 /// Runs the suite for one driver; a driver tested against several servers gives one
 /// report per server, each with that server's declared overrides.
 async fn run_driver(name: &str, env: &HashMap<String, String>) -> Result<Vec<DriverReport>, String> {
-    let config = RunConfig::default();
+    let mut out = Vec::new();
+    for target in targets(name, env)? {
+        out.push(storage_conformance::run(target.driver.clone(), &target.config).await);
+    }
+    Ok(out)
+}
+
+/// The drivers `name` stands for, built against the servers in `env` (one per server).
+pub fn targets(name: &str, env: &HashMap<String, String>) -> Result<Vec<Target>, String> {
     match name {
-        "memory" => Ok(vec![storage_conformance::run(Arc::new(MemoryDriver::new()), &config).await]),
+        "memory" => Ok(vec![Target::new(Arc::new(MemoryDriver::new()), None, Vec::new())]),
         "local" => {
             // The defaults (Linux: openat2 fast paths, metadata in xattrs), then the
             // portable code: the checked path-by-path walk and sidecar files.
@@ -94,9 +124,7 @@ async fn run_driver(name: &str, env: &HashMap<String, String>) -> Result<Vec<Dri
                 let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
                 let driver: Arc<dyn Driver> =
                     Arc::new(storage_local::LocalDriver::with_options(dir.path(), options).map_err(|e| e.to_string())?);
-                let config = RunConfig { label: label.map(str::to_owned), ..RunConfig::default() };
-                out.push(storage_conformance::run(driver, &config).await);
-                drop(dir);
+                out.push(Target { _dir: Some(dir), ..Target::new(driver, label, Vec::new()) });
             }
             Ok(out)
         }
@@ -115,8 +143,7 @@ async fn run_driver(name: &str, env: &HashMap<String, String>) -> Result<Vec<Dri
                     .endpoint(var("ENDPOINT")?)
                     .static_credentials(var("ACCESS_KEY_ID")?, var("SECRET_ACCESS_KEY")?);
                 let driver: Arc<dyn Driver> = Arc::new(S3Driver::new(config).map_err(|e| e.to_string())?);
-                let run = RunConfig { label: Some(format!("s3 ({server})")), overrides, ..RunConfig::default() };
-                out.push(storage_conformance::run(driver, &run).await);
+                out.push(Target::new(driver, Some(&format!("s3 ({server})")), overrides));
             }
             Ok(out)
         }
@@ -130,8 +157,7 @@ async fn run_driver(name: &str, env: &HashMap<String, String>) -> Result<Vec<Dri
             for (label, builder) in [("redis", standalone), ("redis (cluster)", cluster)] {
                 let driver: Arc<dyn Driver> =
                     Arc::new(builder.chunk_size(64 * 1024).build().map_err(|e| e.to_string())?);
-                let run = RunConfig { label: Some(label.to_owned()), ..RunConfig::default() };
-                out.push(storage_conformance::run(driver, &run).await);
+                out.push(Target::new(driver, Some(label), Vec::new()));
             }
             Ok(out)
         }
@@ -142,12 +168,7 @@ async fn run_driver(name: &str, env: &HashMap<String, String>) -> Result<Vec<Dri
                 .ok_or_else(|| "AZURITE_BLOB_ENDPOINT is not set".to_owned())?;
             let config = storage_azure::AzureConfig::emulator().endpoint(endpoint);
             let driver: Arc<dyn Driver> = Arc::new(storage_azure::AzureDriver::new(config).map_err(|e| e.to_string())?);
-            let run = RunConfig {
-                label: Some("azure (azurite)".into()),
-                overrides: profiles::azurite(),
-                ..RunConfig::default()
-            };
-            Ok(vec![storage_conformance::run(driver, &run).await])
+            Ok(vec![Target::new(driver, Some("azure (azurite)"), profiles::azurite())])
         }
         "gcs" => {
             let endpoint = env
@@ -157,12 +178,7 @@ async fn run_driver(name: &str, env: &HashMap<String, String>) -> Result<Vec<Dri
             let driver: Arc<dyn Driver> = Arc::new(
                 storage_gcs::GcsDriver::new(storage_gcs::GcsConfig::emulator(endpoint)).map_err(|e| e.to_string())?,
             );
-            let run = RunConfig {
-                label: Some("gcs (fake-gcs-server)".into()),
-                overrides: profiles::fake_gcs(),
-                ..RunConfig::default()
-            };
-            Ok(vec![storage_conformance::run(driver, &run).await])
+            Ok(vec![Target::new(driver, Some("gcs (fake-gcs-server)"), profiles::fake_gcs())])
         }
         other => Err(format!("unknown driver {other:?}")),
     }

@@ -4,6 +4,8 @@
 //! cargo xtask emulators start|stop|status [NAME...]
 //! cargo xtask test                 emulators up, whole workspace tested, conformance, emulators down
 //! cargo xtask conformance [--driver NAME[,NAME] | --crate PATH] [--format text|json|junit]
+//! cargo xtask chaos [--driver NAME[,NAME]] [--seed N] [--rate P] [--ops N] [--long]
+//!                                  suite data groups + soak under seeded faults
 //! cargo xtask ci                   fmt check, cargo-deny, clippy -D warnings (workspace; facade per
 //!                                  driver feature), cargo doc -D warnings, test
 //! cargo xtask bench [--quick] [--no-callgrind]
@@ -14,6 +16,7 @@
 //! ```
 
 mod bench;
+mod chaos;
 mod ci;
 mod conformance;
 mod emulators;
@@ -33,6 +36,11 @@ commands:
                                           local, s3, redis, azure, gcs), or any driver crate's
                                           conformance_tests! (emulators from its Cargo.toml's
                                           [package.metadata.storage-conformance] emulators)
+  chaos [--driver NAME[,NAME]] [--seed N] [--rate P] [--ops N] [--long]
+                                          the conformance suite's data-moving groups and a soak of
+                                          mixed writes and verified reads, through ChaosLayer (seeded
+                                          faults) and RetryLayer, on every built-in driver; prints
+                                          faults injected, operations, bytes verified, 0 lost/corrupt
   ci                                      fmt check, cargo-deny, clippy -D warnings (the workspace, then
                                           the facade with no driver and each driver feature alone),
                                           cargo doc -D warnings, then test
@@ -56,6 +64,7 @@ fn main() -> ExitCode {
         Some("conformance") => conformance::command(&args[1..]),
         Some("ci") => ci::ci(),
         Some("bench") => bench::command(&args[1..]),
+        Some("chaos") => chaos::command(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

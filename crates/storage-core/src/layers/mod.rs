@@ -9,6 +9,8 @@
 //! | [`BandwidthLimitLayer`] | bytes per second up and down (token bucket) | — |
 //! | [`ReadOnlyLayer`] | every write refused with `PermissionDenied`; reads pass | — |
 //! | [`TracingLayer`] | one `tracing` span and event per call, plus an observer hook | — |
+//! | [`RetryLayer`] | retries what is safe to repeat, resumes and verifies GET bodies, settles writes whose answer was lost | `RetryConfig` (in the HTTP client) |
+//! | [`ChaosLayer`] | seeded fault injection: errors before and after a write, pauses, failing, short or corrupted bodies | — (OpenDAL's `ChaosLayer`) |
 //!
 //! Each takes the wrapped driver as an `Arc<dyn Driver>` and is itself a [`Driver`], so
 //! layers stack:
@@ -39,15 +41,19 @@
 //! [`Driver`]: crate::Driver
 
 mod bandwidth;
+mod chaos;
 mod concurrency;
 mod prefix;
 mod read_only;
+mod retry;
 mod trace;
 
 pub use bandwidth::BandwidthLimitLayer;
+pub use chaos::{CHAOS_MARKER, ChaosConfig, ChaosCounts, ChaosLayer};
 pub use concurrency::ConcurrencyLimitLayer;
 pub use prefix::PrefixLayer;
 pub use read_only::ReadOnlyLayer;
+pub use retry::RetryLayer;
 pub use trace::{CallRecord, Observer, TracingLayer};
 
 /// `body`, holding `guard` until the body ends, fails or is dropped (whichever comes

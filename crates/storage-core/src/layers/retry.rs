@@ -1,0 +1,547 @@
+//! [`RetryLayer`]: retries what is safe to repeat, resumes GET bodies, verifies whole
+//! reads, and settles writes whose answer was lost.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+
+use crate::capabilities::DriverInfo;
+use crate::driver::Driver;
+use crate::error::{Error, ErrorKind, Result};
+use crate::kit::full_jitter;
+use crate::leftover::Leftover;
+use crate::multipart::{CompleteOptions, CompletedPart, MultipartUpload, PartOptions};
+use crate::object::{Container, DeleteOutcome, ListEntry, Object, Page};
+use crate::ops::checksum::{ContentHasher, check_download};
+use crate::options::{ByteRange, CopyOptions, GetOptions, ListOptions, PutMode, PutOptions, SignedUrlOptions};
+use crate::payload::{ByteStream, GetResult, Payload};
+
+/// Retries failed calls whose error is retryable ([`Error::is_retryable`]) when repeating
+/// them cannot change the outcome, with exponential backoff and full jitter.
+///
+/// - **Reads** (listings, HEAD, GET) are retried. A GET body that fails or ends early is
+///   resumed from the byte it stopped at, pinned to the object's ETag (`if-match`), so the
+///   caller gets one uninterrupted body or an error; a body whose object changed meanwhile
+///   fails with `PreconditionFailed`. A whole-object read is checked against the object's
+///   MD5 or CRC32C when the driver reports one: the body ends with `ObjectHashMismatch`
+///   instead of its last chunk if the bytes differ.
+/// - **Writes** are retried when the payload can be sent again (`Payload::Bytes`; a stream
+///   is consumed by the first attempt, so its error is returned). A retry can find that the
+///   first attempt did happen even though its answer was lost: a conditional put or copy
+///   then fails its condition, a completed multipart upload is gone, a deleted container
+///   is missing, a created one exists. The layer settles these by looking: a conditional
+///   write whose object now holds exactly the data sent (same size and hash) succeeded; a
+///   completion whose object now has the parts' total size succeeded; a deletion whose
+///   target is gone succeeded; a container that exists after a retried creation was
+///   created. Anything else is returned as the driver reported it.
+/// - **Not retried**: `create_multipart` (a lost answer leaves an upload whose id nobody
+///   knows; [`Driver::list_multipart_uploads`] finds it), signed URLs (no I/O).
+///
+/// The defaults are 5 attempts, backoff from 50 ms up to 2 s, and read verification on.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use storage_core::layers::RetryLayer;
+/// use storage_core::{Driver, DriverExt, MemoryDriver};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let store = RetryLayer::new(Arc::new(MemoryDriver::new())).with_attempts(8);
+/// store.create_container("c").await?;
+/// assert_eq!(store.retries(), 0);
+/// # Ok::<(), storage_core::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct RetryLayer {
+    inner: Arc<dyn Driver>,
+    attempts: u32,
+    initial: Duration,
+    max: Duration,
+    verify_reads: bool,
+    retries: Arc<AtomicU64>,
+    settled: AtomicU64,
+}
+
+impl RetryLayer {
+    /// Wraps `inner` with the default policy.
+    pub fn new(inner: Arc<dyn Driver>) -> Self {
+        RetryLayer {
+            inner,
+            attempts: 5,
+            initial: Duration::from_millis(50),
+            max: Duration::from_secs(2),
+            verify_reads: true,
+            retries: Arc::new(AtomicU64::new(0)),
+            settled: AtomicU64::new(0),
+        }
+    }
+
+    /// At most `attempts` tries per call (at least 1), body resumptions included.
+    pub fn with_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts.max(1);
+        self
+    }
+
+    /// Backoff from `initial` doubling up to `max`, with full jitter.
+    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial = initial;
+        self.max = max.max(initial);
+        self
+    }
+
+    /// Whether whole-object reads are checked against the object's hash (default on).
+    pub fn with_read_verification(mut self, verify: bool) -> Self {
+        self.verify_reads = verify;
+        self
+    }
+
+    /// Retries made so far (calls repeated and bodies resumed).
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Writes whose lost answer was settled by looking at the store.
+    pub fn settled(&self) -> u64 {
+        self.settled.load(Ordering::Relaxed)
+    }
+
+    async fn pause(&self, retry: u32) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(full_jitter(self.initial, self.max, retry)).await;
+    }
+
+    /// `call` until it succeeds, fails for good, or runs out of attempts.
+    async fn again<T, F, Fut>(&self, mut call: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Err(e) if e.is_retryable() && attempt + 1 < self.attempts => {
+                    self.pause(attempt).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Like [`RetryLayer::again`], and once a retry has happened, an error for which
+    /// `settle` finds the first attempt's effect in place becomes that result.
+    async fn again_or_settle<T, F, Fut, S, SFut>(&self, mut call: F, settle: S) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+        S: FnOnce(Error) -> SFut,
+        SFut: Future<Output = Result<T>>,
+    {
+        let mut attempt = 0;
+        let mut ambiguous = false;
+        loop {
+            match call().await {
+                Err(e) if e.is_retryable() && attempt + 1 < self.attempts => {
+                    ambiguous = true;
+                    self.pause(attempt).await;
+                    attempt += 1;
+                }
+                Err(e) if ambiguous && !e.is_retryable() => {
+                    let settled = settle(e).await;
+                    if settled.is_ok() {
+                        self.settled.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return settled;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// HEAD, retried: how a lost answer is settled.
+    async fn head(&self, container: &str, key: &str) -> Result<Object> {
+        self.again(|| self.inner.head_object(container, key)).await
+    }
+
+    /// The object at `key` when it holds exactly `data`, else `failure`.
+    async fn holds(&self, container: &str, key: &str, data: &Bytes, failure: Error) -> Result<Object> {
+        match self.head(container, key).await {
+            Ok(object) if object.size == data.len() as u64 && same_hash(&object, data) => Ok(object),
+            _ => Err(failure),
+        }
+    }
+
+    /// The body resumed from where it stopped on retryable errors and early ends, and
+    /// verified when it is the whole object.
+    fn resilient_body(&self, container: &str, key: &str, options: &GetOptions, got: GetResult) -> GetResult {
+        let GetResult { object, range, body } = got;
+        let whole = options.range.is_none() && range.start == 0 && range.end == object.size;
+        let hasher = if self.verify_reads && whole { ContentHasher::for_object(&object) } else { None };
+        let resume = Resume {
+            inner: self.inner.clone(),
+            container: container.to_owned(),
+            key: key.to_owned(),
+            version: options.version.clone(),
+            etag: object.etag.clone(),
+            object: object.clone(),
+            end: range.end,
+            pos: range.start,
+            body,
+            hasher,
+            attempts_left: self.attempts.saturating_sub(1),
+            retry: 0,
+            initial: self.initial,
+            max: self.max,
+            retries: self.retries.clone(),
+            done: false,
+        };
+        GetResult { object, range, body: resume.into_stream() }
+    }
+}
+
+/// Whether `data` has the object's reported hash (MD5 or CRC32C); an object without a
+/// hash the engine can compute does not count as holding it.
+fn same_hash(object: &Object, data: &Bytes) -> bool {
+    match ContentHasher::for_object(object) {
+        Some(mut hasher) => {
+            hasher.update(data);
+            check_download(object, hasher).is_ok()
+        }
+        None => false,
+    }
+}
+
+/// What a GET body needs to pick up where it stopped.
+struct Resume {
+    inner: Arc<dyn Driver>,
+    container: String,
+    key: String,
+    version: Option<String>,
+    etag: Option<String>,
+    object: Object,
+    end: u64,
+    pos: u64,
+    body: ByteStream,
+    hasher: Option<ContentHasher>,
+    attempts_left: u32,
+    retry: u32,
+    initial: Duration,
+    max: Duration,
+    retries: Arc<AtomicU64>,
+    done: bool,
+}
+
+impl Resume {
+    fn into_stream(self) -> ByteStream {
+        futures::stream::unfold(self, |mut r| async move {
+            if r.done {
+                return None;
+            }
+            loop {
+                let failure = match r.body.next().await {
+                    Some(Ok(chunk)) => {
+                        let room = r.end.saturating_sub(r.pos);
+                        let chunk = if chunk.len() as u64 > room { chunk.slice(..room as usize) } else { chunk };
+                        r.pos += chunk.len() as u64;
+                        if let Some(h) = r.hasher.as_mut() {
+                            h.update(&chunk);
+                        }
+                        if r.pos == r.end
+                            && let Some(h) = r.hasher.take()
+                            && let Err(e) = check_download(&r.object, h)
+                        {
+                            r.done = true;
+                            return Some((Err(e.with_container(&r.container).with_key(&r.key)), r));
+                        }
+                        if chunk.is_empty() {
+                            continue;
+                        }
+                        return Some((Ok(chunk), r));
+                    }
+                    Some(Err(e)) if e.is_retryable() => e,
+                    Some(Err(e)) => {
+                        r.done = true;
+                        return Some((Err(e), r));
+                    }
+                    None if r.pos >= r.end => return None,
+                    None => Error::new(ErrorKind::Io, format!("the body ended at byte {} of {}", r.pos, r.end))
+                        .with_retryable(true),
+                };
+                if let Err(e) = r.reopen(failure).await {
+                    r.done = true;
+                    return Some((Err(e), r));
+                }
+            }
+        })
+        .boxed()
+    }
+
+    /// A new body for the rest of the range, after `failure`; `failure` itself when no
+    /// attempt is left or the object has no ETag to pin the rest to.
+    async fn reopen(&mut self, mut failure: Error) -> Result<()> {
+        let Some(etag) = self.etag.clone() else { return Err(failure) };
+        loop {
+            if self.attempts_left == 0 {
+                return Err(failure);
+            }
+            self.attempts_left -= 1;
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(full_jitter(self.initial, self.max, self.retry)).await;
+            self.retry += 1;
+            let options = GetOptions {
+                range: Some(ByteRange::Bounded { start: self.pos, end: self.end }),
+                if_match: Some(etag.clone()),
+                version: self.version.clone(),
+                ..GetOptions::default()
+            };
+            match self.inner.get_object(&self.container, &self.key, &options).await {
+                Ok(got) if got.range.start == self.pos => {
+                    self.body = got.body;
+                    return Ok(());
+                }
+                Ok(got) => {
+                    return Err(Error::new(
+                        ErrorKind::Backend,
+                        format!("resuming at byte {} got a body from byte {}", self.pos, got.range.start),
+                    ));
+                }
+                Err(e) if e.is_retryable() => failure = e,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+fn payload_bytes(payload: &Payload) -> Option<Bytes> {
+    match payload {
+        Payload::Bytes(b) => Some(b.clone()),
+        Payload::Stream { .. } => None,
+    }
+}
+
+// Every method written out, so a method added to `Driver` cannot bypass the layer.
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl crate::layer::Layer for RetryLayer {
+    fn inner(&self) -> &dyn Driver {
+        &*self.inner
+    }
+
+    fn info(&self) -> &DriverInfo {
+        self.inner.info()
+    }
+
+    async fn list_containers_page(&self, token: Option<String>) -> Result<Page<Container>> {
+        self.again(|| self.inner.list_containers_page(token.clone())).await
+    }
+
+    async fn get_container(&self, name: &str) -> Result<Container> {
+        self.again(|| self.inner.get_container(name)).await
+    }
+
+    async fn create_container(&self, name: &str) -> Result<Container> {
+        self.again_or_settle(
+            || self.inner.create_container(name),
+            |e| async move {
+                match e.kind() {
+                    ErrorKind::ContainerAlreadyExists => {
+                        self.again(|| self.inner.get_container(name)).await.map_err(|_| e)
+                    }
+                    _ => Err(e),
+                }
+            },
+        )
+        .await
+    }
+
+    async fn delete_container(&self, name: &str) -> Result<()> {
+        self.again_or_settle(
+            || self.inner.delete_container(name),
+            |e| async move {
+                match e.kind() {
+                    ErrorKind::ContainerDoesNotExist => Ok(()),
+                    _ => Err(e),
+                }
+            },
+        )
+        .await
+    }
+
+    async fn list_page(
+        &self,
+        container: &str,
+        options: &ListOptions,
+        token: Option<String>,
+    ) -> Result<Page<ListEntry>> {
+        self.again(|| self.inner.list_page(container, options, token.clone())).await
+    }
+
+    async fn head_object(&self, container: &str, key: &str) -> Result<Object> {
+        self.again(|| self.inner.head_object(container, key)).await
+    }
+
+    async fn get_object(&self, container: &str, key: &str, options: &GetOptions) -> Result<GetResult> {
+        let got = self.again(|| self.inner.get_object(container, key, options)).await?;
+        Ok(self.resilient_body(container, key, options, got))
+    }
+
+    async fn put_object(&self, container: &str, key: &str, payload: Payload, options: &PutOptions) -> Result<Object> {
+        let Some(data) = payload_bytes(&payload) else {
+            return self.inner.put_object(container, key, payload, options).await;
+        };
+        let conditional = !matches!(options.mode, PutMode::Overwrite);
+        self.again_or_settle(
+            || self.inner.put_object(container, key, Payload::Bytes(data.clone()), options),
+            |e| async {
+                match e.kind() {
+                    ErrorKind::PreconditionFailed if conditional => self.holds(container, key, &data, e).await,
+                    _ => Err(e),
+                }
+            },
+        )
+        .await
+    }
+
+    async fn delete_object(&self, container: &str, key: &str) -> Result<()> {
+        self.again_or_settle(
+            || self.inner.delete_object(container, key),
+            |e| async move {
+                match e.kind() {
+                    ErrorKind::ObjectDoesNotExist => Ok(()),
+                    _ => Err(e),
+                }
+            },
+        )
+        .await
+    }
+
+    async fn delete_batch(&self, container: &str, keys: &[String]) -> Result<Vec<DeleteOutcome>> {
+        self.again(|| self.inner.delete_batch(container, keys)).await
+    }
+
+    async fn copy_object(
+        &self,
+        src_container: &str,
+        src_key: &str,
+        dst_container: &str,
+        dst_key: &str,
+        options: &CopyOptions,
+    ) -> Result<Object> {
+        let conditional = !matches!(options.mode, PutMode::Overwrite);
+        self.again_or_settle(
+            || self.inner.copy_object(src_container, src_key, dst_container, dst_key, options),
+            |e| async move {
+                if !(conditional && e.kind() == ErrorKind::PreconditionFailed) {
+                    return Err(e);
+                }
+                let (Ok(src), Ok(dst)) =
+                    (self.head(src_container, src_key).await, self.head(dst_container, dst_key).await)
+                else {
+                    return Err(e);
+                };
+                let same = src.size == dst.size && src.hash.is_some() && src.hash == dst.hash;
+                if same { Ok(dst) } else { Err(e) }
+            },
+        )
+        .await
+    }
+
+    async fn create_multipart(&self, container: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
+        self.inner.create_multipart(container, key, options).await
+    }
+
+    async fn put_part(
+        &self,
+        upload: &MultipartUpload,
+        part_number: u32,
+        payload: Payload,
+        options: &PartOptions,
+    ) -> Result<CompletedPart> {
+        let Some(data) = payload_bytes(&payload) else {
+            return self.inner.put_part(upload, part_number, payload, options).await;
+        };
+        self.again(|| self.inner.put_part(upload, part_number, Payload::Bytes(data.clone()), options)).await
+    }
+
+    async fn complete_multipart(
+        &self,
+        upload: &MultipartUpload,
+        parts: &[CompletedPart],
+        options: &CompleteOptions,
+    ) -> Result<Object> {
+        let total: u64 = parts.iter().map(|p| p.size).sum();
+        self.again_or_settle(
+            || self.inner.complete_multipart(upload, parts, options),
+            |e| async move {
+                if e.kind() != ErrorKind::ObjectDoesNotExist {
+                    return Err(e);
+                }
+                match self.head(&upload.container, &upload.key).await {
+                    Ok(object) if object.size == total => Ok(object),
+                    _ => Err(e),
+                }
+            },
+        )
+        .await
+    }
+
+    async fn abort_multipart(&self, upload: &MultipartUpload) -> Result<()> {
+        self.again_or_settle(
+            || self.inner.abort_multipart(upload),
+            |e| async move {
+                match e.kind() {
+                    ErrorKind::ObjectDoesNotExist => Ok(()),
+                    _ => Err(e),
+                }
+            },
+        )
+        .await
+    }
+
+    async fn list_multipart_uploads(&self, container: &str, prefix: Option<&str>) -> Result<Vec<MultipartUpload>> {
+        self.again(|| self.inner.list_multipart_uploads(container, prefix)).await
+    }
+
+    async fn list_leftovers(&self, container: &str, prefix: Option<&str>) -> Result<Vec<Leftover>> {
+        self.again(|| self.inner.list_leftovers(container, prefix)).await
+    }
+
+    async fn remove_leftover(&self, leftover: &Leftover) -> Result<()> {
+        self.again_or_settle(
+            || self.inner.remove_leftover(leftover),
+            |e| async move {
+                match e.kind() {
+                    ErrorKind::ObjectDoesNotExist => Ok(()),
+                    _ => Err(e),
+                }
+            },
+        )
+        .await
+    }
+
+    async fn signed_url(&self, container: &str, key: &str, options: &SignedUrlOptions) -> Result<String> {
+        self.inner.signed_url(container, key, options).await
+    }
+
+    async fn enable_container_cdn(&self, container: &str) -> Result<()> {
+        self.again(|| self.inner.enable_container_cdn(container)).await
+    }
+
+    async fn enable_object_cdn(&self, container: &str, key: &str) -> Result<()> {
+        self.again(|| self.inner.enable_object_cdn(container, key)).await
+    }
+
+    async fn get_container_cdn_url(&self, container: &str) -> Result<String> {
+        self.again(|| self.inner.get_container_cdn_url(container)).await
+    }
+
+    async fn get_object_cdn_url(&self, container: &str, key: &str) -> Result<String> {
+        self.again(|| self.inner.get_object_cdn_url(container, key)).await
+    }
+}
