@@ -51,7 +51,8 @@ fn vendor_crates() -> Result<(), String> {
 
 /// Everything CI checks: formatting, dependency policy, lints (the whole workspace, then the
 /// facade with no driver and with each driver alone, then the example vendor crate),
-/// documentation, tests (the vendor crate's through `conformance --crate`).
+/// documentation, tests (the vendor crate's through `conformance --crate`), then every fuzz
+/// target briefly (`cargo xtask fuzz`; a crash fails CI).
 pub fn ci() -> Result<(), String> {
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     deny()?;
@@ -70,7 +71,8 @@ pub fn ci() -> Result<(), String> {
     run(cargo()
         .args(["clippy", "--manifest-path", &example, "--all-targets", "--locked", "--", "-D", "warnings"])
         .env("CARGO_TARGET_DIR", paths::workspace_root().join("target")))?;
-    test()
+    test()?;
+    crate::fuzz::ci()
 }
 
 /// The facade's driver features, each checked alone (and none at all).

@@ -6,8 +6,10 @@
 //! cargo xtask conformance [--driver NAME[,NAME] | --crate PATH] [--format text|json|junit]
 //! cargo xtask chaos [--driver NAME[,NAME]] [--seed N] [--rate P] [--ops N] [--long]
 //!                                  suite data groups + soak under seeded faults
+//! cargo xtask fuzz [TARGET|all] [--seconds N]
+//!                                  coverage-guided fuzzing (libFuzzer, stable toolchain) of the parsers
 //! cargo xtask ci                   fmt check, cargo-deny, clippy -D warnings (workspace; facade per
-//!                                  driver feature), cargo doc -D warnings, test
+//!                                  driver feature), cargo doc -D warnings, test, fuzz (briefly)
 //! cargo xtask bench [--quick] [--no-callgrind]
 //!                   [--only s3-small,s3-large,azure-small,azure-large,gcs-small,gcs-large,local,memory]
 //!                   [--large-repeat R]
@@ -20,6 +22,7 @@ mod chaos;
 mod ci;
 mod conformance;
 mod emulators;
+mod fuzz;
 mod paths;
 mod process;
 mod vendor;
@@ -41,9 +44,13 @@ commands:
                                           mixed writes and verified reads, through ChaosLayer (seeded
                                           faults) and RetryLayer, on every built-in driver; prints
                                           faults injected, operations, bytes verified, 0 lost/corrupt
+  fuzz [TARGET|all] [--seconds N]         the coverage-guided fuzz targets of fuzz/ (libFuzzer on the
+                                          pinned stable toolchain), each run N seconds (default 60)
+                                          from its committed seeds; prints executions and coverage,
+                                          fails on any crash (saved under target/fuzz/artifacts)
   ci                                      fmt check, cargo-deny, clippy -D warnings (the workspace, then
                                           the facade with no driver and each driver feature alone),
-                                          cargo doc -D warnings, then test
+                                          cargo doc -D warnings, then test, then fuzz (10 s per target)
   bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...]
         [--only s3-small,s3-large,azure-small,azure-large,gcs-small,gcs-large,local,memory]
         [--large-repeat R]
@@ -65,6 +72,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::ci(),
         Some("bench") => bench::command(&args[1..]),
         Some("chaos") => chaos::command(&args[1..]),
+        Some("fuzz") => fuzz::command(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

@@ -76,6 +76,8 @@ mod driver;
 mod errors;
 mod extras;
 mod factory;
+#[doc(hidden)]
+pub mod fuzzing;
 mod headers;
 mod list;
 mod multipart;

@@ -74,6 +74,8 @@ mod driver;
 mod errors;
 mod extras;
 mod factory;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod json;
 mod list;
 mod multipart;

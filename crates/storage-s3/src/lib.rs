@@ -42,6 +42,8 @@ pub mod credentials;
 mod driver;
 mod errors;
 mod factory;
+#[doc(hidden)]
+pub mod fuzzing;
 mod headers;
 pub mod ibm;
 mod list;

@@ -166,7 +166,7 @@ struct CliToken {
 }
 
 /// Reads the CLI's output; errors never quote it.
-fn parse_cli_token(stdout: &[u8]) -> Result<AccessToken> {
+pub(crate) fn parse_cli_token(stdout: &[u8]) -> Result<AccessToken> {
     let what = "`az account get-access-token`";
     let doc: CliToken = serde_json::from_slice(stdout).map_err(|e| {
         unauthenticated(format!(

@@ -38,6 +38,10 @@ pub(crate) use storage_http::auth::REDACTED;
 pub use storage_http::auth::{AccessToken, StaticTokenProvider, TokenCache, TokenChain, TokenProvider};
 pub use workload_identity::WorkloadIdentityProvider;
 
+// The private parsers, for `crate::fuzzing`.
+pub(crate) use azure_cli::parse_cli_token;
+pub(crate) use support::{parse_expires_on, parse_token_answer};
+
 /// The OAuth2 scope of Azure Storage.
 pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 

@@ -39,15 +39,16 @@ pub fn redact_url(url: &str) -> String {
         Some((s, r)) if !s.contains(['/', '?', '@']) => (Some(s), r),
         _ => (None, url),
     };
-    // The userinfo ends at the last `@` before the query. A password may hold a `/`
-    // (badly escaped), so a `/` ends the authority only when what precedes it has no `:`.
+    // The userinfo ends at the last `@` of the authority (up to the first `/`). Without
+    // one there, a password may hold a `/` (badly escaped): the last `@` before the query
+    // ends it when what precedes its first `/` has a `:`.
     let query_at = rest.find(['?', '#']).unwrap_or(rest.len());
-    let userinfo_end = rest[..query_at].rfind('@').filter(|&at| {
-        let before = &rest[..at];
-        match before.find('/') {
-            None => true,
-            Some(slash) => before[..slash].contains(':'),
-        }
+    let authority_end = rest[..query_at].find('/').unwrap_or(query_at);
+    let userinfo_end = rest[..authority_end].rfind('@').or_else(|| {
+        rest[..query_at].rfind('@').filter(|&at| {
+            let before = &rest[..at];
+            before.find('/').is_some_and(|slash| before[..slash].contains(':'))
+        })
     });
     let (authority, rest) = match userinfo_end {
         Some(at) => {
@@ -114,5 +115,15 @@ mod tests {
         assert_eq!(redact_url("https://host/path/a@b.txt"), "https://host/path/a@b.txt");
         assert_eq!(redact_url("h:1"), "h:1");
         assert_eq!(redact_url("http://h/p?sig=1#frag"), "http://h/p?sig=REDACTED#frag");
+    }
+
+    #[test]
+    fn userinfo_is_hidden_when_the_path_holds_an_at_sign() {
+        // Found by `cargo xtask fuzz storage_url` (fuzz/corpus/storage_url/regression-*):
+        // the last `@` was in the path, and a lone token before the host was shown.
+        assert_eq!(redact_url("https://ghp_token123@host/a@b"), "https://<redacted>@host/a@b");
+        assert_eq!(redact_url("https://user:pw@host/logs/a@b.txt"), "https://<redacted>@host/logs/a@b.txt");
+        let fuzzed = "file://\u{b}X@X\0\0\0\0\0\0\0\0i\0\0X@\0\0/R@";
+        assert_eq!(redact_url(fuzzed), "file://<redacted>@\0\0/R@");
     }
 }

@@ -27,6 +27,9 @@ mod metadata;
 mod service_account;
 mod support;
 
+// The private parsers, for `crate::fuzzing`.
+pub(crate) use support::{parse_iam_token_answer, parse_token_answer};
+
 pub use adc::{application_default, application_default_from_vars, from_file, from_json, well_known_file};
 pub use authorized_user::AuthorizedUserProvider;
 pub use external_account::ExternalAccountProvider;

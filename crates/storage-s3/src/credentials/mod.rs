@@ -44,6 +44,13 @@ pub use imds::ImdsProvider;
 pub use profile::ProfileProvider;
 pub use web_identity::WebIdentityProvider;
 
+// The private parsers, for `crate::fuzzing`.
+pub(crate) use process::parse as parse_process_output;
+pub(crate) use profile::plan_texts as profile_plan_texts;
+pub(crate) use sso::parse_cache_time;
+pub(crate) use sts::{parse_sts_credentials, sts_error};
+pub(crate) use support::parse_json_credentials;
+
 /// A set of AWS credentials: an access key pair, an optional session token and, for
 /// temporary credentials, the moment they stop working.
 #[derive(Clone, PartialEq, Eq)]

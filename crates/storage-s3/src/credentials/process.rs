@@ -53,7 +53,7 @@ pub(crate) async fn run(command: &str, profile: &str) -> Result<Credentials> {
 
 /// Reads the command's output: `Version` 1, then the credentials document the ECS and
 /// IMDS endpoints serve too.
-fn parse(stdout: &[u8], profile: &str, program: &str) -> Result<Credentials> {
+pub(crate) fn parse(stdout: &[u8], profile: &str, program: &str) -> Result<Credentials> {
     let what = format!("profile {profile:?}: credential_process {program:?}");
     // Not parsable at all: the credentials parser says so, quoting no output.
     let version = serde_json::from_slice::<Version>(stdout).map(|v| v.version);

@@ -492,6 +492,35 @@ impl CredentialsProvider for ProfileProvider {
     }
 }
 
+/// Both files' texts parsed and `profile`'s plan made, for `crate::fuzzing`: no file,
+/// process, environment variable or network is touched.
+pub(crate) fn plan_texts(credentials: &str, config: &str, profile: &str) -> Result<crate::fuzzing::ProfilePlan> {
+    let local = "http://127.0.0.1:9";
+    let provider = ProfileProvider {
+        profile: profile.to_owned(),
+        credentials_path: PathBuf::from("credentials"),
+        config_path: PathBuf::from("config"),
+        home: None,
+        env_region: None,
+        sts_endpoint: Some(local.to_owned()),
+        sso_endpoint: Some(local.to_owned()),
+        sso_cache_dir: Some(PathBuf::from("sso-cache")),
+        imds: Some(ImdsProvider::new(local)),
+        ecs: Some(EcsProvider::new(local, None)),
+    };
+    let files = Files {
+        credentials: parse_ini(credentials, &provider.credentials_path)?,
+        config: parse_ini(config, &provider.config_path)?,
+    };
+    let plan = provider.plan(&files)?;
+    let (base, static_credentials) = match plan.base {
+        Base::Static(c) => ("static", Some(c)),
+        Base::Process(..) => ("process", None),
+        Base::Provider(p) => (p.name(), None),
+    };
+    Ok(crate::fuzzing::ProfilePlan { base, static_credentials, roles: plan.roles.len() })
+}
+
 /// The shared files the environment names: `(credentials, config)`.
 fn shared_paths(get: &dyn Fn(&str) -> Option<String>, home: Option<&Path>) -> (PathBuf, PathBuf) {
     let aws_dir = home.map_or_else(|| PathBuf::from(".aws"), |h| h.join(".aws"));

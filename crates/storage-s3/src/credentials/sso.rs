@@ -126,7 +126,7 @@ impl SsoSettings {
 
 /// An `expiresAt` as the AWS CLI writes it: RFC 3339 (`2024-01-01T00:00:00Z`), or with a
 /// `UTC` suffix instead of `Z` (older versions).
-fn parse_cache_time(value: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_cache_time(value: &str) -> Option<DateTime<Utc>> {
     let value = value.trim();
     let value = value.strip_suffix("UTC").map_or_else(|| value.to_owned(), |v| format!("{v}Z"));
     DateTime::parse_from_rfc3339(&value).ok().map(|t| t.with_timezone(&Utc))

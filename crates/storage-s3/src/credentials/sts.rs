@@ -117,7 +117,7 @@ fn leaf<'a>(leaves: &'a [(Vec<String>, String)], suffix: &[&str]) -> Option<&'a 
 
 /// Credentials from the answer to STS `action` (`AssumeRoleWithWebIdentityResponse`,
 /// `AssumeRoleResponse`: elements are matched by name, whatever the root).
-pub(super) fn parse_sts_credentials(xml: &str, action: &str) -> Result<Credentials> {
+pub(crate) fn parse_sts_credentials(xml: &str, action: &str) -> Result<Credentials> {
     let what = format!("STS {action}");
     let what = what.as_str();
     let leaves = xml_leaves(xml).map_err(|e| unauthenticated(format!("{what}: {e}")))?;
@@ -135,7 +135,7 @@ pub(super) fn parse_sts_credentials(xml: &str, action: &str) -> Result<Credentia
 /// The error for a failed answer to STS `action`: `<ErrorResponse><Error><Code>`
 /// /`<Message>`. `AccessDenied` and the like stay `Unauthenticated`: the credentials chain
 /// could not produce credentials.
-pub(super) fn sts_error(status: u16, xml: &str, action: &str) -> Error {
+pub(crate) fn sts_error(status: u16, xml: &str, action: &str) -> Error {
     let leaves = xml_leaves(xml).unwrap_or_default();
     let code = leaf(&leaves, &["Error", "Code"]);
     let message = leaf(&leaves, &["Error", "Message"]);

@@ -1,0 +1,65 @@
+//! The shared AWS files `~/.aws/credentials` and `~/.aws/config` (INI) and how a profile
+//! resolves through them (`source_profile` chains, `credential_source`, web identity,
+//! SSO sessions, `credential_process`), planned without touching a file, a process or a
+//! network (`storage_s3::fuzzing::profile_plan`). The input is `credentials NUL config`;
+//! the profile is `default`, then the first section named in either file.
+//! Properties: no panic, no endless loop over `source_profile` links; neither an error
+//! nor the planned credentials' `Debug` shows a secret key or a session token.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use storage_fuzz::{assert_no_secret, checkable_secrets, split2};
+use storage_s3::fuzzing::profile_plan;
+
+/// The values of secret keys, and every other string, of an INI text (roughly: what a
+/// line holds on either side of its `=`, section names).
+fn strings<'a>(text: &'a str, secrets: &mut Vec<&'a str>, others: &mut Vec<&'a str>) {
+    for line in text.lines() {
+        match line.split_once('=') {
+            Some((k, v)) => {
+                let k = k.trim().to_ascii_lowercase();
+                let v = v.trim();
+                // The value as the parser keeps it may lose an inline comment: check the
+                // part before any `#` / `;` too.
+                let core = v.split([';', '#']).next().unwrap_or(v).trim();
+                if k.contains("secret") || k.contains("token") && !k.contains("file") {
+                    secrets.push(v);
+                    secrets.push(core);
+                } else {
+                    others.push(line);
+                }
+            }
+            None => others.push(line),
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (credentials, config) = split2(data);
+    let (Ok(credentials), Ok(config)) = (std::str::from_utf8(credentials), std::str::from_utf8(config)) else {
+        return;
+    };
+    let (mut secrets, mut others) = (Vec::new(), Vec::new());
+    strings(credentials, &mut secrets, &mut others);
+    strings(config, &mut secrets, &mut others);
+    let secrets = checkable_secrets(&secrets, &others);
+
+    let first_section = credentials
+        .lines()
+        .chain(config.lines())
+        .find_map(|l| l.trim().strip_prefix('[').and_then(|r| r.split_once(']')).map(|(n, _)| n.trim()))
+        .map(|n| n.strip_prefix("profile ").unwrap_or(n).trim());
+    for profile in ["default"].into_iter().chain(first_section) {
+        match profile_plan(credentials, config, profile) {
+            Ok(plan) => {
+                assert_no_secret(&format!("{plan:?}"), &secrets, "the plan's Debug");
+                if let Some(c) = &plan.static_credentials {
+                    assert_eq!(plan.base, "static");
+                    assert!(!c.access_key_id.is_empty() && !c.secret_access_key.is_empty());
+                }
+            }
+            Err(e) => assert_no_secret(&format!("{e} {}", e.hint()), &secrets, "the profile error"),
+        }
+    }
+});
