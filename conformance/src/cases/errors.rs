@@ -170,13 +170,14 @@ async fn multipart_not_supported(ctx: Ctx) -> CaseResult {
         key: ctx.k("mpu"),
         upload_id: "no-such-upload".into(),
         initiated: None,
+        checksum: None,
     };
     not_supported(
         &ctx,
         ctx.d().put_part(&fake, 1, Payload::from("x"), &PartOptions::default()).await,
         "put_part without multipart",
     )?;
-    let part = CompletedPart { part_number: 1, etag: "x".into(), size: 1 };
+    let part = CompletedPart::new(1, "x", 1);
     not_supported(
         &ctx,
         ctx.d().complete_multipart(&fake, &[part], &Default::default()).await,

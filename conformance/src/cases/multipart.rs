@@ -202,7 +202,7 @@ async fn multipart_missing_part(ctx: Ctx) -> CaseResult {
     let (_, parts) = parts_data(&ctx, 2, 36);
     let up = ctx.create_upload(OBJ, &PutOptions::default()).await?;
     let mut done = vec![put_part(&ctx, &up, 1, parts[0].clone()).await?];
-    let fake = CompletedPart { part_number: 7, etag: md5(b"never uploaded"), size: 10 };
+    let fake = CompletedPart::new(7, md5(b"never uploaded"), 10);
     done.push(fake.clone());
     expect_err(
         ctx.d().complete_multipart(&up, &done, &Default::default()).await,

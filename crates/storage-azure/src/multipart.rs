@@ -63,6 +63,7 @@ pub(crate) async fn create(
         key: key.to_owned(),
         upload_id,
         initiated: Some(chrono::Utc::now()),
+        checksum: None,
     })
 }
 
@@ -113,7 +114,7 @@ pub(crate) async fn put_part(
         .with_object(&upload.container, &upload.key));
     }
     let etag = got.unwrap_or_else(|| block_id(tag, part_number));
-    Ok(CompletedPart { part_number, etag, size })
+    Ok(CompletedPart::new(part_number, etag, size))
 }
 
 /// Put Block List with exactly `parts`, in the order given, and the object's headers,
@@ -216,7 +217,7 @@ mod tests {
         assert_ne!(tag, new_upload_id("a/c/k", &PutOptions::default()).0);
         assert_eq!(B64.decode(block_id(&tag, 1)).unwrap().len(), B64.decode(block_id(&tag, 50_000)).unwrap().len());
         let up =
-            MultipartUpload { container: "c".into(), key: "k".into(), upload_id: "nothex.".into(), initiated: None };
+            MultipartUpload { container: "c".into(), key: "k".into(), upload_id: "nothex.".into(), initiated: None, checksum: None };
         assert_eq!(split_id(&up).err().unwrap().kind(), ErrorKind::ObjectDoesNotExist);
     }
 }

@@ -165,6 +165,16 @@ capabilities! {
     put_tags,
     /// `PutOptions::headers` are sent with writes.
     put_headers,
+    /// Writes are checked end to end by the driver and the backend without the transfer
+    /// engine's help: the driver sends a checksum it computes at hardware speed with every
+    /// write (the single request, each part, and the whole multipart object at
+    /// completion; S3's CRC32C), the backend refuses data that does not match it or keeps
+    /// it, whole-object reads are checked against the kept checksum, and `head_object`
+    /// reports a content hash (MD5 or CRC32C, not an opaque tag) for objects written
+    /// either way, multipart ones and server-side encrypted ones included. The transfer
+    /// engine then computes no MD5 of its own for uploads (only to check a caller's
+    /// `content_md5`). (New in suite 1.3.0: its case is `checksum_reported`.)
+    upload_checksums,
 }
 
 #[cfg(test)]

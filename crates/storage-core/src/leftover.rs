@@ -81,6 +81,7 @@ impl Leftover {
             key: self.key.clone(),
             upload_id: self.id.clone(),
             initiated: self.created,
+            checksum: None,
         }
     }
 }
@@ -110,6 +111,7 @@ mod tests {
             key: "k".into(),
             upload_id: "u1".into(),
             initiated: Some(now - chrono::Duration::hours(2)),
+            checksum: None,
         };
         let l = Leftover::from(upload.clone());
         assert_eq!(l.kind, LeftoverKind::MultipartUpload);

@@ -346,6 +346,7 @@ impl Driver for MemoryDriver {
             key: key.to_owned(),
             upload_id,
             initiated: Some(initiated),
+            checksum: None,
         })
     }
 
@@ -372,7 +373,7 @@ impl Driver for MemoryDriver {
         let bucket = state.get_mut(&upload.container).ok_or_else(|| no_container(&upload.container))?;
         let up = bucket.uploads.get_mut(&upload.upload_id).ok_or_else(|| no_upload(upload))?;
         up.parts.insert(part_number, (data, etag.clone()));
-        Ok(CompletedPart { part_number, etag, size })
+        Ok(CompletedPart::new(part_number, etag, size))
     }
 
     async fn complete_multipart(
@@ -451,6 +452,7 @@ impl Driver for MemoryDriver {
                 key: u.key.clone(),
                 upload_id: id.clone(),
                 initiated: Some(u.initiated),
+                checksum: None,
             })
             .collect())
     }

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::object::{HashAlgorithm, ObjectHash};
+
 /// An unfinished multipart upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MultipartUpload {
@@ -13,6 +15,12 @@ pub struct MultipartUpload {
     pub upload_id: String,
     /// When it was started, if known.
     pub initiated: Option<DateTime<Utc>>,
+    /// The checksum algorithm every part carries ([`CompletedPart::checksum`]), chosen
+    /// when the upload was created and kept with it, so parts sent later (by another
+    /// driver value, or after a listing) agree with it: S3's `x-amz-checksum-algorithm`
+    /// (CRC32C, the whole object's checksum sent at completion), or MD5 where the server
+    /// keeps no checksums. `None` for backends that check parts otherwise.
+    pub checksum: Option<HashAlgorithm>,
 }
 
 /// A part that was uploaded, to pass to `complete_multipart`.
@@ -24,6 +32,17 @@ pub struct CompletedPart {
     pub etag: String,
     /// Bytes in the part.
     pub size: u64,
+    /// The part's checksum of the upload's algorithm ([`MultipartUpload::checksum`]),
+    /// as the driver computed and sent it; the driver sends it back at completion (S3's
+    /// `<ChecksumCRC32C>` per part) and combines the parts' into the whole object's.
+    pub checksum: Option<ObjectHash>,
+}
+
+impl CompletedPart {
+    /// A part without a checksum.
+    pub fn new(part_number: u32, etag: impl Into<String>, size: u64) -> Self {
+        CompletedPart { part_number, etag: etag.into(), size, checksum: None }
+    }
 }
 
 /// What the caller already knows about a part's data, so that a driver need not hash it

@@ -63,6 +63,17 @@ impl ObjectHash {
     pub fn md5(hex: impl Into<String>) -> Self {
         ObjectHash { algorithm: HashAlgorithm::Md5, value: hex.into().to_ascii_lowercase() }
     }
+    /// A CRC32C from its value (stored as the big-endian value in hex).
+    pub fn crc32c(crc: u32) -> Self {
+        ObjectHash { algorithm: HashAlgorithm::Crc32c, value: format!("{crc:08x}") }
+    }
+    /// The CRC32C value of a [`HashAlgorithm::Crc32c`] hash.
+    pub fn crc32c_value(&self) -> Option<u32> {
+        match self.algorithm {
+            HashAlgorithm::Crc32c => u32::from_str_radix(&self.value, 16).ok(),
+            _ => None,
+        }
+    }
     /// Whether this is a real content hash one can verify data against.
     pub fn is_content_hash(&self) -> bool {
         self.algorithm != HashAlgorithm::Opaque

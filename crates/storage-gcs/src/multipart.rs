@@ -90,6 +90,7 @@ pub(crate) async fn create(d: &GcsDriver, bucket: &str, key: &str, options: &Put
         key: key.to_owned(),
         upload_id,
         initiated: Some(chrono::Utc::now()),
+        checksum: None,
     })
 }
 
@@ -147,7 +148,7 @@ pub(crate) async fn put_part(
         let _ = crate::write::delete_unique(d, &upload.container, &name).await;
         return Err(aborted(upload));
     }
-    Ok(CompletedPart { part_number, etag: format!("{crc:08x}-{}", stored_md5.unwrap_or_default()), size })
+    Ok(CompletedPart::new(part_number, format!("{crc:08x}-{}", stored_md5.unwrap_or_default()), size))
 }
 
 /// Composes `sources` (in order) into `dest` as `resource`, with the extras' query
@@ -327,6 +328,7 @@ pub(crate) async fn list_uploads(d: &GcsDriver, bucket: &str, prefix: Option<&st
             key: key.clone(),
             upload_id: id.clone(),
             initiated: when,
+            checksum: None,
         });
         if let (Some(w), Some(i)) = (when, entry.initiated)
             && w < i

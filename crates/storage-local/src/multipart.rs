@@ -143,7 +143,7 @@ pub async fn create(op: ObjectPath, container: &str, key: &str, options: &PutOpt
         }
     })
     .await?;
-    Ok(MultipartUpload { container, key: key.to_owned(), upload_id, initiated: Some(initiated) })
+    Ok(MultipartUpload { container, key: key.to_owned(), upload_id, initiated: Some(initiated), checksum: None })
 }
 
 /// A part file's name.
@@ -218,7 +218,7 @@ pub async fn put_part(
             return Err(e);
         }
     }
-    Ok(CompletedPart { part_number, etag: md5, size: stamp.size })
+    Ok(CompletedPart::new(part_number, md5, stamp.size))
 }
 
 /// A part found in the staging directory.
@@ -386,6 +386,7 @@ pub async fn list(container_dir: PathBuf, container: &str, prefix: Option<&str>)
                     key: m.key,
                     upload_id: id,
                     initiated: Some(m.initiated),
+                    checksum: None,
                 },
             );
         }

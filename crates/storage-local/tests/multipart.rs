@@ -72,7 +72,7 @@ async fn invalid_part_lists_are_refused_and_keep_the_upload() {
     bad(vec![]).await;
     bad(vec![p2.clone(), p1.clone()]).await;
     bad(vec![p1.clone(), p1.clone()]).await;
-    bad(vec![p1.clone(), CompletedPart { part_number: 3, etag: p2.etag.clone(), size: 3 }]).await;
+    bad(vec![p1.clone(), CompletedPart::new(3, p2.etag.clone(), 3)]).await;
     bad(vec![p1.clone(), CompletedPart { etag: md5_hex(b"other"), ..p2.clone() }]).await;
     let empty = f.store.put_part(&up, 4, "".into(), &PartOptions::default()).await.unwrap();
     bad(vec![p1.clone(), empty.clone(), p2.clone()]).await;

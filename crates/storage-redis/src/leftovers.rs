@@ -382,6 +382,7 @@ impl Inner {
                 key: k.to_owned(),
                 upload_id: leftover.id.clone(),
                 initiated: leftover.created,
+                checksum: None,
             };
             return match self.abort_multipart(&upload).await {
                 Err(e) if e.kind() == ErrorKind::ObjectDoesNotExist => Ok(()),

@@ -73,6 +73,7 @@ impl Inner {
             key: key.to_owned(),
             upload_id: id,
             initiated: Some(initiated),
+            checksum: None,
         })
     }
 
@@ -164,7 +165,7 @@ impl Inner {
                 {
                     self.unlink(&segment_keys(&self.keys.object_tag(c, k), &[prev.segment])).await;
                 }
-                Ok(CompletedPart { part_number, etag: part.etag, size: part.size })
+                Ok(CompletedPart::new(part_number, part.etag, part.size))
             }
             other => {
                 self.unlink(&written.keys).await;
@@ -331,6 +332,7 @@ impl Inner {
                     key: u.key,
                     upload_id: id,
                     initiated: Some(u.initiated),
+                    checksum: None,
                 });
             }
         }

@@ -21,15 +21,30 @@ pub enum Addressing {
     VirtualHosted,
 }
 
-/// The integrity checksum sent with uploads.
+/// How writes and reads are checked end to end (the string option `checksum`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Checksum {
-    /// `x-amz-checksum-crc32c` (cheap; verified by S3).
+    /// CRC32C, computed at hardware speed (`crc32c`, the default): `x-amz-checksum-crc32c`
+    /// with every PutObject of bytes and every UploadPart (S3 refuses a mismatch with
+    /// `BadDigest`); multipart uploads created with `x-amz-checksum-algorithm: CRC32C` and
+    /// `x-amz-checksum-type: FULL_OBJECT`, each part's checksum and the whole object's
+    /// (combined from the parts') sent with CompleteMultipartUpload, and the server's
+    /// whole-object checksum compared with it; reads ask for checksums
+    /// (`x-amz-checksum-mode: ENABLED`), a whole-object GET's body is checked against the
+    /// stored CRC32C (`ObjectHashMismatch` at its end when it differs), and an object whose
+    /// ETag is no MD5 (multipart, SSE-KMS, SSE-C) reports the CRC32C as its hash. A server
+    /// that does not acknowledge the algorithm at CreateMultipartUpload (s3s-fs, rclone)
+    /// gets that upload's parts checked with MD5 instead (`Content-MD5`, part ETags, the
+    /// multipart ETag). The driver then claims `upload_checksums`, and the transfer engine
+    /// hashes nothing itself.
     #[default]
     Crc32c,
-    /// `Content-MD5`.
+    /// MD5 only (`md5`): `Content-MD5` with every PutObject of bytes and every part, part
+    /// ETags and the multipart ETag checked; reads check nothing themselves (the transfer
+    /// engine checks MD5 ETags).
     Md5,
-    /// No checksum.
+    /// No checksum sent or asked for (`none`): for servers that refuse checksum headers.
+    /// A caller's `content_md5` is still sent and checked.
     None,
 }
 
@@ -58,7 +73,7 @@ pub struct S3Config {
     pub credentials: Option<Arc<dyn CredentialsProvider>>,
     /// Send requests unsigned (public buckets).
     pub anonymous: bool,
-    /// Upload checksum.
+    /// End-to-end checksums of writes and reads ([`Checksum`]).
     pub checksum: Checksum,
     /// Payload signing.
     pub payload_signing: PayloadSigning,
@@ -141,7 +156,7 @@ impl S3Config {
         self.anonymous = anonymous;
         self
     }
-    /// Sets the upload checksum.
+    /// Sets how writes and reads are checked end to end ([`Checksum`]).
     pub fn checksum(mut self, checksum: Checksum) -> Self {
         self.checksum = checksum;
         self

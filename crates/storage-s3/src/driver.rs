@@ -83,6 +83,8 @@ impl S3Driver {
         capabilities.put_headers = true;
         capabilities.stable_etag = true;
         capabilities.atomic_multipart = true;
+        // CRC32C on every write, whole-object reads checked (checksum.rs).
+        capabilities.upload_checksums = config.checksum == crate::config::Checksum::Crc32c;
         let info = DriverInfo {
             name: NAME.to_owned(),
             capabilities,
@@ -191,7 +193,7 @@ impl Driver for S3Driver {
 
     async fn create_multipart(&self, container: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
         options.check_extras(self.info())?;
-        multipart::create(self, container, key, options).await
+        multipart::create(self, container, key, options, true).await
     }
 
     async fn put_part(

@@ -77,12 +77,20 @@ pub fn object_from_headers(bucket: &str, key: &str, h: &HeaderMap, size: u64) ->
 
 /// The hash an ETag stands for, given the answer's headers: under SSE-KMS (or DSSE-KMS)
 /// and SSE-C an ETag is not the data's MD5 even when it looks like one, so it is opaque.
+/// An ETag that is no MD5 (those, and multipart ETags) gives way to the whole object's
+/// CRC32C when the answer carries one (`x-amz-checksum-crc32c`, full-object type), so
+/// such objects can be verified too.
 pub fn hash_for(etag: &str, h: &HeaderMap) -> ObjectHash {
     let kms = header(h, "x-amz-server-side-encryption").is_some_and(|v| v.starts_with("aws:kms"));
-    if kms || h.contains_key("x-amz-server-side-encryption-customer-algorithm") {
-        return ObjectHash { algorithm: HashAlgorithm::Opaque, value: etag.trim_matches('"').to_owned() };
+    let hash = if kms || h.contains_key("x-amz-server-side-encryption-customer-algorithm") {
+        ObjectHash { algorithm: HashAlgorithm::Opaque, value: etag.trim_matches('"').to_owned() }
+    } else {
+        hash_from_etag(etag)
+    };
+    match crate::checksum::full_object(h) {
+        Some(crc) if !hash.is_content_hash() => ObjectHash::crc32c(crc),
+        _ => hash,
     }
-    hash_from_etag(etag)
 }
 
 fn put(h: &mut HeaderMap, name: &str, value: &str) -> Result<()> {
@@ -252,11 +260,6 @@ pub fn md5_header(hex_md5: &str) -> Result<String> {
     Ok(B64.encode(raw))
 }
 
-/// `x-amz-checksum-crc32c` value for `data`.
-pub fn crc32c_header(data: &[u8]) -> String {
-    B64.encode(storage_core::kit::crc32c(data).to_be_bytes())
-}
-
 /// Base64 MD5 of `data`.
 pub fn md5_b64(data: &[u8]) -> String {
     use md5::Digest;
@@ -282,8 +285,6 @@ mod tests {
 
     #[test]
     fn checksums_have_the_wire_form() {
-        // CRC32C("123456789") = 0xE3069283
-        assert_eq!(crc32c_header(b"123456789"), B64.encode(0xE306_9283u32.to_be_bytes()));
         assert_eq!(md5_header("d41d8cd98f00b204e9800998ecf8427e").unwrap(), "1B2M2Y8AsgTpgAmY7PhCfg==");
         assert_eq!(md5_b64(b""), "1B2M2Y8AsgTpgAmY7PhCfg==");
     }

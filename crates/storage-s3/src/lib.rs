@@ -35,6 +35,7 @@
 //! ```
 
 mod cdn;
+mod checksum;
 mod client;
 mod config;
 mod containers;

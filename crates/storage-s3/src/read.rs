@@ -1,4 +1,5 @@
-//! HeadObject and GetObject (ranges, conditions, versions; a body that resumes).
+//! HeadObject and GetObject (ranges, conditions, versions; a body that resumes; a
+//! whole-object body checked against the stored CRC32C).
 
 use std::sync::Arc;
 
@@ -8,14 +9,16 @@ use storage_core::{Error, ErrorKind, GetOptions, GetResult, Object, Result};
 use storage_http::{Resumable, body_range, http, resumable_body};
 
 use crate::client::Call;
-use crate::containers;
+use crate::config::Checksum;
 use crate::driver::{NAME, S3Driver};
 use crate::headers::{object_from_headers, quote};
+use crate::{checksum, containers};
 
 /// HeadObject.
 pub(crate) async fn head(d: &S3Driver, container: &str, key: &str) -> Result<Object> {
     d.check_key(container, key)?;
-    match d.client.send(Call::new("HeadObject", Method::HEAD, Some(container), Some(key))).await {
+    let call = checksum_mode(d, Call::new("HeadObject", Method::HEAD, Some(container), Some(key)))?;
+    match d.client.send(call).await {
         Ok(resp) => {
             let size = resp.content_length().unwrap_or(0);
             Ok(object_from_headers(container, key, &resp.headers, size))
@@ -28,7 +31,7 @@ pub(crate) async fn head(d: &S3Driver, container: &str, key: &str) -> Result<Obj
 /// pinned to the first answer's ETag.
 pub(crate) async fn get(d: &S3Driver, container: &str, key: &str, options: &GetOptions) -> Result<GetResult> {
     d.check_key(container, key)?;
-    let mut call = Call::new("GetObject", Method::GET, Some(container), Some(key));
+    let mut call = checksum_mode(d, Call::new("GetObject", Method::GET, Some(container), Some(key)))?;
     if let Some(r) = &options.range {
         r.validate().map_err(|e| e.or_context(NAME, Some(container), Some(key)))?;
         call = call.header("range", &r.header_value())?;
@@ -66,8 +69,24 @@ pub(crate) async fn get(d: &S3Driver, container: &str, key: &str, options: &GetO
         etag: object.etag.clone(),
         max_resumes: 5,
     };
-    let body = if start == end { futures::stream::empty().boxed() } else { resumable_body(resp, resumable) };
+    // The stored CRC32C covers the whole object only: a ranged answer is not checked
+    // (rclone sends the whole object's checksum with ranges too).
+    let whole = resp.status.as_u16() == 200 && start == 0 && end == size;
+    let stored = checksum::full_object(&resp.headers).filter(|_| whole && d.client.config.checksum != Checksum::None);
+    let mut body = if start == end { futures::stream::empty().boxed() } else { resumable_body(resp, resumable) };
+    if let Some(crc) = stored {
+        body = checksum::VerifiedBody::new(body, crc, container, key).boxed();
+    }
     Ok(GetResult { object, range: start..end, body })
+}
+
+/// `x-amz-checksum-mode: ENABLED`, so answers carry the stored checksums (unless
+/// `checksum = none`).
+fn checksum_mode<'a>(d: &S3Driver, call: Call<'a>) -> Result<Call<'a>> {
+    match d.client.config.checksum {
+        Checksum::None => Ok(call),
+        Checksum::Crc32c | Checksum::Md5 => call.header("x-amz-checksum-mode", "ENABLED"),
+    }
 }
 
 /// A 404 to HEAD carries no body: tell a missing bucket from a missing key.

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use http::Method;
-use storage_core::kit::{normalize_metadata, object_key, verify_content_md5};
+use storage_core::kit::{crc32c, normalize_metadata, object_key, verify_content_md5};
 use storage_core::{
     CompletedPart, CopyOptions, DeleteOutcome, Driver, Error, ErrorKind, Object, Payload, PutMode, PutOptions, Result,
 };
@@ -12,9 +12,9 @@ use crate::client::Call;
 use crate::config::Checksum;
 use crate::driver::{NAME, S3Driver};
 use crate::errors::{error_in_ok_body, kind_for_code};
-use crate::headers::{content_headers, crc32c_header, hash_from_etag, md5_b64, md5_header, mode_headers, quote};
+use crate::headers::{content_headers, hash_from_etag, md5_b64, md5_header, mode_headers, quote};
 use crate::xml::{self, CopyObjectResult, CopyPartResult, DeleteResult};
-use crate::{multipart, read};
+use crate::{checksum, multipart, read};
 
 /// Largest object CopyObject copies in one request.
 const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
@@ -33,26 +33,30 @@ pub(crate) async fn put(
     let mut call = Call::new("PutObject", Method::PUT, Some(container), Some(key));
     content_headers(&mut call.headers, options)?;
     mode_headers(&mut call.headers, &options.mode)?;
+    let mut crc = None;
     let (body, size) = match payload {
-        Payload::Bytes(b) => {
-            let len = b.len() as u64;
-            call = checksum_headers(d, call, &b, options)?;
-            (RequestBody::Bytes(b), len)
-        }
         Payload::Stream { stream, length: Some(len) } => {
+            // Sent as it is read: no checksum can go ahead of it (the transfer engine
+            // sends S3 parts, which carry theirs).
             if let Some(md5) = &options.content_md5 {
                 call = call.header("content-md5", &md5_header(md5)?)?;
             }
             (RequestBody::stream(stream, len), len)
         }
-        p @ Payload::Stream { length: None, .. } => {
-            let b = p.into_bytes().await?;
+        payload => {
+            let b = payload.into_bytes().await?;
             let len = b.len() as u64;
-            call = checksum_headers(d, call, &b, options)?;
+            (call, crc) = checksum_headers(d, call, &b, options)?;
             (RequestBody::Bytes(b), len)
         }
     };
     let resp = d.client.send(call.body(body)).await?;
+    // The checksum the server answers is the one it computed (AWS, s3s-fs) or kept.
+    if let (Some(sent), Some(answered)) = (crc, checksum::full_object(&resp.headers))
+        && sent != answered
+    {
+        return Err(checksum::mismatch("PutObject", sent, answered).with_object(container, key));
+    }
     let mut o = Object::new(container, key, size);
     o.etag = resp.header("etag").map(|e| e.trim_matches('"').to_owned());
     o.hash = o.etag.as_deref().map(|e| crate::headers::hash_for(e, &resp.headers));
@@ -66,18 +70,35 @@ pub(crate) async fn put(
     Ok(o)
 }
 
-/// The body's checksum header: the caller's MD5 (checked here too: not every
-/// S3-compatible server verifies Content-MD5), else the configured checksum.
-fn checksum_headers<'a>(d: &S3Driver, call: Call<'a>, data: &Bytes, options: &PutOptions) -> Result<Call<'a>> {
+/// The body's checksum headers, and the CRC32C sent: the caller's MD5 (checked here
+/// too: not every S3-compatible server verifies Content-MD5), and the configured checksum
+/// (CRC32C with `x-amz-sdk-checksum-algorithm`, without which moto and rclone do not keep
+/// it; or an MD5 when no caller's MD5 stands for it).
+fn checksum_headers<'a>(
+    d: &S3Driver,
+    mut call: Call<'a>,
+    data: &Bytes,
+    options: &PutOptions,
+) -> Result<(Call<'a>, Option<u32>)> {
     if let Some(md5) = &options.content_md5 {
         verify_content_md5(Some(md5), data)?;
-        return call.header("content-md5", &md5_header(md5)?);
+        call = call.header("content-md5", &md5_header(md5)?)?;
     }
     match d.client.config.checksum {
-        Checksum::Crc32c => call.header("x-amz-checksum-crc32c", &crc32c_header(data)),
-        Checksum::Md5 => call.header("content-md5", &md5_b64(data)),
-        Checksum::None => Ok(call),
+        Checksum::Crc32c => {
+            let crc = crc32c(data);
+            call = crc32c_headers(call, crc)?;
+            Ok((call, Some(crc)))
+        }
+        Checksum::Md5 if options.content_md5.is_none() => Ok((call.header("content-md5", &md5_b64(data))?, None)),
+        Checksum::Md5 | Checksum::None => Ok((call, None)),
     }
+}
+
+/// `x-amz-checksum-crc32c` for a body whose CRC32C is `crc`, and
+/// `x-amz-sdk-checksum-algorithm: CRC32C` (what AWS's SDKs send with it).
+pub(crate) fn crc32c_headers(call: Call<'_>, crc: u32) -> Result<Call<'_>> {
+    call.header(checksum::HEADER, &checksum::to_b64(crc))?.header("x-amz-sdk-checksum-algorithm", "CRC32C")
 }
 
 /// DeleteObject (S3 answers 204 for a missing key too).
@@ -213,7 +234,8 @@ async fn copy_multipart(
     dst_key: &str,
     put: &PutOptions,
 ) -> Result<Object> {
-    let upload = multipart::create(d, dst_bucket, dst_key, put).await?;
+    // Server-side parts: no checksum of ours to send with them.
+    let upload = multipart::create(d, dst_bucket, dst_key, put, false).await?;
     let source = copy_source(&src.container, &src.name);
     let result = async {
         let mut parts = Vec::new();
@@ -241,7 +263,7 @@ async fn copy_multipart(
                     .with_driver(NAME)
                     .with_object(dst_bucket, dst_key)
             })?;
-            parts.push(CompletedPart { part_number: n, etag, size: end - start });
+            parts.push(CompletedPart::new(n, etag, end - start));
             start = end;
             n += 1;
         }

@@ -330,6 +330,11 @@ pub struct CompleteMultipartUploadResult {
     pub etag: Option<String>,
     /// `VersionId`, when versioning is on.
     pub version_id: Option<String>,
+    /// `ChecksumCRC32C`: the object's CRC32C (base64), when the upload was created with
+    /// that algorithm (AWS answers it; moto leaves it out).
+    pub checksum_crc32c: Option<String>,
+    /// `ChecksumType`: `FULL_OBJECT` or `COMPOSITE`.
+    pub checksum_type: Option<String>,
 }
 
 impl CompleteMultipartUploadResult {
@@ -344,6 +349,8 @@ impl CompleteMultipartUploadResult {
                 "Key" => out.key = text(t),
                 "ETag" => out.etag = etag(t),
                 "VersionId" => out.version_id = text(t),
+                "ChecksumCRC32C" => out.checksum_crc32c = text(t),
+                "ChecksumType" => out.checksum_type = text(t),
                 _ => {}
             }
             Ok(())
@@ -361,6 +368,8 @@ pub struct Upload {
     pub upload_id: String,
     /// `Initiated`.
     pub initiated: Option<DateTime<Utc>>,
+    /// `ChecksumAlgorithm` (`CRC32C`...), for an upload created with one.
+    pub checksum_algorithm: Option<String>,
 }
 
 /// A ListMultipartUploads answer (`<ListMultipartUploadsResult>` on AWS).
@@ -386,6 +395,7 @@ impl ListMultipartUploadsResult {
                 "Upload/Key" => cur.key = t.to_owned(),
                 "Upload/UploadId" => cur.upload_id = t.to_owned(),
                 "Upload/Initiated" => cur.initiated = parse_time(t),
+                "Upload/ChecksumAlgorithm" => cur.checksum_algorithm = text(t),
                 "Upload" => out.uploads.push(std::mem::take(&mut cur)),
                 "IsTruncated" => out.truncated = t.trim() == "true",
                 "NextKeyMarker" => out.next_key_marker = Some(t.to_owned()),

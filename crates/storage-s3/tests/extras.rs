@@ -86,8 +86,8 @@ async fn extras_reach_single_multipart_and_copied_objects() {
     s3.delete_container(&b).await.unwrap();
 }
 
-/// Under SSE-KMS an ETag is not the data's MD5: it is reported as opaque, and a verified
-/// download still succeeds (checked by size and the transport checksum instead).
+/// Under SSE-KMS an ETag is not the data's MD5: the object reports the CRC32C sent with
+/// it instead (tests/checksums.rs checks more), and a verified download succeeds.
 #[tokio::test]
 async fn kms_objects_do_not_claim_an_md5() {
     let s3 = driver();
@@ -99,8 +99,8 @@ async fn kms_objects_do_not_claim_an_md5() {
     let put = s3.put_object(&b, "secret", "kms data".into(), &o).await.unwrap();
     let head = s3.head_object(&b, "secret").await.unwrap();
     assert_eq!(head.extra.get("encryption").map(String::as_str), Some("aws:kms"));
-    assert_eq!(head.hash.map(|h| h.algorithm), Some(HashAlgorithm::Opaque));
-    assert_eq!(put.hash.map(|h| h.algorithm), Some(HashAlgorithm::Opaque));
+    assert_eq!(head.hash.map(|h| h.algorithm), Some(HashAlgorithm::Crc32c));
+    assert_eq!(put.hash.map(|h| h.algorithm), Some(HashAlgorithm::Crc32c));
     let dir = tempfile::tempdir().unwrap();
     s3.download_object(&b, "secret", &dir.path().join("f"), &Default::default()).await.unwrap();
     assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), b"kms data");

@@ -47,14 +47,17 @@ fn head_answer() -> String {
 }
 
 fn upload() -> MultipartUpload {
-    MultipartUpload { container: "bkt".into(), key: "big".into(), upload_id: "u1".into(), initiated: None }
+    MultipartUpload {
+        container: "bkt".into(),
+        key: "big".into(),
+        upload_id: "u1".into(),
+        initiated: None,
+        checksum: None,
+    }
 }
 
 fn parts() -> Vec<CompletedPart> {
-    vec![
-        CompletedPart { part_number: 1, etag: "a".into(), size: 6 },
-        CompletedPart { part_number: 2, etag: "b".into(), size: 5 },
-    ]
+    vec![CompletedPart::new(1, "a", 6), CompletedPart::new(2, "b", 5)]
 }
 
 #[tokio::test]

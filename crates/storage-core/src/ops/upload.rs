@@ -4,7 +4,9 @@
 //! `part_size x (concurrency + 1)`, an MD5 per part (computed once, sent with the part
 //! and checked against its ETag), a check of the whole object (its MD5 where the backend
 //! reports one, otherwise the multipart ETag), and an abort on any failure (and on
-//! cancellation, given the driver's `Arc`).
+//! cancellation, given the driver's `Arc`). Drivers that check writes end to end
+//! themselves (`upload_checksums`: S3's CRC32C per request, per part and for the whole
+//! object) get no MD5 from the engine: the data is hashed once, by the driver.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -108,6 +110,26 @@ pub(crate) async fn upload<D: Driver + ?Sized>(driver: &D, source: Source<'_>, j
     }
 }
 
+/// Whether the engine hashes an upload's data with MD5 itself: to check a caller's
+/// `content_md5` the driver does not check (`put_content_md5`), or, with
+/// `TransferOptions::verify`, to check the stored object where the driver does not check
+/// writes end to end itself (`upload_checksums`: S3 with CRC32C). Otherwise no MD5 is
+/// computed here, so the data is hashed at most once.
+fn engine_md5(job: &UploadJob<'_>, info: &DriverInfo) -> bool {
+    let caps = &info.capabilities;
+    match job.options.content_md5 {
+        Some(_) => !caps.put_content_md5,
+        None => job.transfer.verify && !caps.upload_checksums,
+    }
+}
+
+/// Whether each part's MD5 is computed (sent with the part, checked against its ETag,
+/// and the multipart ETag checked against them): with `verify`, unless the driver checks
+/// parts end to end itself (`upload_checksums`).
+fn hash_each_part(transfer: &TransferOptions, info: &DriverInfo) -> bool {
+    transfer.verify && !info.capabilities.upload_checksums
+}
+
 /// The largest object written with one request.
 fn single_limit(transfer: &TransferOptions, info: &DriverInfo) -> u64 {
     transfer.single_put_threshold.min(info.limits.max_single_put)
@@ -133,10 +155,10 @@ async fn upload_file<D: Driver + ?Sized>(driver: &D, path: &Path, job: &UploadJo
     let info = driver.info();
     if wants_multipart(t, info, len) {
         let part_size = plan_part_size(Some(len), t, &info.limits)?;
-        let parts = file_parts(file.into_std().await, part_size, t.verify);
+        let parts = file_parts(file.into_std().await, part_size, hash_each_part(t, info));
         return multipart(driver, job, Parts { stream: parts, size: part_size }, VecDeque::new(), Some(len)).await;
     }
-    let wants_md5 = t.verify || job.options.content_md5.is_some();
+    let wants_md5 = engine_md5(job, info);
     if len <= t.memory_budget() {
         // Small enough to hold: read it once, hash it, and send a replayable payload.
         let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
@@ -173,8 +195,7 @@ async fn upload_bytes<D: Driver + ?Sized>(driver: &D, data: Bytes, job: &UploadJ
         let parts = Parts::cut(source, part_size);
         return multipart(driver, job, parts, VecDeque::new(), Some(len)).await;
     }
-    let md5 =
-        if t.verify || job.options.content_md5.is_some() { Some(md5_off_thread(data.clone()).await?) } else { None };
+    let md5 = if engine_md5(job, info) { Some(md5_off_thread(data.clone()).await?) } else { None };
     put_single(driver, job, Payload::Bytes(data), len, md5).await
 }
 
@@ -219,11 +240,7 @@ async fn upload_stream<D: Driver + ?Sized>(driver: &D, stream: ByteStream, job: 
                 all.freeze()
             }
         };
-        let md5 = if t.verify || job.options.content_md5.is_some() {
-            Some(md5_off_thread(data.clone()).await?)
-        } else {
-            None
-        };
+        let md5 = if engine_md5(job, info) { Some(md5_off_thread(data.clone()).await?) } else { None };
         return put_single(driver, job, Payload::Bytes(data), total, md5).await;
     }
     let held = held.into_iter().map(|data| PartData { data, md5: None }).collect();
@@ -281,9 +298,11 @@ fn file_parts(file: std::fs::File, size: u64, hash: bool) -> BoxStream<'static, 
     .boxed()
 }
 
-/// One request with data whose MD5 (`md5`) is known: the MD5 is checked against a
-/// caller's `content_md5` before anything is sent, passed as `content_md5` where the
-/// driver verifies it, and compared with the stored object's hash afterwards.
+/// One request with data whose MD5 (`md5`) is known when the engine computed it
+/// ([`engine_md5`]): the MD5 is checked against a caller's `content_md5` before anything
+/// is sent, passed as `content_md5` where the driver verifies it, and compared with the
+/// stored object's hash afterwards (as is a caller's `content_md5` that the driver
+/// verified itself).
 async fn put_single<D: Driver + ?Sized>(
     driver: &D,
     job: &UploadJob<'_>,
@@ -305,7 +324,11 @@ async fn put_single_reported<D: Driver + ?Sized>(
     md5: Option<String>,
 ) -> Result<Object> {
     let t = job.transfer;
+    let caps = &driver.info().capabilities;
     let mut options = job.options.clone();
+    // The data's MD5: computed here, or the caller's, which the driver refuses the write
+    // for when the data differs.
+    let sent_md5 = md5.clone().or_else(|| options.content_md5.clone().filter(|_| caps.put_content_md5));
     if let (Some(want), Some(got)) = (options.content_md5.as_deref(), md5.as_deref())
         && !want.eq_ignore_ascii_case(got)
     {
@@ -314,11 +337,11 @@ async fn put_single_reported<D: Driver + ?Sized>(
             format!("the data's MD5 is {got} but content_md5 is {want}; nothing was written"),
         ));
     }
-    if t.verify && driver.info().capabilities.put_content_md5 && options.content_md5.is_none() {
+    if t.verify && caps.put_content_md5 && options.content_md5.is_none() {
         options.content_md5.clone_from(&md5);
     }
     let object = driver.put_object(job.container, job.key, payload, &options).await?;
-    let md5 = md5.filter(|_| t.verify);
+    let md5 = sent_md5.filter(|_| t.verify);
     check_upload(&object, &Sent { len, md5: md5.as_deref(), part_md5s: None })?;
     Ok(object)
 }
@@ -326,7 +349,7 @@ async fn put_single_reported<D: Driver + ?Sized>(
 /// One request with a stream (a driver without multipart), hashed as it is sent.
 async fn put_stream<D: Driver + ?Sized>(driver: &D, stream: ByteStream, job: &UploadJob<'_>) -> Result<Object> {
     let t = job.transfer;
-    let (stream, tap) = StreamTap::wrap(stream, t.verify);
+    let (stream, tap) = StreamTap::wrap(stream, t.verify && !driver.info().capabilities.upload_checksums);
     let stream = reporting(stream, t.progress.clone());
     let object = driver.put_object(job.container, job.key, Payload::stream(stream, None), &job.options).await?;
     let (len, md5) = tap.finish();
@@ -504,6 +527,7 @@ async fn send_parts<D: Driver + ?Sized>(
     let t = job.transfer;
     let room = t.parts_in_flight();
     let max_parts = driver.info().limits.max_parts;
+    let hash_parts = hash_each_part(t, driver.info());
     let mut whole = hash_whole.then(Md5Hasher::new);
     let mut in_flight = FuturesUnordered::new();
     let mut done: Vec<(CompletedPart, Option<String>)> = Vec::new();
@@ -529,7 +553,7 @@ async fn send_parts<D: Driver + ?Sized>(
                 h.update(&data);
             }
             len += data.len() as u64;
-            in_flight.push(send_part(driver, upload, number, data, md5, t.verify));
+            in_flight.push(send_part(driver, upload, number, data, md5, hash_parts));
         }
         if eof && in_flight.is_empty() {
             break;

@@ -97,7 +97,7 @@ async fn complete_validates_parts(mode: Mode) {
     invalid(d.complete_multipart(&up, &[], &Default::default()).await);
     invalid(d.complete_multipart(&up, &[p2.clone(), p1.clone()], &Default::default()).await);
     invalid(d.complete_multipart(&up, &[p1.clone(), p1.clone()], &Default::default()).await);
-    let ghost = CompletedPart { part_number: 9, etag: p1.etag.clone(), size: 3 };
+    let ghost = CompletedPart::new(9, p1.etag.clone(), 3);
     invalid(d.complete_multipart(&up, &[p1.clone(), ghost], &Default::default()).await);
     let wrong = CompletedPart { etag: md5_hex(b"zzz"), ..p2.clone() };
     invalid(d.complete_multipart(&up, &[p1.clone(), wrong], &Default::default()).await);
