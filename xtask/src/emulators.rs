@@ -55,7 +55,7 @@ pub const ALL: &[Emulator] = &[
     Emulator {
         name: "moto",
         ports: &[9000],
-        install: || venv_install("moto_server", &["moto[server]==5.2.1"]),
+        install: install_moto,
         spawn: |_| {
             let mut c = Command::new(venv_bin("moto_server"));
             c.args(["-H", "127.0.0.1", "-p", "9000"]);
@@ -512,6 +512,19 @@ pub fn venv_install(program: &str, packages: &[&str]) -> Result<(), String> {
     } else {
         Err(format!("installing {packages:?} did not provide {program}"))
     }
+}
+
+/// moto 5.2.1 and the `crc32c` module it computes CRC32C checksums with: without it
+/// moto falls back to CRC32 for multipart objects, so their stored checksums are wrong
+/// and the S3 driver rightly refuses to read them. Also added to an existing venv.
+fn install_moto() -> Result<(), String> {
+    venv_install("moto_server", &["moto[server]==5.2.1"])?;
+    let python = venv_bin("python3");
+    if succeeds(&python.to_string_lossy(), &["-c", "import crc32c"]) {
+        return Ok(());
+    }
+    let pip = ensure_venv()?;
+    run(Command::new(&pip).args(["install", "--quiet", "--disable-pip-version-check", "crc32c==2.9.post0"]))
 }
 
 const APACHE: &str = "/usr/sbin/apache2";
