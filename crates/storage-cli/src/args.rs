@@ -30,6 +30,11 @@ Examples:
   storage sync --delete ./site prod://www-bucket/
   storage check ./site prod://www-bucket/
 
+Logs go to stderr (stdout carries data only): -v warnings, -vv retries, -vvv each
+driver call and HTTP request, -vvvv trace; or a filter in STORAGE_LOG (e.g.
+STORAGE_LOG=debug, STORAGE_LOG=storage_http=trace,warn). Secrets, signatures and
+session tokens never appear in them.
+
 Exit codes: 0 success; 1 failure (or differences found by check); 2 usage or
 configuration error; 3 not found (object, container or local file); 130 interrupted.
 Shell completions: storage completions bash|zsh|fish|elvish|powershell";
@@ -58,7 +63,10 @@ pub struct Cli {
     /// Print nothing but errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Say more (repeat for more).
+    /// Say more: name each file a tree command copies or deletes, and log on stderr:
+    /// -v warnings, -vv retries, -vvv every driver call and HTTP request (method, URL
+    /// without signatures, status, time), -vvvv trace. STORAGE_LOG=FILTER replaces the
+    /// log level (e.g. debug, storage_http=trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Configuration file (default: $STORAGE_CONFIG, ./storage.toml, ~/.config/storage/config.toml).

@@ -23,10 +23,12 @@
 mod args;
 mod commands;
 mod location;
+mod logging;
 mod output;
 mod progress;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -85,8 +87,15 @@ async fn interrupted() -> &'static str {
 /// The whole `storage` program (arguments from the process, output to stdout / stderr)
 /// with the drivers of `registry`: URLs with any scheme a registered factory claims work
 /// in every command. Returns the exit code documented above.
-pub fn main_with(registry: storage::Registry) -> ExitCode {
+pub fn main_with(mut registry: storage::Registry) -> ExitCode {
     let cli = Cli::parse();
+    if let Err(msg) = logging::init(cli.verbose) {
+        eprintln!("storage: usage error: {msg}");
+        return ExitCode::from(2);
+    }
+    // One span and event per driver call (operation, container, key, duration, outcome)
+    // under the HTTP requests it makes; silent unless logs are on.
+    registry.wrap_drivers(Arc::new(|driver| Arc::new(storage::layers::TracingLayer::new(driver))));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -313,11 +313,46 @@ impl Registry {
         factory.build(config)
     }
 
+    /// Passes every driver the registered factories build through `wrap` (a layer such
+    /// as `TracingLayer` for every backend), keeping their names, schemes and options.
+    /// Factories registered afterwards are not wrapped.
+    pub fn wrap_drivers(&mut self, wrap: DriverWrapper) -> &mut Self {
+        for factory in &mut self.factories {
+            let inner = factory.clone();
+            *factory = Arc::new(Wrapped { inner, wrap: wrap.clone() });
+        }
+        self
+    }
+
     /// Opens `scheme://container/key` with `config` for the driver's options.
     pub fn open(&self, url: &str, config: &DriverConfig) -> Result<Location> {
         let parsed = StorageUrl::parse(url)?;
         let driver = self.build(&parsed.scheme, config)?;
         Ok(Location { driver, container: parsed.container, key: parsed.key })
+    }
+}
+
+/// What [`Registry::wrap_drivers`] passes every built driver through.
+pub type DriverWrapper = Arc<dyn Fn(Arc<dyn Driver>) -> Arc<dyn Driver> + Send + Sync>;
+
+/// A factory whose drivers go through a wrapper ([`Registry::wrap_drivers`]).
+struct Wrapped {
+    inner: Arc<dyn DriverFactory>,
+    wrap: DriverWrapper,
+}
+
+impl DriverFactory for Wrapped {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn schemes(&self) -> &[&str] {
+        self.inner.schemes()
+    }
+    fn build(&self, config: &DriverConfig) -> Result<Arc<dyn Driver>> {
+        Ok((self.wrap)(self.inner.build(config)?))
+    }
+    fn known_options(&self) -> Option<&[&str]> {
+        self.inner.known_options()
     }
 }
 
@@ -364,6 +399,25 @@ mod tests {
         let e = r.open("nope://c", &DriverConfig::new()).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert!(e.message().contains("memory"), "{}", e.message());
+    }
+
+    #[test]
+    fn wrapped_factories_keep_names_schemes_and_options() {
+        let mut r = Registry::new();
+        r.register(Arc::new(Strict)).register(Arc::new(MemoryFactory));
+        let wrapped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = wrapped.clone();
+        r.wrap_drivers(Arc::new(move |d| {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            d
+        }));
+        assert_eq!(r.known_schemes(), ["mem", "memory", "strict"]);
+        assert_eq!(r.factory("mem").map(|f| f.name()), Some("memory"));
+        let loc = r.open("mem://c/k", &DriverConfig::new()).unwrap();
+        assert_eq!(loc.driver.info().name, "memory");
+        let e = r.build("strict", &DriverConfig::new().set("endpiont", "x")).unwrap_err();
+        assert!(e.message().contains("did you mean \"endpoint\""), "{e}");
+        assert_eq!(wrapped.load(std::sync::atomic::Ordering::SeqCst), 1, "the refused build made no driver");
     }
 
     /// A factory that declares its options, like the built-in ones.

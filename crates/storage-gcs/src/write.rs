@@ -185,7 +185,47 @@ async fn insert(
             return Err(if unretried { e.with_hint(NOT_RETRIED) } else { e });
         }
     };
+    if let (Some(sent), Some(stored)) = (crc, written.crc32c_value())
+        && sent != stored
+    {
+        return Err(stored_damaged(d, bucket, key, &written, sent, stored).await);
+    }
     Ok(written.into_object(bucket))
+}
+
+/// GCS checks the CRC32C sent with the data and refuses a mismatch; a server that does
+/// not (fake-gcs-server stores what arrived and reports its own CRC32C) keeps data
+/// damaged on the way. The error for that, after removing what was stored (only that
+/// generation: a later writer's object is left alone).
+async fn stored_damaged(
+    d: &GcsDriver,
+    bucket: &str,
+    key: &str,
+    written: &ObjectResource,
+    sent: u32,
+    stored: u32,
+) -> Error {
+    let removed = match written.generation {
+        Some(g) => {
+            let call = Call::object("DeleteObject", Method::DELETE, bucket, key, "")
+                .query("ifGenerationMatch", g.to_string())
+                .idempotent(true);
+            match d.client.send(call).await {
+                Ok(_) => "it was deleted".to_owned(),
+                Err(e) => format!("deleting it failed ({}): delete generation {g} by hand", e.kind()),
+            }
+        }
+        None => "the server gave no generation to delete it by: delete it by hand".to_owned(),
+    };
+    Error::new(
+        ErrorKind::ObjectHashMismatch,
+        format!(
+            "the server stored data with CRC32C {stored:08x}, but the data sent has {sent:08x} (the server did not \
+             check the CRC32C sent with it); {removed}"
+        ),
+    )
+    .with_driver(NAME)
+    .with_object(bucket, key)
 }
 
 enum DataBody {
@@ -324,7 +364,7 @@ impl Session<'_> {
                         return Err(e.with_retries(failures));
                     }
                     failures += 1;
-                    tracing::debug!(offset = held, error = %e, "a resumable upload chunk failed; asking its status");
+                    tracing::info!(offset = held, error = %e, "a resumable upload chunk failed; asking its status");
                     tokio::time::sleep(storage_http::backoff(retry, failures - 1)).await;
                     match self.status(total).await.map_err(|e| e.with_retries(failures))? {
                         Answer::Progress(p) => (p, true),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{Method, Request};
+use http::{Method, Request, Uri};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -85,10 +85,11 @@ impl HttpClient {
                 ),
             ));
         }
-        // The redacted URL is only worked out when someone listens.
-        let span = if tracing::enabled!(tracing::Level::DEBUG) {
+        // The redacted URL is only worked out when someone listens. The span is at INFO so
+        // the retries logged at INFO say which request they repeat.
+        let span = if tracing::enabled!(tracing::Level::INFO) {
             let url = redact_url(&request.uri.to_string());
-            tracing::debug_span!("http_request", op = request.operation, method = %request.method, url = %url)
+            tracing::info_span!("http_request", op = request.operation, method = %request.method, url = %url)
         } else {
             tracing::Span::none()
         };
@@ -127,7 +128,11 @@ impl HttpClient {
                 let wait = backoff(retry, retries).max(wait_hint.unwrap_or(Duration::ZERO));
                 let fits = wait < budget_left && deadline_left.is_none_or(|d| wait < d);
                 if retryable && retries < retry.max_retries && fits {
-                    tracing::debug!(wait_ms = wait.as_millis() as u64, "retrying");
+                    let why = match &outcome {
+                        Attempt::Answer(resp) => format!("status {}", resp.status.as_u16()),
+                        Attempt::Failed { error, .. } => error.to_string(),
+                    };
+                    tracing::info!(attempt = retries, wait_ms = wait.as_millis() as u64, after = %why, "retrying");
                     tokio::time::sleep(wait).await;
                     retries += 1;
                     continue;
@@ -151,6 +156,8 @@ impl HttpClient {
         if let Err(error) = signer.sign(&request.method, &mut uri, &mut headers, &request.body).await {
             return Attempt::Failed { error, sent: false };
         }
+        // hyper sends no userinfo, but keys its pool (and its trace logs) by authority.
+        let uri = without_userinfo(uri);
         headers.entry(http::header::USER_AGENT).or_insert_with(|| {
             http::HeaderValue::from_str(&self.config.user_agent)
                 .unwrap_or_else(|_| http::HeaderValue::from_static("storage-rs"))
@@ -158,6 +165,12 @@ impl HttpClient {
         if request.method != Method::GET && request.method != Method::HEAD && request.method != Method::DELETE {
             headers.entry(http::header::CONTENT_LENGTH).or_insert_with(|| http::HeaderValue::from(request.body.len()));
         }
+        // Header names only: values may be credentials (Authorization, session tokens).
+        tracing::trace!(
+            body_bytes = request.body.len(),
+            headers = %headers.keys().map(http::HeaderName::as_str).collect::<Vec<_>>().join(","),
+            "sending"
+        );
         let activity = Activity::new();
         let body = match request.body.to_hyper(&activity) {
             Ok(b) => b,
@@ -208,6 +221,23 @@ impl HttpClient {
                 Attempt::Answer(HttpResponse { status: parts.status, headers: parts.headers, retries: 0, body, idle })
             }
         }
+    }
+}
+
+/// `uri` without its userinfo (`user:password@`): a password in a URL is never sent
+/// (requests carry their credentials in headers), so it must not reach the connection
+/// pool's keys, which hyper logs.
+fn without_userinfo(uri: Uri) -> Uri {
+    let Some(host) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')).map(|(_, host)| host.to_owned()) else {
+        return uri;
+    };
+    let mut parts = uri.clone().into_parts();
+    match host.parse() {
+        Ok(authority) => {
+            parts.authority = Some(authority);
+            Uri::from_parts(parts).unwrap_or(uri)
+        }
+        Err(_) => uri,
     }
 }
 
@@ -277,4 +307,19 @@ fn native_roots(
     _provider: Arc<rustls::crypto::CryptoProvider>,
 ) -> Result<SchemesBuilder> {
     Err(Error::new(ErrorKind::Config, "native TLS roots need the storage-http feature `native-roots`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_dropped_and_the_rest_kept() {
+        let uri: Uri = "http://user:hunter2@127.0.0.1:9000/b/k?x=1".parse().unwrap();
+        let bare = without_userinfo(uri);
+        assert_eq!(bare.to_string(), "http://127.0.0.1:9000/b/k?x=1");
+        assert_eq!(bare.authority().map(|a| a.as_str()), Some("127.0.0.1:9000"));
+        let plain: Uri = "https://host.example/p".parse().unwrap();
+        assert_eq!(without_userinfo(plain.clone()), plain);
+    }
 }

@@ -66,7 +66,7 @@ pub fn resumable_body(first: HttpResponse, resumable: Resumable) -> ByteStream {
                 return Some((Err(failure), None));
             }
             st.r.max_resumes -= 1;
-            tracing::debug!(offset = st.offset, end = st.r.end, error = %failure, "resuming download");
+            tracing::info!(offset = st.offset, end = st.r.end, error = %failure, "resuming download");
             match resume(&st.r, st.offset).await {
                 Ok(body) => st.body = Some(body),
                 Err(e) => return Some((Err(e), None)),

@@ -169,7 +169,7 @@ where
         match op().await {
             Ok(v) => return Ok(v),
             Err(e) if n + 1 < policy.attempts.max(1) && is_transient(&e) => {
-                tracing::debug!(driver = NAME, retry = n + 1, error = %e, "transient Redis error, retrying");
+                tracing::info!(driver = NAME, retry = n + 1, error = %e, "transient Redis error, retrying");
                 tokio::time::sleep(policy.delay(n)).await;
                 n += 1;
             }

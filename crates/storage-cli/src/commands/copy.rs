@@ -302,11 +302,13 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_con
 /// `cp https://... scheme://container/dir/` (into the folder, named from the response's
 /// `Content-Disposition` or the URL's last segment) or `.../key` (that key).
 async fn cp_from_url(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_container: bool) -> CmdResult {
+    // A signed URL's signature and token are credentials: never in a message.
+    let shown = storage::kit::redact_url(src);
     if remove_source {
-        return Err(Failure::Usage(format!("mv cannot delete {src}; use cp")));
+        return Err(Failure::Usage(format!("mv cannot delete {shown}; use cp")));
     }
     let Loc::Remote(r) = resolve(&ctx.storage, dst)? else {
-        return Err(Failure::Usage(format!("copying from {src} needs a storage URL as the destination")));
+        return Err(Failure::Usage(format!("copying from {shown} needs a storage URL as the destination")));
     };
     require_container(&r, create_container).await?;
     // Plain http only when the user typed it.
@@ -319,7 +321,7 @@ async fn cp_from_url(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, creat
     } else {
         storage_http::upload_from_url(&client, src, r.driver.as_ref(), &r.container, &r.key, put).await?
     };
-    report(ctx, "copied", &storage::kit::redact_url(src), &r.display_key(&o.name), o.size, Some(&o));
+    report(ctx, "copied", &shown, &r.display_key(&o.name), o.size, Some(&o));
     Ok(())
 }
 
