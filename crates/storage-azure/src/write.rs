@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use http::Method;
-use storage_core::kit::{normalize_metadata, verify_content_md5};
+use storage_core::kit::{md5_hex, normalize_metadata, verify_content_md5};
 use storage_core::{CopyOptions, Error, ErrorKind, Object, ObjectHash, Payload, PutMode, PutOptions, Result};
 use storage_http::{HttpResponse, RequestBody, http};
 
@@ -20,7 +20,11 @@ const MAX_SYNC_COPY: u64 = 256 * 1024 * 1024;
 
 /// Put Blob (a block blob in one request); a stream of unknown length is buffered first.
 /// The service computes and stores the blob's MD5; a caller's `content_md5` is sent as
-/// `Content-MD5`, which the service checks before anything is stored.
+/// `Content-MD5`, which the service checks before anything is stored. Data in memory
+/// without one is sent with its MD5 computed here, so that a body damaged on the way is
+/// refused (`Md5Mismatch`, `ObjectHashMismatch`) rather than stored: TLS rules that out on
+/// the wire, but not between a TLS-terminating proxy and the service, nor over plain
+/// HTTP (Azurite), where a flipped byte was otherwise stored and served as the blob.
 pub(crate) async fn put(
     d: &AzureDriver,
     container: &str,
@@ -38,20 +42,30 @@ pub(crate) async fn put(
     if let Some(md5) = &options.content_md5 {
         call = call.header("content-md5", &md5_b64_from_hex(md5)?)?;
     }
-    let (body, size) = match payload {
+    // The MD5 of data in memory that came without one.
+    let computed = |b: &[u8]| -> Result<Option<String>> {
+        match options.content_md5 {
+            Some(_) => Ok(None),
+            None => md5_b64_from_hex(&md5_hex(b)).map(Some),
+        }
+    };
+    let (body, size, md5) = match payload {
         Payload::Bytes(b) => {
             verify_content_md5(options.content_md5.as_deref(), &b)?;
-            let len = b.len() as u64;
-            (RequestBody::Bytes(b), len)
+            let (len, md5) = (b.len() as u64, computed(&b)?);
+            (RequestBody::Bytes(b), len, md5)
         }
-        Payload::Stream { stream, length: Some(len) } => (RequestBody::stream(stream, len), len),
+        Payload::Stream { stream, length: Some(len) } => (RequestBody::stream(stream, len), len, None),
         p @ Payload::Stream { length: None, .. } => {
             let b = p.into_bytes().await?;
             verify_content_md5(options.content_md5.as_deref(), &b)?;
-            let len = b.len() as u64;
-            (RequestBody::Bytes(b), len)
+            let (len, md5) = (b.len() as u64, computed(&b)?);
+            (RequestBody::Bytes(b), len, md5)
         }
     };
+    if let Some(md5) = md5 {
+        call = call.header("content-md5", &md5)?;
+    }
     let resp = d.client.send(call.body(body)).await.map_err(|e| conditional(e, &options.mode))?;
     let mut o = written(container, key, size, &resp, options);
     o.hash = resp.header("content-md5").and_then(md5_hex_from_b64).map(ObjectHash::md5);

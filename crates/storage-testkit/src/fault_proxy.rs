@@ -83,9 +83,17 @@ pub struct FaultPlan {
     /// The chance (0 to 1) that a new connection gets each kind; they add up to at most
     /// 1, the rest of the connections are left alone.
     pub chances: Vec<(Fault, f64)>,
-    /// The fault's byte is drawn uniformly from `0..span` of its direction's stream (the
-    /// bytes of every request, or response, the connection carries, heads included).
+    /// The fault's byte is drawn log-uniformly from `0..span` of its direction's stream
+    /// (the bytes of every request, or response, the connection carries, heads included),
+    /// so that small requests are hit as well as large bodies.
     pub span: u64,
+    /// Faults that may hit either direction (reset, stall, delay, flip) hit only this one
+    /// when set.
+    pub direction: Option<Direction>,
+    /// At most this many connections are given a fault (`None`: no limit).
+    pub budget: Option<u64>,
+    /// The fault's byte, fixed instead of drawn.
+    pub at: Option<u64>,
     /// How long a [`Fault::Stall`] holds its direction.
     pub stall: Duration,
     /// The longest hold of one read under [`Fault::Delay`].
@@ -95,7 +103,15 @@ pub struct FaultPlan {
 impl FaultPlan {
     /// No fault at all (a plain forwarding proxy).
     pub fn none() -> Self {
-        FaultPlan { chances: Vec::new(), span: 1, stall: Duration::ZERO, delay: Duration::ZERO }
+        FaultPlan {
+            chances: Vec::new(),
+            span: 1,
+            direction: None,
+            budget: None,
+            at: None,
+            stall: Duration::ZERO,
+            delay: Duration::ZERO,
+        }
     }
 
     /// Every kind, each with chance `each`, at a byte within `span`.
@@ -103,8 +119,22 @@ impl FaultPlan {
         FaultPlan {
             chances: Fault::ALL.iter().map(|f| (*f, each)).collect(),
             span,
+            direction: None,
+            budget: None,
+            at: None,
             stall: Duration::from_secs(3),
             delay: Duration::from_millis(5),
+        }
+    }
+
+    /// Only `fault`, on every connection, in `direction` (where it has a choice), at most
+    /// `budget` times, at a byte within `span`.
+    pub fn only(fault: Fault, direction: Direction, budget: u64, span: u64) -> Self {
+        FaultPlan {
+            chances: vec![(fault, 1.0)],
+            direction: Some(direction),
+            budget: Some(budget),
+            ..FaultPlan::all(0.0, span)
         }
     }
 
@@ -126,6 +156,15 @@ impl FaultPlan {
         }
         None
     }
+}
+
+/// A direction of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Client to server.
+    Request,
+    /// Server to client.
+    Response,
 }
 
 /// How many faults of each kind were injected.
@@ -163,6 +202,7 @@ impl std::fmt::Display for FaultCounts {
 struct Counters {
     injected: [AtomicU64; 6],
     connections: AtomicU64,
+    drawn: AtomicU64,
 }
 
 struct Shared {
@@ -284,7 +324,9 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 let n = shared.counters.connections.fetch_add(1, Ordering::Relaxed);
                 let mut rng = Rng::new(shared.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
                 let fault = if shared.enabled.load(Ordering::Relaxed) {
-                    shared.plan.lock().unwrap_or_else(PoisonError::into_inner).draw(&mut rng)
+                    let plan = shared.plan.lock().unwrap_or_else(PoisonError::into_inner);
+                    let budget = plan.budget.unwrap_or(u64::MAX);
+                    plan.draw(&mut rng).filter(|_| shared.counters.drawn.fetch_add(1, Ordering::Relaxed) < budget)
                 } else {
                     None
                 };
@@ -327,12 +369,15 @@ enum End {
 async fn serve(mut client: TcpStream, shared: Arc<Shared>, fault: Option<Fault>, mut rng: Rng) {
     let Ok(mut upstream) = TcpStream::connect(shared.upstream).await else { return };
     let _ = (client.set_nodelay(true), upstream.set_nodelay(true));
-    let (stall, delay, span) = {
+    let (stall, delay, span, direction, fixed) = {
         let plan = shared.plan.lock().unwrap_or_else(PoisonError::into_inner);
-        (plan.stall, plan.delay, plan.span.max(1))
+        (plan.stall, plan.delay, plan.span.max(1), plan.direction, plan.at)
     };
-    let at = rng.below(span);
-    let to_request = rng.below(2) == 0;
+    // Log-uniform in 0..span.
+    let drawn = ((span as f64).ln() * rng.unit()).exp() as u64 - 1;
+    let at = fixed.unwrap_or(drawn);
+    let coin = rng.below(2) == 0;
+    let to_request = direction.map_or(coin, |d| d == Direction::Request);
     let (mut up, mut down): (Option<Trigger>, Option<Trigger>) = (None, None);
     let mut delay_up = false;
     let mut delay_down = false;
@@ -581,15 +626,20 @@ impl Framing {
     }
 }
 
-/// SplitMix64: small, fast and fully determined by its seed.
-struct Rng(u64);
+/// SplitMix64: a small, fast generator fully determined by its seed (the proxy's, and
+/// the tests' own draws, so that one seed replays both).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Self {
         Rng(seed)
     }
 
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -597,14 +647,24 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    /// Uniform in `0..n` (`n` > 0).
-    fn below(&mut self, n: u64) -> u64 {
+    /// Uniform in `0..n` (`0` when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 
     /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
+    pub fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// `len` random bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + 8);
+        while out.len() < len {
+            out.extend_from_slice(&self.next().to_le_bytes());
+        }
+        out.truncate(len);
+        out
     }
 }
 
@@ -656,6 +716,8 @@ mod tests {
             assert!(drawn.contains(&Some(kind)), "{kind}");
         }
         assert_eq!(FaultPlan::none().draw(&mut rng), None);
+        let only = FaultPlan::only(Fault::Flip, Direction::Request, 1, 10);
+        assert_eq!(only.draw(&mut rng), Some(Fault::Flip));
         let mut a = Rng::new(42);
         let mut b = Rng::new(42);
         assert!((0..100).all(|_| a.next() == b.next()));
@@ -673,10 +735,9 @@ mod tests {
     /// that ended the read, if any.
     async fn through(fault: Fault, span: u64) -> (Vec<u8>, Option<std::io::ErrorKind>, FaultCounts) {
         let plan = FaultPlan {
-            chances: vec![(fault, 1.0)],
-            span,
             stall: Duration::from_millis(10),
             delay: Duration::from_millis(1),
+            ..FaultPlan::only(fault, Direction::Response, 1, span)
         };
         let proxy = FaultProxy::start(&upstream().await, plan, 3).await;
         let mut sock = TcpStream::connect(proxy.addr()).await.unwrap();
@@ -712,9 +773,9 @@ mod tests {
         assert!(got.len() < 50_000 && body(&got).iter().all(|b| *b == b'a'), "{}", got.len());
         assert_eq!(counts.get(Fault::Truncate), 1);
 
-        // The request is short: a fault byte past it never fires.
-        let (got, error, counts) = through(Fault::Drop, 1 << 40).await;
-        assert_eq!((body(&got).len(), error, counts.total()), (BODY, None, 0));
+        // Dropped at the request's first byte: the server never answers.
+        let (got, error, counts) = through(Fault::Drop, 1).await;
+        assert_eq!((got.len(), error, counts.get(Fault::Drop)), (0, None, 1));
 
         let (got, error, counts) = through(Fault::Reset, 50_000).await;
         assert_eq!(error, Some(std::io::ErrorKind::ConnectionReset), "{} bytes", got.len());
@@ -726,5 +787,19 @@ mod tests {
             assert!(body(&got).iter().all(|b| *b == b'a'), "{kind}");
             assert_eq!(counts.get(kind), 1, "{kind}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_budget_spares_later_connections() {
+        let proxy =
+            FaultProxy::start(&upstream().await, FaultPlan::only(Fault::Drop, Direction::Request, 1, 1), 5).await;
+        for expect_answer in [false, true, true] {
+            let mut sock = TcpStream::connect(proxy.addr()).await.unwrap();
+            sock.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+            let mut got = Vec::new();
+            let _ = sock.read_to_end(&mut got).await;
+            assert_eq!(!got.is_empty(), expect_answer);
+        }
+        assert_eq!((proxy.counts().get(Fault::Drop), proxy.counts().connections), (1, 3));
     }
 }
