@@ -70,7 +70,16 @@ impl Driver for LocalDriver {
     async fn put_object(&self, container: &str, key: &str, payload: Payload, options: &PutOptions) -> Result<Object> {
         options.check_extras(self.info())?;
         let op = self.locate(container, key)?;
-        write::put(self, op, container, key, payload, options).await.map_err(ctx(container, Some(key)))
+        // The next writer's cleanup of what killed writers left in this directory
+        // (`sweep.rs`), now and then, after this put.
+        #[cfg(target_os = "linux")]
+        let sweep = crate::sweep::due(&op).then(|| op.clone());
+        let put = write::put(self, op, container, key, payload, options).await.map_err(ctx(container, Some(key)))?;
+        #[cfg(target_os = "linux")]
+        if let Some(op) = sweep {
+            let _ = crate::io::blocking(move || Ok(crate::sweep::sweep(&op))).await;
+        }
+        Ok(put)
     }
 
     async fn delete_object(&self, container: &str, key: &str) -> Result<()> {

@@ -128,7 +128,11 @@ fn create_temp(dir: BorrowedFd<'_>) -> std::result::Result<(std::fs::File, Strin
     loop {
         let name = temp_name();
         match rfs::openat(dir, &name, flags, Mode::from_bits_truncate(0o666)) {
-            Ok(fd) => return Ok((std::fs::File::from(fd), name)),
+            Ok(fd) => {
+                let file = std::fs::File::from(fd);
+                crate::sweep::hold(&file);
+                return Ok((file, name));
+            }
             Err(Errno::EXIST) => continue,
             Err(e) => return Err(e),
         }
@@ -270,11 +274,11 @@ impl PutBytes {
         if fsync {
             file.sync_all().map_err(|e| io("syncing a temporary file", e))?;
         }
-        drop(file);
-
         let lock = self.shared.locks.lock(&self.container, &self.key);
         let linked = commit_at(dir.as_fd(), op, &temp.name, side.as_ref().map(|s| s.name.as_str()), &self.mode)?;
         drop(lock);
+        // Closed (and its writer's lock released, `sweep.rs`) only once it is in place.
+        drop(file);
         if linked {
             // Linked into place: the temporary name goes (TempAt's drop).
             drop(temp);

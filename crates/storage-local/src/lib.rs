@@ -147,6 +147,8 @@ mod multipart;
 mod paths;
 mod read;
 mod sidecar;
+#[cfg(target_os = "linux")]
+mod sweep;
 mod write;
 
 pub use crate::config::LocalOptions;

@@ -55,7 +55,11 @@ pub async fn new_temp(op: &ObjectPath, container: &str) -> Result<(std::fs::File
             }
             let path = op.parent().join(temp_name());
             match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(f) => return Ok((f, TempFile::new(path))),
+                Ok(f) => {
+                    #[cfg(target_os = "linux")]
+                    crate::sweep::hold(&f);
+                    return Ok((f, TempFile::new(path)));
+                }
                 // A concurrent delete pruned the directory: make it again.
                 Err(e) if errors::is_missing(&e) && attempts < 8 => continue,
                 Err(e) => return Err(errors::io(format!("creating temporary file {}", path.display()), e)),
