@@ -121,7 +121,7 @@ pub use report::{CapabilityRow, CaseReport, DriverReport, Report, Status, xml_es
 pub use runner::{Override, RunConfig, cases, run, run_case};
 
 /// The version of the suite, reported with every result. Bumped when cases change.
-pub const SUITE_VERSION: &str = "1.2.0";
+pub const SUITE_VERSION: &str = "1.3.0";
 
 /// Support for [`conformance_tests!`]; not a public API.
 #[doc(hidden)]

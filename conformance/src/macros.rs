@@ -155,6 +155,7 @@ macro_rules! __conformance_case_list {
             multipart_overwrites_existing,
             multipart_content_type,
             multipart_metadata,
+            checksum_reported,
             copy_same_container,
             copy_preserves_content_type,
             copy_preserves_metadata,

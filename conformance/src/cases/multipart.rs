@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use futures::future::join_all;
 use storage_core::{
-    CompletedPart, HashAlgorithm, LeftoverKind, MultipartUpload, Object, PartOptions, Payload, PutOptions,
+    CompletedPart, HashAlgorithm, LeftoverKind, MultipartUpload, Object, ObjectHash, PartOptions, Payload, PutOptions,
 };
 
 use crate::case::{Case, CaseResult, case, ensure};
@@ -28,6 +28,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case!(G, multipart_overwrites_existing, ["multipart"]),
         case!(G, multipart_content_type, ["multipart", "content_headers"]),
         case!(G, multipart_metadata, ["multipart", "user_metadata"]),
+        case!(G, checksum_reported, ["multipart", "upload_checksums"]),
     ]
 }
 
@@ -233,8 +234,51 @@ async fn multipart_hash_truthful(ctx: Ctx) -> CaseResult {
                 h.value
             );
         }
+        if let Some(h) = &obj.hash
+            && h.algorithm == HashAlgorithm::Crc32c
+        {
+            ensure!(
+                hash_matches(h, &all),
+                "{what} claims CRC32C {} for a multipart object whose CRC32C differs",
+                h.value
+            );
+        }
     }
     Ok(())
+}
+
+/// Whether `hash` (MD5 or CRC32C) is the digest of `data`.
+fn hash_matches(hash: &ObjectHash, data: &[u8]) -> bool {
+    match hash.algorithm {
+        HashAlgorithm::Md5 => hash.value.eq_ignore_ascii_case(&md5(data)),
+        HashAlgorithm::Crc32c => hash.crc32c_value() == Some(storage_core::kit::crc32c(data)),
+        HashAlgorithm::Sha256 | HashAlgorithm::Opaque => false,
+    }
+}
+
+/// A driver that checks writes end to end (`upload_checksums`) reports a content hash
+/// (MD5 or CRC32C) that is the data's, for a single put and a multipart upload alike.
+async fn checksum_reported(ctx: Ctx) -> CaseResult {
+    let single = data(10_000, 41);
+    ctx.put("single", single.clone()).await?;
+    let (all, parts) = parts_data(&ctx, 2, 42);
+    let o = upload(&ctx, OBJ, &parts, &PutOptions::default()).await?;
+    for (what, obj, bytes) in [
+        ("head_object of a single put", ctx.head("single").await?, &single),
+        ("complete_multipart", o, &all),
+        ("head_object of a multipart object", ctx.head(OBJ).await?, &all),
+    ] {
+        match &obj.hash {
+            Some(h) if hash_matches(h, bytes) => {}
+            other => {
+                return Err(format!(
+                    "{what} reports hash {other:?}, not the data's MD5 or CRC32C, though the driver claims \
+                     upload_checksums"
+                ));
+            }
+        }
+    }
+    ctx.expect_data(OBJ, &all).await
 }
 
 async fn multipart_whole_md5(ctx: Ctx) -> CaseResult {

@@ -3,6 +3,16 @@
 //! - SigV4 written here with hmac + sha2 ([`signing`]), header and presigned forms, with
 //!   the derived signing key cached per day and region; `UNSIGNED-PAYLOAD` over TLS and a
 //!   CRC32C checksum instead of hashing every body into the signature.
+//! - End-to-end CRC32C checksums ([`Checksum::Crc32c`], the default), computed with the
+//!   CPU's CRC instructions: `x-amz-checksum-crc32c` with every PutObject of bytes and
+//!   every UploadPart; multipart uploads created with CRC32C / `FULL_OBJECT`, each part's
+//!   checksum and the whole object's (combined from the parts') sent at completion and
+//!   compared with the one the server keeps; HEAD and GET ask for checksums, a
+//!   whole-object GET body is checked against the stored CRC32C (`ObjectHashMismatch`),
+//!   ranges are not (no checksum covers them); objects whose ETag is no MD5 (multipart,
+//!   SSE-KMS, SSE-C) report the CRC32C as their hash. A server that ignores the
+//!   algorithm at CreateMultipartUpload gets MD5-checked parts. The driver then claims
+//!   `upload_checksums`, and the transfer engine hashes nothing itself.
 //! - XML answers parsed into named types with quick-xml as a stream, no DOM ([`xml`]),
 //!   matching elements by name under whatever root element a server uses.
 //! - Credentials in the order AWS tools use ([`credentials`]): explicit, environment,
@@ -21,7 +31,8 @@
 //! environment, string map), `factory` (registry entry), `driver` (a thin `impl Driver`),
 //! `errors` (S3 codes to `ErrorKind`), one module per operation family (`containers`,
 //! `list`, `read`, `write`, `multipart`, `signed`), and the wire: `client` (addressing,
-//! sending, region redirects), [`signing`], [`xml`], `headers`, [`credentials`].
+//! sending, region redirects), [`signing`], [`xml`], `headers`, `checksum` (CRC32C header
+//! forms and the checked GET body), [`credentials`].
 //!
 //! ```no_run
 //! use storage_core::{Driver, DriverExt, PutOptions};

@@ -72,7 +72,7 @@ pub(crate) async fn get(d: &S3Driver, container: &str, key: &str, options: &GetO
     // The stored CRC32C covers the whole object only: a ranged answer is not checked
     // (rclone sends the whole object's checksum with ranges too).
     let whole = resp.status.as_u16() == 200 && start == 0 && end == size;
-    let stored = checksum::full_object(&resp.headers).filter(|_| whole && d.client.config.checksum != Checksum::None);
+    let stored = checksum::full_object(&resp.headers).filter(|_| whole && d.client.config.checksum == Checksum::Crc32c);
     let mut body = if start == end { futures::stream::empty().boxed() } else { resumable_body(resp, resumable) };
     if let Some(crc) = stored {
         body = checksum::VerifiedBody::new(body, crc, container, key).boxed();
@@ -80,12 +80,12 @@ pub(crate) async fn get(d: &S3Driver, container: &str, key: &str, options: &GetO
     Ok(GetResult { object, range: start..end, body })
 }
 
-/// `x-amz-checksum-mode: ENABLED`, so answers carry the stored checksums (unless
-/// `checksum = none`).
+/// `x-amz-checksum-mode: ENABLED` with `checksum = crc32c`, so answers carry the stored
+/// checksums.
 fn checksum_mode<'a>(d: &S3Driver, call: Call<'a>) -> Result<Call<'a>> {
     match d.client.config.checksum {
-        Checksum::None => Ok(call),
-        Checksum::Crc32c | Checksum::Md5 => call.header("x-amz-checksum-mode", "ENABLED"),
+        Checksum::Crc32c => call.header("x-amz-checksum-mode", "ENABLED"),
+        Checksum::Md5 | Checksum::None => Ok(call),
     }
 }
 
