@@ -136,7 +136,7 @@ impl TracingLayer {
         };
         let millis = duration.as_secs_f64() * 1000.0;
         span.in_scope(|| match &result {
-            Ok(_) => tracing::debug!(duration_ms = millis, bytes = record.bytes, "storage call succeeded"),
+            Ok(_) => tracing::debug!(duration_ms = %format_args!("{millis:.3}"), bytes = record.bytes, "storage call succeeded"),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -144,7 +144,7 @@ impl TracingLayer {
                 ) =>
             {
                 tracing::debug!(
-                    duration_ms = millis,
+                    duration_ms = %format_args!("{millis:.3}"),
                     error = e.kind().as_str(),
                     detail = e.message(),
                     "storage call failed"
@@ -152,7 +152,7 @@ impl TracingLayer {
             }
             Err(e) => {
                 tracing::warn!(
-                    duration_ms = millis,
+                    duration_ms = %format_args!("{millis:.3}"),
                     error = e.kind().as_str(),
                     detail = e.message(),
                     "storage call failed"
