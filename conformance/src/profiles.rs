@@ -37,6 +37,11 @@ pub fn s3s_fs() -> Vec<Override> {
 pub fn rclone() -> Vec<Override> {
     [
         ("any_delimiter", "rclone serve s3 groups listings by `/` only: any other delimiter is ignored"),
+        (
+            "upload_checksums",
+            "rclone serve s3 keeps no checksum for a multipart upload (it ignores x-amz-checksum-algorithm; the driver \
+             checks its parts with MD5) and answers CompleteMultipartUpload with an opaque multipart ETag",
+        ),
         ("cdn", "rclone serve s3 keeps no ACLs or bucket policies (it answers ?acl and ?policy as plain object and bucket calls)"),
         (
             "atomic_multipart",
