@@ -31,7 +31,8 @@ async fn data_groups_pass_under_recoverable_chaos() {
 async fn soak_loses_and_corrupts_nothing() {
     let driver: Arc<dyn Driver> = Arc::new(MemoryDriver::new());
     driver.create_container("soak").await.expect("create the container");
-    let config = SoakConfig { operations: 2000, large: 3 << 20, part_size: 1 << 20, ..SoakConfig::short(5, 0.1) };
+    let mut config = SoakConfig { operations: 1500, large: 3 << 20, part_size: 1 << 20, ..SoakConfig::short(5, 0.1) };
+    config.chaos = config.chaos.stall(0.05, std::time::Duration::from_millis(50));
     let report = soak(driver.clone(), "memory", "soak", "s/", &config).await;
     println!("{report}");
     assert!(report.ok(), "{report}");

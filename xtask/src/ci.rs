@@ -18,6 +18,9 @@ fn cargo() -> Command {
 /// Emulators up, the whole workspace tested, the conformance suite run, emulators down
 /// (only those this run started; ones already running are left alone).
 ///
+/// Then the short form of `cargo xtask chaos` (the suite's data groups and a soak under
+/// injected faults, on every driver).
+///
 /// The conformance suite runs once per driver: in `cargo xtask conformance`, which prints
 /// the passed / failed / skipped report and fails on any failed case. The test targets that
 /// run the same cases again through `conformance_tests!` are left out of the `cargo test`
@@ -30,6 +33,9 @@ pub fn test() -> Result<(), String> {
             run(cargo().args(&args).envs(env.iter().map(|(k, v)| (k, v))))?;
         }
         crate::conformance::command(&["--format".to_owned(), "text".to_owned()])?;
+        // The short chaos run: the data groups and a 300-operation soak per driver under
+        // seeded faults (the seed is printed; `cargo xtask chaos --seed N` replays it).
+        crate::chaos::command(&[])?;
         vendor_crates()
     })();
     for e in started {

@@ -29,7 +29,7 @@ pub const CHAOS_MARKER: &str = "chaos: injected";
 /// | fault | where | what the caller sees |
 /// |---|---|---|
 /// | `error` | any call but signing and `info` | a retryable `Io` error; the driver was not called |
-/// | `committed_error` | calls that change the store | the driver applied the call, then a retryable `Io` error (the answer was "lost") |
+/// | `committed_error` | calls that change the store, but `create_multipart` (a lost answer there leaves an upload nobody can name) | the driver applied the call, then a retryable `Io` error (the answer was "lost") |
 /// | `delay` | any call | a pause up to `max_delay` before the call |
 /// | `stall` | any call | a pause of `stall_for` before the call (a hung connection) |
 /// | `body_error` | GET bodies | a retryable `Io` error part-way through the body |

@@ -39,8 +39,11 @@ use crate::payload::{ByteStream, GetResult, Payload};
 ///   completion whose object now has the parts' total size succeeded; a deletion whose
 ///   target is gone succeeded; a container that exists after a retried creation was
 ///   created. Anything else is returned as the driver reported it.
-/// - **Not retried**: `create_multipart` (a lost answer leaves an upload whose id nobody
-///   knows; [`Driver::list_multipart_uploads`] finds it), signed URLs (no I/O).
+/// - `create_multipart` is retried like a read: if the first attempt's answer was lost,
+///   the upload it made is left unfinished, with an id nobody knows;
+///   [`Driver::list_multipart_uploads`] and [`Driver::list_leftovers`] find it (and
+///   backends' lifecycle rules expire it). Nothing written is lost.
+/// - Signed URLs are not retried (no I/O).
 ///
 /// The defaults are 5 attempts, backoff from 50 ms up to 2 s, and read verification on.
 ///
@@ -453,7 +456,7 @@ impl crate::layer::Layer for RetryLayer {
     }
 
     async fn create_multipart(&self, container: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
-        self.inner.create_multipart(container, key, options).await
+        self.again(|| self.inner.create_multipart(container, key, options)).await
     }
 
     async fn put_part(
