@@ -76,15 +76,24 @@ pub(crate) async fn create(d: &GcsDriver, bucket: &str, key: &str, options: &Put
     // The whole MD5 is checked by the transfer engine; a composite object has none.
     carried.content_md5 = None;
     let (tag, upload_id) = new_upload_id(&format!("{bucket}/{key}"), &carried);
-    crate::write::put_unique(
+    let marker = marker_name(&tag);
+    let written = crate::write::put_unique(
         d,
         bucket,
-        &marker_name(&tag),
+        &marker,
         Payload::Bytes(Default::default()),
         &staged_options(&upload_id, key),
     )
-    .await
-    .map_err(|e| e.with_object(bucket, key))?;
+    .await;
+    if let Err(e) = written {
+        // The server may have written the marker and the answer been lost: the caller
+        // never gets the upload id to abort it with, so remove it here (a marker alone
+        // is an unfinished upload that list_multipart_uploads would show).
+        if let Err(d_err) = crate::write::delete_unique(d, bucket, &marker).await {
+            tracing::warn!(error = %d_err, "removing the marker of a multipart upload whose creation failed failed");
+        }
+        return Err(e.with_object(bucket, key));
+    }
     Ok(MultipartUpload {
         container: bucket.to_owned(),
         key: key.to_owned(),

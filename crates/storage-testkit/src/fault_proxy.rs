@@ -1,7 +1,8 @@
 //! An in-process TCP proxy that stands between a client (a cloud driver) and a real
-//! server (an emulator) and breaks connections on purpose: per connection, at most one
-//! fault, drawn from a [`FaultPlan`] with a seeded random generator, at a random byte of
-//! the request or response stream:
+//! server (an emulator) and breaks connections on purpose: each new connection draws a
+//! fault from a [`FaultPlan`] with a seeded random generator, to strike at a random byte
+//! of its request or response stream, and a connection that survives its fault (a stall,
+//! a flip, delays) draws the next one further on:
 //!
 //! - [`Fault::Reset`]: both sockets are closed with `SO_LINGER` 0, so the client gets an
 //!   RST (a "connection reset by peer") mid-request or mid-response;
@@ -80,19 +81,20 @@ impl std::fmt::Display for Fault {
 /// Which faults a connection may get, and how strong they are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultPlan {
-    /// The chance (0 to 1) that a new connection gets each kind; they add up to at most
-    /// 1, the rest of the connections are left alone.
+    /// The chance (0 to 1) of each kind, for a new connection's first fault and for the
+    /// next one of a direction that survived one; they add up to at most 1, the rest of
+    /// the draws give no fault. At most one fault strikes per read (of up to 64 KiB).
     pub chances: Vec<(Fault, f64)>,
     /// The fault's byte is drawn log-uniformly from `0..span` of its direction's stream
     /// (the bytes of every request, or response, the connection carries, heads included),
     /// so that small requests are hit as well as large bodies.
     pub span: u64,
     /// Faults that may hit either direction (reset, stall, delay, flip) hit only this one
-    /// when set.
+    /// when set (truncations hit responses, drops requests).
     pub direction: Option<Direction>,
-    /// At most this many connections are given a fault (`None`: no limit).
+    /// At most this many faults are drawn, over all connections (`None`: no limit).
     pub budget: Option<u64>,
-    /// The fault's byte, fixed instead of drawn.
+    /// A new connection's first fault byte, fixed instead of drawn.
     pub at: Option<u64>,
     /// How long a [`Fault::Stall`] holds its direction.
     pub stall: Duration,
@@ -302,8 +304,8 @@ impl FaultProxy {
         }
     }
 
-    /// Turns faults on or off for connections accepted from now on (connections already
-    /// open keep what they drew).
+    /// Turns faults on or off: off, new connections get none and open ones draw no more
+    /// (a fault an open connection already drew still strikes).
     pub fn set_enabled(&self, on: bool) {
         self.shared.enabled.store(on, Ordering::Relaxed);
     }
@@ -338,22 +340,60 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// What one direction does at its fault byte.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Act {
-    /// Close everything (with an RST when the sockets were set up for it).
-    Kill,
-    /// Hold for the plan's stall time.
-    Stall,
-    /// Change the first body byte at or after the fault byte.
-    Flip,
+async fn serve(mut client: TcpStream, shared: Arc<Shared>, fault: Option<Fault>, mut rng: Rng) {
+    let Ok(mut upstream) = TcpStream::connect(shared.upstream).await else { return };
+    let _ = (client.set_nodelay(true), upstream.set_nodelay(true));
+    let plan = shared.plan.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let coin = rng.below(2) == 0;
+    let to_request = match fault {
+        Some(Fault::Drop) => true,
+        Some(Fault::Truncate) => false,
+        _ => plan.direction.map_or(coin, |d| d == Direction::Request),
+    };
+    let first = |d: Direction, rng: &mut Rng| {
+        let at = plan.at.unwrap_or_else(|| log_uniform(rng, plan.span));
+        fault.filter(|_| to_request == (d == Direction::Request)).map(|f| Trigger { fault: f, at })
+    };
+    let methods = Arc::new(Mutex::new(VecDeque::new()));
+    let (cr, cw) = client.split();
+    let (ur, uw) = upstream.split();
+    let request = Pump {
+        direction: Direction::Request,
+        trigger: first(Direction::Request, &mut rng),
+        delay: None,
+        frames: Framing::new(false, methods.clone()),
+        rng: Rng::new(rng.next()),
+        plan: &plan,
+        shared: &shared,
+    };
+    let response = Pump {
+        direction: Direction::Response,
+        trigger: first(Direction::Response, &mut rng),
+        delay: None,
+        frames: Framing::new(true, methods),
+        rng: Rng::new(rng.next()),
+        plan: &plan,
+        shared: &shared,
+    };
+    let mut request = std::pin::pin!(request.run(cr, uw));
+    let mut response = std::pin::pin!(response.run(ur, cw));
+    tokio::select! {
+        end = &mut request => if end == End::Eof { response.await; },
+        end = &mut response => if end == End::Eof { request.await; },
+    }
+    // Both sockets close here: with an RST after Fault::Reset, else a FIN.
 }
 
-/// One direction's part of the connection's fault.
+/// Log-uniform in `0..span`.
+fn log_uniform(rng: &mut Rng, span: u64) -> u64 {
+    ((span.max(1) as f64).ln() * rng.unit()).exp() as u64 - 1
+}
+
+/// One direction's next fault.
 #[derive(Clone, Copy, Debug)]
 struct Trigger {
     fault: Fault,
-    act: Act,
+    /// The byte of the direction's stream where it strikes.
     at: u64,
 }
 
@@ -366,94 +406,47 @@ enum End {
     Kill,
 }
 
-async fn serve(mut client: TcpStream, shared: Arc<Shared>, fault: Option<Fault>, mut rng: Rng) {
-    let Ok(mut upstream) = TcpStream::connect(shared.upstream).await else { return };
-    let _ = (client.set_nodelay(true), upstream.set_nodelay(true));
-    let (stall, delay, span, direction, fixed) = {
-        let plan = shared.plan.lock().unwrap_or_else(PoisonError::into_inner);
-        (plan.stall, plan.delay, plan.span.max(1), plan.direction, plan.at)
-    };
-    // Log-uniform in 0..span.
-    let drawn = ((span as f64).ln() * rng.unit()).exp() as u64 - 1;
-    let at = fixed.unwrap_or(drawn);
-    let coin = rng.below(2) == 0;
-    let to_request = direction.map_or(coin, |d| d == Direction::Request);
-    let (mut up, mut down): (Option<Trigger>, Option<Trigger>) = (None, None);
-    let mut delay_up = false;
-    let mut delay_down = false;
-    match fault {
-        Some(Fault::Reset) => {
-            // Closing a socket with SO_LINGER 0 sends an RST instead of a FIN.
-            let _ = (client.set_zero_linger(), upstream.set_zero_linger());
-            let t = Some(Trigger { fault: Fault::Reset, act: Act::Kill, at });
-            if to_request { up = t } else { down = t }
-        }
-        Some(Fault::Stall) => {
-            let t = Some(Trigger { fault: Fault::Stall, act: Act::Stall, at });
-            if to_request { up = t } else { down = t }
-        }
-        Some(Fault::Truncate) => down = Some(Trigger { fault: Fault::Truncate, act: Act::Kill, at }),
-        Some(Fault::Drop) => up = Some(Trigger { fault: Fault::Drop, act: Act::Kill, at }),
-        Some(Fault::Flip) => {
-            let t = Some(Trigger { fault: Fault::Flip, act: Act::Flip, at });
-            if to_request { up = t } else { down = t }
-        }
-        Some(Fault::Delay) => {
-            if to_request {
-                delay_up = true
-            } else {
-                delay_down = true
-            }
-        }
-        None => {}
-    }
-    let methods = Arc::new(Mutex::new(VecDeque::new()));
-    let (cr, cw) = client.split();
-    let (ur, uw) = upstream.split();
-    let request = Pump {
-        trigger: up,
-        delay: delay_up.then_some(delay),
-        stall,
-        frames: Framing::new(false, methods.clone()),
-        rng: Rng::new(rng.next()),
-        counters: &shared.counters,
-    };
-    let response = Pump {
-        trigger: down,
-        delay: delay_down.then_some(delay),
-        stall,
-        frames: Framing::new(true, methods),
-        rng: Rng::new(rng.next()),
-        counters: &shared.counters,
-    };
-    let mut request = std::pin::pin!(request.run(cr, uw));
-    let mut response = std::pin::pin!(response.run(ur, cw));
-    tokio::select! {
-        end = &mut request => if end == End::Eof { response.await; },
-        end = &mut response => if end == End::Eof { request.await; },
-    }
-    // Both sockets close here: with an RST under Fault::Reset, else a FIN.
-}
-
-/// One direction of a connection.
+/// One direction of a connection. After a fault the connection survives (a stall, a
+/// flip, the start of delays), the direction draws its next fault from the plan (within
+/// the budget), at a byte up to `span` further on, so that a long-lived pooled
+/// connection meets faults all along.
 struct Pump<'a> {
+    direction: Direction,
     trigger: Option<Trigger>,
+    /// The longest hold of each read, once a delay fault has struck.
     delay: Option<Duration>,
-    stall: Duration,
     frames: Framing,
     rng: Rng,
-    counters: &'a Counters,
+    plan: &'a FaultPlan,
+    shared: &'a Shared,
 }
 
 impl Pump<'_> {
     fn count(&self, fault: Fault) {
-        self.counters.injected[fault.index()].fetch_add(1, Ordering::Relaxed);
+        self.shared.counters.injected[fault.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The next fault of this direction, at a byte after `pos`.
+    fn rearm(&mut self, pos: u64) {
+        self.trigger = None;
+        if !self.shared.enabled.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(fault) = self.plan.draw(&mut self.rng) else { return };
+        let fits = match fault {
+            Fault::Drop => self.direction == Direction::Request,
+            Fault::Truncate => self.direction == Direction::Response,
+            _ => self.plan.direction.is_none_or(|d| d == self.direction),
+        };
+        let budget = self.plan.budget.unwrap_or(u64::MAX);
+        if fits && self.shared.counters.drawn.fetch_add(1, Ordering::Relaxed) < budget {
+            self.trigger = Some(Trigger { fault, at: pos + log_uniform(&mut self.rng, self.plan.span) });
+        }
     }
 
     async fn run(mut self, mut from: tokio::net::tcp::ReadHalf<'_>, mut to: tokio::net::tcp::WriteHalf<'_>) -> End {
         let mut buf = vec![0u8; 64 * 1024];
         let mut pos = 0u64;
-        let mut delayed = false;
         loop {
             let n = match from.read(&mut buf).await {
                 Ok(0) | Err(_) => {
@@ -463,10 +456,6 @@ impl Pump<'_> {
                 Ok(n) => n,
             };
             if let Some(max) = self.delay {
-                if !delayed {
-                    delayed = true;
-                    self.count(Fault::Delay);
-                }
                 let nanos = self.rng.below(max.as_nanos().max(1) as u64);
                 tokio::time::sleep(Duration::from_nanos(nanos)).await;
             }
@@ -478,27 +467,36 @@ impl Pump<'_> {
                 && end > t.at
             {
                 let cut = usize::try_from(t.at.saturating_sub(pos)).unwrap_or(n).min(n);
-                match t.act {
-                    Act::Kill => {
+                match t.fault {
+                    Fault::Reset | Fault::Truncate | Fault::Drop => {
                         self.count(t.fault);
                         let _ = to.write_all(&chunk[..cut]).await;
+                        if t.fault == Fault::Reset {
+                            // Closing a socket with SO_LINGER 0 sends an RST, not a FIN.
+                            let _ = (from.as_ref().set_zero_linger(), to.as_ref().set_zero_linger());
+                        }
                         return End::Kill;
                     }
-                    Act::Stall => {
-                        self.trigger = None;
+                    Fault::Stall => {
                         if to.write_all(&chunk[..cut]).await.is_err() {
                             return End::Kill;
                         }
                         self.count(Fault::Stall);
-                        tokio::time::sleep(self.stall).await;
+                        tokio::time::sleep(self.plan.stall).await;
                         sent = cut;
+                        self.rearm(end);
                     }
-                    Act::Flip => {
+                    Fault::Delay => {
+                        self.count(Fault::Delay);
+                        self.delay = Some(self.plan.delay);
+                        self.rearm(end);
+                    }
+                    Fault::Flip => {
                         // The first body byte at or after the fault byte, if this read has one.
                         if let Some(i) = body.iter().flat_map(|r| r.clone()).find(|i| *i >= cut) {
                             chunk[i] ^= 1 << self.rng.below(8);
-                            self.trigger = None;
                             self.count(Fault::Flip);
+                            self.rearm(end);
                         }
                     }
                 }
@@ -754,9 +752,9 @@ mod tests {
         (got, error, proxy.counts())
     }
 
+    /// The body of an answer (nothing when its head was cut short).
     fn body(answer: &[u8]) -> &[u8] {
-        let at = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-        &answer[at + 4..]
+        answer.windows(4).position(|w| w == b"\r\n\r\n").map_or(&[], |at| &answer[at + 4..])
     }
 
     #[tokio::test]
@@ -787,6 +785,22 @@ mod tests {
             assert!(body(&got).iter().all(|b| *b == b'a'), "{kind}");
             assert_eq!(counts.get(kind), 1, "{kind}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_survives_a_fault_meets_more() {
+        let plan = FaultPlan { direction: Some(Direction::Response), ..FaultPlan::all(0.0, 20_000) };
+        let plan = FaultPlan { chances: vec![(Fault::Flip, 1.0)], ..plan };
+        let proxy = FaultProxy::start(&upstream().await, plan, 9).await;
+        let mut sock = TcpStream::connect(proxy.addr()).await.unwrap();
+        sock.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        let mut got = Vec::new();
+        sock.read_to_end(&mut got).await.unwrap();
+        let changed = body(&got).iter().filter(|b| **b != b'a').count() as u64;
+        assert_eq!(body(&got).len(), BODY);
+        // At most one fault strikes per read (of up to 64 KiB).
+        assert!(changed >= 2, "{changed} flips in {BODY} bytes");
+        assert_eq!(proxy.counts().get(Fault::Flip), changed);
     }
 
     #[tokio::test]
