@@ -45,7 +45,7 @@ fn parse(args: &[String]) -> Result<Plan, String> {
         return Err(format!("unknown driver {bad:?}; known: {}", crate::conformance::DRIVERS.join(", ")));
     }
     if plan.ops == 0 {
-        plan.ops = if plan.long { 5000 } else { 300 };
+        plan.ops = if plan.long { 2000 } else { 300 };
     }
     Ok(plan)
 }
