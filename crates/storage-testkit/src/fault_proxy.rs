@@ -1,8 +1,8 @@
 //! An in-process TCP proxy that stands between a client (a cloud driver) and a real
 //! server (an emulator) and breaks connections on purpose: each new connection draws a
-//! fault from a [`FaultPlan`] with a seeded random generator, to strike at a random byte
-//! of its request or response stream, and a connection that survives its fault (a stall,
-//! a flip, delays) draws the next one further on:
+//! fault (or none) from a [`FaultPlan`] with a seeded random generator, to strike at a
+//! random byte of its request or response stream, and each direction that survives that
+//! byte draws again for a byte further on:
 //!
 //! - [`Fault::Reset`]: both sockets are closed with `SO_LINGER` 0, so the client gets an
 //!   RST (a "connection reset by peer") mid-request or mid-response;
@@ -81,9 +81,10 @@ impl std::fmt::Display for Fault {
 /// Which faults a connection may get, and how strong they are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultPlan {
-    /// The chance (0 to 1) of each kind, for a new connection's first fault and for the
-    /// next one of a direction that survived one; they add up to at most 1, the rest of
-    /// the draws give no fault. At most one fault strikes per read (of up to 64 KiB).
+    /// The chance (0 to 1) of each kind at each draw: a new connection's first, then each
+    /// direction's next, drawn past the byte of the previous one; they add up to at most
+    /// 1, the rest of the draws give no fault. At most one fault strikes per read (of up
+    /// to 64 KiB).
     pub chances: Vec<(Fault, f64)>,
     /// The fault's byte is drawn log-uniformly from `0..span` of its direction's stream
     /// (the bytes of every request, or response, the connection carries, heads included),
@@ -352,7 +353,8 @@ async fn serve(mut client: TcpStream, shared: Arc<Shared>, fault: Option<Fault>,
     };
     let first = |d: Direction, rng: &mut Rng| {
         let at = plan.at.unwrap_or_else(|| log_uniform(rng, plan.span));
-        fault.filter(|_| to_request == (d == Direction::Request)).map(|f| Trigger { fault: f, at })
+        let fault = fault.filter(|_| to_request == (d == Direction::Request));
+        Some(Trigger { fault, at })
     };
     let methods = Arc::new(Mutex::new(VecDeque::new()));
     let (cr, cw) = client.split();
@@ -392,7 +394,8 @@ fn log_uniform(rng: &mut Rng, span: u64) -> u64 {
 /// One direction's next fault.
 #[derive(Clone, Copy, Debug)]
 struct Trigger {
-    fault: Fault,
+    /// `None`: no fault, only a point where the next one is drawn.
+    fault: Option<Fault>,
     /// The byte of the direction's stream where it strikes.
     at: u64,
 }
@@ -406,10 +409,10 @@ enum End {
     Kill,
 }
 
-/// One direction of a connection. After a fault the connection survives (a stall, a
-/// flip, the start of delays), the direction draws its next fault from the plan (within
-/// the budget), at a byte up to `span` further on, so that a long-lived pooled
-/// connection meets faults all along.
+/// One direction of a connection. Past its fault byte, or a byte where it drew no fault,
+/// a direction that survives (no fault, a stall, a flip, the start of delays) draws its
+/// next fault from the plan (within the budget) for a byte up to `span` further on, so
+/// that a long-lived pooled connection meets faults all along.
 struct Pump<'a> {
     direction: Direction,
     trigger: Option<Trigger>,
@@ -432,16 +435,17 @@ impl Pump<'_> {
         if !self.shared.enabled.load(Ordering::Relaxed) {
             return;
         }
-        let Some(fault) = self.plan.draw(&mut self.rng) else { return };
-        let fits = match fault {
+        let fits = |fault: &Fault| match fault {
             Fault::Drop => self.direction == Direction::Request,
             Fault::Truncate => self.direction == Direction::Response,
             _ => self.plan.direction.is_none_or(|d| d == self.direction),
         };
         let budget = self.plan.budget.unwrap_or(u64::MAX);
-        if fits && self.shared.counters.drawn.fetch_add(1, Ordering::Relaxed) < budget {
-            self.trigger = Some(Trigger { fault, at: pos + log_uniform(&mut self.rng, self.plan.span) });
-        }
+        let fault = self
+            .plan
+            .draw(&mut self.rng)
+            .filter(|f| fits(f) && self.shared.counters.drawn.fetch_add(1, Ordering::Relaxed) < budget);
+        self.trigger = Some(Trigger { fault, at: pos + log_uniform(&mut self.rng, self.plan.span) });
     }
 
     async fn run(mut self, mut from: tokio::net::tcp::ReadHalf<'_>, mut to: tokio::net::tcp::WriteHalf<'_>) -> End {
@@ -468,16 +472,17 @@ impl Pump<'_> {
             {
                 let cut = usize::try_from(t.at.saturating_sub(pos)).unwrap_or(n).min(n);
                 match t.fault {
-                    Fault::Reset | Fault::Truncate | Fault::Drop => {
-                        self.count(t.fault);
+                    None => self.rearm(end),
+                    Some(fault @ (Fault::Reset | Fault::Truncate | Fault::Drop)) => {
+                        self.count(fault);
                         let _ = to.write_all(&chunk[..cut]).await;
-                        if t.fault == Fault::Reset {
+                        if fault == Fault::Reset {
                             // Closing a socket with SO_LINGER 0 sends an RST, not a FIN.
                             let _ = (from.as_ref().set_zero_linger(), to.as_ref().set_zero_linger());
                         }
                         return End::Kill;
                     }
-                    Fault::Stall => {
+                    Some(Fault::Stall) => {
                         if to.write_all(&chunk[..cut]).await.is_err() {
                             return End::Kill;
                         }
@@ -486,12 +491,12 @@ impl Pump<'_> {
                         sent = cut;
                         self.rearm(end);
                     }
-                    Fault::Delay => {
+                    Some(Fault::Delay) => {
                         self.count(Fault::Delay);
                         self.delay = Some(self.plan.delay);
                         self.rearm(end);
                     }
-                    Fault::Flip => {
+                    Some(Fault::Flip) => {
                         // The first body byte at or after the fault byte, if this read has one.
                         if let Some(i) = body.iter().flat_map(|r| r.clone()).find(|i| *i >= cut) {
                             chunk[i] ^= 1 << self.rng.below(8);

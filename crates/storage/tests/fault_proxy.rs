@@ -235,7 +235,8 @@ async fn check_orphans(t: &mut Tally, direct: &dyn Driver, bucket: &str, key: &s
 async fn run(backend: Backend, size: Size) {
     let size = size.with_env_ops();
     let seed = seed_from_env();
-    let plan = FaultPlan::all(0.1, backend.part_size * 3);
+    // A draw every few MiB or less (log-uniform within three parts), 6 % of them a fault.
+    let plan = FaultPlan::all(0.01, backend.part_size * 3);
     let proxy = FaultProxy::start(&backend.endpoint, plan, seed).await;
     let direct = backend.driver(&backend.endpoint, "");
     // A stall (3 s) outlasts the read timeout; backoffs are short to keep the run short.
