@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use storage_fuzz::{assert_no_secret, checkable_secrets, split2};
+use storage_fuzz::{assert_no_leak, checkable_secrets, split2};
 use storage_s3::fuzzing::profile_plan;
 
 /// The values of secret keys, and every other string, of an INI text (roughly: what a
@@ -35,6 +35,33 @@ fn strings<'a>(text: &'a str, secrets: &mut Vec<&'a str>, others: &mut Vec<&'a s
     }
 }
 
+/// Every plan or error of the profiles tried, as shown.
+fn render(data: &[u8]) -> String {
+    let (credentials, config) = split2(data);
+    let (Ok(credentials), Ok(config)) = (std::str::from_utf8(credentials), std::str::from_utf8(config)) else {
+        return String::new();
+    };
+    let first_section = credentials
+        .lines()
+        .chain(config.lines())
+        .find_map(|l| l.trim().strip_prefix('[').and_then(|r| r.split_once(']')).map(|(n, _)| n.trim()))
+        .map(|n| n.strip_prefix("profile ").unwrap_or(n).trim());
+    let mut shown = String::new();
+    for profile in ["default"].into_iter().chain(first_section) {
+        match profile_plan(credentials, config, profile) {
+            Ok(plan) => {
+                if let Some(c) = &plan.static_credentials {
+                    assert_eq!(plan.base, "static");
+                    assert!(!c.access_key_id.is_empty() && !c.secret_access_key.is_empty());
+                }
+                shown.push_str(&format!("{plan:?}\n"));
+            }
+            Err(e) => shown.push_str(&format!("{e} {}\n", e.hint())),
+        }
+    }
+    shown
+}
+
 fuzz_target!(|data: &[u8]| {
     let (credentials, config) = split2(data);
     let (Ok(credentials), Ok(config)) = (std::str::from_utf8(credentials), std::str::from_utf8(config)) else {
@@ -44,22 +71,5 @@ fuzz_target!(|data: &[u8]| {
     strings(credentials, &mut secrets, &mut others);
     strings(config, &mut secrets, &mut others);
     let secrets = checkable_secrets(&secrets, &others);
-
-    let first_section = credentials
-        .lines()
-        .chain(config.lines())
-        .find_map(|l| l.trim().strip_prefix('[').and_then(|r| r.split_once(']')).map(|(n, _)| n.trim()))
-        .map(|n| n.strip_prefix("profile ").unwrap_or(n).trim());
-    for profile in ["default"].into_iter().chain(first_section) {
-        match profile_plan(credentials, config, profile) {
-            Ok(plan) => {
-                assert_no_secret(&format!("{plan:?}"), &secrets, "the plan's Debug");
-                if let Some(c) = &plan.static_credentials {
-                    assert_eq!(plan.base, "static");
-                    assert!(!c.access_key_id.is_empty() && !c.secret_access_key.is_empty());
-                }
-            }
-            Err(e) => assert_no_secret(&format!("{e} {}", e.hint()), &secrets, "the profile error"),
-        }
-    }
+    assert_no_leak(data, &secrets, "a profile's plan or error", render);
 });

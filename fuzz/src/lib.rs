@@ -52,6 +52,41 @@ pub fn assert_no_secret(shown: &str, secrets: &[&str], what: &str) {
     }
 }
 
+/// Asserts that `render(input)` (an error message, a `Debug` rendering) shows none of
+/// `secrets`, telling a leak from a secret that merely equals fixed text (a default value,
+/// a word of a message): a secret that shows is replaced in the input by a marker no
+/// message holds, and the leak is the marker showing in `render` of that input.
+pub fn assert_no_leak(input: &[u8], secrets: &[&str], what: &str, render: impl Fn(&[u8]) -> String) {
+    let shown = render(input);
+    for (i, s) in secrets.iter().enumerate() {
+        if s.is_empty() || !shown.contains(s) {
+            continue;
+        }
+        let marker = format!("Zq{i}xFUZZxMARKERx{i}qZ");
+        let Some(replaced) = replace_bytes(input, s.as_bytes(), marker.as_bytes()) else { continue };
+        let again = render(&replaced);
+        assert!(!again.contains(&marker), "{what} shows a secret (given as {marker}): {again}");
+    }
+}
+
+/// `data` with every `from` replaced by `to`; `None` when `from` does not occur.
+fn replace_bytes(data: &[u8], from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    let mut found = false;
+    while i < data.len() {
+        if data[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+            found = true;
+        } else {
+            out.push(data[i]);
+            i += 1;
+        }
+    }
+    found.then_some(out)
+}
+
 /// Every string value of a JSON document, split into the values of keys whose name says
 /// they hold a secret (`secret`, `token`, `key`, `password`, `assertion`, `credential`) and
 /// all the others (keys included).

@@ -91,19 +91,21 @@ impl Signer for StsSigner {
 }
 
 /// The elements of an XML document, read with [`crate::xml::walk`]: the path of local
-/// names from the root (included), and the element's own text (entities resolved).
-fn xml_leaves(xml: &str) -> std::result::Result<Vec<(Vec<String>, String)>, String> {
+/// names from the root (included), and the element's own text (entities resolved). `None`
+/// for a document that is not well-formed: the parser's message is dropped, as it may
+/// quote the document (and so a secret key or a session token).
+fn xml_leaves(xml: &str) -> Option<Vec<(Vec<String>, String)>> {
     let mut leaves: Vec<(Vec<String>, String)> = Vec::new();
     let root = crate::xml::walk(xml.as_bytes(), "STS", |path, text| {
         let segments = path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
         leaves.push((segments, text.to_owned()));
         Ok(())
     })
-    .map_err(|e| e.to_string())?;
+    .ok()?;
     if let Some(root) = root {
         leaves.iter_mut().for_each(|(path, _)| path.insert(0, root.clone()));
     }
-    Ok(leaves)
+    Some(leaves)
 }
 
 /// The text of the first leaf whose path ends with `suffix`.
@@ -120,7 +122,8 @@ fn leaf<'a>(leaves: &'a [(Vec<String>, String)], suffix: &[&str]) -> Option<&'a 
 pub(crate) fn parse_sts_credentials(xml: &str, action: &str) -> Result<Credentials> {
     let what = format!("STS {action}");
     let what = what.as_str();
-    let leaves = xml_leaves(xml).map_err(|e| unauthenticated(format!("{what}: {e}")))?;
+    let leaves =
+        xml_leaves(xml).ok_or_else(|| unauthenticated(format!("{what}: the answer is not well-formed XML")))?;
     let field = |name: &str| leaf(&leaves, &["Credentials", name]).map(str::to_owned);
     let (Some(access_key_id), Some(secret_access_key)) = (field("AccessKeyId"), field("SecretAccessKey")) else {
         return Err(unauthenticated(format!("{what}: the answer has no Credentials/AccessKeyId or SecretAccessKey")));
@@ -212,6 +215,22 @@ mod tests {
         let e = sts_error(503, "not xml <", W);
         assert_eq!(e.status(), Some(503));
         assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn malformed_answers_quote_no_secret() {
+        // Found by `cargo xtask fuzz credential_output` (fuzz/corpus/credential_output/
+        // regression-sts-mismatched-tag): the XML parser's message for a mismatched end tag
+        // quotes what the tag holds, here the session token.
+        let xml = "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIA</AccessKeyId>\
+                   <SecretAccessKey>sts-secret-key-1</SecretAccessKey><SessionToken>t</Sessionsts-token-value-2\
+                   </SessionToken></Credentials></AssumeRoleResult></AssumeRoleResponse>";
+        let e = parse_sts_credentials(xml, "AssumeRole").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unauthenticated);
+        assert!(e.message().contains("not well-formed XML"), "{e}");
+        for secret in ["sts-secret-key-1", "sts-token-value-2"] {
+            assert!(!e.to_string().contains(secret), "{e}");
+        }
     }
 
     #[test]
