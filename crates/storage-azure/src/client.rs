@@ -2,6 +2,7 @@
 //! attempt (SharedKey, SAS, bearer token), sending, and typed errors.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use async_trait::async_trait;
 use http::{HeaderMap, HeaderValue, Method, Uri};
@@ -230,6 +231,9 @@ pub(crate) struct Client {
     pub(crate) http: HttpClient,
     pub(crate) endpoint: Endpoint,
     pub(crate) signer: Arc<AzureSigner>,
+    /// The service refused `x-ms-range-get-content-crc64` (Azurite in its default strict
+    /// mode answers it with 500 FeatureNotSupported): ranges are no longer asked for it.
+    pub(crate) no_range_crc64: AtomicBool,
 }
 
 impl Client {
@@ -238,7 +242,7 @@ impl Client {
         let http = HttpClient::new(config.http.clone())?;
         let credential = config.credential.clone().unwrap_or_else(|| AzureCredential::Token(default_chain()));
         let signer = Arc::new(AzureSigner { account: Arc::from(account.as_str()), credential });
-        Ok(Client { config, http, endpoint, signer })
+        Ok(Client { config, http, endpoint, signer, no_range_crc64: AtomicBool::new(false) })
     }
 
     pub(crate) fn account(&self) -> &str {

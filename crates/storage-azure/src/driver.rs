@@ -38,9 +38,11 @@ impl AzureDriver {
     /// A driver with `config`.
     pub fn new(config: AzureConfig) -> Result<Self> {
         // Not claimed: versions (not implemented), list_multipart (uncommitted
-        // blocks cannot be listed per upload), multipart_md5 (the engine does not hand
-        // the whole object's MD5 to the commit), any_delimiter (claimed below: Azure
-        // accepts any delimiter string).
+        // blocks cannot be listed per upload), multipart_md5 (a block-list blob has no
+        // MD5 unless the caller gives it: its hash is the CRC32C kept in its metadata).
+        // upload_checksums: every Put Blob and Put Block carries its CRC64, which Azure
+        // checks; a committed blob keeps its whole CRC32C, which whole reads check
+        // (`checksum`).
         let mut capabilities = Capabilities::NONE;
         capabilities.list_containers = true;
         capabilities.manage_containers = true;
@@ -76,6 +78,7 @@ impl AzureDriver {
         capabilities.parallel_upload = true;
         capabilities.stable_etag = true;
         capabilities.atomic_multipart = true;
+        capabilities.upload_checksums = true;
         // Libcloud's extra (see `extras`): access tier, index tags, encryption scopes and
         // x-ms-* headers. Not put_acl: Azure has no per-blob ACL.
         capabilities.put_storage_class = true;

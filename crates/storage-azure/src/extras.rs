@@ -138,6 +138,9 @@ fn owned_by_driver(name: &str) -> bool {
             | "x-ms-blob-type"
             | "x-ms-requires-sync"
             | "x-ms-range"
+            | "x-ms-content-crc64"
+            | "x-ms-range-get-content-crc64"
+            | "x-ms-range-get-content-md5"
     ) || name.starts_with("x-forwarded-")
         || name.starts_with("x-ms-copy-")
         || name.starts_with("x-ms-source-")

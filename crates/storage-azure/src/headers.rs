@@ -7,6 +7,8 @@ use http::HeaderMap;
 use storage_core::{Error, ErrorKind, Object, ObjectHash, PutMode, PutOptions, Result};
 use storage_http::http;
 
+use crate::checksum;
+
 const META_PREFIX: &str = "x-ms-meta-";
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -48,13 +50,18 @@ fn encode_meta(v: &str) -> String {
     }
 }
 
-/// An `Object` from the headers of a HEAD or GET answer; `size` is the whole blob's.
+/// An `Object` from the headers of a HEAD or GET answer; `size` is the whole blob's. Its
+/// hash is the blob's MD5 when it has one, else the CRC32C this driver keeps in its
+/// metadata ([`crate::checksum`]), which is not shown as user metadata.
 pub fn object_from_headers(container: &str, key: &str, h: &HeaderMap, size: u64, ranged: bool) -> Object {
     let mut o = Object::new(container, key, size);
     o.etag = header(h, "etag").map(|e| e.trim_matches('"').to_owned());
     // A ranged answer's Content-MD5 (when asked for) is the range's; the blob's is here.
     let md5 = header(h, "x-ms-blob-content-md5").or(if ranged { None } else { header(h, "content-md5") });
-    o.hash = md5.and_then(md5_hex_from_b64).map(ObjectHash::md5);
+    o.hash = md5
+        .and_then(md5_hex_from_b64)
+        .map(ObjectHash::md5)
+        .or_else(|| checksum::stored_crc32c(h, size).map(ObjectHash::crc32c));
     o.last_modified =
         header(h, "last-modified").and_then(|v| httpdate::parse_http_date(v).ok()).map(DateTime::<Utc>::from);
     o.content_type = header(h, "content-type").map(str::to_owned);
@@ -64,6 +71,7 @@ pub fn object_from_headers(container: &str, key: &str, h: &HeaderMap, size: u64,
     o.version = header(h, "x-ms-version-id").map(str::to_owned);
     for (name, value) in h {
         if let Some(k) = name.as_str().strip_prefix(META_PREFIX)
+            && k != checksum::META_NAME
             && let Ok(v) = value.to_str()
         {
             o.metadata.insert(k.to_owned(), decode_meta(v));
@@ -124,8 +132,9 @@ pub fn blob_headers(h: &mut HeaderMap, o: &PutOptions) -> Result<()> {
     metadata_headers(h, &o.metadata)
 }
 
-/// User metadata as `x-ms-meta-*` headers.
+/// User metadata as `x-ms-meta-*` headers (the driver's own entry is refused).
 pub fn metadata_headers(h: &mut HeaderMap, metadata: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    checksum::check_user_metadata(metadata)?;
     for (k, v) in metadata {
         check_metadata_name(k)?;
         put(h, &format!("{META_PREFIX}{}", k.to_ascii_lowercase()), &encode_meta(v))?;

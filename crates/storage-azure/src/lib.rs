@@ -15,8 +15,25 @@
 //!   Block / Put Block List for multipart uploads (fixed-width block ids prefixed by the
 //!   upload's tag); copies by Copy Blob From URL (synchronous, up to 256 MiB) or Copy
 //!   Blob polled to completion; Blob Batch deletes of up to 256 keys.
+//! - End-to-end checksums (`upload_checksums`): every Put Blob of data in memory and
+//!   every Put Block carries the data's CRC64 (`x-ms-content-crc64`, CRC-64/NVME, computed
+//!   with the CPU's carry-less multiply), which the service checks before storing
+//!   anything; the answer's CRC64 is compared too. The whole blob's CRC32C is kept in its
+//!   metadata (`x-ms-meta-storage_crc32c: {crc}:{size}`, combined from the blocks' at Put
+//!   Block List, hidden from `Object::metadata`, refused as user metadata) because Azure
+//!   keeps no checksum of a block-list blob: it is the hash of such blobs (others report
+//!   the MD5 the service computed) and whole reads are checked against it (else against
+//!   the Content-MD5). A stream of known length is hashed with MD5 as it is sent and
+//!   compared with the MD5 Put Blob answers (a mismatch deletes that version). Copies carry
+//!   the kept CRC32C with the data. No MD5 is computed for uploads unless the caller gives
+//!   `content_md5` (sent as `Content-MD5` instead of the CRC64: Azure refuses both).
 //! - Reads: ranges (suffix ranges computed from the size, pinned to the ETag),
-//!   conditions, versions; bodies resume after a broken connection.
+//!   conditions, versions; bodies resume after a broken connection. A whole blob's body
+//!   is checked against the kept CRC32C, else its Content-MD5 (`ObjectHashMismatch` at
+//!   its end); a bounded range of up to 4 MiB asks for the range's CRC64
+//!   (`x-ms-range-get-content-crc64`) and is checked against it when the service sends one
+//!   (Azurite does not: it ignores the header in loose mode and refuses it in strict mode,
+//!   after which the driver stops asking); longer ranges are not checked by the driver.
 //! - Deleting a container checks it is empty first (Azure would delete its blobs): the
 //!   Libcloud contract is `ContainerIsNotEmpty`.
 //! - Libcloud's `extra` on writes (`extras`): `storage_class` is the access tier (`Hot`,
@@ -68,6 +85,7 @@
 //! ```
 
 mod batch;
+mod checksum;
 mod client;
 mod config;
 mod containers;

@@ -5,6 +5,7 @@ use http::Method;
 use storage_core::{ListEntry, ListOptions, Object, ObjectHash, Page, Result};
 use storage_http::http;
 
+use crate::checksum;
 use crate::client::Call;
 use crate::driver::{AzureDriver, NAME};
 use crate::headers::md5_hex_from_b64;
@@ -95,9 +96,11 @@ async fn any_after(d: &AzureDriver, container: &str, prefix: &str, after: &str) 
 }
 
 /// An `Object` from a listing entry.
-pub(crate) fn object_of(container: &str, b: BlobItem) -> Object {
+pub(crate) fn object_of(container: &str, mut b: BlobItem) -> Object {
     let mut o = Object::new(container, b.name, b.size);
-    o.hash = b.content_md5.as_deref().and_then(md5_hex_from_b64).map(ObjectHash::md5);
+    // The blob's MD5, else the whole blob's CRC32C this driver keeps in its metadata.
+    let crc = checksum::take_stored(&mut b.metadata, b.size);
+    o.hash = b.content_md5.as_deref().and_then(md5_hex_from_b64).map(ObjectHash::md5).or(crc.map(ObjectHash::crc32c));
     o.etag = b.etag;
     o.last_modified = b.last_modified;
     o.content_type = b.content_type;

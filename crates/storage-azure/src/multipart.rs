@@ -9,6 +9,11 @@
 //! Nothing is visible or committed before Put Block List; aborting commits nothing, and
 //! the service discards uncommitted blocks after a week (or at the blob's next Put Blob
 //! / Put Block List).
+//!
+//! Every block carries its CRC64, which the service checks; each part reports its
+//! CRC32C ([`CompletedPart::checksum`], [`MultipartUpload::checksum`] is CRC32C), and the
+//! commit keeps the whole blob's CRC32C, combined from them, in the blob's metadata
+//! ([`crate::checksum`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -16,11 +21,12 @@ use bytes::Bytes;
 use http::Method;
 use storage_core::kit::{is_md5_hex, mark_aborted, new_upload_id, parse_upload_id, was_aborted};
 use storage_core::{
-    CompleteOptions, CompletedPart, Error, ErrorKind, MultipartUpload, Object, ObjectHash, PartOptions, Payload,
-    PutOptions, Result,
+    CompleteOptions, CompletedPart, Error, ErrorKind, HashAlgorithm, MultipartUpload, Object, ObjectHash, PartOptions,
+    Payload, PutOptions, Result,
 };
 use storage_http::{RequestBody, http};
 
+use crate::checksum::{self, Tap, TapFor};
 use crate::client::Call;
 use crate::driver::{AzureDriver, NAME};
 use crate::extras::{Extras, Target};
@@ -63,12 +69,16 @@ pub(crate) async fn create(
         key: key.to_owned(),
         upload_id,
         initiated: Some(chrono::Utc::now()),
-        checksum: None,
+        checksum: Some(HashAlgorithm::Crc32c),
     })
 }
 
-/// Put Block. The part's MD5 (the caller's) is sent as `Content-MD5`, which the service
-/// checks; the MD5 the service answers is checked against it too.
+/// Put Block. The block goes with its CRC64 (`x-ms-content-crc64`), or with the caller's
+/// MD5 (`Content-MD5`; Azure refuses both at once), which the service checks before
+/// staging it (`Crc64Mismatch` / `Md5Mismatch`, `ObjectHashMismatch`); the checksum the
+/// service answers is compared with it too. A stream is hashed as it is sent, so only the
+/// service's answer checks it. The part's CRC32C, computed in the same pass, is its
+/// [`CompletedPart::checksum`], combined at completion into the whole blob's.
 pub(crate) async fn put_part(
     d: &AzureDriver,
     upload: &MultipartUpload,
@@ -86,41 +96,70 @@ pub(crate) async fn put_part(
     }
     let (tag, put) = split_id(upload)?;
     let extras = Extras::check(&put)?;
-    let (body, size) = match payload {
-        Payload::Stream { stream, length: Some(len) } => (RequestBody::stream(stream, len), len),
-        p => {
-            let b = p.into_bytes().await?;
-            let len = b.len() as u64;
-            (RequestBody::Bytes(b), len)
-        }
-    };
     let mut call = Call::new("PutBlock", Method::PUT, Some(&upload.container), Some(&upload.key))
         .query("comp", "block")
         .query("blockid", block_id(tag, part_number));
     extras.apply(&mut call.headers, Target::PutBlock)?;
+    let with_md5 = options.content_md5.is_some();
     if let Some(md5) = &options.content_md5 {
         call = call.header("content-md5", &md5_b64_from_hex(md5)?)?;
     }
+    let (body, size, sums) = match payload {
+        Payload::Stream { stream, length: Some(len) } => {
+            let (stream, tap) = Tap::wrap(stream, if with_md5 { TapFor::Crc32c } else { TapFor::Crcs });
+            (RequestBody::stream(stream, len), len, Sums::Streamed(tap))
+        }
+        p => {
+            let b = p.into_bytes().await?;
+            let (crc64, crc32c) = checksum::crc64_and_crc32c(&b);
+            if !with_md5 {
+                call = call.header(checksum::CRC64_HEADER, &checksum::crc64_b64(crc64))?;
+            }
+            let len = b.len() as u64;
+            (RequestBody::Bytes(b), len, Sums::Known { crc64: (!with_md5).then_some(crc64), crc32c })
+        }
+    };
     let resp = d.client.send(call.body(body)).await?;
+    let (sent_crc64, crc32c) = match sums {
+        Sums::Known { crc64, crc32c } => (crc64, Some(crc32c)),
+        Sums::Streamed(tap) => {
+            let seen = tap.finish();
+            (seen.crc64, seen.crc32c)
+        }
+    };
+    let mismatch = |what: String| {
+        checksum::mismatch(format!("part {part_number}: {what}")).with_object(&upload.container, &upload.key)
+    };
     let got = resp.header("content-md5").and_then(md5_hex_from_b64);
     if let (Some(want), Some(got)) = (&options.content_md5, &got)
         && !want.eq_ignore_ascii_case(got)
     {
-        return Err(Error::new(
-            ErrorKind::ObjectHashMismatch,
-            format!("part {part_number}: the service stored data with MD5 {got}, but the part's MD5 is {want}"),
-        )
-        .with_driver(NAME)
-        .with_object(&upload.container, &upload.key));
+        return Err(mismatch(format!("the service stored data with MD5 {got}, but the part's MD5 is {want}")));
+    }
+    if let (Some(want), Some(got)) = (sent_crc64, checksum::answered_crc64(&resp.headers))
+        && want != got
+    {
+        return Err(mismatch(format!(
+            "the service stored data with CRC64 {got:016x}, but the part's CRC64 is {want:016x}"
+        )));
     }
     let etag = got.unwrap_or_else(|| block_id(tag, part_number));
-    Ok(CompletedPart::new(part_number, etag, size))
+    Ok(CompletedPart { checksum: crc32c.map(ObjectHash::crc32c), ..CompletedPart::new(part_number, etag, size) })
+}
+
+/// The checksums of a block.
+enum Sums {
+    /// Data in memory: its CRC64 (unless the caller's MD5 went instead) and CRC32C.
+    Known { crc64: Option<u64>, crc32c: u32 },
+    /// A stream, hashed as it was sent.
+    Streamed(Tap),
 }
 
 /// Put Block List with exactly `parts`, in the order given, and the object's headers,
-/// metadata and put mode from the upload; the whole object's MD5 (the caller's at
-/// create or at complete) is stored as `x-ms-blob-content-md5`, so reads report and
-/// verify it.
+/// metadata and put mode from the upload. The whole blob's CRC32C, combined from the
+/// parts' checksums, is kept in its metadata ([`checksum`]); the whole object's MD5, when
+/// known (the caller's at create or at complete), is stored as `x-ms-blob-content-md5`.
+/// Reads report and verify them (the MD5 as the hash, where there is one).
 pub(crate) async fn complete(
     d: &AzureDriver,
     upload: &MultipartUpload,
@@ -153,6 +192,11 @@ pub(crate) async fn complete(
     if let Some(md5) = &options.content_md5 {
         call = call.header("x-ms-blob-content-md5", &md5_b64_from_hex(md5)?)?;
     }
+    let size: u64 = parts.iter().map(|p| p.size).sum();
+    let whole = checksum::combined(parts);
+    if let Some(crc) = whole {
+        call = call.header(checksum::META_HEADER, &checksum::stored_value(crc, size))?;
+    }
     let headers = match d.client.send(call.body(RequestBody::Bytes(Bytes::from(body)))).await {
         Ok(resp) => resp.headers,
         Err(e) => {
@@ -166,8 +210,9 @@ pub(crate) async fn complete(
             committed_by_this_upload(d, upload, tag, parts).await.ok_or(e)?
         }
     };
-    let mut o = written_from(&upload.container, &upload.key, parts.iter().map(|p| p.size).sum(), &headers, &options);
-    o.hash = options.content_md5.as_deref().filter(|m| is_md5_hex(m)).map(ObjectHash::md5);
+    let mut o = written_from(&upload.container, &upload.key, size, &headers, &options);
+    o.hash =
+        options.content_md5.as_deref().filter(|m| is_md5_hex(m)).map(ObjectHash::md5).or(whole.map(ObjectHash::crc32c));
     Ok(o)
 }
 
@@ -216,8 +261,13 @@ mod tests {
         let (tag, _) = new_upload_id("a/c/k", &PutOptions::default());
         assert_ne!(tag, new_upload_id("a/c/k", &PutOptions::default()).0);
         assert_eq!(B64.decode(block_id(&tag, 1)).unwrap().len(), B64.decode(block_id(&tag, 50_000)).unwrap().len());
-        let up =
-            MultipartUpload { container: "c".into(), key: "k".into(), upload_id: "nothex.".into(), initiated: None, checksum: None };
+        let up = MultipartUpload {
+            container: "c".into(),
+            key: "k".into(),
+            upload_id: "nothex.".into(),
+            initiated: None,
+            checksum: None,
+        };
         assert_eq!(split_id(&up).err().unwrap().kind(), ErrorKind::ObjectDoesNotExist);
     }
 }

@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use http::Method;
-use storage_core::kit::{md5_hex, normalize_metadata, verify_content_md5};
+use storage_core::kit::{normalize_metadata, verify_content_md5};
 use storage_core::{CopyOptions, Error, ErrorKind, Object, ObjectHash, Payload, PutMode, PutOptions, Result};
 use storage_http::{HttpResponse, RequestBody, http};
 
+use crate::checksum::{self, Tap, TapFor};
 use crate::client::Call;
 use crate::credentials::AzureCredential;
 use crate::driver::{AzureDriver, NAME};
@@ -19,12 +20,17 @@ use crate::{read, signed};
 const MAX_SYNC_COPY: u64 = 256 * 1024 * 1024;
 
 /// Put Blob (a block blob in one request); a stream of unknown length is buffered first.
-/// The service computes and stores the blob's MD5; a caller's `content_md5` is sent as
-/// `Content-MD5`, which the service checks before anything is stored. Data in memory
-/// without one is sent with its MD5 computed here, so that a body damaged on the way is
-/// refused (`Md5Mismatch`, `ObjectHashMismatch`) rather than stored: TLS rules that out on
-/// the wire, but not between a TLS-terminating proxy and the service, nor over plain
-/// HTTP (Azurite), where a flipped byte was otherwise stored and served as the blob.
+///
+/// Data in memory goes with its CRC64 (`x-ms-content-crc64`, which the service checks
+/// before anything is stored: `Crc64Mismatch`, `ObjectHashMismatch`) and the blob's
+/// CRC32C in its metadata ([`checksum`]), which whole reads check; a caller's
+/// `content_md5` is sent as `Content-MD5` instead (Azure refuses both at once) and checked
+/// the same way. A stream of known length cannot carry a checksum ahead of its bytes: its
+/// MD5 is computed as it is sent and compared with the one the service computed (Put
+/// Blob answers with it); on a mismatch that version of the blob is deleted. The service
+/// stores the blob's MD5 in every case. Over TLS a damaged body is unlikely on the wire,
+/// but not between a TLS-terminating proxy and the service, nor over plain HTTP
+/// (Azurite), where a flipped byte was otherwise stored and served as the blob.
 pub(crate) async fn put(
     d: &AzureDriver,
     container: &str,
@@ -42,34 +48,89 @@ pub(crate) async fn put(
     if let Some(md5) = &options.content_md5 {
         call = call.header("content-md5", &md5_b64_from_hex(md5)?)?;
     }
-    // The MD5 of data in memory that came without one.
-    let computed = |b: &[u8]| -> Result<Option<String>> {
-        match options.content_md5 {
-            Some(_) => Ok(None),
-            None => md5_b64_from_hex(&md5_hex(b)).map(Some),
+    let (body, size, sent) = match payload {
+        Payload::Stream { stream, length: Some(len) } if options.content_md5.is_none() => {
+            let (stream, tap) = Tap::wrap(stream, TapFor::Md5);
+            (RequestBody::stream(stream, len), len, Sent::Streamed(tap))
+        }
+        Payload::Stream { stream, length: Some(len) } => (RequestBody::stream(stream, len), len, Sent::Nothing),
+        payload => {
+            let b = payload.into_bytes().await?;
+            verify_content_md5(options.content_md5.as_deref(), &b)?;
+            let (crc64, crc32c) = checksum::crc64_and_crc32c(&b);
+            let len = b.len() as u64;
+            if options.content_md5.is_none() {
+                call = call.header(checksum::CRC64_HEADER, &checksum::crc64_b64(crc64))?;
+            }
+            call = call.header(checksum::META_HEADER, &checksum::stored_value(crc32c, len))?;
+            (RequestBody::Bytes(b), len, Sent::Crcs { crc64: options.content_md5.is_none().then_some(crc64), crc32c })
         }
     };
-    let (body, size, md5) = match payload {
-        Payload::Bytes(b) => {
-            verify_content_md5(options.content_md5.as_deref(), &b)?;
-            let (len, md5) = (b.len() as u64, computed(&b)?);
-            (RequestBody::Bytes(b), len, md5)
-        }
-        Payload::Stream { stream, length: Some(len) } => (RequestBody::stream(stream, len), len, None),
-        p @ Payload::Stream { length: None, .. } => {
-            let b = p.into_bytes().await?;
-            verify_content_md5(options.content_md5.as_deref(), &b)?;
-            let (len, md5) = (b.len() as u64, computed(&b)?);
-            (RequestBody::Bytes(b), len, md5)
-        }
-    };
-    if let Some(md5) = md5 {
-        call = call.header("content-md5", &md5)?;
-    }
     let resp = d.client.send(call.body(body)).await.map_err(|e| conditional(e, &options.mode))?;
+    let answered_md5 = resp.header("content-md5").and_then(md5_hex_from_b64);
+    // What the service says it stored, against what was sent (a service that did not
+    // check the checksum sent, or a stream, which carried none).
+    let damaged = match &sent {
+        Sent::Crcs { crc64: Some(want), .. } => checksum::answered_crc64(&resp.headers)
+            .filter(|got| got != want)
+            .map(|got| format!("CRC64 {got:016x}, but the data sent has {want:016x}")),
+        Sent::Streamed(tap) => {
+            let seen = tap.finish();
+            match (seen.md5, &answered_md5) {
+                (Some(want), Some(got)) if !want.eq_ignore_ascii_case(got) || seen.len != size => {
+                    Some(format!("MD5 {got}, but the {} bytes sent have {want}", seen.len))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    };
     let mut o = written(container, key, size, &resp, options);
-    o.hash = resp.header("content-md5").and_then(md5_hex_from_b64).map(ObjectHash::md5);
+    if let Some(why) = damaged {
+        return Err(stored_damaged(d, container, key, o.etag.as_deref(), why).await);
+    }
+    o.hash = answered_md5.map(ObjectHash::md5).or(match sent {
+        Sent::Crcs { crc32c, .. } => Some(ObjectHash::crc32c(crc32c)),
+        _ => None,
+    });
     Ok(o)
+}
+
+/// The checksums a Put Blob carried.
+enum Sent {
+    /// Data in memory: its CRC64 (unless a caller's MD5 went instead) and its CRC32C.
+    Crcs { crc64: Option<u64>, crc32c: u32 },
+    /// A stream, hashed as it was sent.
+    Streamed(Tap),
+    /// A stream with the caller's MD5, which the service checked.
+    Nothing,
+}
+
+/// The error for a write the service stored with other data than was sent (it did not
+/// check the checksum, or none could go ahead of a stream), after deleting that version
+/// (only if it is still the current one: a later writer's blob is left alone).
+pub(crate) async fn stored_damaged(
+    d: &AzureDriver,
+    container: &str,
+    key: &str,
+    etag: Option<&str>,
+    why: String,
+) -> Error {
+    let removed = match etag {
+        Some(etag) => {
+            let call =
+                Call::new("DeleteBlob", Method::DELETE, Some(container), Some(key)).header("if-match", &quote(etag));
+            match call {
+                Ok(call) => match d.client.send(call).await {
+                    Ok(_) => "it was deleted".to_owned(),
+                    Err(e) => format!("deleting it failed ({}): delete it by hand", e.kind()),
+                },
+                Err(e) => format!("deleting it failed ({}): delete it by hand", e.kind()),
+            }
+        }
+        None => "the service gave no ETag to delete it by: delete it by hand".to_owned(),
+    };
+    checksum::mismatch(format!("the service stored data with {why}; {removed}")).with_object(container, key)
 }
 
 /// The object a successful write describes.
@@ -156,7 +217,9 @@ pub(crate) async fn copy(
             .with_driver(NAME)
             .with_object(dst_container, dst_key));
     }
-    let src = read::head(d, src_container, src_key).await?;
+    // The source's CRC32C goes with the copy: in its metadata, which Azure copies unless
+    // the copy replaces it.
+    let (src, src_crc) = read::properties(d, src_container, src_key).await?;
     if let Some(want) = &options.source_if_match
         && !src.etag.as_deref().is_some_and(|e| storage_core::kit::etag_matches(want, e))
     {
@@ -214,6 +277,9 @@ pub(crate) async fn copy(
     mode_headers(&mut call.headers, &options.mode)?;
     if options.replace.is_some() {
         metadata_headers(&mut call.headers, &put.metadata)?;
+        if let Some(crc) = src_crc {
+            call = call.header(checksum::META_HEADER, &checksum::stored_value(crc, src.size))?;
+        }
     }
     let resp = d.client.send(call).await.map_err(|e| conditional(e, &options.mode))?;
     let mut etag = resp.header("etag").map(|e| e.trim_matches('"').to_owned());
@@ -229,7 +295,7 @@ pub(crate) async fn copy(
                 .with_object(dst_container, dst_key));
         }
     }
-    if options.replace.is_some() && put.metadata.is_empty() {
+    if options.replace.is_some() && put.metadata.is_empty() && src_crc.is_none() {
         // No x-ms-meta-* header means "copy the source's": clear them explicitly.
         let mut clear =
             Call::new("SetBlobMetadata", Method::PUT, Some(dst_container), Some(dst_key)).query("comp", "metadata");
