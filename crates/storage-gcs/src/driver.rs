@@ -82,6 +82,12 @@ impl GcsDriver {
         capabilities.parallel_upload = true;
         capabilities.stable_etag = true;
         capabilities.atomic_multipart = true;
+        // Every upload carries its CRC32C (simple and multipart requests in the object
+        // resource, the last request of a resumable upload as x-goog-hash, each staged
+        // part), which GCS checks, and the driver compares with the CRC32C stored; a
+        // composed object's against its parts' combined; whole downloads are checked
+        // against x-goog-hash.
+        capabilities.upload_checksums = true;
         let limits = Limits {
             // Composite parts may be any size; 5 MiB keeps the part count sensible.
             min_part_size: 1,

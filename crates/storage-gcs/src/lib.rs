@@ -12,9 +12,20 @@
 //!   is `ifGenerationMatch=0`, if-match maps the ETag onto the generation. Multipart
 //!   uploads are parallel composite uploads through a staging area that listings never
 //!   show, verified by CRC32C end to end ([`multipart`](crate) module docs).
+//! - End-to-end CRC32C (`upload_checksums`; hardware speed, no MD5 computed unless the
+//!   caller gives `content_md5`): data in memory goes with its CRC32C in the object
+//!   resource, which GCS checks before storing; the last request of a resumable upload
+//!   carries the whole object's (`x-goog-hash: crc32c=...`); a stream of known length,
+//!   which can carry none ahead of its bytes, is hashed as it is sent. Every upload, part,
+//!   compose and copy then compares the CRC32C (and size) the server reports with the
+//!   data's, the parts' combined, or the source's: a server that did not check
+//!   (fake-gcs-server checks nothing) is caught, and the damaged generation deleted
+//!   (`ObjectHashMismatch`).
 //! - Reads: ranges (suffix too), conditions evaluated on the metadata and the download
 //!   pinned to that generation, resumes pinned to the generation, and every full download
-//!   checked against the `x-goog-hash` the server sent.
+//!   checked against the `x-goog-hash` the server sent (CRC32C, else MD5). Ranged
+//!   downloads are not checked by the driver: GCS sends only the whole object's hashes
+//!   (the transfer engine checks a parallel download whole).
 //! - Copies by `objects.rewrite` looped to completion, pinned to the source's generation.
 //! - Libcloud's `extra` on writes (`extras` module): `PutOptions::acl` is the predefined
 //!   ACL (S3's canned names or GCS's: `public-read` is `publicRead`; `public-read-write`

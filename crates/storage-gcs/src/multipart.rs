@@ -19,7 +19,8 @@ use http::Method;
 use serde_json::json;
 use storage_core::kit::{crc32c, crc32c_combine, mark_aborted, new_upload_id, parse_upload_id, was_aborted};
 use storage_core::{
-    CompleteOptions, CompletedPart, Error, ErrorKind, MultipartUpload, Object, PartOptions, Payload, PutOptions, Result,
+    CompleteOptions, CompletedPart, Error, ErrorKind, HashAlgorithm, MultipartUpload, Object, ObjectHash, PartOptions,
+    Payload, PutOptions, Result,
 };
 use storage_http::http;
 
@@ -99,12 +100,14 @@ pub(crate) async fn create(d: &GcsDriver, bucket: &str, key: &str, options: &Put
         key: key.to_owned(),
         upload_id,
         initiated: Some(chrono::Utc::now()),
-        checksum: None,
+        checksum: Some(HashAlgorithm::Crc32c),
     })
 }
 
 /// Uploads part `n` as a temporary object, with its CRC32C (and the caller's MD5) for
-/// the server to check; the part's "ETag" is `{crc32c}-{md5}` of what was stored.
+/// the server to check, compared with the CRC32C the server stored too (a part stored
+/// damaged is deleted); the part's "ETag" is `{crc32c}-{md5}` of what was stored, its
+/// [`CompletedPart::checksum`] the CRC32C.
 pub(crate) async fn put_part(
     d: &GcsDriver,
     upload: &MultipartUpload,
@@ -157,7 +160,8 @@ pub(crate) async fn put_part(
         let _ = crate::write::delete_unique(d, &upload.container, &name).await;
         return Err(aborted(upload));
     }
-    Ok(CompletedPart::new(part_number, format!("{crc:08x}-{}", stored_md5.unwrap_or_default()), size))
+    let etag = format!("{crc:08x}-{}", stored_md5.unwrap_or_default());
+    Ok(CompletedPart { checksum: Some(ObjectHash::crc32c(crc)), ..CompletedPart::new(part_number, etag, size) })
 }
 
 /// Composes `sources` (in order) into `dest` as `resource`, with the extras' query
@@ -192,7 +196,8 @@ async fn compose(
 }
 
 /// Composes the parts, in the order given, into the object (in rounds of 32), checks its
-/// CRC32C against the parts', and deletes every temporary object.
+/// CRC32C against the parts' (combined without the data; an object that differs is
+/// deleted), and deletes every temporary object.
 pub(crate) async fn complete(
     d: &GcsDriver,
     upload: &MultipartUpload,
@@ -216,10 +221,13 @@ pub(crate) async fn complete(
     let mut expected = 0u32;
     let mut total = 0u64;
     for p in parts {
+        // The part's checksum, else the CRC32C its ETag carries (parts listed or kept
+        // from before checksums were reported).
         let crc = p
-            .etag
-            .split_once('-')
-            .and_then(|(c, _)| u32::from_str_radix(c, 16).ok())
+            .checksum
+            .as_ref()
+            .and_then(ObjectHash::crc32c_value)
+            .or_else(|| p.etag.split_once('-').and_then(|(c, _)| u32::from_str_radix(c, 16).ok()))
             .ok_or_else(|| invalid(format!("part {} has an ETag this driver did not make", p.part_number)))?;
         expected = crc32c_combine(expected, crc, p.size);
         total += p.size;
@@ -258,16 +266,12 @@ pub(crate) async fn complete(
         .collect();
     delete_all(d, bucket, &staged).await;
     if written.crc32c_value().is_some_and(|got| got != expected) || written.size.is_some_and(|s| s != total) {
-        return Err(Error::new(
-            ErrorKind::ObjectHashMismatch,
-            format!(
-                "the composed object has CRC32C {:08x} and {} bytes, but its parts give {expected:08x} and {total}",
-                written.crc32c_value().unwrap_or(0),
-                written.size.unwrap_or(0)
-            ),
-        )
-        .with_driver(NAME)
-        .with_object(bucket, &upload.key));
+        let why = format!(
+            "the composed object has CRC32C {:08x} and {} bytes, but its parts give {expected:08x} and {total}",
+            written.crc32c_value().unwrap_or(0),
+            written.size.unwrap_or(0)
+        );
+        return Err(crate::write::discard(d, bucket, &upload.key, &written, why).await);
     }
     Ok(written.into_object(bucket))
 }
@@ -337,7 +341,7 @@ pub(crate) async fn list_uploads(d: &GcsDriver, bucket: &str, prefix: Option<&st
             key: key.clone(),
             upload_id: id.clone(),
             initiated: when,
-            checksum: None,
+            checksum: Some(HashAlgorithm::Crc32c),
         });
         if let (Some(w), Some(i)) = (when, entry.initiated)
             && w < i

@@ -1,6 +1,8 @@
 //! Uploads (`multipart/related` in one request; resumable sessions for streams of
 //! unknown length), `objects.delete`, and copies by `objects.rewrite` looped to the end.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::{Bytes, BytesMut};
@@ -136,13 +138,20 @@ async fn insert(
     let extras = Extras::of(options).map_err(|e| e.with_object(bucket, key))?;
     let condition = generation_condition(d, bucket, key, &options.mode).await?;
     let content_type = options.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
+    let mut tap = None;
     let (data_len, data, crc) = match payload {
         Payload::Bytes(b) => {
             verify_content_md5(options.content_md5.as_deref(), &b)?;
             let crc = storage_core::kit::crc32c(&b);
             (b.len() as u64, DataBody::Bytes(b), Some(crc))
         }
-        Payload::Stream { stream, length: Some(len) } => (len, DataBody::Stream(stream), None),
+        Payload::Stream { stream, length: Some(len) } => {
+            // No checksum can go ahead of a stream: its CRC32C is computed as it is sent
+            // and compared with the one the server stored.
+            let (stream, t) = CrcTap::wrap(stream);
+            tap = Some(t);
+            (len, DataBody::Stream(stream), None)
+        }
         Payload::Stream { stream, length: None } => {
             return resumable(d, bucket, key, stream, options, &extras, condition).await;
         }
@@ -185,7 +194,8 @@ async fn insert(
             return Err(if unretried { e.with_hint(NOT_RETRIED) } else { e });
         }
     };
-    if let (Some(sent), Some(stored)) = (crc, written.crc32c_value())
+    let sent = crc.or_else(|| tap.map(|t| t.finish()));
+    if let (Some(sent), Some(stored)) = (sent, written.crc32c_value())
         && sent != stored
     {
         return Err(stored_damaged(d, bucket, key, &written, sent, stored).await);
@@ -193,10 +203,33 @@ async fn insert(
     Ok(written.into_object(bucket))
 }
 
+/// The CRC32C of a request body, computed as the request reads it.
+struct CrcTap(Arc<Mutex<u32>>);
+
+impl CrcTap {
+    fn wrap(stream: ByteStream) -> (ByteStream, CrcTap) {
+        let crc = Arc::new(Mutex::new(0u32));
+        let seen = crc.clone();
+        let stream = stream
+            .inspect(move |chunk| {
+                if let Ok(c) = chunk {
+                    let mut crc = seen.lock().unwrap_or_else(PoisonError::into_inner);
+                    *crc = storage_core::kit::crc32c_update(*crc, c);
+                }
+            })
+            .boxed();
+        (stream, CrcTap(crc))
+    }
+
+    fn finish(&self) -> u32 {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// GCS checks the CRC32C sent with the data and refuses a mismatch; a server that does
-/// not (fake-gcs-server stores what arrived and reports its own CRC32C) keeps data
-/// damaged on the way. The error for that, after removing what was stored (only that
-/// generation: a later writer's object is left alone).
+/// not (fake-gcs-server stores what arrived and reports its own CRC32C), or a stream,
+/// which carries none ahead of it, keeps data damaged on the way. The error for that,
+/// after removing what was stored.
 async fn stored_damaged(
     d: &GcsDriver,
     bucket: &str,
@@ -205,6 +238,16 @@ async fn stored_damaged(
     sent: u32,
     stored: u32,
 ) -> Error {
+    let why = format!(
+        "the server stored data with CRC32C {stored:08x}, but the data sent has {sent:08x} (the server did not \
+         check the CRC32C sent with it)"
+    );
+    discard(d, bucket, key, written, why).await
+}
+
+/// An `ObjectHashMismatch` error saying `why`, after deleting the generation `written`
+/// (only that generation: a later writer's object is left alone).
+pub(crate) async fn discard(d: &GcsDriver, bucket: &str, key: &str, written: &ObjectResource, why: String) -> Error {
     let removed = match written.generation {
         Some(g) => {
             let call = Call::object("DeleteObject", Method::DELETE, bucket, key, "")
@@ -217,15 +260,10 @@ async fn stored_damaged(
         }
         None => "the server gave no generation to delete it by: delete it by hand".to_owned(),
     };
-    Error::new(
-        ErrorKind::ObjectHashMismatch,
-        format!(
-            "the server stored data with CRC32C {stored:08x}, but the data sent has {sent:08x} (the server did not \
-             check the CRC32C sent with it); {removed}"
-        ),
-    )
-    .with_driver(NAME)
-    .with_object(bucket, key)
+    Error::new(ErrorKind::ObjectHashMismatch, format!("{why}; {removed}"))
+        .with_driver(NAME)
+        .with_object(bucket, key)
+        .with_hint("the data was damaged on its way to the server, or stored damaged; upload it again")
 }
 
 enum DataBody {
@@ -239,7 +277,9 @@ enum DataBody {
 /// blindly: the session is asked how much it holds (`bytes */*`) and only the rest is
 /// sent, as is the rest of a chunk a 308 confirms only in part. The first attempt of a
 /// chunk is never preceded by a status query (fake-gcs-server finalizes the upload on
-/// one). The object's CRC32C is checked against the data's at the end.
+/// one). The last request carries the whole object's CRC32C (`x-goog-hash`), which GCS
+/// checks before it creates the object; the object's CRC32C is compared with the data's
+/// too (a server that does not check), and a mismatching object is deleted.
 async fn resumable(
     d: &GcsDriver,
     bucket: &str,
@@ -271,7 +311,8 @@ async fn resumable(
     })?;
     let session = Session { d, url, bucket, key };
     let mut offset = 0u64;
-    let mut hasher = storage_core::kit::Md5Hasher::new();
+    // The MD5 only to check a caller's; the CRC32C goes with the last chunk.
+    let mut hasher = options.content_md5.as_ref().map(|_| storage_core::kit::Md5Hasher::new());
     let mut crc = 0u32;
     let mut pending = BytesMut::new();
     let mut ended = false;
@@ -284,32 +325,33 @@ async fn resumable(
         }
         let take = if ended { pending.len() } else { RESUMABLE_CHUNK };
         let chunk = pending.split_to(take).freeze();
-        hasher.update(&chunk);
+        if let Some(h) = hasher.as_mut() {
+            h.update(&chunk);
+        }
         crc = storage_core::kit::crc32c_update(crc, &chunk);
         let end = offset + chunk.len() as u64;
-        let Some(written) = session.send(offset, &chunk, ended.then_some(end)).await? else {
+        // The whole object's CRC32C with the request that finishes the upload
+        // (`x-goog-hash`), for the server to check before it creates the object.
+        let whole = ended.then(|| format!("crc32c={}", B64.encode(crc.to_be_bytes())));
+        let Some(written) = session.send(offset, &chunk, ended.then_some(end), whole.as_deref()).await? else {
             offset = end;
             continue;
         };
-        if let Some(want) = &options.content_md5 {
-            let got = hasher.finish_hex();
+        if let (Some(want), Some(h)) = (&options.content_md5, hasher) {
+            let got = h.finish_hex();
             if !got.eq_ignore_ascii_case(want) {
-                return Err(session.error(
-                    ErrorKind::ObjectHashMismatch,
-                    format!("the data's MD5 is {got} but content_md5 is {want}"),
-                ));
+                let why = format!("the data's MD5 is {got} but content_md5 is {want}");
+                return Err(discard(d, bucket, key, &written, why).await);
             }
         }
         let stored_crc = written.crc32c_value();
         if stored_crc.is_some_and(|c| c != crc) || written.size.is_some_and(|s| s != end) {
-            return Err(session.error(
-                ErrorKind::ObjectHashMismatch,
-                format!(
-                    "the uploaded object has CRC32C {:08x} and {} bytes, but the data sent has {crc:08x} and {end}",
-                    stored_crc.unwrap_or(0),
-                    written.size.unwrap_or(0)
-                ),
-            ));
+            let why = format!(
+                "the uploaded object has CRC32C {:08x} and {} bytes, but the data sent has {crc:08x} and {end}",
+                stored_crc.unwrap_or(0),
+                written.size.unwrap_or(0)
+            );
+            return Err(discard(d, bucket, key, &written, why).await);
         }
         return Ok(written.into_object(bucket));
     }
@@ -350,14 +392,20 @@ impl Session<'_> {
     /// upload is finished. Failures and 308s that confirm no new byte count against the
     /// retries of the HTTP settings; after a failure the session's status says where to
     /// go on from.
-    async fn send(&self, offset: u64, chunk: &Bytes, total: Option<u64>) -> Result<Option<ObjectResource>> {
+    async fn send(
+        &self,
+        offset: u64,
+        chunk: &Bytes,
+        total: Option<u64>,
+        hash: Option<&str>,
+    ) -> Result<Option<ObjectResource>> {
         let end = offset + chunk.len() as u64;
         let retry = &self.d.client.config.http.retry;
         let mut held = offset;
         let mut failures = 0u32;
         loop {
             let skip = usize::try_from(held - offset).unwrap_or(chunk.len()).min(chunk.len());
-            let (progress, failed) = match self.put(held, end, chunk.slice(skip..), total).await? {
+            let (progress, failed) = match self.put(held, end, chunk.slice(skip..), total, hash).await? {
                 Answer::Progress(p) => (p, false),
                 Answer::Failed(e) => {
                     if failures >= retry.max_retries {
@@ -411,9 +459,10 @@ impl Session<'_> {
     }
 
     /// `PUT`s bytes `from..end` of the data (`data`; `total` with the last ones, or
-    /// nothing but the total once the server holds every byte). Not retried by the HTTP
-    /// client once sent: [`Session::send`] asks the status instead.
-    async fn put(&self, from: u64, end: u64, data: Bytes, total: Option<u64>) -> Result<Answer> {
+    /// nothing but the total once the server holds every byte, and then the whole
+    /// object's `hash` as `x-goog-hash`). Not retried by the HTTP client once sent:
+    /// [`Session::send`] asks the status instead.
+    async fn put(&self, from: u64, end: u64, data: Bytes, total: Option<u64>, hash: Option<&str>) -> Result<Answer> {
         let range = match (from < end, total) {
             (true, Some(t)) => format!("bytes {from}-{}/{t}", end - 1),
             (true, None) => format!("bytes {from}-{}/*", end - 1),
@@ -425,6 +474,9 @@ impl Session<'_> {
             .body(RequestBody::Bytes(data))
             .idempotent(false);
         req.set_header("content-type", "application/octet-stream")?;
+        if let (Some(_), Some(h)) = (total, hash) {
+            req.set_header("x-goog-hash", h)?;
+        }
         self.answer(self.d.client.http.execute(&req, self.d.client.signer.as_ref()).await, "UploadChunk").await
     }
 
@@ -533,7 +585,9 @@ async fn delete_with(d: &GcsDriver, bucket: &str, key: &str, retried: bool) -> R
 }
 
 /// `objects.rewrite`, looped until done; pinned to the source's generation, with the
-/// destination's precondition, and the replacement metadata as the request body.
+/// destination's precondition, and the replacement metadata as the request body. The
+/// copy's CRC32C and size must be the source's (GCS checks rewrites itself); a copy that
+/// differs is deleted.
 pub(crate) async fn copy(
     d: &GcsDriver,
     (src_bucket, src_key): (&str, &str),
@@ -591,6 +645,19 @@ pub(crate) async fn copy(
                     .with_driver(NAME)
                     .with_object(dst_bucket, dst_key)
             })?;
+            // GCS checks a rewrite against the source's CRC32C itself; the copy must
+            // report that CRC32C and size (a server that does not check).
+            let (want, got) = (src.crc32c_value(), resource.crc32c_value());
+            if want.zip(got).is_some_and(|(w, g)| w != g) || src.size.zip(resource.size).is_some_and(|(w, g)| w != g) {
+                let why = format!(
+                    "the copy has CRC32C {:08x} and {} bytes, but its source has {:08x} and {}",
+                    got.unwrap_or(0),
+                    resource.size.unwrap_or(0),
+                    want.unwrap_or(0),
+                    src.size.unwrap_or(0)
+                );
+                return Err(discard(d, dst_bucket, dst_key, &resource, why).await);
+            }
             return Ok(resource.into_object(dst_bucket));
         }
         token = Some(answer.rewrite_token.ok_or_else(|| {
