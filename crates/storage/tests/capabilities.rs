@@ -29,6 +29,8 @@ const MEMORY_OFF: &[&str] = &[
     "put_encryption",
     "put_tags",
     "put_headers",
+    // Nothing travels: the engine's MD5 checks (with `verify`) are all there is.
+    "upload_checksums",
 ];
 const LOCAL_OFF: &[&str] = &[
     // No server to sign for, no versions kept.
@@ -46,6 +48,8 @@ const LOCAL_OFF: &[&str] = &[
     "put_encryption",
     "put_tags",
     "put_headers",
+    // Files keep no checksum of their own: the engine's MD5 checks are all there is.
+    "upload_checksums",
 ];
 const S3_OFF: &[&str] = &[
     // Versions are not implemented.
@@ -68,13 +72,16 @@ const REDIS_OFF: &[&str] = &[
     "put_encryption",
     "put_tags",
     "put_headers",
+    // Redis keeps no checksum: the engine's part MD5s and multipart ETag are the checks.
+    "upload_checksums",
 ];
 
 const AZURE_OFF: &[&str] = &[
     // Versions are not implemented; Azure lists no unfinished uploads per upload id.
     "versions",
     "list_multipart",
-    // The engine does not hand the whole object's MD5 to Put Block List.
+    // A block-list blob has no MD5 unless the caller gives it (its hash is the CRC32C the
+    // driver keeps in its metadata).
     "multipart_md5",
     // Azure has no per-blob ACL (public access is the container's: the CDN calls).
     "put_acl",

@@ -407,12 +407,6 @@ const KNOWN_GAPS: &[(&str, &str, &str)] = &[
     ("moto", "upload-multipart", MOTO_PARTS),
     ("s3sfs", "put", S3SFS_STORES_FIRST),
     ("s3sfs", "upload-single", S3SFS_STORES_FIRST),
-    (
-        "azure",
-        "get",
-        "a plain get of a blob is not checked: its only whole-blob hash is the Content-MD5, which the driver does \
-         not compute over every read (the transfer engine's download and stream do, and catch the flip)",
-    ),
 ];
 
 /// Why moto stores a damaged body.
