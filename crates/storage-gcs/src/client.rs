@@ -227,8 +227,14 @@ impl Client {
     /// Sends `call` and parses its JSON answer.
     pub(crate) async fn send_json<T: serde::de::DeserializeOwned>(&self, call: Call<'_>) -> Result<T> {
         let what = call.op;
-        let body = self.send(call).await?.bytes().await?;
+        let (bucket, object) = (call.bucket, call.object);
+        let resp = self.send(call).await?;
+        let status = resp.status.as_u16();
+        let body = resp.bytes().await?;
+        // An answer that does not parse (a broken server, or one damaged on the way): say
+        // which status it came with, and for what.
         crate::json::parse(&body, what)
+            .map_err(|e| e.with_status(status).or_context(crate::driver::NAME, bucket, object))
     }
 
     pub(crate) fn context(&self, e: Error, call: &Call<'_>) -> Error {

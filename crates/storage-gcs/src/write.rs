@@ -521,7 +521,7 @@ impl Session<'_> {
             200 | 201 => match resp.bytes().await {
                 Ok(body) => {
                     let written: ObjectResource = crate::json::parse(&body, op)
-                        .map_err(|e| e.or_context(NAME, Some(self.bucket), Some(self.key)))?;
+                        .map_err(|e| e.with_status(status).or_context(NAME, Some(self.bucket), Some(self.key)))?;
                     Ok(Answer::Progress(Progress::Done(Box::new(written))))
                 }
                 Err(e) if e.is_retryable() => Ok(Answer::Failed(e.or_context(NAME, Some(self.bucket), Some(self.key)))),

@@ -622,6 +622,28 @@ async fn fake_gcs_cut_answers() {
     cut_answer(Backend::gcs(), 1_000, None).await;
 }
 
+/// A metadata answer (JSON) with its first body byte flipped: a typed error naming the
+/// answer and the HTTP status the server gave, not a bare parse failure.
+#[cfg(feature = "gcs")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_gcs_damaged_json_answer() {
+    let backend = Backend::gcs();
+    let direct = backend.driver(&backend.endpoint, "");
+    let bucket = format!("json-{}-gcs", std::process::id());
+    direct.create_container(&bucket).await.unwrap();
+    direct.put_object(&bucket, "k", Bytes::from_static(b"data").into(), &PutOptions::default()).await.unwrap();
+    let plan = FaultPlan { at: Some(0), ..FaultPlan::only(Fault::Flip, Direction::Response, 1, 1) };
+    let proxy = FaultProxy::start(&backend.endpoint, plan, 1).await;
+    let proxied = backend.driver(&backend.through(&proxy), "max_retries = \"0\"");
+    let result = proxied.head_object(&bucket, "k").await;
+    direct.delete_object(&bucket, "k").await.unwrap();
+    direct.delete_container(&bucket).await.unwrap();
+    assert_eq!(proxy.counts().get(Fault::Flip), 1);
+    let e = result.expect_err("a damaged answer");
+    assert!(typed(&e), "{} (status {:?}): {e}", e.kind(), e.status());
+    assert_eq!(e.status(), Some(200), "{e}");
+}
+
 #[cfg(feature = "s3")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moto_corruption_in_flight() {
