@@ -43,11 +43,11 @@ pub struct LocalOptions {
     /// With `false`, sidecar files only (the layout of earlier versions). Either way
     /// both are read. Factory / URL / configuration option `xattrs`.
     pub xattrs: bool,
-    /// On Linux, open objects and write small ones through descriptors resolved with
-    /// `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, one blocking hop each (default
-    /// `true`). With `false`, every operation takes the checked path-by-path walk that
-    /// other platforms use (same guarantees, more system calls). Factory / URL /
-    /// configuration option `fast_paths`.
+    /// On Linux, resolve the directories of a key with one `openat2(RESOLVE_BENEATH |
+    /// RESOLVE_NO_SYMLINKS)` and write small objects in one blocking hop (default
+    /// `true`). With `false`, every operation takes the walk other platforms use: one
+    /// `openat(O_NOFOLLOW)` per component, and the streaming write (same guarantees,
+    /// more system calls). Factory / URL / configuration option `fast_paths`.
     pub fast_paths: bool,
 }
 

@@ -4,16 +4,17 @@
 //! filesystem naming rules, symlinked container directories, emptiness).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use storage_core::kit::{ContainerNameRules, Error, ErrorKind, Result, container_name};
 use storage_core::{Container, Page};
 
 use crate::core::NAME;
+use crate::dirfd::{DirFd, Kind};
 use crate::errors::{self, no_container};
 use crate::io::blocking;
-use crate::paths::{self, is_internal};
+use crate::paths::is_internal;
 
 fn describe(name: &str, m: &std::fs::Metadata) -> Container {
     let created = m.created().or_else(|_| m.modified()).ok().map(DateTime::<Utc>::from);
@@ -32,12 +33,8 @@ pub async fn list(root: PathBuf) -> Result<Page<Container>> {
                 continue;
             }
             // Follows a symlinked container directory on purpose, unless it leaves the root.
-            if paths::check_container_dir(&entry.path()).is_err() {
-                continue;
-            }
-            match std::fs::metadata(entry.path()) {
-                Ok(m) if m.is_dir() => out.push(describe(&name, &m)),
-                _ => continue,
+            if let Ok(m) = DirFd::container_metadata(&entry.path(), &name) {
+                out.push(describe(&name, &m));
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -48,16 +45,7 @@ pub async fn list(root: PathBuf) -> Result<Page<Container>> {
 
 /// A container's details.
 pub async fn get(dir: PathBuf, name: String) -> Result<Container> {
-    blocking(move || {
-        paths::check_container_dir(&dir)?;
-        match std::fs::metadata(&dir) {
-            Ok(m) if m.is_dir() => Ok(describe(&name, &m)),
-            Ok(_) => Err(no_container(&name)),
-            Err(e) if errors::is_missing(&e) => Err(no_container(&name)),
-            Err(e) => Err(errors::io(format!("inspecting container directory {}", dir.display()), e)),
-        }
-    })
-    .await
+    blocking(move || DirFd::container_metadata(&dir, &name).map(|m| describe(&name, &m))).await
 }
 
 /// Creates the directory; `ContainerAlreadyExists` if anything has that name.
@@ -78,9 +66,7 @@ pub async fn create(dir: PathBuf, name: String) -> Result<Container> {
         if let Some(parent) = dir.parent() {
             crate::io::sync_dir(parent)?;
         }
-        let m = std::fs::metadata(&dir)
-            .map_err(|e| errors::io(format!("inspecting container directory {}", dir.display()), e))?;
-        Ok(describe(&name, &m))
+        DirFd::container_metadata(&dir, &name).map(|m| describe(&name, &m))
     })
     .await
 }
@@ -89,8 +75,8 @@ pub async fn create(dir: PathBuf, name: String) -> Result<Container> {
 /// any object (or any other file that is not the driver's own).
 pub async fn delete(dir: PathBuf, name: String) -> Result<()> {
     blocking(move || {
-        paths::require_container(&dir, &name)?;
-        if let Some(found) = first_foreign_file(&dir)? {
+        let cfd = DirFd::container(&dir, &name, false)?;
+        if let Some(found) = first_foreign_file(&cfd)? {
             return Err(Error::new(
                 ErrorKind::ContainerIsNotEmpty,
                 format!("container {name:?} is not empty: it holds {}", found.display()),
@@ -98,6 +84,8 @@ pub async fn delete(dir: PathBuf, name: String) -> Result<()> {
             .with_driver(NAME)
             .with_container(&name));
         }
+        drop(cfd);
+        // std's removal never follows a symlink, not even the container's own.
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if errors::is_missing(&e) => Err(no_container(&name)),
@@ -108,25 +96,31 @@ pub async fn delete(dir: PathBuf, name: String) -> Result<()> {
 }
 
 /// The first file (or symlink, or anything not a directory) under `dir` that is not one
-/// of the driver's internal files; directories are searched depth-first.
-fn first_foreign_file(dir: &Path) -> Result<Option<PathBuf>> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
+/// of the driver's internal files; directories are searched depth-first, each opened
+/// from its parent's descriptor without following a symlink.
+fn first_foreign_file(dir: &DirFd) -> Result<Option<PathBuf>> {
+    let entries = match dir.entries() {
+        Ok(e) => e,
         Err(e) if errors::is_missing(&e) => return Ok(None),
-        Err(e) => return Err(errors::io(format!("reading directory {}", dir.display()), e)),
+        Err(e) => return Err(errors::io(format!("reading directory {}", dir.path().display()), e)),
     };
-    for entry in rd {
-        let entry = entry.map_err(|e| errors::io(format!("reading directory {}", dir.display()), e))?;
-        if entry.file_name().to_str().is_some_and(is_internal) {
+    for (name, kind) in entries {
+        if name.to_str().is_some_and(is_internal) {
             continue;
         }
-        let ft = entry.file_type().map_err(|e| errors::io(format!("inspecting {}", entry.path().display()), e))?;
-        if ft.is_dir() {
-            if let Some(found) = first_foreign_file(&entry.path())? {
-                return Ok(Some(found));
+        let path = dir.path().join(&name);
+        if kind != Kind::Dir {
+            return Ok(Some(path));
+        }
+        let Some(utf8) = name.to_str() else { return Ok(Some(path)) };
+        match dir.open_dir(utf8) {
+            Ok(sub) => {
+                if let Some(found) = first_foreign_file(&sub)? {
+                    return Ok(Some(found));
+                }
             }
-        } else {
-            return Ok(Some(entry.path()));
+            Err(e) if errors::is_missing(&e) => return Ok(Some(path)),
+            Err(e) => return Err(errors::io(format!("opening directory {}", path.display()), e)),
         }
     }
     Ok(None)

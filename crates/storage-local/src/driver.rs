@@ -107,7 +107,9 @@ impl Driver for LocalDriver {
     async fn create_multipart(&self, container: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
         options.check_extras(self.info())?;
         let op = self.locate(container, key)?;
-        multipart::create(op, container, key, options).await.map_err(ctx(container, Some(key)))
+        multipart::create(op, container, key, options, self.shared.options.fast_paths)
+            .await
+            .map_err(ctx(container, Some(key)))
     }
 
     async fn put_part(
@@ -137,17 +139,21 @@ impl Driver for LocalDriver {
 
     async fn abort_multipart(&self, upload: &MultipartUpload) -> Result<()> {
         let dir = self.container_dir(&upload.container)?;
-        multipart::abort(dir, upload).await.map_err(ctx(&upload.container, Some(&upload.key)))
+        multipart::abort(dir, upload, self.shared.options.fast_paths)
+            .await
+            .map_err(ctx(&upload.container, Some(&upload.key)))
     }
 
     async fn list_multipart_uploads(&self, container: &str, prefix: Option<&str>) -> Result<Vec<MultipartUpload>> {
         let dir = self.container_dir(container)?;
-        multipart::list(dir, container, prefix).await.map_err(ctx(container, None))
+        multipart::list(dir, container, prefix, self.shared.options.fast_paths).await.map_err(ctx(container, None))
     }
 
     async fn list_leftovers(&self, container: &str, prefix: Option<&str>) -> Result<Vec<Leftover>> {
         let dir = self.container_dir(container)?;
-        leftovers::list_async(dir, container, prefix).await.map_err(ctx(container, None))
+        leftovers::list_async(dir, container, prefix, self.shared.options.fast_paths)
+            .await
+            .map_err(ctx(container, None))
     }
 
     async fn remove_leftover(&self, leftover: &Leftover) -> Result<()> {

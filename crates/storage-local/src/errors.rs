@@ -131,6 +131,12 @@ pub(crate) fn symlink_refused(path: &Path) -> Error {
     .with_hint("the local driver refused to follow a symbolic link; replace the link with a real directory or file")
 }
 
+/// `PermissionDenied`: something other than a regular file or a directory is at
+/// `path` (a FIFO, a socket, a device).
+pub(crate) fn not_regular(path: &Path) -> Error {
+    Error::new(ErrorKind::PermissionDenied, format!("{} is not a regular file", path.display()))
+}
+
 /// `PermissionDenied`: a write would replace the symbolic link at `path`.
 pub(crate) fn symlink_not_replaced(path: &Path) -> Error {
     Error::new(

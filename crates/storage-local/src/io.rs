@@ -1,5 +1,6 @@
 //! Running blocking filesystem work off the async threads, temporary files that clean up
-//! after themselves, streaming a file's bytes, and fsyncing a directory.
+//! after themselves (removed through their directory's descriptor), streaming a file's
+//! bytes, and fsyncing a directory by path (the root, which is no container's).
 //!
 //! Separate because every operation file needs these few primitives, and each has one
 //! behaviour the driver relies on (a temporary file never outlives a cancelled write).
@@ -7,7 +8,8 @@
 //! blocking task (the kit's spawns one) and treats a directory already pruned by a
 //! concurrent delete as synced.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use futures::StreamExt;
@@ -15,6 +17,7 @@ use storage_core::ByteStream;
 use storage_core::kit::{Error, ErrorKind, Result};
 use tokio::io::AsyncReadExt;
 
+use crate::dirfd::DirFd;
 use crate::errors;
 
 /// Runs `f` on the blocking thread pool.
@@ -28,69 +31,78 @@ where
         .map_err(|e| Error::new(ErrorKind::Io, format!("a blocking filesystem task failed: {e}")))?
 }
 
-/// Removes a file, treating "already gone" as success.
-pub fn remove_if_exists(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if errors::is_missing(&e) => Ok(()),
-        Err(e) => Err(errors::io(format!("removing {}", path.display()), e)),
-    }
-}
-
-/// A temporary file that is removed unless [`TempFile::keep`] is called. Error paths
-/// call [`TempFile::discard`] (or [`TempFile::discard_now`] on a blocking thread);
+/// A temporary file in a directory (held open, so it is removed from the same directory
+/// wherever that directory is now), removed unless [`TempFile::keep`] is called. Error
+/// paths call [`TempFile::discard`] (or [`TempFile::discard_now`] on a blocking thread);
 /// dropping it (a cancelled write) removes it in the background.
 ///
 /// Blocking tasks that create a temporary file return it wrapped in a `TempFile`: if
 /// the caller was cancelled meanwhile, the task's output is dropped and the file with it.
 #[derive(Debug)]
 pub struct TempFile {
-    path: Option<PathBuf>,
+    dir: Arc<DirFd>,
+    name: Option<String>,
 }
 
 impl TempFile {
-    /// Takes charge of `path`.
-    pub fn new(path: PathBuf) -> Self {
-        TempFile { path: Some(path) }
+    /// Takes charge of the file `name` in `dir`.
+    pub fn new(dir: Arc<DirFd>, name: String) -> Self {
+        TempFile { dir, name: Some(name) }
     }
 
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        self.path.as_deref().unwrap_or(Path::new(""))
+    /// The directory it is in.
+    pub fn dir(&self) -> &Arc<DirFd> {
+        &self.dir
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or_default()
     }
 
     /// The file was renamed into place (or removed): nothing to clean up.
     pub fn keep(mut self) {
-        self.path = None;
+        self.name = None;
     }
 
     /// Removes the file now, from a blocking thread.
     pub fn discard_now(mut self) {
-        if let Some(p) = self.path.take()
-            && let Err(e) = remove_if_exists(&p)
-        {
-            tracing::warn!(error = %e, "could not remove a temporary file");
+        if let Some(name) = self.name.take() {
+            unlink_quietly(&self.dir, &name);
         }
     }
 
     /// Removes the file now.
     pub async fn discard(mut self) {
-        if let Some(p) = self.path.take() {
-            let _ = blocking(move || remove_if_exists(&p)).await;
+        if let Some(name) = self.name.take() {
+            let dir = Arc::clone(&self.dir);
+            let _ = blocking(move || {
+                unlink_quietly(&dir, &name);
+                Ok(())
+            })
+            .await;
         }
+    }
+}
+
+/// Removes `name` in `dir`; already gone is fine, anything else is logged.
+fn unlink_quietly(dir: &DirFd, name: &str) {
+    match dir.unlink(name) {
+        Ok(()) => {}
+        Err(e) if errors::is_missing(&e) => {}
+        Err(e) => tracing::warn!(dir = %dir.path().display(), name, error = %e, "could not remove a temporary file"),
     }
 }
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if let Some(p) = self.path.take() {
+        if let Some(name) = self.name.take() {
+            let dir = Arc::clone(&self.dir);
             match tokio::runtime::Handle::try_current() {
                 Ok(h) => {
-                    h.spawn_blocking(move || remove_if_exists(&p));
+                    h.spawn_blocking(move || unlink_quietly(&dir, &name));
                 }
-                Err(_) => {
-                    let _ = remove_if_exists(&p);
-                }
+                Err(_) => unlink_quietly(&dir, &name),
             }
         }
     }

@@ -91,6 +91,14 @@
 //!   container directory the driver never follows a symlink: a key whose path passes
 //!   through one (or names one) is refused with `PermissionDenied`, and listings skip
 //!   them.
+//! - Containment holds against a concurrent attacker too (on Unix): below the
+//!   container, every filesystem operation is relative to a descriptor of the directory
+//!   it happens in, opened without following a symlink (the container's own
+//!   descriptor first, then `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` on Linux,
+//!   or one `openat(O_NOFOLLOW | O_DIRECTORY)` per component, making missing ones with
+//!   `mkdirat`). Temporary files, sidecars, renames, links, unlinks, reads, listings and
+//!   fsyncs then name only entries of that directory, so a directory swapped for a
+//!   symlink between a check and its use leads nowhere outside the root.
 //! - Writes stream into a temporary file in the destination directory while computing
 //!   the MD5, check the announced length and `content_md5`, store the metadata (the
 //!   attribute, or a temporary sidecar), fsync, then (under a per-key lock, so
@@ -102,11 +110,11 @@
 //! - Durability: with [`LocalOptions::fsync`] off (option `fsync = false`) the fsyncs
 //!   are skipped; writes stay atomic (temporary file + rename), but the last ones
 //!   before a crash or power loss may be lost.
-//! - On Linux an in-memory payload is written in one blocking task, relative to the
-//!   descriptor of its directory, opened with `openat2(RESOLVE_NO_SYMLINKS |
-//!   RESOLVE_BENEATH)` below the container directory; reads open the file the same way.
-//!   Anything unusual (a directory to create, a symlink to report, no `openat2` or a
-//!   seccomp filter refusing it) takes the checked path, which inspects each component;
+//! - On Linux an in-memory payload is written in one blocking task, and a key's
+//!   directory is opened with one `openat2(RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH)`;
+//!   reads open the file itself that way. Anything unusual (a directory to create, a
+//!   symlink to report, no `openat2` or a seccomp filter refusing it) takes the walk of
+//!   one `openat` per component, which says what is in the way;
 //!   [`LocalOptions::fast_paths`] off takes it always.
 //! - Reads open the file once and read from that descriptor (objects up to 64 KiB in
 //!   the same blocking task, larger ones streamed), and its metadata attribute from
@@ -124,8 +132,8 @@
 //! driver struct, its capabilities and shared state), `driver.rs` (the thin `impl
 //! Driver`), `errors.rs` (filesystem answers -> `ErrorKind`), one file per operation
 //! family (`read.rs`, `write.rs`, `list.rs`, `multipart.rs`, `containers.rs`, `cdn.rs`,
-//! `leftovers.rs`), and the driver's own internals: `paths.rs` (key <-> path, symlink
-//! policy), `fast.rs` (Linux `openat2` paths), `meta.rs` and `sidecar.rs` (the two
+//! `leftovers.rs`), and the driver's own internals: `paths.rs` (key <-> path),
+//! `dirfd/` (directory descriptors: containment), `fast.rs` (the Linux one-task PUT), `meta.rs` and `sidecar.rs` (the two
 //! metadata stores), `locks.rs` (per-key locks), `io.rs` (blocking tasks, temporary
 //! files).
 
@@ -133,6 +141,7 @@ mod cdn;
 mod config;
 mod containers;
 mod core;
+mod dirfd;
 mod driver;
 mod errors;
 mod factory;

@@ -17,11 +17,16 @@
 //! what a fresh walk from the token would. A token not in the cache (evicted, older
 //! than [`CACHE_TTL`], from another process) is served by a fresh walk.
 //!
+//! Every directory is read through a descriptor opened from its parent's (the first
+//! from the container's, `dirfd.rs`) without following a symlink, and each key is
+//! stat-ed and its metadata read relative to it; a resumed walk opens its directories
+//! again the same way before comparing them.
+//!
 //! Separate because listing is the one operation that reads many directories: the
 //! walk, its ordering and its cache have nothing in common with single-object I/O.
 
 use std::collections::{HashSet, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,13 +34,13 @@ use storage_core::kit::{ListCursor, PageBuilder, Result};
 use storage_core::{ListEntry, ListOptions, Object, Page};
 
 use crate::core::{LocalDriver, NAME};
+use crate::dirfd::{DirFd, Kind};
 use crate::errors;
 use crate::io::blocking;
 use crate::paths::{
-    self, CONTINUATION, MAX_PIECE, SIDECAR_PREFIX, decode_segment, encode_chars, is_internal, require_container,
-    segment_components,
+    self, CONTINUATION, MAX_PIECE, SIDECAR_PREFIX, decode_segment, encode_chars, is_internal, segment_components,
 };
-use crate::sidecar::{FileStamp, describe, load_meta};
+use crate::sidecar::{describe, load_meta};
 
 /// Walks kept between pages, at most.
 pub const CACHE_CAPACITY: usize = 16;
@@ -105,16 +110,15 @@ pub async fn page(
         token: token.unwrap_or_default(),
     };
     blocking(move || {
+        let cfd = DirFd::container(&dir, &key.container, shared.options.fast_paths)?;
         let cached = if key.token.is_empty() { None } else { shared.list_cache.take(&key) };
-        let mut stack = match cached.filter(|levels| levels.iter().all(Level::unchanged)) {
+        let resumed = cached.and_then(|mut levels| levels.iter_mut().all(|l| l.reopen(&cfd)).then_some(levels));
+        let mut stack = match resumed {
             Some(levels) => {
                 shared.list_cache.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 levels
             }
-            None => {
-                require_container(&dir, &key.container)?;
-                start(&dir, &cursor, max_key)?
-            }
+            None => start(&cfd, &cursor, max_key)?,
         };
         let mut walk = Walk { container: &key.container, cursor: &cursor, page, max_key };
         walk.run(&mut stack)?;
@@ -132,20 +136,17 @@ pub async fn page(
     .await
 }
 
-/// A directory read for a level, with what it looked like then.
+/// A directory read for a level (its components below the container), with what it
+/// looked like then.
 #[derive(Debug)]
 struct DirStamp {
-    path: PathBuf,
+    rel: Vec<String>,
     stamp: Option<(u64, i64)>,
 }
 
 impl DirStamp {
-    fn of(path: &Path) -> DirStamp {
-        let stamp = std::fs::symlink_metadata(path).ok().map(|m| {
-            let s = FileStamp::of(&m);
-            (s.inode, s.mtime_ns)
-        });
-        DirStamp { path: path.to_owned(), stamp }
+    fn of(dir: &DirFd, rel: Vec<String>) -> DirStamp {
+        DirStamp { rel, stamp: dir.own_stamp().ok().map(|s| (s.inode, s.mtime_ns)) }
     }
 }
 
@@ -182,12 +183,6 @@ fn entry_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
     a.segment.bytes().chain(slash(a)).cmp(b.segment.bytes().chain(slash(b)))
 }
 
-/// An open directory during one page.
-#[cfg(target_os = "linux")]
-type DirFd = Option<std::os::fd::OwnedFd>;
-#[cfg(not(target_os = "linux"))]
-type DirFd = ();
-
 /// One level of the walk: the sorted entries of a directory (and its continuation
 /// directories) and how far the walk got.
 #[derive(Debug)]
@@ -200,123 +195,107 @@ struct Level {
     /// The next entry to look at.
     next: usize,
     /// Open descriptors of `dirs` during one page (never cached).
-    fds: Vec<DirFd>,
+    fds: Vec<Option<Arc<DirFd>>>,
 }
 
 impl Level {
-    /// Reads the segments under `dir` (following continuation directories) whose
-    /// decoded segment starts with `filter`, sorted. Internal files, symlinks, non-UTF-8
-    /// names and names the encoding could not have produced are skipped.
-    fn read(dir: &Path, filter: &str, key_prefix: String) -> Result<Level> {
+    /// Reads the segments under `dir` (at `rel` below the container; following
+    /// continuation directories) whose decoded segment starts with `filter`, sorted.
+    /// Internal files, symlinks, non-UTF-8 names and names the encoding could not have
+    /// produced are skipped.
+    fn read(dir: Arc<DirFd>, rel: Vec<String>, filter: &str, key_prefix: String) -> Result<Level> {
         let mut level = Level { key_prefix, dirs: Vec::new(), entries: Vec::new(), next: 0, fds: Vec::new() };
-        scan(dir, "", &mut Vec::new(), &encode_chars(filter), filter, &mut level)?;
+        scan(dir, rel, "", &mut Vec::new(), &encode_chars(filter), filter, &mut level)?;
         level.entries.sort_unstable_by(entry_order);
         Ok(level)
     }
 
-    /// Whether every directory it read is still as it was.
-    fn unchanged(&self) -> bool {
-        self.dirs.iter().all(|d| DirStamp::of(&d.path).stamp == d.stamp && d.stamp.is_some())
+    /// Opens every directory it read again from the container's descriptor; true if
+    /// each is still as it was (same inode and modification time).
+    fn reopen(&mut self, cfd: &Arc<DirFd>) -> bool {
+        self.fds.clear();
+        for d in &self.dirs {
+            let Ok(Some(fd)) = cfd.find(&d.rel) else { return false };
+            let now = fd.own_stamp().ok().map(|s| (s.inode, s.mtime_ns));
+            if d.stamp.is_none() || now != d.stamp {
+                return false;
+            }
+            self.fds.push(Some(fd));
+        }
+        true
+    }
+
+    /// Opens the subdirectory `name` of directory `d`; `None` if it is gone or no
+    /// longer a directory.
+    fn open_sub(&self, d: usize, name: &str) -> Option<(Arc<DirFd>, Vec<String>)> {
+        let parent = self.fds.get(d)?.as_ref()?;
+        let sub = parent.open_dir(name).ok()?;
+        let mut rel = self.dirs[d].rel.clone();
+        rel.push(name.to_owned());
+        Some((Arc::new(sub), rel))
     }
 
     /// Describes the object of entry `i` (a file); `None` if it vanished or is no
     /// longer a regular file.
-    fn object_at(&mut self, i: usize, container: &str, key: String) -> Option<Object> {
+    fn object_at(&self, i: usize, container: &str, key: String) -> Option<Object> {
         let e = &self.entries[i];
-        let stamp = stat(&mut self.fds, &self.dirs, e.dir, e.name())?;
-        let dir = &self.dirs[e.dir].path;
+        let dir = self.fds.get(e.dir)?.as_ref()?;
         let name = e.name();
-        let data = dir.join(name);
-        let sidecar = dir.join(format!("{SIDECAR_PREFIX}{name}"));
-        let (meta, _) = load_meta(None, &data, &stamp, &sidecar, e.has_sidecar);
+        let (Kind::File, stamp) = dir.stat(name).ok()? else { return None };
+        let found = dir.xattr(name, &stamp);
+        let (meta, _) = load_meta(found, &stamp, e.has_sidecar.then_some((dir.as_ref(), name)));
         Some(describe(container, &key, &stamp, meta))
     }
 }
 
-/// The stamp of regular file `name` in directory `d`, without following a symlink.
-#[cfg(target_os = "linux")]
-fn stat(fds: &mut Vec<DirFd>, dirs: &[DirStamp], d: usize, name: &str) -> Option<FileStamp> {
-    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
-    if fds.len() < dirs.len() {
-        fds.resize_with(dirs.len(), || None);
-    }
-    if fds[d].is_none() {
-        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        fds[d] = rustix::fs::open(&dirs[d].path, flags, Mode::empty()).ok();
-    }
-    match &fds[d] {
-        Some(fd) => {
-            let st = rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
-            (FileType::from_raw_mode(st.st_mode) == FileType::RegularFile).then(|| crate::fast::stamp_of(&st))
-        }
-        None => {
-            let m = std::fs::symlink_metadata(dirs[d].path.join(name)).ok().filter(|m| m.is_file())?;
-            Some(FileStamp::of(&m))
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn stat(_fds: &mut Vec<DirFd>, dirs: &[DirStamp], d: usize, name: &str) -> Option<FileStamp> {
-    let m = std::fs::symlink_metadata(dirs[d].path.join(name)).ok().filter(|m| m.is_file())?;
-    Some(FileStamp::of(&m))
-}
-
 fn scan(
-    dir: &Path,
+    dir: Arc<DirFd>,
+    rel: Vec<String>,
     acc: &str,
     comps: &mut Vec<String>,
     encoded_filter: &str,
     filter: &str,
     level: &mut Level,
 ) -> Result<()> {
-    let io = |e| errors::io(format!("reading directory {}", dir.display()), e);
     let d = level.dirs.len();
-    level.dirs.push(DirStamp::of(dir));
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
+    level.dirs.push(DirStamp::of(&dir, rel));
+    level.fds.push(Some(Arc::clone(&dir)));
+    let entries = match dir.entries() {
+        Ok(e) => e,
         Err(e) if errors::is_missing(&e) => return Ok(()),
-        Err(e) => return Err(io(e)),
+        Err(e) => return Err(errors::io(format!("reading directory {}", dir.path().display()), e)),
     };
     let first = level.entries.len();
     let mut sidecars: Option<HashSet<String>> = None;
-    for entry in rd {
-        let entry = entry.map_err(io)?;
-        let Ok(name) = entry.file_name().into_string() else { continue };
+    for (name, kind) in entries {
+        let Ok(name) = name.into_string() else { continue };
         if is_internal(&name) {
             if let Some(target) = name.strip_prefix(SIDECAR_PREFIX) {
                 sidecars.get_or_insert_with(HashSet::new).insert(target.to_owned());
             }
             continue;
         }
-        let ft = match entry.file_type() {
-            Ok(ft) => ft,
-            Err(e) if errors::is_missing(&e) => continue,
-            Err(e) => return Err(io(e)),
+        let is_dir = match kind {
+            Kind::Dir => true,
+            Kind::File => false,
+            Kind::Symlink | Kind::Other => continue,
         };
-        if ft.is_symlink() || !(ft.is_dir() || ft.is_file()) {
-            continue;
-        }
         // The common case: a plain name is its own segment.
         if acc.is_empty() && !name.contains('%') {
             if name.len() <= MAX_PIECE && name.starts_with(filter) {
-                level.entries.push(Entry {
-                    segment: name,
-                    name: None,
-                    dir: d,
-                    is_dir: ft.is_dir(),
-                    has_sidecar: false,
-                });
+                level.entries.push(Entry { segment: name, name: None, dir: d, is_dir, has_sidecar: false });
             }
             continue;
         }
-        if ft.is_dir()
-            && let Some(piece) = name.strip_suffix(CONTINUATION)
-        {
+        if is_dir && let Some(piece) = name.strip_suffix(CONTINUATION) {
             let so_far = format!("{acc}{piece}");
-            if so_far.starts_with(encoded_filter) || encoded_filter.starts_with(&so_far) {
-                comps.push(name.clone());
-                scan(&entry.path(), &so_far, comps, encoded_filter, filter, level)?;
+            if (so_far.starts_with(encoded_filter) || encoded_filter.starts_with(&so_far))
+                && let Ok(sub) = dir.open_dir(&name)
+            {
+                let mut sub_rel = level.dirs[d].rel.clone();
+                sub_rel.push(name.clone());
+                comps.push(name);
+                scan(Arc::new(sub), sub_rel, &so_far, comps, encoded_filter, filter, level)?;
                 comps.pop();
             }
             continue;
@@ -330,7 +309,7 @@ fn scan(
         comps.pop();
         if canonical {
             let name = (name != segment).then_some(name);
-            level.entries.push(Entry { segment, name, dir: d, is_dir: ft.is_dir(), has_sidecar: false });
+            level.entries.push(Entry { segment, name, dir: d, is_dir, has_sidecar: false });
         }
     }
     if let Some(sidecars) = sidecars {
@@ -344,30 +323,31 @@ fn scan(
 }
 
 /// The first level of a fresh walk: the directory named by the prefix's complete
-/// segments, filtered by its last, partial one. No level if that directory is missing.
-fn start(container_dir: &Path, cursor: &ListCursor, max_key: usize) -> Result<Vec<Level>> {
+/// segments, filtered by its last, partial one. No level if that directory is missing
+/// (or a symlink or file is on its way).
+fn start(cfd: &Arc<DirFd>, cursor: &ListCursor, max_key: usize) -> Result<Vec<Level>> {
     let prefix = cursor.prefix.as_str();
     let (level_key, partial) = match prefix.rfind('/') {
         Some(i) => (&prefix[..=i], &prefix[i + 1..]),
         None => ("", prefix),
     };
-    let mut dir = container_dir.to_owned();
+    let mut rel = Vec::new();
     if !level_key.is_empty() {
         if !paths::is_acceptable_key(level_key, max_key) {
             return Ok(Vec::new());
         }
         for segment in level_key[..level_key.len() - 1].split('/') {
             let Some(comps) = segment_components(segment) else { return Ok(Vec::new()) };
-            for c in comps {
-                dir.push(c);
-                match std::fs::symlink_metadata(&dir) {
-                    Ok(m) if m.is_dir() => {}
-                    _ => return Ok(Vec::new()),
-                }
-            }
+            rel.extend(comps);
         }
     }
-    Ok(vec![Level::read(&dir, partial, level_key.to_owned())?])
+    let dir = match cfd.find(&rel) {
+        Ok(Some(dir)) => dir,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) if e.kind() == storage_core::ErrorKind::PermissionDenied => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(vec![Level::read(dir, rel, partial, level_key.to_owned())?])
 }
 
 struct Walk<'a> {
@@ -381,8 +361,8 @@ struct Walk<'a> {
 enum Step {
     /// Go on with the next entry.
     Next,
-    /// Go into this directory (its path and key prefix).
-    Descend(PathBuf, String),
+    /// Go into this directory (open, its components and its key prefix).
+    Descend(Arc<DirFd>, Vec<String>, String),
     /// The page is full; this entry starts the next one.
     Full,
 }
@@ -415,9 +395,9 @@ impl Walk<'_> {
             }
             match self.step(level)? {
                 Step::Next => level.next += 1,
-                Step::Descend(path, p) => {
+                Step::Descend(dir, rel, p) => {
                     level.next += 1;
-                    stack.push(Level::read(&path, "", p)?);
+                    stack.push(Level::read(dir, rel, "", p)?);
                 }
                 Step::Full => return Ok(()),
             }
@@ -433,13 +413,18 @@ impl Walk<'_> {
             if !self.may_hold_admitted(&p) || self.page.absorbs(&p) {
                 return Ok(Step::Next);
             }
-            let path = level.dirs[e.dir].path.join(e.name());
+            // Vanished, or replaced by a symlink or file: nothing to list there.
+            let Some((dir, rel)) = level.open_sub(e.dir, e.name()) else { return Ok(Step::Next) };
             return Ok(match self.page.rollup_of(&p) {
                 Some(r) if r.len() <= p.len() => {
                     let r = r.to_owned();
-                    if self.holds_admitted(&path, &p)? && !self.page.push_prefix(r) { Step::Full } else { Step::Next }
+                    if self.holds_admitted(dir, rel, &p)? && !self.page.push_prefix(r) {
+                        Step::Full
+                    } else {
+                        Step::Next
+                    }
                 }
-                _ => Step::Descend(path, p),
+                _ => Step::Descend(dir, rel, p),
             });
         }
         let key = format!("{}{}", level.key_prefix, e.segment);
@@ -464,13 +449,16 @@ impl Walk<'_> {
     }
 
     /// Whether any listable key lies under `dir` (keys starting with `key_prefix`).
-    fn holds_admitted(&self, dir: &Path, key_prefix: &str) -> Result<bool> {
-        let level = Level::read(dir, "", key_prefix.to_owned())?;
+    fn holds_admitted(&self, dir: Arc<DirFd>, rel: Vec<String>, key_prefix: &str) -> Result<bool> {
+        let level = Level::read(dir, rel, "", key_prefix.to_owned())?;
         for e in &level.entries {
             if e.is_dir {
                 let p = format!("{key_prefix}{}/", e.segment);
-                let path = level.dirs[e.dir].path.join(e.name());
-                if self.may_hold_admitted(&p) && self.holds_admitted(&path, &p)? {
+                if !self.may_hold_admitted(&p) {
+                    continue;
+                }
+                let Some((sub, rel)) = level.open_sub(e.dir, e.name()) else { continue };
+                if self.holds_admitted(sub, rel, &p)? {
                     return Ok(true);
                 }
             } else if self.admits(&format!("{key_prefix}{}", e.segment)) {

@@ -148,7 +148,9 @@ mod imp {
         found(r, &big, stamp).unwrap_or(Found::Stale)
     }
 
-    /// Reads the metadata attribute of the file at `path` (not following a symlink).
+    /// Reads the metadata attribute of the file at `path` (not following a symlink as
+    /// its last component: the path is a `/proc/self/fd/<dir>/<name>` from a directory
+    /// descriptor).
     pub fn get_path(path: &Path, stamp: &FileStamp) -> Found {
         let mut small = [0u8; 512];
         let r = rustix::fs::lgetxattr(path, XATTR_NAME, &mut small[..]);
@@ -169,20 +171,10 @@ mod imp {
             Err(e) => Err(e == Errno::NOTSUP),
         }
     }
-
-    /// Sets the attribute on the file at `path` (not following a symlink).
-    pub fn set_path(path: &Path, value: &[u8]) -> Result<(), bool> {
-        match rustix::fs::lsetxattr(path, XATTR_NAME, value, XattrFlags::empty()) {
-            Ok(()) => Ok(()),
-            Err(e) => Err(e == Errno::NOTSUP),
-        }
-    }
 }
 
 #[cfg(not(target_os = "linux"))]
 mod imp {
-    use std::path::Path;
-
     use super::Found;
     use crate::sidecar::FileStamp;
 
@@ -191,13 +183,8 @@ mod imp {
         Found::Absent
     }
 
-    /// No attributes here: always look for a sidecar.
-    pub fn get_path(_path: &Path, _stamp: &FileStamp) -> Found {
-        Found::Absent
-    }
-
     /// No attributes here.
-    pub fn set_path(_path: &Path, _value: &[u8]) -> Result<(), bool> {
+    pub fn set_fd(_fd: &std::fs::File, _value: &[u8]) -> Result<(), bool> {
         Err(true)
     }
 }

@@ -8,12 +8,17 @@
 //! (computing the whole MD5), then claims the staging directory by renaming it (so a
 //! concurrent abort or second completion sees `NoSuchUpload`) and commits like a put.
 //!
+//! Everything is relative to descriptors: `%uploads` is opened from the container's
+//! descriptor without following a symlink, each staging directory from it, and the
+//! parts, manifest and claims relative to those (`dirfd.rs`).
+//!
 //! Separate because uploads have their own state on disk (the staging directory and its
 //! manifest) that the other operations never read.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -22,9 +27,10 @@ use storage_core::kit::{Error, ErrorKind, Md5Hasher, Result, multipart_etag, uni
 use storage_core::{CompletedPart, MultipartUpload, Object, Payload, PutMode, PutOptions};
 
 use crate::core::{LocalDriver, NAME};
+use crate::dirfd::{DirFd, Kind};
 use crate::errors::{self, invalid_part, no_upload};
-use crate::io::{TempFile, blocking, remove_if_exists, sync_dir};
-use crate::paths::{ObjectPath, UPLOADS_DIR, is_internal, require_container, temp_name};
+use crate::io::{TempFile, blocking};
+use crate::paths::{ObjectPath, UPLOADS_DIR, is_internal};
 use crate::sidecar::{FileStamp, Headers, Sidecar};
 use crate::write::{Staged, UploadClaim, commit, new_temp, with_default_type, write_payload};
 use storage_core::kit::verify_md5_hex;
@@ -80,33 +86,54 @@ pub(crate) fn plausible_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
-/// The staging directory of `upload`, or `NoSuchUpload` if the id is not one of ours.
-fn staging_dir(container_dir: &Path, upload: &MultipartUpload) -> Result<PathBuf> {
-    if !plausible_id(&upload.upload_id) {
-        return Err(no_upload(upload));
-    }
-    Ok(container_dir.join(UPLOADS_DIR).join(&upload.upload_id))
+/// The container's `%uploads` directory as a one-component path.
+pub(crate) fn uploads_components() -> [String; 1] {
+    [UPLOADS_DIR.to_owned()]
 }
 
-fn read_manifest(dir: &Path) -> std::io::Result<Manifest> {
-    let bytes = std::fs::read(dir.join(MANIFEST))?;
+fn read_manifest(dir: &DirFd) -> std::io::Result<Manifest> {
+    let bytes = dir.read(MANIFEST)?;
     serde_json::from_slice(&bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
-/// Reads the manifest of `upload` and checks it is for the same key (blocking).
-fn load(container_dir: &Path, upload: &MultipartUpload) -> Result<(PathBuf, Manifest)> {
-    require_container(container_dir, &upload.container)?;
-    let dir = staging_dir(container_dir, upload)?;
-    match read_manifest(&dir) {
-        Ok(m) if m.key == upload.key => Ok((dir, m)),
+/// An upload's directories, open, and its manifest.
+struct Loaded {
+    uploads: Arc<DirFd>,
+    staging: Arc<DirFd>,
+    manifest: Manifest,
+}
+
+/// Opens the staging directory of `upload` and reads its manifest, checking it is for
+/// the same key (blocking). `NoSuchUpload` if the id is not one of ours or is gone.
+fn load(container_dir: &std::path::Path, upload: &MultipartUpload, fast: bool) -> Result<Loaded> {
+    let cfd = DirFd::container(container_dir, &upload.container, fast)?;
+    if !plausible_id(&upload.upload_id) {
+        return Err(no_upload(upload));
+    }
+    let Some(uploads) = cfd.find(&uploads_components())? else { return Err(no_upload(upload)) };
+    let staging = match uploads.open_dir(&upload.upload_id) {
+        Ok(d) => Arc::new(d),
+        Err(e) if errors::is_missing(&e) => return Err(no_upload(upload)),
+        Err(e) => {
+            return Err(errors::io(format!("opening {}", uploads.path().join(&upload.upload_id).display()), e));
+        }
+    };
+    match read_manifest(&staging) {
+        Ok(manifest) if manifest.key == upload.key => Ok(Loaded { uploads, staging, manifest }),
         Ok(_) => Err(no_upload(upload)),
         Err(e) if errors::is_missing(&e) => Err(no_upload(upload)),
-        Err(e) => Err(errors::io(format!("reading the multipart manifest in {}", dir.display()), e)),
+        Err(e) => Err(errors::io(format!("reading the multipart manifest in {}", staging.path().display()), e)),
     }
 }
 
 /// `create_multipart`.
-pub async fn create(op: ObjectPath, container: &str, key: &str, options: &PutOptions) -> Result<MultipartUpload> {
+pub async fn create(
+    op: ObjectPath,
+    container: &str,
+    key: &str,
+    options: &PutOptions,
+    fast: bool,
+) -> Result<MultipartUpload> {
     let manifest = Manifest {
         key: key.to_owned(),
         initiated: Utc::now(),
@@ -118,26 +145,25 @@ pub async fn create(op: ObjectPath, container: &str, key: &str, options: &PutOpt
     let initiated = manifest.initiated;
     let (c, k) = (container.clone(), key.to_owned());
     let upload_id = blocking(move || {
-        require_container(&op.container_dir, &c)?;
-        let uploads = op.container_dir.join(UPLOADS_DIR);
-        std::fs::create_dir_all(&uploads).map_err(|e| errors::io(format!("creating {}", uploads.display()), e))?;
+        let cfd = DirFd::container(&op.container_dir, &c, fast)?;
+        let uploads = cfd.make(&uploads_components())?;
         let json = serde_json::to_vec(&manifest)
             .map_err(|e| Error::new(ErrorKind::Io, format!("encoding the multipart manifest failed: {e}")))?;
         loop {
             let id = unique_tag();
-            let dir = uploads.join(&id);
-            match std::fs::create_dir(&dir) {
+            let creating = |e| errors::io(format!("creating {}", uploads.path().join(&id).display()), e);
+            match uploads.mkdir(&id) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(errors::io(format!("creating {}", dir.display()), e)),
+                Err(e) => return Err(creating(e)),
             }
-            let tmp = dir.join(temp_name());
-            let io = |e| errors::io(format!("writing the multipart manifest in {}", dir.display()), e);
-            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(io)?;
+            let dir = uploads.open_dir(&id).map_err(creating)?;
+            let io = |e| errors::io(format!("writing the multipart manifest in {}", dir.path().display()), e);
+            let (mut f, tmp) = dir.create_temp().map_err(io)?;
             f.write_all(&json).map_err(io)?;
             f.sync_all().map_err(io)?;
-            std::fs::rename(&tmp, dir.join(MANIFEST)).map_err(io)?;
-            sync_dir(&dir)?;
+            dir.rename(&tmp, &dir, MANIFEST).map_err(io)?;
+            dir.sync()?;
             tracing::debug!(container = %c, key = %k, upload_id = %id, "multipart upload started");
             return Ok(id);
         }
@@ -171,40 +197,44 @@ pub async fn put_part(
             .with_driver(NAME)
             .with_object(&upload.container, &upload.key));
     }
-    let up = upload.clone();
+    let (up, fast) = (upload.clone(), d.shared.options.fast_paths);
     let (file, temp) = blocking(move || {
-        let (dir, _) = load(&container_dir, &up)?;
-        let path = dir.join(temp_name());
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(f) => Ok((f, TempFile::new(path))),
+        let staging = load(&container_dir, &up, fast)?.staging;
+        match staging.create_temp() {
+            Ok((f, name)) => Ok((f, TempFile::new(staging, name))),
             Err(e) if errors::is_missing(&e) => Err(no_upload(&up)),
-            Err(e) => Err(errors::io(format!("creating temporary file {}", path.display()), e)),
+            Err(e) => Err(errors::io(format!("creating a temporary file in {}", staging.path().display()), e)),
         }
     })
     .await?;
-    let (stamp, md5) = match write_payload(file, payload, d.shared.options.fsync).await {
+    let (file, stamp, md5) = match write_payload(file, payload, d.shared.options.fsync).await {
         Ok(x) => x,
         Err(e) => {
             temp.discard().await;
             return Err(e);
         }
     };
-    let (tmp, up) = (temp.path().to_owned(), upload.clone());
+    drop(file);
+    let (dir, tmp, up) = (Arc::clone(temp.dir()), temp.name().to_owned(), upload.clone());
     let name = part_name(part_number, &md5);
     let placed = blocking(move || {
-        let dir = tmp.parent().map(Path::to_owned).unwrap_or_default();
-        match std::fs::rename(&tmp, dir.join(&name)) {
+        match dir.rename(&tmp, &dir, &name) {
             Ok(()) => {}
             Err(e) if errors::is_missing(&e) => return Err(no_upload(&up)),
-            Err(e) => return Err(errors::io(format!("renaming part into place in {}", dir.display()), e)),
+            Err(e) => return Err(errors::io(format!("renaming part into place in {}", dir.path().display()), e)),
         }
         // An earlier upload of the same part number is replaced.
-        if let Ok(rd) = std::fs::read_dir(&dir) {
-            for entry in rd.flatten() {
-                let other = entry.file_name();
+        if let Ok(entries) = dir.entries() {
+            for (other, _) in entries {
                 let Some(other) = other.to_str() else { continue };
                 if other != name && parse_part(other).is_some_and(|(n, _)| n == part_number) {
-                    remove_if_exists(&entry.path())?;
+                    match dir.unlink(other) {
+                        Ok(()) => {}
+                        Err(e) if errors::is_missing(&e) => {}
+                        Err(e) => {
+                            return Err(errors::io(format!("removing {}", dir.path().join(other).display()), e));
+                        }
+                    }
                 }
             }
         }
@@ -224,14 +254,14 @@ pub async fn put_part(
 /// A part found in the staging directory.
 #[derive(Debug, Clone)]
 struct StagedPart {
-    path: PathBuf,
+    name: String,
     md5: String,
     size: u64,
 }
 
 /// Checks `parts` against the staging directory; returns the files in order.
 fn select_parts(
-    dir: &Path,
+    dir: &DirFd,
     upload: &MultipartUpload,
     parts: &[CompletedPart],
     min_part_size: u64,
@@ -240,16 +270,18 @@ fn select_parts(
         return Err(invalid_part(upload, "a multipart upload needs at least one part".into()));
     }
     let mut staged: HashMap<u32, Vec<StagedPart>> = HashMap::new();
-    let rd = std::fs::read_dir(dir).map_err(|e| match e {
+    let entries = dir.entries().map_err(|e| match e {
         e if errors::is_missing(&e) => no_upload(upload),
-        e => errors::io(format!("reading {}", dir.display()), e),
+        e => errors::io(format!("reading {}", dir.path().display()), e),
     })?;
-    for entry in rd {
-        let entry = entry.map_err(|e| errors::io(format!("reading {}", dir.display()), e))?;
-        let name = entry.file_name();
-        let Some((n, md5)) = name.to_str().and_then(parse_part) else { continue };
-        let Ok(m) = entry.metadata() else { continue };
-        staged.entry(n).or_default().push(StagedPart { path: entry.path(), md5: md5.to_owned(), size: m.len() });
+    for (name, kind) in entries {
+        let Some(name) = name.to_str() else { continue };
+        let Some((n, md5)) = parse_part(name) else { continue };
+        if kind != Kind::File {
+            continue;
+        }
+        let Ok((_, stamp)) = dir.stat(name) else { continue };
+        staged.entry(n).or_default().push(StagedPart { name: name.to_owned(), md5: md5.to_owned(), size: stamp.size });
     }
     let mut out = Vec::with_capacity(parts.len());
     let mut last = 0;
@@ -273,27 +305,25 @@ fn select_parts(
     Ok(out)
 }
 
-/// Concatenates the parts into `dst` (blocking); returns the MD5 of the whole.
-fn concatenate(parts: &[StagedPart], dst: &mut std::fs::File, upload: &MultipartUpload, fsync: bool) -> Result<String> {
+/// Concatenates the parts (in `dir`) into `dst` (blocking); returns the MD5 of the whole.
+fn concatenate(parts: &[StagedPart], dir: &DirFd, dst: &mut std::fs::File, upload: &MultipartUpload) -> Result<String> {
     let mut hasher = Md5Hasher::new();
     let mut buf = vec![0u8; CONCAT_BUFFER];
     for part in parts {
-        let mut src = match std::fs::File::open(&part.path) {
+        let path = || dir.path().join(&part.name);
+        let mut src = match dir.open_read(&part.name) {
             Ok(f) => f,
             Err(e) if errors::is_missing(&e) => return Err(no_upload(upload)),
-            Err(e) => return Err(errors::io(format!("opening {}", part.path.display()), e)),
+            Err(e) => return Err(errors::io(format!("opening {}", path().display()), e)),
         };
         loop {
-            let n = src.read(&mut buf).map_err(|e| errors::io(format!("reading {}", part.path.display()), e))?;
+            let n = src.read(&mut buf).map_err(|e| errors::io(format!("reading {}", path().display()), e))?;
             if n == 0 {
                 break;
             }
             hasher.update(&buf[..n]);
             dst.write_all(&buf[..n]).map_err(|e| errors::io("writing the assembled object", e))?;
         }
-    }
-    if fsync {
-        dst.sync_all().map_err(|e| errors::io("syncing the assembled object", e))?;
     }
     Ok(hasher.finish_hex())
 }
@@ -306,22 +336,25 @@ pub async fn complete(
     parts: &[CompletedPart],
 ) -> Result<Object> {
     let min_part_size = d.info.limits.min_part_size;
-    let (cdir, up, list) = (op.container_dir.clone(), upload.clone(), parts.to_vec());
-    let (staging, manifest, selected) = blocking(move || {
-        let (dir, manifest) = load(&cdir, &up)?;
-        let selected = select_parts(&dir, &up, &list, min_part_size)?;
-        Ok((dir, manifest, selected))
+    let (cdir, up, list, fast) =
+        (op.container_dir.clone(), upload.clone(), parts.to_vec(), d.shared.options.fast_paths);
+    let (loaded, selected) = blocking(move || {
+        let loaded = load(&cdir, &up, fast)?;
+        let selected = select_parts(&loaded.staging, &up, &list, min_part_size)?;
+        Ok((loaded, selected))
     })
     .await?;
-    let (mut file, temp) = new_temp(&op, &upload.container).await?;
-    let (up, to_copy, fsync) = (upload.clone(), selected.clone(), d.shared.options.fsync);
+    let Loaded { uploads, staging, manifest } = loaded;
+    let (mut file, temp) = new_temp(d, &op, &upload.container).await?;
+    let (up, to_copy) = (upload.clone(), selected.clone());
+    // Fsynced by the commit, after its metadata is stored.
     let assembled = blocking(move || {
-        let md5 = concatenate(&to_copy, &mut file, &up, fsync)?;
+        let md5 = concatenate(&to_copy, &staging, &mut file, &up)?;
         let m = file.metadata().map_err(|e| errors::io("inspecting the assembled object", e))?;
-        Ok((md5, FileStamp::of(&m)))
+        Ok((file, md5, FileStamp::of(&m)))
     })
     .await;
-    let (md5, stamp) = match assembled {
+    let (file, md5, stamp) = match assembled {
         Ok(x) => x,
         Err(e) => {
             temp.discard().await;
@@ -336,46 +369,52 @@ pub async fn complete(
     let etag = multipart_etag(&md5s);
     let sidecar = Sidecar::new(stamp, etag, Some(md5), with_default_type(manifest.headers));
     let mode = PutMode::from(manifest.mode);
-    let claim = UploadClaim { staging, upload: upload.clone() };
-    commit(d, &op, &upload.container, &upload.key, Staged { temp, sidecar }, &mode, Some(claim)).await
+    let claim = UploadClaim { uploads, upload: upload.clone() };
+    commit(d, &op, &upload.container, &upload.key, Staged { file, temp, sidecar }, &mode, Some(claim)).await
 }
 
-/// `abort_multipart`.
-pub async fn abort(container_dir: PathBuf, upload: &MultipartUpload) -> Result<()> {
+/// `abort_multipart`: claims the staging directory (so a concurrent completion finds it
+/// gone), then removes it.
+pub async fn abort(container_dir: PathBuf, upload: &MultipartUpload, fast: bool) -> Result<()> {
     let up = upload.clone();
     blocking(move || {
-        let (dir, _) = load(&container_dir, &up)?;
-        let uploads = dir.parent().map(Path::to_owned).unwrap_or_default();
-        let claimed = uploads.join(temp_name());
-        match std::fs::rename(&dir, &claimed) {
+        let uploads = load(&container_dir, &up, fast)?.uploads;
+        let claimed = crate::paths::temp_name();
+        match uploads.rename(&up.upload_id, &uploads, &claimed) {
             Ok(()) => {}
             Err(e) if errors::is_missing(&e) => return Err(no_upload(&up)),
-            Err(e) => return Err(errors::io(format!("removing {}", dir.display()), e)),
+            Err(e) => return Err(errors::io(format!("removing {}", uploads.path().join(&up.upload_id).display()), e)),
         }
-        std::fs::remove_dir_all(&claimed).map_err(|e| errors::io(format!("removing {}", claimed.display()), e))
+        uploads
+            .remove_tree(&claimed)
+            .map_err(|e| errors::io(format!("removing {}", uploads.path().join(&claimed).display()), e))
     })
     .await
 }
 
 /// `list_multipart_uploads`: sorted by key, then start time.
-pub async fn list(container_dir: PathBuf, container: &str, prefix: Option<&str>) -> Result<Vec<MultipartUpload>> {
+pub async fn list(
+    container_dir: PathBuf,
+    container: &str,
+    prefix: Option<&str>,
+    fast: bool,
+) -> Result<Vec<MultipartUpload>> {
     let (container, prefix) = (container.to_owned(), prefix.map(str::to_owned));
     blocking(move || {
-        require_container(&container_dir, &container)?;
-        let uploads = container_dir.join(UPLOADS_DIR);
-        let rd = match std::fs::read_dir(&uploads) {
-            Ok(rd) => rd,
+        let cfd = DirFd::container(&container_dir, &container, fast)?;
+        let Some(uploads) = cfd.find(&uploads_components())? else { return Ok(Vec::new()) };
+        let entries = match uploads.entries() {
+            Ok(e) => e,
             Err(e) if errors::is_missing(&e) => return Ok(Vec::new()),
-            Err(e) => return Err(errors::io(format!("reading {}", uploads.display()), e)),
+            Err(e) => return Err(errors::io(format!("reading {}", uploads.path().display()), e)),
         };
         let mut found = BTreeMap::new();
-        for entry in rd {
-            let entry = entry.map_err(|e| errors::io(format!("reading {}", uploads.display()), e))?;
-            let Ok(id) = entry.file_name().into_string() else { continue };
-            if is_internal(&id) || !plausible_id(&id) {
+        for (id, kind) in entries {
+            let Ok(id) = id.into_string() else { continue };
+            if kind != Kind::Dir || is_internal(&id) || !plausible_id(&id) {
                 continue;
             }
-            let Ok(m) = read_manifest(&entry.path()) else { continue };
+            let Ok(m) = uploads.open_dir(&id).and_then(|dir| read_manifest(&dir)) else { continue };
             if prefix.as_deref().is_some_and(|p| !m.key.starts_with(p)) {
                 continue;
             }

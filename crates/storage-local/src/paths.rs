@@ -15,11 +15,12 @@
 //! never collide with keys and never show up in listings.
 //!
 //! Separate because every operation goes through it: it is the one place that decides
-//! which path a key names and that nothing leaves the root.
+//! which path a key names. That nothing leaves the root is `dirfd.rs`'s part: these
+//! components are only ever opened relative to the container's descriptor.
 
 use std::path::{Path, PathBuf};
 
-use storage_core::kit::{Error, ErrorKind, Result};
+use storage_core::kit::Result;
 
 use crate::errors;
 
@@ -195,7 +196,13 @@ impl ObjectPath {
         self.components.last().map(String::as_str).unwrap_or_default()
     }
 
-    /// The directory holding the data file.
+    /// The components of the directory holding the data file (below the container).
+    pub fn parent_components(&self) -> &[String] {
+        &self.components[..self.components.len().saturating_sub(1)]
+    }
+
+    /// The directory holding the data file (for messages: every operation goes through
+    /// descriptors, `dirfd.rs`).
     pub fn parent(&self) -> PathBuf {
         let mut p = self.container_dir.clone();
         for c in &self.components[..self.components.len().saturating_sub(1)] {
@@ -212,97 +219,6 @@ impl ObjectPath {
     /// The metadata sidecar.
     pub fn sidecar(&self) -> PathBuf {
         self.parent().join(sidecar_name(self.leaf()))
-    }
-
-    /// Parent directories from the outermost (just below the container) inwards.
-    pub fn ancestors(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let mut p = self.container_dir.clone();
-        for c in &self.components[..self.components.len().saturating_sub(1)] {
-            p.push(c);
-            out.push(p.clone());
-        }
-        out
-    }
-}
-
-/// The state of a key's path after checking every component.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolved {
-    /// A regular file is at the data path.
-    File,
-    /// Nothing is there (or a parent component is not a directory).
-    Missing,
-    /// A directory is at the data path (keys exist under this one as a prefix).
-    Directory,
-}
-
-/// Checks a container directory (`root/name`, the root already canonical) before it is
-/// used: a symbolic link there must lead to a directory strictly inside the root;
-/// one leading elsewhere (outside, or to the root itself) is `PermissionDenied`. A
-/// missing or dangling container passes: the caller reports it missing (blocking).
-pub fn check_container_dir(dir: &Path) -> Result<()> {
-    match std::fs::symlink_metadata(dir) {
-        Ok(m) if m.file_type().is_symlink() => {}
-        _ => return Ok(()),
-    }
-    let root = dir.parent().unwrap_or(dir);
-    match std::fs::canonicalize(dir) {
-        Ok(target) if target != root && target.starts_with(root) => Ok(()),
-        Ok(target) => Err(errors::container_escape(dir, &target, root)),
-        Err(e) if errors::is_missing(&e) => Ok(()),
-        Err(e) => Err(errors::io(format!("resolving the container directory {}", dir.display()), e)),
-    }
-}
-
-/// Checks that `dir` is an existing container directory, and not a symlink leading out
-/// of the root (blocking).
-pub fn require_container(dir: &Path, name: &str) -> Result<()> {
-    check_container_dir(dir)?;
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(errors::no_container(name)),
-        Err(e) if errors::is_missing(&e) => Err(errors::no_container(name)),
-        Err(e) => Err(errors::io(format!("inspecting container directory {}", dir.display()), e)),
-    }
-}
-
-/// Walks the components below the container directory without following symlinks
-/// (a symlink anywhere on the way is `PermissionDenied`). With `create`, missing
-/// parent directories are made; a file where a directory is needed is refused.
-pub fn resolve(op: &ObjectPath, create: bool) -> Result<Resolved> {
-    // A concurrent delete may prune a directory we just made: start over a few times.
-    let mut attempts = 0;
-    'walk: loop {
-        attempts += 1;
-        for dir in op.ancestors() {
-            loop {
-                match std::fs::symlink_metadata(&dir) {
-                    Ok(m) if m.file_type().is_symlink() => return Err(errors::symlink_refused(&dir)),
-                    Ok(m) if m.is_dir() => break,
-                    Ok(_) if create => return Err(errors::conflict(&dir)),
-                    Ok(_) => return Ok(Resolved::Missing),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => match std::fs::create_dir(&dir) {
-                        Ok(()) => break,
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 8 => continue 'walk,
-                        Err(e) => return Err(errors::io(format!("creating directory {}", dir.display()), e)),
-                    },
-                    Err(e) if errors::is_missing(&e) => return Ok(Resolved::Missing),
-                    Err(e) => return Err(errors::io(format!("inspecting {}", dir.display()), e)),
-                }
-            }
-        }
-        break;
-    }
-    let data = op.data();
-    match std::fs::symlink_metadata(&data) {
-        Ok(m) if m.file_type().is_symlink() => Err(errors::symlink_refused(&data)),
-        Ok(m) if m.is_dir() => Ok(Resolved::Directory),
-        Ok(m) if m.is_file() => Ok(Resolved::File),
-        Ok(_) => Err(Error::new(ErrorKind::PermissionDenied, format!("{} is not a regular file", data.display()))),
-        Err(e) if errors::is_missing(&e) => Ok(Resolved::Missing),
-        Err(e) => Err(errors::io(format!("inspecting {}", data.display()), e)),
     }
 }
 
@@ -335,6 +251,7 @@ fn path_bytes(path: &Path) -> std::borrow::Cow<'_, [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use storage_core::kit::ErrorKind;
 
     fn round_trip(key: &str) {
         let comps = key_components(key).unwrap();

@@ -3,7 +3,8 @@
 //!
 //! Separate from writes because reads never take a lock (except to wait out a write of
 //! this process caught between its two renames) and share one way of opening an object
-//! (the Linux fast path or the checked walk), which copies reuse.
+//! (relative to the container's descriptor: `openat2` on Linux, or the walk), which
+//! copies and conditional writes reuse.
 
 use std::io::{Seek, SeekFrom};
 
@@ -13,9 +14,10 @@ use storage_core::kit::Result;
 use storage_core::{GetOptions, GetResult, Object};
 
 use crate::core::{LocalDriver, Shared};
+use crate::dirfd::{DirFd, Kind};
 use crate::errors::{self, no_object};
 use crate::io::{blocking, file_stream};
-use crate::paths::{self, ObjectPath, Resolved, require_container};
+use crate::paths::ObjectPath;
 use crate::sidecar::{FileStamp, describe, load_meta};
 
 /// Chunk size of the streams `get_object` returns.
@@ -36,41 +38,54 @@ pub struct Opened {
     pub stale: bool,
 }
 
-/// Opens the data file of `op` and reads its metadata, checking each path component
-/// for symlinks first (blocking; every platform).
-pub fn open_checked(op: &ObjectPath, container: &str, key: &str) -> Result<Opened> {
-    require_container(&op.container_dir, container)?;
-    if paths::resolve(op, false)? != Resolved::File {
+/// Opens the data file of `op` and reads its metadata (blocking). The container is
+/// opened first; below it, one `openat2` straight to the file where the platform has
+/// it, else (and to say what is in the way) the walk of [`DirFd::find`] to its
+/// directory and an `openat(O_NOFOLLOW)` there. The metadata attribute is read from
+/// the open file, a sidecar relative to its directory's descriptor.
+fn open_any(shared: &Shared, op: &ObjectPath, container: &str, key: &str) -> Result<Opened> {
+    let cfd = DirFd::container(&op.container_dir, container, shared.options.fast_paths)?;
+    let (file, dir) = match cfd.open_beneath(&op.components) {
+        Some(Ok(file)) => (file, None),
+        Some(Err(_)) => return Err(no_object(container, key)),
+        None => {
+            let dir = cfd.find(op.parent_components())?.ok_or_else(|| no_object(container, key))?;
+            (open_leaf(&dir, op, container, key)?, Some(dir))
+        }
+    };
+    let data = || op.data();
+    let m = file.metadata().map_err(|e| errors::io(format!("inspecting {}", data().display()), e))?;
+    if m.is_dir() {
         return Err(no_object(container, key));
     }
-    let data = op.data();
-    let file = match std::fs::File::open(&data) {
-        Ok(f) => f,
-        Err(e) if errors::is_missing(&e) => return Err(no_object(container, key)),
-        Err(e) => return Err(errors::io(format!("opening {}", data.display()), e)),
-    };
-    let m = file.metadata().map_err(|e| errors::io(format!("inspecting {}", data.display()), e))?;
     if !m.is_file() {
-        return Err(no_object(container, key));
+        return Err(errors::not_regular(&data()));
     }
     let stamp = FileStamp::of(&m);
-    let (meta, stale) = load_meta(Some(&file), &data, &stamp, &op.sidecar(), true);
+    let found = crate::meta::get_fd(&file, &stamp);
+    let dir = match (&found, dir) {
+        // Only now is the directory needed, for the sidecar.
+        (crate::meta::Found::Absent, None) => cfd.find(op.parent_components()).ok().flatten(),
+        (_, dir) => dir,
+    };
+    let (meta, stale) = load_meta(found, &stamp, dir.as_deref().map(|d| (d, op.leaf())));
     let object = describe(container, key, &stamp, meta);
     Ok(Opened { file, object, stale })
 }
 
-/// Opens an object: one `openat2` refusing symlinks where the platform has it, else
-/// [`open_checked`] (blocking).
-fn open_any(shared: &Shared, op: &ObjectPath, container: &str, key: &str) -> Result<Opened> {
-    #[cfg(target_os = "linux")]
-    if shared.options.fast_paths
-        && let Some(o) = crate::fast::open(op, container, key)?
-    {
-        return Ok(o);
+/// Opens the data file `op.leaf()` in its directory `dir` to read, never through a
+/// symlink (blocking).
+fn open_leaf(dir: &DirFd, op: &ObjectPath, container: &str, key: &str) -> Result<std::fs::File> {
+    match dir.open_read(op.leaf()) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(no_object(container, key)),
+        Err(e) => match dir.stat(op.leaf()) {
+            Ok((Kind::Symlink, _)) => Err(errors::symlink_refused(&op.data())),
+            Ok((Kind::Other, _)) => Err(errors::not_regular(&op.data())),
+            Err(e) if errors::is_missing(&e) => Err(no_object(container, key)),
+            _ => Err(errors::io(format!("opening {}", op.data().display()), e)),
+        },
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = shared;
-    open_checked(op, container, key)
 }
 
 /// Opens an object; if a sidecar file exists but does not apply, tries again once

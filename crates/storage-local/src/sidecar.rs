@@ -15,14 +15,17 @@
 use std::collections::BTreeMap;
 use std::fs::Metadata;
 use std::io::Write;
-use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use storage_core::kit::{Error, ErrorKind, Result, normalize_metadata};
 use storage_core::{Object, ObjectHash, PutOptions};
 
+use crate::dirfd::DirFd;
 use crate::errors;
+use crate::io::TempFile;
+use crate::meta::Found;
 
 /// Current sidecar format version.
 const FORMAT: u32 = 1;
@@ -169,40 +172,46 @@ impl Sidecar {
         self.inode == stamp.inode && self.size == stamp.size && self.mtime_ns == stamp.mtime_ns
     }
 
-    /// Reads the sidecar at `path` if it applies to `stamp`; a missing, unreadable or
-    /// stale sidecar is `None` (the object is then reported without it).
-    pub fn load(path: &Path, stamp: &FileStamp) -> Option<Sidecar> {
-        let bytes = match std::fs::read(path) {
+    /// Reads the sidecar of the data file `leaf` in `dir` if it applies to `stamp`; a
+    /// missing, unreadable or stale sidecar is `None` (the object is then reported
+    /// without it). The flag says a sidecar file is there (whether or not it applies).
+    pub fn load_at(dir: &DirFd, leaf: &str, stamp: &FileStamp) -> (Option<Sidecar>, bool) {
+        let name = crate::paths::sidecar_name(leaf);
+        let bytes = match dir.read(&name) {
             Ok(b) => b,
+            Err(e) if errors::is_missing(&e) => return (None, false),
             Err(e) => {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::debug!(path = %path.display(), error = %e, "ignoring an unreadable sidecar");
-                }
-                return None;
+                tracing::debug!(dir = %dir.path().display(), name, error = %e, "ignoring an unreadable sidecar");
+                return (None, true);
             }
         };
         match serde_json::from_slice::<Sidecar>(&bytes) {
-            Ok(s) if s.applies_to(stamp) => Some(s),
+            Ok(s) if s.applies_to(stamp) => (Some(s), true),
             Ok(_) => {
-                tracing::debug!(path = %path.display(), "ignoring a sidecar that no longer matches its data file");
-                None
+                tracing::debug!(dir = %dir.path().display(), name, "ignoring a sidecar that no longer matches its data file");
+                (None, true)
             }
             Err(e) => {
-                tracing::debug!(path = %path.display(), error = %e, "ignoring a sidecar that does not parse");
-                None
+                tracing::debug!(dir = %dir.path().display(), name, error = %e, "ignoring a sidecar that does not parse");
+                (None, true)
             }
         }
     }
 
     /// Writes the sidecar to a new temporary file in `dir`, fsynced when `fsync`
     /// (blocking).
-    pub fn write_temp(&self, dir: &Path, fsync: bool) -> Result<crate::io::TempFile> {
-        let temp = crate::io::TempFile::new(dir.join(crate::paths::temp_name()));
-        match self.write_new(temp.path(), fsync) {
+    pub fn write_temp(&self, dir: &Arc<DirFd>, fsync: bool) -> Result<TempFile> {
+        let json = self.json()?;
+        let io = |e| errors::io(format!("writing a metadata sidecar in {}", dir.path().display()), e);
+        // Not locked for `sweep.rs`: closed at once, it is young until its rename.
+        let (mut f, name) = dir.create_temp().map_err(io)?;
+        let temp = TempFile::new(Arc::clone(dir), name);
+        let written = f.write_all(&json).and_then(|()| if fsync { f.sync_all() } else { Ok(()) });
+        match written {
             Ok(()) => Ok(temp),
             Err(e) => {
                 temp.discard_now();
-                Err(e)
+                Err(io(e))
             }
         }
     }
@@ -211,18 +220,6 @@ impl Sidecar {
     pub fn json(&self) -> Result<Vec<u8>> {
         serde_json::to_vec(self)
             .map_err(|e| Error::new(ErrorKind::Io, format!("encoding the metadata sidecar failed: {e}")))
-    }
-
-    /// Writes the sidecar to `path` (a temporary name) and fsyncs it when `fsync`.
-    pub fn write_new(&self, path: &Path, fsync: bool) -> Result<()> {
-        let json = self.json()?;
-        let io = |e| errors::io(format!("writing metadata sidecar {}", path.display()), e);
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(io)?;
-        f.write_all(&json).map_err(io)?;
-        if fsync {
-            f.sync_all().map_err(io)?;
-        }
-        Ok(())
     }
 }
 
@@ -245,30 +242,19 @@ pub fn describe(container: &str, key: &str, stamp: &FileStamp, sidecar: Option<S
     o
 }
 
-/// The metadata of a data file with `stamp`: its extended attribute (read from `file`
-/// when given, else from `data`), else its sidecar file at `sidecar_path` (only looked
-/// for when `sidecar_may_exist`). The flag says a sidecar file exists but does not
-/// apply (maybe a sidecar write is between its two renames).
-pub fn load_meta(
-    file: Option<&std::fs::File>,
-    data: &Path,
-    stamp: &FileStamp,
-    sidecar_path: &Path,
-    sidecar_may_exist: bool,
-) -> (Option<Sidecar>, bool) {
-    let found = match file {
-        Some(f) => crate::meta::get_fd(f, stamp),
-        None => crate::meta::get_path(data, stamp),
-    };
-    match found {
-        crate::meta::Found::Applies(s) => (Some(s), false),
-        crate::meta::Found::Stale => (None, false),
-        crate::meta::Found::Absent if sidecar_may_exist => {
-            let s = Sidecar::load(sidecar_path, stamp);
-            let stale = s.is_none() && std::fs::symlink_metadata(sidecar_path).is_ok();
+/// The metadata of a data file with `stamp`, from what its extended attribute held
+/// (`found`), else from its sidecar file beside it (`sidecar`: its directory and the
+/// data file's name; `None` when no sidecar can be there). The flag says a sidecar
+/// file exists but does not apply (maybe a sidecar write is between its two renames).
+pub fn load_meta(found: Found, stamp: &FileStamp, sidecar: Option<(&DirFd, &str)>) -> (Option<Sidecar>, bool) {
+    match (found, sidecar) {
+        (Found::Applies(s), _) => (Some(s), false),
+        (Found::Stale, _) | (Found::Absent, None) => (None, false),
+        (Found::Absent, Some((dir, leaf))) => {
+            let (s, exists) = Sidecar::load_at(dir, leaf, stamp);
+            let stale = s.is_none() && exists;
             (s, stale)
         }
-        crate::meta::Found::Absent => (None, false),
     }
 }
 
@@ -278,15 +264,18 @@ mod tests {
 
     #[test]
     fn sidecar_round_trips_and_checks_its_stamp() {
-        let dir = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("c")).unwrap();
+        let dir = DirFd::container(&root.path().join("c"), "c", true).unwrap();
         let stamp = FileStamp { inode: 7, size: 3, mtime_ns: 1_700_000_000_000_000_000 };
         let headers = Headers { content_type: Some("text/plain".into()), ..Default::default() };
         let s = Sidecar::new(stamp, "e".into(), Some("abc".into()), headers);
-        let p = dir.path().join("%m.x");
-        s.write_new(&p, true).unwrap();
-        assert_eq!(Sidecar::load(&p, &stamp), Some(s));
-        assert_eq!(Sidecar::load(&p, &FileStamp { size: 4, ..stamp }), None);
-        assert_eq!(Sidecar::load(&dir.path().join("missing"), &stamp), None);
+        let temp = s.write_temp(&dir, true).unwrap();
+        dir.rename(temp.name(), &dir, "%m.x").unwrap();
+        temp.keep();
+        assert_eq!(Sidecar::load_at(&dir, "x", &stamp), (Some(s), true));
+        assert_eq!(Sidecar::load_at(&dir, "x", &FileStamp { size: 4, ..stamp }), (None, true));
+        assert_eq!(Sidecar::load_at(&dir, "missing", &stamp), (None, false));
         let o = describe("c", "k", &stamp, None);
         assert_eq!(o.etag.as_deref(), Some(stamp.derived_etag().as_str()));
         assert_eq!(o.hash, None);

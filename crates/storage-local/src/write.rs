@@ -3,10 +3,12 @@
 //!
 //! Separate from reads because every change goes through the one commit here (metadata
 //! stored, then under the key's lock the put mode checked and the file renamed into
-//! place), which is what makes writes atomic and conditional puts safe.
+//! place), which is what makes writes atomic and conditional puts safe. Every step is
+//! relative to the descriptor of the key's directory (`dirfd.rs`): the temporary file
+//! is created in it, renamed and linked in it, and a delete unlinks and prunes through
+//! descriptors, so no directory swapped for a symlink meanwhile leads a write outside.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -17,9 +19,10 @@ use storage_core::{CopyOptions, MultipartUpload, Object, Payload, PutMode, PutOp
 use tokio::io::AsyncWriteExt;
 
 use crate::core::{LocalDriver, NAME, Shared};
+use crate::dirfd::{ATTEMPTS, DirFd, Kind};
 use crate::errors::{self, already_exists, no_upload, prefix_conflict, symlink_not_replaced};
-use crate::io::{TempFile, blocking, remove_if_exists, sync_dir};
-use crate::paths::{self, ObjectPath, Resolved, require_container, temp_name};
+use crate::io::{TempFile, blocking};
+use crate::paths::{ObjectPath, sidecar_name, temp_name};
 use crate::read::open_consistent;
 use crate::sidecar::{FileStamp, Headers, Sidecar, describe, load_meta};
 use storage_core::kit::verify_md5_hex;
@@ -36,42 +39,53 @@ pub fn with_default_type(mut headers: Headers) -> Headers {
     headers
 }
 
-/// Creates the object's missing parent directories and a new temporary file beside
-/// where its data file goes.
-pub async fn new_temp(op: &ObjectPath, container: &str) -> Result<(std::fs::File, TempFile)> {
-    let op = op.clone();
-    let container = container.to_owned();
-    blocking(move || {
-        require_container(&op.container_dir, &container)?;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            if paths::resolve(&op, true)? == Resolved::Directory {
-                let data = op.data();
-                let busy = std::fs::read_dir(&data).map(|mut rd| rd.next().is_some()).unwrap_or(true);
-                if busy {
-                    return Err(prefix_conflict(&data));
-                }
-            }
-            let path = op.parent().join(temp_name());
-            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(f) => {
-                    #[cfg(target_os = "linux")]
-                    crate::sweep::hold(&f);
-                    return Ok((f, TempFile::new(path)));
-                }
-                // A concurrent delete pruned the directory: make it again.
-                Err(e) if errors::is_missing(&e) && attempts < 8 => continue,
-                Err(e) => return Err(errors::io(format!("creating temporary file {}", path.display()), e)),
+/// Opens the directory of `op` relative to its container's descriptor (making the
+/// missing ones) and creates a new temporary file in it (blocking). With
+/// `check_prefix`, a directory holding keys at the key fails early (before any data is
+/// written) instead of at the commit.
+pub fn temp_beside(
+    shared: &Shared,
+    op: &ObjectPath,
+    container: &str,
+    check_prefix: bool,
+) -> Result<(std::fs::File, TempFile)> {
+    let cfd = DirFd::container(&op.container_dir, container, shared.options.fast_paths)?;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let dir = cfd.make(op.parent_components())?;
+        if check_prefix && matches!(dir.stat(op.leaf()), Ok((Kind::Dir, _))) {
+            let busy = dir.open_dir(op.leaf()).and_then(|d| d.entries()).map(|e| !e.is_empty()).unwrap_or(true);
+            if busy {
+                return Err(prefix_conflict(&op.data()));
             }
         }
-    })
-    .await
+        match dir.create_temp() {
+            Ok((f, name)) => {
+                #[cfg(target_os = "linux")]
+                crate::sweep::hold(&f);
+                return Ok((f, TempFile::new(dir, name)));
+            }
+            // A concurrent delete pruned the directory: make it again.
+            Err(e) if errors::is_missing(&e) && attempts < ATTEMPTS => continue,
+            Err(e) => return Err(errors::io(format!("creating a temporary file in {}", op.parent().display()), e)),
+        }
+    }
+}
+
+/// [`temp_beside`] on the blocking pool, checking the prefix.
+pub async fn new_temp(d: &LocalDriver, op: &ObjectPath, container: &str) -> Result<(std::fs::File, TempFile)> {
+    let (shared, op, container) = (Arc::clone(&d.shared), op.clone(), container.to_owned());
+    blocking(move || temp_beside(&shared, &op, &container, true)).await
 }
 
 /// Streams `payload` into `file`, computing its MD5; checks the announced length and
-/// fsyncs when `fsync`. Returns the file's stamp and the MD5.
-pub async fn write_payload(file: std::fs::File, payload: Payload, fsync: bool) -> Result<(FileStamp, String)> {
+/// fsyncs when `fsync`. Returns the file, its stamp and the MD5.
+pub async fn write_payload(
+    file: std::fs::File,
+    payload: Payload,
+    fsync: bool,
+) -> Result<(std::fs::File, FileStamp, String)> {
     let io = |e| errors::io("writing the temporary file", e);
     let mut f = tokio::fs::File::from_std(file);
     let expected = payload.length();
@@ -101,40 +115,44 @@ pub async fn write_payload(file: std::fs::File, payload: Payload, fsync: bool) -
         f.sync_all().await.map_err(io)?;
     }
     let m = f.metadata().await.map_err(io)?;
-    Ok((FileStamp::of(&m), hasher.finish_hex()))
+    Ok((f.into_std().await, FileStamp::of(&m), hasher.finish_hex()))
 }
 
 /// A multipart upload's staging directory, claimed under the key's lock as part of
 /// the commit (so a concurrent abort or second completion finds it gone).
 #[derive(Debug)]
 pub struct UploadClaim {
-    /// The staging directory.
-    pub staging: PathBuf,
-    /// The upload, for the `NoSuchUpload` error.
+    /// The container's `%uploads` directory.
+    pub uploads: Arc<DirFd>,
+    /// The upload, for the `NoSuchUpload` error; its id names the staging directory.
     pub upload: MultipartUpload,
 }
 
 impl UploadClaim {
-    /// Renames the staging directory out of the way (blocking).
-    fn take(&self) -> Result<PathBuf> {
-        let uploads = self.staging.parent().map(Path::to_owned).unwrap_or_default();
-        let claimed = uploads.join(temp_name());
-        match std::fs::rename(&self.staging, &claimed) {
+    /// Renames the staging directory out of the way; returns its new name (blocking).
+    fn take(&self) -> Result<String> {
+        let claimed = temp_name();
+        match self.uploads.rename(&self.upload.upload_id, &self.uploads, &claimed) {
             Ok(()) => Ok(claimed),
             Err(e) if errors::is_missing(&e) => Err(no_upload(&self.upload)),
-            Err(e) => Err(errors::io(format!("claiming {}", self.staging.display()), e)),
+            Err(e) => {
+                Err(errors::io(format!("claiming {}", self.uploads.path().join(&self.upload.upload_id).display()), e))
+            }
         }
     }
 
     /// After the commit: like the memory driver, a failed condition still ends the
     /// upload; any other failure puts the staging directory back for a retry or abort.
-    fn settle(&self, claimed: &Path, result: &Result<()>) {
-        let outcome = match result {
-            Err(e) if e.kind() != ErrorKind::PreconditionFailed => std::fs::rename(claimed, &self.staging),
-            _ => std::fs::remove_dir_all(claimed),
+    fn settle(&self, claimed: &str, failed: Option<&Error>) {
+        let outcome = match failed {
+            Some(e) if e.kind() != ErrorKind::PreconditionFailed => {
+                self.uploads.rename(claimed, &self.uploads, &self.upload.upload_id)
+            }
+            _ => self.uploads.remove_tree(claimed),
         };
         if let Err(e) = outcome {
-            tracing::warn!(path = %claimed.display(), error = %e, "could not settle a multipart staging directory");
+            let path = self.uploads.path().join(claimed);
+            tracing::warn!(path = %path.display(), error = %e, "could not settle a multipart staging directory");
         }
     }
 }
@@ -142,31 +160,98 @@ impl UploadClaim {
 /// A payload written to its temporary file, with the sidecar that will describe it.
 #[derive(Debug)]
 pub struct Staged {
-    /// The temporary data file, fsynced.
+    /// The temporary data file, still open (its writer's lock held, `sweep.rs`).
+    pub file: std::fs::File,
+    /// Its name in its directory.
     pub temp: TempFile,
     /// The metadata to store with it.
     pub sidecar: Sidecar,
 }
 
-/// Stores the metadata of the temporary data file `temp`: as its extended attribute,
-/// else in a temporary sidecar file beside it (returned) (blocking).
-pub fn store_meta(d: &Shared, temp: &Path, sidecar: &Sidecar) -> Result<Option<TempFile>> {
+/// Stores the metadata of the temporary data file `file`: as its extended attribute,
+/// else in a temporary sidecar file in `dir` (returned) (blocking).
+pub fn store_meta(d: &Shared, file: &std::fs::File, dir: &Arc<DirFd>, sidecar: &Sidecar) -> Result<Option<TempFile>> {
     if d.use_xattrs() {
-        match crate::meta::set_path(temp, &crate::meta::encode(sidecar)) {
+        match crate::meta::set_fd(file, &crate::meta::encode(sidecar)) {
             Ok(()) => return Ok(None),
             Err(true) => d.xattrs_work.store(false, std::sync::atomic::Ordering::Relaxed),
             Err(false) => {}
         }
     }
-    let dir = temp.parent().map(Path::to_owned).unwrap_or_default();
-    sidecar.write_temp(&dir, d.options.fsync).map(Some)
+    sidecar.write_temp(dir, d.options.fsync).map(Some)
 }
 
-/// Puts the written temporary file in place as the object: stores its metadata, then
-/// under the key's lock claims the upload (if any), checks `mode` and renames data (and
-/// sidecar, if the metadata needs one) into place. On any error the temporary files are
-/// removed and the old object is untouched. The blocking task runs to its end even if
-/// the caller is cancelled.
+/// Puts the written temporary file in place as the object (blocking): stores its
+/// metadata, fsyncs it, then under the key's lock claims the upload (if any), checks
+/// `mode` and renames data (and sidecar, if the metadata needs one) into place, all
+/// relative to the directory's descriptor, and fsyncs the directory. On any error the
+/// temporary files are removed and the old object is untouched.
+pub fn commit_now(
+    shared: &Shared,
+    op: &ObjectPath,
+    (container, key): (&str, &str),
+    staged: Staged,
+    mode: &PutMode,
+    claim: Option<UploadClaim>,
+) -> Result<()> {
+    let Staged { file, temp, sidecar } = staged;
+    let fsync = shared.options.fsync;
+    let dir = Arc::clone(temp.dir());
+    let side = match store_meta(shared, &file, &dir, &sidecar) {
+        Ok(t) => t,
+        Err(e) => {
+            temp.discard_now();
+            return Err(e);
+        }
+    };
+    let discard = |temp: TempFile, side: Option<TempFile>| {
+        temp.discard_now();
+        if let Some(t) = side {
+            t.discard_now();
+        }
+    };
+    if fsync && let Err(e) = file.sync_all() {
+        discard(temp, side);
+        return Err(errors::io(format!("syncing a temporary file in {}", dir.path().display()), e));
+    }
+    let lock = shared.locks.lock(container, key);
+    let claimed = match claim.as_ref().map(UploadClaim::take).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            drop(lock);
+            discard(temp, side);
+            return Err(e);
+        }
+    };
+    let result = commit_at(&dir, op, temp.name(), side.as_ref().map(TempFile::name), mode);
+    if let (Some(claim), Some(claimed)) = (&claim, &claimed) {
+        claim.settle(claimed, result.as_ref().err());
+    }
+    drop(lock);
+    // Closed (and its writer's lock released, `sweep.rs`) only once it is in place.
+    drop(file);
+    match result {
+        Ok(linked) => {
+            // Linked into place: the temporary name goes.
+            if linked {
+                temp.discard_now()
+            } else {
+                temp.keep()
+            }
+            if let Some(t) = side {
+                t.keep();
+            }
+            if fsync { dir.sync() } else { Ok(()) }
+        }
+        Err(e) => {
+            discard(temp, side);
+            Err(e)
+        }
+    }
+}
+
+/// [`commit_now`] on the blocking pool, which runs to its end even if the caller is
+/// cancelled; returns the object written.
 pub async fn commit(
     d: &LocalDriver,
     op: &ObjectPath,
@@ -176,105 +261,66 @@ pub async fn commit(
     mode: &PutMode,
     claim: Option<UploadClaim>,
 ) -> Result<Object> {
-    let Staged { temp, sidecar } = staged;
+    let sidecar = staged.sidecar.clone();
     let shared = Arc::clone(&d.shared);
     let (op2, mode) = (op.clone(), mode.clone());
     let (c, k) = (container.to_owned(), key.to_owned());
-    let s = sidecar.clone();
-    blocking(move || {
-        let side_temp = match store_meta(&shared, temp.path(), &s) {
-            Ok(t) => t,
-            Err(e) => {
-                temp.discard_now();
-                return Err(e);
-            }
-        };
-        let discard = |temp: TempFile, side: Option<TempFile>| {
-            temp.discard_now();
-            if let Some(t) = side {
-                t.discard_now();
-            }
-        };
-        let lock = shared.locks.lock(&c, &k);
-        let claimed = match claim.as_ref().map(UploadClaim::take).transpose() {
-            Ok(c) => c,
-            Err(e) => {
-                drop(lock);
-                discard(temp, side_temp);
-                return Err(e);
-            }
-        };
-        let result = commit_locked(&op2, temp.path(), side_temp.as_ref().map(TempFile::path), &mode);
-        if let (Some(claim), Some(claimed)) = (&claim, &claimed) {
-            claim.settle(claimed, &result);
-        }
-        drop(lock);
-        match result {
-            Ok(()) => {
-                temp.keep();
-                if let Some(t) = side_temp {
-                    t.keep();
-                }
-                if shared.options.fsync { sync_dir(&op2.parent()) } else { Ok(()) }
-            }
-            Err(e) => {
-                discard(temp, side_temp);
-                Err(e)
-            }
-        }
-    })
-    .await?;
+    blocking(move || commit_now(&shared, &op2, (&c, &k), staged, &mode, claim)).await?;
     let stamp = FileStamp { inode: sidecar.inode, size: sidecar.size, mtime_ns: sidecar.mtime_ns };
     Ok(describe(container, key, &stamp, Some(sidecar)))
 }
 
-/// The part of a commit done under the key's lock (blocking).
-fn commit_locked(op: &ObjectPath, data_temp: &Path, side_temp: Option<&Path>, mode: &PutMode) -> Result<()> {
-    let data = op.data();
-    let current = match std::fs::symlink_metadata(&data) {
-        Ok(m) if m.file_type().is_symlink() => return Err(symlink_not_replaced(&data)),
+/// Under the key's lock: checks the put mode against the current file and moves the
+/// temporary file `temp` (and sidecar `side`) into place, all in `dir`. Returns whether
+/// the data was hard-linked (its temporary name is then still to be removed).
+fn commit_at(dir: &DirFd, op: &ObjectPath, temp: &str, side: Option<&str>, mode: &PutMode) -> Result<bool> {
+    let leaf = op.leaf();
+    let data = || op.data();
+    let current = match dir.stat(leaf) {
+        Ok((Kind::Symlink, _)) => return Err(symlink_not_replaced(&data())),
         // An empty directory left behind is removed; one holding keys is a conflict.
-        Ok(m) if m.is_dir() => match std::fs::remove_dir(&data) {
+        Ok((Kind::Dir, _)) => match dir.rmdir(leaf) {
             Ok(()) => None,
-            Err(_) => return Err(prefix_conflict(&data)),
+            Err(_) => return Err(prefix_conflict(&data())),
         },
         Ok(_) if *mode == PutMode::Overwrite => None,
         Ok(_) if *mode == PutMode::CreateIfAbsent => Some(String::new()),
-        Ok(m) => {
-            let stamp = FileStamp::of(&m);
-            let (meta, _) = load_meta(None, &data, &stamp, &op.sidecar(), true);
-            Some(meta.map(|s| s.etag).unwrap_or_else(|| stamp.derived_etag()))
-        }
+        Ok((Kind::File, _)) => match dir.open_read(leaf) {
+            Ok(f) => {
+                let m = f.metadata().map_err(|e| errors::io(format!("inspecting {}", data().display()), e))?;
+                let stamp = FileStamp::of(&m);
+                let (meta, _) = load_meta(crate::meta::get_fd(&f, &stamp), &stamp, Some((dir, leaf)));
+                Some(meta.map(|s| s.etag).unwrap_or_else(|| stamp.derived_etag()))
+            }
+            Err(e) if errors::is_missing(&e) => None,
+            Err(e) => return Err(errors::io(format!("opening {}", data().display()), e)),
+        },
+        Ok((_, stamp)) => Some(stamp.derived_etag()),
         Err(e) if errors::is_missing(&e) => None,
-        Err(e) => return Err(errors::io(format!("inspecting {}", data.display()), e)),
+        Err(e) => return Err(errors::io(format!("inspecting {}", data().display()), e)),
     };
     mode.check(current.as_deref())?;
-    let rename = || {
-        std::fs::rename(data_temp, &data).map_err(|e| errors::io(format!("renaming into place {}", data.display()), e))
-    };
+    let mut linked = false;
+    let rename =
+        || dir.rename(temp, dir, leaf).map_err(|e| errors::io(format!("renaming into place {}", data().display()), e));
     if *mode == PutMode::CreateIfAbsent {
         // A hard link fails atomically if the name exists, even against other processes.
-        match std::fs::hard_link(data_temp, &data) {
-            Ok(()) => {
-                if let Err(e) = remove_if_exists(data_temp) {
-                    tracing::warn!(error = %e, "could not remove a temporary file after linking it into place");
-                }
-            }
+        match dir.link(temp, leaf) {
+            Ok(()) => linked = true,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(already_exists()),
             Err(e) if matches!(e.kind(), std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied) => {
                 rename()?;
             }
-            Err(e) => return Err(errors::io(format!("linking into place {}", data.display()), e)),
+            Err(e) => return Err(errors::io(format!("linking into place {}", data().display()), e)),
         }
     } else {
         rename()?;
     }
-    if let Some(side_temp) = side_temp {
-        let sidecar = op.sidecar();
-        std::fs::rename(side_temp, &sidecar)
-            .map_err(|e| errors::io(format!("renaming metadata sidecar into place {}", sidecar.display()), e))?;
+    if let Some(side) = side {
+        dir.rename(side, dir, &sidecar_name(leaf))
+            .map_err(|e| errors::io(format!("renaming metadata sidecar into place {}", op.sidecar().display()), e))?;
     }
-    Ok(())
+    Ok(linked)
 }
 
 /// `put_object`.
@@ -303,8 +349,9 @@ pub async fn put(
         }
         p => p,
     };
-    let (file, temp) = new_temp(&op, container).await?;
-    let (stamp, md5) = match write_payload(file, payload, d.shared.options.fsync).await {
+    let (file, temp) = new_temp(d, &op, container).await?;
+    // Fsynced by the commit, after its metadata is stored.
+    let (file, stamp, md5) = match write_payload(file, payload, false).await {
         Ok(x) => x,
         Err(e) => {
             temp.discard().await;
@@ -317,29 +364,58 @@ pub async fn put(
     }
     let headers = with_default_type(Headers::from_put(options));
     let sidecar = Sidecar::new(stamp, md5.clone(), Some(md5), headers);
-    commit(d, &op, container, key, Staged { temp, sidecar }, &options.mode, None).await
+    commit(d, &op, container, key, Staged { file, temp, sidecar }, &options.mode, None).await
 }
 
 /// `delete_object`: removes the data file and its sidecar, then the directories left
-/// empty up to the container.
+/// empty up to the container, each relative to the descriptor of the directory
+/// holding it.
 pub async fn delete(d: &LocalDriver, op: ObjectPath, container: &str, key: &str) -> Result<()> {
     let shared = Arc::clone(&d.shared);
     let (container, key) = (container.to_owned(), key.to_owned());
     blocking(move || {
         let _lock = shared.locks.lock(&container, &key);
-        require_container(&op.container_dir, &container)?;
-        if paths::resolve(&op, false)? == Resolved::File {
-            remove_if_exists(&op.data())?;
+        let cfd = DirFd::container(&op.container_dir, &container, shared.options.fast_paths)?;
+        let parents = op.parent_components();
+        let Some(dir) = cfd.find(parents)? else { return Ok(()) };
+        let leaf = op.leaf();
+        let removing = |e| errors::io(format!("removing {}", op.data().display()), e);
+        match dir.stat(leaf) {
+            Ok((Kind::File, _)) => match dir.unlink(leaf) {
+                Ok(()) => {}
+                Err(e) if errors::is_missing(&e) => {}
+                Err(e) => return Err(removing(e)),
+            },
+            Ok((Kind::Symlink, _)) => return Err(errors::symlink_refused(&op.data())),
+            Ok((Kind::Other, _)) => return Err(errors::not_regular(&op.data())),
+            Ok((Kind::Dir, _)) => {}
+            Err(e) if errors::is_missing(&e) => {}
+            Err(e) => return Err(errors::io(format!("inspecting {}", op.data().display()), e)),
         }
-        remove_if_exists(&op.sidecar())?;
-        let parent = op.parent();
-        for dir in op.ancestors().iter().rev() {
-            if std::fs::remove_dir(dir).is_err() {
+        match dir.unlink(&sidecar_name(leaf)) {
+            Ok(()) => {}
+            Err(e) if errors::is_missing(&e) => {}
+            Err(e) => return Err(errors::io(format!("removing {}", op.sidecar().display()), e)),
+        }
+        // Prunes the directories left empty, innermost first: each is removed from the
+        // directory holding it. The last directory changed is the one to fsync.
+        let mut changed = dir;
+        for depth in (1..=parents.len()).rev() {
+            let holder = if depth == 1 {
+                Arc::clone(&cfd)
+            } else {
+                match cfd.find(&parents[..depth - 1]) {
+                    Ok(Some(h)) => h,
+                    _ => break,
+                }
+            };
+            if holder.rmdir(&parents[depth - 1]).is_err() {
                 break;
             }
+            changed = holder;
         }
-        if shared.options.fsync && parent.is_dir() {
-            sync_dir(&parent)?;
+        if shared.options.fsync {
+            changed.sync()?;
         }
         Ok(())
     })
@@ -347,14 +423,13 @@ pub async fn delete(d: &LocalDriver, op: ObjectPath, container: &str, key: &str)
 }
 
 /// Copies `src` (an open file) into `dst` (blocking); hashes while copying when `hash`.
-/// Returns the copy's stamp and, when hashed, its MD5.
+/// Returns `dst`, the copy's stamp and, when hashed, its MD5.
 fn copy_file(
     mut src: std::fs::File,
     mut dst: std::fs::File,
     size: u64,
     hash: bool,
-    fsync: bool,
-) -> Result<(FileStamp, Option<String>)> {
+) -> Result<(std::fs::File, FileStamp, Option<String>)> {
     let io = |e| errors::io("copying the object's data", e);
     let (copied, md5) = if hash {
         let mut hasher = Md5Hasher::new();
@@ -379,11 +454,8 @@ fn copy_file(
             format!("the source file changed size while being copied ({copied} bytes instead of {size})"),
         ));
     }
-    if fsync {
-        dst.sync_all().map_err(io)?;
-    }
     let m = dst.metadata().map_err(io)?;
-    Ok((FileStamp::of(&m), md5))
+    Ok((dst, FileStamp::of(&m), md5))
 }
 
 /// `copy_object`.
@@ -410,10 +482,9 @@ pub async fn copy(
         None => Headers::from_object(&opened.object),
     };
     let known = opened.object.md5().map(|m| (opened.object.etag.clone().unwrap_or_else(|| m.to_owned()), m.to_owned()));
-    let (dst_file, temp) = new_temp(&dst, dst_container).await?;
+    let (dst_file, temp) = new_temp(d, &dst, dst_container).await?;
     let (src_file, size, hash) = (opened.file, opened.object.size, known.is_none());
-    let fsync = d.shared.options.fsync;
-    let (stamp, md5) = match blocking(move || copy_file(src_file, dst_file, size, hash, fsync)).await {
+    let (file, stamp, md5) = match blocking(move || copy_file(src_file, dst_file, size, hash)).await {
         Ok(x) => x,
         Err(e) => {
             temp.discard().await;
@@ -429,5 +500,5 @@ pub async fn copy(
         }
     };
     let sidecar = Sidecar::new(stamp, etag, Some(md5), with_default_type(headers));
-    commit(d, &dst, dst_container, dst_key, Staged { temp, sidecar }, &options.mode, None).await
+    commit(d, &dst, dst_container, dst_key, Staged { file, temp, sidecar }, &options.mode, None).await
 }
