@@ -321,6 +321,12 @@ impl Resume {
     }
 }
 
+/// How a removal whose answer was lost is settled: finding the thing gone (`kind`) means
+/// the removal happened.
+fn gone_is_done(kind: ErrorKind) -> impl FnOnce(Error) -> std::future::Ready<Result<()>> {
+    move |e| std::future::ready(if e.kind() == kind { Ok(()) } else { Err(e) })
+}
+
 fn payload_bytes(payload: &Payload) -> Option<Bytes> {
     match payload {
         Payload::Bytes(b) => Some(b.clone()),
@@ -364,16 +370,7 @@ impl crate::layer::Layer for RetryLayer {
     }
 
     async fn delete_container(&self, name: &str) -> Result<()> {
-        self.again_or_settle(
-            || self.inner.delete_container(name),
-            |e| async move {
-                match e.kind() {
-                    ErrorKind::ContainerDoesNotExist => Ok(()),
-                    _ => Err(e),
-                }
-            },
-        )
-        .await
+        self.again_or_settle(|| self.inner.delete_container(name), gone_is_done(ErrorKind::ContainerDoesNotExist)).await
     }
 
     async fn list_page(
@@ -412,16 +409,8 @@ impl crate::layer::Layer for RetryLayer {
     }
 
     async fn delete_object(&self, container: &str, key: &str) -> Result<()> {
-        self.again_or_settle(
-            || self.inner.delete_object(container, key),
-            |e| async move {
-                match e.kind() {
-                    ErrorKind::ObjectDoesNotExist => Ok(()),
-                    _ => Err(e),
-                }
-            },
-        )
-        .await
+        self.again_or_settle(|| self.inner.delete_object(container, key), gone_is_done(ErrorKind::ObjectDoesNotExist))
+            .await
     }
 
     async fn delete_batch(&self, container: &str, keys: &[String]) -> Result<Vec<DeleteOutcome>> {
@@ -495,16 +484,7 @@ impl crate::layer::Layer for RetryLayer {
     }
 
     async fn abort_multipart(&self, upload: &MultipartUpload) -> Result<()> {
-        self.again_or_settle(
-            || self.inner.abort_multipart(upload),
-            |e| async move {
-                match e.kind() {
-                    ErrorKind::ObjectDoesNotExist => Ok(()),
-                    _ => Err(e),
-                }
-            },
-        )
-        .await
+        self.again_or_settle(|| self.inner.abort_multipart(upload), gone_is_done(ErrorKind::ObjectDoesNotExist)).await
     }
 
     async fn list_multipart_uploads(&self, container: &str, prefix: Option<&str>) -> Result<Vec<MultipartUpload>> {
@@ -516,16 +496,7 @@ impl crate::layer::Layer for RetryLayer {
     }
 
     async fn remove_leftover(&self, leftover: &Leftover) -> Result<()> {
-        self.again_or_settle(
-            || self.inner.remove_leftover(leftover),
-            |e| async move {
-                match e.kind() {
-                    ErrorKind::ObjectDoesNotExist => Ok(()),
-                    _ => Err(e),
-                }
-            },
-        )
-        .await
+        self.again_or_settle(|| self.inner.remove_leftover(leftover), gone_is_done(ErrorKind::ObjectDoesNotExist)).await
     }
 
     async fn signed_url(&self, container: &str, key: &str, options: &SignedUrlOptions) -> Result<String> {
