@@ -194,6 +194,27 @@ async fn insert(
             return Err(if unretried { e.with_hint(NOT_RETRIED) } else { e });
         }
     };
+    if written.name != key || written.size.is_some_and(|s| s != data_len) {
+        // The resource sent ahead of the data (the name, the length's framing) was damaged
+        // on the way, and the server, checking nothing of it, stored the data elsewhere
+        // (fake-gcs-server did so under another name, even ""): the key was not written.
+        let why = format!(
+            "the server stored the upload as {:?} with {} bytes, not as {key:?} with {data_len} (the request was \
+             damaged on the way)",
+            written.name,
+            written.size.unwrap_or(0)
+        );
+        return Err(if written.name.is_empty() {
+            Error::new(
+                ErrorKind::ObjectHashMismatch,
+                format!("{why}; an object with an empty name cannot be deleted through the API"),
+            )
+            .with_driver(NAME)
+            .with_object(bucket, key)
+        } else {
+            discard(d, bucket, &written.name, &written, why).await.with_object(bucket, key)
+        });
+    }
     let sent = crc.or_else(|| tap.map(|t| t.finish()));
     if let (Some(sent), Some(stored)) = (sent, written.crc32c_value())
         && sent != stored

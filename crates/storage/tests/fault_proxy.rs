@@ -622,6 +622,47 @@ async fn fake_gcs_cut_answers() {
     cut_answer(Backend::gcs(), 1_000, None).await;
 }
 
+/// Uploads whose request body has a byte flipped at its start (the multipart/related
+/// framing and the JSON resource ahead of the data: the name, which GCS checks no
+/// checksum of): each put fails typed, or wrote exactly the data under the key; never a
+/// success that wrote elsewhere (fake-gcs-server stored such uploads under a flipped
+/// name, or under "" when the name did not parse, and the put used to succeed).
+#[cfg(feature = "gcs")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_gcs_damaged_upload_resource() {
+    let backend = Backend::gcs();
+    let direct = backend.driver(&backend.endpoint, "");
+    let bucket = format!("resource-{}-gcs", std::process::id());
+    direct.create_container(&bucket).await.unwrap();
+    let mut outcomes = BTreeMap::<String, usize>::new();
+    for at in (0..900).step_by(6) {
+        let plan = FaultPlan { at: Some(at), ..FaultPlan::only(Fault::Flip, Direction::Request, 1, 1) };
+        let proxy = FaultProxy::start(&backend.endpoint, plan, 1).await;
+        let proxied = backend.driver(&backend.through(&proxy), "max_retries = \"0\"");
+        let result =
+            proxied.put_object(&bucket, "dir/k", Bytes::from_static(b"data").into(), &PutOptions::default()).await;
+        if proxy.counts().get(Fault::Flip) == 0 {
+            // Past the end of the request: the rest would be the same.
+            assert!(result.is_ok(), "at {at}: {result:?}");
+            break;
+        }
+        if let Err(e) = &result {
+            assert!(typed(e), "at {at}: {} (status {:?}): {e}", e.kind(), e.status());
+        }
+        // A success wrote the key; a failure left it absent.
+        let mut t = Tally::default();
+        check_stored(&mut t, direct.as_ref(), &bucket, "dir/k", b"data", result.is_err()).await;
+        assert!(t.corrupt.is_empty(), "at {at}: {:?}", t.corrupt);
+        let _ = direct.delete_object(&bucket, "dir/k").await;
+        *outcomes.entry(result.map_or_else(|e| e.kind().to_string(), |_| "written".into())).or_default() += 1;
+    }
+    println!("damaged upload resource, gcs: {outcomes:?}");
+    // fake-gcs-server keeps what it stored under "", which its API cannot delete.
+    let keys = direct.list_keys(&bucket, None).await.unwrap_or_default();
+    let _ = direct.delete_objects(&bucket, &keys).await;
+    let _ = direct.delete_container(&bucket).await;
+}
+
 /// A metadata answer (JSON) with its first body byte flipped: a typed error naming the
 /// answer and the HTTP status the server gave, not a bare parse failure.
 #[cfg(feature = "gcs")]
