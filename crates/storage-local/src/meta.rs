@@ -13,6 +13,9 @@
 //! Separate from `sidecar.rs` because it is the binary format and the platform calls of
 //! one of the two metadata stores; `sidecar.rs` decides which one applies.
 
+// Only Linux reads and writes the attribute; elsewhere the format stays, unused.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 use std::collections::BTreeMap;
 
 use crate::sidecar::{FileStamp, Sidecar};
