@@ -70,22 +70,20 @@ fuzz_target!(|data: &[u8]| {
     {
         assert_no_secret(&shown, &[info], "the redacted URL");
     }
+    // A signature of the query (`sig`, `X-Amz-Signature`, `Signature`): a plain token (letters,
+    // digits, `%`, `-`, `_`, `.`), found once in the whole URL and in none of the redaction's
+    // own words, never shows.
     if let Some(q_at) = url.find('?')
         && url.find('#').is_none_or(|h| h > q_at)
     {
-        let query = url[q_at + 1..].split('#').next().unwrap_or("");
-        let signatures: Vec<(&str, &str)> = query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .filter(|(k, _)| ["sig", "x-amz-signature", "signature"].contains(&k.to_ascii_lowercase().as_str()))
-            .collect();
-        // The URL less the signature pairs of its query: where a signature may show.
-        let mut rest = url[q_at + 1..].to_owned();
-        for (k, v) in &signatures {
-            rest = rest.replace(&format!("{k}={v}"), "");
+        let query_end = url[q_at..].find('#').map_or(url.len(), |h| q_at + h);
+        for kv in url[q_at + 1..query_end].split('&') {
+            let Some((k, v)) = kv.split_once('=') else { continue };
+            let signature = ["sig", "x-amz-signature", "signature"].contains(&k.to_ascii_lowercase().as_str());
+            let plain = v.len() >= 8 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"%-_.".contains(&b));
+            if signature && plain && url.matches(v).count() == 1 && !"<redacted>@REDACTED".contains(v) {
+                assert_no_secret(&shown, &[v], "the redacted URL");
+            }
         }
-        let rest = format!("{}{rest}", &url[..q_at]);
-        let values: Vec<&str> = signatures.iter().map(|(_, v)| *v).collect();
-        assert_no_secret(&shown, &checkable_secrets(&values, &[&rest]), "the redacted URL");
     }
 });
