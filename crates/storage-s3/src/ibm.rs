@@ -162,7 +162,10 @@ impl TokenProvider for IbmIamTokenProvider {
         let expires_at = answer
             .expiration
             .and_then(|s| DateTime::from_timestamp(s, 0))
-            .or_else(|| answer.expires_in.and_then(|s| Utc::now().checked_add_signed(TimeDelta::seconds(s))))
+            .or_else(|| {
+                let lifetime = answer.expires_in.and_then(TimeDelta::try_seconds)?;
+                Utc::now().checked_add_signed(lifetime)
+            })
             // IAM tokens live one hour.
             .unwrap_or_else(|| Utc::now() + TimeDelta::hours(1));
         tracing::debug!(%expires_at, "IBM Cloud IAM issued an access token");

@@ -75,6 +75,22 @@ fn iam(iam: &Server) -> IbmIam {
 }
 
 #[tokio::test]
+async fn a_lifetime_too_long_for_a_time_is_taken_as_an_hour() {
+    // `expires_in` beyond what a time can hold panicked in chrono (the Azure and GCS token
+    // answers had the same bug, found with `cargo xtask fuzz credential_output`).
+    let srv = serve(|_req: &Seen| {
+        let body = r#"{"access_token":"tok-long","token_type":"Bearer","expires_in":9223372036854775807}"#;
+        (200, "application/json", body.into())
+    })
+    .await;
+    let provider = iam(&srv).token_provider();
+    let token = provider.token().await.unwrap();
+    assert_eq!(token.token, "tok-long");
+    let hour = chrono::Utc::now() + chrono::TimeDelta::hours(1);
+    assert!((token.expires_at - hour).num_seconds().abs() <= 5, "{}", token.expires_at);
+}
+
+#[tokio::test]
 async fn requests_carry_a_cached_bearer_token_refreshed_before_expiry() {
     // The first token lives 60 s (inside the 5-minute refresh window), the next an hour.
     let iam_srv = iam_server(&[60, 3600]).await;

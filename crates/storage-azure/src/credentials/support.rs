@@ -137,7 +137,16 @@ pub(crate) fn parse_token_answer(status: u16, body: &[u8], what: &str) -> Result
     let expires_at = match (answer.expires_in, answer.expires_on) {
         // Relative lifetimes do not depend on the clocks agreeing: preferred.
         (Some(v), _) if !v.is_null() => match json_seconds(&v) {
-            Some(secs) if secs >= 0 => Utc::now() + TimeDelta::seconds(secs),
+            Some(secs) if secs >= 0 => {
+                match TimeDelta::try_seconds(secs).and_then(|d| Utc::now().checked_add_signed(d)) {
+                    Some(t) => t,
+                    None => {
+                        return Err(unauthenticated(format!(
+                            "{what}: the answer's expires_in ({secs} s) is out of range"
+                        )));
+                    }
+                }
+            }
             _ => return Err(unauthenticated(format!("{what}: the answer's expires_in is not a number of seconds"))),
         },
         (_, Some(v)) if !v.is_null() => {
@@ -205,6 +214,21 @@ mod tests {
     fn near(t: DateTime<Utc>, secs: i64) -> bool {
         let expected = Utc::now() + TimeDelta::seconds(secs);
         (t - expected).num_seconds().abs() <= 5
+    }
+
+    #[test]
+    fn lifetimes_out_of_range_are_errors_not_panics() {
+        // An endpoint's `expires_in` too large for a time (it panicked in chrono).
+        for body in [
+            &br#"{"access_token":"tok-secret-1","expires_in":"9223372036854775807"}"#[..],
+            br#"{"access_token":"tok-secret-1","expires_in":9223372036854775}"#,
+            br#"{"access_token":"tok-secret-1","expires_in":1e300}"#,
+        ] {
+            let e = parse_token_answer(200, body, "token endpoint").unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+            assert!(e.message().contains("expires_in"), "{e}");
+            assert!(!e.to_string().contains("tok-secret-1"), "{e}");
+        }
     }
 
     #[test]

@@ -121,7 +121,10 @@ pub(crate) fn parse_token_answer(status: u16, body: &[u8], what: &str) -> Result
         // Google's tokens live an hour; an answer that does not say is taken at that.
         None => 3600,
     };
-    Ok(AccessToken::new(token, Utc::now() + TimeDelta::seconds(secs)))
+    let Some(expires_at) = TimeDelta::try_seconds(secs).and_then(|d| Utc::now().checked_add_signed(d)) else {
+        return Err(unauthenticated(format!("{what}: the answer's expires_in ({secs} s) is out of range")));
+    };
+    Ok(AccessToken::new(token, expires_at))
 }
 
 /// The answer of the IAM Credentials API's `generateAccessToken`:
@@ -270,6 +273,21 @@ mod tests {
 
     fn near(t: DateTime<Utc>, secs: i64) -> bool {
         (t - (Utc::now() + TimeDelta::seconds(secs))).num_seconds().abs() <= 5
+    }
+
+    #[test]
+    fn lifetimes_out_of_range_are_errors_not_panics() {
+        // An endpoint's `expires_in` too large for a time (it panicked in chrono).
+        for body in [
+            &br#"{"access_token":"tok-secret-1","expires_in":"9223372036854775807"}"#[..],
+            br#"{"access_token":"tok-secret-1","expires_in":9223372036854775}"#,
+            br#"{"access_token":"tok-secret-1","expires_in":1e300}"#,
+        ] {
+            let e = parse_token_answer(200, body, "token endpoint").unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+            assert!(e.message().contains("expires_in"), "{e}");
+            assert!(!e.to_string().contains("tok-secret-1"), "{e}");
+        }
     }
 
     #[test]
