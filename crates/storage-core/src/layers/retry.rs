@@ -33,10 +33,12 @@ use crate::payload::{ByteStream, GetResult, Payload};
 /// - **Writes** are retried when the payload can be sent again (`Payload::Bytes`; a stream
 ///   is consumed by the first attempt, so its error is returned). A retry can find that the
 ///   first attempt did happen even though its answer was lost: a conditional put or copy
-///   then fails its condition, a completed multipart upload is gone, a deleted container
+///   then fails its condition, a completed multipart upload is gone (NoSuchUpload, or
+///   AccessDenied from servers such as s3s-fs), a deleted container
 ///   is missing, a created one exists. The layer settles these by looking: a conditional
 ///   write whose object now holds exactly the data sent (same size and hash) succeeded; a
-///   completion whose object now has the parts' total size succeeded; a deletion whose
+///   completion whose object now has the parts' total size (and, for an S3-style ETag, their
+///   count) succeeded; a deletion whose
 ///   target is gone succeeded; a container that exists after a retried creation was
 ///   created. Anything else is returned as the driver reported it.
 /// - `create_multipart` is retried like a read: if the first attempt's answer was lost,
@@ -321,6 +323,15 @@ impl Resume {
     }
 }
 
+/// Whether the object's ETag can be that of a multipart upload of `parts` parts: an
+/// S3-style `...-N` ETag must say N; other forms say nothing and fit.
+fn multipart_etag_fits(object: &Object, parts: usize) -> bool {
+    match object.etag.as_deref().map(|e| e.trim_matches('"')).and_then(|e| e.rsplit_once('-')) {
+        Some((_, n)) => n.parse::<usize>().map_or(true, |n| n == parts),
+        None => true,
+    }
+}
+
 /// How a removal whose answer was lost is settled: finding the thing gone (`kind`) means
 /// the removal happened.
 fn gone_is_done(kind: ErrorKind) -> impl FnOnce(Error) -> std::future::Ready<Result<()>> {
@@ -471,11 +482,13 @@ impl crate::layer::Layer for RetryLayer {
         self.again_or_settle(
             || self.inner.complete_multipart(upload, parts, options),
             |e| async move {
-                if e.kind() != ErrorKind::ObjectDoesNotExist {
+                // The upload is gone: NoSuchUpload, or AccessDenied from servers that
+                // answer so for an upload id they no longer know (s3s-fs).
+                if !matches!(e.kind(), ErrorKind::ObjectDoesNotExist | ErrorKind::PermissionDenied) {
                     return Err(e);
                 }
                 match self.head(&upload.container, &upload.key).await {
-                    Ok(object) if object.size == total => Ok(object),
+                    Ok(object) if object.size == total && multipart_etag_fits(&object, parts.len()) => Ok(object),
                     _ => Err(e),
                 }
             },
