@@ -12,6 +12,7 @@
 //! the whole process. `STORAGE_LOAD_OPS=N` sets the number of operations per backend
 //! (default 2 100), `STORAGE_LOAD_IN_FLIGHT=N` the operations in flight (default 192;
 //! moto, a Python server, gets a third of it).
+#![cfg(any(feature = "local", feature = "s3", feature = "redis", feature = "azure", feature = "gcs"))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

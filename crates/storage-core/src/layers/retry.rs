@@ -38,7 +38,8 @@ use crate::payload::{ByteStream, GetResult, Payload};
 ///   is missing, a created one exists. The layer settles these by looking: a conditional
 ///   write whose object now holds exactly the data sent (same size and hash) succeeded; a
 ///   completion whose object now has the parts' total size (and, for an S3-style ETag, their
-///   count) succeeded; a deletion whose
+///   count; when the parts carry CRC32Cs and the object reports one, the CRC32C they
+///   combine to) succeeded; a deletion whose
 ///   target is gone succeeded; a container that exists after a retried creation was
 ///   created. Anything else is returned as the driver reported it.
 /// - `create_multipart` is retried like a read: if the first attempt's answer was lost,
@@ -332,6 +333,23 @@ fn multipart_etag_fits(object: &Object, parts: usize) -> bool {
     }
 }
 
+/// Whether the object's CRC32C (when it reports one) is the one the parts' checksums
+/// combine to (when they all carry one): the completed object is then these parts' data.
+fn crc32c_fits(object: &Object, parts: &[CompletedPart]) -> bool {
+    let Some(stored) = object.hash.as_ref().and_then(crate::object::ObjectHash::crc32c_value) else { return true };
+    let mut sorted: Vec<&CompletedPart> = parts.iter().collect();
+    sorted.sort_by_key(|p| p.part_number);
+    let mut whole: Option<u32> = None;
+    for p in sorted {
+        let Some(crc) = p.checksum.as_ref().and_then(crate::object::ObjectHash::crc32c_value) else { return true };
+        whole = Some(match whole {
+            None => crc,
+            Some(acc) => crate::kit::crc32c_combine(acc, crc, p.size),
+        });
+    }
+    whole.is_none_or(|w| w == stored)
+}
+
 /// How a removal whose answer was lost is settled: finding the thing gone (`kind`) means
 /// the removal happened.
 fn gone_is_done(kind: ErrorKind) -> impl FnOnce(Error) -> std::future::Ready<Result<()>> {
@@ -488,7 +506,13 @@ impl crate::layer::Layer for RetryLayer {
                     return Err(e);
                 }
                 match self.head(&upload.container, &upload.key).await {
-                    Ok(object) if object.size == total && multipart_etag_fits(&object, parts.len()) => Ok(object),
+                    Ok(object)
+                        if object.size == total
+                            && multipart_etag_fits(&object, parts.len())
+                            && crc32c_fits(&object, parts) =>
+                    {
+                        Ok(object)
+                    }
                     _ => Err(e),
                 }
             },
