@@ -183,6 +183,33 @@ impl RetryLayer {
         }
     }
 
+    /// After a completion was tried more than once and failed: the object as the first
+    /// attempt may have made it, or `failure`. The object must have the parts' total size
+    /// and, for an S3-style ETag, their count. Proof that it is these parts' data (the
+    /// CRC32C the parts' checksums combine to) settles any failure, a server's odd answer
+    /// to a second completion included (fake-gcs-server answers 500 when the parts the
+    /// first one composed are gone); without it, only an answer saying the upload is gone
+    /// does (NoSuchUpload, or AccessDenied from s3s-fs for an upload id it no longer has).
+    async fn settle_completion(
+        &self,
+        upload: &MultipartUpload,
+        parts: &[CompletedPart],
+        failure: Error,
+    ) -> Result<Object> {
+        let total: u64 = parts.iter().map(|p| p.size).sum();
+        let gone = matches!(failure.kind(), ErrorKind::ObjectDoesNotExist | ErrorKind::PermissionDenied);
+        match self.head(&upload.container, &upload.key).await {
+            Ok(object) if object.size == total && multipart_etag_fits(&object, parts.len()) => {
+                match crc32c_proof(&object, parts) {
+                    Some(true) => Ok(object),
+                    None if gone => Ok(object),
+                    _ => Err(failure),
+                }
+            }
+            _ => Err(failure),
+        }
+    }
+
     /// The body resumed from where it stopped on retryable errors and early ends, and
     /// verified when it is the whole object.
     fn resilient_body(&self, container: &str, key: &str, options: &GetOptions, got: GetResult) -> GetResult {
@@ -333,21 +360,21 @@ fn multipart_etag_fits(object: &Object, parts: usize) -> bool {
     }
 }
 
-/// Whether the object's CRC32C (when it reports one) is the one the parts' checksums
-/// combine to (when they all carry one): the completed object is then these parts' data.
-fn crc32c_fits(object: &Object, parts: &[CompletedPart]) -> bool {
-    let Some(stored) = object.hash.as_ref().and_then(crate::object::ObjectHash::crc32c_value) else { return true };
+/// Whether the object's CRC32C is the one the parts' checksums combine to; `None` when
+/// the object reports no CRC32C or a part carries none.
+fn crc32c_proof(object: &Object, parts: &[CompletedPart]) -> Option<bool> {
+    let stored = object.hash.as_ref().and_then(crate::object::ObjectHash::crc32c_value)?;
     let mut sorted: Vec<&CompletedPart> = parts.iter().collect();
     sorted.sort_by_key(|p| p.part_number);
     let mut whole: Option<u32> = None;
     for p in sorted {
-        let Some(crc) = p.checksum.as_ref().and_then(crate::object::ObjectHash::crc32c_value) else { return true };
+        let crc = p.checksum.as_ref().and_then(crate::object::ObjectHash::crc32c_value)?;
         whole = Some(match whole {
             None => crc,
             Some(acc) => crate::kit::crc32c_combine(acc, crc, p.size),
         });
     }
-    whole.is_none_or(|w| w == stored)
+    whole.map(|w| w == stored)
 }
 
 /// How a removal whose answer was lost is settled: finding the thing gone (`kind`) means
@@ -496,32 +523,43 @@ impl crate::layer::Layer for RetryLayer {
         parts: &[CompletedPart],
         options: &CompleteOptions,
     ) -> Result<Object> {
-        let total: u64 = parts.iter().map(|p| p.size).sum();
+        let tries = std::sync::atomic::AtomicU32::new(0);
+        let result = self
+            .again(|| {
+                tries.fetch_add(1, Ordering::Relaxed);
+                self.inner.complete_multipart(upload, parts, options)
+            })
+            .await;
+        match result {
+            Err(e) if tries.load(Ordering::Relaxed) > 1 => {
+                let settled = self.settle_completion(upload, parts, e).await;
+                if settled.is_ok() {
+                    self.settled.fetch_add(1, Ordering::Relaxed);
+                }
+                settled
+            }
+            other => other,
+        }
+    }
+
+    async fn abort_multipart(&self, upload: &MultipartUpload) -> Result<()> {
         self.again_or_settle(
-            || self.inner.complete_multipart(upload, parts, options),
+            || self.inner.abort_multipart(upload),
             |e| async move {
-                // The upload is gone: NoSuchUpload, or AccessDenied from servers that
-                // answer so for an upload id they no longer know (s3s-fs).
+                // The upload is gone: NoSuchUpload, or AccessDenied from servers that answer
+                // so for an upload id they no longer know (s3s-fs); where uploads can be
+                // listed, it must not be listed.
                 if !matches!(e.kind(), ErrorKind::ObjectDoesNotExist | ErrorKind::PermissionDenied) {
                     return Err(e);
                 }
-                match self.head(&upload.container, &upload.key).await {
-                    Ok(object)
-                        if object.size == total
-                            && multipart_etag_fits(&object, parts.len())
-                            && crc32c_fits(&object, parts) =>
-                    {
-                        Ok(object)
-                    }
-                    _ => Err(e),
+                match self.inner.list_multipart_uploads(&upload.container, Some(&upload.key)).await {
+                    Ok(listed) if listed.iter().any(|u| u.upload_id == upload.upload_id) => Err(e),
+                    // Listed elsewhere, or not listable here (s3s-fs): the answer stands.
+                    Ok(_) | Err(_) => Ok(()),
                 }
             },
         )
         .await
-    }
-
-    async fn abort_multipart(&self, upload: &MultipartUpload) -> Result<()> {
-        self.again_or_settle(|| self.inner.abort_multipart(upload), gone_is_done(ErrorKind::ObjectDoesNotExist)).await
     }
 
     async fn list_multipart_uploads(&self, container: &str, prefix: Option<&str>) -> Result<Vec<MultipartUpload>> {
