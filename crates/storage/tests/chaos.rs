@@ -149,3 +149,91 @@ async fn a_stream_payload_is_never_sent_twice() {
     assert_eq!(chaos.counts().calls, 1, "one attempt");
     assert_eq!(retry.retries(), 0);
 }
+
+/// Over the in-memory driver, multipart completion as fake-gcs-server does it: parts carry
+/// a CRC32C, the first completion's answer is lost (after a `foreign` writer, if any, put
+/// other bytes of the same size at the key), and a second completion fails with HTTP 500
+/// because the parts are gone; the object reports only an MD5.
+#[derive(Debug)]
+struct ComposeLike {
+    inner: MemoryDriver,
+    completions: std::sync::atomic::AtomicU32,
+    foreign: Option<Bytes>,
+}
+
+#[storage::async_trait]
+impl storage::layer::Layer for ComposeLike {
+    fn inner(&self) -> &dyn Driver {
+        &self.inner
+    }
+
+    async fn put_part(
+        &self,
+        upload: &storage::MultipartUpload,
+        part_number: u32,
+        payload: Payload,
+        options: &storage::PartOptions,
+    ) -> storage::Result<storage::CompletedPart> {
+        let Payload::Bytes(bytes) = &payload else { panic!("the test sends bytes") };
+        let crc = storage::kit::crc32c(bytes);
+        let done = self.inner.put_part(upload, part_number, payload, options).await?;
+        Ok(storage::CompletedPart { checksum: Some(storage::ObjectHash::crc32c(crc)), ..done })
+    }
+
+    async fn complete_multipart(
+        &self,
+        upload: &storage::MultipartUpload,
+        parts: &[storage::CompletedPart],
+        options: &storage::CompleteOptions,
+    ) -> storage::Result<storage::Object> {
+        let first = self.completions.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        match self.inner.complete_multipart(upload, parts, options).await {
+            Ok(_) if first => {
+                if let Some(other) = &self.foreign {
+                    self.inner
+                        .put_object(&upload.container, &upload.key, other.clone().into(), &PutOptions::default())
+                        .await?;
+                }
+                Err(storage::Error::new(ErrorKind::Io, "answer lost").with_retryable(true))
+            }
+            Ok(o) => Ok(o),
+            Err(_) => Err(storage::Error::new(ErrorKind::Backend, "Error running compose")
+                .with_status(500)
+                .with_retryable(true)),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_lost_completion_is_settled_only_by_proof_that_the_object_is_the_parts_data() {
+    let parts_data = [data().slice(..150_000), data().slice(150_000..)];
+    for foreign in [None, Some(Bytes::from(vec![7u8; 300_000]))] {
+        let inner = MemoryDriver::new();
+        inner.create_container("c").await.unwrap();
+        let layer = Arc::new(ComposeLike { inner, completions: 0.into(), foreign: foreign.clone() });
+        let retry = RetryLayer::new(layer.clone());
+        let upload = retry.create_multipart("c", "mpu", &PutOptions::default()).await.unwrap();
+        let mut done = Vec::new();
+        for (i, p) in parts_data.iter().enumerate() {
+            done.push(retry.put_part(&upload, i as u32 + 1, p.clone().into(), &Default::default()).await.unwrap());
+        }
+        let result = retry.complete_multipart(&upload, &done, &Default::default()).await;
+        let head = layer.inner.head_object("c", "mpu").await.unwrap();
+        assert!(head.hash.as_ref().is_some_and(|h| h.crc32c_value().is_none()), "the object reports no CRC32C");
+        match foreign {
+            // Read back, the object is the parts' data: the completion happened.
+            None => {
+                let o = result.unwrap();
+                assert_eq!(o.size, 300_000);
+                assert_eq!(retry.settled(), 1);
+                assert_eq!(layer.inner.get_bytes("c", "mpu").await.unwrap(), data());
+            }
+            // Same size, other bytes: nothing proves the completion, the failure stands.
+            Some(_) => {
+                let e = result.unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+                assert_eq!(retry.settled(), 0);
+            }
+        }
+    }
+}

@@ -16,7 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::kit::full_jitter;
 use crate::leftover::Leftover;
 use crate::multipart::{CompleteOptions, CompletedPart, MultipartUpload, PartOptions};
-use crate::object::{Container, DeleteOutcome, ListEntry, Object, Page};
+use crate::object::{Container, DeleteOutcome, ListEntry, Object, ObjectHash, Page};
 use crate::ops::checksum::{ContentHasher, check_download};
 use crate::options::{ByteRange, CopyOptions, GetOptions, ListOptions, PutMode, PutOptions, SignedUrlOptions};
 use crate::payload::{ByteStream, GetResult, Payload};
@@ -186,10 +186,12 @@ impl RetryLayer {
     /// After a completion was tried more than once and failed: the object as the first
     /// attempt may have made it, or `failure`. The object must have the parts' total size
     /// and, for an S3-style ETag, their count. Proof that it is these parts' data (the
-    /// CRC32C the parts' checksums combine to) settles any failure, a server's odd answer
-    /// to a second completion included (fake-gcs-server answers 500 when the parts the
-    /// first one composed are gone); without it, only an answer saying the upload is gone
-    /// does (NoSuchUpload, or AccessDenied from s3s-fs for an upload id it no longer has).
+    /// CRC32C the parts' checksums combine to: the one the object reports, else that of
+    /// the object read back) settles any failure, a server's odd answer to a second
+    /// completion included (fake-gcs-server answers 500 when the parts the first one
+    /// composed are gone, and reports only an MD5 for the composed object); without it,
+    /// only an answer saying the upload is gone does (NoSuchUpload, or AccessDenied from
+    /// s3s-fs for an upload id it no longer has).
     async fn settle_completion(
         &self,
         upload: &MultipartUpload,
@@ -198,16 +200,35 @@ impl RetryLayer {
     ) -> Result<Object> {
         let total: u64 = parts.iter().map(|p| p.size).sum();
         let gone = matches!(failure.kind(), ErrorKind::ObjectDoesNotExist | ErrorKind::PermissionDenied);
-        match self.head(&upload.container, &upload.key).await {
-            Ok(object) if object.size == total && multipart_etag_fits(&object, parts.len()) => {
-                match crc32c_proof(&object, parts) {
-                    Some(true) => Ok(object),
-                    None if gone => Ok(object),
-                    _ => Err(failure),
-                }
-            }
+        let object = match self.head(&upload.container, &upload.key).await {
+            Ok(object) if object.size == total && multipart_etag_fits(&object, parts.len()) => object,
+            _ => return Err(failure),
+        };
+        let proof = match (parts_crc32c(parts), object.hash.as_ref().and_then(ObjectHash::crc32c_value)) {
+            (Some(want), Some(stored)) => Some(want == stored),
+            (Some(want), None) => Some(self.read_crc32c(&upload.container, &upload.key, &object).await == Some(want)),
+            (None, _) => None,
+        };
+        match proof {
+            Some(true) => Ok(object),
+            None if gone => Ok(object),
             _ => Err(failure),
         }
+    }
+
+    /// The CRC32C of `object`'s bytes read back (pinned to its ETag), or `None` when the
+    /// read fails or the object changed meanwhile.
+    async fn read_crc32c(&self, container: &str, key: &str, object: &Object) -> Option<u32> {
+        let options = GetOptions { if_match: object.etag.clone(), ..GetOptions::default() };
+        let got = self.again(|| self.inner.get_object(container, key, &options)).await.ok()?;
+        let mut body = self.resilient_body(container, key, &options, got).body;
+        let (mut crc, mut read) = (0u32, 0u64);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.ok()?;
+            crc = crate::kit::crc32c_update(crc, &chunk);
+            read += chunk.len() as u64;
+        }
+        (read == object.size).then_some(crc)
     }
 
     /// The body resumed from where it stopped on retryable errors and early ends, and
@@ -360,21 +381,20 @@ fn multipart_etag_fits(object: &Object, parts: usize) -> bool {
     }
 }
 
-/// Whether the object's CRC32C is the one the parts' checksums combine to; `None` when
-/// the object reports no CRC32C or a part carries none.
-fn crc32c_proof(object: &Object, parts: &[CompletedPart]) -> Option<bool> {
-    let stored = object.hash.as_ref().and_then(crate::object::ObjectHash::crc32c_value)?;
+/// The CRC32C the parts' checksums combine to (in part-number order); `None` when a part
+/// carries none.
+fn parts_crc32c(parts: &[CompletedPart]) -> Option<u32> {
     let mut sorted: Vec<&CompletedPart> = parts.iter().collect();
     sorted.sort_by_key(|p| p.part_number);
     let mut whole: Option<u32> = None;
     for p in sorted {
-        let crc = p.checksum.as_ref().and_then(crate::object::ObjectHash::crc32c_value)?;
+        let crc = p.checksum.as_ref().and_then(ObjectHash::crc32c_value)?;
         whole = Some(match whole {
             None => crc,
             Some(acc) => crate::kit::crc32c_combine(acc, crc, p.size),
         });
     }
-    whole.map(|w| w == stored)
+    whole
 }
 
 /// How a removal whose answer was lost is settled: finding the thing gone (`kind`) means
