@@ -115,11 +115,14 @@ pub fn targets(name: &str, env: &HashMap<String, String>) -> Result<Vec<Target>,
         "memory" => Ok(vec![Target::new(Arc::new(MemoryDriver::new()), None, Vec::new())]),
         "local" => {
             // The defaults (Linux: openat2 fast paths, metadata in xattrs), then the
-            // portable code: the checked path-by-path walk and sidecar files.
+            // portable code: the checked path-by-path walk and sidecar files, keeping MD5s.
             let mut out = Vec::new();
             for (label, options) in [
                 (None, LocalOptions::default()),
-                (Some("local (checked paths, sidecars)"), LocalOptions::default().fast_paths(false).xattrs(false)),
+                (
+                    Some("local (checked paths, sidecars, MD5s)"),
+                    LocalOptions::default().fast_paths(false).xattrs(false).md5(true),
+                ),
             ] {
                 let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
                 let driver: Arc<dyn Driver> =

@@ -74,6 +74,15 @@ impl ObjectHash {
             _ => None,
         }
     }
+    /// Whether this is the hash of `data`: `Some` for MD5 and CRC32C, `None` for the
+    /// algorithms this crate does not compute (SHA-256, opaque tags).
+    pub fn matches(&self, data: &[u8]) -> Option<bool> {
+        match self.algorithm {
+            HashAlgorithm::Md5 => Some(self.value.eq_ignore_ascii_case(&crate::hash::md5_hex(data))),
+            HashAlgorithm::Crc32c => Some(self.crc32c_value() == Some(crate::kit::crc32c(data))),
+            HashAlgorithm::Sha256 | HashAlgorithm::Opaque => None,
+        }
+    }
     /// Whether this is a real content hash one can verify data against.
     pub fn is_content_hash(&self) -> bool {
         self.algorithm != HashAlgorithm::Opaque

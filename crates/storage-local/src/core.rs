@@ -53,7 +53,7 @@ impl std::fmt::Debug for LocalDriver {
 }
 
 /// What the local driver claims, starting from none.
-fn capabilities() -> Capabilities {
+fn capabilities(options: &LocalOptions) -> Capabilities {
     // Not claimed: signed_urls and versions (no server), batch_delete (one unlink per
     // key), key_and_prefix (a file and a directory cannot share a name: "a" and "a/b"
     // cannot coexist), parallel_upload (parts on one disk only add copies).
@@ -78,13 +78,15 @@ fn capabilities() -> Capabilities {
     capabilities.object_cdn_url = true;
     capabilities.user_metadata = true;
     capabilities.content_headers = true;
-    capabilities.md5_hash = true;
+    // MD5s only with the `md5` option; every write keeps (and reports) a CRC32C.
+    capabilities.md5_hash = options.md5;
+    capabilities.upload_checksums = true;
     capabilities.refuses_nonempty_delete = true;
     capabilities.verbatim_keys = true;
     capabilities.container_checked = true;
     capabilities.atomic_conditional_put = true;
     capabilities.atomic_overwrite = true;
-    capabilities.multipart_md5 = true;
+    capabilities.multipart_md5 = options.md5;
     capabilities.stable_etag = true;
     capabilities.atomic_multipart = true;
     capabilities
@@ -132,7 +134,7 @@ impl LocalDriver {
         Ok(LocalDriver {
             info: DriverInfo {
                 name: NAME.to_owned(),
-                capabilities: capabilities(),
+                capabilities: capabilities(&options),
                 limits,
                 container_rules: ContainerNameRules::Filesystem,
             },

@@ -117,10 +117,10 @@ impl Driver for LocalDriver {
         upload: &MultipartUpload,
         part_number: u32,
         payload: Payload,
-        _options: &PartOptions,
+        options: &PartOptions,
     ) -> Result<CompletedPart> {
         let dir = self.container_dir(&upload.container)?;
-        multipart::put_part(self, dir, upload, part_number, payload)
+        multipart::put_part(self, dir, upload, part_number, payload, options.content_md5.as_deref())
             .await
             .map_err(ctx(&upload.container, Some(&upload.key)))
     }
@@ -131,7 +131,8 @@ impl Driver for LocalDriver {
         parts: &[CompletedPart],
         options: &CompleteOptions,
     ) -> Result<Object> {
-        // The whole MD5 is computed here while the parts are assembled.
+        // The whole object's hashes are the driver's own (combined from the parts' or
+        // computed while they are assembled).
         let _ = options;
         let op = self.locate(&upload.container, &upload.key)?;
         multipart::complete(self, op, upload, parts).await.map_err(ctx(&upload.container, Some(&upload.key)))

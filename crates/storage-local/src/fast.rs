@@ -1,4 +1,4 @@
-//! The Linux fast path of a PUT: an in-memory payload hashed, written, described and
+//! The Linux fast path of a PUT: an in-memory payload hashed (CRC32C; MD5 when kept), written, described and
 //! committed in one blocking task (a handful of system calls, no hop back to the async
 //! runtime between the steps).
 //!
@@ -15,10 +15,11 @@ use std::io::Write;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use storage_core::kit::{Md5Hasher, Result, verify_md5_hex};
+use storage_core::kit::Result;
 use storage_core::{Object, PutMode};
 
 use crate::core::Shared;
+use crate::digest::Digest;
 use crate::errors;
 use crate::paths::ObjectPath;
 use crate::sidecar::{FileStamp, Headers, Sidecar, describe};
@@ -47,10 +48,9 @@ pub struct PutBytes {
 impl PutBytes {
     /// Runs the PUT (blocking).
     pub fn run(self) -> Result<Object> {
-        let mut hasher = Md5Hasher::new();
-        hasher.update(&self.data);
-        let md5 = hasher.finish_hex();
-        verify_md5_hex(self.content_md5.as_deref(), &md5)?;
+        let content_md5 = self.content_md5.as_deref();
+        let digest = Digest::of(&self.data, self.shared.options.md5 || content_md5.is_some());
+        digest.verify(content_md5)?;
         let op = &self.op;
         let (mut file, temp) = temp_beside(&self.shared, op, &self.container, false)?;
         let stamp = match file.write_all(&self.data).and_then(|()| file.metadata()) {
@@ -60,7 +60,7 @@ impl PutBytes {
                 return Err(errors::io(format!("writing a temporary file in {}", op.parent().display()), e));
             }
         };
-        let sidecar = Sidecar::new(stamp, md5.clone(), Some(md5), self.headers);
+        let sidecar = Sidecar::of_digest(stamp, &digest, None, self.headers);
         let staged = Staged { file, temp, sidecar: sidecar.clone() };
         commit_now(&self.shared, op, (&self.container, &self.key), staged, &self.mode, None)?;
         Ok(describe(&self.container, &self.key, &stamp, Some(sidecar)))

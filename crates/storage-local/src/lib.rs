@@ -13,7 +13,7 @@
 //! store.create_container("photos").await?;
 //! let opts = PutOptions::content_type("image/jpeg").with_metadata("Camera", "X100");
 //! let obj = store.put_object("photos", "2024/cat 1.jpg", "meow".into(), &opts).await?;
-//! assert_eq!(obj.md5(), Some("4a4be40c96ac6314e91d93f38043a634"));
+//! assert_eq!(obj.hash, Some(storage_core::ObjectHash::crc32c(storage_core::kit::crc32c(b"meow"))));
 //! assert_eq!(store.get_bytes("photos", "2024/cat 1.jpg").await?, "meow");
 //! assert!(root.path().join("photos/2024/cat 1.jpg").is_file());
 //!
@@ -141,6 +141,7 @@ mod cdn;
 mod config;
 mod containers;
 mod core;
+mod digest;
 mod dirfd;
 mod driver;
 mod errors;

@@ -5,7 +5,7 @@
 //! the magic `LSM1`, the data file's size (u64 LE) and modification time (i64 LE,
 //! nanoseconds), then fields `tag u8, length u32 LE, UTF-8 bytes` (1 ETag, 2 MD5,
 //! 3 content type, 4 content encoding, 5 cache control, 6 content disposition, 7/8 a
-//! user metadata key and its value). It applies while the file's size and modification
+//! user metadata key and its value, 9 CRC32C). It applies while the file's size and modification
 //! time still match (a file rewritten in place keeps its attributes but not its
 //! metadata). Where the filesystem refuses user attributes (or the record is too large)
 //! the driver writes a `%m.` sidecar file instead.
@@ -44,6 +44,7 @@ pub fn encode(s: &Sidecar) -> Vec<u8> {
         (4, &s.content_encoding),
         (5, &s.cache_control),
         (6, &s.content_disposition),
+        (9, &s.crc32c),
     ];
     for (tag, v) in optional {
         if let Some(v) = v {
@@ -77,7 +78,7 @@ pub fn decode(bytes: &[u8], stamp: &FileStamp) -> Option<Sidecar> {
     if size != stamp.size || mtime_ns != stamp.mtime_ns {
         return None;
     }
-    let mut s = Sidecar::new(*stamp, String::new(), None, Default::default());
+    let mut s = Sidecar::new(*stamp, String::new(), Default::default());
     let mut etag = None;
     let mut key: Option<String> = None;
     let mut metadata = BTreeMap::new();
@@ -92,6 +93,7 @@ pub fn decode(bytes: &[u8], stamp: &FileStamp) -> Option<Sidecar> {
             4 => s.content_encoding = Some(value),
             5 => s.cache_control = Some(value),
             6 => s.content_disposition = Some(value),
+            9 => s.crc32c = Some(value),
             7 => key = Some(value),
             8 => {
                 metadata.insert(key.take()?, value);
@@ -108,7 +110,7 @@ pub fn decode(bytes: &[u8], stamp: &FileStamp) -> Option<Sidecar> {
 #[derive(Debug)]
 pub enum Found {
     /// A record that applies.
-    Applies(Sidecar),
+    Applies(Box<Sidecar>),
     /// A record that does not apply (the file was changed in place) or does not parse.
     Stale,
     /// No attribute (or no attribute support): look for a sidecar file.
@@ -130,7 +132,7 @@ mod imp {
     fn found(r: rustix::io::Result<usize>, buf: &[u8], stamp: &FileStamp) -> Option<Found> {
         match r {
             Ok(n) => Some(match decode(&buf[..n.min(buf.len())], stamp) {
-                Some(s) => Found::Applies(s),
+                Some(s) => Found::Applies(Box::new(s)),
                 None => Found::Stale,
             }),
             Err(Errno::RANGE) => None,
@@ -205,7 +207,9 @@ mod tests {
         let mut headers = Headers { content_type: Some("text/plain".into()), ..Default::default() };
         headers.metadata.insert("k".into(), "v é".into());
         headers.metadata.insert("empty".into(), String::new());
-        let s = Sidecar::new(stamp, "etag".into(), Some("abc".into()), headers);
+        let mut s = Sidecar::new(stamp, "etag".into(), headers);
+        s.md5 = Some("abc".into());
+        s.crc32c = Some("0a1b2c3d".into());
         let bytes = encode(&s);
         assert_eq!(decode(&bytes, &stamp), Some(s.clone()));
         assert_eq!(decode(&bytes, &FileStamp { size: 6, ..stamp }), None);

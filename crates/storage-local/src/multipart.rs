@@ -1,12 +1,15 @@
 //! Multipart uploads, staged in `<container>/%uploads/<upload id>/`:
 //!
 //! - `upload.json`: the key, the start time and the options of the final object;
-//! - `part-<nnnnn>.<md5>`: each part, written to a temporary file and renamed, so parts
-//!   can be uploaded concurrently and a part's ETag (its MD5) is in its name.
+//! - `part-<nnnnn>.<crc32c>` (or `part-<nnnnn>.<md5>.<crc32c>` with the `md5` option):
+//!   each part, written to a temporary file and renamed, so parts can be uploaded
+//!   concurrently and a part's ETag (its CRC32C, or its MD5) and checksum are in its name.
 //!
-//! Completing concatenates the parts into a temporary file beside the destination
-//! (computing the whole MD5), then claims the staging directory by renaming it (so a
-//! concurrent abort or second completion sees `NoSuchUpload`) and commits like a put.
+//! Completing concatenates the parts into a temporary file beside the destination (by
+//! the kernel, the whole CRC32C combined from the parts' without reading them; read and
+//! hashed only when an MD5 is kept or to be checked, or a part's name carries no CRC32C),
+//! then claims the staging directory by renaming it (so a concurrent abort or second
+//! completion sees `NoSuchUpload`) and commits like a put.
 //!
 //! Everything is relative to descriptors: `%uploads` is opened from the container's
 //! descriptor without following a symlink, each staging directory from it, and the
@@ -23,17 +26,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use storage_core::kit::etag_matches;
-use storage_core::kit::{Error, ErrorKind, Md5Hasher, Result, multipart_etag, unique_tag};
-use storage_core::{CompletedPart, MultipartUpload, Object, Payload, PutMode, PutOptions};
+use storage_core::kit::{Error, ErrorKind, Result, crc32c_combine, multipart_etag, unique_tag};
+use storage_core::{CompletedPart, MultipartUpload, Object, ObjectHash, Payload, PutMode, PutOptions};
 
 use crate::core::{LocalDriver, NAME};
+use crate::digest::{Digest, Digester};
 use crate::dirfd::{DirFd, Kind};
 use crate::errors::{self, invalid_part, no_upload};
 use crate::io::{TempFile, blocking};
 use crate::paths::{ObjectPath, UPLOADS_DIR, is_internal};
 use crate::sidecar::{FileStamp, Headers, Sidecar};
 use crate::write::{Staged, UploadClaim, commit, new_temp, with_default_type, write_payload};
-use storage_core::kit::verify_md5_hex;
 
 /// The staging directory's description file.
 const MANIFEST: &str = "upload.json";
@@ -172,15 +175,22 @@ pub async fn create(
     Ok(MultipartUpload { container, key: key.to_owned(), upload_id, initiated: Some(initiated), checksum: None })
 }
 
-/// A part file's name.
-fn part_name(number: u32, md5: &str) -> String {
-    format!("part-{number:05}.{md5}")
+/// A part file's name: its ETag and, when that is not the CRC32C itself, the CRC32C.
+fn part_name(number: u32, etag: &str, crc32c: u32) -> String {
+    let crc = format!("{crc32c:08x}");
+    if etag == crc { format!("part-{number:05}.{etag}") } else { format!("part-{number:05}.{etag}.{crc}") }
 }
 
-/// Parses a part file's name into its number and MD5.
-fn parse_part(name: &str) -> Option<(u32, &str)> {
-    let (n, md5) = name.strip_prefix("part-")?.split_once('.')?;
-    Some((n.parse().ok()?, md5))
+/// Parses a part file's name into its number, ETag and CRC32C (`None` in names written
+/// before parts kept one).
+fn parse_part(name: &str) -> Option<(u32, &str, Option<u32>)> {
+    let (n, rest) = name.strip_prefix("part-")?.split_once('.')?;
+    let (etag, crc) = match rest.split_once('.') {
+        Some((etag, crc)) => (etag, Some(u32::from_str_radix(crc, 16).ok()?)),
+        None if rest.len() == 8 => (rest, Some(u32::from_str_radix(rest, 16).ok()?)),
+        None => (rest, None),
+    };
+    Some((n.parse().ok()?, etag, crc))
 }
 
 /// `put_part`.
@@ -190,6 +200,7 @@ pub async fn put_part(
     upload: &MultipartUpload,
     part_number: u32,
     payload: Payload,
+    content_md5: Option<&str>,
 ) -> Result<CompletedPart> {
     let max = d.info.limits.max_parts;
     if part_number == 0 || part_number > max {
@@ -207,7 +218,8 @@ pub async fn put_part(
         }
     })
     .await?;
-    let (file, stamp, md5) = match write_payload(file, payload, d.shared.options.fsync).await {
+    let hasher = Digester::for_write(d.shared.options.md5, content_md5);
+    let (file, stamp, digest) = match write_payload(file, payload, hasher, d.shared.options.fsync).await {
         Ok(x) => x,
         Err(e) => {
             temp.discard().await;
@@ -215,8 +227,13 @@ pub async fn put_part(
         }
     };
     drop(file);
+    if let Err(e) = digest.verify(content_md5) {
+        temp.discard().await;
+        return Err(e);
+    }
+    let etag = if d.shared.options.md5 { digest.md5.clone() } else { None }.unwrap_or_else(|| digest.crc32c_hex());
     let (dir, tmp, up) = (Arc::clone(temp.dir()), temp.name().to_owned(), upload.clone());
-    let name = part_name(part_number, &md5);
+    let name = part_name(part_number, &etag, digest.crc32c);
     let placed = blocking(move || {
         match dir.rename(&tmp, &dir, &name) {
             Ok(()) => {}
@@ -227,7 +244,7 @@ pub async fn put_part(
         if let Ok(entries) = dir.entries() {
             for (other, _) in entries {
                 let Some(other) = other.to_str() else { continue };
-                if other != name && parse_part(other).is_some_and(|(n, _)| n == part_number) {
+                if other != name && parse_part(other).is_some_and(|(n, _, _)| n == part_number) {
                     match dir.unlink(other) {
                         Ok(()) => {}
                         Err(e) if errors::is_missing(&e) => {}
@@ -248,14 +265,20 @@ pub async fn put_part(
             return Err(e);
         }
     }
-    Ok(CompletedPart::new(part_number, md5, stamp.size))
+    Ok(CompletedPart {
+        checksum: Some(ObjectHash::crc32c(digest.crc32c)),
+        ..CompletedPart::new(part_number, etag, stamp.size)
+    })
 }
 
 /// A part found in the staging directory.
 #[derive(Debug, Clone)]
 struct StagedPart {
     name: String,
-    md5: String,
+    /// Its ETag: its CRC32C, or its MD5.
+    etag: String,
+    /// Its CRC32C, when its name carries one.
+    crc32c: Option<u32>,
     size: u64,
 }
 
@@ -276,12 +299,13 @@ fn select_parts(
     })?;
     for (name, kind) in entries {
         let Some(name) = name.to_str() else { continue };
-        let Some((n, md5)) = parse_part(name) else { continue };
+        let Some((n, etag, crc32c)) = parse_part(name) else { continue };
         if kind != Kind::File {
             continue;
         }
         let Ok((_, stamp)) = dir.stat(name) else { continue };
-        staged.entry(n).or_default().push(StagedPart { name: name.to_owned(), md5: md5.to_owned(), size: stamp.size });
+        let part = StagedPart { name: name.to_owned(), etag: etag.to_owned(), crc32c, size: stamp.size };
+        staged.entry(n).or_default().push(part);
     }
     let mut out = Vec::with_capacity(parts.len());
     let mut last = 0;
@@ -295,7 +319,7 @@ fn select_parts(
             .ok_or_else(|| invalid_part(upload, format!("part {} was never uploaded", p.part_number)))?;
         let found = candidates
             .iter()
-            .find(|s| etag_matches(&p.etag, &s.md5) && p.etag.trim() != "*")
+            .find(|s| etag_matches(&p.etag, &s.etag) && p.etag.trim() != "*")
             .ok_or_else(|| invalid_part(upload, format!("part {} has a different ETag", p.part_number)))?;
         if i + 1 < parts.len() && found.size < min_part_size {
             return Err(invalid_part(upload, format!("part {} is smaller than the minimum part size", p.part_number)));
@@ -305,10 +329,16 @@ fn select_parts(
     Ok(out)
 }
 
-/// Concatenates the parts (in `dir`) into `dst` (blocking); returns the MD5 of the whole.
-fn concatenate(parts: &[StagedPart], dir: &DirFd, dst: &mut std::fs::File, upload: &MultipartUpload) -> Result<String> {
-    let mut hasher = Md5Hasher::new();
-    let mut buf = vec![0u8; CONCAT_BUFFER];
+/// Concatenates the parts (in `dir`) into `dst` (blocking). With `hasher`, through a
+/// buffer that hashes, returning the whole's digest; else by the kernel.
+fn concatenate(
+    parts: &[StagedPart],
+    dir: &DirFd,
+    dst: &mut std::fs::File,
+    upload: &MultipartUpload,
+    mut hasher: Option<Digester>,
+) -> Result<Option<Digest>> {
+    let mut buf = if hasher.is_some() { vec![0u8; CONCAT_BUFFER] } else { Vec::new() };
     for part in parts {
         let path = || dir.path().join(&part.name);
         let mut src = match dir.open_read(&part.name) {
@@ -316,16 +346,31 @@ fn concatenate(parts: &[StagedPart], dir: &DirFd, dst: &mut std::fs::File, uploa
             Err(e) if errors::is_missing(&e) => return Err(no_upload(upload)),
             Err(e) => return Err(errors::io(format!("opening {}", path().display()), e)),
         };
+        let Some(h) = &mut hasher else {
+            let n = std::io::copy(&mut src, dst).map_err(|e| errors::io(format!("copying {}", path().display()), e))?;
+            if n != part.size {
+                return Err(errors::io(
+                    format!("copying {}", path().display()),
+                    std::io::Error::other(format!("{n} bytes copied instead of {}", part.size)),
+                ));
+            }
+            continue;
+        };
         loop {
             let n = src.read(&mut buf).map_err(|e| errors::io(format!("reading {}", path().display()), e))?;
             if n == 0 {
                 break;
             }
-            hasher.update(&buf[..n]);
+            h.update(&buf[..n]);
             dst.write_all(&buf[..n]).map_err(|e| errors::io("writing the assembled object", e))?;
         }
     }
-    Ok(hasher.finish_hex())
+    Ok(hasher.map(Digester::finish))
+}
+
+/// The CRC32C of the parts' concatenation, from theirs; `None` when one has none.
+fn combined_crc32c(parts: &[StagedPart]) -> Option<u32> {
+    parts.iter().try_fold(0u32, |acc, p| Some(crc32c_combine(acc, p.crc32c?, p.size)))
 }
 
 /// `complete_multipart`.
@@ -347,27 +392,46 @@ pub async fn complete(
     let Loaded { uploads, staging, manifest } = loaded;
     let (mut file, temp) = new_temp(d, &op, &upload.container).await?;
     let (up, to_copy) = (upload.clone(), selected.clone());
+    let combined = combined_crc32c(&selected);
+    let keep_md5 = d.shared.options.md5;
+    let hasher = (keep_md5 || manifest.content_md5.is_some() || combined.is_none()).then(|| Digester::new(true));
     // Fsynced by the commit, after its metadata is stored.
     let assembled = blocking(move || {
-        let md5 = concatenate(&to_copy, &staging, &mut file, &up)?;
+        let digest = concatenate(&to_copy, &staging, &mut file, &up, hasher)?;
         let m = file.metadata().map_err(|e| errors::io("inspecting the assembled object", e))?;
-        Ok((file, md5, FileStamp::of(&m)))
+        Ok((file, digest, FileStamp::of(&m)))
     })
     .await;
-    let (file, md5, stamp) = match assembled {
+    let (file, digest, stamp) = match assembled {
         Ok(x) => x,
         Err(e) => {
             temp.discard().await;
             return Err(e);
         }
     };
-    if let Err(e) = verify_md5_hex(manifest.content_md5.as_deref(), &md5) {
+    let digest = match (digest, combined) {
+        (Some(d), _) => d,
+        (None, Some(crc32c)) => Digest { crc32c, md5: None },
+        (None, None) => {
+            temp.discard().await;
+            return Err(Error::new(ErrorKind::Io, "internal error: the assembled object was not hashed"));
+        }
+    };
+    if let Err(e) = digest.verify(manifest.content_md5.as_deref()) {
         temp.discard().await;
         return Err(e);
     }
-    let md5s: Vec<&str> = selected.iter().map(|p| p.md5.as_str()).collect();
-    let etag = multipart_etag(&md5s);
-    let sidecar = Sidecar::new(stamp, etag, Some(md5), with_default_type(manifest.headers));
+    // The ETag: S3's MD5 of the parts' MD5s where every part has one (the `md5` option,
+    // or parts staged by earlier versions), else the CRC32C, size and time, with S3's
+    // `-<number of parts>` suffix either way.
+    let etags: Vec<&str> = selected.iter().map(|p| p.etag.as_str()).collect();
+    let etag = if keep_md5 || etags.iter().all(|e| storage_core::kit::is_md5_hex(e)) {
+        multipart_etag(&etags)
+    } else {
+        format!("{:08x}-{:x}-{:x}-{}", digest.crc32c, stamp.size, stamp.mtime_ns, selected.len())
+    };
+    let digest = if keep_md5 || manifest.content_md5.is_some() { digest } else { Digest { md5: None, ..digest } };
+    let sidecar = Sidecar::of_digest(stamp, &digest, Some(etag), with_default_type(manifest.headers));
     let mode = PutMode::from(manifest.mode);
     let claim = UploadClaim { uploads, upload: upload.clone() };
     commit(d, &op, &upload.container, &upload.key, Staged { file, temp, sidecar }, &mode, Some(claim)).await

@@ -168,8 +168,13 @@ pub fn is_acceptable_key(key: &str, max_len: usize) -> bool {
 /// the data file's name.
 pub fn key_components(key: &str) -> Result<Vec<String>> {
     check_key(key)?;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(4);
     for segment in key.split('/') {
+        // The common case, a plain name that fits one component: itself.
+        if segment.len() <= MAX_PIECE && !matches!(segment, "" | "." | "..") && !segment.contains('%') {
+            out.push(segment.to_owned());
+            continue;
+        }
         let comps = segment_components(segment).ok_or_else(|| errors::invalid_key(key, "a '..' segment"))?;
         out.extend(comps);
     }

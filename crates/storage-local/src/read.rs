@@ -10,10 +10,10 @@ use std::io::{Seek, SeekFrom};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use storage_core::kit::Result;
-use storage_core::{GetOptions, GetResult, Object};
+use storage_core::kit::{Error, ErrorKind, Result, crc32c, crc32c_verified};
+use storage_core::{GetOptions, GetResult, Object, ObjectHash};
 
-use crate::core::{LocalDriver, Shared};
+use crate::core::{LocalDriver, NAME, Shared};
 use crate::dirfd::{DirFd, Kind};
 use crate::errors::{self, no_object};
 use crate::io::{blocking, file_stream};
@@ -154,10 +154,36 @@ pub async fn get(
         Ok((object, range, Body::Stream(file)))
     })
     .await?;
+    // A whole read is checked against the CRC32C kept with the object (the data on the
+    // disk changed since it was written: bit rot, or a hand edit keeping size and time).
+    let whole = range.start == 0 && range.end == object.size;
+    let want = object.hash.as_ref().and_then(ObjectHash::crc32c_value).filter(|_| whole);
+    let mismatch = |(c, k): (String, String)| move |e: Error| e.with_driver(NAME).with_object(c.as_str(), k.as_str());
     let body = match body {
-        Body::Whole(b) if b.is_empty() => futures::stream::empty().boxed(),
-        Body::Whole(b) => futures::stream::once(async move { Ok(b) }).boxed(),
-        Body::Stream(f) => file_stream(tokio::fs::File::from_std(f), range.end - range.start, READ_CHUNK),
+        Body::Whole(b) => {
+            if let Some(want) = want
+                && let got = crc32c(&b)
+                && got != want
+            {
+                let message = format!("the data read has CRC32C {got:08x}, but {want:08x} was stored with it");
+                return Err(mismatch((container.to_owned(), key.to_owned()))(Error::new(
+                    ErrorKind::ObjectHashMismatch,
+                    message,
+                )));
+            }
+            if b.is_empty() {
+                futures::stream::empty().boxed()
+            } else {
+                futures::stream::once(async move { Ok(b) }).boxed()
+            }
+        }
+        Body::Stream(f) => {
+            let body = file_stream(tokio::fs::File::from_std(f), range.end - range.start, READ_CHUNK);
+            match want {
+                Some(want) => crc32c_verified(body, want, mismatch((container.to_owned(), key.to_owned()))),
+                None => body,
+            }
+        }
     };
     Ok(GetResult { object, range, body })
 }

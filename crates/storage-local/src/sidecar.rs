@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use storage_core::kit::{Error, ErrorKind, Result, normalize_metadata};
 use storage_core::{Object, ObjectHash, PutOptions};
 
+use crate::digest::Digest;
 use crate::dirfd::DirFd;
 use crate::errors;
 use crate::io::TempFile;
@@ -43,9 +44,14 @@ pub struct Sidecar {
     pub mtime_ns: i64,
     /// The entity tag.
     pub etag: String,
-    /// MD5 of the content, lowercase hex.
+    /// MD5 of the content, lowercase hex (kept with the `md5` option or a checked
+    /// `content_md5`, and by earlier versions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub md5: Option<String>,
+    /// CRC32C of the content, 8 lowercase hex digits (every write since the `md5`
+    /// option; earlier versions kept the MD5 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<String>,
     /// MIME type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
@@ -150,21 +156,37 @@ fn inode(_m: &Metadata) -> u64 {
 }
 
 impl Sidecar {
-    /// A sidecar for a data file with `stamp`.
-    pub fn new(stamp: FileStamp, etag: String, md5: Option<String>, headers: Headers) -> Self {
+    /// A sidecar for a data file with `stamp`, no hash yet.
+    pub fn new(stamp: FileStamp, etag: String, headers: Headers) -> Self {
         Sidecar {
             format: FORMAT,
             inode: stamp.inode,
             size: stamp.size,
             mtime_ns: stamp.mtime_ns,
             etag,
-            md5,
+            md5: None,
+            crc32c: None,
             content_type: headers.content_type,
             content_encoding: headers.content_encoding,
             cache_control: headers.cache_control,
             content_disposition: headers.content_disposition,
             metadata: headers.metadata,
         }
+    }
+
+    /// A sidecar for a data file with `stamp` whose content has `digest`; `etag` when
+    /// given (a copy keeps its source's), else the digest's.
+    pub fn of_digest(stamp: FileStamp, digest: &Digest, etag: Option<String>, headers: Headers) -> Self {
+        let etag = etag.unwrap_or_else(|| digest.etag(&stamp));
+        let mut s = Sidecar::new(stamp, etag, headers);
+        s.md5 = digest.md5.clone();
+        s.crc32c = Some(digest.crc32c_hex());
+        s
+    }
+
+    /// The content's CRC32C, when kept.
+    pub fn crc32c_value(&self) -> Option<u32> {
+        self.crc32c.as_deref().and_then(|c| u32::from_str_radix(c, 16).ok())
     }
 
     /// Whether this sidecar describes a file with `stamp`.
@@ -229,7 +251,8 @@ pub fn describe(container: &str, key: &str, stamp: &FileStamp, sidecar: Option<S
     o.last_modified = stamp.modified();
     match sidecar {
         Some(s) => {
-            o.hash = s.md5.map(ObjectHash::md5);
+            let crc = s.crc32c_value();
+            o.hash = s.md5.map(ObjectHash::md5).or_else(|| crc.map(ObjectHash::crc32c));
             o.etag = Some(s.etag);
             o.content_type = s.content_type;
             o.content_encoding = s.content_encoding;
@@ -248,7 +271,7 @@ pub fn describe(container: &str, key: &str, stamp: &FileStamp, sidecar: Option<S
 /// file exists but does not apply (maybe a sidecar write is between its two renames).
 pub fn load_meta(found: Found, stamp: &FileStamp, sidecar: Option<(&DirFd, &str)>) -> (Option<Sidecar>, bool) {
     match (found, sidecar) {
-        (Found::Applies(s), _) => (Some(s), false),
+        (Found::Applies(s), _) => (Some(*s), false),
         (Found::Stale, _) | (Found::Absent, None) => (None, false),
         (Found::Absent, Some((dir, leaf))) => {
             let (s, exists) = Sidecar::load_at(dir, leaf, stamp);
@@ -269,7 +292,8 @@ mod tests {
         let dir = DirFd::container(&root.path().join("c"), "c", true).unwrap();
         let stamp = FileStamp { inode: 7, size: 3, mtime_ns: 1_700_000_000_000_000_000 };
         let headers = Headers { content_type: Some("text/plain".into()), ..Default::default() };
-        let s = Sidecar::new(stamp, "e".into(), Some("abc".into()), headers);
+        let mut s = Sidecar::new(stamp, "e".into(), headers);
+        s.md5 = Some("abc".into());
         let temp = s.write_temp(&dir, true).unwrap();
         dir.rename(temp.name(), &dir, "%m.x").unwrap();
         temp.keep();

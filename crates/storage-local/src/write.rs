@@ -14,18 +14,18 @@ use std::sync::Arc;
 use futures::StreamExt;
 use storage_core::kit::check_length;
 use storage_core::kit::etag_matches;
-use storage_core::kit::{Error, ErrorKind, Md5Hasher, Result};
+use storage_core::kit::{Error, ErrorKind, Result};
 use storage_core::{CopyOptions, MultipartUpload, Object, Payload, PutMode, PutOptions};
 use tokio::io::AsyncWriteExt;
 
 use crate::core::{LocalDriver, NAME, Shared};
+use crate::digest::{Digest, Digester};
 use crate::dirfd::{ATTEMPTS, DirFd, Kind};
 use crate::errors::{self, already_exists, no_upload, prefix_conflict, symlink_not_replaced};
 use crate::io::{TempFile, blocking};
 use crate::paths::{ObjectPath, sidecar_name, temp_name};
 use crate::read::open_consistent;
 use crate::sidecar::{FileStamp, Headers, Sidecar, describe, load_meta};
-use storage_core::kit::verify_md5_hex;
 
 /// Content type stored when the writer gives none.
 const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
@@ -79,17 +79,17 @@ pub async fn new_temp(d: &LocalDriver, op: &ObjectPath, container: &str) -> Resu
     blocking(move || temp_beside(&shared, &op, &container, true)).await
 }
 
-/// Streams `payload` into `file`, computing its MD5; checks the announced length and
-/// fsyncs when `fsync`. Returns the file, its stamp and the MD5.
+/// Streams `payload` into `file`, hashing it with `hasher`; checks the announced length
+/// and fsyncs when `fsync`. Returns the file, its stamp and the content's digest.
 pub async fn write_payload(
     file: std::fs::File,
     payload: Payload,
+    mut hasher: Digester,
     fsync: bool,
-) -> Result<(std::fs::File, FileStamp, String)> {
+) -> Result<(std::fs::File, FileStamp, Digest)> {
     let io = |e| errors::io("writing the temporary file", e);
     let mut f = tokio::fs::File::from_std(file);
     let expected = payload.length();
-    let mut hasher = Md5Hasher::new();
     let mut written = 0u64;
     match payload {
         Payload::Bytes(b) => {
@@ -115,7 +115,7 @@ pub async fn write_payload(
         f.sync_all().await.map_err(io)?;
     }
     let m = f.metadata().await.map_err(io)?;
-    Ok((f.into_std().await, FileStamp::of(&m), hasher.finish_hex()))
+    Ok((f.into_std().await, FileStamp::of(&m), hasher.finish()))
 }
 
 /// A multipart upload's staging directory, claimed under the key's lock as part of
@@ -351,19 +351,20 @@ pub async fn put(
     };
     let (file, temp) = new_temp(d, &op, container).await?;
     // Fsynced by the commit, after its metadata is stored.
-    let (file, stamp, md5) = match write_payload(file, payload, false).await {
+    let hasher = Digester::for_write(d.shared.options.md5, options.content_md5.as_deref());
+    let (file, stamp, digest) = match write_payload(file, payload, hasher, false).await {
         Ok(x) => x,
         Err(e) => {
             temp.discard().await;
             return Err(e);
         }
     };
-    if let Err(e) = verify_md5_hex(options.content_md5.as_deref(), &md5) {
+    if let Err(e) = digest.verify(options.content_md5.as_deref()) {
         temp.discard().await;
         return Err(e);
     }
     let headers = with_default_type(Headers::from_put(options));
-    let sidecar = Sidecar::new(stamp, md5.clone(), Some(md5), headers);
+    let sidecar = Sidecar::of_digest(stamp, &digest, None, headers);
     commit(d, &op, container, key, Staged { file, temp, sidecar }, &options.mode, None).await
 }
 
@@ -422,31 +423,32 @@ pub async fn delete(d: &LocalDriver, op: ObjectPath, container: &str, key: &str)
     .await
 }
 
-/// Copies `src` (an open file) into `dst` (blocking); hashes while copying when `hash`.
-/// Returns `dst`, the copy's stamp and, when hashed, its MD5.
+/// Copies `src` (an open file) into `dst` (blocking), by the kernel (`copy_file_range`
+/// where it can) or, when `hasher` is given, through a buffer that hashes. Returns `dst`,
+/// the copy's stamp and, when hashed, its digest.
 fn copy_file(
     mut src: std::fs::File,
     mut dst: std::fs::File,
     size: u64,
-    hash: bool,
-) -> Result<(std::fs::File, FileStamp, Option<String>)> {
+    hasher: Option<Digester>,
+) -> Result<(std::fs::File, FileStamp, Option<Digest>)> {
     let io = |e| errors::io("copying the object's data", e);
-    let (copied, md5) = if hash {
-        let mut hasher = Md5Hasher::new();
-        let mut buf = vec![0u8; COPY_BUFFER];
-        let mut copied = 0u64;
-        loop {
-            let n = src.read(&mut buf).map_err(io)?;
-            if n == 0 {
-                break;
+    let (copied, digest) = match hasher {
+        Some(mut hasher) => {
+            let mut buf = vec![0u8; COPY_BUFFER];
+            let mut copied = 0u64;
+            loop {
+                let n = src.read(&mut buf).map_err(io)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                dst.write_all(&buf[..n]).map_err(io)?;
+                copied += n as u64;
             }
-            hasher.update(&buf[..n]);
-            dst.write_all(&buf[..n]).map_err(io)?;
-            copied += n as u64;
+            (copied, Some(hasher.finish()))
         }
-        (copied, Some(hasher.finish_hex()))
-    } else {
-        (std::io::copy(&mut src, &mut dst).map_err(io)?, None)
+        None => (std::io::copy(&mut src, &mut dst).map_err(io)?, None),
     };
     if copied != size {
         return Err(Error::new(
@@ -455,7 +457,7 @@ fn copy_file(
         ));
     }
     let m = dst.metadata().map_err(io)?;
-    Ok((dst, FileStamp::of(&m), md5))
+    Ok((dst, FileStamp::of(&m), digest))
 }
 
 /// `copy_object`.
@@ -481,24 +483,33 @@ pub async fn copy(
         Some(p) => Headers::from_put(p),
         None => Headers::from_object(&opened.object),
     };
-    let known = opened.object.md5().map(|m| (opened.object.etag.clone().unwrap_or_else(|| m.to_owned()), m.to_owned()));
+    // The source's hashes carry over when it has the ones this driver keeps; else the
+    // copy is hashed as it is made.
+    let (src_md5, src_crc) = (
+        opened.object.md5().map(str::to_owned),
+        opened.object.hash.as_ref().and_then(storage_core::ObjectHash::crc32c_value),
+    );
+    let known = src_md5.is_some() || src_crc.is_some();
+    let hasher = (!known || (d.shared.options.md5 && src_md5.is_none())).then(|| Digester::new(d.shared.options.md5));
     let (dst_file, temp) = new_temp(d, &dst, dst_container).await?;
-    let (src_file, size, hash) = (opened.file, opened.object.size, known.is_none());
-    let (file, stamp, md5) = match blocking(move || copy_file(src_file, dst_file, size, hash)).await {
+    let (src_file, size) = (opened.file, opened.object.size);
+    let (file, stamp, digest) = match blocking(move || copy_file(src_file, dst_file, size, hasher)).await {
         Ok(x) => x,
         Err(e) => {
             temp.discard().await;
             return Err(e);
         }
     };
-    let (etag, md5) = match (known, md5) {
-        (Some(k), _) => k,
-        (None, Some(m)) => (m.clone(), m),
-        (None, None) => {
-            temp.discard().await;
-            return Err(Error::new(ErrorKind::Io, "the copy's MD5 was not computed"));
+    let headers = with_default_type(headers);
+    let sidecar = match digest {
+        Some(digest) => Sidecar::of_digest(stamp, &digest, None, headers),
+        None => {
+            let etag = opened.object.etag.clone().or_else(|| src_md5.clone()).unwrap_or_else(|| stamp.derived_etag());
+            let mut s = Sidecar::new(stamp, etag, headers);
+            s.md5 = src_md5;
+            s.crc32c = src_crc.map(|c| format!("{c:08x}"));
+            s
         }
     };
-    let sidecar = Sidecar::new(stamp, etag, Some(md5), with_default_type(headers));
     commit(d, &dst, dst_container, dst_key, Staged { file, temp, sidecar }, &options.mode, None).await
 }

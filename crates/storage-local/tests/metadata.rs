@@ -3,8 +3,7 @@
 mod common;
 
 use common::{Fixture, tree};
-use storage_core::hash::md5_hex;
-use storage_core::{Driver, DriverExt, ListOptions, PutOptions};
+use storage_core::{Driver, DriverExt, HashAlgorithm, ListOptions, PutOptions};
 
 #[tokio::test]
 async fn metadata_and_headers_persist_across_driver_instances() {
@@ -26,7 +25,10 @@ async fn metadata_and_headers_persist_across_driver_instances() {
     assert_eq!(head.content_encoding.as_deref(), Some("gzip"));
     assert_eq!(head.cache_control.as_deref(), Some("max-age=60"));
     assert_eq!(head.content_disposition.as_deref(), Some("attachment; filename=\"a.html\""));
-    assert_eq!(head.md5(), Some(md5_hex(b"<html/>").as_str()));
+    assert_eq!(
+        head.hash.as_ref().map(|h| (h.algorithm, h.matches(b"<html/>"))),
+        Some((HashAlgorithm::Crc32c, Some(true)))
+    );
     assert_eq!(head.version, None);
     // Listing reports the same object as head.
     let listed = again.list_page("c", &ListOptions::default(), None).await.unwrap();
@@ -103,7 +105,7 @@ async fn stale_metadata_is_ignored(f: Fixture) {
     if sidecars {
         assert_eq!(hash, None);
     } else {
-        assert_eq!(hash.map(|h| h.value), Some(md5_hex(b"x")));
+        assert_eq!(hash.and_then(|h| h.matches(b"x")), Some(true));
     }
     // Writing again brings the metadata back.
     let o = f.store.put_object("c", "dir/obj", "fresh".into(), &opts).await.unwrap();
@@ -139,7 +141,7 @@ async fn metadata_lives_in_an_attribute_or_in_a_sidecar_and_both_are_read() {
     for sidecars in [false, true] {
         let f = if sidecars { Fixture::sidecars().await } else { Fixture::new().await };
         let put = f.store.put_object("c", "d/obj", "data".into(), &opts).await.unwrap();
-        assert_eq!(put.md5(), Some(md5_hex(b"data").as_str()));
+        assert_eq!(put.hash.as_ref().and_then(|h| h.matches(b"data")), Some(true));
         let has_sidecar = tree(&f.container_dir()).contains(&"d/%m.obj".to_owned());
         assert_eq!(has_sidecar, sidecars, "{:?}", tree(&f.container_dir()));
         for store in [

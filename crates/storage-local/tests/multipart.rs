@@ -7,11 +7,22 @@ use std::sync::Arc;
 use common::{Fixture, kind, temp_files};
 use storage_core::PartOptions;
 use storage_core::hash::{md5_hex, multipart_etag};
-use storage_core::{CompletedPart, Driver, DriverExt, ErrorKind, HashAlgorithm, MultipartUpload, PutMode, PutOptions};
+use storage_core::kit::crc32c;
+use storage_core::{
+    CompletedPart, Driver, DriverExt, ErrorKind, HashAlgorithm, MultipartUpload, ObjectHash, PutMode, PutOptions,
+};
+use storage_local::LocalOptions;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_parts_concurrently_and_complete() {
-    let f = Fixture::new().await;
+    for md5 in [false, true] {
+        upload_parts_concurrently_and_complete_with(LocalOptions::default().md5(md5)).await;
+    }
+}
+
+#[allow(clippy::unwrap_used)]
+async fn upload_parts_concurrently_and_complete_with(options: LocalOptions) {
+    let f = Fixture::with_options(options).await;
     let opts = PutOptions::content_type("text/plain").with_metadata("Part", "yes");
     let up = f.store.create_multipart("c", "big/file", &opts).await.unwrap();
     assert_eq!((up.container.as_str(), up.key.as_str()), ("c", "big/file"));
@@ -31,7 +42,12 @@ async fn upload_parts_concurrently_and_complete() {
         parts.push(t.await.unwrap().unwrap());
     }
     for (p, d) in parts.iter().zip(&data) {
-        assert_eq!(p.etag, md5_hex(d.as_bytes()));
+        // The part's ETag is its MD5 with the `md5` option, else its CRC32C; its
+        // checksum is its CRC32C either way.
+        let crc = crc32c(d.as_bytes());
+        let etag = if options.md5 { md5_hex(d.as_bytes()) } else { format!("{crc:08x}") };
+        assert_eq!(p.etag, etag);
+        assert_eq!(p.checksum, Some(ObjectHash::crc32c(crc)));
         assert_eq!(p.size, d.len() as u64);
     }
     // Nothing is visible before completion.
@@ -40,10 +56,16 @@ async fn upload_parts_concurrently_and_complete() {
 
     let o = f.store.complete_multipart(&up, &parts, &Default::default()).await.unwrap();
     let whole = data.concat();
-    let md5s: Vec<&str> = parts.iter().map(|p| p.etag.as_str()).collect();
-    assert_eq!(o.etag.as_deref(), Some(multipart_etag(&md5s).as_str()));
-    assert_eq!(o.hash.as_ref().map(|h| h.algorithm), Some(HashAlgorithm::Md5));
-    assert_eq!(o.md5(), Some(md5_hex(whole.as_bytes()).as_str()));
+    if options.md5 {
+        let md5s: Vec<&str> = parts.iter().map(|p| p.etag.as_str()).collect();
+        assert_eq!(o.etag.as_deref(), Some(multipart_etag(&md5s).as_str()));
+        assert_eq!(o.hash.as_ref().map(|h| h.algorithm), Some(HashAlgorithm::Md5));
+        assert_eq!(o.md5(), Some(md5_hex(whole.as_bytes()).as_str()));
+    } else {
+        // The whole CRC32C, combined from the parts' without reading them again.
+        assert_eq!(o.hash, Some(ObjectHash::crc32c(crc32c(whole.as_bytes()))));
+        assert!(o.etag.as_deref().is_some_and(|e| e.ends_with("-3")), "{:?}", o.etag);
+    }
     assert_eq!(o.content_type.as_deref(), Some("text/plain"));
     assert_eq!(o.metadata.get("part").map(String::as_str), Some("yes"));
     assert_eq!(f.store.get_bytes("c", "big/file").await.unwrap(), whole);

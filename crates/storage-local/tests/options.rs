@@ -5,9 +5,10 @@ mod common;
 use common::{Fixture, failing_stream, kind, temp_files};
 use storage_core::PartOptions;
 use storage_core::hash::md5_hex;
+use storage_core::kit::crc32c;
 use storage_core::registry::DriverFactory;
 use storage_core::{
-    CopyOptions, Driver, DriverConfig, DriverExt, ErrorKind, ListEntry, ListOptions, PutMode, PutOptions,
+    CopyOptions, Driver, DriverConfig, DriverExt, ErrorKind, ListEntry, ListOptions, ObjectHash, PutMode, PutOptions,
 };
 use storage_local::{LocalFactory, LocalOptions};
 
@@ -17,7 +18,7 @@ async fn without_fsync_writes_stay_atomic_and_complete() {
         let f = Fixture::with_options(options).await;
         assert!(!f.store.options().fsync);
         let old = f.put("dir/k", "old content").await;
-        assert_eq!(old.md5(), Some(md5_hex(b"old content").as_str()));
+        assert_eq!(old.hash.as_ref().and_then(|h| h.matches(b"old content")), Some(true));
         // A failed write leaves the old object and no temporary file.
         let e = f.store.put_object("c", "dir/k", failing_stream(vec!["new"], None), &PutOptions::default()).await;
         assert_eq!(kind(e), ErrorKind::Io);
@@ -37,9 +38,9 @@ async fn without_fsync_writes_stay_atomic_and_complete() {
             Some(8),
         );
         let streamed = f.store.put_object("c", "s", stream, &PutOptions::default()).await.unwrap();
-        assert_eq!(streamed.md5(), Some(md5_hex(b"streamed").as_str()));
+        assert_eq!(streamed.hash.as_ref().and_then(|h| h.matches(b"streamed")), Some(true));
         let copied = f.store.copy_object("c", "dir/k", "c", "copy", &CopyOptions::default()).await.unwrap();
-        assert_eq!(copied.md5(), new.md5());
+        assert_eq!(copied.hash, new.hash);
         let up = f.store.create_multipart("c", "mp", &PutOptions::default()).await.unwrap();
         let p1 = f.store.put_part(&up, 1, "multi".into(), &PartOptions::default()).await.unwrap();
         let mp = f.store.complete_multipart(&up, &[p1], &Default::default()).await.unwrap();
@@ -67,7 +68,64 @@ fn the_factory_reads_fsync_xattrs_and_fast_paths() {
         options(base.clone().set("fast_paths", "false")).unwrap(),
         Some(LocalOptions::default().fast_paths(false))
     );
+    assert_eq!(options(base.clone().set("md5", "true")).unwrap(), Some(LocalOptions::default().md5(true)));
     assert_eq!(options(base.clone().set("fsync", "sometimes")).unwrap_err().kind(), ErrorKind::Config);
+}
+
+/// By default a write keeps the CRC32C of its content (and claims `upload_checksums`, not
+/// `md5_hash`); with the `md5` option it also keeps the MD5, which objects then report
+/// with an MD5 ETag, as S3 does. A checked `content_md5` is kept either way.
+#[tokio::test]
+async fn objects_keep_a_crc32c_and_with_the_md5_option_an_md5() {
+    let f = Fixture::new().await;
+    let caps = f.store.info().capabilities;
+    assert!(caps.upload_checksums && !caps.md5_hash && !caps.multipart_md5);
+    for fast_paths in [true, false] {
+        let f = Fixture::with_options(LocalOptions::default().fast_paths(fast_paths)).await;
+        let o = f.put("k", "data").await;
+        assert_eq!(o.hash, Some(ObjectHash::crc32c(crc32c(b"data"))));
+        let etag = o.etag.clone().unwrap();
+        assert!(etag.starts_with(&format!("{:08x}-", crc32c(b"data"))), "{etag}");
+        // Rewritten with the same data: another version, another ETag.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let again = f.put("k", "data").await;
+        assert_ne!(again.etag, o.etag);
+        let checked = PutOptions { content_md5: Some(md5_hex(b"data")), ..Default::default() };
+        let o = f.store.put_object("c", "md5", "data".into(), &checked).await.unwrap();
+        assert_eq!(o.md5(), Some(md5_hex(b"data").as_str()));
+    }
+    let f = Fixture::with_options(LocalOptions::default().md5(true)).await;
+    let caps = f.store.info().capabilities;
+    assert!(caps.upload_checksums && caps.md5_hash && caps.multipart_md5);
+    let o = f.put("k", "data").await;
+    assert_eq!((o.md5(), o.etag.as_deref()), (Some(md5_hex(b"data").as_str()), Some(md5_hex(b"data").as_str())));
+    let copied = f.store.copy_object("c", "k", "c", "copy", &CopyOptions::default()).await.unwrap();
+    assert_eq!(copied.md5(), o.md5());
+}
+
+/// A whole read is checked against the CRC32C kept with the object: bytes changed on the
+/// disk behind the driver's back (size and modification time kept) fail the read with
+/// `ObjectHashMismatch` instead of reaching the caller; ranged reads are not checked.
+#[tokio::test]
+async fn whole_reads_are_checked_against_the_kept_crc32c() {
+    for big in [false, true] {
+        let f = Fixture::new().await;
+        let data = if big { vec![7u8; 3 << 20] } else { b"small object".to_vec() };
+        f.store.put_object("c", "k", data.clone().into(), &PutOptions::default()).await.unwrap();
+        let path = f.container_dir().join("k");
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let mut flipped = data.clone();
+        flipped[data.len() / 2] ^= 1;
+        {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            file.write_all(&flipped).unwrap();
+            file.set_modified(mtime).unwrap();
+        }
+        let e = f.store.get_bytes("c", "k").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch, "big={big}: {e}");
+        assert_eq!(f.store.get_range("c", "k", 0..3).await.unwrap(), flipped[..3]);
+    }
 }
 
 /// Every key of a listing, following its tokens, `page_size` entries at a time.
