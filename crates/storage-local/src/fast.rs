@@ -61,8 +61,8 @@ impl PutBytes {
             }
         };
         let sidecar = Sidecar::of_digest(stamp, &digest, None, self.headers);
-        let staged = Staged { file, temp, sidecar: sidecar.clone() };
-        commit_now(&self.shared, op, (&self.container, &self.key), staged, &self.mode, None)?;
-        Ok(describe(&self.container, &self.key, &stamp, Some(sidecar)))
+        let staged = Staged { file, temp, sidecar };
+        let sidecar = commit_now(&self.shared, op, (&self.container, &self.key), staged, &self.mode, None)?;
+        Ok(describe(self.container, self.key, &stamp, Some(sidecar)))
     }
 }

@@ -33,11 +33,6 @@ fn put_field(out: &mut Vec<u8>, tag: u8, value: &str) {
 
 /// Encodes `s` (its inode is not recorded: the attribute lives on the inode).
 pub fn encode(s: &Sidecar) -> Vec<u8> {
-    let mut out = Vec::with_capacity(96);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&s.size.to_le_bytes());
-    out.extend_from_slice(&s.mtime_ns.to_le_bytes());
-    put_field(&mut out, 1, &s.etag);
     let optional = [
         (2, &s.md5),
         (3, &s.content_type),
@@ -46,6 +41,16 @@ pub fn encode(s: &Sidecar) -> Vec<u8> {
         (6, &s.content_disposition),
         (9, &s.crc32c),
     ];
+    // Sized exactly: one allocation.
+    let fields = 5
+        + s.etag.len()
+        + optional.iter().filter_map(|(_, v)| v.as_ref()).map(|v| 5 + v.len()).sum::<usize>()
+        + s.metadata.iter().map(|(k, v)| 10 + k.len() + v.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(MAGIC.len() + 16 + fields);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&s.size.to_le_bytes());
+    out.extend_from_slice(&s.mtime_ns.to_le_bytes());
+    put_field(&mut out, 1, &s.etag);
     for (tag, v) in optional {
         if let Some(v) = v {
             put_field(&mut out, tag, v);

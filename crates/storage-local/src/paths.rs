@@ -55,7 +55,12 @@ pub fn temp_name() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let tag = TAG.get_or_init(storage_core::kit::unique_tag);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{TEMP_PREFIX}{tag}-{n:x}")
+    let mut name = String::with_capacity(TEMP_PREFIX.len() + tag.len() + 17);
+    name.push_str(TEMP_PREFIX);
+    name.push_str(tag);
+    name.push('-');
+    crate::digest::push_hex(&mut name, n, 1);
+    name
 }
 
 /// The sidecar's file name for a data file named `leaf`.

@@ -184,11 +184,6 @@ impl Sidecar {
         s
     }
 
-    /// The content's CRC32C, when kept.
-    pub fn crc32c_value(&self) -> Option<u32> {
-        self.crc32c.as_deref().and_then(|c| u32::from_str_radix(c, 16).ok())
-    }
-
     /// Whether this sidecar describes a file with `stamp`.
     pub fn applies_to(&self, stamp: &FileStamp) -> bool {
         self.inode == stamp.inode && self.size == stamp.size && self.mtime_ns == stamp.mtime_ns
@@ -246,13 +241,19 @@ impl Sidecar {
 }
 
 /// Describes an object from its data file's stamp and its metadata, if any applies.
-pub fn describe(container: &str, key: &str, stamp: &FileStamp, sidecar: Option<Sidecar>) -> Object {
+pub fn describe(container: impl Into<String>, key: impl Into<String>, stamp: &FileStamp, sidecar: Option<Sidecar>) -> Object {
     let mut o = Object::new(container, key, stamp.size);
     o.last_modified = stamp.modified();
     match sidecar {
         Some(s) => {
-            let crc = s.crc32c_value();
-            o.hash = s.md5.map(ObjectHash::md5).or_else(|| crc.map(ObjectHash::crc32c));
+            o.hash = match (s.md5, s.crc32c) {
+                (Some(md5), _) => Some(ObjectHash::md5(md5)),
+                // Written by `Digest::crc32c_hex`: 8 lowercase hex digits, as reported.
+                (None, Some(crc)) if crc.len() == 8 && crc.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {
+                    Some(ObjectHash { algorithm: storage_core::HashAlgorithm::Crc32c, value: crc })
+                }
+                (None, _) => None,
+            };
             o.etag = Some(s.etag);
             o.content_type = s.content_type;
             o.content_encoding = s.content_encoding;

@@ -49,11 +49,22 @@ pub fn temp_beside(
     container: &str,
     check_prefix: bool,
 ) -> Result<(std::fs::File, TempFile)> {
-    let cfd = DirFd::container(&op.container_dir, container, shared.options.fast_paths)?;
+    let fast = shared.options.fast_paths;
+    let mut quick = DirFd::key_dir(&op.container_dir, op.parent_components(), fast);
+    let mut cfd: Option<Arc<DirFd>> = None;
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let dir = cfd.make(op.parent_components())?;
+        let dir = match quick.take() {
+            Some(dir) => dir,
+            None => {
+                let cfd = match &cfd {
+                    Some(c) => c,
+                    None => cfd.insert(DirFd::container(&op.container_dir, container, fast)?),
+                };
+                cfd.make(op.parent_components())?
+            }
+        };
         if check_prefix && matches!(dir.stat(op.leaf()), Ok((Kind::Dir, _))) {
             let busy = dir.open_dir(op.leaf()).and_then(|d| d.entries()).map(|e| !e.is_empty()).unwrap_or(true);
             if busy {
@@ -184,7 +195,8 @@ pub fn store_meta(d: &Shared, file: &std::fs::File, dir: &Arc<DirFd>, sidecar: &
 /// Puts the written temporary file in place as the object (blocking): stores its
 /// metadata, fsyncs it, then under the key's lock claims the upload (if any), checks
 /// `mode` and renames data (and sidecar, if the metadata needs one) into place, all
-/// relative to the directory's descriptor, and fsyncs the directory. On any error the
+/// relative to the directory's descriptor, and fsyncs the directory. Returns the
+/// metadata stored (to describe the object without a copy). On any error the
 /// temporary files are removed and the old object is untouched.
 pub fn commit_now(
     shared: &Shared,
@@ -193,7 +205,7 @@ pub fn commit_now(
     staged: Staged,
     mode: &PutMode,
     claim: Option<UploadClaim>,
-) -> Result<()> {
+) -> Result<Sidecar> {
     let Staged { file, temp, sidecar } = staged;
     let fsync = shared.options.fsync;
     let dir = Arc::clone(temp.dir());
@@ -241,7 +253,10 @@ pub fn commit_now(
             if let Some(t) = side {
                 t.keep();
             }
-            if fsync { dir.sync() } else { Ok(()) }
+            if fsync {
+                dir.sync()?;
+            }
+            Ok(sidecar)
         }
         Err(e) => {
             discard(temp, side);
@@ -261,11 +276,10 @@ pub async fn commit(
     mode: &PutMode,
     claim: Option<UploadClaim>,
 ) -> Result<Object> {
-    let sidecar = staged.sidecar.clone();
     let shared = Arc::clone(&d.shared);
     let (op2, mode) = (op.clone(), mode.clone());
     let (c, k) = (container.to_owned(), key.to_owned());
-    blocking(move || commit_now(&shared, &op2, (&c, &k), staged, &mode, claim)).await?;
+    let sidecar = blocking(move || commit_now(&shared, &op2, (&c, &k), staged, &mode, claim)).await?;
     let stamp = FileStamp { inode: sidecar.inode, size: sidecar.size, mtime_ns: sidecar.mtime_ns };
     Ok(describe(container, key, &stamp, Some(sidecar)))
 }

@@ -39,6 +39,11 @@ impl DirFd {
         &self.path
     }
 
+    /// The one-call open of a key's directory exists on Linux only: always `None`.
+    pub fn key_dir(_container_dir: &Path, _comps: &[String], _fast: bool) -> Option<Arc<DirFd>> {
+        None
+    }
+
     /// The container directory `dir`: a symlink there must lead strictly inside the root.
     pub fn container(dir: &Path, name: &str, _fast: bool) -> Result<Arc<DirFd>> {
         if let Ok(m) = std::fs::symlink_metadata(dir)
