@@ -241,7 +241,12 @@ impl Sidecar {
 }
 
 /// Describes an object from its data file's stamp and its metadata, if any applies.
-pub fn describe(container: impl Into<String>, key: impl Into<String>, stamp: &FileStamp, sidecar: Option<Sidecar>) -> Object {
+pub fn describe(
+    container: impl Into<String>,
+    key: impl Into<String>,
+    stamp: &FileStamp,
+    sidecar: Option<Sidecar>,
+) -> Object {
     let mut o = Object::new(container, key, stamp.size);
     o.last_modified = stamp.modified();
     match sidecar {
