@@ -32,6 +32,10 @@
 //! Blob / Get Blob signed with SharedKey; ours = `AzureDriver` (Put Block / Put Block List);
 //! object_store = `MicrosoftAzure`; opendal = `services::Azblob`.
 //!
+//! `--backend local` runs ours (`LocalDriver` under `--root`), object_store
+//! (`LocalFileSystem` rooted at `ROOT/BUCKET`) and opendal (`services::Fs` there) with the
+//! same modes (no hyper floor).
+//!
 //! `--backend gcs` runs them against fake-gcs-server without authorization: `hyper` = one
 //! JSON API media upload / `alt=media` download; ours = `GcsDriver` (a parallel composite
 //! upload: parts staged as objects, then composed); object_store = `GoogleCloudStorage`
@@ -249,9 +253,18 @@ async fn timed(
     key: &str,
     verify_against: Option<&Path>,
 ) -> Res<()> {
-    if s.backend == "local" && client != "ours" {
-        return Err(format!("--backend {} is only for --client ours", s.backend).into());
+    let local = s.backend == "local";
+    if local && client == "hyper" {
+        return Err("--backend local has no --client hyper (tokio::fs is the local floor)".into());
     }
+    // The peers on the local filesystem: rooted at the container directory our driver
+    // uses (`ROOT/BUCKET`), made if missing.
+    let local_dir = || -> Res<PathBuf> {
+        let root = s.root.as_ref().ok_or("--backend local needs --root DIR")?;
+        let dir = root.join(&s.bucket);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    };
     let path = object_store::path::Path::from(key);
     // Clients are built before the clock starts.
     enum C {
@@ -270,6 +283,12 @@ async fn timed(
         "ours" => {
             let d = ours_driver(s).await?;
             C::Ours(d.clone(), Transfer::with_options(d, s.transfer_options()))
+        }
+        "object_store" if local => {
+            C::ObjectStore(Box::new(object_store::local::LocalFileSystem::new_with_prefix(local_dir()?)?))
+        }
+        "opendal" if local => {
+            C::OpenDal(opendal::Operator::new(opendal::services::Fs::default().root(&local_dir()?.to_string_lossy()))?)
         }
         "object_store" if azure => {
             C::ObjectStore(Box::new(storage_bench::object_store_azure(e, b, &s.account, &s.account_key)?))

@@ -11,11 +11,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use futures::StreamExt;
 use storage_core::ByteStream;
 use storage_core::kit::{Error, ErrorKind, Result};
-use tokio::io::AsyncReadExt;
 
 use crate::dirfd::DirFd;
 use crate::errors;
@@ -110,24 +109,30 @@ impl Drop for TempFile {
 
 /// Streams `len` bytes from the file's current position, in chunks of `chunk` bytes.
 /// A file that ends early (truncated by hand) yields an `Io` error.
-pub fn file_stream(file: tokio::fs::File, len: u64, chunk: usize) -> ByteStream {
+pub fn file_stream(file: std::fs::File, len: u64, chunk: usize) -> ByteStream {
     futures::stream::unfold(Some((file, len)), move |state| async move {
-        let (mut file, remaining) = state?;
+        let (file, remaining) = state?;
         if remaining == 0 {
             return None;
         }
         let want = remaining.min(chunk as u64) as usize;
-        let mut buf = BytesMut::with_capacity(want);
-        while buf.len() < want {
-            let mut limited = (&mut file).take((want - buf.len()) as u64);
-            match limited.read_buf(&mut buf).await {
-                Ok(0) => return Some((Err(errors::truncated()), None)),
-                Ok(_) => {}
-                Err(e) => return Some((Err(errors::io("reading the object's file failed", e)), None)),
+        // One hop to the blocking pool per chunk, read straight into the chunk (tokio's
+        // `File` reads into a buffer of its own and copies).
+        let read = blocking(move || {
+            use std::io::Read;
+            // `File` reads into spare capacity without zeroing it first.
+            let mut buf = Vec::with_capacity(want);
+            match (&file).take(want as u64).read_to_end(&mut buf) {
+                Ok(n) if n < want => Err(errors::truncated()),
+                Ok(_) => Ok((file, Bytes::from(buf))),
+                Err(e) => Err(errors::io("reading the object's file failed", e)),
             }
+        })
+        .await;
+        match read {
+            Ok((file, bytes)) => Some((Ok(bytes), Some((file, remaining - want as u64)))),
+            Err(e) => Some((Err(e), None)),
         }
-        let n = buf.len() as u64;
-        Some((Ok(buf.freeze()), Some((file, remaining - n))))
     })
     .boxed()
 }

@@ -178,7 +178,7 @@ pub async fn get(
             }
         }
         Body::Stream(f) => {
-            let body = file_stream(tokio::fs::File::from_std(f), range.end - range.start, READ_CHUNK);
+            let body = file_stream(f, range.end - range.start, READ_CHUNK);
             match want {
                 Some(want) => crc32c_verified(body, want, mismatch((container.to_owned(), key.to_owned()))),
                 None => body,
