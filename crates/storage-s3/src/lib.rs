@@ -1,6 +1,6 @@
 //! Amazon S3 and S3-compatible stores (MinIO, garage, moto, s3s, `rclone serve s3`...).
 //!
-//! - SigV4 written here with hmac + sha2 ([`signing`]), header and presigned forms, with
+//! - SigV4 written here with ring's SHA-256 and HMAC ([`signing`]), header and presigned forms, with
 //!   the derived signing key cached per day and region; `UNSIGNED-PAYLOAD` over TLS and a
 //!   CRC32C checksum instead of hashing every body into the signature.
 //! - End-to-end CRC32C checksums ([`Checksum::Crc32c`], the default), computed with the

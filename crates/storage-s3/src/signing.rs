@@ -7,12 +7,10 @@ use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use http::HeaderMap;
-use sha2::{Digest, Sha256};
+use ring::{digest, hmac};
 use storage_http::http;
 
-type HmacSha256 = Hmac<Sha256>;
 
 /// The payload hash S3 accepts when the body is not signed.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
@@ -84,16 +82,15 @@ fn canonicalize_encoded_query(query: &str) -> String {
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // An HMAC key of any length is accepted, so this cannot fail.
-    let mut mac =
-        <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    mac.update(data);
-    mac.finalize().into_bytes().into()
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
 }
 
 /// Hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+    hex::encode(digest::digest(&digest::SHA256, data))
 }
 
 struct CachedKey {
@@ -103,7 +100,7 @@ struct CachedKey {
     secret: String,
     key: [u8; 32],
     /// HMAC already keyed with `key` (its inner and outer pads hashed once).
-    mac: HmacSha256,
+    mac: hmac::Key,
 }
 
 /// Caches the derived signing key; it changes only with the day, region or secret.
@@ -156,17 +153,16 @@ impl KeyCache {
                 _ => None,
             }
         };
-        let mut mac = match mac {
+        let mac = match mac {
             Some(m) => m,
             None => keyed(&self.signing_key(secret, date, region, service)),
         };
-        mac.update(string_to_sign);
-        hex::encode(mac.finalize().into_bytes())
+        hex::encode(hmac::sign(&mac, string_to_sign))
     }
 }
 
-fn keyed(key: &[u8]) -> HmacSha256 {
-    <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+fn keyed(key: &[u8]) -> hmac::Key {
+    hmac::Key::new(hmac::HMAC_SHA256, key)
 }
 
 /// What a signature is made with.
@@ -235,7 +231,7 @@ pub fn sign_headers(
     names.sort_unstable();
     names.dedup();
     // The canonical request is hashed as it is produced, never built as one string.
-    let mut h = Sha256::new();
+    let mut h = digest::Context::new(&digest::SHA256);
     h.update(method.as_bytes());
     h.update(b"\n");
     h.update(if path.is_empty() { b"/".as_slice() } else { path.as_bytes() });
@@ -264,7 +260,7 @@ pub fn sign_headers(
     h.update(signed_headers.as_bytes());
     h.update(b"\n");
     h.update(payload_hash.as_bytes());
-    let creq_hash = hex::encode(h.finalize());
+    let creq_hash = hex::encode(h.finish());
     let mut scope = String::with_capacity(64);
     let _ = write!(scope, "{date}/{}/{}/aws4_request", input.region, input.service);
     let mut sts = String::with_capacity(160);
