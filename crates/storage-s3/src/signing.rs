@@ -11,7 +11,6 @@ use http::HeaderMap;
 use ring::{digest, hmac};
 use storage_http::http;
 
-
 /// The payload hash S3 accepts when the body is not signed.
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// SHA-256 of the empty string.
