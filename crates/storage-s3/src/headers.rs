@@ -47,30 +47,42 @@ fn encode_meta(v: &str) -> String {
 /// An `Object` from the headers of a HEAD or GET answer; `size` is the whole object's.
 pub fn object_from_headers(bucket: &str, key: &str, h: &HeaderMap, size: u64) -> Object {
     let mut o = Object::new(bucket, key, size);
-    o.etag = header(h, "etag").map(|e| e.trim_matches('"').to_owned());
-    o.hash = o.etag.as_deref().map(|e| hash_for(e, h));
-    o.last_modified =
-        header(h, "last-modified").and_then(|v| httpdate::parse_http_date(v).ok()).map(DateTime::<Utc>::from);
-    o.content_type = header(h, "content-type").map(str::to_owned);
-    o.content_encoding = header(h, "content-encoding").map(str::to_owned);
-    o.cache_control = header(h, "cache-control").map(str::to_owned);
-    o.content_disposition = header(h, "content-disposition").map(str::to_owned);
-    o.version = header(h, "x-amz-version-id").filter(|v| *v != "null").map(str::to_owned);
+    // One pass over the answer's headers (each `HeaderMap::get` by name parses and hashes
+    // the name: a dozen of them were a tenth of a small GET's instructions). The first
+    // value of a repeated header wins, as `get` would give.
+    let (mut storage_class, mut encryption, mut tag_count) = (None, None, None);
     for (name, value) in h {
-        if let Some(k) = name.as_str().strip_prefix(META_PREFIX)
-            && let Ok(v) = value.to_str()
-        {
-            o.metadata.insert(k.to_owned(), decode_meta(v));
+        let Ok(v) = value.to_str() else { continue };
+        let set = |slot: &mut Option<String>, v: &str| {
+            if slot.is_none() {
+                *slot = Some(v.to_owned());
+            }
+        };
+        match name.as_str() {
+            "etag" => set(&mut o.etag, v.trim_matches('"')),
+            "last-modified" if o.last_modified.is_none() => {
+                o.last_modified = httpdate::parse_http_date(v).ok().map(DateTime::<Utc>::from);
+            }
+            "content-type" => set(&mut o.content_type, v),
+            "content-encoding" => set(&mut o.content_encoding, v),
+            "cache-control" => set(&mut o.cache_control, v),
+            "content-disposition" => set(&mut o.content_disposition, v),
+            "x-amz-version-id" if v != "null" => set(&mut o.version, v),
+            "x-amz-storage-class" => set(&mut storage_class, v),
+            "x-amz-server-side-encryption" => set(&mut encryption, v),
+            "x-amz-tagging-count" => set(&mut tag_count, v),
+            n => {
+                if let Some(k) = n.strip_prefix(META_PREFIX) {
+                    o.metadata.insert(k.to_owned(), decode_meta(v));
+                }
+            }
         }
     }
-    if let Some(sc) = header(h, "x-amz-storage-class") {
-        o.extra.insert("storage_class".into(), sc.to_owned());
-    }
-    if let Some(sse) = header(h, "x-amz-server-side-encryption") {
-        o.extra.insert("encryption".into(), sse.to_owned());
-    }
-    if let Some(n) = header(h, "x-amz-tagging-count") {
-        o.extra.insert("tag_count".into(), n.to_owned());
+    o.hash = o.etag.as_deref().map(|e| hash_for(e, h));
+    for (name, value) in [("storage_class", storage_class), ("encryption", encryption), ("tag_count", tag_count)] {
+        if let Some(v) = value {
+            o.extra.insert(name.into(), v);
+        }
     }
     o
 }

@@ -283,10 +283,22 @@ pub fn sign_headers(
 /// `YYYYMMDDTHHMMSSZ`, formatted by hand (this runs on every request).
 fn amz_date(t: DateTime<Utc>) -> String {
     use chrono::{Datelike, Timelike};
-    let mut s = String::with_capacity(16);
-    let _ =
-        write!(s, "{:04}{:02}{:02}T{:02}{:02}{:02}Z", t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second());
-    s
+    let mut b = [0u8; 16];
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, u32::try_from(t.year()).unwrap_or(0).min(9999));
+    put(4, 2, t.month());
+    put(6, 2, t.day());
+    put(9, 2, t.hour());
+    put(11, 2, t.minute());
+    put(13, 2, t.second());
+    b[8] = b'T';
+    b[15] = b'Z';
+    String::from_utf8_lossy(&b).into_owned()
 }
 
 /// The query string of a presigned URL (signed for the `host` header only, with an
@@ -361,6 +373,14 @@ mod tests {
     //! "Query String Authentication" examples in the S3 API reference.
 
     use super::*;
+
+    #[test]
+    fn amz_date_is_the_iso_basic_format() {
+        for secs in [0i64, 1_440_938_160, 1_796_314_264, 4_102_444_799] {
+            let t = DateTime::<Utc>::from_timestamp(secs, 0).unwrap();
+            assert_eq!(amz_date(t), t.format("%Y%m%dT%H%M%SZ").to_string());
+        }
+    }
     use chrono::TimeZone;
 
     const AKID: &str = "AKIAIOSFODNN7EXAMPLE";
