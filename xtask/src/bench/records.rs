@@ -2,7 +2,8 @@
 //! of `bench-client` ([`Record`]), a transfer of `bench-large` ([`LargeRecord`]); each keeps
 //! the line as printed for the `runs` arrays of the results file. Also the callgrind counts
 //! ([`Count`]), what a peer could not do against a server ([`Gap`]) and everything measured
-//! in one run ([`Results`]).
+//! in one run ([`Results`]); one copy of a tree by a command-line client, which xtask
+//! times itself ([`CliRecord`]).
 
 use std::path::PathBuf;
 
@@ -41,6 +42,8 @@ pub(crate) struct Results {
     pub(crate) gcs_counts: Vec<Count>,
     pub(crate) gcs_large: Vec<LargeRecord>,
     pub(crate) gcs_gaps: Vec<Gap>,
+    /// Section `cli`: each copy of a tree by the `storage` CLI or rclone.
+    pub(crate) cli: Vec<CliRecord>,
 }
 
 /// A phase or transfer a peer could not do against a server (a known gap that failed
@@ -157,6 +160,66 @@ impl LargeRecord {
     /// The engine's memory bound for these settings: `part_size x (concurrency + 1)`.
     pub(crate) fn bound(&self) -> f64 {
         self.part_size * (self.concurrency + 1.0)
+    }
+}
+
+/// One copy of a tree by a command-line client (section `cli`), measured by xtask around
+/// the child process: wall seconds, and the child's user + system CPU and peak RSS as
+/// `wait4` reports them (through GNU time; `None` without it).
+#[derive(Clone, Debug)]
+pub(crate) struct CliRecord {
+    /// `small` or `large`.
+    pub(crate) tree: String,
+    /// `upload` or `download`.
+    pub(crate) op: String,
+    /// `ours` (the `storage` CLI) or `rclone`.
+    pub(crate) client: String,
+    pub(crate) seconds: f64,
+    pub(crate) cpu_s: Option<f64>,
+    pub(crate) peak_rss_kb: Option<f64>,
+    /// The record as written to the results file's `cli_runs`.
+    pub(crate) raw: Line,
+}
+
+impl CliRecord {
+    /// A record and its `raw` line (which also carries the user and system CPU apart, the
+    /// rates, the repetition and the command line, never a secret: those go by environment).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        tree: &str,
+        op: &str,
+        client: &str,
+        (files, bytes): (u64, u64),
+        seconds: f64,
+        cpu: Option<(f64, f64)>,
+        peak_rss_kb: Option<f64>,
+        rep: usize,
+        command: &str,
+    ) -> CliRecord {
+        // GNU time prints hundredths: the sum without binary noise (0.43, not 0.43000000000000005).
+        let cpu_s = cpu.map(|(u, s)| ((u + s) * 100.0).round() / 100.0);
+        let value = serde_json::json!({
+            "tree": tree, "op": op, "client": client, "files": files, "bytes": bytes,
+            "seconds": seconds,
+            "files_per_s": files as f64 / seconds,
+            "mib_per_s": bytes as f64 / (1024.0 * 1024.0) / seconds,
+            "cpu_user_s": cpu.map(|c| c.0), "cpu_sys_s": cpu.map(|c| c.1), "cpu_s": cpu_s,
+            "peak_rss_kb": peak_rss_kb, "verified": op == "download", "repetition": rep + 1,
+            "command": command,
+        });
+        let raw = match value {
+            Value::Object(m) => m,
+            _ => Line::new(),
+        };
+        CliRecord {
+            tree: tree.to_owned(),
+            op: op.to_owned(),
+            client: client.to_owned(),
+            seconds,
+            cpu_s,
+            peak_rss_kb,
+            raw,
+        }
     }
 }
 

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use super::meta::{Meta, cpu_model, git_describe, pinned_versions, utc_now};
 use super::plan::{Plan, Sections};
-use super::records::{Count, Gap, LargeRecord, Record, Results};
+use super::records::{CliRecord, Count, Gap, LargeRecord, Record, Results};
+use super::sections::{CLI_CLIENTS, CLI_OPS, CliTree, RCLONE_FLAGS, cli_trees, rclone_version};
 use super::server::Pinning;
 use super::targets::{
-    TARGET_CPU_RATIO, TARGET_INSTR_RATIO, TARGET_LARGE_FLOOR, TARGET_LARGE_PEER, TARGET_LIST_US_PER_KEY,
-    TARGET_LOCAL_LIST, TARGET_LOCAL_SMALL, Target,
+    TARGET_CLI_CPU, TARGET_CLI_TPUT, TARGET_CPU_RATIO, TARGET_INSTR_RATIO, TARGET_LARGE_FLOOR, TARGET_LARGE_PEER,
+    TARGET_LIST_US_PER_KEY, TARGET_LOCAL_LIST, TARGET_LOCAL_SMALL, Target,
 };
 use super::{LARGE, LIST_KEYS, MEMORY, MEMORY_OVERHEAD, MIB, PEERS, PHASES};
 
@@ -65,6 +66,30 @@ pub(crate) struct LargeRow {
     pub(crate) gap: Option<&'static str>,
 }
 
+/// One copy of a tree by one client in the `cli` section (medians of its repetitions).
+pub(crate) struct CliRow {
+    pub(crate) tree: CliTree,
+    /// `upload` or `download`.
+    pub(crate) op: &'static str,
+    pub(crate) client: &'static str,
+    pub(crate) seconds: f64,
+    pub(crate) cpu_s: Option<f64>,
+    pub(crate) rss_kb: Option<f64>,
+    /// ours / rclone (ours' rows only): files/s (the same ratio as MiB/s) and CPU seconds.
+    pub(crate) tput_ratio: Option<f64>,
+    pub(crate) cpu_ratio: Option<f64>,
+}
+
+impl CliRow {
+    pub(crate) fn files_per_s(&self) -> f64 {
+        self.tree.files as f64 / self.seconds
+    }
+
+    pub(crate) fn mib_per_s(&self) -> f64 {
+        self.tree.bytes() as f64 / MIB as f64 / self.seconds
+    }
+}
+
 /// Everything the two outputs show.
 pub(crate) struct Report {
     pub(crate) rows: Vec<Row>,
@@ -81,6 +106,9 @@ pub(crate) struct Report {
     pub(crate) large_repeat: usize,
     pub(crate) memory: Vec<(LargeRecord, f64)>,
     pub(crate) memory_mib: u64,
+    /// The `cli` section's rows, and its repetitions.
+    pub(crate) cli: Vec<CliRow>,
+    pub(crate) cli_repeat: usize,
     pub(crate) clients: Vec<String>,
     pub(crate) local_clients: Vec<String>,
     pub(crate) sections: Sections,
@@ -275,6 +303,53 @@ fn large_rows(
     large
 }
 
+/// The rows of the `cli` section: per tree and direction, ours then rclone (medians of
+/// the repetitions; a copy never measured has no row), and their targets.
+fn cli_rows(trees: &[CliTree], records: &[CliRecord], targets: &mut Vec<Target>) -> Vec<CliRow> {
+    let mut rows = Vec::new();
+    for tree in trees {
+        for &op in CLI_OPS {
+            let of = |client: &str| -> Vec<&CliRecord> {
+                records.iter().filter(|r| r.tree == tree.name && r.op == op && r.client == client).collect()
+            };
+            let seconds = |client: &str| median(of(client).iter().map(|r| r.seconds).collect());
+            let cpu = |client: &str| median(of(client).iter().filter_map(|r| r.cpu_s).collect());
+            let (ours_s, peer_s) = (seconds("ours"), seconds("rclone"));
+            // Throughput ours / rclone = rclone's seconds / ours' (the same files and bytes).
+            let tput_ratio = ratio(peer_s, ours_s);
+            let cpu_ratio = ratio(cpu("ours"), cpu("rclone"));
+            let what = format!("CLI cp -r {op} {}", tree.label());
+            targets.push(Target::at_least(
+                format!("{what}: files/s and MiB/s, ours / rclone"),
+                tput_ratio,
+                TARGET_CLI_TPUT,
+                "x",
+            ));
+            targets.push(Target::at_most(
+                format!("{what}: client CPU s, ours / rclone"),
+                cpu_ratio,
+                TARGET_CLI_CPU,
+                "x",
+            ));
+            for &client in CLI_CLIENTS {
+                let Some(secs) = seconds(client) else { continue };
+                let ours = client == "ours";
+                rows.push(CliRow {
+                    tree: *tree,
+                    op,
+                    client,
+                    seconds: secs,
+                    cpu_s: cpu(client),
+                    rss_kb: median(of(client).iter().filter_map(|r| r.peak_rss_kb).collect()),
+                    tput_ratio: if ours { tput_ratio } else { None },
+                    cpu_ratio: if ours { cpu_ratio } else { None },
+                });
+            }
+        }
+    }
+    rows
+}
+
 impl Report {
     /// Medians, ratios, targets and notes of one run.
     pub(crate) fn build(
@@ -311,6 +386,11 @@ impl Report {
         let mut gcs_large = Vec::new();
         if plan.sections.gcs_large {
             gcs_large = large_rows("GCS", &res.gcs_large, &res.gcs_gaps, plan.large_bytes, &mut targets);
+        }
+
+        let mut cli = Vec::new();
+        if plan.sections.cli {
+            cli = cli_rows(&cli_trees(plan), &res.cli, &mut targets);
         }
 
         let mut local_rows = Vec::new();
@@ -476,6 +556,52 @@ impl Report {
                 MEMORY_OVERHEAD / MIB
             ));
         }
+        if plan.sections.cli {
+            let [small, large] = cli_trees(plan);
+            notes.push(format!(
+                "CLI: the `storage` CLI of this tree (`cargo build --release -p storage-cli`, every driver) \
+                 beside {} (the xtask virtualenv's), against the same `bench-server`, each copy one process \
+                 pinned like the other clients (so both see one CPU: tokio's multi-thread runtime \
+                 starts one worker, Go's GOMAXPROCS is 1). Trees on tmpfs: {} ({:.1} MiB) and {} ({} MiB, \
+                 xorshift noise, every file different). Each (tree, direction, client): {} repetition(s) \
+                 (--cli-repeat; medians when more than one; the client going first alternates), timed by \
+                 xtask around the child process from start to exit (start-up, listing, copying, \
+                 and for downloads setting each file's modification time); client CPU = user + \
+                 system seconds and peak RSS = ru_maxrss of the child, as `wait4` reports them through \
+                 GNU time (`/usr/bin/time -f \"%U %S %M\"`). ours = `storage -q cp -r DIR \
+                 s3://bench-cli/TREE/ours-R/` and back into an empty directory, configured by a \
+                 configuration file (`STORAGE_CONFIG`: an `[s3]` section with endpoint, region, \
+                 path addressing and the static keys), its defaults otherwise: `-j 8` files (or parts) \
+                 in flight sharing one budget of 8 MiB x (8 + 1), 8 MiB parts above 16 MiB, `S3Driver` \
+                 defaults (over plain http: the SHA-256 payload hash and a CRC32C on every PUT), the \
+                 transfer engine's checks on; requests: a HEAD of the bucket, one PUT per file (a \
+                 multipart upload above 16 MiB, the file's MD5 in metadata) and no listing up; a \
+                 listing and one GET per file (8 MiB ranges above 16 MiB) down. rclone = `rclone copy \
+                 DIR bench:bench-cli/TREE/rclone-R/` and back, the remote from environment variables \
+                 (type s3, provider Other, endpoint, region, path style, the static keys, no config \
+                 file) with `{}`: 8 files at a time like `-j 8`; for the large files 8 MiB parts, 4 \
+                 per file (2 files x 4 = 8 in flight, like our budget) and the same 16 MiB \
+                 single-request limit, and 4 download streams per file in 8 MiB chunks above 16 MiB \
+                 (rclone's defaults: 4 transfers, single PUTs up to 200 MiB, 5 MiB parts, 4 streams \
+                 above 256 MiB in 64 MiB chunks); the rest its defaults: up, a listing, one PUT with \
+                 Content-MD5 per small file (the large files' MD5 read before their multipart upload, \
+                 kept in metadata) and a HEAD of every object after its upload; down, listings, a \
+                 HEAD and the GETs per file, checked against the MD5s. Each client downloads \
+                 what it uploaded; every download is compared byte for byte with the source (untimed) \
+                 and its objects deleted (untimed) before the next copy; the bucket is removed at the \
+                 end. The rclone paths end in `/`: without it rclone first HEADs the prefix as an \
+                 object, which s3s-fs answers with 500 (the key is a directory in its store) and \
+                 rclone retries for minutes. Ratios: ours / rclone of files/s (= MiB/s: the same tree) \
+                 and of client CPU seconds.",
+                rclone_version(),
+                small.label(),
+                small.bytes() as f64 / MIB as f64,
+                large.label(),
+                large.bytes() / MIB,
+                plan.cli_repeat,
+                RCLONE_FLAGS.join(" "),
+            ));
+        }
         if plan.sections.needs_azurite() {
             notes.push(format!(
                 "Azure: Azurite {AZURITE_VERSION} (Blob service, Node.js {}) started for the run with \
@@ -595,6 +721,8 @@ impl Report {
             large_repeat: plan.large_repeat,
             memory,
             memory_mib: plan.memory_bytes / MIB,
+            cli,
+            cli_repeat: plan.cli_repeat,
             clients,
             local_clients,
             sections: plan.sections,

@@ -39,6 +39,9 @@ pub(crate) struct Document {
     /// Local filesystem small operations, one entry per phase.
     pub(crate) local: Vec<SmallRow>,
     pub(crate) memory: Vec<MemoryRow>,
+    /// The `cli` section: one entry per tree, direction and client (medians).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) cli: Vec<CliRow>,
     pub(crate) targets: Vec<TargetRow>,
     pub(crate) callgrind: Vec<CountRow>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -59,6 +62,9 @@ pub(crate) struct Document {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) gcs_large_runs: Vec<Line>,
     pub(crate) memory_runs: Vec<Line>,
+    /// Each copy of the `cli` section, as xtask measured it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) cli_runs: Vec<Line>,
     pub(crate) notes: Vec<String>,
     pub(crate) crashes: Vec<String>,
 }
@@ -134,6 +140,28 @@ pub(crate) struct MemoryRow {
     pub(crate) within: bool,
     pub(crate) mib_per_s: f64,
     pub(crate) cpu_s: f64,
+}
+
+/// One copy of a tree in the `cli` section (medians of its repetitions); the ratios are
+/// on ours' entries only.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CliRow {
+    /// `small` or `large`.
+    pub(crate) tree: String,
+    pub(crate) files: u64,
+    pub(crate) bytes: u64,
+    /// `upload` or `download`.
+    pub(crate) op: String,
+    /// `ours` or `rclone`.
+    pub(crate) client: String,
+    pub(crate) seconds: f64,
+    pub(crate) files_per_s: f64,
+    pub(crate) mib_per_s: f64,
+    pub(crate) cpu_s: Option<f64>,
+    pub(crate) peak_rss_kb: Option<f64>,
+    /// files/s (= MiB/s) of ours over rclone's.
+    pub(crate) throughput_ratio_ours_to_rclone: Option<f64>,
+    pub(crate) cpu_ratio_ours_to_rclone: Option<f64>,
 }
 
 /// One target and its verdict.
@@ -344,6 +372,24 @@ impl Report {
                     }
                 })
                 .collect(),
+            cli: self
+                .cli
+                .iter()
+                .map(|r| CliRow {
+                    tree: r.tree.name.to_owned(),
+                    files: r.tree.files as u64,
+                    bytes: r.tree.bytes(),
+                    op: r.op.to_owned(),
+                    client: r.client.to_owned(),
+                    seconds: r.seconds,
+                    files_per_s: r.files_per_s(),
+                    mib_per_s: r.mib_per_s(),
+                    cpu_s: r.cpu_s,
+                    peak_rss_kb: r.rss_kb,
+                    throughput_ratio_ours_to_rclone: r.tput_ratio,
+                    cpu_ratio_ours_to_rclone: r.cpu_ratio,
+                })
+                .collect(),
             targets: self
                 .targets
                 .iter()
@@ -367,6 +413,7 @@ impl Report {
             gcs_runs: res.gcs_runs.iter().map(|r| r.raw.clone()).collect(),
             gcs_large_runs: res.gcs_large.iter().map(|r| r.raw.clone()).collect(),
             memory_runs: res.memory.iter().map(|r| r.raw.clone()).collect(),
+            cli_runs: res.cli.iter().map(|r| r.raw.clone()).collect(),
             notes: self.notes.clone(),
             crashes: crashes.to_vec(),
         }
@@ -493,6 +540,36 @@ pub(crate) mod tests {
                     .all(|r| r.mib_per_s > 0.0 && !(r.group == "PUT" && r.client != "ours" && r.client != "hyper"))
             );
         }
+    }
+
+    #[test]
+    fn cli_round_trips_with_its_runs() {
+        let doc = round_trip("cli-2026-12-03.json");
+        assert_eq!(doc.meta.sections, "cli");
+        assert!(doc.summary.is_empty() && doc.large.is_empty() && doc.memory.is_empty());
+        // Two trees x two directions x two clients, each run the same number of times.
+        assert_eq!(doc.cli.len(), 8);
+        assert_eq!(doc.cli_runs.len() % 8, 0);
+        for row in &doc.cli {
+            let runs: Vec<f64> = doc
+                .cli_runs
+                .iter()
+                .filter(|r| {
+                    let text = |k: &str| r.get(k).and_then(serde_json::Value::as_str);
+                    (text("tree"), text("op"), text("client"))
+                        == (Some(row.tree.as_str()), Some(row.op.as_str()), Some(row.client.as_str()))
+                })
+                .filter_map(|r| r.get("seconds").and_then(serde_json::Value::as_f64))
+                .collect();
+            assert_eq!(Some(row.seconds), report::median(runs), "{} {} {}", row.tree, row.op, row.client);
+            assert_eq!(row.files_per_s, row.files as f64 / row.seconds);
+            let ours = row.client == "ours";
+            assert_eq!(row.throughput_ratio_ours_to_rclone.is_some(), ours);
+            assert_eq!(row.cpu_ratio_ours_to_rclone.is_some(), ours);
+        }
+        assert!(doc.cli_runs.iter().all(|r| r.get("op").and_then(serde_json::Value::as_str) == Some("upload")
+            || r.get("verified").and_then(serde_json::Value::as_bool) == Some(true)));
+        assert_eq!(doc.targets.len(), 8);
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use super::records::Gap;
 use super::report::{LargeRow, Report, Row, large_api};
 use super::targets::{
-    TARGET_CPU_RATIO, TARGET_INSTR_RATIO, TARGET_LARGE_FLOOR, TARGET_LARGE_PEER, TARGET_LOCAL_LIST, TARGET_LOCAL_SMALL,
+    TARGET_CLI_CPU, TARGET_CLI_TPUT, TARGET_CPU_RATIO, TARGET_INSTR_RATIO, TARGET_LARGE_FLOOR, TARGET_LARGE_PEER,
+    TARGET_LOCAL_LIST, TARGET_LOCAL_SMALL,
 };
 use super::{MEMORY_OVERHEAD, MIB};
 
@@ -123,6 +124,35 @@ impl Report {
         }
     }
 
+    /// The `cli` table: per tree, direction and client the wall seconds, files/s, MiB/s,
+    /// client CPU, peak RSS, and on ours' rows the ratios to rclone.
+    fn cli_table(&self, s: &mut String) {
+        let _ = writeln!(
+            s,
+            "| tree | direction | client | seconds | files/s | MiB/s | client CPU s | peak RSS | files/s & MiB/s ours/rclone | CPU ours/rclone |"
+        );
+        let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---:|---|---|");
+        for r in &self.cli {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.2} | {} | {:.1} | {} | {} | {} | {} |",
+                r.tree.label(),
+                r.op,
+                if r.client == "ours" { "ours (`storage cp -r`)" } else { "rclone (`rclone copy`)" },
+                r.seconds,
+                match r.files_per_s() {
+                    v if v < 10.0 => format!("{v:.2}"),
+                    v => group(v.round() as u64),
+                },
+                r.mib_per_s(),
+                fmt_opt(r.cpu_s, |v| format!("{v:.2}")),
+                fmt_opt(r.rss_kb, |v| format!("{:.1} MiB", v / 1024.0)),
+                fmt_opt(r.tput_ratio, |v| format!("{v:.2} {}", if v >= TARGET_CLI_TPUT { "PASS" } else { "MISS" })),
+                fmt_opt(r.cpu_ratio, |v| format!("{v:.2} {}", verdict(v, TARGET_CLI_CPU))),
+            );
+        }
+    }
+
     /// The whole report, ending with what crashed (when anything did).
     pub(crate) fn markdown(&self, crashes: &[String]) -> String {
         let mut s = String::new();
@@ -188,6 +218,15 @@ impl Report {
                     if rss <= *limit { "PASS" } else { "MISS" },
                 );
             }
+        }
+        if self.sections.cli {
+            let reps = match self.cli_repeat {
+                1 => "one repetition".to_owned(),
+                n => format!("medians of {n} repetitions"),
+            };
+            let _ =
+                writeln!(s, "\n### CLI, recursive copy (`storage cp -r` and `rclone copy`, bench-server, {reps})\n");
+            self.cli_table(&mut s);
         }
         let _ = writeln!(s, "\n### Targets (reported, not enforced)\n");
         for t in &self.targets {

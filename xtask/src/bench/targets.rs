@@ -14,6 +14,10 @@ pub(crate) const TARGET_LARGE_FLOOR: f64 = 0.95;
 /// (LIST, keys per second).
 pub(crate) const TARGET_LOCAL_SMALL: f64 = 1.15;
 pub(crate) const TARGET_LOCAL_LIST: f64 = 3.0;
+/// The CLI's `cp -r` against `rclone copy`: at least its throughput (files/s and MiB/s of
+/// one tree are the same ratio), at most its client CPU seconds.
+pub(crate) const TARGET_CLI_TPUT: f64 = 1.0;
+pub(crate) const TARGET_CLI_CPU: f64 = 1.0;
 
 /// One target: a measured value against its limit.
 pub(crate) struct Target {

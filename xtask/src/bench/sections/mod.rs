@@ -1,13 +1,15 @@
 //! The sections of the benchmark, in the order they run: `small` (sections `s3-small`,
 //! `azure-small` and `gcs-small`: 4 KiB PUT / GET and LIST against the S3 server, Azurite
 //! or fake-gcs-server), `large` (`s3-large`, `azure-large` and `gcs-large`: one large file
-//! PUT and GET per client and API), `memory` (our engine's peak RSS against its bound) and
-//! `local` (the small phases on a tmpfs directory). The S3 sections and `memory` run
+//! PUT and GET per client and API), `memory` (our engine's peak RSS against its bound),
+//! `cli` (the `storage` CLI's `cp -r` of two trees, up and down, beside `rclone copy`) and
+//! `local` (the small phases on a tmpfs directory). The S3 sections, `memory` and `cli` run
 //! against `bench-server`, then the Azure ones against Azurite, the GCS ones against
 //! fake-gcs-server, then `local`. Each appends to the `Results` and records a crash
 //! instead of stopping the run; a phase or transfer that a peer is known not to be able
 //! to do against a server ([`KnownGap`]) and fails is recorded as a [`Gap`] instead.
 
+mod cli;
 mod large;
 mod local;
 mod memory;
@@ -15,6 +17,7 @@ mod small;
 
 use std::path::Path;
 
+pub(crate) use cli::{CLI_CLIENTS, CLI_OPS, CliTree, RCLONE_FLAGS, build_cli, cli, cli_trees, rclone_version};
 pub(crate) use large::large;
 pub(crate) use local::local;
 pub(crate) use memory::memory;
