@@ -11,8 +11,8 @@
 //! cargo xtask ci                   fmt check, cargo-deny, clippy -D warnings (workspace; facade per
 //!                                  driver feature), cargo doc -D warnings, test, fuzz (briefly)
 //! cargo xtask bench [--quick] [--no-callgrind]
-//!                   [--only s3-small,s3-large,azure-small,azure-large,gcs-small,gcs-large,local,memory]
-//!                   [--large-repeat R]
+//!                   [--only s3-small,s3-large,azure-small,azure-large,gcs-small,gcs-large,local,memory,cli]
+//!                   [--large-repeat R] [--cli-repeat R]
 //!                                  our S3, Azure, GCS and local drivers vs object_store, OpenDAL, bare
 //!                                  hyper / tokio::fs
 //! ```
@@ -52,8 +52,8 @@ commands:
                                           the facade with no driver and each driver feature alone),
                                           cargo doc -D warnings, then test, then fuzz (10 s per target)
   bench [--quick] [--no-callgrind] [--repeat R] [--port P] [--clients a,b,...]
-        [--only s3-small,s3-large,azure-small,azure-large,gcs-small,gcs-large,local,memory]
-        [--large-repeat R]
+        [--only s3-small,s3-large,azure-small,azure-large,gcs-small,gcs-large,local,memory,cli]
+        [--large-repeat R] [--cli-repeat R]
                                           our drivers beside object_store, OpenDAL and a bare floor
                                           client: small S3 operations and 512 MiB transfers on one
                                           s3s-fs server, the same on one Azurite (Azure Blob) and one
