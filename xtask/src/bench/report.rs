@@ -529,7 +529,7 @@ impl Report {
             notes.push(
                 "Local filesystem (tmpfs): each client on its own directory, which it wrote itself: ours = \
                  `LocalDriver::new(root)` defaults, container `bench` (one blocking task per PUT: temporary \
-                 file + MD5 + metadata in a user xattr + fsync + rename + directory fsync; GET and LIST read the \
+                 file + CRC32C + metadata in a user xattr + fsync + rename + directory fsync; GET and LIST read the \
                  xattr back); ours_nofsync = the same with `LocalOptions::default().fsync(false)` (still \
                  temporary file + rename, so atomic, but not durable): object_store does not fsync either, so \
                  ours_nofsync is the like-for-like comparison and both rows get ratios; \
