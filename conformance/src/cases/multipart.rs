@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use futures::future::join_all;
 use storage_core::{
-    CompletedPart, HashAlgorithm, LeftoverKind, MultipartUpload, Object, ObjectHash, PartOptions, Payload, PutOptions,
+    CompletedPart, HashAlgorithm, LeftoverKind, MultipartUpload, Object, PartOptions, Payload, PutOptions,
 };
 
 use crate::case::{Case, CaseResult, case, ensure};
@@ -238,22 +238,13 @@ async fn multipart_hash_truthful(ctx: Ctx) -> CaseResult {
             && h.algorithm == HashAlgorithm::Crc32c
         {
             ensure!(
-                hash_matches(h, &all),
+                h.matches(&all) == Some(true),
                 "{what} claims CRC32C {} for a multipart object whose CRC32C differs",
                 h.value
             );
         }
     }
     Ok(())
-}
-
-/// Whether `hash` (MD5 or CRC32C) is the digest of `data`.
-fn hash_matches(hash: &ObjectHash, data: &[u8]) -> bool {
-    match hash.algorithm {
-        HashAlgorithm::Md5 => hash.value.eq_ignore_ascii_case(&md5(data)),
-        HashAlgorithm::Crc32c => hash.crc32c_value() == Some(storage_core::kit::crc32c(data)),
-        HashAlgorithm::Sha256 | HashAlgorithm::Opaque => false,
-    }
 }
 
 /// A driver that checks writes end to end (`upload_checksums`) reports a content hash
@@ -269,7 +260,7 @@ async fn checksum_reported(ctx: Ctx) -> CaseResult {
         ("head_object of a multipart object", ctx.head(OBJ).await?, &all),
     ] {
         match &obj.hash {
-            Some(h) if hash_matches(h, bytes) => {}
+            Some(h) if h.matches(bytes) == Some(true) => {}
             other => {
                 return Err(format!(
                     "{what} reports hash {other:?}, not the data's MD5 or CRC32C, though the driver claims \

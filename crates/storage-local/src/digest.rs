@@ -13,6 +13,12 @@ pub struct Digester {
     md5: Option<Md5Hasher>,
 }
 
+/// Whether a write computes the MD5 of its content: when the driver keeps MD5s (the
+/// `md5` option) or a caller's `content_md5` is to be checked; the CRC32C always.
+pub fn wants_md5(keep_md5: bool, content_md5: Option<&str>) -> bool {
+    keep_md5 || content_md5.is_some()
+}
+
 /// What a [`Digester`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Digest {
@@ -31,7 +37,7 @@ impl Digester {
     /// A digester for a write with `content_md5` to check, on a driver that keeps MD5s
     /// when `keep_md5`.
     pub fn for_write(keep_md5: bool, content_md5: Option<&str>) -> Self {
-        Self::new(keep_md5 || content_md5.is_some())
+        Self::new(wants_md5(keep_md5, content_md5))
     }
 
     /// Adds `data`.
@@ -85,16 +91,20 @@ impl Digest {
     pub fn etag(&self, stamp: &crate::sidecar::FileStamp) -> String {
         match &self.md5 {
             Some(md5) => md5.clone(),
-            None => {
-                let mut s = String::with_capacity(8 + 1 + 16 + 1 + 16);
-                push_hex(&mut s, u64::from(self.crc32c), 8);
-                s.push('-');
-                push_hex(&mut s, stamp.size, 1);
-                s.push('-');
-                push_hex(&mut s, stamp.mtime_ns as u64, 1);
-                s
-            }
+            None => self.crc_etag(stamp),
         }
+    }
+
+    /// The ETag made of the CRC32C, size and modification time (with the `-<parts>`
+    /// suffix a multipart object's ETag adds).
+    pub fn crc_etag(&self, stamp: &crate::sidecar::FileStamp) -> String {
+        let mut s = String::with_capacity(8 + 1 + 16 + 1 + 16 + 6);
+        push_hex(&mut s, u64::from(self.crc32c), 8);
+        s.push('-');
+        push_hex(&mut s, stamp.size, 1);
+        s.push('-');
+        push_hex(&mut s, stamp.mtime_ns as u64, 1);
+        s
     }
 }
 

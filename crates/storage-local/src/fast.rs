@@ -19,7 +19,7 @@ use storage_core::kit::Result;
 use storage_core::{Object, PutMode};
 
 use crate::core::Shared;
-use crate::digest::Digest;
+use crate::digest::{Digest, wants_md5};
 use crate::errors;
 use crate::paths::ObjectPath;
 use crate::sidecar::{FileStamp, Headers, Sidecar, describe};
@@ -49,7 +49,7 @@ impl PutBytes {
     /// Runs the PUT (blocking).
     pub fn run(self) -> Result<Object> {
         let content_md5 = self.content_md5.as_deref();
-        let digest = Digest::of(&self.data, self.shared.options.md5 || content_md5.is_some());
+        let digest = Digest::of(&self.data, wants_md5(self.shared.options.md5, content_md5));
         digest.verify(content_md5)?;
         let op = &self.op;
         let (mut file, temp) = temp_beside(&self.shared, op, &self.container, false)?;

@@ -30,7 +30,7 @@ use storage_core::kit::{Error, ErrorKind, Result, crc32c_combine, multipart_etag
 use storage_core::{CompletedPart, MultipartUpload, Object, ObjectHash, Payload, PutMode, PutOptions};
 
 use crate::core::{LocalDriver, NAME};
-use crate::digest::{Digest, Digester};
+use crate::digest::{Digest, Digester, wants_md5};
 use crate::dirfd::{DirFd, Kind};
 use crate::errors::{self, invalid_part, no_upload};
 use crate::io::{TempFile, blocking};
@@ -394,7 +394,9 @@ pub async fn complete(
     let (up, to_copy) = (upload.clone(), selected.clone());
     let combined = combined_crc32c(&selected);
     let keep_md5 = d.shared.options.md5;
-    let hasher = (keep_md5 || manifest.content_md5.is_some() || combined.is_none()).then(|| Digester::new(true));
+    let md5 = wants_md5(keep_md5, manifest.content_md5.as_deref());
+    // Read and hashed only for an MD5, or for parts whose names carry no CRC32C.
+    let hasher = (md5 || combined.is_none()).then(|| Digester::new(md5));
     // Fsynced by the commit, after its metadata is stored.
     let assembled = blocking(move || {
         let digest = concatenate(&to_copy, &staging, &mut file, &up, hasher)?;
@@ -428,9 +430,8 @@ pub async fn complete(
     let etag = if keep_md5 || etags.iter().all(|e| storage_core::kit::is_md5_hex(e)) {
         multipart_etag(&etags)
     } else {
-        format!("{:08x}-{:x}-{:x}-{}", digest.crc32c, stamp.size, stamp.mtime_ns, selected.len())
+        format!("{}-{}", digest.crc_etag(&stamp), selected.len())
     };
-    let digest = if keep_md5 || manifest.content_md5.is_some() { digest } else { Digest { md5: None, ..digest } };
     let sidecar = Sidecar::of_digest(stamp, &digest, Some(etag), with_default_type(manifest.headers));
     let mode = PutMode::from(manifest.mode);
     let claim = UploadClaim { uploads, upload: upload.clone() };

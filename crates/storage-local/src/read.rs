@@ -10,7 +10,7 @@ use std::io::{Seek, SeekFrom};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use storage_core::kit::{Error, ErrorKind, Result, crc32c, crc32c_verified};
+use storage_core::kit::{Error, Result, crc32c, crc32c_mismatch, crc32c_verified};
 use storage_core::{GetOptions, GetResult, Object, ObjectHash};
 
 use crate::core::{LocalDriver, NAME, Shared};
@@ -165,11 +165,7 @@ pub async fn get(
                 && let got = crc32c(&b)
                 && got != want
             {
-                let message = format!("the data read has CRC32C {got:08x}, but {want:08x} was stored with it");
-                return Err(mismatch((container.to_owned(), key.to_owned()))(Error::new(
-                    ErrorKind::ObjectHashMismatch,
-                    message,
-                )));
+                return Err(mismatch((container.to_owned(), key.to_owned()))(crc32c_mismatch(got, want)));
             }
             if b.is_empty() {
                 futures::stream::empty().boxed()

@@ -32,12 +32,17 @@ pub fn crc32c_verified(
             }
             Some(Err(e)) => Some((Err(e), ((body, got, true), dress))),
             None if got == want => None,
-            None => {
-                let message = format!("the data read has CRC32C {got:08x}, but {want:08x} was stored with it");
-                let e = dress(crate::error::Error::new(crate::error::ErrorKind::ObjectHashMismatch, message));
-                Some((Err(e), ((body, got, true), dress)))
-            }
+            None => Some((Err(dress(crc32c_mismatch(got, want))), ((body, got, true), dress))),
         }
     })
     .boxed()
+}
+
+/// The `ObjectHashMismatch` error of data read with CRC32C `got` where `want` was stored
+/// (what [`crc32c_verified`] yields; for drivers checking a body they hold whole).
+pub fn crc32c_mismatch(got: u32, want: u32) -> crate::error::Error {
+    crate::error::Error::new(
+        crate::error::ErrorKind::ObjectHashMismatch,
+        format!("the data read has CRC32C {got:08x}, but {want:08x} was stored with it"),
+    )
 }
