@@ -308,3 +308,27 @@ async fn writes_survive_concurrent_pruning_deletes() {
     }
     assert!(tree(&f.container_dir()).is_empty(), "{:?}", tree(&f.container_dir()));
 }
+
+/// A copy onto itself keeps the data and its hash (with new metadata when asked), in both
+/// hash modes; an empty object copies as an empty object; nothing temporary is left.
+#[tokio::test]
+async fn a_copy_onto_itself_and_of_an_empty_object_keep_their_data() {
+    for md5 in [false, true] {
+        let f = Fixture::with_options(storage_local::LocalOptions::default().md5(md5)).await;
+        let put = f.put("k", "the data").await;
+        let same = f.store.copy_object("c", "k", "c", "k", &CopyOptions::default()).await.unwrap();
+        assert_eq!(f.store.get_bytes("c", "k").await.unwrap(), "the data");
+        assert_eq!((same.size, &same.hash), (put.size, &put.hash), "md5={md5}");
+        let replace = CopyOptions { replace: Some(PutOptions::content_type("text/plain")), ..Default::default() };
+        let replaced = f.store.copy_object("c", "k", "c", "k", &replace).await.unwrap();
+        assert_eq!(replaced.content_type.as_deref(), Some("text/plain"));
+        assert_eq!(replaced.hash, put.hash);
+        assert_eq!(f.store.get_bytes("c", "k").await.unwrap(), "the data");
+
+        let empty = f.put("empty", "").await;
+        let copied = f.store.copy_object("c", "empty", "c", "empty-copy", &CopyOptions::default()).await.unwrap();
+        assert_eq!((copied.size, &copied.hash), (0, &empty.hash));
+        assert_eq!(f.store.get_bytes("c", "empty-copy").await.unwrap(), "");
+        assert_eq!(temp_files(f.root()), Vec::<String>::new());
+    }
+}
