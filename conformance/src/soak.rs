@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 use storage_core::hash::md5_hex;
-use storage_core::layers::{CHAOS_MARKER, ChaosConfig, ChaosCounts, ChaosLayer, RetryLayer};
+use storage_core::layers::{CHAOS_MARKER, ChaosConfig, ChaosCounts, ChaosLayer, RetryLayer, SplitMix64};
 use storage_core::{CopyOptions, DownloadOptions, Driver, DriverExt, ErrorKind, PutOptions, TransferOptions};
 
 /// What a soak runs.
@@ -125,32 +125,6 @@ impl fmt::Display for SoakReport {
 /// What one key may hold: each entry a possible content (`None`: absent).
 type Possible = Vec<Option<Bytes>>;
 
-/// A deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Bytes {
-        let mut out = Vec::with_capacity(len + 8);
-        while out.len() < len {
-            out.extend_from_slice(&self.next().to_le_bytes());
-        }
-        out.truncate(len);
-        Bytes::from(out)
-    }
-}
-
 /// Runs a soak on `container` (which must exist) of `driver`, through a fresh chaos layer
 /// and a retry layer; keys live under `prefix`.
 pub async fn soak(
@@ -244,14 +218,14 @@ async fn worker(
     operations: usize,
     config: &SoakConfig,
 ) -> (SoakReport, BTreeMap<String, Possible>) {
-    let mut rng = Rng(config.chaos.seed ^ (w + 1).wrapping_mul(0xA076_1D64_78BD_642F));
+    let mut rng = SplitMix64::new(config.chaos.seed ^ (w + 1).wrapping_mul(0xA076_1D64_78BD_642F));
     let keys: Vec<String> = (0..config.keys_per_worker.max(2)).map(|i| format!("{prefix}k{i}")).collect();
     let mut model: BTreeMap<String, Possible> = keys.iter().map(|k| (k.clone(), vec![None])).collect();
     let mut r = SoakReport::default();
     let dir = tempfile::tempdir().ok();
     for n in 0..operations {
-        let key = keys[rng.below(keys.len())].clone();
-        let roll = rng.below(100);
+        let key = keys[rng.index(keys.len())].clone();
+        let roll = rng.index(100);
         let op: &'static str = match roll {
             0..=29 => "put",
             30..=34 if config.large > 0 => "upload (multipart)",
@@ -271,8 +245,8 @@ async fn worker(
         };
         match op {
             "put" => {
-                let size = if rng.below(8) == 0 { 0 } else { rng.below(config.max_small + 1) };
-                let data = rng.bytes(size);
+                let size = if rng.index(8) == 0 { 0 } else { rng.index(config.max_small + 1) };
+                let data = Bytes::from(rng.bytes(size));
                 match store.put_object(container, &key, data.clone().into(), &PutOptions::default()).await {
                     Ok(_) => set(&mut model, &key, Some(data)),
                     Err(e) => {
@@ -282,7 +256,7 @@ async fn worker(
                 }
             }
             "upload (multipart)" => {
-                let data = rng.bytes(config.large);
+                let data = Bytes::from(rng.bytes(config.large));
                 let transfer = TransferOptions {
                     single_put_threshold: config.part_size,
                     part_size: config.part_size,
@@ -304,8 +278,8 @@ async fn worker(
                 let got = match op {
                     "get" => store.get_bytes(container, &key).await.map(|d| (d, None)),
                     "range" => {
-                        let start = rng.below(config.max_small / 2) as u64;
-                        let end = start + 1 + rng.below(config.max_small / 2) as u64;
+                        let start = rng.index(config.max_small / 2) as u64;
+                        let end = start + 1 + rng.index(config.max_small / 2) as u64;
                         store.get_range(container, &key, start..end).await.map(|d| (d, Some(start..end)))
                     }
                     _ => match &dir {
@@ -329,7 +303,7 @@ async fn worker(
                 check_read(&mut r, &mut model, &key, op, got, &failed);
             }
             "copy" => {
-                let dst = keys[rng.below(keys.len())].clone();
+                let dst = keys[rng.index(keys.len())].clone();
                 if dst == key {
                     continue;
                 }

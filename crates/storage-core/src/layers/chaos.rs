@@ -19,6 +19,8 @@ use crate::object::{Container, DeleteOutcome, ListEntry, Object, Page};
 use crate::options::{CopyOptions, GetOptions, ListOptions, PutOptions, SignedUrlOptions};
 use crate::payload::{ByteStream, GetResult, Payload};
 
+use super::SplitMix64;
+
 /// The words every error the layer injects starts with, so a test can tell an injected
 /// failure that reached the caller from a real one.
 pub const CHAOS_MARKER: &str = "chaos: injected";
@@ -280,16 +282,12 @@ impl ChaosLayer {
 
     /// The next draw of the generator: SplitMix64 over (seed, draw number).
     fn draw(&self) -> u64 {
-        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
-        let mut z = self.config.seed.wrapping_add(n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        SplitMix64::draw_at(self.config.seed, self.sequence.fetch_add(1, Ordering::Relaxed))
     }
 
     /// True with probability `p`.
     fn chance(&self, p: f64) -> bool {
-        p > 0.0 && ((self.draw() >> 11) as f64 / (1u64 << 53) as f64) < p
+        p > 0.0 && super::rng::unit(self.draw()) < p
     }
 
     fn injected(&self, what: &str, operation: &str) -> Error {

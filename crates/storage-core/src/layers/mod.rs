@@ -46,6 +46,7 @@ mod concurrency;
 mod prefix;
 mod read_only;
 mod retry;
+mod rng;
 mod trace;
 
 pub use bandwidth::BandwidthLimitLayer;
@@ -54,6 +55,7 @@ pub use concurrency::ConcurrencyLimitLayer;
 pub use prefix::PrefixLayer;
 pub use read_only::ReadOnlyLayer;
 pub use retry::RetryLayer;
+pub use rng::SplitMix64;
 pub use trace::{CallRecord, Observer, TracingLayer};
 
 /// `body`, holding `guard` until the body ends, fails or is dropped (whichever comes
