@@ -71,12 +71,23 @@ pub fn command(args: &[String]) -> Result<(), String> {
     run(&chosen, seconds)
 }
 
-/// The fuzz crate's formatting, then every target briefly: the step `cargo xtask ci` runs.
+/// The fuzz crate's formatting and clippy, then every target briefly: the step
+/// `cargo xtask ci` runs.
 pub fn ci() -> Result<(), String> {
     let manifest = fuzz_dir().join("Cargo.toml");
-    let mut fmt = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    fmt.arg("fmt").arg("--manifest-path").arg(&manifest).args(["--", "--check"]);
-    crate::process::run(&mut fmt)?;
+    let cargo = || Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    crate::process::run(cargo().arg("fmt").arg("--manifest-path").arg(&manifest).args(["--", "--check"]))?;
+    // Checked into the workspace's own target directory: the targets' dependencies are the
+    // workspace's crates, whose check results clippy of the workspace already left there.
+    crate::process::run(
+        cargo()
+            .arg("clippy")
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(paths::workspace_root().join("target"))
+            .args(["--all-targets", "--", "-D", "warnings"]),
+    )?;
     run(&targets()?, CI_SECONDS)
 }
 
