@@ -123,7 +123,16 @@ impl RetryLayer {
     }
 
     /// `call` until it succeeds, fails for good, or runs out of attempts.
-    async fn again<T, F, Fut>(&self, mut call: F) -> Result<T>
+    async fn again<T, F, Fut>(&self, call: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.attempted(call).await.0
+    }
+
+    /// [`RetryLayer::again`], with the number of attempts made.
+    async fn attempted<T, F, Fut>(&self, mut call: F) -> (Result<T>, u32)
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -135,39 +144,32 @@ impl RetryLayer {
                     self.pause(attempt).await;
                     attempt += 1;
                 }
-                other => return other,
+                other => return (other, attempt + 1),
             }
         }
     }
 
     /// Like [`RetryLayer::again`], and once a retry has happened, an error for which
     /// `settle` finds the first attempt's effect in place becomes that result.
-    async fn again_or_settle<T, F, Fut, S, SFut>(&self, mut call: F, settle: S) -> Result<T>
+    async fn again_or_settle<T, F, Fut, S, SFut>(&self, call: F, settle: S) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
         S: FnOnce(Error) -> SFut,
         SFut: Future<Output = Result<T>>,
     {
-        let mut attempt = 0;
-        let mut ambiguous = false;
-        loop {
-            match call().await {
-                Err(e) if e.is_retryable() && attempt + 1 < self.attempts => {
-                    ambiguous = true;
-                    self.pause(attempt).await;
-                    attempt += 1;
-                }
-                Err(e) if ambiguous && !e.is_retryable() => {
-                    let settled = settle(e).await;
-                    if settled.is_ok() {
-                        self.settled.fetch_add(1, Ordering::Relaxed);
-                    }
-                    return settled;
-                }
-                other => return other,
-            }
+        match self.attempted(call).await {
+            (Err(e), attempts) if attempts > 1 && !e.is_retryable() => self.counted(settle(e).await),
+            (other, _) => other,
         }
+    }
+
+    /// `result`, counted as a settled write when it is a success.
+    fn counted<T>(&self, result: Result<T>) -> Result<T> {
+        if result.is_ok() {
+            self.settled.fetch_add(1, Ordering::Relaxed);
+        }
+        result
     }
 
     /// HEAD, retried: how a lost answer is settled.
@@ -543,22 +545,11 @@ impl crate::layer::Layer for RetryLayer {
         parts: &[CompletedPart],
         options: &CompleteOptions,
     ) -> Result<Object> {
-        let tries = std::sync::atomic::AtomicU32::new(0);
-        let result = self
-            .again(|| {
-                tries.fetch_add(1, Ordering::Relaxed);
-                self.inner.complete_multipart(upload, parts, options)
-            })
-            .await;
-        match result {
-            Err(e) if tries.load(Ordering::Relaxed) > 1 => {
-                let settled = self.settle_completion(upload, parts, e).await;
-                if settled.is_ok() {
-                    self.settled.fetch_add(1, Ordering::Relaxed);
-                }
-                settled
-            }
-            other => other,
+        // Any failure after a retry may hide a completion that happened: a server answers
+        // a second completion oddly (see `settle_completion`), even with a retryable error.
+        match self.attempted(|| self.inner.complete_multipart(upload, parts, options)).await {
+            (Err(e), attempts) if attempts > 1 => self.counted(self.settle_completion(upload, parts, e).await),
+            (other, _) => other,
         }
     }
 
