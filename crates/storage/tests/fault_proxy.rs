@@ -234,6 +234,22 @@ async fn check_orphans(t: &mut Tally, direct: &dyn Driver, bucket: &str, key: &s
     }
 }
 
+/// `key` downloaded by the engine to `dest`, and the file's bytes.
+async fn download(transfer: &Transfer, bucket: &str, key: &str, dest: &std::path::Path) -> Result<Bytes, Error> {
+    transfer.download_file(bucket, key, dest, &DownloadOptions::default()).await?;
+    Ok(Bytes::from(std::fs::read(dest).unwrap()))
+}
+
+/// `key` read whole through the engine's ordered download stream.
+async fn read_stream(transfer: &Transfer, bucket: &str, key: &str) -> Result<Bytes, Error> {
+    let mut stream = transfer.download_stream(bucket, key).await?;
+    let mut all = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        all.extend_from_slice(&chunk?);
+    }
+    Ok(Bytes::from(all))
+}
+
 async fn run(backend: Backend, size: Size) {
     let size = size.with_env_ops();
     let seed = seed_from_env();
@@ -300,34 +316,14 @@ async fn run(backend: Backend, size: Size) {
                 direct.put_object(&bucket, &key, data.clone().into(), &PutOptions::default()).await.unwrap();
                 let got = match op {
                     Op::Download => {
-                        let dest = scratch.path().join(format!("{i}"));
-                        let r = transfer.download_file(&bucket, &key, &dest, &DownloadOptions::default()).await;
-                        match r {
-                            Ok(_) => Ok(Bytes::from(std::fs::read(&dest).unwrap())),
-                            Err(e) => {
-                                let left: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().collect();
-                                assert!(left.is_empty(), "{key}: a failed download left {left:?}");
-                                Err(e)
-                            }
+                        let got = download(&transfer, &bucket, &key, &scratch.path().join(format!("{i}"))).await;
+                        if got.is_err() {
+                            let left: Vec<_> = std::fs::read_dir(scratch.path()).unwrap().collect();
+                            assert!(left.is_empty(), "{key}: a failed download left {left:?}");
                         }
+                        got
                     }
-                    Op::Stream => match transfer.download_stream(&bucket, &key).await {
-                        Ok(mut s) => {
-                            let mut all = Vec::new();
-                            let mut end = Ok(());
-                            while let Some(chunk) = s.next().await {
-                                match chunk {
-                                    Ok(c) => all.extend_from_slice(&c),
-                                    Err(e) => {
-                                        end = Err(e);
-                                        break;
-                                    }
-                                }
-                            }
-                            end.map(|()| Bytes::from(all))
-                        }
-                        Err(e) => Err(e),
-                    },
+                    Op::Stream => read_stream(&transfer, &bucket, &key).await,
                     _ => proxied.get_bytes(&bucket, &key).await,
                 };
                 match got {
@@ -478,31 +474,11 @@ async fn flip_probe(backend: &Backend, bucket: &str, op: &str, direct: &dyn Driv
                 "download" => {
                     let dir = tempfile::tempdir().unwrap();
                     let dest = dir.path().join("d");
-                    match transfer.download_file(bucket, &key, &dest, &DownloadOptions::default()).await {
-                        Ok(_) => Ok(Bytes::from(std::fs::read(&dest).unwrap())),
-                        Err(e) => {
-                            assert!(!dest.exists(), "{op}: a failed download left its file");
-                            Err(e)
-                        }
-                    }
+                    let got = download(&transfer, bucket, &key, &dest).await;
+                    assert!(got.is_ok() || !dest.exists(), "{op}: a failed download left its file");
+                    got
                 }
-                "stream" => match transfer.download_stream(bucket, &key).await {
-                    Ok(mut s) => {
-                        let mut all = Vec::new();
-                        let mut end = Ok(());
-                        while let Some(c) = s.next().await {
-                            match c {
-                                Ok(c) => all.extend_from_slice(&c),
-                                Err(e) => {
-                                    end = Err(e);
-                                    break;
-                                }
-                            }
-                        }
-                        end.map(|()| Bytes::from(all))
-                    }
-                    Err(e) => Err(e),
-                },
+                "stream" => read_stream(&transfer, bucket, &key).await,
                 other => panic!("no probe {other}"),
             }
         }
