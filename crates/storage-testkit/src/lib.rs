@@ -54,14 +54,14 @@ impl S3Server {
 }
 
 /// A configuration file (TOML) naming every backend `cargo xtask test` starts, one
-/// section each: `local` (the default, rooted at `root`), `moto`, `s3sfs`, `motoalias`
+/// section each: `local` (the default, rooted at `root`), `moto`, `s3sfs`, `rclone`, `motoalias`
 /// (moto with a trailing `/` on its endpoint), `localalias`, `redis`, `cluster`, `azure`
 /// and `gcs`. Redis keys live under `namespace`.
 ///
 /// # Panics
 /// When an emulator's variables are not set.
 pub fn backends_toml(root: &Path, namespace: &str) -> String {
-    let (moto, s3s) = (S3Server::from_env("MOTO"), S3Server::from_env("S3SFS"));
+    let (moto, s3s, rclone) = (S3Server::from_env("MOTO"), S3Server::from_env("S3SFS"), S3Server::from_env("RCLONE"));
     format!(
         r#"default = "local"
 [local]
@@ -76,6 +76,11 @@ driver = "s3"
 endpoint = "{s3s}"
 access_key_id = "{s3s_key}"
 secret_access_key = "{s3s_secret}"
+[rclone]
+driver = "s3"
+endpoint = "{rclone}"
+access_key_id = "{rclone_key}"
+secret_access_key = "{rclone_secret}"
 [motoalias]
 driver = "s3"
 endpoint = "{moto}/"
@@ -105,6 +110,9 @@ anonymous = true
         s3s = s3s.endpoint,
         s3s_key = s3s.access_key_id,
         s3s_secret = s3s.secret_access_key,
+        rclone = rclone.endpoint,
+        rclone_key = rclone.access_key_id,
+        rclone_secret = rclone.secret_access_key,
         redis = env("REDIS_URL"),
         nodes = env("REDIS_CLUSTER_NODES"),
         azurite = env("AZURITE_BLOB_ENDPOINT"),
