@@ -140,6 +140,11 @@ capabilities! {
     /// stores). Off for the local filesystem, where the transfer engine writes objects of
     /// any size with one streamed request (parts would only add copies and hashing).
     parallel_upload,
+    /// One stream reads a whole object faster than ranges read in parallel (the local
+    /// filesystem, where ranges only add seeks, copies and a second pass for the
+    /// checksum): the transfer engine downloads with one whole GET, written in order and
+    /// hashed as it is written. Off for network stores, where parallel ranges are faster.
+    sequential_download,
     /// An object's ETag identifies its data: `head_object` and every `get_object` of it
     /// (whole or ranged) report the same one until the object is replaced, and a
     /// replacement with other data reports another (or fails a read's `If-Match` with

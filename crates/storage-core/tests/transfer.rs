@@ -1001,6 +1001,45 @@ async fn a_driver_without_ranges_downloads_in_one_request() {
     assert_eq!(f.ranges_requested(), vec![None, None]);
 }
 
+#[tokio::test]
+async fn a_sequential_download_driver_is_read_whole_in_order_checked_and_resumed() {
+    let m = store().await;
+    let mut info = m.info().clone();
+    info.capabilities.sequential_download = true;
+    let f = Faulty::with_info(m.clone(), Faults::default(), info);
+    // Large enough for several write batches (1 MiB each), in an odd size.
+    let body = data((3 << 20) + 17, 39);
+    m.put_object(C, "k", body.clone().into(), &PutOptions::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let p = Arc::new(Counting::default());
+    let t = Transfer::with_options(f.clone(), small(4).with_progress(p.clone()));
+    t.download_file(C, "k", &dest, &DownloadOptions::default()).await.unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), body);
+    assert_eq!(f.ranges_requested(), vec![None], "one whole GET, no ranges");
+    assert_eq!(p.bytes.load(Ordering::SeqCst), body.len() as u64);
+    // A body that breaks is resumed from the byte it stopped at, pinned.
+    let gets = f.gets.load(Ordering::SeqCst);
+    f.faults.lock().unwrap().get_once = Some((gets + 1, 1_500_000, Some(BodyFault::Break)));
+    t.download_file(C, "k", &dest, &DownloadOptions { overwrite_existing: true, ..DownloadOptions::default() })
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), body);
+    let ranges = f.ranges_requested();
+    assert_eq!(ranges[gets..], [None, Some(ByteRange::Bounded { start: 1_500_000, end: body.len() as u64 })]);
+    // A flipped byte, in the second write batch, is caught by the hash computed as the
+    // batches are written: nothing is kept.
+    std::fs::remove_file(&dest).unwrap();
+    f.faults.lock().unwrap().get_once = Some((f.gets.load(Ordering::SeqCst) + 1, 1_200_000, Some(BodyFault::Corrupt)));
+    let e = t.download_file(C, "k", &dest, &DownloadOptions::default()).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch, "{e}");
+    assert!(dir_entries(dir.path()).is_empty(), "left {:?}", dir_entries(dir.path()));
+    // The ordered stream reads it whole too.
+    let gets = f.gets.load(Ordering::SeqCst);
+    assert_eq!(collect(t.download_stream(C, "k").await.unwrap()).await.unwrap(), body);
+    assert_eq!(f.ranges_requested()[gets..], [None]);
+}
+
 // ---- ordered streams -----------------------------------------------------------------
 
 async fn collect(mut s: ByteStream) -> storage_core::Result<Bytes> {

@@ -64,6 +64,8 @@ fn capabilities(options: &LocalOptions) -> Capabilities {
     capabilities.start_after = true;
     capabilities.ranges = true;
     capabilities.suffix_ranges = true;
+    // One whole read, checked against the kept CRC32C, beats ranges on one disk.
+    capabilities.sequential_download = true;
     capabilities.conditional_get_etag = true;
     capabilities.conditional_get_time = true;
     capabilities.put_if_absent = true;

@@ -31,6 +31,8 @@ const MEMORY_OFF: &[&str] = &[
     "put_headers",
     // Nothing travels: the engine's MD5 checks (with `verify`) are all there is.
     "upload_checksums",
+    // Ranges of memory are as fast as the whole: the engine keeps its default plan.
+    "sequential_download",
 ];
 const LOCAL_OFF: &[&str] = &[
     // No server to sign for, no versions kept.
@@ -59,6 +61,8 @@ const S3_OFF: &[&str] = &[
     "copy_if_absent",
     // A multipart ETag is not the object's MD5.
     "multipart_md5",
+    // Parallel ranges are faster over the network.
+    "sequential_download",
 ];
 const REDIS_OFF: &[&str] = &[
     // Redis serves no URLs.
@@ -75,6 +79,8 @@ const REDIS_OFF: &[&str] = &[
     "put_headers",
     // Redis keeps no checksum: the engine's part MD5s and multipart ETag are the checks.
     "upload_checksums",
+    // Parallel ranges are faster over the network.
+    "sequential_download",
 ];
 
 const AZURE_OFF: &[&str] = &[
@@ -86,6 +92,8 @@ const AZURE_OFF: &[&str] = &[
     "multipart_md5",
     // Azure has no per-blob ACL (public access is the container's: the CDN calls).
     "put_acl",
+    // Parallel ranges are faster over the network.
+    "sequential_download",
 ];
 
 const GCS_OFF: &[&str] = &[
@@ -94,6 +102,8 @@ const GCS_OFF: &[&str] = &[
     "versions",
     "multipart_md5",
     "put_tags",
+    // Parallel ranges are faster over the network.
+    "sequential_download",
 ];
 
 fn claimed(driver: &str, options: DriverConfig) -> Vec<&'static str> {

@@ -1,5 +1,7 @@
 //! Downloads: parallel ranged GETs pinned to the first response's ETag, written at their
-//! offsets into a temporary file that is verified, synced and renamed into place; or an
+//! offsets into a temporary file that is verified, synced and renamed into place (one
+//! range, a small object or a whole GET where the driver reads fastest in one stream,
+//! `sequential_download`, is written in order and hashed as it is written); or an
 //! ordered stream with bounded read-ahead. A range whose body breaks (or stalls) resumes
 //! from its last received byte.
 
@@ -226,7 +228,8 @@ async fn first_response<D: Driver + ?Sized>(
     key: &str,
     t: &TransferOptions,
 ) -> Result<GetResult> {
-    if driver.info().capabilities.ranges {
+    let caps = driver.info().capabilities;
+    if caps.ranges && !caps.sequential_download {
         let first = t.download_part_size.max(1);
         match driver.get_object(container, key, &GetOptions::range(0..first)).await {
             Ok(res) => return Ok(res),
@@ -414,7 +417,9 @@ enum Event {
 }
 
 /// Fetches every range into `file` (`concurrency` at a time), hashes the finished prefix
-/// as it grows, then checks size and hash and syncs the file.
+/// as it grows, then checks size and hash and syncs the file. A download of one range
+/// (a small object, or a driver that reads fastest in one stream) is written in order
+/// and hashed as it is written instead ([`fill_in_order`]).
 async fn fill_file<D: Driver + ?Sized>(
     driver: &D,
     plan: Plan,
@@ -426,15 +431,105 @@ async fn fill_file<D: Driver + ?Sized>(
     let size = object.size;
     let progress = t.progress();
     progress.start(Some(size), Some(1));
-    let file = Arc::new(SharedFile { file, writing: std::sync::Mutex::new(()) });
-    let mut hashing = match (t.verify, ContentHasher::for_object(&object)) {
-        (true, Some(hasher)) => {
+    let hasher = if t.verify { ContentHasher::for_object(&object) } else { None };
+    let (written, file, hasher) = if rest.is_empty() {
+        fill_in_order(driver, first, file, hasher, progress).await?
+    } else {
+        let file = Arc::new(SharedFile { file, writing: std::sync::Mutex::new(()) });
+        let readers = std::iter::once(first).chain(rest.into_iter().map(|r| RangeReader::new(pinned.clone(), r)));
+        let (written, hasher) = fill_ranges(driver, readers, file.clone(), hasher, tmp, t).await?;
+        (written, file, hasher)
+    };
+    if written != size {
+        return Err(Error::new(ErrorKind::Io, format!("only {written} of {size} bytes were written")));
+    }
+    let len =
+        tokio::task::spawn_blocking(move || file.file.sync_all().and_then(|()| file.file.metadata()).map(|m| m.len()))
+            .await
+            .map_err(join_error)?
+            .map_err(|e| Error::io(format!("syncing {}", tmp.display()), e))?;
+    if len != size {
+        return Err(Error::new(ErrorKind::Io, format!("the download holds {len} bytes but the object has {size}")));
+    }
+    if let Some(hasher) = hasher {
+        check_download(&object, hasher)?;
+    }
+    Ok(object)
+}
+
+/// One range written in order from its start: each batch is written and hashed on the
+/// blocking pool while the next one arrives (one batch in the pool at a time), so
+/// nothing is read back. Returns the bytes written, the file and the hasher.
+async fn fill_in_order<D: Driver + ?Sized>(
+    driver: &D,
+    mut reader: RangeReader,
+    file: std::fs::File,
+    hasher: Option<ContentHasher>,
+    progress: &dyn Progress,
+) -> Result<(u64, Arc<SharedFile>, Option<ContentHasher>)> {
+    type Written = std::io::Result<(std::fs::File, Option<ContentHasher>)>;
+    async fn settled(job: JoinHandle<Written>) -> Result<(std::fs::File, Option<ContentHasher>)> {
+        job.await.map_err(join_error)?.map_err(|e| Error::io("writing the temporary file", e))
+    }
+    let mut idle = Some((file, hasher));
+    let mut writing: Option<JoinHandle<Written>> = None;
+    let (mut batch, mut batch_len, mut written) = (Vec::new(), 0usize, 0u64);
+    loop {
+        let chunk = reader.next_chunk(driver).await?;
+        let end = chunk.is_none();
+        if let Some(chunk) = chunk {
+            progress.bytes(chunk.len() as u64);
+            batch_len += chunk.len();
+            batch.push(chunk);
+        }
+        if batch_len >= WRITE_BATCH || (end && batch_len > 0) {
+            let (mut file, mut hasher) = match writing.take() {
+                Some(job) => settled(job).await?,
+                None => idle.take().ok_or_else(|| Error::new(ErrorKind::Io, "the download's file was lost"))?,
+            };
+            let chunks = std::mem::take(&mut batch);
+            written += batch_len as u64;
+            batch_len = 0;
+            writing = Some(tokio::task::spawn_blocking(move || {
+                for chunk in &chunks {
+                    std::io::Write::write_all(&mut file, chunk)?;
+                    if let Some(h) = hasher.as_mut() {
+                        h.update(chunk);
+                    }
+                }
+                Ok((file, hasher))
+            }));
+        }
+        if end {
+            break;
+        }
+    }
+    let (file, hasher) = match writing {
+        Some(job) => settled(job).await?,
+        None => idle.ok_or_else(|| Error::new(ErrorKind::Io, "the download's file was lost"))?,
+    };
+    Ok((written, Arc::new(SharedFile { file, writing: std::sync::Mutex::new(()) }), hasher))
+}
+
+/// Ranges fetched `concurrency` at a time and written at their offsets, the finished
+/// prefix hashed (read back) as it grows. Returns the length of the finished prefix and
+/// the hasher.
+async fn fill_ranges<D: Driver + ?Sized>(
+    driver: &D,
+    readers: impl Iterator<Item = RangeReader>,
+    file: Arc<SharedFile>,
+    hasher: Option<ContentHasher>,
+    tmp: &Path,
+    t: &TransferOptions,
+) -> Result<(u64, Option<ContentHasher>)> {
+    let progress = t.progress();
+    let mut hashing = match hasher {
+        Some(hasher) => {
             let reader = std::fs::File::open(tmp).map_err(|e| Error::io(format!("opening {}", tmp.display()), e))?;
             Hashing::Idle(hasher, reader)
         }
-        _ => Hashing::Off,
+        None => Hashing::Off,
     };
-    let readers = std::iter::once(first).chain(rest.into_iter().map(|r| RangeReader::new(pinned.clone(), r)));
     let mut writes = stream::iter(readers)
         .map(|reader| fetch_to_file(driver, reader, file.clone(), progress))
         .buffer_unordered(t.parts_in_flight());
@@ -474,23 +569,11 @@ async fn fill_file<D: Driver + ?Sized>(
             }
         }
     }
-    if frontier.end != size {
-        return Err(Error::new(ErrorKind::Io, format!("only {} of {size} bytes were written", frontier.end)));
-    }
-    let synced = file.clone();
-    let len = tokio::task::spawn_blocking(move || {
-        synced.file.sync_all().and_then(|()| synced.file.metadata()).map(|m| m.len())
-    })
-    .await
-    .map_err(join_error)?
-    .map_err(|e| Error::io(format!("syncing {}", tmp.display()), e))?;
-    if len != size {
-        return Err(Error::new(ErrorKind::Io, format!("the download holds {len} bytes but the object has {size}")));
-    }
-    if let Hashing::Idle(hasher, _) = hashing {
-        check_download(&object, hasher)?;
-    }
-    Ok(object)
+    let hasher = match hashing {
+        Hashing::Idle(hasher, _) => Some(hasher),
+        _ => None,
+    };
+    Ok((frontier.end, hasher))
 }
 
 /// Feeds the next `n` bytes of `reader` to `hasher`.
