@@ -404,7 +404,7 @@ pub struct CompareFlags {
     /// Same size means unchanged (fastest; misses same-size edits).
     #[arg(long, conflicts_with = "checksum")]
     pub size_only: bool,
-    /// Compare sizes and MD5s, reading files whose hash is not known (slowest, surest).
+    /// Compare sizes and content hashes, reading files whose hash is not known (slowest, surest).
     #[arg(long)]
     pub checksum: bool,
 }

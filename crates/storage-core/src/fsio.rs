@@ -7,7 +7,8 @@ use futures::stream::StreamExt;
 use tokio::io::AsyncReadExt;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::hash::Md5Hasher;
+use crate::hash::ContentHasher;
+use crate::object::{HashAlgorithm, ObjectHash};
 use crate::payload::ByteStream;
 
 /// Reads a file as a stream of chunks of up to `chunk_size` bytes.
@@ -63,6 +64,13 @@ pub async fn sync_dir(dir: &Path) -> Result<()> {
 
 /// MD5 (hex) of a file's contents, read in 1 MiB chunks.
 pub async fn md5_file(path: &Path) -> Result<String> {
+    Ok(hash_file(path, HashAlgorithm::Md5).await?.value)
+}
+
+/// The `algorithm` hash (MD5 or CRC32C) of a file's contents, read in 1 MiB chunks on
+/// the blocking pool (stopped when the caller's future is dropped); other algorithms are
+/// refused with `NotSupported`.
+pub async fn hash_file(path: &Path, algorithm: HashAlgorithm) -> Result<ObjectHash> {
     use std::io::Read;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -73,6 +81,12 @@ pub async fn md5_file(path: &Path) -> Result<String> {
             self.0.store(true, Ordering::Relaxed);
         }
     }
+    let Some(mut h) = ContentHasher::for_algorithm(algorithm) else {
+        return Err(Error::new(
+            ErrorKind::NotSupported,
+            format!("files are hashed with MD5 or CRC32C, not {}", algorithm.as_str()),
+        ));
+    };
     let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
     let stopped = stop.0.clone();
     let path = path.to_owned();
@@ -80,11 +94,10 @@ pub async fn md5_file(path: &Path) -> Result<String> {
     // no hop per chunk.
     tokio::task::spawn_blocking(move || {
         let mut file = std::fs::File::open(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        let mut h = Md5Hasher::new();
         let mut buf = vec![0u8; 1 << 20];
         while !stopped.load(Ordering::Relaxed) {
             match file.read(&mut buf) {
-                Ok(0) => return Ok(h.finish_hex()),
+                Ok(0) => return Ok(h.finish()),
                 Ok(n) => h.update(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),

@@ -61,3 +61,69 @@ mod tests {
         assert!(multipart_etag(&[&md5_hex(b"a"), &md5_hex(b"b")]).ends_with("-2"));
     }
 }
+
+/// An incremental hash of one of the algorithms this crate computes (MD5, CRC32C): what
+/// the transfer engine checks downloads with, and what a tool comparing a file with an
+/// object's [`ObjectHash`](crate::ObjectHash) computes of the file.
+#[derive(Debug, Clone)]
+pub enum ContentHasher {
+    /// MD5.
+    Md5(Md5Hasher),
+    /// CRC32C (its running value).
+    Crc32c(u32),
+}
+
+impl ContentHasher {
+    /// A hasher for the algorithm of the object's hash, when it is one this crate can
+    /// compute (MD5 or CRC32C).
+    pub fn for_object(object: &crate::Object) -> Option<Self> {
+        Self::for_algorithm(object.hash.as_ref()?.algorithm)
+    }
+
+    /// A hasher for `algorithm`, when it is one this crate can compute.
+    pub fn for_algorithm(algorithm: crate::HashAlgorithm) -> Option<Self> {
+        match algorithm {
+            crate::HashAlgorithm::Md5 => Some(ContentHasher::Md5(Md5Hasher::new())),
+            crate::HashAlgorithm::Crc32c => Some(ContentHasher::Crc32c(0)),
+            crate::HashAlgorithm::Sha256 | crate::HashAlgorithm::Opaque => None,
+        }
+    }
+
+    /// Feeds bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            ContentHasher::Md5(h) => h.update(data),
+            ContentHasher::Crc32c(c) => *c = crate::kit::crc32c_update(*c, data),
+        }
+    }
+
+    /// The digest in the form [`crate::ObjectHash`] uses (lowercase hex; CRC32C as the
+    /// big-endian value).
+    pub fn finish_hex(self) -> String {
+        match self {
+            ContentHasher::Md5(h) => h.finish_hex(),
+            ContentHasher::Crc32c(c) => format!("{c:08x}"),
+        }
+    }
+
+    /// The digest as an [`ObjectHash`](crate::ObjectHash).
+    pub fn finish(self) -> crate::ObjectHash {
+        crate::ObjectHash { algorithm: self.algorithm(), value: self.finish_hex() }
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> crate::HashAlgorithm {
+        match self {
+            ContentHasher::Md5(_) => crate::HashAlgorithm::Md5,
+            ContentHasher::Crc32c(_) => crate::HashAlgorithm::Crc32c,
+        }
+    }
+
+    /// The algorithm's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ContentHasher::Md5(_) => "MD5",
+            ContentHasher::Crc32c(_) => "CRC32C",
+        }
+    }
+}

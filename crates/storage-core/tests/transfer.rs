@@ -424,6 +424,46 @@ async fn without_parallel_upload_objects_go_in_one_request_up_to_the_driver_limi
     no_uploads(&m).await;
 }
 
+/// Progress that, at its first bytes, gives the file another modification time (as an
+/// editor saving it during the upload would).
+struct TouchOnFirstBytes {
+    path: std::path::PathBuf,
+    touched: std::sync::atomic::AtomicBool,
+}
+
+impl Progress for TouchOnFirstBytes {
+    fn bytes(&self, _n: u64) {
+        if !self.touched.swap(true, Ordering::SeqCst) {
+            let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+            std::fs::File::options().write(true).open(&self.path).unwrap().set_modified(later).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_file_changed_during_its_upload_is_never_committed() {
+    // In parts, and in one streamed request (no parallel_upload; larger than the engine
+    // holds in memory).
+    for (parallel, len) in [(true, PART as usize * 12 + 5), (false, (3 << 20) + 3)] {
+        let m = store().await;
+        m.put_object(C, "f", "old".into(), &PutOptions::default()).await.unwrap();
+        let mut info = m.info().clone();
+        info.capabilities.parallel_upload = parallel;
+        let f = Faulty::with_info(m.clone(), Faults::default(), info);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.bin");
+        std::fs::write(&path, data(len, 6)).unwrap();
+        let touch = Arc::new(TouchOnFirstBytes { path: path.clone(), touched: false.into() });
+        let t = Transfer::with_options(f.clone(), small(1).with_progress(touch.clone()));
+        let e = t.upload_file(&path, C, "f", PutOptions::default()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io, "{len}: {e}");
+        assert!(e.message().contains("changed during the upload"), "{e}");
+        assert!(!e.is_retryable());
+        assert_eq!(m.get_bytes(C, "f").await.unwrap(), "old", "{len}: the old object stays");
+        no_uploads(&m).await;
+    }
+}
+
 #[tokio::test]
 async fn one_streamed_request_reports_progress_as_it_is_read() {
     let m = store().await;

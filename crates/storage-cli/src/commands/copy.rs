@@ -111,14 +111,17 @@ pub async fn require_container(r: &Remote, create: bool) -> Result<(), Failure> 
 /// fractions), written on upload and read back by `sync` and downloads, as rclone does.
 pub const MTIME_KEY: &str = "mtime";
 /// The metadata key holding the MD5 (hex) of an object uploaded in parts to a backend
-/// whose multipart ETag is not an MD5, so that `sync` and `check` need not read it back.
+/// that reports no content hash for it, so that `sync` and `check` need not read it back.
 pub const MD5_KEY: &str = "md5";
 
 /// Put options for uploading the local file `path` (`len` bytes) as `key`: its content
 /// type guessed from the name, its modification time in metadata and, when the upload
-/// will go in parts to a backend that reports no whole-object MD5 for them, its MD5
-/// (computed first, in one read; the engine also checks the bytes it sends against it, so
-/// a file changed during the upload is caught).
+/// will go in parts to a backend that reports no content hash for them (neither a
+/// whole-object MD5, `multipart_md5`, nor its own end-to-end checksum,
+/// `upload_checksums`: S3, Azure, GCS and the local filesystem report a CRC32C), its MD5
+/// (computed first, in one read; the engine also checks the bytes it sends against it).
+/// A file changed during the upload fails it either way (the engine compares its size
+/// and modification time before committing).
 pub async fn upload_options(ctx: &Ctx, path: &Path, key: &str, len: u64, r: &Remote) -> storage::Result<PutOptions> {
     let mut put =
         PutOptions { content_type: storage::tree::content_type_for(key).map(str::to_owned), ..Default::default() };
@@ -130,7 +133,11 @@ pub async fn upload_options(ctx: &Ctx, path: &Path, key: &str, len: u64, r: &Rem
         put.metadata.insert(MTIME_KEY.to_owned(), format!("{:.3}", t.as_secs_f64()));
     }
     let caps = r.driver.info().capabilities;
-    if caps.multipart && !caps.multipart_md5 && len > TransferOptions::default().single_put_threshold {
+    if caps.multipart
+        && !caps.multipart_md5
+        && !caps.upload_checksums
+        && len > TransferOptions::default().single_put_threshold
+    {
         let md5 = storage::fsio::md5_file(path).await?;
         put.metadata.insert(MD5_KEY.to_owned(), md5.clone());
         put.content_md5 = Some(md5);

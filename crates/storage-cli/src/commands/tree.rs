@@ -17,8 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
+use storage::hash::ContentHasher;
 use storage::tree::{self, Filter, ListdirOptions, Order};
-use storage::{DriverExt, ErrorKind, ListEntry, ListOptions, Progress, Transfer};
+use storage::{DriverExt, ErrorKind, HashAlgorithm, ListEntry, ListOptions, ObjectHash, Progress, Transfer};
 
 use super::Ctx;
 use super::copy::{MD5_KEY, MTIME_KEY, copy_local, require_container, transfer_options, upload_options};
@@ -33,7 +34,8 @@ use storage::DownloadOptions;
 #[derive(Debug, Clone)]
 struct Entry {
     size: u64,
-    md5: Option<String>,
+    /// The content hash the listing reported (remote objects).
+    hash: Option<ObjectHash>,
     /// Local files: their modification time (seconds since the epoch).
     mtime: Option<f64>,
 }
@@ -161,7 +163,8 @@ async fn list(ctx: &Ctx, side: &Side, filter: &Filter, follow: bool) -> storage:
                     if rel.is_empty() || rel.ends_with('/') || !filter.matches(&rel) {
                         continue;
                     }
-                    out.files.insert(rel, Entry { size: o.size, md5: o.md5().map(str::to_owned), mtime: None });
+                    let hash = o.hash.filter(ObjectHash::is_content_hash);
+                    out.files.insert(rel, Entry { size: o.size, hash, mtime: None });
                 }
             }
         }
@@ -236,7 +239,7 @@ async fn list(ctx: &Ctx, side: &Side, filter: &Filter, follow: bool) -> storage:
                             }
                         };
                         let mtime = m.modified().ok().and_then(seconds);
-                        out.files.insert(r, Entry { size: m.len(), md5: None, mtime });
+                        out.files.insert(r, Entry { size: m.len(), hash: None, mtime });
                     }
                 }
             }
@@ -245,35 +248,65 @@ async fn list(ctx: &Ctx, side: &Side, filter: &Filter, follow: bool) -> storage:
     Ok(out)
 }
 
-/// MD5 (reported by the backend, else recorded in metadata by our multipart uploads) and
-/// recorded modification time of a remote object, from a HEAD.
-async fn head(r: &Remote, rel: &str) -> storage::Result<(Option<String>, Option<f64>)> {
+/// The content hash of a remote object (reported by the backend, else the MD5 our
+/// multipart uploads record in metadata for backends that report none) and its recorded
+/// modification time, from a HEAD.
+async fn head(r: &Remote, rel: &str) -> storage::Result<(Option<ObjectHash>, Option<f64>)> {
     let o = r.driver.head_object(&r.container, &format!("{}{rel}", r.key)).await?;
     let mtime = o.metadata.get(MTIME_KEY).and_then(|v| v.parse::<f64>().ok());
-    let recorded = o.metadata.get(MD5_KEY).filter(|m| storage::hash::is_md5_hex(m));
-    Ok((o.md5().or(recorded.map(String::as_str)).map(str::to_owned), mtime))
+    let recorded = o.metadata.get(MD5_KEY).filter(|m| storage::hash::is_md5_hex(m)).map(ObjectHash::md5);
+    Ok((o.hash.filter(ObjectHash::is_content_hash).or(recorded), mtime))
 }
 
-/// MD5 of one side's file: listed, else from a HEAD, else read in full.
-async fn md5_of(side: &Side, rel: &str, listed: &Entry) -> storage::Result<String> {
-    if let Some(m) = &listed.md5 {
-        return Ok(m.clone());
+/// The hash a side knows of its file without reading it: listed, else (remote) from a
+/// HEAD.
+async fn known_hash(side: &Side, rel: &str, listed: &Entry) -> storage::Result<Option<ObjectHash>> {
+    match (&listed.hash, side) {
+        (Some(h), _) => Ok(Some(h.clone())),
+        (None, Side::Local(_)) => Ok(None),
+        (None, Side::Remote(r)) => Ok(head(r, rel).await?.0),
+    }
+}
+
+/// The `algorithm` hash of one side's file: known, else computed by reading it whole.
+async fn hash_of(
+    side: &Side,
+    rel: &str,
+    known: Option<ObjectHash>,
+    algorithm: HashAlgorithm,
+) -> storage::Result<ObjectHash> {
+    if let Some(h) = known.filter(|h| h.algorithm == algorithm) {
+        return Ok(h);
     }
     match side {
-        Side::Local(root) => storage::fsio::md5_file(&root.join(rel)).await,
+        Side::Local(root) => storage::fsio::hash_file(&root.join(rel), algorithm).await,
         Side::Remote(r) => {
-            if let (Some(m), _) = head(r, rel).await? {
-                return Ok(m);
-            }
+            let Some(mut h) = ContentHasher::for_algorithm(algorithm) else {
+                return Err(storage::Error::new(ErrorKind::NotSupported, "only MD5 and CRC32C are computed"));
+            };
             let mut body =
                 r.driver.get_object(&r.container, &format!("{}{rel}", r.key), &Default::default()).await?.body;
-            let mut h = storage::hash::Md5Hasher::new();
             while let Some(c) = body.next().await {
                 h.update(&c?);
             }
-            Ok(h.finish_hex())
+            Ok(h.finish())
         }
     }
+}
+
+/// Whether two files of equal size hold the same bytes, by content hash: one algorithm
+/// both sides already know (no read), else the one a side knows (the other side's file
+/// read and hashed with it), else CRC32C of both (read at memory speed).
+async fn same_content(src: &Side, dst: &Side, rel: &str, a: &Entry, b: &Entry) -> storage::Result<bool> {
+    let (x, y) = (known_hash(src, rel, a).await?, known_hash(dst, rel, b).await?);
+    let algorithm = match (&x, &y) {
+        (Some(x), Some(y)) if x.algorithm == y.algorithm => return Ok(x.value.eq_ignore_ascii_case(&y.value)),
+        // Different algorithms (two backends): the destination's file is read again.
+        (Some(h), _) | (None, Some(h)) => h.algorithm,
+        (None, None) => HashAlgorithm::Crc32c,
+    };
+    let (x, y) = (hash_of(src, rel, x, algorithm).await?, hash_of(dst, rel, y, algorithm).await?);
+    Ok(x.value.eq_ignore_ascii_case(&y.value))
 }
 
 /// The modification time recorded for a file: a local file's own, an object's `mtime`
@@ -304,8 +337,10 @@ async fn differs(src: &Side, dst: &Side, rel: &str, a: &Entry, b: &Entry, how: C
     if how == Compare::SizeOnly {
         return Ok(false);
     }
-    if let (Some(x), Some(y)) = (&a.md5, &b.md5) {
-        return Ok(!x.eq_ignore_ascii_case(y));
+    if let (Some(x), Some(y)) = (&a.hash, &b.hash)
+        && x.algorithm == y.algorithm
+    {
+        return Ok(!x.value.eq_ignore_ascii_case(&y.value));
     }
     if how == Compare::ModTime
         && let (Some(x), Some(y)) = (mtime_of(src, rel, a).await?, mtime_of(dst, rel, b).await?)
@@ -313,7 +348,7 @@ async fn differs(src: &Side, dst: &Side, rel: &str, a: &Entry, b: &Entry, how: C
     {
         return Ok(false);
     }
-    Ok(!md5_of(src, rel, a).await?.eq_ignore_ascii_case(&md5_of(dst, rel, b).await?))
+    Ok(!same_content(src, dst, rel, a, b).await?)
 }
 
 /// Copies one file between trees; returns its size.

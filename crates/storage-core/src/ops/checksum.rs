@@ -9,55 +9,10 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::{Md5Hasher, is_md5_hex, md5_hex, multipart_etag};
-use crate::kit::crc32c_update;
-use crate::object::{HashAlgorithm, Object};
+use crate::object::Object;
 use crate::payload::ByteStream;
 
-/// An incremental hash of one of the algorithms the engine can verify.
-#[derive(Debug, Clone)]
-pub(crate) enum ContentHasher {
-    /// MD5.
-    Md5(Md5Hasher),
-    /// CRC32C.
-    Crc32c(u32),
-}
-
-impl ContentHasher {
-    /// A hasher for the algorithm of the object's hash, when it is one the engine can
-    /// compute (MD5 or CRC32C).
-    pub(crate) fn for_object(object: &Object) -> Option<Self> {
-        match object.hash.as_ref()?.algorithm {
-            HashAlgorithm::Md5 => Some(ContentHasher::Md5(Md5Hasher::new())),
-            HashAlgorithm::Crc32c => Some(ContentHasher::Crc32c(0)),
-            HashAlgorithm::Sha256 | HashAlgorithm::Opaque => None,
-        }
-    }
-
-    /// Feeds bytes.
-    pub(crate) fn update(&mut self, data: &[u8]) {
-        match self {
-            ContentHasher::Md5(h) => h.update(data),
-            ContentHasher::Crc32c(c) => *c = crc32c_update(*c, data),
-        }
-    }
-
-    /// The digest in the form [`crate::ObjectHash`] uses (lowercase hex; CRC32C as the
-    /// big-endian value).
-    pub(crate) fn finish_hex(self) -> String {
-        match self {
-            ContentHasher::Md5(h) => h.finish_hex(),
-            ContentHasher::Crc32c(c) => format!("{c:08x}"),
-        }
-    }
-
-    /// The algorithm's name.
-    pub(crate) fn name(&self) -> &'static str {
-        match self {
-            ContentHasher::Md5(_) => "MD5",
-            ContentHasher::Crc32c(_) => "CRC32C",
-        }
-    }
-}
+pub(crate) use crate::hash::ContentHasher;
 
 /// Checks downloaded data's digest against the object's hash.
 pub(crate) fn check_download(object: &Object, hasher: ContentHasher) -> Result<()> {
@@ -168,7 +123,8 @@ pub(crate) fn check_upload(object: &Object, sent: &Sent<'_>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object::ObjectHash;
+    use crate::kit::crc32c_update;
+    use crate::object::{HashAlgorithm, ObjectHash};
 
     #[test]
     fn crc32c_known_values() {

@@ -150,12 +150,15 @@ async fn upload_file<D: Driver + ?Sized>(driver: &D, path: &Path, job: &UploadJo
     let t = job.transfer;
     let mut file =
         tokio::fs::File::open(path).await.map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    let len = file.metadata().await.map_err(|e| Error::io(format!("reading the size of {}", path.display()), e))?.len();
+    let stamp =
+        Stamp::of(&file.metadata().await.map_err(|e| Error::io(format!("reading the size of {}", path.display()), e))?);
+    let len = stamp.len;
     t.progress().start(Some(len), Some(1));
     let info = driver.info();
     if wants_multipart(t, info, len) {
         let part_size = plan_part_size(Some(len), t, &info.limits)?;
-        let parts = file_parts(file.into_std().await, part_size, hash_each_part(t, info));
+        let source = FileSource { file: file.into_std().await, path: path.to_owned(), stamp };
+        let parts = file_parts(source, part_size, hash_each_part(t, info));
         return multipart(driver, job, Parts { stream: parts, size: part_size }, VecDeque::new(), Some(len)).await;
     }
     let wants_md5 = engine_md5(job, info);
@@ -166,15 +169,64 @@ async fn upload_file<D: Driver + ?Sized>(driver: &D, path: &Path, job: &UploadJo
         if buf.len() as u64 != len {
             return Err(changed_file(path, len, buf.len() as u64));
         }
+        stamp.check(&file.metadata().await.map_err(|e| Error::io(format!("reading {}", path.display()), e))?, path)?;
         let data = Bytes::from(buf);
         let md5 = if wants_md5 { Some(md5_off_thread(data.clone()).await?) } else { None };
         return put_single(driver, job, Payload::Bytes(data), len, md5).await;
     }
     // Too large to hold (a driver without multipart): hash in one pass, stream in another.
     let md5 = if wants_md5 { Some(md5_file(path).await?) } else { None };
-    // Progress follows the bytes as the request consumes them, not only at the end.
-    let stream = reporting(file_stream(file, READ_CHUNK), t.progress.clone());
+    // Progress follows the bytes as the request consumes them, not only at the end; a file
+    // changed meanwhile fails the stream at its end, so the request is never completed.
+    let watch = file.try_clone().await.map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let owned = path.to_owned();
+    let unchanged = futures::stream::once(async move {
+        let m = watch.metadata().await.map_err(|e| Error::io(format!("reading {}", owned.display()), e))?;
+        stamp.check(&m, &owned)
+    })
+    .filter_map(|checked| async move { checked.err().map(Err) });
+    let stream = reporting(file_stream(file, READ_CHUNK).chain(unchanged).boxed(), t.progress.clone());
     put_single_reported(driver, job, Payload::stream(stream, Some(len)), len, md5).await
+}
+
+/// A file's length and modification time when its upload starts: the same at its end, or
+/// the file changed while it was read and the upload fails before it is committed (as
+/// rclone's "source file is being updated").
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Self {
+        Stamp { len: m.len(), modified: m.modified().ok() }
+    }
+
+    /// An error when `now` (the file's metadata after it was read) is not this stamp.
+    fn check(&self, now: &std::fs::Metadata, path: &Path) -> Result<()> {
+        let now = Stamp::of(now);
+        if now.len == self.len && now.modified == self.modified {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "{} changed during the upload (its size or modification time changed while it was read); \
+                 the upload was not completed",
+                path.display()
+            ),
+        )
+        .with_retryable(false)
+        .with_hint("upload it again once nothing is writing to it"))
+    }
+}
+
+/// The file of a multipart upload, with what it must still be when its last part is read.
+struct FileSource {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+    stamp: Stamp,
 }
 
 fn changed_file(path: &Path, expected: u64, got: u64) -> Error {
@@ -276,22 +328,28 @@ impl From<Bytes> for PartData {
 /// A file's parts, each read straight into its own buffer by one blocking task that also
 /// computes its MD5 (with `hash`) while the data is in cache: no copies between read
 /// buffers, one hop to the blocking pool per part.
-fn file_parts(file: std::fs::File, size: u64, hash: bool) -> BoxStream<'static, Result<PartData>> {
-    let file = Arc::new(file);
-    futures::stream::unfold(Some(file), move |file| async move {
-        let file = file?;
-        let reader = file.clone();
-        let read = tokio::task::spawn_blocking(move || -> std::io::Result<PartData> {
+fn file_parts(source: FileSource, size: u64, hash: bool) -> BoxStream<'static, Result<PartData>> {
+    let source = Arc::new(source);
+    futures::stream::unfold(Some(source), move |source| async move {
+        let source = source?;
+        let reader = source.clone();
+        let read = tokio::task::spawn_blocking(move || -> Result<PartData> {
             let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(usize::MAX));
-            (&*reader).take(size).read_to_end(&mut buf)?;
+            let file = &reader.file;
+            file.take(size).read_to_end(&mut buf).map_err(|e| Error::io("reading the file failed", e))?;
+            if buf.is_empty() {
+                // The end: the file must be as it was when the upload started.
+                let now = file.metadata().map_err(|e| Error::io(format!("reading {}", reader.path.display()), e))?;
+                reader.stamp.check(&now, &reader.path)?;
+            }
             let md5 = (hash && !buf.is_empty()).then(|| crate::hash::md5_hex(&buf));
             Ok(PartData { data: Bytes::from(buf), md5 })
         })
         .await;
         match read {
             Ok(Ok(part)) if part.data.is_empty() => None,
-            Ok(Ok(part)) => Some((Ok(part), Some(file))),
-            Ok(Err(e)) => Some((Err(Error::io("reading the file failed", e)), None)),
+            Ok(Ok(part)) => Some((Ok(part), Some(source))),
+            Ok(Err(e)) => Some((Err(e), None)),
             Err(e) => Some((Err(Error::new(ErrorKind::Io, format!("a file reading task failed: {e}"))), None)),
         }
     })
