@@ -175,8 +175,12 @@ async fn writer_child() {
     let mut parts = spec.splitn(3, '|');
     let (mode, root, key) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
     let store = LocalDriver::new(root).unwrap();
+    // The next version is made while the current one is written, so that the writer is
+    // writing nearly all the time and most kills land mid-write.
+    let mut next = tokio::task::spawn_blocking(|| version(0));
     for generation in 0.. {
-        let data = version(generation);
+        let data = next.await.unwrap();
+        next = tokio::task::spawn_blocking(move || version(generation + 1));
         match mode {
             "single" => {
                 let chunks: Vec<storage_core::Result<Bytes>> =
