@@ -575,7 +575,9 @@ impl Report {
                  in flight sharing one budget of 8 MiB x (8 + 1), 8 MiB parts above 16 MiB, `S3Driver` \
                  defaults (over plain http: the SHA-256 payload hash and a CRC32C on every PUT), the \
                  transfer engine's checks on; requests: a HEAD of the bucket, one PUT per file (a \
-                 multipart upload above 16 MiB, the file's MD5 in metadata) and no listing up; a \
+                 multipart upload above 16 MiB, nothing read ahead: the driver checks every part end to \
+                 end, with its CRC32C, or with its MD5 where the server does not acknowledge \
+                 CRC32C for multipart uploads, as s3s-fs does not) and no listing up; a \
                  listing and one GET per file (8 MiB ranges above 16 MiB) down. rclone = `rclone copy \
                  DIR bench:bench-cli/TREE/rclone-R/` and back, the remote from environment variables \
                  (type s3, provider Other, endpoint, region, path style, the static keys, no config \
