@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use storage_core::{Error, ErrorKind, Result};
+use storage_http::auth::support::{expires_in, json_seconds};
 use storage_http::http::Method;
 use storage_http::{HttpRequest, RequestBody};
 
@@ -136,19 +137,7 @@ pub(crate) fn parse_token_answer(status: u16, body: &[u8], what: &str) -> Result
     }
     let expires_at = match (answer.expires_in, answer.expires_on) {
         // Relative lifetimes do not depend on the clocks agreeing: preferred.
-        (Some(v), _) if !v.is_null() => match json_seconds(&v) {
-            Some(secs) if secs >= 0 => {
-                match TimeDelta::try_seconds(secs).and_then(|d| Utc::now().checked_add_signed(d)) {
-                    Some(t) => t,
-                    None => {
-                        return Err(unauthenticated(format!(
-                            "{what}: the answer's expires_in ({secs} s) is out of range"
-                        )));
-                    }
-                }
-            }
-            _ => return Err(unauthenticated(format!("{what}: the answer's expires_in is not a number of seconds"))),
-        },
+        (Some(v), _) if !v.is_null() => expires_in(&v, what)?,
         (_, Some(v)) if !v.is_null() => {
             let parsed = match &v {
                 serde_json::Value::String(s) => parse_expires_on(s),
@@ -180,15 +169,6 @@ fn status_error(
     storage_http::status_error(kind, status, code, description, request_id, what).with_retryable(transient)
 }
 
-/// Seconds from a JSON number or a string of digits.
-fn json_seconds(v: &serde_json::Value) -> Option<i64> {
-    match v {
-        serde_json::Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        serde_json::Value::String(s) => s.trim().parse::<i64>().ok(),
-        _ => None,
-    }
-}
-
 /// An `expires_on` value: Unix seconds (IMDS, App Service 2019-08-01, written as a
 /// string), RFC 3339, or the `MM/DD/YYYY hh:mm:ss AM +00:00` of App Service 2017-09-01.
 pub(crate) fn parse_expires_on(value: &str) -> Option<DateTime<Utc>> {
@@ -210,6 +190,7 @@ pub(crate) fn parse_expires_on(value: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeDelta;
 
     fn near(t: DateTime<Utc>, secs: i64) -> bool {
         let expected = Utc::now() + TimeDelta::seconds(secs);

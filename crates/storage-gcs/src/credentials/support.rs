@@ -11,6 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use storage_core::{Error, ErrorKind, Result};
 use storage_http::HttpRequest;
+use storage_http::auth::support::expires_in;
 use storage_http::http::Method;
 
 pub(crate) use storage_http::auth::support::{
@@ -113,16 +114,10 @@ pub(crate) fn parse_token_answer(status: u16, body: &[u8], what: &str) -> Result
     if let Some(kind) = non_empty(answer.token_type).filter(|t| !t.eq_ignore_ascii_case("bearer")) {
         return Err(unauthenticated(format!("{what}: the answer is a {kind:?} token, not a Bearer token")));
     }
-    let secs = match answer.expires_in {
-        Some(v) => match json_seconds(&v) {
-            Some(secs) if secs >= 0 => secs,
-            _ => return Err(unauthenticated(format!("{what}: the answer's expires_in is not a number of seconds"))),
-        },
+    let expires_at = match answer.expires_in {
+        Some(v) => expires_in(&v, what)?,
         // Google's tokens live an hour; an answer that does not say is taken at that.
-        None => 3600,
-    };
-    let Some(expires_at) = TimeDelta::try_seconds(secs).and_then(|d| Utc::now().checked_add_signed(d)) else {
-        return Err(unauthenticated(format!("{what}: the answer's expires_in ({secs} s) is out of range")));
+        None => Utc::now() + TimeDelta::seconds(3600),
     };
     Ok(AccessToken::new(token, expires_at))
 }
@@ -197,15 +192,6 @@ fn not_a_token_document(status: u16, e: &serde_json::Error, what: &str) -> Error
         e.column()
     ))
     .with_status(status)
-}
-
-/// Seconds from a JSON number or a string of digits.
-fn json_seconds(v: &serde_json::Value) -> Option<i64> {
-    match v {
-        serde_json::Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        serde_json::Value::String(s) => s.trim().parse::<i64>().ok(),
-        _ => None,
-    }
 }
 
 /// A `Config` error for JSON that does not parse, giving only the position (serde's

@@ -121,9 +121,57 @@ pub fn unauthenticated(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::Unauthenticated, message)
 }
 
+/// Whole seconds from a JSON number (fractions dropped) or a string of digits (as IMDS
+/// writes every field).
+pub fn json_seconds(v: &serde_json::Value) -> Option<i64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        serde_json::Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    }
+}
+
+/// When a token expires whose answer said `expires_in: v` (seconds from now, a number or
+/// a string of digits). A negative, non-numeric or too large value (for a time: an
+/// endpoint answering `9223372036854775807` once panicked in chrono) is an
+/// `Unauthenticated` error naming `what`, never quoting the answer.
+pub fn expires_in(v: &serde_json::Value, what: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    let Some(secs) = json_seconds(v).filter(|s| *s >= 0) else {
+        return Err(unauthenticated(format!("{what}: the answer's expires_in is not a number of seconds")));
+    };
+    chrono::TimeDelta::try_seconds(secs)
+        .and_then(|d| chrono::Utc::now().checked_add_signed(d))
+        .ok_or_else(|| unauthenticated(format!("{what}: the answer's expires_in ({secs} s) is out of range")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_lifetimes() {
+        let near = |t: chrono::DateTime<chrono::Utc>, secs: i64| {
+            (t - (chrono::Utc::now() + chrono::TimeDelta::seconds(secs))).num_seconds().abs() <= 5
+        };
+        for (v, secs) in
+            [(serde_json::json!(3599), 3599), (serde_json::json!("86399"), 86399), (serde_json::json!(60.5), 60)]
+        {
+            assert!(near(expires_in(&v, "x").unwrap(), secs), "{v}");
+        }
+        // Out of range for a time (it panicked in chrono), negative, not a number.
+        for v in [
+            serde_json::json!("9223372036854775807"),
+            serde_json::json!(9_223_372_036_854_775_i64),
+            serde_json::json!(1e300),
+            serde_json::json!(-1),
+            serde_json::json!("later"),
+            serde_json::json!(null),
+        ] {
+            let e = expires_in(&v, "token endpoint").unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{e}");
+            assert!(e.message().contains("token endpoint: the answer's expires_in"), "{e}");
+        }
+    }
 
     #[test]
     fn hosts_lists_and_forms() {
