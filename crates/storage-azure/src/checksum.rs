@@ -20,16 +20,14 @@
 //!   ignored. The entry is hidden from `Object::metadata` and refused as user metadata.
 
 use std::collections::BTreeMap;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use bytes::Bytes;
+
 use crc_fast::{CrcAlgorithm, Digest};
-use futures::{Stream, StreamExt};
-use storage_core::kit::{Md5Hasher, crc32c_combine, crc32c_update};
+use futures::StreamExt;
+use storage_core::kit::{BodyCheck, Md5Hasher, checked_body, crc32c_combine, crc32c_update};
 use storage_core::{ByteStream, CompletedPart, Error, ErrorKind, HashAlgorithm, Result};
 use storage_http::http::HeaderMap;
 
@@ -184,47 +182,28 @@ impl Running {
 /// expected. Resumed bodies are the same bytes in order, so the check holds across
 /// resumes.
 pub(crate) struct CheckedBody {
-    inner: ByteStream,
-    running: Option<Running>,
+    running: Running,
     want: Expected,
-    context: (String, String),
 }
 
 impl CheckedBody {
     /// `inner`, checked against `want`; `container`/`key` name the blob in the error.
     pub(crate) fn wrap(inner: ByteStream, want: Expected, container: &str, key: &str) -> ByteStream {
-        let running = Some(Running::for_expected(&want));
-        CheckedBody { inner, running, want, context: (container.to_owned(), key.to_owned()) }.boxed()
+        let running = Running::for_expected(&want);
+        let (c, k) = (container.to_owned(), key.to_owned());
+        checked_body(inner, CheckedBody { running, want }, move |why| {
+            mismatch(format!("the downloaded data has {why}")).with_object(&c, &k)
+        })
     }
 }
 
-impl Stream for CheckedBody {
-    type Item = Result<Bytes>;
+impl BodyCheck for CheckedBody {
+    fn update(&mut self, chunk: &[u8]) {
+        self.running.update(chunk);
+    }
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        let Some(running) = this.running.as_mut() else { return Poll::Ready(None) };
-        match this.inner.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => {
-                running.update(&chunk);
-                Poll::Ready(Some(Ok(chunk)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                this.running = None;
-                Poll::Ready(Some(Err(e)))
-            }
-            Poll::Ready(None) => {
-                let Some(running) = this.running.take() else { return Poll::Ready(None) };
-                match running.mismatch(&this.want) {
-                    None => Poll::Ready(None),
-                    Some(why) => {
-                        let (c, k) = &this.context;
-                        Poll::Ready(Some(Err(mismatch(format!("the downloaded data has {why}")).with_object(c, k))))
-                    }
-                }
-            }
-            Poll::Pending => Poll::Pending,
-        }
+    fn mismatch(self) -> Option<String> {
+        self.running.mismatch(&self.want)
     }
 }
 
@@ -314,6 +293,7 @@ impl Tap {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
     use storage_core::ObjectHash;
     use storage_core::kit::crc32c;
 

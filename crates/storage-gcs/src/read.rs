@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use http::{HeaderMap, Method};
+use storage_core::kit::{HashCheck, checked_body};
 use storage_core::{ByteStream, Error, ErrorKind, GetOptions, GetResult, HashAlgorithm, Object, ObjectHash, Result};
 use storage_http::{Resumable, body_range, http, resumable_body};
 
@@ -181,56 +182,14 @@ fn in_context(body: ByteStream, generation: Option<String>, bucket: &str, key: &
 
 /// `body`, checked at its end against the CRC32C (else the MD5) the server announced.
 fn verified(body: ByteStream, crc: Option<u32>, md5: Option<String>, bucket: &str, key: &str) -> ByteStream {
-    enum Check {
-        Crc(u32, u32),
-        Md5(String, storage_core::kit::Md5Hasher),
-        Nothing,
-    }
-    let check = match (crc, md5) {
-        (Some(c), _) => Check::Crc(c, 0),
-        (None, Some(m)) => Check::Md5(m, storage_core::kit::Md5Hasher::new()),
-        (None, None) => return body,
-    };
+    let want = crc.map(ObjectHash::crc32c).or_else(|| md5.map(ObjectHash::md5));
+    let Some(check) = want.as_ref().and_then(HashCheck::new) else { return body };
     let (bucket, key) = (bucket.to_owned(), key.to_owned());
-    futures::stream::unfold((body, check, false), move |(mut body, mut check, done)| {
-        let (bucket, key) = (bucket.clone(), key.clone());
-        async move {
-            if done {
-                return None;
-            }
-            match body.next().await {
-                Some(Ok(chunk)) => {
-                    match &mut check {
-                        Check::Crc(_, got) => *got = storage_core::kit::crc32c_update(*got, &chunk),
-                        Check::Md5(_, h) => h.update(&chunk),
-                        Check::Nothing => {}
-                    }
-                    Some((Ok(chunk), (body, check, false)))
-                }
-                Some(Err(e)) => Some((Err(e), (body, Check::Nothing, true))),
-                None => {
-                    let mismatch = match std::mem::replace(&mut check, Check::Nothing) {
-                        Check::Crc(want, got) if want != got => {
-                            Some(format!("CRC32C {got:08x}, but the server announced {want:08x}"))
-                        }
-                        Check::Md5(want, h) => {
-                            let got = h.finish_hex();
-                            (!got.eq_ignore_ascii_case(&want))
-                                .then(|| format!("MD5 {got}, but the server announced {want}"))
-                        }
-                        _ => None,
-                    };
-                    let e = mismatch.map(|m| {
-                        Error::new(ErrorKind::ObjectHashMismatch, format!("the downloaded data has {m}"))
-                            .with_driver(NAME)
-                            .with_object(bucket.as_str(), key.as_str())
-                    })?;
-                    Some((Err(e), (body, Check::Nothing, true)))
-                }
-            }
-        }
+    checked_body(body, check, move |why| {
+        Error::new(ErrorKind::ObjectHashMismatch, format!("the downloaded data has {why}"))
+            .with_driver(NAME)
+            .with_object(bucket.as_str(), key.as_str())
     })
-    .boxed()
 }
 
 #[cfg(test)]

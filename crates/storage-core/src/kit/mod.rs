@@ -41,7 +41,7 @@ pub use backoff::full_jitter;
 pub use crc32c::{crc32c, crc32c_combine, crc32c_update};
 pub use metadata::{normalize_metadata, verify_content_md5, verify_md5_hex};
 pub use redact::redact_url;
-pub use streams::{chunked_stream, crc32c_mismatch, crc32c_verified};
+pub use streams::{BodyCheck, HashCheck, checked_body, chunked_stream, crc32c_mismatch, crc32c_verified};
 pub use upload_id::{mark_aborted, new_upload_id, parse_upload_id, was_aborted};
 
 pub use crate::driver::paginate;
