@@ -10,6 +10,8 @@
 //!              [--payload-signing auto|signed|unsigned] [--checksum crc32c|md5|none]   (ours only;
 //!              diagnostics: xtask always runs the defaults)
 //! bench-client --op setup [--n N] [--list-keys K]    create the bucket, write the objects GET and LIST read
+//! bench-client --backend local ... --op get-stream|get-range   (local clients ours, object_store, opendal:
+//!              the whole object read as a stream of chunks; bytes 1024..3072 of it; xtask runs neither)
 //!
 //! bench-client --backend local --root DIR --client ours|ours_nofsync|object_store|opendal|tokio --op ...
 //!              the same phases on the local filesystem: ours = `LocalDriver::new(DIR)`, container
@@ -54,6 +56,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Res<T> = Result<T, BoxError>;
 
 /// Size of the PUT / GET objects.
+/// The bytes a `get-range` reads: 2 KiB from the middle of a 4 KiB object.
+const RANGE: std::ops::Range<u64> = 1024..3072;
 const OBJECT_SIZE: usize = 4096;
 /// Page size of LIST.
 const PAGE: usize = 1000;
@@ -136,8 +140,13 @@ async fn run(args: Args) -> Res<()> {
     let warmup = !args.flag("no-warmup");
     let ops: Vec<&str> = match op {
         "all" => vec!["put", "get", "list"],
-        "put" | "get" | "list" => vec![op],
-        other => return Err(format!("unknown --op {other:?}; expected put, get, list, all or setup").into()),
+        "put" | "get" | "get-stream" | "get-range" | "list" => vec![op],
+        other => {
+            return Err(format!(
+                "unknown --op {other:?}; expected put, get, get-stream, get-range, list, all or setup"
+            )
+            .into());
+        }
     };
     for op in ops {
         let default_n = if op == "list" { 3 } else { 2000 };
@@ -162,15 +171,25 @@ async fn phase(client: &Client, op: &str, n: usize, concurrency: usize, objects:
                         .await?;
                     Ok::<usize, BoxError>(count)
                 }
-                "get" => {
+                "get" | "get-stream" | "get-range" => {
+                    let want = if op == "get-range" { (RANGE.end - RANGE.start) as usize } else { OBJECT_SIZE };
                     futures::stream::iter(0..count)
-                        .map(|i| client.get(obj_key((offset + i) % objects)))
+                        .map(|i| {
+                            let key = obj_key((offset + i) % objects);
+                            async move {
+                                match op {
+                                    "get-stream" => client.get_stream(key).await,
+                                    "get-range" => client.get_range(key).await,
+                                    _ => client.get(key).await,
+                                }
+                            }
+                        })
                         .buffer_unordered(concurrency)
                         .try_for_each(|len| async move {
-                            if len == OBJECT_SIZE {
+                            if len == want {
                                 Ok(())
                             } else {
-                                Err(format!("GET returned {len} bytes, expected {OBJECT_SIZE}").into())
+                                Err(format!("GET returned {len} bytes, expected {want}").into())
                             }
                         })
                         .await?;
@@ -524,6 +543,52 @@ impl Client {
             Client::GcsHyper(h) => h.put(&key, data).await?,
         }
         Ok(())
+    }
+
+    /// A whole object read as a stream of chunks (local clients): bytes counted.
+    async fn get_stream(&self, key: String) -> Res<usize> {
+        let mut n = 0;
+        match self {
+            Client::LocalOurs { driver, container, .. } => {
+                use storage_core::{Driver, GetOptions};
+                let mut body = driver.get_object(container, &key, &GetOptions::default()).await?.body;
+                while let Some(chunk) = body.next().await {
+                    n += chunk?.len();
+                }
+            }
+            Client::LocalObjectStore(store) => {
+                use object_store::ObjectStoreExt;
+                let mut body = store.get(&object_store::path::Path::from(key)).await?.into_stream();
+                while let Some(chunk) = body.next().await {
+                    n += chunk?.len();
+                }
+            }
+            Client::LocalOpenDal(op) => {
+                let mut body = op.reader(&key).await?.into_bytes_stream(..).await?;
+                while let Some(chunk) = body.next().await {
+                    n += chunk?.len();
+                }
+            }
+            _ => return Err("get-stream is measured for the local clients ours, object_store and opendal".into()),
+        }
+        Ok(n)
+    }
+
+    /// Bytes `RANGE` of an object (local clients).
+    async fn get_range(&self, key: String) -> Res<usize> {
+        Ok(match self {
+            Client::LocalOurs { driver, container, .. } => {
+                use storage_core::{Driver, GetOptions};
+                driver.get_object(container, &key, &GetOptions::range(RANGE)).await?.bytes().await?.len()
+            }
+            Client::LocalObjectStore(store) => {
+                use object_store::ObjectStoreExt;
+                let range = RANGE.start..RANGE.end;
+                store.get_range(&object_store::path::Path::from(key), range).await?.len()
+            }
+            Client::LocalOpenDal(op) => op.read_with(&key).range(RANGE).await?.to_bytes().len(),
+            _ => return Err("get-range is measured for the local clients ours, object_store and opendal".into()),
+        })
     }
 
     async fn get(&self, key: String) -> Res<usize> {
