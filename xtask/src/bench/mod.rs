@@ -41,7 +41,8 @@
 //!    its source (untimed); the objects deleted after each download, the bucket at the end.
 //! 7. `local`: the small phases of step 3 on a tmpfs directory, with `LocalDriver`,
 //!    object_store's `LocalFileSystem`, OpenDAL's `services-fs` and bare `tokio::fs` (the
-//!    floor), each on its own directory it set up itself; timed, then under callgrind.
+//!    floor), each on its own directory it set up itself; timed, then under callgrind;
+//!    plus GETs of the body as a stream and of a 2 KiB range (timed, no floor).
 //! 8. `azure-small` and `azure-large` (after the S3 server has stopped): steps 3 and 4
 //!    against Azurite 3.37.0's Blob service (installed by `cargo xtask emulators`' install
 //!    step), started for the run on a free loopback port from 10101 with
@@ -112,6 +113,19 @@ const LOCAL_CLIENTS: &[&str] = &["tokio", "ours", "ours_nofsync", "object_store"
 const PEERS: &[&str] = &["object_store", "opendal"];
 /// (operation, requests in flight), in the order of the table.
 const PHASES: &[(&str, usize)] = &[("put", 1), ("put", 32), ("get", 1), ("get", 32), ("list", 1)];
+/// The local section's phases: those of [`PHASES`], and GETs through the other read APIs
+/// (the body as a stream of chunks; a 2 KiB range), which the floor does not run.
+const LOCAL_PHASES: &[(&str, usize)] = &[
+    ("put", 1),
+    ("put", 32),
+    ("get", 1),
+    ("get", 32),
+    ("get-stream", 1),
+    ("get-stream", 32),
+    ("get-range", 1),
+    ("get-range", 32),
+    ("list", 1),
+];
 /// Keys the LIST phase lists.
 const LIST_KEYS: usize = 10_000;
 /// 4 KiB objects PUT overwrites and GET reads.
@@ -437,6 +451,33 @@ mod tests {
         let (want_md, want_json) = (include_str!("testdata/report.md"), include_str!("testdata/report.json"));
         assert!(md == want_md, "Markdown differs: {}", first_difference(want_md, &md));
         assert!(json == want_json, "JSON differs: {}", first_difference(want_json, &json));
+    }
+
+    /// The local section's GETs through the other read APIs get their own rows and
+    /// targets when they ran (the floor does not run them).
+    #[test]
+    fn local_get_api_rows_are_reported() {
+        let args: Vec<String> = ["--quick", "--only", "local"].iter().map(|s| s.to_string()).collect();
+        let plan = Plan::parse(&args).unwrap();
+        let mut res = Results::default();
+        let mut i = 0;
+        for &(op, conc) in LOCAL_PHASES {
+            for c in LOCAL_CLIENTS {
+                if op.starts_with("get-") && *c == "tokio" {
+                    continue;
+                }
+                i += 1;
+                res.local_runs.push(Record::from_line(parse_line(&small_line(c, op, conc, i)).unwrap()).unwrap());
+            }
+        }
+        let pinning = Pinning { enabled: false, note: "pinning note".into() };
+        let report = Report::build(&plan, &res, false, &pinning, (9101, 0, 0), Duration::from_secs(42));
+        assert_eq!(report.local_rows.len(), LOCAL_PHASES.len());
+        let md = report.markdown(&[]);
+        for label in ["| GET 4 KiB as a stream | 32 |", "| GET 2 KiB range of 4 KiB | 1 |"] {
+            assert!(md.contains(label), "{label} missing from\n{md}");
+        }
+        assert!(md.contains("local GET 4 KiB as a stream, 1 in flight: ops/s, ours / object_store"), "{md}");
     }
 
     /// The Azure sections: their tables, targets and results fields, from the same kind of

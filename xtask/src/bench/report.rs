@@ -14,7 +14,7 @@ use super::targets::{
     TARGET_CLI_CPU, TARGET_CLI_TPUT, TARGET_CPU_RATIO, TARGET_INSTR_RATIO, TARGET_LARGE_FLOOR, TARGET_LARGE_PEER,
     TARGET_LIST_US_PER_KEY, TARGET_LOCAL_LIST, TARGET_LOCAL_SMALL, Target,
 };
-use super::{LARGE, LIST_KEYS, MEMORY, MEMORY_OVERHEAD, MIB, PEERS, PHASES};
+use super::{LARGE, LIST_KEYS, LOCAL_PHASES, MEMORY, MEMORY_OVERHEAD, MIB, PEERS, PHASES};
 
 /// Medians of one client in one phase.
 #[derive(Clone, Copy, Default)]
@@ -395,7 +395,9 @@ impl Report {
 
         let mut local_rows = Vec::new();
         if plan.sections.local {
-            for &(op, concurrency) in PHASES {
+            // The phases that ran (a run of an older bench has no GET-API rows).
+            let ran = |op: &str, c: usize| res.local_runs.iter().any(|r| r.op == op && r.concurrency == c);
+            for &(op, concurrency) in LOCAL_PHASES.iter().filter(|(op, c)| PHASES.contains(&(op, *c)) || ran(op, *c)) {
                 let cells = cells_of(&local_clients, &res.local_runs, &res.local_counts, op, concurrency);
                 let ours = cells.get("ours").copied().unwrap_or_default();
                 let nofsync = cells.get("ours_nofsync").copied().unwrap_or_default();
@@ -756,6 +758,8 @@ fn node_version() -> String {
 fn phase_label(op: &str, concurrency: usize) -> String {
     match op {
         "list" => "LIST 10k keys".to_owned(),
+        "get-stream" => format!("GET 4 KiB as a stream, {concurrency} in flight"),
+        "get-range" => format!("GET 2 KiB of 4 KiB (range), {concurrency} in flight"),
         _ => format!("{} 4 KiB, {concurrency} in flight", op.to_uppercase()),
     }
 }

@@ -36,6 +36,8 @@ impl Report {
             let op = match row.op {
                 "list" => "LIST 10k keys (per key)",
                 "put" => "PUT 4 KiB",
+                "get-stream" => "GET 4 KiB as a stream",
+                "get-range" => "GET 2 KiB range of 4 KiB",
                 _ => "GET 4 KiB",
             };
             let _ = write!(s, "| {op} | {} |", row.concurrency);

@@ -1,4 +1,5 @@
-//! Section `local`: the small phases of `s3-small` on a tmpfs directory, one directory per
+//! Section `local`: the small phases of `s3-small` (and GETs as a stream and of a range) on
+//! a tmpfs directory, one directory per
 //! client (`LocalDriver`, object_store's `LocalFileSystem`, OpenDAL's `services-fs`, bare
 //! `tokio::fs`), timed, then under callgrind.
 
@@ -8,7 +9,7 @@ use crate::bench::client::ClientBase;
 use crate::bench::plan::Plan;
 use crate::bench::records::Results;
 use crate::bench::server::Pinning;
-use crate::bench::{LIST_KEYS, OBJECTS, PHASES};
+use crate::bench::{LIST_KEYS, LOCAL_PHASES, OBJECTS, PHASES};
 
 /// Section `local`: each client sets up its own directory, then the timed phases, then
 /// callgrind (when `cg_dir` is given).
@@ -47,8 +48,11 @@ pub(crate) fn local(
         }
     }
     for rep in 0..plan.repeat {
-        for &(op, conc) in PHASES {
+        for &(op, conc) in LOCAL_PHASES {
             for client in &ready {
+                if op.starts_with("get-") && client == "tokio" {
+                    continue;
+                }
                 let n = plan.n_for(op, conc);
                 eprintln!("xtask: bench: local [{}/{}] {client} {op} n={n} concurrency={conc}", rep + 1, plan.repeat);
                 match base_for(client).phase(client, op, conc, n) {
