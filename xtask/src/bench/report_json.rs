@@ -467,7 +467,7 @@ pub(crate) mod tests {
         assert!(doc.meta.command.starts_with("cargo xtask bench"));
         let rows = doc.summary.iter().chain(&doc.local);
         for row in rows {
-            assert!(["put", "get", "list"].contains(&row.op.as_str()));
+            assert!(crate::bench::LOCAL_PHASES.iter().any(|(op, _)| *op == row.op), "{}", row.op);
             assert_eq!(row.per, if row.op == "list" { "key" } else { "request" });
         }
         for t in &doc.targets {
