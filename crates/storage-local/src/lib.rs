@@ -148,6 +148,7 @@ mod errors;
 mod factory;
 #[cfg(target_os = "linux")]
 mod fast;
+mod index;
 mod io;
 mod leftovers;
 mod list;

@@ -27,8 +27,9 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use storage_core::kit::{ListCursor, PageBuilder, Result};
 use storage_core::{ListEntry, ListOptions, Object, Page};
@@ -36,6 +37,7 @@ use storage_core::{ListEntry, ListOptions, Object, Page};
 use crate::core::{LocalDriver, NAME};
 use crate::dirfd::{DirFd, Kind};
 use crate::errors;
+use crate::index::{DirIndex, Index, Learned, MIN_LEARNED};
 use crate::io::blocking;
 use crate::paths::{
     self, CONTINUATION, MAX_PIECE, SIDECAR_PREFIX, decode_segment, encode_chars, is_internal, segment_components,
@@ -63,7 +65,9 @@ struct CacheKey {
 pub struct WalkCache {
     walks: Mutex<VecDeque<(CacheKey, Instant, Vec<Level>)>>,
     /// Pages that resumed a cached walk.
-    hits: std::sync::atomic::AtomicU64,
+    hits: AtomicU64,
+    /// Keys described from a directory's listing index (`index.rs`).
+    index_hits: AtomicU64,
 }
 
 impl WalkCache {
@@ -86,7 +90,13 @@ impl WalkCache {
     #[cfg(test)]
     fn stats(&self) -> (usize, u64) {
         let held = self.walks.lock().map(|w| w.len()).unwrap_or(0);
-        (held, self.hits.load(std::sync::atomic::Ordering::Relaxed))
+        (held, self.hits.load(Ordering::Relaxed))
+    }
+
+    /// Keys described from a listing index so far (for tests).
+    #[cfg(test)]
+    fn index_hits(&self) -> u64 {
+        self.index_hits.load(Ordering::Relaxed)
     }
 }
 
@@ -115,12 +125,19 @@ pub async fn page(
         let resumed = cached.and_then(|mut levels| levels.iter_mut().all(|l| l.reopen(&cfd)).then_some(levels));
         let mut stack = match resumed {
             Some(levels) => {
-                shared.list_cache.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                shared.list_cache.hits.fetch_add(1, Ordering::Relaxed);
                 levels
             }
             None => start(&cfd, &cursor, max_key)?,
         };
-        let mut walk = Walk { container: &key.container, cursor: &cursor, page, max_key };
+        let mut walk = Walk {
+            container: &key.container,
+            cursor: &cursor,
+            page,
+            max_key,
+            started: SystemTime::now(),
+            index_hits: &shared.list_cache.index_hits,
+        };
         walk.run(&mut stack)?;
         let page = walk.page.finish();
         if let Some(token) = &page.next_token
@@ -196,16 +213,30 @@ struct Level {
     next: usize,
     /// Open descriptors of `dirs` during one page (never cached).
     fds: Vec<Option<Arc<DirFd>>>,
+    /// The listing index of each of `dirs`, and what this walk learned for it.
+    indexes: Vec<DirIndex>,
+    /// Whether every entry of `dirs` was read (no filter).
+    complete: bool,
 }
 
 impl Level {
     /// Reads the segments under `dir` (at `rel` below the container; following
     /// continuation directories) whose decoded segment starts with `filter`, sorted.
     /// Internal files, symlinks, non-UTF-8 names and names the encoding could not have
-    /// produced are skipped.
-    fn read(dir: Arc<DirFd>, rel: Vec<String>, filter: &str, key_prefix: String) -> Result<Level> {
-        let mut level = Level { key_prefix, dirs: Vec::new(), entries: Vec::new(), next: 0, fds: Vec::new() };
-        scan(dir, rel, "", &mut Vec::new(), &encode_chars(filter), filter, &mut level)?;
+    /// produced are skipped. With `describe`, the listing index of each directory
+    /// holding enough files is read too.
+    fn read(dir: Arc<DirFd>, rel: Vec<String>, filter: &str, key_prefix: String, describe: bool) -> Result<Level> {
+        let mut level = Level {
+            key_prefix,
+            dirs: Vec::new(),
+            entries: Vec::new(),
+            next: 0,
+            fds: Vec::new(),
+            indexes: Vec::new(),
+            complete: filter.is_empty(),
+        };
+        let scope = Scan { encoded_filter: &encode_chars(filter), filter, describe };
+        scan(dir, rel, "", &mut Vec::new(), &scope, &mut level)?;
         level.entries.sort_unstable_by(entry_order);
         Ok(level)
     }
@@ -235,17 +266,64 @@ impl Level {
         Some((Arc::new(sub), rel))
     }
 
-    /// Describes the object of entry `i` (a file); `None` if it vanished or is no
-    /// longer a regular file.
-    fn object_at(&self, i: usize, container: &str, key: String) -> Option<Object> {
+    /// Describes the object of entry `i` (a file) from its directory's listing index
+    /// where its record applies, else from its attribute or sidecar (learning the
+    /// record); `None` if it vanished or is no longer a regular file.
+    fn object_at(&mut self, i: usize, container: &str, key: String, walk: &Walk<'_>) -> Option<Object> {
         let e = &self.entries[i];
         let dir = self.fds.get(e.dir)?.as_ref()?;
+        let index = self.indexes.get_mut(e.dir)?;
         let name = e.name();
-        let (Kind::File, stamp) = dir.stat(name).ok()? else { return None };
+        let (Kind::File, stamp, ctime_ns) = dir.stat_changed(name).ok()? else { return None };
+        // A sidecar can change without the data file: only attribute records are kept.
+        if !e.has_sidecar
+            && let Some(old) = &mut index.index
+        {
+            match old.lookup(name, &stamp, ctime_ns) {
+                Some(meta) => {
+                    walk.index_hits.fetch_add(1, Ordering::Relaxed);
+                    return Some(describe(container, &key, &stamp, Some(meta)));
+                }
+                None => {
+                    index.stale.insert(name.to_owned());
+                }
+            }
+        }
         let found = dir.xattr(name, &stamp);
+        let from_attribute = matches!(found, crate::meta::Found::Applies(_));
         let (meta, _) = load_meta(found, &stamp, e.has_sidecar.then_some((dir.as_ref(), name)));
+        if from_attribute
+            && !e.has_sidecar
+            && let Some(m) = &meta
+            && let Some(l) = Learned::of(name, &stamp, ctime_ns, m, walk.started)
+        {
+            index.learned.push(l);
+        }
         Some(describe(container, &key, &stamp, meta))
     }
+
+    /// The walk is done with this level: each directory whose index learned enough gets
+    /// it written again.
+    fn finish(&mut self) {
+        for (d, index) in self.indexes.iter_mut().enumerate() {
+            if index.learned.len() < MIN_LEARNED {
+                continue;
+            }
+            let Some(Some(dir)) = self.fds.get(d) else { continue };
+            let present: Option<std::collections::HashSet<&str>> = self
+                .complete
+                .then(|| self.entries.iter().filter(|e| e.dir == d && !e.is_dir).map(Entry::name).collect());
+            index.save(dir, present.as_ref());
+        }
+    }
+}
+
+/// What a directory scan keeps: the filter (as typed and as encoded in names) and
+/// whether the listing index is wanted.
+struct Scan<'a> {
+    encoded_filter: &'a str,
+    filter: &'a str,
+    describe: bool,
 }
 
 fn scan(
@@ -253,11 +331,12 @@ fn scan(
     rel: Vec<String>,
     acc: &str,
     comps: &mut Vec<String>,
-    encoded_filter: &str,
-    filter: &str,
+    scope: &Scan<'_>,
     level: &mut Level,
 ) -> Result<()> {
+    let (encoded_filter, filter) = (scope.encoded_filter, scope.filter);
     let d = level.dirs.len();
+    level.indexes.push(DirIndex::default());
     level.dirs.push(DirStamp::of(&dir, rel));
     level.fds.push(Some(Arc::clone(&dir)));
     let entries = match dir.entries() {
@@ -295,7 +374,7 @@ fn scan(
                 let mut sub_rel = level.dirs[d].rel.clone();
                 sub_rel.push(name.clone());
                 comps.push(name);
-                scan(Arc::new(sub), sub_rel, &so_far, comps, encoded_filter, filter, level)?;
+                scan(Arc::new(sub), sub_rel, &so_far, comps, scope, level)?;
                 comps.pop();
             }
             continue;
@@ -318,6 +397,9 @@ fn scan(
                 e.has_sidecar = sidecars.contains(e.name());
             }
         }
+    }
+    if scope.describe && level.entries[first..].iter().filter(|e| e.dir == d && !e.is_dir).count() >= MIN_LEARNED {
+        level.indexes[d].index = Index::load(&dir);
     }
     Ok(())
 }
@@ -347,7 +429,7 @@ fn start(cfd: &Arc<DirFd>, cursor: &ListCursor, max_key: usize) -> Result<Vec<Le
         Err(e) if e.kind() == storage_core::ErrorKind::PermissionDenied => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    Ok(vec![Level::read(dir, rel, partial, level_key.to_owned())?])
+    Ok(vec![Level::read(dir, rel, partial, level_key.to_owned(), true)?])
 }
 
 struct Walk<'a> {
@@ -355,6 +437,10 @@ struct Walk<'a> {
     cursor: &'a ListCursor,
     page: PageBuilder,
     max_key: usize,
+    /// When the page started: what a file's ctime must be settled against.
+    started: SystemTime,
+    /// Where keys described from a listing index are counted.
+    index_hits: &'a AtomicU64,
 }
 
 /// What to do with the entry at a level's position.
@@ -390,6 +476,7 @@ impl Walk<'_> {
     fn run(&mut self, stack: &mut Vec<Level>) -> Result<()> {
         while let Some(level) = stack.last_mut() {
             if level.next >= level.entries.len() {
+                level.finish();
                 stack.pop();
                 continue;
             }
@@ -397,7 +484,7 @@ impl Walk<'_> {
                 Step::Next => level.next += 1,
                 Step::Descend(dir, rel, p) => {
                     level.next += 1;
-                    stack.push(Level::read(dir, rel, "", p)?);
+                    stack.push(Level::read(dir, rel, "", p, true)?);
                 }
                 Step::Full => return Ok(()),
             }
@@ -427,7 +514,10 @@ impl Walk<'_> {
                 _ => Step::Descend(dir, rel, p),
             });
         }
-        let key = format!("{}{}", level.key_prefix, e.segment);
+        // Not `format!`: two copies into one allocation, without the formatting machinery.
+        let mut key = String::with_capacity(level.key_prefix.len() + e.segment.len());
+        key.push_str(&level.key_prefix);
+        key.push_str(&e.segment);
         if !self.admits(&key) || self.page.absorbs(&key) {
             return Ok(Step::Next);
         }
@@ -440,7 +530,7 @@ impl Walk<'_> {
             self.page.push(Object::new(self.container, key, 0));
             return Ok(Step::Full);
         }
-        if let Some(o) = level.object_at(i, self.container, key)
+        if let Some(o) = level.object_at(i, self.container, key, self)
             && !self.page.push(o)
         {
             return Ok(Step::Full);
@@ -450,7 +540,7 @@ impl Walk<'_> {
 
     /// Whether any listable key lies under `dir` (keys starting with `key_prefix`).
     fn holds_admitted(&self, dir: Arc<DirFd>, rel: Vec<String>, key_prefix: &str) -> Result<bool> {
-        let level = Level::read(dir, rel, "", key_prefix.to_owned())?;
+        let level = Level::read(dir, rel, "", key_prefix.to_owned(), false)?;
         for e in &level.entries {
             if e.is_dir {
                 let p = format!("{key_prefix}{}/", e.segment);
@@ -498,5 +588,93 @@ mod tests {
         assert_eq!(p4.next_token, None);
         let names: Vec<_> = p4.items.iter().filter_map(|e| e.as_object()).map(|o| o.name.as_str()).collect();
         assert_eq!(names, vec!["k/6", "k/9"]);
+    }
+
+    /// Every object of container `c`, listed in pages of `page`.
+    async fn objects(d: &LocalDriver, page: usize) -> Vec<storage_core::Object> {
+        let opts = ListOptions::default().with_page_size(page);
+        let (mut out, mut token) = (Vec::new(), None);
+        loop {
+            let p = d.list_page("c", &opts, token).await.unwrap();
+            out.extend(p.items.into_iter().filter_map(|e| e.as_object().cloned()));
+            token = p.next_token;
+            if token.is_none() {
+                return out;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_listing_index_describes_unchanged_files_and_nothing_else() {
+        let root = tempfile::tempdir().unwrap();
+        let d = LocalDriver::new(root.path()).unwrap();
+        d.create_container("c").await.unwrap();
+        let opts = PutOptions { content_type: Some("text/x-test".into()), ..Default::default() };
+        for i in 0..40 {
+            d.put_object("c", &format!("k/{i:02}"), format!("value {i:02}").into(), &opts).await.unwrap();
+        }
+        d.put_object("c", "top", "t".into(), &opts).await.unwrap();
+        let hits = || d.shared.list_cache.index_hits();
+        let dir = root.path().join("c").join("k");
+        let index = dir.join(crate::index::INDEX_NAME);
+
+        // Written only once the files' ctimes are settled, by the listing that read them.
+        let fresh = objects(&d, 1000).await;
+        assert_eq!((hits(), index.exists()), (0, false));
+        std::thread::sleep(crate::index::SETTLED * 2);
+        assert_eq!(objects(&d, 1000).await, fresh);
+        assert!(index.exists());
+        assert_eq!(hits(), 0);
+        // The next listings (one page or many) describe every key in k/ from it, the same.
+        assert_eq!(objects(&d, 1000).await, fresh);
+        assert_eq!(hits(), 40);
+        assert_eq!(objects(&d, 7).await, fresh);
+        assert_eq!(hits(), 80);
+        let listed = |all: &[storage_core::Object], key: &str| all.iter().find(|o| o.name == key).cloned().unwrap();
+
+        // Rewritten by the driver (same size): its record no longer applies.
+        d.put_object("c", "k/01", "VALUE 01".into(), &opts).await.unwrap();
+        let head = d.head_object("c", "k/01").await.unwrap();
+        let now = objects(&d, 1000).await;
+        assert_eq!(hits(), 80 + 39);
+        assert_eq!((listed(&now, "k/01").hash, listed(&now, "k/01").etag), (head.hash, head.etag));
+        assert_ne!(listed(&now, "k/01").hash, listed(&fresh, "k/01").hash);
+
+        // Written in place by another program, size and modification time kept: only
+        // its ctime tells, and the index is not used for it.
+        let path = dir.join("02");
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::fs::write(&path, "VALUE 02").unwrap();
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(mtime).unwrap();
+        let before = hits();
+        objects(&d, 1000).await;
+        assert_eq!(hits(), before + 38);
+
+        // Replaced by another program's file of the same size: not from the index.
+        std::fs::write(dir.join("other"), "value XX").unwrap();
+        std::fs::rename(dir.join("other"), dir.join("03")).unwrap();
+        let before = hits();
+        let now = objects(&d, 1000).await;
+        assert_eq!(hits(), before + 37);
+        assert_eq!(listed(&now, "k/03").hash, None);
+
+        // Damaged: ignored, and the listing is still right.
+        std::fs::write(&index, b"LSI1 not an index").unwrap();
+        let before = hits();
+        let again = objects(&d, 1000).await;
+        assert_eq!(hits(), before);
+        assert_eq!(again.len(), now.len());
+        assert_eq!(listed(&again, "k/01"), listed(&now, "k/01"));
+
+        // Deleting every key still prunes the directory its index was left in.
+        std::thread::sleep(crate::index::SETTLED * 2);
+        objects(&d, 1000).await;
+        assert!(index.exists());
+        for i in 0..40 {
+            d.delete_object("c", &format!("k/{i:02}")).await.unwrap();
+        }
+        assert!(!dir.exists());
+        // And a key can take the directory's name.
+        d.put_object("c", "k", "v".into(), &opts).await.unwrap();
     }
 }

@@ -66,7 +66,7 @@ pub fn temp_beside(
             }
         };
         if check_prefix && matches!(dir.stat(op.leaf()), Ok((Kind::Dir, _))) {
-            let busy = dir.open_dir(op.leaf()).and_then(|d| d.entries()).map(|e| !e.is_empty()).unwrap_or(true);
+            let busy = dir.open_dir(op.leaf()).map(|d| !crate::index::only_index(&d)).unwrap_or(true);
             if busy {
                 return Err(prefix_conflict(&op.data()));
             }
@@ -293,7 +293,7 @@ fn commit_at(dir: &DirFd, op: &ObjectPath, temp: &str, side: Option<&str>, mode:
     let current = match dir.stat(leaf) {
         Ok((Kind::Symlink, _)) => return Err(symlink_not_replaced(&data())),
         // An empty directory left behind is removed; one holding keys is a conflict.
-        Ok((Kind::Dir, _)) => match dir.rmdir(leaf) {
+        Ok((Kind::Dir, _)) => match crate::index::remove_empty_dir(dir, leaf) {
             Ok(()) => None,
             Err(_) => return Err(prefix_conflict(&data())),
         },
@@ -424,7 +424,7 @@ pub async fn delete(d: &LocalDriver, op: ObjectPath, container: &str, key: &str)
                     _ => break,
                 }
             };
-            if holder.rmdir(&parents[depth - 1]).is_err() {
+            if crate::index::remove_empty_dir(&holder, &parents[depth - 1]).is_err() {
                 break;
             }
             changed = holder;

@@ -169,6 +169,12 @@ impl DirFd {
         Ok((kind_of(&m), FileStamp::of(&m)))
     }
 
+    /// What `name` is, its stamp and its status change time: unknown here (0), so no
+    /// listing index applies.
+    pub fn stat_changed(&self, name: &str) -> std::io::Result<(Kind, FileStamp, i64)> {
+        self.stat(name).map(|(kind, stamp)| (kind, stamp, 0))
+    }
+
     /// This directory's own stamp.
     pub fn own_stamp(&self) -> std::io::Result<FileStamp> {
         std::fs::symlink_metadata(&self.path).map(|m| FileStamp::of(&m))

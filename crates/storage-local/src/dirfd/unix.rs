@@ -362,6 +362,15 @@ impl DirFd {
         Ok((kind_of_type(FileType::from_raw_mode(st.st_mode)), stamp_of(&st)))
     }
 
+    /// What `name` is (not following a symlink), its stamp and its status change time
+    /// (nanoseconds since the epoch: any write, attribute change or rename of the file
+    /// moves it, and no program can set it).
+    pub fn stat_changed(&self, name: &str) -> std::io::Result<(Kind, FileStamp, i64)> {
+        let st = rfs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW).map_err(os)?;
+        let ctime_ns = (st.st_ctime as i64).saturating_mul(1_000_000_000).saturating_add(st.st_ctime_nsec as i64);
+        Ok((kind_of_type(FileType::from_raw_mode(st.st_mode)), stamp_of(&st), ctime_ns))
+    }
+
     /// This directory's own stamp (inode, modification time).
     pub fn own_stamp(&self) -> std::io::Result<FileStamp> {
         rfs::fstat(&self.fd).map(|st| stamp_of(&st)).map_err(os)
