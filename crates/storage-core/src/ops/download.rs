@@ -471,8 +471,8 @@ async fn fill_in_order<D: Driver + ?Sized>(
     async fn settled(job: JoinHandle<Written>) -> Result<(std::fs::File, Option<ContentHasher>)> {
         job.await.map_err(join_error)?.map_err(|e| Error::io("writing the temporary file", e))
     }
-    let mut idle = Some((file, hasher));
-    let mut writing: Option<JoinHandle<Written>> = None;
+    // The file and hasher are always with the last write job: the first one hands them over.
+    let mut writing: JoinHandle<Written> = tokio::task::spawn_blocking(move || Ok((file, hasher)));
     let (mut batch, mut batch_len, mut written) = (Vec::new(), 0usize, 0u64);
     loop {
         let chunk = reader.next_chunk(driver).await?;
@@ -483,14 +483,11 @@ async fn fill_in_order<D: Driver + ?Sized>(
             batch.push(chunk);
         }
         if batch_len >= WRITE_BATCH || (end && batch_len > 0) {
-            let (mut file, mut hasher) = match writing.take() {
-                Some(job) => settled(job).await?,
-                None => idle.take().ok_or_else(|| Error::new(ErrorKind::Io, "the download's file was lost"))?,
-            };
+            let (mut file, mut hasher) = settled(writing).await?;
             let chunks = std::mem::take(&mut batch);
             written += batch_len as u64;
             batch_len = 0;
-            writing = Some(tokio::task::spawn_blocking(move || {
+            writing = tokio::task::spawn_blocking(move || {
                 for chunk in &chunks {
                     std::io::Write::write_all(&mut file, chunk)?;
                     if let Some(h) = hasher.as_mut() {
@@ -498,16 +495,13 @@ async fn fill_in_order<D: Driver + ?Sized>(
                     }
                 }
                 Ok((file, hasher))
-            }));
+            });
         }
         if end {
             break;
         }
     }
-    let (file, hasher) = match writing {
-        Some(job) => settled(job).await?,
-        None => idle.ok_or_else(|| Error::new(ErrorKind::Io, "the download's file was lost"))?,
-    };
+    let (file, hasher) = settled(writing).await?;
     Ok((written, Arc::new(SharedFile { file, writing: std::sync::Mutex::new(()) }), hasher))
 }
 

@@ -169,7 +169,7 @@ async fn upload_file<D: Driver + ?Sized>(driver: &D, path: &Path, job: &UploadJo
         if buf.len() as u64 != len {
             return Err(changed_file(path, len, buf.len() as u64));
         }
-        stamp.check(&file.metadata().await.map_err(|e| Error::io(format!("reading {}", path.display()), e))?, path)?;
+        stamp.check(file.metadata().await, path)?;
         let data = Bytes::from(buf);
         let md5 = if wants_md5 { Some(md5_off_thread(data.clone()).await?) } else { None };
         return put_single(driver, job, Payload::Bytes(data), len, md5).await;
@@ -180,11 +180,8 @@ async fn upload_file<D: Driver + ?Sized>(driver: &D, path: &Path, job: &UploadJo
     // changed meanwhile fails the stream at its end, so the request is never completed.
     let watch = file.try_clone().await.map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
     let owned = path.to_owned();
-    let unchanged = futures::stream::once(async move {
-        let m = watch.metadata().await.map_err(|e| Error::io(format!("reading {}", owned.display()), e))?;
-        stamp.check(&m, &owned)
-    })
-    .filter_map(|checked| async move { checked.err().map(Err) });
+    let unchanged = futures::stream::once(async move { stamp.check(watch.metadata().await, &owned) })
+        .filter_map(|checked| async move { checked.err().map(Err) });
     let stream = reporting(file_stream(file, READ_CHUNK).chain(unchanged).boxed(), t.progress.clone());
     put_single_reported(driver, job, Payload::stream(stream, Some(len)), len, md5).await
 }
@@ -203,9 +200,10 @@ impl Stamp {
         Stamp { len: m.len(), modified: m.modified().ok() }
     }
 
-    /// An error when `now` (the file's metadata after it was read) is not this stamp.
-    fn check(&self, now: &std::fs::Metadata, path: &Path) -> Result<()> {
-        let now = Stamp::of(now);
+    /// An error when `now` (the file's metadata after it was read, or the error reading
+    /// it) is not this stamp.
+    fn check(&self, now: std::io::Result<std::fs::Metadata>, path: &Path) -> Result<()> {
+        let now = Stamp::of(&now.map_err(|e| Error::io(format!("reading {}", path.display()), e))?);
         if now.len == self.len && now.modified == self.modified {
             return Ok(());
         }
@@ -339,8 +337,7 @@ fn file_parts(source: FileSource, size: u64, hash: bool) -> BoxStream<'static, R
             file.take(size).read_to_end(&mut buf).map_err(|e| Error::io("reading the file failed", e))?;
             if buf.is_empty() {
                 // The end: the file must be as it was when the upload started.
-                let now = file.metadata().map_err(|e| Error::io(format!("reading {}", reader.path.display()), e))?;
-                reader.stamp.check(&now, &reader.path)?;
+                reader.stamp.check(file.metadata(), &reader.path)?;
             }
             let md5 = (hash && !buf.is_empty()).then(|| crate::hash::md5_hex(&buf));
             Ok(PartData { data: Bytes::from(buf), md5 })
