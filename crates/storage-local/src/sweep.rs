@@ -19,12 +19,14 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::hash::Hasher;
 use std::os::fd::AsFd;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, FlockOperation, Mode, OFlags, ResolveFlags};
 
+use crate::locks::{BuildPrehashed, Fnv1a};
 use crate::paths::{ObjectPath, TEMP_PREFIX};
 
 /// Temporary files younger than this are never swept.
@@ -38,25 +40,22 @@ const REMEMBERED: usize = 4096;
 
 /// When each directory was last swept, by a 64-bit FNV-1a hash of its path (two
 /// directories sharing one only delay a sweep: the next writer's cleanup is best effort).
-static LAST: Mutex<Option<HashMap<u64, Instant>>> = Mutex::new(None);
+static LAST: Mutex<Option<HashMap<u64, Instant, BuildPrehashed>>> = Mutex::new(None);
 
 /// FNV-1a over the directory's path, without building it: a PUT asks every time, and the
 /// `PathBuf` and SipHash this replaced were 6% of a 4 KiB PUT's instructions.
 fn dir_hash(op: &ObjectPath) -> u64 {
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = Fnv1a::default();
     let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(PRIME);
-        }
+        h.write(bytes);
         // A separator no name holds, so ("ab", "c") and ("a", "bc") differ.
-        h = (h ^ 0x2f).wrapping_mul(PRIME);
+        h.write_u8(b'/');
     };
     eat(op.container_dir.as_os_str().as_encoded_bytes());
     for c in op.parent_components() {
         eat(c.as_bytes());
     }
-    h
+    h.finish()
 }
 
 /// Takes the writer's lock on a temporary file it just created (blocking, never waits:
@@ -71,7 +70,7 @@ pub fn due(op: &ObjectPath) -> bool {
     let dir = dir_hash(op);
     let now = Instant::now();
     let mut guard = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let map = guard.get_or_insert_with(HashMap::new);
+    let map = guard.get_or_insert_with(HashMap::default);
     if map.get(&dir).is_some_and(|t| now.duration_since(*t) < INTERVAL) {
         return false;
     }
