@@ -193,11 +193,16 @@ impl Entry {
 /// `segment/`, and that string sorts against a sibling file's key as every one of
 /// them does.
 fn entry_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
-    if !a.is_dir && !b.is_dir {
-        return a.segment.cmp(&b.segment);
+    let (x, y) = (a.segment.as_bytes(), b.segment.as_bytes());
+    let n = x.len().min(y.len());
+    // One memcmp over the common length; only a tie looks at what follows it.
+    match x[..n].cmp(&y[..n]) {
+        std::cmp::Ordering::Equal => {
+            let after = |e: &Entry, s: &[u8]| s.get(n).copied().or(e.is_dir.then_some(b'/'));
+            after(a, x).cmp(&after(b, y)).then(x.len().cmp(&y.len()))
+        }
+        unequal => unequal,
     }
-    let slash = |e: &Entry| if e.is_dir { Some(b'/') } else { None };
-    a.segment.bytes().chain(slash(a)).cmp(b.segment.bytes().chain(slash(b)))
 }
 
 /// One level of the walk: the sorted entries of a directory (and its continuation
@@ -588,6 +593,37 @@ mod tests {
         assert_eq!(p4.next_token, None);
         let names: Vec<_> = p4.items.iter().filter_map(|e| e.as_object()).map(|o| o.name.as_str()).collect();
         assert_eq!(names, vec!["k/6", "k/9"]);
+    }
+
+    #[test]
+    fn entries_sort_as_their_keys_do() {
+        use super::{Entry, entry_order};
+        // Every segment of up to three of these characters, as a file and as a directory
+        // (whose keys all start with `segment/`).
+        let chars = ['!', '.', '0', 'a', 'b', '~'];
+        let mut segments = vec![String::new()];
+        for len in 1..=3 {
+            let mut next = Vec::new();
+            for s in segments.iter().filter(|s| s.len() == len - 1) {
+                for c in chars {
+                    next.push(format!("{s}{c}"));
+                }
+            }
+            segments.extend(next);
+        }
+        let entries: Vec<Entry> = segments
+            .iter()
+            .filter(|s| !s.is_empty())
+            .flat_map(|s| {
+                [false, true].map(|is_dir| Entry { segment: s.clone(), name: None, dir: 0, is_dir, has_sidecar: false })
+            })
+            .collect();
+        let key = |e: &Entry| format!("{}{}", e.segment, if e.is_dir { "/" } else { "" });
+        for a in &entries {
+            for b in &entries {
+                assert_eq!(entry_order(a, b), key(a).cmp(&key(b)), "{:?} vs {:?}", key(a), key(b));
+            }
+        }
     }
 
     /// Every object of container `c`, listed in pages of `page`.
