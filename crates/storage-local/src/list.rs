@@ -595,6 +595,72 @@ mod tests {
         assert_eq!(names, vec!["k/6", "k/9"]);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn listings_during_rewrites_agree_with_head_once_the_writes_stop() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let root = tempfile::tempdir().unwrap();
+        let writer = Arc::new(LocalDriver::new(root.path()).unwrap());
+        writer.create_container("c").await.unwrap();
+        // Same size for every version: only the content (and the times) change.
+        let body = |i: u64, n: u64| format!("v{i:02}-{:04}", n % 10_000);
+        for i in 0..64 {
+            writer.put_object("c", &format!("k/{i:02}"), body(i, 0).into(), &PutOptions::default()).await.unwrap();
+        }
+        std::thread::sleep(crate::index::SETTLED * 2);
+        // Two listers with caches of their own, as two processes would be.
+        let listers: Vec<_> = (0..2).map(|_| Arc::new(LocalDriver::new(root.path()).unwrap())).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let writes = Arc::new(AtomicU64::new(0));
+        let w = {
+            let (writer, stop, writes) = (writer.clone(), stop.clone(), writes.clone());
+            tokio::spawn(async move {
+                let mut n = 1;
+                while !stop.load(Ordering::Relaxed) {
+                    let i = (n * 7) % 64;
+                    writer
+                        .put_object("c", &format!("k/{i:02}"), body(i, n).into(), &PutOptions::default())
+                        .await
+                        .unwrap();
+                    writes.fetch_add(1, Ordering::Relaxed);
+                    n += 1;
+                }
+            })
+        };
+        let ls: Vec<_> = listers
+            .iter()
+            .map(|l| {
+                let (l, stop) = (l.clone(), stop.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let all = objects(&l, 1000).await;
+                        assert_eq!(all.len(), 64);
+                        assert!(all.iter().all(|o| o.size == 8));
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        stop.store(true, Ordering::Relaxed);
+        w.await.unwrap();
+        for l in ls {
+            l.await.unwrap();
+        }
+        assert!(writes.load(Ordering::Relaxed) > 64);
+        // Once settled, each lister (index rebuilt, then used) reports what HEAD does.
+        std::thread::sleep(crate::index::SETTLED * 2);
+        for l in &listers {
+            for _ in 0..2 {
+                for o in objects(l, 1000).await {
+                    let head = writer.head_object("c", &o.name).await.unwrap();
+                    assert_eq!((&o.etag, &o.hash, o.size), (&head.etag, &head.hash, head.size), "{}", o.name);
+                }
+            }
+        }
+        assert!(listers.iter().any(|l| l.shared.list_cache.index_hits() > 0));
+    }
+
     #[test]
     fn entries_sort_as_their_keys_do() {
         use super::{Entry, entry_order};
