@@ -30,7 +30,7 @@ use std::ops::Range;
 use std::time::{Duration, SystemTime};
 
 use crate::dirfd::{DirFd, Kind};
-use crate::meta;
+use crate::meta::{self, Cursor};
 use crate::sidecar::{FileStamp, Sidecar};
 
 /// The index file's name in each directory (internal: `%` and a letter).
@@ -65,21 +65,6 @@ pub struct Index {
     next: usize,
 }
 
-fn take<'a>(b: &'a [u8], at: &mut usize, n: usize) -> Option<&'a [u8]> {
-    let end = at.checked_add(n)?;
-    let out = b.get(*at..end)?;
-    *at = end;
-    Some(out)
-}
-
-fn u32_at(b: &[u8], at: &mut usize) -> Option<u32> {
-    Some(u32::from_le_bytes(take(b, at, 4)?.try_into().ok()?))
-}
-
-fn u64_at(b: &[u8], at: &mut usize) -> Option<u64> {
-    Some(u64::from_le_bytes(take(b, at, 8)?.try_into().ok()?))
-}
-
 impl Index {
     /// Reads the index of `dir`; `None` if there is none or it is not whole.
     pub fn load(dir: &DirFd) -> Option<Index> {
@@ -100,20 +85,22 @@ impl Index {
             return None;
         }
         let mut records: Vec<Record> = Vec::new();
-        let mut at = MAGIC.len();
-        while at < body.len() {
-            let n = u32_at(body, &mut at)? as usize;
-            let name = at..at + n;
-            let bytes = take(body, &mut at, n)?;
-            if records.last().is_some_and(|last| body[last.name.clone()] >= *bytes) {
+        let mut b = Cursor::new(body);
+        b.take(MAGIC.len())?;
+        while !b.is_done() {
+            let n = b.u32()? as usize;
+            let start = b.at();
+            let name = b.take(n)?;
+            if records.last().is_some_and(|last| body[last.name.clone()] >= *name) {
                 return None;
             }
-            let inode = u64_at(body, &mut at)?;
-            let ctime_ns = u64_at(body, &mut at)? as i64;
-            let m = u32_at(body, &mut at)? as usize;
-            let start = at;
-            take(body, &mut at, m)?;
-            records.push(Record { name, inode, ctime_ns, meta: start..at });
+            let name = start..b.at();
+            let inode = b.u64()?;
+            let ctime_ns = b.u64()? as i64;
+            let m = b.u32()? as usize;
+            let start = b.at();
+            b.take(m)?;
+            records.push(Record { name, inode, ctime_ns, meta: start..b.at() });
         }
         Some(Index { bytes, records, next: 0 })
     }
@@ -184,13 +171,16 @@ pub struct DirIndex {
 }
 
 impl DirIndex {
-    /// Writes the index of `dir` again if enough was learned: the old records except
-    /// stale ones and (with `present`) those of files no longer there, plus the
+    /// Writes the index of `dir` again if at least [`MIN_LEARNED`] records were
+    /// learned: the old records except stale ones and (when `present` gives the names
+    /// of the files there, asked only then) those of files no longer there, plus the
     /// learned. Best effort: a directory that cannot be written keeps its index.
-    pub fn save(&mut self, dir: &DirFd, present: Option<&HashSet<&str>>) {
+    pub fn save<'n>(&mut self, dir: &DirFd, present: impl FnOnce() -> Option<HashSet<&'n str>>) {
         if self.learned.len() < MIN_LEARNED {
             return;
         }
+        let present = present();
+        let present = present.as_ref();
         let mut all: BTreeMap<&str, (u64, i64, &[u8])> = BTreeMap::new();
         if let Some(old) = &self.index {
             for r in &old.records {
@@ -237,14 +227,30 @@ fn write(dir: &DirFd, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Removes the directory `name` of `holder` if it is empty, or holds nothing but its
-/// listing index (which goes first).
-pub fn remove_empty_dir(holder: &DirFd, name: &str) -> std::io::Result<()> {
+/// listing index (which goes first). `open` is that directory, when the caller has it
+/// open. Only a refusal for not being empty leads to a look inside: one `stat` of the
+/// index, and only if there is one, a read of the first few entries.
+pub fn remove_empty_dir(holder: &DirFd, name: &str, open: Option<&DirFd>) -> std::io::Result<()> {
     let e = match holder.rmdir(name) {
         Ok(()) => return Ok(()),
         Err(e) => e,
     };
-    let Ok(sub) = holder.open_dir(name) else { return Err(e) };
-    if !matches!(sub.stat(INDEX_NAME), Ok((Kind::File, _))) || !only_index(&sub) {
+    // POSIX lets a non-empty directory's removal fail with either.
+    if !matches!(e.kind(), std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::AlreadyExists) {
+        return Err(e);
+    }
+    let opened;
+    let sub = match open {
+        Some(sub) => sub,
+        None => match holder.open_dir(name) {
+            Ok(sub) => {
+                opened = sub;
+                &opened
+            }
+            Err(_) => return Err(e),
+        },
+    };
+    if !matches!(sub.stat(INDEX_NAME), Ok((Kind::File, _))) || !only_index(sub) {
         return Err(e);
     }
     let _ = sub.unlink(INDEX_NAME);
@@ -253,7 +259,7 @@ pub fn remove_empty_dir(holder: &DirFd, name: &str) -> std::io::Result<()> {
 
 /// Whether `dir` holds nothing but a listing index (or nothing).
 pub fn only_index(dir: &DirFd) -> bool {
-    dir.entries().is_ok_and(|e| e.iter().all(|(n, _)| n == INDEX_NAME))
+    dir.holds_only(INDEX_NAME).unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -277,7 +283,7 @@ mod tests {
             let s = sidecar(stamp, &format!("e{i}"));
             d.learned.push(Learned::of(&format!("k{i}"), &stamp, 42, &s, long_ago).unwrap());
         }
-        d.save(&dir, None);
+        d.save(&dir, || None);
         let mut index = Index::load(&dir).unwrap();
         assert_eq!(index.len(), MIN_LEARNED);
         assert_eq!(index.lookup("k3", &stamp, 42).unwrap().etag, "e3");
@@ -297,13 +303,49 @@ mod tests {
             let s = sidecar(stamp, &format!("new{i}"));
             again.learned.push(Learned::of(&format!("n{i}"), &stamp, 42, &s, long_ago).unwrap());
         }
-        again.save(&dir, Some(&present));
+        again.save(&dir, || Some(present));
         let mut index = Index::load(&dir).unwrap();
         assert_eq!(index.len(), 2 * MIN_LEARNED - 2);
         assert!(index.lookup("k0", &stamp, 42).is_none());
         assert!(index.lookup(&format!("k{}", MIN_LEARNED - 1), &stamp, 42).is_none());
         assert_eq!(index.lookup("k1", &stamp, 42).unwrap().etag, "e1");
         assert_eq!(index.lookup("n1", &stamp, 42).unwrap().etag, "new1");
+    }
+
+    #[test]
+    fn a_directory_is_removed_only_when_its_index_is_all_it_holds() {
+        let root = tempfile::tempdir().unwrap();
+        let cfd = DirFd::container(root.path(), "c", true).unwrap();
+        cfd.mkdir("d").unwrap();
+        let path = root.path().join("d");
+        std::fs::write(path.join(INDEX_NAME), b"index").unwrap();
+        // More entries than one directory read returns.
+        for i in 0..300 {
+            std::fs::write(path.join(format!("file-with-a-long-name-{i:04}")), b"x").unwrap();
+        }
+        let d = cfd.open_dir("d").unwrap();
+        for _ in 0..2 {
+            assert!(remove_empty_dir(&cfd, "d", Some(&d)).is_err());
+            assert!(remove_empty_dir(&cfd, "d", None).is_err());
+            assert!(path.join(INDEX_NAME).exists());
+        }
+        for i in 0..300 {
+            std::fs::remove_file(path.join(format!("file-with-a-long-name-{i:04}"))).unwrap();
+        }
+        // A subdirectory holds it too.
+        std::fs::create_dir(path.join("sub")).unwrap();
+        assert!(remove_empty_dir(&cfd, "d", Some(&d)).is_err());
+        std::fs::remove_dir(path.join("sub")).unwrap();
+        assert_eq!(std::fs::read_dir(&path).unwrap().count(), 1);
+        remove_empty_dir(&cfd, "d", Some(&d)).unwrap();
+        assert!(!path.exists());
+        // Without an index, a directory holding a file stays, and an empty one goes.
+        cfd.mkdir("e").unwrap();
+        std::fs::write(root.path().join("e/f"), b"x").unwrap();
+        assert!(remove_empty_dir(&cfd, "e", None).is_err());
+        std::fs::remove_file(root.path().join("e/f")).unwrap();
+        remove_empty_dir(&cfd, "e", None).unwrap();
+        assert!(!root.path().join("e").exists());
     }
 
     #[test]
@@ -324,10 +366,10 @@ mod tests {
         }
         // Too little learned: nothing written.
         d.learned.pop();
-        d.save(&dir, None);
+        d.save(&dir, || None);
         assert!(Index::load(&dir).is_none());
         d.learned.push(Learned::of("last", &stamp, 7, &s, now).unwrap());
-        d.save(&dir, None);
+        d.save(&dir, || None);
         let bytes = dir.read(INDEX_NAME).unwrap();
         assert!(Index::parse(bytes.clone()).is_some());
         for cut in [0, 3, 4, bytes.len() / 2, bytes.len() - 1] {

@@ -309,7 +309,7 @@ pub fn remove_staged(container_dir: &Path, leftover: &Leftover, fsync: bool, fas
     let keep = usize::from(parents.first() == Some(&UPLOADS_DIR));
     let mut i = chain.len() - 1;
     loop {
-        if i <= keep || crate::index::remove_empty_dir(&chain[i - 1], parents[i - 1]).is_err() {
+        if i <= keep || crate::index::remove_empty_dir(&chain[i - 1], parents[i - 1], Some(&chain[i])).is_err() {
             if fsync {
                 chain[i].sync()?;
             }

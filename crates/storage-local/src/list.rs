@@ -311,14 +311,11 @@ impl Level {
     /// it written again.
     fn finish(&mut self) {
         for (d, index) in self.indexes.iter_mut().enumerate() {
-            if index.learned.len() < MIN_LEARNED {
-                continue;
-            }
             let Some(Some(dir)) = self.fds.get(d) else { continue };
-            let present: Option<std::collections::HashSet<&str>> = self
-                .complete
-                .then(|| self.entries.iter().filter(|e| e.dir == d && !e.is_dir).map(Entry::name).collect());
-            index.save(dir, present.as_ref());
+            let (complete, entries) = (self.complete, &self.entries);
+            index.save(dir, || {
+                complete.then(|| entries.iter().filter(|e| e.dir == d && !e.is_dir).map(Entry::name).collect())
+            });
         }
     }
 }

@@ -63,23 +63,62 @@ pub fn encode(s: &Sidecar) -> Vec<u8> {
     out
 }
 
-fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-    if b.len() < n {
-        return None;
+/// A little-endian reader over the bytes of a binary record (this module's and the
+/// listing index's): each read takes the next bytes or fails, never panics.
+#[derive(Debug, Clone)]
+pub struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor at the start of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Cursor { bytes, at: 0 }
     }
-    let (head, rest) = b.split_at(n);
-    *b = rest;
-    Some(head)
+
+    /// The position of the next read.
+    pub fn at(&self) -> usize {
+        self.at
+    }
+
+    /// Whether every byte has been read.
+    pub fn is_done(&self) -> bool {
+        self.at >= self.bytes.len()
+    }
+
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let out = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(out)
+    }
+
+    /// The next byte.
+    pub fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    /// The next u32.
+    pub fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    /// The next u64.
+    pub fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
 }
 
 /// Decodes a record if it is well formed and applies to a file with `stamp`.
 pub fn decode(bytes: &[u8], stamp: &FileStamp) -> Option<Sidecar> {
-    let mut b = bytes;
-    if take(&mut b, 4)? != MAGIC {
+    let mut b = Cursor::new(bytes);
+    if b.take(4)? != MAGIC {
         return None;
     }
-    let size = u64::from_le_bytes(take(&mut b, 8)?.try_into().ok()?);
-    let mtime_ns = i64::from_le_bytes(take(&mut b, 8)?.try_into().ok()?);
+    let size = b.u64()?;
+    let mtime_ns = b.u64()? as i64;
     if size != stamp.size || mtime_ns != stamp.mtime_ns {
         return None;
     }
@@ -87,10 +126,10 @@ pub fn decode(bytes: &[u8], stamp: &FileStamp) -> Option<Sidecar> {
     let mut etag = None;
     let mut key: Option<String> = None;
     let mut metadata = BTreeMap::new();
-    while !b.is_empty() {
-        let tag = take(&mut b, 1)?[0];
-        let len = u32::from_le_bytes(take(&mut b, 4)?.try_into().ok()?) as usize;
-        let value = std::str::from_utf8(take(&mut b, len)?).ok()?.to_owned();
+    while !b.is_done() {
+        let tag = b.u8()?;
+        let len = b.u32()? as usize;
+        let value = std::str::from_utf8(b.take(len)?).ok()?.to_owned();
         match tag {
             1 => etag = Some(value),
             2 => s.md5 = Some(value),

@@ -293,7 +293,7 @@ fn commit_at(dir: &DirFd, op: &ObjectPath, temp: &str, side: Option<&str>, mode:
     let current = match dir.stat(leaf) {
         Ok((Kind::Symlink, _)) => return Err(symlink_not_replaced(&data())),
         // An empty directory left behind is removed; one holding keys is a conflict.
-        Ok((Kind::Dir, _)) => match crate::index::remove_empty_dir(dir, leaf) {
+        Ok((Kind::Dir, _)) => match crate::index::remove_empty_dir(dir, leaf, None) {
             Ok(()) => None,
             Err(_) => return Err(prefix_conflict(&data())),
         },
@@ -414,7 +414,7 @@ pub async fn delete(d: &LocalDriver, op: ObjectPath, container: &str, key: &str)
         }
         // Prunes the directories left empty, innermost first: each is removed from the
         // directory holding it. The last directory changed is the one to fsync.
-        let mut changed = dir;
+        let mut changed = Arc::clone(&dir);
         for depth in (1..=parents.len()).rev() {
             let holder = if depth == 1 {
                 Arc::clone(&cfd)
@@ -424,7 +424,9 @@ pub async fn delete(d: &LocalDriver, op: ObjectPath, container: &str, key: &str)
                     _ => break,
                 }
             };
-            if crate::index::remove_empty_dir(&holder, &parents[depth - 1]).is_err() {
+            // The innermost is the key's own directory, already open.
+            let open = (depth == parents.len()).then_some(&*dir);
+            if crate::index::remove_empty_dir(&holder, &parents[depth - 1], open).is_err() {
                 break;
             }
             changed = holder;

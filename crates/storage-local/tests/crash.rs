@@ -1,7 +1,9 @@
 //! Crash consistency: a writer process killed with SIGKILL at random points of single and
 //! multipart writes, many times. After each kill the key holds one complete version (the
 //! old one or a new one, never torn, never missing), listings show no temporary file, and
-//! the next writer into the directory removes what the dead one left.
+//! the next writer into the directory removes what the dead one left. The same for a
+//! listing killed while it rewrites a directory's listing index: the next listings are
+//! unchanged, and what the kill left is a leftover that is found and removed.
 //!
 //! `STORAGE_CRASH_ITERATIONS` sets the kills per mode (default 10; the README's figures
 //! come from 200) and `STORAGE_CRASH_SEED` the seed of the kill times.
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
-use storage_core::{Bytes, Driver, DriverExt, LeftoverKind, PartOptions, Payload, PutOptions};
+use storage_core::{Bytes, Driver, DriverExt, LeftoverKind, ListOptions, Object, PartOptions, Payload, PutOptions};
 use storage_local::LocalDriver;
 
 /// Tells the re-executed test binary to act as the writer: `mode|root|key`.
@@ -166,8 +168,106 @@ async fn killed_writers(mode: &str) {
     );
 }
 
+/// Every object under `prefix` in container `c`, in pages of 1,000.
+async fn objects(store: &LocalDriver, prefix: &str) -> Vec<Object> {
+    let opts = ListOptions::prefix(prefix).with_page_size(1000);
+    let (mut out, mut token) = (Vec::new(), None);
+    loop {
+        let page = store.list_page("c", &opts, token).await.unwrap();
+        out.extend(page.items.into_iter().filter_map(|e| e.as_object().cloned()));
+        token = page.next_token;
+        if token.is_none() {
+            return out;
+        }
+    }
+}
+
+/// Listings killed at random moments while each rewrites the index of a directory of
+/// 600 keys with 3.5 KB of metadata each (a 2 MB index, so that many kills land in its
+/// write): the index is whole or absent, listings stay what they were, and a temporary
+/// file left by a kill mid-write is listed as a leftover and removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_listings_leave_their_index_whole_or_a_leftover() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let store = LocalDriver::new(&root).unwrap();
+    store.create_container("c").await.unwrap();
+    let mut opts = PutOptions { content_type: Some("text/x-test".into()), ..Default::default() };
+    opts.metadata.insert("pad".into(), "p".repeat(3500));
+    for i in 0..600 {
+        store.put_object("c", &format!("idx/k{i:04}"), format!("value {i}").into(), &opts).await.unwrap();
+    }
+    // Settled, so that listings write the index.
+    std::thread::sleep(Duration::from_millis(300));
+    let expected = objects(&store, "idx/").await;
+    assert_eq!(expected.len(), 600);
+    let dir = root.join("c").join("idx");
+    assert!(dir.join("%i.list").exists(), "the listing wrote no index");
+    let mut rng: u64 = 0x1157 | 1;
+    let (mut killed_mid_write, mut removed) = (0, 0);
+    // About one kill in seven lands in the index's write: twice the writers' count.
+    let n = 2 * iterations();
+    for i in 0..n {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["writer_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .env(WRITER_ENV, format!("list|{}|idx/", root.display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) if line.ends_with("ready") => break,
+                Some(Ok(_)) => continue,
+                other => panic!("the lister stopped before its first listing: {other:?}"),
+            }
+        }
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_micros(rng % 400_000));
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(9), "the lister must die by SIGKILL: {status}");
+        }
+
+        // Listings (from the index where it applies, else the attributes) are unchanged.
+        assert!(objects(&store, "idx/").await == expected, "iteration {i}: the listing changed");
+        assert!(objects(&store, "idx/").await == expected, "iteration {i}: the listing from the index changed");
+
+        // A kill mid-write left a temporary file: a leftover, removed one way or the other.
+        let temps = temp_files(&dir);
+        if temps.is_empty() {
+            continue;
+        }
+        killed_mid_write += 1;
+        let leftovers = store.list_leftovers("c", None).await.unwrap();
+        for t in &temps {
+            let id = format!("idx/{}", t.file_name().unwrap().to_string_lossy());
+            let l = leftovers.iter().find(|l| l.id == id);
+            let l = l.unwrap_or_else(|| panic!("iteration {i}: {id} is not a listed leftover: {leftovers:?}"));
+            assert_eq!(l.kind, LeftoverKind::StagedData);
+            // (The next writer's sweep takes such a file as it takes a dead writer's:
+            // unlocked and old. It runs once per directory per ten minutes per process,
+            // and this process already wrote here, so the call removes it.)
+            store.remove_leftover(l).await.unwrap();
+            removed += 1;
+        }
+        let after = temp_files(&dir);
+        assert!(after.is_empty(), "iteration {i}: the dead listing's files are still there: {after:?}");
+    }
+    println!(
+        "local list: {n} listings killed, {killed_mid_write} while writing the index; listings unchanged after \
+         every kill; {removed} temporary files listed as leftovers and removed by remove_leftover"
+    );
+}
+
 /// The writer, run only in the child process started above: version 0, then "ready",
-/// then new versions until killed.
+/// then new versions until killed. Or (mode `list`) the lister: listings that each
+/// rewrite the index of the directory `key`, "ready" after the first, until killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by the crash tests in a child process"]
 async fn writer_child() {
@@ -175,6 +275,17 @@ async fn writer_child() {
     let mut parts = spec.splitn(3, '|');
     let (mode, root, key) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
     let store = LocalDriver::new(root).unwrap();
+    if mode == "list" {
+        // The index gone each time, so each listing rewrites it.
+        let index = std::path::Path::new(root).join("c").join(key).join("%i.list");
+        for round in 0.. {
+            let _ = std::fs::remove_file(&index);
+            objects(&store, key).await;
+            if round == 0 {
+                println!("ready");
+            }
+        }
+    }
     // The next version is made while the current one is written, so that the writer is
     // writing nearly all the time and most kills land mid-write.
     let mut next = tokio::task::spawn_blocking(|| version(0));

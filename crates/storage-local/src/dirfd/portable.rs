@@ -219,6 +219,17 @@ impl DirFd {
         }
     }
 
+    /// Whether this directory holds nothing but (at most) the entry `name`, reading
+    /// entries only until another one shows.
+    pub fn holds_only(&self, name: &str) -> std::io::Result<bool> {
+        for entry in std::fs::read_dir(&self.path)? {
+            if entry?.file_name() != name {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// The entries of this directory, with what each is.
     pub fn entries(&self) -> std::io::Result<Vec<(OsString, Kind)>> {
         let mut out = Vec::new();

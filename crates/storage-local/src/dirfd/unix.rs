@@ -430,6 +430,35 @@ impl DirFd {
         gone(rfs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR))
     }
 
+    /// Whether this directory holds nothing but (at most) the entry `name`: reads
+    /// entries only until another one shows, so a large directory costs one small read.
+    pub fn holds_only(&self, name: &str) -> std::io::Result<bool> {
+        let allowed = |n: &[u8]| n == b"." || n == b".." || n == name.as_bytes();
+        #[cfg(target_os = "linux")]
+        {
+            if self.listed.swap(true, Ordering::Relaxed) {
+                rfs::seek(&self.fd, rfs::SeekFrom::Start(0)).map_err(os)?;
+            }
+            let mut buf = Vec::with_capacity(1024);
+            let mut raw = rfs::RawDir::new(&self.fd, buf.spare_capacity_mut());
+            while let Some(entry) = raw.next() {
+                if !allowed(entry.map_err(os)?.file_name().to_bytes()) {
+                    return Ok(false);
+                }
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            self.listed.store(true, Ordering::Relaxed);
+            for entry in rfs::Dir::read_from(&self.fd).map_err(os)? {
+                if !allowed(entry.map_err(os)?.file_name().to_bytes()) {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// The entries of this directory (without `.` and `..`), with what each is.
     pub fn entries(&self) -> std::io::Result<Vec<(OsString, Kind)>> {
         let mut out = Vec::new();
