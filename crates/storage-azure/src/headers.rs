@@ -18,7 +18,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// The hex MD5 of a base64 `Content-MD5`, if it is one.
 pub fn md5_hex_from_b64(b64: &str) -> Option<String> {
     let raw = B64.decode(b64.trim()).ok()?;
-    (raw.len() == 16).then(|| hex::encode(raw))
+    (raw.len() == 16).then(|| storage_core::hash::to_hex(&raw))
 }
 
 /// Base64 of the raw bytes of a hex MD5 (the `Content-MD5` form).

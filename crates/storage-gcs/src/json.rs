@@ -107,7 +107,7 @@ pub struct ObjectResource {
 
 /// Hex of a base64 value, if it decodes.
 fn b64_hex(v: &str) -> Option<String> {
-    B64.decode(v.trim()).ok().map(hex::encode)
+    B64.decode(v.trim()).ok().map(|r| storage_core::hash::to_hex(&r))
 }
 
 impl ObjectResource {

@@ -44,7 +44,7 @@ fn goog_hash(h: &HeaderMap) -> (Option<u32>, Option<String>) {
                     crc = B64.decode(b.trim()).ok().and_then(|r| r.try_into().ok()).map(u32::from_be_bytes);
                 }
                 Some(("md5", b)) => {
-                    md5 = B64.decode(b.trim()).ok().filter(|r| r.len() == 16).map(hex::encode);
+                    md5 = B64.decode(b.trim()).ok().filter(|r| r.len() == 16).map(|r| storage_core::hash::to_hex(&r));
                 }
                 _ => {}
             }

@@ -89,7 +89,7 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 /// Hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(digest::digest(&digest::SHA256, data))
+    storage_core::hash::to_hex(digest::digest(&digest::SHA256, data).as_ref())
 }
 
 struct CachedKey {
@@ -156,7 +156,7 @@ impl KeyCache {
             Some(m) => m,
             None => keyed(&self.signing_key(secret, date, region, service)),
         };
-        hex::encode(hmac::sign(&mac, string_to_sign))
+        storage_core::hash::to_hex(hmac::sign(&mac, string_to_sign).as_ref())
     }
 }
 
@@ -259,7 +259,7 @@ pub fn sign_headers(
     h.update(signed_headers.as_bytes());
     h.update(b"\n");
     h.update(payload_hash.as_bytes());
-    let creq_hash = hex::encode(h.finish());
+    let creq_hash = storage_core::hash::to_hex(h.finish().as_ref());
     let mut scope = String::with_capacity(64);
     let _ = write!(scope, "{date}/{}/{}/aws4_request", input.region, input.service);
     let mut sts = String::with_capacity(160);
