@@ -260,8 +260,11 @@ pub fn sign_headers(
     h.update(b"\n");
     h.update(payload_hash.as_bytes());
     let creq_hash = storage_core::hash::to_hex(h.finish().as_ref());
+    // Pushed, not `write!`ten: this runs on every request.
     let mut scope = String::with_capacity(64);
-    let _ = write!(scope, "{date}/{}/{}/aws4_request", input.region, input.service);
+    for piece in [date, "/", input.region, "/", input.service, "/aws4_request"] {
+        scope.push_str(piece);
+    }
     let mut sts = String::with_capacity(160);
     sts.push_str("AWS4-HMAC-SHA256\n");
     sts.push_str(&amz_date);
@@ -271,11 +274,18 @@ pub fn sign_headers(
     sts.push_str(&creq_hash);
     let signature = cache.sign(input.secret, date, input.region, input.service, sts.as_bytes());
     let mut auth = String::with_capacity(200);
-    let _ = write!(
-        auth,
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-        input.access_key_id
-    );
+    for piece in [
+        "AWS4-HMAC-SHA256 Credential=",
+        input.access_key_id,
+        "/",
+        &scope,
+        ", SignedHeaders=",
+        &signed_headers,
+        ", Signature=",
+        &signature,
+    ] {
+        auth.push_str(piece);
+    }
     headers.insert(http::header::AUTHORIZATION, http::HeaderValue::from_str(&auth)?);
     Ok(())
 }
