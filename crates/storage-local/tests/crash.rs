@@ -59,6 +59,35 @@ fn temp_files(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Starts the child (`spec`: `mode|root|key`, see [`writer_child`]), waits for its
+/// "ready" (its first version written, or its first listing done), then SIGKILLs it at a
+/// random moment within `max_us` microseconds (`rng` is the xorshift state).
+fn run_and_kill(spec: &str, rng: &mut u64, max_us: u64) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["writer_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(WRITER_ENV, spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.ends_with("ready") => break,
+            Some(Ok(_)) => continue,
+            other => panic!("the child ({spec}) stopped before it was ready: {other:?}"),
+        }
+    }
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    std::thread::sleep(Duration::from_micros(*rng % max_us));
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "the child ({spec}) must die by SIGKILL: {status}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_single_writes_leave_one_whole_version() {
     killed_writers("single").await;
@@ -81,32 +110,7 @@ async fn killed_writers(mode: &str) {
     let n = iterations();
     for i in 0..n {
         let key = format!("d{i}/obj");
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["writer_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-            .env(WRITER_ENV, format!("{mode}|{}|{key}", root.display()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        // Wait until the first version is in place, then kill at a random moment.
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        loop {
-            match lines.next() {
-                Some(Ok(line)) if line.ends_with("ready") => break,
-                Some(Ok(_)) => continue,
-                other => panic!("the writer stopped before its first version: {other:?}"),
-            }
-        }
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        std::thread::sleep(Duration::from_micros(rng % 1_200_000));
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        {
-            use std::os::unix::process::ExitStatusExt;
-            assert_eq!(status.signal(), Some(9), "the writer must die by SIGKILL: {status}");
-        }
+        run_and_kill(&format!("{mode}|{}|{key}", root.display()), &mut rng, 1_200_000);
 
         // One whole version, with its hash.
         let data = store.get_bytes("c", &key).await.unwrap_or_else(|e| panic!("iteration {i}: {key} is missing: {e}"));
@@ -208,31 +212,7 @@ async fn killed_listings_leave_their_index_whole_or_a_leftover() {
     // About one kill in seven lands in the index's write: twice the writers' count.
     let n = 2 * iterations();
     for i in 0..n {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["writer_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-            .env(WRITER_ENV, format!("list|{}|idx/", root.display()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        loop {
-            match lines.next() {
-                Some(Ok(line)) if line.ends_with("ready") => break,
-                Some(Ok(_)) => continue,
-                other => panic!("the lister stopped before its first listing: {other:?}"),
-            }
-        }
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        std::thread::sleep(Duration::from_micros(rng % 400_000));
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        {
-            use std::os::unix::process::ExitStatusExt;
-            assert_eq!(status.signal(), Some(9), "the lister must die by SIGKILL: {status}");
-        }
+        run_and_kill(&format!("list|{}|idx/", root.display()), &mut rng, 400_000);
 
         // Listings (from the index where it applies, else the attributes) are unchanged.
         assert!(objects(&store, "idx/").await == expected, "iteration {i}: the listing changed");
