@@ -196,14 +196,22 @@ fn unsigned_header(name: &str) -> bool {
     matches!(name, "user-agent" | "authorization" | "expect" | "x-amzn-trace-id" | "content-length" | "connection")
 }
 
-fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
-    let mut s = String::with_capacity(128);
-    s.push_str("AWS4-HMAC-SHA256\n");
-    s.push_str(amz_date);
-    s.push('\n');
-    s.push_str(scope);
-    s.push('\n');
-    s.push_str(&sha256_hex(canonical_request.as_bytes()));
+/// The credential scope, `date/region/service/aws4_request` (pushed, not formatted:
+/// every request signs one).
+fn scope(date: &str, input: &SigningInput<'_>) -> String {
+    let mut scope = String::with_capacity(64);
+    for piece in [date, "/", input.region, "/", input.service, "/aws4_request"] {
+        scope.push_str(piece);
+    }
+    scope
+}
+
+/// The string to sign, from the canonical request's SHA-256 in hex.
+fn string_to_sign(amz_date: &str, scope: &str, canonical_request_hash: &str) -> String {
+    let mut s = String::with_capacity(160);
+    for piece in ["AWS4-HMAC-SHA256\n", amz_date, "\n", scope, "\n", canonical_request_hash] {
+        s.push_str(piece);
+    }
     s
 }
 
@@ -260,18 +268,8 @@ pub fn sign_headers(
     h.update(b"\n");
     h.update(payload_hash.as_bytes());
     let creq_hash = storage_core::hash::to_hex(h.finish().as_ref());
-    // Pushed, not `write!`ten: this runs on every request.
-    let mut scope = String::with_capacity(64);
-    for piece in [date, "/", input.region, "/", input.service, "/aws4_request"] {
-        scope.push_str(piece);
-    }
-    let mut sts = String::with_capacity(160);
-    sts.push_str("AWS4-HMAC-SHA256\n");
-    sts.push_str(&amz_date);
-    sts.push('\n');
-    sts.push_str(&scope);
-    sts.push('\n');
-    sts.push_str(&creq_hash);
+    let scope = scope(date, input);
+    let sts = string_to_sign(&amz_date, &scope, &creq_hash);
     let signature = cache.sign(input.secret, date, input.region, input.service, sts.as_bytes());
     let mut auth = String::with_capacity(200);
     for piece in [
@@ -342,7 +340,7 @@ pub fn presign_query_with_headers(
 ) -> String {
     let amz_date = amz_date(input.time);
     let date = &amz_date[..8];
-    let scope = format!("{date}/{}/{}/aws4_request", input.region, input.service);
+    let scope = scope(date, input);
     let credential = format!("{}/{scope}", input.access_key_id);
     let expires = expires_secs.to_string();
     let mut signed: Vec<(String, String)> = vec![("host".to_owned(), host.to_owned())];
@@ -372,7 +370,7 @@ pub fn presign_query_with_headers(
         let _ = writeln!(creq, "{name}:{value}");
     }
     let _ = write!(creq, "\n{signed_names}\n{UNSIGNED_PAYLOAD}");
-    let sts = string_to_sign(&amz_date, &scope, &creq);
+    let sts = string_to_sign(&amz_date, &scope, &sha256_hex(creq.as_bytes()));
     let signature = cache.sign(input.secret, date, input.region, input.service, sts.as_bytes());
     format!("{query}&X-Amz-Signature={signature}")
 }
