@@ -433,61 +433,57 @@ impl DirFd {
     /// Whether this directory holds nothing but (at most) the entry `name`: reads
     /// entries only until another one shows, so a large directory costs one small read.
     pub fn holds_only(&self, name: &str) -> std::io::Result<bool> {
-        let allowed = |n: &[u8]| n == b"." || n == b".." || n == name.as_bytes();
-        #[cfg(target_os = "linux")]
-        {
-            if self.listed.swap(true, Ordering::Relaxed) {
-                rfs::seek(&self.fd, rfs::SeekFrom::Start(0)).map_err(os)?;
-            }
-            let mut buf = Vec::with_capacity(1024);
-            let mut raw = rfs::RawDir::new(&self.fd, buf.spare_capacity_mut());
-            while let Some(entry) = raw.next() {
-                if !allowed(entry.map_err(os)?.file_name().to_bytes()) {
-                    return Ok(false);
-                }
-            }
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            self.listed.store(true, Ordering::Relaxed);
-            for entry in rfs::Dir::read_from(&self.fd).map_err(os)? {
-                if !allowed(entry.map_err(os)?.file_name().to_bytes()) {
-                    return Ok(false);
-                }
-            }
-        }
-        Ok(true)
+        let mut only = true;
+        self.each_entry(1024, |n, _| {
+            only = n == name.as_bytes();
+            Ok(only)
+        })?;
+        Ok(only)
     }
 
     /// The entries of this directory (without `.` and `..`), with what each is.
     pub fn entries(&self) -> std::io::Result<Vec<(OsString, Kind)>> {
         let mut out = Vec::new();
-        let mut push = |name: &[u8], t: FileType| -> std::io::Result<()> {
-            if name == b"." || name == b".." {
-                return Ok(());
-            }
+        self.each_entry(32 * 1024, |name, t| {
             let kind = match t {
                 FileType::Unknown => match rfs::statat(&self.fd, OsStr::from_bytes(name), AtFlags::SYMLINK_NOFOLLOW) {
                     Ok(st) => kind_of_type(FileType::from_raw_mode(st.st_mode)),
-                    Err(Errno::NOENT) => return Ok(()),
+                    Err(Errno::NOENT) => return Ok(true),
                     Err(e) => return Err(os(e)),
                 },
                 t => kind_of_type(t),
             };
             out.push((OsString::from_vec(name.to_vec()), kind));
-            Ok(())
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` with each entry's name and type (without `.` and `..`), from the start
+    /// of the directory (reading `buf` bytes of entries at a time on Linux), until `f`
+    /// answers `false`.
+    fn each_entry(
+        &self,
+        #[cfg_attr(not(target_os = "linux"), allow(unused_variables))] buf: usize,
+        mut f: impl FnMut(&[u8], FileType) -> std::io::Result<bool>,
+    ) -> std::io::Result<()> {
+        let mut visit = |name: &[u8], t: FileType| match name {
+            b"." | b".." => Ok(true),
+            name => f(name, t),
         };
         #[cfg(target_os = "linux")]
         {
-            // getdents64 on this descriptor: no second open.
+            // getdents64 on this descriptor: no second open (so a second read seeks back).
             if self.listed.swap(true, Ordering::Relaxed) {
                 rfs::seek(&self.fd, rfs::SeekFrom::Start(0)).map_err(os)?;
             }
-            let mut buf = Vec::with_capacity(32 * 1024);
+            let mut buf = Vec::with_capacity(buf);
             let mut raw = rfs::RawDir::new(&self.fd, buf.spare_capacity_mut());
             while let Some(entry) = raw.next() {
                 let entry = entry.map_err(os)?;
-                push(entry.file_name().to_bytes(), entry.file_type())?;
+                if !visit(entry.file_name().to_bytes(), entry.file_type())? {
+                    break;
+                }
             }
         }
         #[cfg(not(target_os = "linux"))]
@@ -495,10 +491,12 @@ impl DirFd {
             self.listed.store(true, Ordering::Relaxed);
             for entry in rfs::Dir::read_from(&self.fd).map_err(os)? {
                 let entry = entry.map_err(os)?;
-                push(entry.file_name().to_bytes(), entry.file_type())?;
+                if !visit(entry.file_name().to_bytes(), entry.file_type())? {
+                    break;
+                }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Fsyncs this directory (`EINVAL` from filesystems that cannot is ignored).
