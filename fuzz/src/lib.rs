@@ -87,27 +87,76 @@ fn replace_bytes(data: &[u8], from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
     found.then_some(out)
 }
 
-/// Every string value of a JSON document, split into the values of keys whose name says
-/// they hold a secret (`secret`, `token`, `key`, `password`, `assertion`, `credential`) and
-/// all the others (keys included).
-pub fn json_strings(doc: &serde_json::Value) -> (Vec<String>, Vec<String>) {
-    fn walk(v: &serde_json::Value, secret: bool, secrets: &mut Vec<String>, others: &mut Vec<String>) {
-        match v {
-            serde_json::Value::String(s) if secret => secrets.push(s.clone()),
-            serde_json::Value::String(s) => others.push(s.clone()),
-            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, secret, secrets, others)),
-            serde_json::Value::Object(m) => {
-                for (k, v) in m {
-                    others.push(k.clone());
-                    walk(v, is_secret_name(k), secrets, others);
+/// Every string of a JSON document, split into the values of keys whose name says they
+/// hold a secret (`secret`, `token`, `key`, `password`, `assertion`, `credential`; the
+/// elements of an array under such a key too) and all the others: keys, other values, and
+/// numbers and literals as written. `None` when `body` is not JSON.
+///
+/// A lexer rather than `serde_json::Value`: a parser built with `#[derive(Deserialize)]`
+/// skips unknown members without a depth limit and sees every member of an object, while
+/// `Value` refuses documents nested deeper than 128 and keeps only the last of duplicate
+/// keys. Either would hide strings the parsers read, making a message that merely quotes
+/// one look like a leak.
+pub fn json_strings(body: &[u8]) -> Option<(Vec<String>, Vec<String>)> {
+    /// An open object or array: whether its values are secret (an array's, from the key
+    /// that holds it; an object's, from the key just read), and whether a key comes next.
+    struct Open {
+        object: bool,
+        secret: bool,
+        key_next: bool,
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).ok()?;
+    let (mut secrets, mut others) = (Vec::new(), Vec::new());
+    let mut open: Vec<Open> = Vec::new();
+    let secret_value = |open: &[Open]| open.last().is_some_and(|o| o.secret);
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'{' | b'[' => {
+                let secret = body[i] == b'[' && secret_value(&open);
+                open.push(Open { object: body[i] == b'{', secret, key_next: true });
+                i += 1;
+            }
+            b'}' | b']' => {
+                open.pop();
+                i += 1;
+            }
+            b',' => {
+                if let Some(o) = open.last_mut() {
+                    o.key_next = o.object;
+                }
+                i += 1;
+            }
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < body.len() && body[i] != b'"' {
+                    i += if body[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                let text: String = serde_json::from_slice(&body[start..i.min(body.len())]).ok()?;
+                let secret = secret_value(&open);
+                match open.last_mut() {
+                    Some(o) if o.object && o.key_next => {
+                        o.key_next = false;
+                        o.secret = is_secret_name(&text);
+                        others.push(text);
+                    }
+                    _ if secret => secrets.push(text),
+                    _ => others.push(text),
                 }
             }
-            other => others.push(other.to_string()),
+            b if b.is_ascii_whitespace() || b == b':' => i += 1,
+            _ => {
+                let start = i;
+                while i < body.len() && !b",]} \t\r\n".contains(&body[i]) {
+                    i += 1;
+                }
+                others.push(String::from_utf8_lossy(&body[start..i]).into_owned());
+            }
         }
     }
-    let (mut secrets, mut others) = (Vec::new(), Vec::new());
-    walk(doc, false, &mut secrets, &mut others);
-    (secrets, others)
+    Some((secrets, others))
 }
 
 /// Whether a field or option name says its value is a secret.
@@ -117,4 +166,24 @@ pub fn is_secret_name(name: &str) -> bool {
         && !["id", "uri", "url", "type", "file", "name", "format", "path", "host", "source"]
             .iter()
             .any(|s| n.ends_with(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_sees_every_member_at_any_depth() {
+        let (secrets, others) =
+            json_strings(br#"{"token":"s1","Message":"m1","Message":"m2","k":{"password":["s2",{"a":"o"}]},"n":1e3}"#)
+                .unwrap();
+        assert_eq!(secrets, ["s1", "s2"]);
+        assert_eq!(others, ["token", "Message", "m1", "Message", "m2", "k", "password", "a", "o", "n", "1e3"]);
+        let deep = format!(r#"{{"Message":"m","d":{}{},"token":"s"}}"#, "[".repeat(300), "]".repeat(300));
+        let (secrets, others) = json_strings(deep.as_bytes()).unwrap();
+        assert_eq!((secrets, others.contains(&"m".to_owned())), (vec!["s".to_owned()], true));
+        assert!(json_strings(br#"{"a":"#).is_none());
+        let (secrets, _) = json_strings(br#"{"secret":"a\"b\\"}"#).unwrap();
+        assert_eq!(secrets, ["a\"b\\"]);
+    }
 }
