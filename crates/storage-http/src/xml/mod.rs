@@ -7,6 +7,8 @@
 //! unknown elements are simply visited, so parsers built on it ignore what they do not
 //! know.
 
+pub mod scan;
+
 use std::borrow::Cow;
 
 use quick_xml::Reader;

@@ -1,0 +1,352 @@
+//! A hand-written XML tokenizer for the hot paths (an S3 listing page holds a thousand
+//! keys): markup found with `memchr`, no event objects, no copies; text comes out raw
+//! and is unescaped only where a parser keeps it ([`unescape_into`]).
+//!
+//! It reads what quick-xml (the general [`walk`](super::walk)) reads, the same way, so a
+//! parser can move to it without changing what it accepts: a leading UTF-8 byte order
+//! mark is skipped; `<?...?>` (the declaration included), comments and `<!DOCTYPE ...>`
+//! are skipped; CDATA sections are text; a tag ends at the first `>` outside quotes;
+//! names lose their namespace prefix (up to the first `:`); an end tag with no element
+//! open, an unclosed tag, comment, CDATA section or reference, and a text reference other
+//! than the five predefined entities and valid character references are errors. Like the
+//! drivers' walkers, it does not check that end tags match their start tags.
+
+use std::fmt;
+
+use memchr::memchr;
+
+/// One piece of a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token<'a> {
+    /// `<name ...>`, or `<name .../>` when `empty`: the name's local part.
+    Start {
+        /// The name without its namespace prefix.
+        local: &'a [u8],
+        /// Whether the element closed itself (`<name/>`): no `End` follows.
+        empty: bool,
+    },
+    /// `</name>`: the name's local part.
+    End {
+        /// The name without its namespace prefix.
+        local: &'a [u8],
+    },
+    /// Character data between two pieces of markup, as written: references not yet
+    /// resolved (see [`unescape_into`]), but known to be closed.
+    Text(&'a [u8]),
+    /// A CDATA section's content, verbatim.
+    CData(&'a [u8]),
+}
+
+/// Why a document could not be read, and the byte offset where the problem starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanError {
+    /// The offset in the document.
+    pub offset: usize,
+    /// What is wrong.
+    pub reason: &'static str,
+}
+
+impl fmt::Display for ScanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.reason, self.offset)
+    }
+}
+
+impl std::error::Error for ScanError {}
+
+/// The tokenizer: call [`Scanner::next_token`] until it returns `None`.
+#[derive(Debug, Clone)]
+pub struct Scanner<'a> {
+    xml: &'a [u8],
+    pos: usize,
+    /// Elements open: an end tag with none open is an error.
+    open: usize,
+}
+
+impl<'a> Scanner<'a> {
+    /// A scanner at the start of `xml`.
+    pub fn new(xml: &'a [u8]) -> Self {
+        let pos = if xml.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+        Scanner { xml, pos, open: 0 }
+    }
+
+    fn error(&self, offset: usize, reason: &'static str) -> ScanError {
+        ScanError { offset, reason }
+    }
+
+    /// The next token; `None` at the end of the document.
+    pub fn next_token(&mut self) -> Result<Option<Token<'a>>, ScanError> {
+        let xml = self.xml;
+        loop {
+            let Some(&first) = xml.get(self.pos) else { return Ok(None) };
+            let at = self.pos;
+            if first != b'<' {
+                // Texts in wire formats are short: a loop beats memchr's setup.
+                let (mut end, mut amp) = (at, false);
+                while let Some(&b) = xml.get(end) {
+                    if b == b'<' {
+                        break;
+                    }
+                    amp |= b == b'&';
+                    end += 1;
+                }
+                self.pos = end;
+                if amp {
+                    check_references(&xml[at..end]).map_err(|i| self.error(at + i, "unclosed reference"))?;
+                }
+                return Ok(Some(Token::Text(&xml[at..end])));
+            }
+            // `after` is the markup without its `<`.
+            let after = &xml[at + 1..];
+            match after.first() {
+                None => return Err(self.error(at, "unclosed tag")),
+                Some(b'!') => {
+                    let (len, cdata) = bang(after).map_err(|reason| self.error(at, reason))?;
+                    self.pos = at + 1 + len;
+                    if let Some(content) = cdata {
+                        return Ok(Some(Token::CData(content)));
+                    }
+                }
+                Some(b'?') => {
+                    // Ends at the first `?>`; `<?>` is an error, not the start of one.
+                    let gt = memchr::memchr_iter(b'>', after)
+                        .find(|&i| i > 0 && after[i - 1] == b'?')
+                        .filter(|&i| i > 1)
+                        .ok_or_else(|| self.error(at, "unclosed processing instruction"))?;
+                    self.pos = at + 1 + gt + 1;
+                }
+                Some(b'/') => {
+                    let gt = tag_end(&after[1..]).ok_or_else(|| self.error(at, "unclosed tag"))?;
+                    let name = trim_end(&after[1..1 + gt]);
+                    if self.open == 0 {
+                        return Err(self.error(at, "an end tag closes no element"));
+                    }
+                    self.open -= 1;
+                    self.pos = at + 2 + gt + 1;
+                    return Ok(Some(Token::End { local: local_name(name) }));
+                }
+                Some(_) => {
+                    let gt = tag_end(after).ok_or_else(|| self.error(at, "unclosed tag"))?;
+                    let content = &after[..gt];
+                    let (content, empty) = match content.strip_suffix(b"/") {
+                        Some(c) => (c, true),
+                        None => (content, false),
+                    };
+                    let name_len = content.iter().position(|&b| is_space(b)).unwrap_or(content.len());
+                    if !empty {
+                        self.open += 1;
+                    }
+                    self.pos = at + 1 + gt + 1;
+                    return Ok(Some(Token::Start { local: local_name(&content[..name_len]), empty }));
+                }
+            }
+        }
+    }
+}
+
+/// XML's white space.
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+fn trim_end(s: &[u8]) -> &[u8] {
+    let n = s.iter().rposition(|&b| !is_space(b)).map_or(0, |i| i + 1);
+    &s[..n]
+}
+
+/// A name without its prefix (what follows the first `:`).
+fn local_name(name: &[u8]) -> &[u8] {
+    name.iter().position(|&b| b == b':').map_or(name, |i| &name[i + 1..])
+}
+
+/// The offset of the `>` that ends a tag whose content starts `s`: the first one outside
+/// single or double quotes. A loop: tags are short, and most hold no quote.
+fn tag_end(s: &[u8]) -> Option<usize> {
+    for (i, &b) in s.iter().enumerate() {
+        match b {
+            b'>' => return Some(i),
+            b'\'' | b'"' => return quoted_tag_end(s, i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// [`tag_end`] from the quote at `open`, where the tag's attribute values start.
+fn quoted_tag_end(s: &[u8], open: usize) -> Option<usize> {
+    let mut quote = None;
+    for (i, &b) in s.iter().enumerate().skip(open) {
+        match (quote, b) {
+            (None, b'>') => return Some(i),
+            (None, b'\'' | b'"') => quote = Some(b),
+            (Some(q), c) if c == q => quote = None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Reads `<!...>` markup, `s` starting at its `!`: its length up to and including `>`, and
+/// the content of a CDATA section (`None` for a comment or a DOCTYPE, which are skipped).
+fn bang(s: &[u8]) -> Result<(usize, Option<&[u8]>), &'static str> {
+    match s.get(1) {
+        Some(b'-') => {
+            let gt =
+                memchr::memchr_iter(b'>', s).find(|&i| i > 4 && s[..i].ends_with(b"--")).ok_or("unclosed comment")?;
+            if !s.starts_with(b"!--") {
+                return Err("malformed comment");
+            }
+            Ok((gt + 1, None))
+        }
+        Some(b'[') => {
+            let gt = memchr::memchr_iter(b'>', s).find(|&i| s[..i].ends_with(b"]]")).ok_or("unclosed CDATA section")?;
+            let content = s.get(8..gt - 2).filter(|_| s.starts_with(b"![CDATA[")).ok_or("malformed CDATA section")?;
+            Ok((gt + 1, Some(content)))
+        }
+        Some(b'D' | b'd') => {
+            // `<` and `>` balance inside (an internal subset's declarations).
+            let mut depth = 0usize;
+            let mut gt = None;
+            for i in memchr::memchr2_iter(b'<', b'>', s) {
+                if s[i] == b'<' {
+                    depth += 1;
+                } else if depth == 0 {
+                    gt = Some(i);
+                    break;
+                } else {
+                    depth -= 1;
+                }
+            }
+            let gt = gt.ok_or("unclosed DOCTYPE")?;
+            let named =
+                s.len() >= 8 && s[..8].eq_ignore_ascii_case(b"!DOCTYPE") && s[8..gt].iter().any(|&b| !is_space(b));
+            if !named {
+                return Err("malformed DOCTYPE");
+            }
+            Ok((gt + 1, None))
+        }
+        _ => Err("unknown markup after <!"),
+    }
+}
+
+/// Checks that every `&` of a text ends with a `;` before the next `&`: the offset of the
+/// first that does not.
+fn check_references(text: &[u8]) -> Result<(), usize> {
+    let mut from = 0;
+    while let Some(i) = memchr(b'&', &text[from..]) {
+        let amp = from + i;
+        match memchr::memchr2(b';', b'&', &text[amp + 1..]) {
+            Some(j) if text[amp + 1 + j] == b';' => from = amp + 1 + j + 1,
+            _ => return Err(amp),
+        }
+    }
+    Ok(())
+}
+
+/// Appends `raw` (a [`Token::Text`]) to `out` with its references resolved: the five
+/// predefined entities and character references (`&#65;`, `&#x41;`). Errors for text
+/// that is not UTF-8, an unknown entity, or a reference to no character (0, a surrogate,
+/// beyond U+10FFFF).
+pub fn unescape_into(raw: &[u8], out: &mut String) -> Result<(), &'static str> {
+    let mut rest = std::str::from_utf8(raw).map_err(|_| "text that is not UTF-8")?;
+    while let Some(amp) = rest.bytes().position(|b| b == b'&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        let semi = memchr(b';', after.as_bytes()).ok_or("unclosed reference")?;
+        let name = &after[..semi];
+        match name {
+            "lt" => out.push('<'),
+            "gt" => out.push('>'),
+            "amp" => out.push('&'),
+            "apos" => out.push('\''),
+            "quot" => out.push('"'),
+            _ => out.push(char_reference(name).ok_or("an unknown entity or an invalid character reference")?),
+        }
+        rest = &after[semi + 1..];
+    }
+    out.push_str(rest);
+    Ok(())
+}
+
+/// The character of a character reference's name (`#65`, `#x41`).
+fn char_reference(name: &str) -> Option<char> {
+    let num = name.strip_prefix('#')?;
+    let (digits, radix) = match num.strip_prefix('x') {
+        Some(hex) => (hex, 16),
+        None => (num, 10),
+    };
+    if digits.starts_with(['+', '-']) {
+        return None;
+    }
+    let code = u32::from_str_radix(digits, radix).ok().filter(|&c| c != 0)?;
+    char::from_u32(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(xml: &str) -> Result<Vec<Token<'_>>, ScanError> {
+        let mut s = Scanner::new(xml.as_bytes());
+        let mut out = Vec::new();
+        while let Some(t) = s.next_token()? {
+            out.push(t);
+        }
+        Ok(out)
+    }
+
+    fn text(raw: &str) -> Result<String, &'static str> {
+        let mut out = String::new();
+        unescape_into(raw.as_bytes(), &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn markup_is_skipped_and_names_lose_their_prefix() {
+        let doc = "\u{feff}<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY e \"x\">]><!-- a -- b --><s3:R a='>' b=\"'\">\
+                   t&amp;<K/><![CDATA[<&>]]></s3:R >";
+        assert_eq!(
+            tokens(doc).unwrap(),
+            [
+                Token::Start { local: b"R", empty: false },
+                Token::Text(b"t&amp;"),
+                Token::Start { local: b"K", empty: true },
+                Token::CData(b"<&>"),
+                Token::End { local: b"R" },
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_documents_are_errors() {
+        for bad in [
+            "<a",
+            "<",
+            "<a b='>",
+            "</a>",
+            "<a></a></a>",
+            "<!-->",
+            "<!-x-->",
+            "<![CDATA[x]>",
+            "<![CDAT[x]]>",
+            "<!DOCTYPE>",
+            "<!x>",
+            "<?>",
+            "<?>?>",
+            "<?x>",
+            "<a>&amp</a>",
+            "<a>&a&b;</a>",
+        ] {
+            assert!(tokens(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert_eq!(tokens("<a>b").unwrap().len(), 2, "an open element at the end is not an error");
+    }
+
+    #[test]
+    fn references_resolve() {
+        assert_eq!(text("a&lt;&gt;&amp;&apos;&quot;&#65;&#x42;&#x1F600;z").unwrap(), "a<>&'\"AB\u{1F600}z");
+        for bad in ["&nbsp;", "&#0;", "&#xD800;", "&#x110000;", "&#+5;", "&#X41;", "&#;", "&;"] {
+            assert!(text(bad).is_err(), "{bad:?} resolved");
+        }
+        assert!(unescape_into(b"\xff", &mut String::new()).is_err());
+    }
+}
