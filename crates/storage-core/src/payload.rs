@@ -125,14 +125,56 @@ impl std::fmt::Debug for GetResult {
 }
 
 impl GetResult {
-    /// Collects the body into memory, checking its length against `range`.
+    /// Collects the body into memory, checking its length against `range`. The stream is
+    /// always read to its end (a verifying body reports a mismatch there); a body that
+    /// comes as one chunk is returned as it is, without a copy.
     pub async fn bytes(mut self) -> Result<Bytes> {
         let expected = self.range.end - self.range.start;
+        let Some(first) = self.body.next().await.transpose()? else {
+            check_length(Some(expected), 0)?;
+            return Ok(Bytes::new());
+        };
+        let Some(second) = self.body.next().await.transpose()? else {
+            check_length(Some(expected), first.len() as u64)?;
+            return Ok(first);
+        };
         let mut buf = BytesMut::with_capacity(expected.min(64 << 20) as usize);
+        buf.extend_from_slice(&first);
+        buf.extend_from_slice(&second);
         while let Some(chunk) = self.body.next().await {
             buf.extend_from_slice(&chunk?);
         }
         check_length(Some(expected), buf.len() as u64)?;
         Ok(buf.freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+
+    fn get(chunks: Vec<Result<Bytes>>, size: u64) -> GetResult {
+        GetResult { object: Object::new("c", "k", size), range: 0..size, body: futures::stream::iter(chunks).boxed() }
+    }
+
+    #[tokio::test]
+    async fn bytes_reads_every_chunk_and_every_error() {
+        let ok = |s: &'static str| Ok(Bytes::from_static(s.as_bytes()));
+        let late = || Err(Error::new(ErrorKind::ObjectHashMismatch, "checksum mismatch"));
+        assert_eq!(get(vec![], 0).bytes().await.unwrap(), "");
+        assert_eq!(get(vec![ok("abc")], 3).bytes().await.unwrap(), "abc");
+        assert_eq!(get(vec![ok("ab"), ok("c"), ok("d")], 4).bytes().await.unwrap(), "abcd");
+        // A verifying body reports a mismatch after its last chunk: never lost.
+        assert_eq!(get(vec![ok("abc"), late()], 3).bytes().await.unwrap_err().kind(), ErrorKind::ObjectHashMismatch);
+        assert_eq!(
+            get(vec![ok("a"), ok("b"), late()], 2).bytes().await.unwrap_err().kind(),
+            ErrorKind::ObjectHashMismatch
+        );
+        // Short or long bodies, with one chunk or none.
+        for (chunks, size) in [(vec![ok("ab")], 3), (vec![], 1), (vec![ok("abcd")], 3), (vec![ok("a"), ok("b")], 3)] {
+            assert_eq!(get(chunks, size).bytes().await.unwrap_err().kind(), ErrorKind::Io);
+        }
     }
 }
