@@ -346,6 +346,11 @@ mod tests {
         std::fs::remove_file(root.path().join("e/f")).unwrap();
         remove_empty_dir(&cfd, "e", None).unwrap();
         assert!(!root.path().join("e").exists());
+        // A directory already gone, or a file where a directory was: an error, nothing touched.
+        assert_eq!(remove_empty_dir(&cfd, "e", None).unwrap_err().kind(), std::io::ErrorKind::NotFound);
+        std::fs::write(root.path().join("f"), b"x").unwrap();
+        assert!(remove_empty_dir(&cfd, "f", None).is_err());
+        assert_eq!(std::fs::read(root.path().join("f")).unwrap(), b"x");
     }
 
     #[test]
