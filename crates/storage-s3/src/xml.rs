@@ -236,8 +236,8 @@ impl ListingBuilder {
 impl ListBucketResult {
     /// Parses a ListObjectsV2 answer, decoding keys when the server applied
     /// `encoding-type=url`. Listing is the hot path for large containers, so this parser
-    /// reads with the hand-written [`Scanner`](storage_http::xml::scan::Scanner) (markup
-    /// found with `memchr`, text unescaped only where kept, timestamps parsed by hand),
+    /// reads with the hand-written [`Scanner`](storage_http::xml::scan::Scanner) (tags
+    /// found by short byte loops, text unescaped only where kept, timestamps parsed by hand),
     /// matching tag names directly, whatever the root. It accepts what the general
     /// quick-xml reader accepts and reads it the same (the `s3_xml` fuzz target compares
     /// the two).

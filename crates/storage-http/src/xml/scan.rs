@@ -1,5 +1,6 @@
 //! A hand-written XML tokenizer for the hot paths (an S3 listing page holds a thousand
-//! keys): markup found with `memchr`, no event objects, no copies; text comes out raw
+//! keys): tags and texts found by short byte loops (comments, CDATA sections and
+//! instructions with `memchr`), no event objects, no copies; text comes out raw
 //! and is unescaped only where a parser keeps it ([`unescape_into`]).
 //!
 //! It reads what quick-xml (the general [`walk`](super::walk)) reads, the same way, so a
