@@ -13,9 +13,33 @@ use storage_fuzz::{assert_no_leak, checkable_secrets, split2};
 use storage_s3::fuzzing::profile_plan;
 
 /// The values of secret keys, and every other string, of an INI text (roughly: what a
-/// line holds on either side of its `=`, section names).
+/// line holds on either side of its `=`, section names). A line indented deeper than the
+/// property before it continues that property's value, as the parser reads it (`s3 =`
+/// and its nested settings), so it is a secret only when that property's value is.
 fn strings<'a>(text: &'a str, secrets: &mut Vec<&'a str>, others: &mut Vec<&'a str>) {
+    // The current property: its indentation and whether its value is secret.
+    let mut property: Option<(usize, bool)> = None;
     for line in text.lines() {
+        let trimmed = line.trim();
+        let indent = line.len() - line.trim_start().len();
+        if trimmed.is_empty() || trimmed.starts_with(['#', ';']) {
+            continue;
+        }
+        if trimmed.starts_with('[') {
+            property = None;
+            others.push(line);
+            continue;
+        }
+        if let Some((prop_indent, secret)) = property
+            && indent > prop_indent
+        {
+            if secret {
+                secrets.push(trimmed);
+            } else {
+                others.push(line);
+            }
+            continue;
+        }
         match line.split_once('=') {
             Some((k, v)) => {
                 let k = k.trim().to_ascii_lowercase();
@@ -23,12 +47,14 @@ fn strings<'a>(text: &'a str, secrets: &mut Vec<&'a str>, others: &mut Vec<&'a s
                 // The value as the parser keeps it may lose an inline comment: check the
                 // part before any `#` / `;` too.
                 let core = v.split([';', '#']).next().unwrap_or(v).trim();
-                if k.contains("secret") || k.contains("token") && !k.contains("file") {
+                let secret = k.contains("secret") || k.contains("token") && !k.contains("file");
+                if secret {
                     secrets.push(v);
                     secrets.push(core);
                 } else {
                     others.push(line);
                 }
+                property = Some((indent, secret));
             }
             None => others.push(line),
         }
