@@ -140,6 +140,11 @@ impl PageBuilder {
         true
     }
 
+    /// How many more entries the page takes.
+    pub fn room(&self) -> usize {
+        self.limit.saturating_sub(self.entries.len())
+    }
+
     /// Whether the page is full (the next new entry would be refused).
     pub fn is_full(&self) -> bool {
         self.entries.len() >= self.limit

@@ -137,6 +137,7 @@
 //! metadata stores), `locks.rs` (per-key locks), `io.rs` (blocking tasks, temporary
 //! files).
 
+mod ahead;
 mod cdn;
 mod config;
 mod containers;

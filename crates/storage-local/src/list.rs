@@ -34,6 +34,7 @@ use std::time::{Duration, Instant, SystemTime};
 use storage_core::kit::{ListCursor, PageBuilder, Result};
 use storage_core::{ListEntry, ListOptions, Object, Page};
 
+use crate::ahead::Ahead;
 use crate::core::{LocalDriver, NAME};
 use crate::dirfd::{DirFd, Kind};
 use crate::errors;
@@ -145,6 +146,7 @@ pub async fn page(
         {
             for level in &mut stack {
                 level.fds.clear();
+                level.ahead.clear();
             }
             shared.list_cache.put(CacheKey { token: token.clone(), ..key }, stack);
         }
@@ -222,6 +224,8 @@ struct Level {
     indexes: Vec<DirIndex>,
     /// Whether every entry of `dirs` was read (no filter).
     complete: bool,
+    /// Stats of the next run of files, taken ahead during one page (never cached).
+    ahead: Ahead,
 }
 
 impl Level {
@@ -239,6 +243,7 @@ impl Level {
             fds: Vec::new(),
             indexes: Vec::new(),
             complete: filter.is_empty(),
+            ahead: Ahead::default(),
         };
         let scope = Scan { encoded_filter: &encode_chars(filter), filter, describe };
         scan(dir, rel, "", &mut Vec::new(), &scope, &mut level)?;
@@ -250,6 +255,7 @@ impl Level {
     /// each is still as it was (same inode and modification time).
     fn reopen(&mut self, cfd: &Arc<DirFd>) -> bool {
         self.fds.clear();
+        self.ahead.clear();
         for d in &self.dirs {
             let Ok(Some(fd)) = cfd.find(&d.rel) else { return false };
             let now = fd.own_stamp().ok().map(|s| (s.inode, s.mtime_ns));
@@ -279,7 +285,11 @@ impl Level {
         let dir = self.fds.get(e.dir)?.as_ref()?;
         let index = self.indexes.get_mut(e.dir)?;
         let name = e.name();
-        let (Kind::File, stamp, ctime_ns) = dir.stat_changed(name).ok()? else { return None };
+        let stat = match self.ahead.take(i) {
+            Some(stat) => stat,
+            None => dir.stat_changed(name).ok(),
+        };
+        let Some((Kind::File, stamp, ctime_ns)) = stat else { return None };
         // A sidecar can change without the data file: only attribute records are kept.
         if !e.has_sidecar
             && let Some(old) = &mut index.index
@@ -287,7 +297,7 @@ impl Level {
             match old.lookup(name, &stamp, ctime_ns) {
                 Some(meta) => {
                     walk.index_hits.fetch_add(1, Ordering::Relaxed);
-                    return Some(describe(container, &key, &stamp, Some(meta)));
+                    return Some(describe(container, key, &stamp, Some(meta)));
                 }
                 None => {
                     index.stale.insert(name.to_owned());
@@ -304,7 +314,27 @@ impl Level {
         {
             index.learned.push(l);
         }
-        Some(describe(container, &key, &stamp, meta))
+        Some(describe(container, key, &stamp, meta))
+    }
+
+    /// Takes ahead (`ahead.rs`) the stats of the run of files of one directory that
+    /// starts at entry `i`, as many as the page has `room` for, unless entry `i`'s stat
+    /// was taken ahead already or its run is too short.
+    fn look_ahead(&mut self, i: usize, room: usize) {
+        if !self.ahead.wants(i) {
+            return;
+        }
+        let Some(d) = self.entries.get(i).map(|e| e.dir) else { return };
+        let Some(Some(dir)) = self.fds.get(d) else { return };
+        let run = &self.entries[i..];
+        let len = run.iter().take(room.min(crate::ahead::MAX_RUN)).take_while(|e| !e.is_dir && e.dir == d).count();
+        if len < crate::ahead::MIN_RUN {
+            self.ahead.pass(i + len.max(1));
+            return;
+        }
+        let names: Vec<&str> = run[..len].iter().map(Entry::name).collect();
+        let dir = Arc::clone(dir);
+        self.ahead.fill(&dir, i, &names);
     }
 
     /// The walk is done with this level: each directory whose index learned enough gets
@@ -532,6 +562,7 @@ impl Walk<'_> {
             self.page.push(Object::new(self.container, key, 0));
             return Ok(Step::Full);
         }
+        level.look_ahead(i, self.page.room());
         if let Some(o) = level.object_at(i, self.container, key, self)
             && !self.page.push(o)
         {
@@ -701,6 +732,48 @@ mod tests {
                 return out;
             }
         }
+    }
+
+    /// Long runs of files have their stats taken ahead on several threads (`ahead.rs`):
+    /// every key still gets its own file's size and metadata, pages of any size, with
+    /// files rewritten in place and removed behind the driver's back, a directory in the
+    /// middle of the run, and the listing index in use.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn long_runs_of_files_are_described_as_head_describes_them() {
+        let root = tempfile::tempdir().unwrap();
+        let d = LocalDriver::new(root.path()).unwrap();
+        d.create_container("c").await.unwrap();
+        let key = |i: usize| format!("k/{i:04}");
+        for i in 0..900 {
+            let opts = PutOptions::content_type(format!("text/x-{i}"));
+            d.put_object("c", &key(i), vec![b'a'; i % 97].into(), &opts).await.unwrap();
+        }
+        d.put_object("c", "k/0450x/inner", "x".into(), &PutOptions::default()).await.unwrap();
+        std::thread::sleep(crate::index::SETTLED * 2);
+        assert_eq!(objects(&d, 1000).await.len(), 901);
+        // Behind the driver: one file grows in place, one goes.
+        let dir = root.path().join("c").join("k");
+        std::fs::write(dir.join("0123"), vec![b'b'; 500]).unwrap();
+        std::fs::remove_file(dir.join("0777")).unwrap();
+        for page in [1000, 300, 7] {
+            let all = objects(&d, page).await;
+            assert_eq!(all.len(), 900, "pages of {page}");
+            assert!(all.iter().all(|o| o.name != key(777)));
+            for o in &all {
+                let head = d.head_object("c", &o.name).await.unwrap();
+                assert_eq!(
+                    (&o.etag, &o.hash, o.size, &o.content_type),
+                    (&head.etag, &head.hash, head.size, &head.content_type),
+                    "{} in pages of {page}",
+                    o.name
+                );
+            }
+            let grown = all.iter().find(|o| o.name == key(123)).unwrap();
+            assert_eq!(grown.size, 500);
+            let kept = all.iter().find(|o| o.name == key(96)).unwrap();
+            assert_eq!((kept.size, kept.content_type.as_deref()), (96, Some("text/x-96")));
+        }
+        assert!(d.shared.list_cache.index_hits() > 0);
     }
 
     #[tokio::test]
