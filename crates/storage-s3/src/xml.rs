@@ -242,7 +242,7 @@ impl ListBucketResult {
     /// quick-xml reader accepts and reads it the same (the `s3_xml` fuzz target compares
     /// the two).
     pub fn parse(xml: &[u8]) -> Result<Self> {
-        use storage_http::xml::scan::{Scanner, Token, unescape_into};
+        use storage_http::xml::scan::{Scanner, Token};
         let what = "ListBucketResult";
         let mut scanner = Scanner::new(xml);
         let mut b = ListingBuilder::default();
@@ -251,7 +251,7 @@ impl ListBucketResult {
                 Token::Start { local, empty: false } => b.start(local),
                 Token::End { .. } => b.end(),
                 Token::Text(raw) if b.wants_text() => {
-                    unescape_into(raw, &mut b.text).map_err(|e| malformed(what, e))?;
+                    scanner.unescape_text(raw, &mut b.text).map_err(|e| malformed(what, e))?;
                 }
                 Token::CData(raw) if b.wants_text() => {
                     b.text.push_str(std::str::from_utf8(raw).map_err(|e| malformed(what, e))?);

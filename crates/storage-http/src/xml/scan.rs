@@ -59,6 +59,9 @@ impl std::error::Error for ScanError {}
 #[derive(Debug, Clone)]
 pub struct Scanner<'a> {
     xml: &'a [u8],
+    /// The whole document, when it is UTF-8 (checked once): texts are then slices of
+    /// it, with no check of their own.
+    doc: Option<&'a str>,
     pos: usize,
     /// Elements open: an end tag with none open is an error.
     open: usize,
@@ -68,7 +71,23 @@ impl<'a> Scanner<'a> {
     /// A scanner at the start of `xml`.
     pub fn new(xml: &'a [u8]) -> Self {
         let pos = if xml.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
-        Scanner { xml, pos, open: 0 }
+        Scanner { xml, doc: std::str::from_utf8(xml).ok(), pos, open: 0 }
+    }
+
+    /// [`unescape_into`] for a text this scanner returned: when the whole document is
+    /// UTF-8 the text is a slice of it (one check for the document instead of one per
+    /// text); otherwise the text alone is checked, so a document with bytes that are not
+    /// UTF-8 outside the texts kept reads as before.
+    pub fn unescape_text(&self, raw: &'a [u8], out: &mut String) -> Result<(), &'static str> {
+        let start = (raw.as_ptr() as usize).wrapping_sub(self.xml.as_ptr() as usize);
+        // In range only when `raw` lies inside `xml`: then `text` is the same memory.
+        match self.doc.and_then(|doc| doc.get(start..start.checked_add(raw.len())?)) {
+            Some(text) => {
+                debug_assert_eq!(text.as_bytes(), raw);
+                unescape_str_into(text, out)
+            }
+            None => unescape_into(raw, out),
+        }
     }
 
     fn error(&self, offset: usize, reason: &'static str) -> ScanError {
@@ -82,15 +101,14 @@ impl<'a> Scanner<'a> {
             let Some(&first) = xml.get(self.pos) else { return Ok(None) };
             let at = self.pos;
             if first != b'<' {
-                // Texts in wire formats are short: a loop beats memchr's setup.
-                let (mut end, mut amp) = (at, false);
-                while let Some(&b) = xml.get(end) {
-                    if b == b'<' {
-                        break;
-                    }
-                    amp |= b == b'&';
-                    end += 1;
-                }
+                // Texts in wire formats are short: a table loop beats memchr's setup.
+                let rest = &xml[at..];
+                let stop = rest.iter().position(|&b| CLASS[usize::from(b)] & (LT | AMP) != 0).unwrap_or(rest.len());
+                let amp = rest.get(stop) == Some(&b'&');
+                let end = match amp {
+                    true => at + stop + memchr(b'<', &rest[stop..]).unwrap_or(rest.len() - stop),
+                    false => at + stop,
+                };
                 self.pos = end;
                 if amp {
                     check_references(&xml[at..end]).map_err(|i| self.error(at + i, "unclosed reference"))?;
@@ -117,32 +135,124 @@ impl<'a> Scanner<'a> {
                     self.pos = at + 1 + gt + 1;
                 }
                 Some(b'/') => {
-                    let gt = tag_end(&after[1..]).ok_or_else(|| self.error(at, "unclosed tag"))?;
-                    let name = trim_end(&after[1..1 + gt]);
+                    let (local, gt) = plain_end_tag(&after[1..])
+                        .or_else(|| end_tag(&after[1..]))
+                        .ok_or_else(|| self.error(at, "unclosed tag"))?;
                     if self.open == 0 {
                         return Err(self.error(at, "an end tag closes no element"));
                     }
                     self.open -= 1;
                     self.pos = at + 2 + gt + 1;
-                    return Ok(Some(Token::End { local: local_name(name) }));
+                    return Ok(Some(Token::End { local }));
                 }
                 Some(_) => {
-                    let gt = tag_end(after).ok_or_else(|| self.error(at, "unclosed tag"))?;
-                    let content = &after[..gt];
-                    let (content, empty) = match content.strip_suffix(b"/") {
-                        Some(c) => (c, true),
-                        None => (content, false),
-                    };
-                    let name_len = content.iter().position(|&b| is_space(b)).unwrap_or(content.len());
+                    let (local, empty, gt) = plain_start_tag(after)
+                        .or_else(|| start_tag(after))
+                        .ok_or_else(|| self.error(at, "unclosed tag"))?;
                     if !empty {
                         self.open += 1;
                     }
                     self.pos = at + 1 + gt + 1;
-                    return Ok(Some(Token::Start { local: local_name(&content[..name_len]), empty }));
+                    return Ok(Some(Token::Start { local, empty }));
                 }
             }
         }
     }
+}
+
+/// Byte classes for the table loops ([`CLASS`]).
+const SPACE: u8 = 1;
+const GT: u8 = 2;
+const QUOTE: u8 = 4;
+const COLON: u8 = 8;
+const SLASH: u8 = 16;
+const LT: u8 = 32;
+const AMP: u8 = 64;
+
+/// The class of each byte: one load tells a loop whether the byte ends what it scans.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b' ' as usize] = SPACE;
+    t[b'\t' as usize] = SPACE;
+    t[b'\r' as usize] = SPACE;
+    t[b'\n' as usize] = SPACE;
+    t[b'>' as usize] = GT;
+    t[b'"' as usize] = QUOTE;
+    t[b'\'' as usize] = QUOTE;
+    t[b':' as usize] = COLON;
+    t[b'/' as usize] = SLASH;
+    t[b'<' as usize] = LT;
+    t[b'&' as usize] = AMP;
+    t
+};
+
+/// A start tag whose content `s` (after its `<`) is a bare name closed by `>` or `/>`:
+/// its local name, whether it is empty, and the offset of its `>`, in one pass. `None`
+/// for anything else (attributes, white space, quotes, the end of the input): the general
+/// path reads those, with the same result for a bare name.
+fn plain_start_tag(s: &[u8]) -> Option<(&[u8], bool, usize)> {
+    let mut colon: Option<usize> = None;
+    let mut i = 0;
+    loop {
+        i += s.get(i..)?.iter().position(|&b| CLASS[usize::from(b)] & (SPACE | GT | QUOTE | COLON | SLASH) != 0)?;
+        match s[i] {
+            b':' => {
+                colon.get_or_insert(i);
+            }
+            // A `/` ends the tag only right before its `>`; elsewhere it is part of the name.
+            b'/' if s.get(i + 1) == Some(&b'>') => return Some((local_part(&s[..i], colon), true, i + 1)),
+            b'/' => {}
+            b'>' => return Some((local_part(&s[..i], colon), false, i)),
+            _ => return None,
+        }
+        i += 1;
+    }
+}
+
+/// A start tag whose content `s` starts after its `<`: its local name (the name ends at
+/// the first white space), whether it is empty (`/` right before the `>`), and the offset
+/// of its `>` (the first outside quotes); `None` if no `>` closes it.
+fn start_tag(s: &[u8]) -> Option<(&[u8], bool, usize)> {
+    let gt = tag_end(s)?;
+    let content = &s[..gt];
+    let (content, empty) = match content.strip_suffix(b"/") {
+        Some(c) => (c, true),
+        None => (content, false),
+    };
+    let name_len = content.iter().position(|&b| is_space(b)).unwrap_or(content.len());
+    Some((local_name(&content[..name_len]), empty, gt))
+}
+
+/// An end tag whose content `s` starts after its `</`: its local name (trailing white
+/// space dropped) and the offset of its `>` (the first outside quotes); `None` if no `>`
+/// closes it.
+fn end_tag(s: &[u8]) -> Option<(&[u8], usize)> {
+    let gt = tag_end(s)?;
+    Some((local_name(trim_end(&s[..gt])), gt))
+}
+
+/// An end tag whose content `s` (after its `</`) is a bare name closed by `>`: its local
+/// name and the offset of its `>`. `None` for anything else (white space, quotes, the end
+/// of the input), which the general path reads.
+fn plain_end_tag(s: &[u8]) -> Option<(&[u8], usize)> {
+    let mut colon: Option<usize> = None;
+    let mut i = 0;
+    loop {
+        i += s.get(i..)?.iter().position(|&b| CLASS[usize::from(b)] & (SPACE | GT | QUOTE | COLON) != 0)?;
+        match s[i] {
+            b':' => {
+                colon.get_or_insert(i);
+            }
+            b'>' => return Some((local_part(&s[..i], colon), i)),
+            _ => return None,
+        }
+        i += 1;
+    }
+}
+
+/// `name` without its prefix, given the offset of its first `:`.
+fn local_part(name: &[u8], colon: Option<usize>) -> &[u8] {
+    colon.map_or(name, |c| &name[c + 1..])
 }
 
 /// XML's white space.
@@ -249,7 +359,12 @@ fn check_references(text: &[u8]) -> Result<(), usize> {
 /// that is not UTF-8, an unknown entity, or a reference to no character (0, a surrogate,
 /// beyond U+10FFFF).
 pub fn unescape_into(raw: &[u8], out: &mut String) -> Result<(), &'static str> {
-    let mut rest = std::str::from_utf8(raw).map_err(|_| "text that is not UTF-8")?;
+    unescape_str_into(std::str::from_utf8(raw).map_err(|_| "text that is not UTF-8")?, out)
+}
+
+/// [`unescape_into`] for a text already known to be UTF-8.
+pub fn unescape_str_into(text: &str, out: &mut String) -> Result<(), &'static str> {
+    let mut rest = text;
     while let Some(amp) = rest.bytes().position(|b| b == b'&') {
         out.push_str(&rest[..amp]);
         let after = &rest[amp + 1..];
@@ -340,6 +455,58 @@ mod tests {
             assert!(tokens(bad).is_err(), "{bad:?} was accepted");
         }
         assert_eq!(tokens("<a>b").unwrap().len(), 2, "an open element at the end is not an error");
+    }
+
+    /// The one-pass readers of bare tags agree with the general ones on every tag of up to
+    /// six bytes from the bytes that matter to either (and say nothing where they differ
+    /// in what they read).
+    #[test]
+    fn bare_tags_read_as_the_general_path_reads_them() {
+        let alphabet = b"a:/> \"'";
+        let mut tags: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut checked = (0, 0);
+        for _ in 0..6 {
+            let mut next = Vec::new();
+            for t in &tags {
+                for &b in alphabet {
+                    let mut t = t.clone();
+                    t.push(b);
+                    if let Some(plain) = plain_start_tag(&t) {
+                        assert_eq!(Some(plain), start_tag(&t), "<{}", String::from_utf8_lossy(&t));
+                        checked.0 += 1;
+                    }
+                    if let Some(plain) = plain_end_tag(&t) {
+                        assert_eq!(Some(plain), end_tag(&t), "</{}", String::from_utf8_lossy(&t));
+                        checked.1 += 1;
+                    }
+                    next.push(t);
+                }
+            }
+            tags = next;
+        }
+        assert!(checked.0 > 1000 && checked.1 > 1000, "{checked:?}");
+        assert_eq!(plain_start_tag(b"a b>"), None);
+        assert_eq!(plain_start_tag(b"s3:Key/>"), Some((&b"Key"[..], true, 7)));
+        assert_eq!(plain_end_tag(b"s3:Key>"), Some((&b"Key"[..], 6)));
+    }
+
+    #[test]
+    fn texts_unescape_alike_whether_the_document_is_utf8_or_not() {
+        for doc in [&b"<a>x&amp;\xc3\xa9</a>"[..], b"<a>x&amp;\xc3\xa9</a><!-- \xff -->"] {
+            let mut s = Scanner::new(doc);
+            s.next_token().unwrap();
+            let Some(Token::Text(raw)) = s.next_token().unwrap() else { panic!("no text") };
+            let mut out = String::new();
+            s.unescape_text(raw, &mut out).unwrap();
+            assert_eq!(out, "x&\u{e9}");
+        }
+        // A text that is not UTF-8 is an error either way; a slice of another buffer is
+        // checked on its own.
+        let s = Scanner::new(b"<a>\xff</a>");
+        assert!(s.unescape_text(&b"<a>\xff</a>"[3..4], &mut String::new()).is_err());
+        let mut out = String::new();
+        s.unescape_text(b"ok&lt;", &mut out).unwrap();
+        assert_eq!(out, "ok<");
     }
 
     #[test]
