@@ -363,6 +363,21 @@ pub async fn put(
         }
         p => p,
     };
+    // Boxed: its state (the streaming write's) would otherwise size every put's future,
+    // which callers move and box (1.5 KiB before).
+    Box::pin(put_streamed(d, op, container, key, payload, options)).await
+}
+
+/// [`put`] of a payload streamed (or without the Linux fast path): through a temporary
+/// file written on the async runtime, then the commit.
+async fn put_streamed(
+    d: &LocalDriver,
+    op: ObjectPath,
+    container: &str,
+    key: &str,
+    payload: Payload,
+    options: &PutOptions,
+) -> Result<Object> {
     let (file, temp) = new_temp(d, &op, container).await?;
     // Fsynced by the commit, after its metadata is stored.
     let hasher = Digester::for_write(d.shared.options.md5, options.content_md5.as_deref());
