@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! bench-floor put  --dir DIR --sequence object_store|ours|ours_fsync [--n N]
-//! bench-floor list --dir DIR [--n N]
+//! bench-floor list --dir DIR [--n N] [--sorted]
 //! ```
 //!
 //! `put` overwrites `DIR/obj/NNNNNN` (200 keys, 4 KiB each) N times:
@@ -22,7 +22,8 @@
 //!
 //! `list` reads `DIR` (a directory of files, as `bench-client --op setup` writes under
 //! `bench/list`) N times: `getdents64` through the directory, one `fstatat` per entry
-//! (what both libraries need at least: the size and time of each file).
+//! (what both libraries need at least: the size and time of each file), in the
+//! directory's order, or with `--sorted` in key order (a listing's order).
 //!
 //! Prints one JSON line: wall and CPU microseconds per operation (per key for `list`).
 
@@ -48,7 +49,7 @@ fn main() -> Res<()> {
             let sequence = flag("--sequence").ok_or("--sequence object_store|ours|ours_fsync is required")?;
             put(&dir, &sequence, n)
         }
-        "list" => list(&dir, n),
+        "list" => list(&dir, n, args.iter().any(|a| a == "--sorted")),
         other => Err(format!("unknown floor {other:?}; expected put or list").into()),
     }
 }
@@ -134,12 +135,13 @@ fn write_all(file: &OwnedFd, mut data: &[u8]) -> Res<()> {
     Ok(())
 }
 
-fn list(root: &str, n: usize) -> Res<()> {
+fn list(root: &str, n: usize, sorted: bool) -> Res<()> {
     let d = rfs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
     let count = |d: &OwnedFd| -> Res<usize> {
         rfs::seek(d, rfs::SeekFrom::Start(0))?;
         let mut buf = Vec::with_capacity(32 * 1024);
         let mut raw = rfs::RawDir::new(d, buf.spare_capacity_mut());
+        let mut names = Vec::new();
         let mut files = 0;
         while let Some(entry) = raw.next() {
             let entry = entry?;
@@ -147,8 +149,16 @@ fn list(root: &str, n: usize) -> Res<()> {
             if name.to_bytes() == b"." || name.to_bytes() == b".." {
                 continue;
             }
-            rfs::statat(d, name, AtFlags::SYMLINK_NOFOLLOW)?;
+            if sorted {
+                names.push(name.to_owned());
+            } else {
+                rfs::statat(d, name, AtFlags::SYMLINK_NOFOLLOW)?;
+            }
             files += 1;
+        }
+        names.sort_unstable();
+        for name in &names {
+            rfs::statat(d, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)?;
         }
         Ok(files)
     };
@@ -156,5 +166,6 @@ fn list(root: &str, n: usize) -> Res<()> {
     if keys == 0 {
         return Err(format!("{root} holds no files").into());
     }
-    measure("list", "getdents+fstatat", n, keys, |_| count(&d).map(|_| ()))
+    let sequence = if sorted { "getdents+sort+fstatat" } else { "getdents+fstatat" };
+    measure("list", sequence, n, keys, |_| count(&d).map(|_| ()))
 }
