@@ -80,6 +80,7 @@
 //! `meta` (the run and the machine), `report_md` and `report_json` (the two outputs).
 
 mod client;
+mod floor;
 mod meta;
 mod plan;
 mod records;

@@ -44,6 +44,8 @@ pub(crate) struct Results {
     pub(crate) gcs_gaps: Vec<Gap>,
     /// Section `cli`: each copy of a tree by the `storage` CLI or rclone.
     pub(crate) cli: Vec<CliRecord>,
+    /// Section `local`: the system-call floor runs (`floor.rs`).
+    pub(crate) local_floor: Vec<super::floor::FloorRun>,
 }
 
 /// A phase or transfer a peer could not do against a server (a known gap that failed

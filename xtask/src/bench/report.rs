@@ -94,6 +94,8 @@ impl CliRow {
 pub(crate) struct Report {
     pub(crate) rows: Vec<Row>,
     pub(crate) local_rows: Vec<Row>,
+    /// Section `local`'s system-call floor (`floor.rs`), medians.
+    pub(crate) local_floor: Vec<super::floor::FloorRow>,
     pub(crate) large: Vec<LargeRow>,
     /// The small phases and the large transfers against Azurite.
     pub(crate) azure_rows: Vec<Row>,
@@ -715,6 +717,7 @@ impl Report {
         Report {
             rows,
             local_rows,
+            local_floor: super::floor::rows(&res.local_floor),
             large,
             azure_rows,
             azure_large,

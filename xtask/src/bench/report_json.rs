@@ -38,6 +38,9 @@ pub(crate) struct Document {
     pub(crate) gcs_gaps: Vec<GapRow>,
     /// Local filesystem small operations, one entry per phase.
     pub(crate) local: Vec<SmallRow>,
+    /// Their system-call floor (medians), when the run measured it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) local_floor: Vec<super::floor::FloorRow>,
     pub(crate) memory: Vec<MemoryRow>,
     /// The `cli` section: one entry per tree, direction and client (medians).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -52,6 +55,8 @@ pub(crate) struct Document {
     /// The lines the bench binaries printed, as printed.
     pub(crate) runs: Vec<Line>,
     pub(crate) local_runs: Vec<Line>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) local_floor_runs: Vec<Line>,
     pub(crate) large_runs: Vec<Line>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) azure_runs: Vec<Line>,
@@ -348,6 +353,7 @@ impl Report {
                 })
                 .collect(),
             local: small_rows(&self.local_rows),
+            local_floor: self.local_floor.clone(),
             memory: self
                 .memory
                 .iter()
@@ -407,6 +413,7 @@ impl Report {
             local_callgrind: count_rows(&res.local_counts),
             runs: res.runs.iter().map(|r| r.raw.clone()).collect(),
             local_runs: res.local_runs.iter().map(|r| r.raw.clone()).collect(),
+            local_floor_runs: res.local_floor.iter().map(|r| r.raw.clone()).collect(),
             large_runs: res.large.iter().map(|r| r.raw.clone()).collect(),
             azure_runs: res.azure_runs.iter().map(|r| r.raw.clone()).collect(),
             azure_large_runs: res.azure_large.iter().map(|r| r.raw.clone()).collect(),

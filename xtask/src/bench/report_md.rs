@@ -190,6 +190,7 @@ impl Report {
         if self.sections.local {
             let _ = writeln!(s, "\n### Local filesystem, small operations (tmpfs)\n");
             Report::small_table(&mut s, &self.local_rows, &self.local_clients, &[], true);
+            super::floor::markdown(&mut s, &self.local_floor);
         }
         if self.sections.memory {
             let _ = writeln!(s, "\n### Memory bound ({} MiB through our engine, defaults)\n", self.memory_mib);

@@ -62,6 +62,12 @@ pub(crate) fn local(
             }
         }
     }
+    let floor_bin = bin.with_file_name("bench-floor");
+    let list_dir = root.join("ours").join("bench").join("list");
+    let counts = (plan.n_for("put", 1), plan.n_for("list", 1));
+    let dirs = (root.as_path(), list_dir.as_path());
+    let repeat = plan.repeat;
+    res.local_floor = crate::bench::floor::run(&floor_bin, pinning, dirs, repeat, counts, crashes);
     if let Some(out_dir) = cg_dir {
         for &(op, conc) in PHASES {
             for client in &ready {
