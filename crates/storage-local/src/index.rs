@@ -120,14 +120,33 @@ impl Index {
         Some(i)
     }
 
-    /// The metadata of file `name`, if its record applies to the file as it is now.
-    pub fn lookup(&mut self, name: &str, stamp: &FileStamp, ctime_ns: i64) -> Option<Sidecar> {
+    /// The metadata record of file `name`, if it applies to the file as it is now (same
+    /// inode and status change time; `meta.rs` checks size and modification time).
+    fn record_of(&mut self, name: &str, stamp: &FileStamp, ctime_ns: i64) -> Option<&[u8]> {
         let i = self.find(name)?;
         let r = &self.records[i];
         if ctime_ns == 0 || r.inode != stamp.inode || r.ctime_ns != ctime_ns {
             return None;
         }
-        meta::decode(self.bytes.get(r.meta.clone())?, stamp)
+        self.bytes.get(r.meta.clone())
+    }
+
+    /// The metadata of file `name`, if its record applies to the file as it is now.
+    #[cfg(test)]
+    pub fn lookup(&mut self, name: &str, stamp: &FileStamp, ctime_ns: i64) -> Option<Sidecar> {
+        meta::decode(self.record_of(name, stamp, ctime_ns)?, stamp)
+    }
+
+    /// The object of file `name` described from its record (`meta::decode_object`) into
+    /// `o`: `false` when no record applies (then only `o`'s name is worth keeping).
+    pub fn describe_into(
+        &mut self,
+        name: &str,
+        stamp: &FileStamp,
+        ctime_ns: i64,
+        o: &mut storage_core::Object,
+    ) -> bool {
+        self.record_of(name, stamp, ctime_ns).is_some_and(|bytes| meta::decode_object(bytes, stamp, o))
     }
 
     /// Records held.

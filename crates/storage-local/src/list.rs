@@ -43,7 +43,7 @@ use crate::io::blocking;
 use crate::paths::{
     self, CONTINUATION, MAX_PIECE, SIDECAR_PREFIX, decode_segment, encode_chars, is_internal, segment_components,
 };
-use crate::sidecar::{describe, load_meta};
+use crate::sidecar::{describe, load_meta, object_of};
 
 /// Walks kept between pages, at most.
 pub const CACHE_CAPACITY: usize = 16;
@@ -291,18 +291,17 @@ impl Level {
         };
         let Some((Kind::File, stamp, ctime_ns)) = stat else { return None };
         // A sidecar can change without the data file: only attribute records are kept.
+        let mut key = key;
         if !e.has_sidecar
             && let Some(old) = &mut index.index
         {
-            match old.lookup(name, &stamp, ctime_ns) {
-                Some(meta) => {
-                    walk.index_hits.fetch_add(1, Ordering::Relaxed);
-                    return Some(describe(container, key, &stamp, Some(meta)));
-                }
-                None => {
-                    index.stale.insert(name.to_owned());
-                }
+            let mut o = object_of(container, key, &stamp);
+            if old.describe_into(name, &stamp, ctime_ns, &mut o) {
+                walk.index_hits.fetch_add(1, Ordering::Relaxed);
+                return Some(o);
             }
+            key = o.name;
+            index.stale.insert(name.to_owned());
         }
         let found = dir.xattr(name, &stamp);
         let from_attribute = matches!(found, crate::meta::Found::Applies(_));

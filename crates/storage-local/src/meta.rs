@@ -150,6 +150,55 @@ pub fn decode(bytes: &[u8], stamp: &FileStamp) -> Option<Sidecar> {
     Some(s)
 }
 
+/// [`decode`] straight into `o` (made by [`crate::sidecar::object_of`] for the file with
+/// `stamp`), as [`crate::sidecar::describe`] would describe the decoded record, without
+/// the [`Sidecar`] in between (a listing described from its index does this per key).
+/// `false` when the record does not apply or does not parse: `o` may then hold some of
+/// its fields, and only its name is worth keeping.
+pub fn decode_object(bytes: &[u8], stamp: &FileStamp, o: &mut storage_core::Object) -> bool {
+    let mut b = Cursor::new(bytes);
+    let header = (|| {
+        (b.take(4)? == MAGIC).then_some(())?;
+        Some((b.u64()?, b.u64()? as i64))
+    })();
+    if header != Some((stamp.size, stamp.mtime_ns)) {
+        return false;
+    }
+    let (mut etag, mut md5, mut crc32c, mut key) = (None, None, None, None);
+    let mut metadata = BTreeMap::new();
+    while !b.is_done() {
+        let Some(value) = (|| {
+            let tag = b.u8()?;
+            let len = b.u32()? as usize;
+            Some((tag, std::str::from_utf8(b.take(len)?).ok()?.to_owned()))
+        })() else {
+            return false;
+        };
+        match value {
+            (1, v) => etag = Some(v),
+            (2, v) => md5 = Some(v),
+            (3, v) => o.content_type = Some(v),
+            (4, v) => o.content_encoding = Some(v),
+            (5, v) => o.cache_control = Some(v),
+            (6, v) => o.content_disposition = Some(v),
+            (9, v) => crc32c = Some(v),
+            (7, v) => key = Some(v),
+            (8, v) => match key.take() {
+                Some(k) => {
+                    metadata.insert(k, v);
+                }
+                None => return false,
+            },
+            _ => return false,
+        }
+    }
+    let Some(etag) = etag else { return false };
+    o.hash = crate::sidecar::hash_of(md5, crc32c);
+    o.etag = Some(etag);
+    o.metadata = metadata;
+    true
+}
+
 /// What reading the attribute found.
 #[derive(Debug)]
 pub enum Found {
@@ -262,5 +311,52 @@ mod tests {
         assert_eq!(decode(b"LSM2", &stamp), None);
         // The inode is not part of the record: it is the inode's own attribute.
         assert_eq!(decode(&bytes, &FileStamp { inode: 1, ..stamp }).map(|d| d.etag), Some("etag".into()));
+    }
+
+    /// Decoding into an `Object` gives what describing the decoded record gives, for
+    /// every mix of fields, and fails where decoding fails.
+    #[test]
+    fn records_decode_into_objects_as_described() {
+        use crate::sidecar::{describe, object_of};
+        let stamp = FileStamp { inode: 9, size: 5, mtime_ns: 1_700_000_000_123_456_789 };
+        let mut cases = Vec::new();
+        for mask in 0..64u32 {
+            let mut headers = Headers::default();
+            let on = |bit: u32| mask & (1 << bit) != 0;
+            if on(0) {
+                headers.content_type = Some("text/plain".into());
+            }
+            if on(1) {
+                headers.content_encoding = Some("gzip".into());
+                headers.cache_control = Some("no-cache".into());
+                headers.content_disposition = Some("inline".into());
+            }
+            if on(2) {
+                headers.metadata.insert("k".into(), "v é".into());
+                headers.metadata.insert("empty".into(), String::new());
+            }
+            let mut s = Sidecar::new(stamp, format!("etag-{mask}"), headers);
+            if on(3) {
+                s.md5 = Some("abc".into());
+            }
+            if on(4) {
+                s.crc32c = Some(if on(5) { "0a1b2c3d".into() } else { "0A1B2C3D".into() });
+            }
+            cases.push(encode(&s));
+        }
+        let bad = [&b"LSM2"[..], &cases[7][..cases[7].len() - 1], b"LSM1\x05\0\0\0\0\0\0\0"];
+        for bytes in cases.iter().map(Vec::as_slice).chain(bad) {
+            for stamp in [stamp, FileStamp { size: 6, ..stamp }] {
+                let want = decode(bytes, &stamp).map(|s| describe("c", "k", &stamp, Some(s)));
+                let mut o = object_of("c", "k", &stamp);
+                let got = decode_object(bytes, &stamp, &mut o).then_some(o);
+                assert_eq!(got, want);
+            }
+        }
+        // A value without its key fails both ways.
+        let mut orphan = cases[0].clone();
+        put_field(&mut orphan, 8, "v");
+        assert!(decode(&orphan, &stamp).is_none());
+        assert!(!decode_object(&orphan, &stamp, &mut object_of("c", "k", &stamp)));
     }
 }

@@ -240,6 +240,26 @@ impl Sidecar {
     }
 }
 
+/// The object of a data file with `stamp`, before its metadata: name, size and time.
+pub fn object_of(container: impl Into<String>, key: impl Into<String>, stamp: &FileStamp) -> Object {
+    let mut o = Object::new(container, key, stamp.size);
+    o.last_modified = stamp.modified();
+    o
+}
+
+/// The hash an object reports from its stored MD5 and CRC32C: the MD5 when kept, else
+/// the CRC32C (written by `Digest::crc32c_hex`: 8 lowercase hex digits, reported only
+/// in that form).
+pub fn hash_of(md5: Option<String>, crc32c: Option<String>) -> Option<ObjectHash> {
+    match (md5, crc32c) {
+        (Some(md5), _) => Some(ObjectHash::md5(md5)),
+        (None, Some(crc)) if crc.len() == 8 && crc.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {
+            Some(ObjectHash { algorithm: storage_core::HashAlgorithm::Crc32c, value: crc })
+        }
+        (None, _) => None,
+    }
+}
+
 /// Describes an object from its data file's stamp and its metadata, if any applies.
 pub fn describe(
     container: impl Into<String>,
@@ -247,18 +267,10 @@ pub fn describe(
     stamp: &FileStamp,
     sidecar: Option<Sidecar>,
 ) -> Object {
-    let mut o = Object::new(container, key, stamp.size);
-    o.last_modified = stamp.modified();
+    let mut o = object_of(container, key, stamp);
     match sidecar {
         Some(s) => {
-            o.hash = match (s.md5, s.crc32c) {
-                (Some(md5), _) => Some(ObjectHash::md5(md5)),
-                // Written by `Digest::crc32c_hex`: 8 lowercase hex digits, as reported.
-                (None, Some(crc)) if crc.len() == 8 && crc.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => {
-                    Some(ObjectHash { algorithm: storage_core::HashAlgorithm::Crc32c, value: crc })
-                }
-                (None, _) => None,
-            };
+            o.hash = hash_of(s.md5, s.crc32c);
             o.etag = Some(s.etag);
             o.content_type = s.content_type;
             o.content_encoding = s.content_encoding;
