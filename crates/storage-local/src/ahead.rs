@@ -14,6 +14,7 @@
 //! ahead (one CPU, short runs) stats each file as it comes, with the same result.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::dirfd::{DirFd, Kind};
 use crate::sidecar::FileStamp;
@@ -96,9 +97,31 @@ fn threads() -> usize {
     *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS)))
 }
 
+/// Helper threads running now, across every listing of the process.
+static HELPERS: AtomicUsize = AtomicUsize::new(0);
+
+/// A helper thread's place in the process-wide budget ([`threads`] at once, however many
+/// listings run), given back when dropped.
+struct Helper;
+
+impl Helper {
+    /// A place, if one is free.
+    fn take() -> Option<Helper> {
+        let limit = threads();
+        HELPERS.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1)).ok().map(|_| Helper)
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        HELPERS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Stats each of `names` in `dir`, split into `threads` chunks: the calling thread takes
-/// the first, scoped threads the others (a chunk whose thread cannot be started is
-/// stat'ed here afterwards, so every name gets its stat).
+/// the first, scoped threads the others. A chunk gets no thread of its own when the
+/// process already runs [`threads`] helpers (many listings at once) or its thread cannot
+/// be started: it is stat'ed here afterwards, so every name gets its stat.
 fn stat_all(dir: &DirFd, names: &[&str], threads: usize) -> Vec<Stat> {
     let mut out: Vec<Stat> = vec![None; names.len()];
     let chunk = names.len().div_ceil(threads.max(1)).max(1);
@@ -112,9 +135,15 @@ fn stat_all(dir: &DirFd, names: &[&str], threads: usize) -> Vec<Stat> {
         let mut parts = names.chunks(chunk).zip(out.chunks_mut(chunk)).enumerate();
         let first = parts.next();
         for (k, (names, out)) in parts {
-            let spawned = std::thread::Builder::new()
-                .name("storage-local-stat".into())
-                .spawn_scoped(scope, move || stat(names, out));
+            let Some(helper) = Helper::take() else {
+                not_started.push(k);
+                continue;
+            };
+            let spawned =
+                std::thread::Builder::new().name("storage-local-stat".into()).spawn_scoped(scope, move || {
+                    let _helper = helper;
+                    stat(names, out);
+                });
             if spawned.is_err() {
                 not_started.push(k);
             }
@@ -155,6 +184,13 @@ mod tests {
         }
         assert!(all[10].is_none());
         assert!(matches!(all[20], Some((Kind::Dir, _, _))));
+        // With the process's helper budget spent (other listings), the caller stats every
+        // chunk itself, with the same result.
+        // (Other tests may hold some places meanwhile: the budget is the process's.)
+        let held: Vec<Helper> = std::iter::from_fn(Helper::take).collect();
+        assert!(held.len() <= threads());
+        assert_eq!(stat_all(&dir, &refs, 3), all);
+        drop(held);
 
         let mut ahead = Ahead::default();
         ahead.fill(&dir, 5, &refs);
