@@ -135,7 +135,8 @@ impl<'a> Scanner<'a> {
                     self.pos = at + 1 + gt + 1;
                 }
                 Some(b'/') => {
-                    let (local, gt) = plain_end_tag(&after[1..])
+                    let (local, gt) = plain_tag::<false>(&after[1..])
+                        .map(|(local, _, gt)| (local, gt))
                         .or_else(|| end_tag(&after[1..]))
                         .ok_or_else(|| self.error(at, "unclosed tag"))?;
                     if self.open == 0 {
@@ -146,7 +147,7 @@ impl<'a> Scanner<'a> {
                     return Ok(Some(Token::End { local }));
                 }
                 Some(_) => {
-                    let (local, empty, gt) = plain_start_tag(after)
+                    let (local, empty, gt) = plain_tag::<true>(after)
                         .or_else(|| start_tag(after))
                         .ok_or_else(|| self.error(at, "unclosed tag"))?;
                     if !empty {
@@ -186,20 +187,23 @@ static CLASS: [u8; 256] = {
     t
 };
 
-/// A start tag whose content `s` (after its `<`) is a bare name closed by `>` or `/>`:
-/// its local name, whether it is empty, and the offset of its `>`, in one pass. `None`
-/// for anything else (attributes, white space, quotes, the end of the input): the general
-/// path reads those, with the same result for a bare name.
-fn plain_start_tag(s: &[u8]) -> Option<(&[u8], bool, usize)> {
+/// A tag whose content `s` (after its `<`, or its `</` when not `START`) is a bare name
+/// closed by `>` (or `/>` for a start tag): its local name, whether it is empty, and the
+/// offset of its `>`, in one pass. `None` for anything else (attributes, white space,
+/// quotes, the end of the input): the general path reads those, with the same result for
+/// a bare name.
+fn plain_tag<const START: bool>(s: &[u8]) -> Option<(&[u8], bool, usize)> {
+    // In an end tag a `/` is part of the name. (A constant: one loop per kind of tag.)
+    let stops = SPACE | GT | QUOTE | COLON | if START { SLASH } else { 0 };
     let mut colon: Option<usize> = None;
     let mut i = 0;
     loop {
-        i += s.get(i..)?.iter().position(|&b| CLASS[usize::from(b)] & (SPACE | GT | QUOTE | COLON | SLASH) != 0)?;
+        i += s.get(i..)?.iter().position(|&b| CLASS[usize::from(b)] & stops != 0)?;
         match s[i] {
             b':' => {
                 colon.get_or_insert(i);
             }
-            // A `/` ends the tag only right before its `>`; elsewhere it is part of the name.
+            // A `/` ends a start tag only right before its `>`; elsewhere it is part of the name.
             b'/' if s.get(i + 1) == Some(&b'>') => return Some((local_part(&s[..i], colon), true, i + 1)),
             b'/' => {}
             b'>' => return Some((local_part(&s[..i], colon), false, i)),
@@ -229,25 +233,6 @@ fn start_tag(s: &[u8]) -> Option<(&[u8], bool, usize)> {
 fn end_tag(s: &[u8]) -> Option<(&[u8], usize)> {
     let gt = tag_end(s)?;
     Some((local_name(trim_end(&s[..gt])), gt))
-}
-
-/// An end tag whose content `s` (after its `</`) is a bare name closed by `>`: its local
-/// name and the offset of its `>`. `None` for anything else (white space, quotes, the end
-/// of the input), which the general path reads.
-fn plain_end_tag(s: &[u8]) -> Option<(&[u8], usize)> {
-    let mut colon: Option<usize> = None;
-    let mut i = 0;
-    loop {
-        i += s.get(i..)?.iter().position(|&b| CLASS[usize::from(b)] & (SPACE | GT | QUOTE | COLON) != 0)?;
-        match s[i] {
-            b':' => {
-                colon.get_or_insert(i);
-            }
-            b'>' => return Some((local_part(&s[..i], colon), i)),
-            _ => return None,
-        }
-        i += 1;
-    }
 }
 
 /// `name` without its prefix, given the offset of its first `:`.
@@ -471,12 +456,13 @@ mod tests {
                 for &b in alphabet {
                     let mut t = t.clone();
                     t.push(b);
-                    if let Some(plain) = plain_start_tag(&t) {
+                    if let Some(plain) = plain_tag::<true>(&t) {
                         assert_eq!(Some(plain), start_tag(&t), "<{}", String::from_utf8_lossy(&t));
                         checked.0 += 1;
                     }
-                    if let Some(plain) = plain_end_tag(&t) {
-                        assert_eq!(Some(plain), end_tag(&t), "</{}", String::from_utf8_lossy(&t));
+                    if let Some((local, empty, gt)) = plain_tag::<false>(&t) {
+                        assert!(!empty, "</{}", String::from_utf8_lossy(&t));
+                        assert_eq!(Some((local, gt)), end_tag(&t), "</{}", String::from_utf8_lossy(&t));
                         checked.1 += 1;
                     }
                     next.push(t);
@@ -485,9 +471,11 @@ mod tests {
             tags = next;
         }
         assert!(checked.0 > 1000 && checked.1 > 1000, "{checked:?}");
-        assert_eq!(plain_start_tag(b"a b>"), None);
-        assert_eq!(plain_start_tag(b"s3:Key/>"), Some((&b"Key"[..], true, 7)));
-        assert_eq!(plain_end_tag(b"s3:Key>"), Some((&b"Key"[..], 6)));
+        assert_eq!(plain_tag::<true>(b"a b>"), None);
+        assert_eq!(plain_tag::<true>(b"s3:Key/>"), Some((&b"Key"[..], true, 7)));
+        assert_eq!(plain_tag::<false>(b"s3:Key>"), Some((&b"Key"[..], false, 6)));
+        assert_eq!(plain_tag::<false>(b"a/b/>"), Some((&b"a/b/"[..], false, 4)));
+        assert_eq!(plain_tag::<false>(b"a/b>"), Some((&b"a/b"[..], false, 3)));
     }
 
     #[test]
