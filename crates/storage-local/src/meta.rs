@@ -16,8 +16,6 @@
 // Only Linux reads and writes the attribute; elsewhere the format stays, unused.
 #![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
-use std::collections::BTreeMap;
-
 use crate::sidecar::{FileStamp, Sidecar};
 
 /// The attribute's name.
@@ -111,8 +109,23 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Decodes a record if it is well formed and applies to a file with `stamp`.
-pub fn decode(bytes: &[u8], stamp: &FileStamp) -> Option<Sidecar> {
+/// One field of a record.
+enum Field {
+    Etag(String),
+    Md5(String),
+    ContentType(String),
+    ContentEncoding(String),
+    CacheControl(String),
+    ContentDisposition(String),
+    Crc32c(String),
+    /// A user metadata key and its value.
+    Metadata(String, String),
+}
+
+/// Hands each field of a record to `field`, in order, if the record applies to a file
+/// with `stamp`; `None` when it does not apply or is malformed (an unknown tag, a value
+/// that is not UTF-8, a metadata value without its key, a truncated field).
+fn each_field(bytes: &[u8], stamp: &FileStamp, mut field: impl FnMut(Field)) -> Option<()> {
     let mut b = Cursor::new(bytes);
     if b.take(4)? != MAGIC {
         return None;
@@ -122,31 +135,47 @@ pub fn decode(bytes: &[u8], stamp: &FileStamp) -> Option<Sidecar> {
     if size != stamp.size || mtime_ns != stamp.mtime_ns {
         return None;
     }
-    let mut s = Sidecar::new(*stamp, String::new(), Default::default());
-    let mut etag = None;
     let mut key: Option<String> = None;
-    let mut metadata = BTreeMap::new();
     while !b.is_done() {
         let tag = b.u8()?;
         let len = b.u32()? as usize;
         let value = std::str::from_utf8(b.take(len)?).ok()?.to_owned();
-        match tag {
-            1 => etag = Some(value),
-            2 => s.md5 = Some(value),
-            3 => s.content_type = Some(value),
-            4 => s.content_encoding = Some(value),
-            5 => s.cache_control = Some(value),
-            6 => s.content_disposition = Some(value),
-            9 => s.crc32c = Some(value),
-            7 => key = Some(value),
-            8 => {
-                metadata.insert(key.take()?, value);
+        field(match tag {
+            1 => Field::Etag(value),
+            2 => Field::Md5(value),
+            3 => Field::ContentType(value),
+            4 => Field::ContentEncoding(value),
+            5 => Field::CacheControl(value),
+            6 => Field::ContentDisposition(value),
+            9 => Field::Crc32c(value),
+            7 => {
+                key = Some(value);
+                continue;
             }
+            8 => Field::Metadata(key.take()?, value),
             _ => return None,
-        }
+        });
     }
+    Some(())
+}
+
+/// Decodes a record if it is well formed and applies to a file with `stamp`.
+pub fn decode(bytes: &[u8], stamp: &FileStamp) -> Option<Sidecar> {
+    let mut s = Sidecar::new(*stamp, String::new(), Default::default());
+    let mut etag = None;
+    each_field(bytes, stamp, |f| match f {
+        Field::Etag(v) => etag = Some(v),
+        Field::Md5(v) => s.md5 = Some(v),
+        Field::ContentType(v) => s.content_type = Some(v),
+        Field::ContentEncoding(v) => s.content_encoding = Some(v),
+        Field::CacheControl(v) => s.cache_control = Some(v),
+        Field::ContentDisposition(v) => s.content_disposition = Some(v),
+        Field::Crc32c(v) => s.crc32c = Some(v),
+        Field::Metadata(k, v) => {
+            s.metadata.insert(k, v);
+        }
+    })?;
     s.etag = etag?;
-    s.metadata = metadata;
     Some(s)
 }
 
@@ -156,46 +185,22 @@ pub fn decode(bytes: &[u8], stamp: &FileStamp) -> Option<Sidecar> {
 /// `false` when the record does not apply or does not parse: `o` may then hold some of
 /// its fields, and only its name is worth keeping.
 pub fn decode_object(bytes: &[u8], stamp: &FileStamp, o: &mut storage_core::Object) -> bool {
-    let mut b = Cursor::new(bytes);
-    let header = (|| {
-        (b.take(4)? == MAGIC).then_some(())?;
-        Some((b.u64()?, b.u64()? as i64))
-    })();
-    if header != Some((stamp.size, stamp.mtime_ns)) {
-        return false;
-    }
-    let (mut etag, mut md5, mut crc32c, mut key) = (None, None, None, None);
-    let mut metadata = BTreeMap::new();
-    while !b.is_done() {
-        let Some(value) = (|| {
-            let tag = b.u8()?;
-            let len = b.u32()? as usize;
-            Some((tag, std::str::from_utf8(b.take(len)?).ok()?.to_owned()))
-        })() else {
-            return false;
-        };
-        match value {
-            (1, v) => etag = Some(v),
-            (2, v) => md5 = Some(v),
-            (3, v) => o.content_type = Some(v),
-            (4, v) => o.content_encoding = Some(v),
-            (5, v) => o.cache_control = Some(v),
-            (6, v) => o.content_disposition = Some(v),
-            (9, v) => crc32c = Some(v),
-            (7, v) => key = Some(v),
-            (8, v) => match key.take() {
-                Some(k) => {
-                    metadata.insert(k, v);
-                }
-                None => return false,
-            },
-            _ => return false,
+    let (mut etag, mut md5, mut crc32c) = (None, None, None);
+    let read = each_field(bytes, stamp, |f| match f {
+        Field::Etag(v) => etag = Some(v),
+        Field::Md5(v) => md5 = Some(v),
+        Field::ContentType(v) => o.content_type = Some(v),
+        Field::ContentEncoding(v) => o.content_encoding = Some(v),
+        Field::CacheControl(v) => o.cache_control = Some(v),
+        Field::ContentDisposition(v) => o.content_disposition = Some(v),
+        Field::Crc32c(v) => crc32c = Some(v),
+        Field::Metadata(k, v) => {
+            o.metadata.insert(k, v);
         }
-    }
-    let Some(etag) = etag else { return false };
+    });
+    let (Some(()), Some(etag)) = (read, etag) else { return false };
     o.hash = crate::sidecar::hash_of(md5, crc32c);
     o.etag = Some(etag);
-    o.metadata = metadata;
     true
 }
 
