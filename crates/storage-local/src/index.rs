@@ -84,7 +84,9 @@ impl Index {
         if storage_core::kit::crc32c(body) != u32::from_le_bytes(crc.try_into().ok()?) || !body.starts_with(MAGIC) {
             return None;
         }
-        let mut records: Vec<Record> = Vec::new();
+        // A record of a short name and a bare attribute takes about 64 bytes: one
+        // allocation for the usual index, not a dozen regrowths.
+        let mut records: Vec<Record> = Vec::with_capacity(body.len() / 64);
         let mut b = Cursor::new(body);
         b.take(MAGIC.len())?;
         while !b.is_done() {

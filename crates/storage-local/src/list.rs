@@ -183,9 +183,23 @@ struct Entry {
     is_dir: bool,
     /// Whether a `%m.` sidecar file with its name is beside it.
     has_sidecar: bool,
+    /// The first eight bytes of the entry's sort key (`segment`, then `/` for a
+    /// directory), big-endian and padded with zeros: most comparisons of a sort end here.
+    head: u64,
 }
 
 impl Entry {
+    fn new(segment: String, name: Option<String>, dir: usize, is_dir: bool) -> Entry {
+        let mut head = [0u8; 8];
+        let s = segment.as_bytes();
+        let n = s.len().min(8);
+        head[..n].copy_from_slice(&s[..n]);
+        if is_dir && n < 8 {
+            head[n] = b'/';
+        }
+        Entry { segment, name, dir, is_dir, has_sidecar: false, head: u64::from_be_bytes(head) }
+    }
+
     fn name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.segment)
     }
@@ -194,7 +208,14 @@ impl Entry {
 /// The order of an entry among its siblings: a directory's keys all start with
 /// `segment/`, and that string sorts against a sibling file's key as every one of
 /// them does.
+///
+/// Heads that differ decide alone: zero padding sorts below every byte but a real
+/// zero, and where it meets one the heads are equal there, so a padded head is
+/// smaller only where its key is a proper prefix of the other's.
 fn entry_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    if a.head != b.head {
+        return a.head.cmp(&b.head);
+    }
     let (x, y) = (a.segment.as_bytes(), b.segment.as_bytes());
     let n = x.len().min(y.len());
     // One memcmp over the common length; only a tie looks at what follows it.
@@ -393,7 +414,7 @@ fn scan(
         // The common case: a plain name is its own segment.
         if acc.is_empty() && !name.contains('%') {
             if name.len() <= MAX_PIECE && name.starts_with(filter) {
-                level.entries.push(Entry { segment: name, name: None, dir: d, is_dir, has_sidecar: false });
+                level.entries.push(Entry::new(name, None, d, is_dir));
             }
             continue;
         }
@@ -419,7 +440,7 @@ fn scan(
         comps.pop();
         if canonical {
             let name = (name != segment).then_some(name);
-            level.entries.push(Entry { segment, name, dir: d, is_dir, has_sidecar: false });
+            level.entries.push(Entry::new(segment, name, d, is_dir));
         }
     }
     if let Some(sidecars) = sidecars {
@@ -561,6 +582,9 @@ impl Walk<'_> {
             self.page.push(Object::new(self.container, key, 0));
             return Ok(Step::Full);
         }
+        // The rest of this directory (as much as fits) goes into the page: room for it
+        // at once, not by doubling a vector of large entries.
+        self.page.reserve(level.entries.len() - i);
         level.look_ahead(i, self.page.room());
         if let Some(o) = level.object_at(i, self.container, key, self)
             && !self.page.push(o)
@@ -691,30 +715,31 @@ mod tests {
     #[test]
     fn entries_sort_as_their_keys_do() {
         use super::{Entry, entry_order};
-        // Every segment of up to three of these characters, as a file and as a directory
-        // (whose keys all start with `segment/`).
-        let chars = ['!', '.', '0', 'a', 'b', '~'];
-        let mut segments = vec![String::new()];
+        // Every segment of up to three of these characters, alone and after stems that
+        // end just before, at and after the eight bytes of an entry's head, as a file and
+        // as a directory (whose keys all start with `segment/`).
+        let chars = ['\0', '!', '.', '0', 'a', '~', 'é'];
+        let mut tails = vec![String::new()];
         for len in 1..=3 {
             let mut next = Vec::new();
-            for s in segments.iter().filter(|s| s.len() == len - 1) {
+            for s in tails.iter().filter(|s| s.chars().count() == len - 1) {
                 for c in chars {
                     next.push(format!("{s}{c}"));
                 }
             }
-            segments.extend(next);
+            tails.extend(next);
         }
-        let entries: Vec<Entry> = segments
-            .iter()
-            .filter(|s| !s.is_empty())
-            .flat_map(|s| {
-                [false, true].map(|is_dir| Entry { segment: s.clone(), name: None, dir: 0, is_dir, has_sidecar: false })
-            })
-            .collect();
-        let key = |e: &Entry| format!("{}{}", e.segment, if e.is_dir { "/" } else { "" });
-        for a in &entries {
-            for b in &entries {
-                assert_eq!(entry_order(a, b), key(a).cmp(&key(b)), "{:?} vs {:?}", key(a), key(b));
+        let mut segments = Vec::new();
+        for stem in ["", "abcdef", "abcdefg", "abcdefgh"] {
+            segments.extend(tails.iter().map(|t| format!("{stem}{t}")).filter(|s| !s.is_empty()));
+        }
+        let entries: Vec<Entry> =
+            segments.iter().flat_map(|s| [false, true].map(|is_dir| Entry::new(s.clone(), None, 0, is_dir))).collect();
+        let keys: Vec<String> =
+            entries.iter().map(|e| format!("{}{}", e.segment, if e.is_dir { "/" } else { "" })).collect();
+        for (a, ka) in entries.iter().zip(&keys) {
+            for (b, kb) in entries.iter().zip(&keys) {
+                assert_eq!(entry_order(a, b), ka.cmp(kb), "{ka:?} vs {kb:?}");
             }
         }
     }
