@@ -1,9 +1,11 @@
 //! The [`Driver`] trait: the primitives a backend implements.
 
 use std::any::Any;
+use std::pin::Pin;
+use std::task::Poll;
 
 use async_trait::async_trait;
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::{self, BoxStream, Stream, StreamExt};
 
 use crate::capabilities::DriverInfo;
 use crate::error::{Error, ErrorKind, Result};
@@ -360,36 +362,115 @@ pub fn downcast<T: Driver>(driver: &dyn Driver) -> Result<&T> {
 }
 
 /// Turns a page-fetching function into a lazy stream of items: a page is requested only
-/// when the items of the previous one have been consumed.
+/// when the items of the previous one have been consumed; an error ends the stream.
 pub fn paginate<'a, T, F, Fut>(fetch: F) -> BoxStream<'a, Result<T>>
 where
     T: Send + 'a,
     F: Fn(Option<String>) -> Fut + Send + 'a,
     Fut: std::future::Future<Output = Result<Page<T>>> + Send + 'a,
 {
-    enum State {
-        Start,
-        Next(String),
-        Done,
-    }
-    stream::unfold((State::Start, fetch), |(state, fetch)| async move {
-        let token = match state {
-            State::Start => None,
-            State::Next(t) => Some(t),
-            State::Done => return None,
-        };
-        match fetch(token).await {
-            Ok(page) => {
-                let next = match page.next_token {
-                    Some(t) => State::Next(t),
-                    None => State::Done,
-                };
-                let items = stream::iter(page.items.into_iter().map(Ok));
-                Some((items.left_stream(), (next, fetch)))
+    Box::pin(Pages { items: Vec::new().into_iter(), fetch: Box::new(fetch), pending: None, next: Some(None) })
+}
+
+/// The stream [`paginate`] returns. Written out rather than `unfold(..).flatten()`: an
+/// item is moved once from its page to the caller instead of through four adapters
+/// (listed objects are a few hundred bytes each, and a listing moves thousands).
+struct Pages<T, F, Fut> {
+    /// The rest of the current page.
+    items: std::vec::IntoIter<T>,
+    /// Boxed so the stream is `Unpin` whatever the closure holds.
+    fetch: Box<F>,
+    /// The page being fetched.
+    pending: Option<Pin<Box<Fut>>>,
+    /// The token of the next page to fetch (`Some(None)`: the first page); `None` once
+    /// the last page was fetched or a fetch failed.
+    next: Option<Option<String>>,
+}
+
+// Nothing of a `Pages` is ever pinned in place: the future is boxed and pinned on its
+// own, and the items are only moved out.
+impl<T, F, Fut> Unpin for Pages<T, F, Fut> {}
+
+impl<T, F, Fut> Stream for Pages<T, F, Fut>
+where
+    F: Fn(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>>>,
+{
+    type Item = Result<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Option<Result<T>>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(item) = this.items.next() {
+                return Poll::Ready(Some(Ok(item)));
             }
-            Err(e) => Some((stream::iter(vec![Err(e)]).right_stream(), (State::Done, fetch))),
+            let fetching = match &mut this.pending {
+                Some(f) => f,
+                None => match this.next.take() {
+                    Some(token) => this.pending.insert(Box::pin((this.fetch)(token))),
+                    None => return Poll::Ready(None),
+                },
+            };
+            let page = std::task::ready!(fetching.as_mut().poll(cx));
+            this.pending = None;
+            match page {
+                Ok(page) => {
+                    this.next = page.next_token.map(Some);
+                    this.items = page.items.into_iter();
+                }
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
         }
-    })
-    .flatten()
-    .boxed()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let more = self.pending.is_some() || self.next.is_some();
+        (self.items.len(), if more { None } else { Some(self.items.len()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn pages_are_fetched_one_at_a_time_and_an_error_ends_the_stream() {
+        // Pages: [1, 2], [] (an empty page that still continues), [3], then an error.
+        let asked = Mutex::new(Vec::new());
+        let mut s = paginate(|token: Option<String>| {
+            asked.lock().unwrap().push(token.clone());
+            async move {
+                Ok(match token.as_deref() {
+                    None => Page { items: vec![1, 2], next_token: Some("b".into()) },
+                    Some("b") => Page { items: vec![], next_token: Some("c".into()) },
+                    Some("c") => Page { items: vec![3], next_token: Some("d".into()) },
+                    _ => return Err(Error::new(ErrorKind::Io, "boom")),
+                })
+            }
+        });
+        assert_eq!(s.next().await.unwrap().unwrap(), 1);
+        assert_eq!(s.size_hint(), (1, None));
+        assert_eq!(*asked.lock().unwrap(), [None]);
+        assert_eq!(s.next().await.unwrap().unwrap(), 2);
+        assert_eq!(*asked.lock().unwrap(), [None], "the next page waits until the items are consumed");
+        assert_eq!(s.next().await.unwrap().unwrap(), 3);
+        assert!(s.next().await.unwrap().is_err());
+        assert!(s.next().await.is_none());
+        let asked: Vec<Option<String>> = asked.lock().unwrap().clone();
+        assert_eq!(asked, [None, Some("b".into()), Some("c".into()), Some("d".into())]);
+    }
+
+    #[tokio::test]
+    async fn the_last_page_ends_the_stream() {
+        let s = paginate(|token: Option<String>| async move {
+            Ok(match token {
+                None => Page { items: vec!["a"], next_token: Some("x".into()) },
+                Some(_) => Page::last(vec!["b", "c"]),
+            })
+        });
+        let all: Vec<&str> = s.map(|r| r.unwrap()).collect().await;
+        assert_eq!(all, ["a", "b", "c"]);
+    }
 }

@@ -61,7 +61,10 @@ pub struct ObjectHash {
 impl ObjectHash {
     /// An MD5 hash from its hex form.
     pub fn md5(hex: impl Into<String>) -> Self {
-        ObjectHash { algorithm: HashAlgorithm::Md5, value: hex.into().to_ascii_lowercase() }
+        // In place: a listing makes one of these per key.
+        let mut value = hex.into();
+        value.make_ascii_lowercase();
+        ObjectHash { algorithm: HashAlgorithm::Md5, value }
     }
     /// A CRC32C from its value (stored as the big-endian value in hex).
     pub fn crc32c(crc: u32) -> Self {
