@@ -26,6 +26,10 @@
 //!   checked against the `x-goog-hash` the server sent (CRC32C, else MD5). Ranged
 //!   downloads are not checked by the driver: GCS sends only the whole object's hashes
 //!   (the transfer engine checks a parallel download whole).
+//! - Versions: an object's version is its generation (`Object::version`);
+//!   `GetOptions::version` reads that generation (conditions evaluated on it), which a
+//!   bucket with object versioning keeps after overwrites and deletes; a generation that
+//!   is gone, or text that is not a generation, is `ObjectDoesNotExist`.
 //! - Copies by `objects.rewrite` looped to completion, pinned to the source's generation.
 //! - Libcloud's `extra` on writes (`extras` module): `PutOptions::acl` is the predefined
 //!   ACL (S3's canned names or GCS's: `public-read` is `publicRead`; `public-read-write`

@@ -23,11 +23,33 @@ pub(crate) async fn head(d: &GcsDriver, bucket: &str, key: &str) -> Result<Objec
 
 /// `objects.get` (metadata) as the resource.
 pub(crate) async fn resource(d: &GcsDriver, bucket: &str, key: &str) -> Result<ObjectResource> {
+    resource_at(d, bucket, key, None).await
+}
+
+/// `objects.get` (metadata) of `generation`, or of the live object.
+async fn resource_at(d: &GcsDriver, bucket: &str, key: &str, generation: Option<&str>) -> Result<ObjectResource> {
     d.check_key(bucket, key)?;
-    match d.client.send_json(Call::object("GetObject", Method::GET, bucket, key, "")).await {
+    let mut call = Call::object("GetObject", Method::GET, bucket, key, "");
+    if let Some(g) = generation {
+        call = call.query("generation", g);
+    }
+    match d.client.send_json(call).await {
         Ok(r) => Ok(r),
         Err(e) => Err(containers::refine_not_found(d, e, bucket).await),
     }
+}
+
+/// The generation a requested version names. A version is the object's generation, a
+/// decimal number ([`Object::version`]); any other text names no version of it, refused
+/// before a request (GCS would answer 400).
+fn generation_of<'v>(bucket: &str, key: &str, version: &'v str) -> Result<&'v str> {
+    if version.bytes().all(|b| b.is_ascii_digit()) && version.parse::<u64>().is_ok() {
+        return Ok(version);
+    }
+    Err(Error::new(ErrorKind::ObjectDoesNotExist, format!("{version:?} is not a version of a GCS object"))
+        .with_hint("a GCS version is the object's generation, a decimal number, as Object::version reports it")
+        .with_driver(NAME)
+        .with_object(bucket, key))
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -91,13 +113,17 @@ pub(crate) async fn get(d: &GcsDriver, bucket: &str, key: &str, options: &GetOpt
     if let Some(r) = &options.range {
         r.validate().map_err(|e| e.or_context(NAME, Some(bucket), Some(key)))?;
     }
-    let mut generation = options.version.clone();
+    let mut generation = match &options.version {
+        Some(v) => Some(generation_of(bucket, key, v)?.to_owned()),
+        None => None,
+    };
     let conditional = options.if_match.is_some()
         || options.if_none_match.is_some()
         || options.if_modified_since.is_some()
         || options.if_unmodified_since.is_some();
     if conditional {
-        let current = head(d, bucket, key).await?;
+        // The conditions hold for the generation asked for, not the live one.
+        let current = resource_at(d, bucket, key, generation.as_deref()).await?.into_object(bucket);
         options
             .check_conditions(current.etag.as_deref(), current.last_modified)
             .map_err(|e| e.or_context(NAME, Some(bucket), Some(key)))?;

@@ -97,9 +97,8 @@ const AZURE_OFF: &[&str] = &[
 ];
 
 const GCS_OFF: &[&str] = &[
-    // Versions are not implemented; a composite object has no MD5 (its CRC32C is checked
-    // instead); GCS objects have no tags.
-    "versions",
+    // A composite object has no MD5 (its CRC32C is checked instead); GCS objects have no
+    // tags.
     "multipart_md5",
     "put_tags",
     // Parallel ranges are faster over the network.
