@@ -172,6 +172,13 @@ impl Signer for AzureSigner {
         }
         Ok(())
     }
+
+    async fn rejected(&self, authorization: Option<&HeaderValue>) -> bool {
+        match &self.credential {
+            AzureCredential::Token(p) => storage_http::auth::forget_rejected(p.as_ref(), authorization).await,
+            AzureCredential::SharedKey(_) | AzureCredential::Sas(_) | AzureCredential::Anonymous => false,
+        }
+    }
 }
 
 fn bad_header(name: &str) -> Error {

@@ -107,3 +107,37 @@ async fn signed_urls_are_user_delegation_sas_for_tokens() {
         "{req}"
     );
 }
+
+#[tokio::test]
+async fn a_token_the_service_refuses_is_replaced_once() {
+    // The first token is refused (revoked before its hour was up): a new one is fetched
+    // and the request sent again, once; a second refusal is the answer.
+    let refused = answer(
+        "401 Server failed to authenticate the request.",
+        "x-ms-error-code: InvalidAuthenticationInfo\r\nContent-Type: application/xml\r\n",
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>InvalidAuthenticationInfo</Code><Message>expired</Message></Error>",
+    );
+    let ok = answer("200 OK", "Last-Modified: Mon, 27 Jan 2014 22:28:43 GMT\r\n", "");
+    let (port, seen) = server(vec![refused.clone(), ok, refused.clone(), refused]).await;
+    let provider = Arc::new(Counting::default());
+    let config = AzureConfig::new("acct")
+        .endpoint(format!("http://127.0.0.1:{port}/acct"))
+        .token_provider(Arc::new(TokenCache::new(provider.clone())));
+    let d = AzureDriver::new(config).unwrap();
+    d.get_container("box1").await.unwrap();
+    let err = d.get_container("box2").await.unwrap_err();
+    assert_eq!(err.kind(), storage_core::ErrorKind::Unauthenticated, "{err}");
+    assert_eq!(provider.0.load(Ordering::SeqCst), 3);
+    let tokens: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.lines()
+                .find_map(|l| l.strip_prefix("authorization: ").or(l.strip_prefix("Authorization: ")))
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(tokens, ["Bearer tok-0", "Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]);
+}

@@ -43,6 +43,13 @@ impl Signer for GcsSigner {
         }
         Ok(())
     }
+
+    async fn rejected(&self, authorization: Option<&HeaderValue>) -> bool {
+        match &self.tokens {
+            Some(p) => storage_http::auth::forget_rejected(p.as_ref(), authorization).await,
+            None => false,
+        }
+    }
 }
 
 /// Which API a call goes to.

@@ -636,3 +636,36 @@ async fn adc_with_nothing_lists_what_was_tried() {
     assert!(m.contains("no metadata server"), "{m}");
     assert!(e.hint().contains("gcloud auth application-default login"), "{}", e.hint());
 }
+
+#[tokio::test]
+async fn a_token_the_server_refuses_is_replaced_once() {
+    // Google's token endpoint issues ya29.first, then ya29.second; the storage endpoint
+    // answers 401 to the first (revoked before its hour was up).
+    let issued = Arc::new(Mutex::new(0usize));
+    let count = issued.clone();
+    let token_server = serve(move |_req| {
+        let mut n = count.lock().unwrap();
+        *n += 1;
+        (200, google_ok(if *n == 1 { "ya29.first" } else { "ya29.second" }))
+    })
+    .await;
+    let storage = serve(|req| match req.header("authorization") {
+        Some("Bearer ya29.second") => (
+            200,
+            r#"{"kind":"storage#object","name":"k","bucket":"bkt","size":"5","generation":"7","etag":"CAc="}"#.into(),
+        ),
+        _ => (401, r#"{"error":{"code":401,"message":"Invalid Credentials"}}"#.into()),
+    })
+    .await;
+    let credentials = from_json(&key_json_for(&format!("{}/token", token_server.base))).unwrap();
+    let config = storage_gcs::GcsConfig::new().endpoint(&storage.base).credentials(credentials);
+    let d = storage_gcs::GcsDriver::new(config).unwrap();
+    let o = storage_core::Driver::head_object(&d, "bkt", "k").await.unwrap();
+    assert_eq!((o.size, o.version.as_deref()), (5, Some("7")));
+    assert_eq!(*issued.lock().unwrap(), 2, "one refresh after the refusal");
+    let sent: Vec<_> = storage.requests().iter().map(|r| r.header("authorization").unwrap_or("").to_owned()).collect();
+    assert_eq!(sent, ["Bearer ya29.first", "Bearer ya29.second"]);
+    // The new token is kept.
+    storage_core::Driver::head_object(&d, "bkt", "k").await.unwrap();
+    assert_eq!(*issued.lock().unwrap(), 2);
+}

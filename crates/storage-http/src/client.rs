@@ -35,8 +35,12 @@ impl std::fmt::Debug for HttpClient {
 }
 
 enum Attempt {
-    Answer(HttpResponse),
-    Failed { error: Error, sent: bool },
+    /// The answer, and the `Authorization` header the request carried.
+    Answer(HttpResponse, Option<http::HeaderValue>),
+    Failed {
+        error: Error,
+        sent: bool,
+    },
 }
 
 impl HttpClient {
@@ -97,11 +101,27 @@ impl HttpClient {
             let start = Instant::now();
             let retry = &self.config.retry;
             let mut retries = 0u32;
+            let mut reauthenticated = false;
             loop {
                 let attempt_start = Instant::now();
                 let outcome = self.attempt(request, signer).await;
+                // Refused credentials: once, with fresh ones if the signer has any (the
+                // server did nothing, so this holds for every method).
+                if let Attempt::Answer(resp, authorization) = &outcome
+                    && resp.status == http::StatusCode::UNAUTHORIZED
+                    && !reauthenticated
+                    && request.body.is_replayable()
+                    && signer.rejected(authorization.as_ref()).await
+                {
+                    tracing::info!(
+                        attempt = retries,
+                        "the server refused the credentials; sending again with fresh ones"
+                    );
+                    reauthenticated = true;
+                    continue;
+                }
                 let (retryable, wait_hint) = match &outcome {
-                    Attempt::Answer(resp) => {
+                    Attempt::Answer(resp, _) => {
                         let status = resp.status.as_u16();
                         tracing::debug!(
                             attempt = retries,
@@ -129,7 +149,7 @@ impl HttpClient {
                 let fits = wait < budget_left && deadline_left.is_none_or(|d| wait < d);
                 if retryable && retries < retry.max_retries && fits {
                     let why = match &outcome {
-                        Attempt::Answer(resp) => format!("status {}", resp.status.as_u16()),
+                        Attempt::Answer(resp, _) => format!("status {}", resp.status.as_u16()),
                         Attempt::Failed { error, .. } => error.to_string(),
                     };
                     tracing::info!(attempt = retries, wait_ms = wait.as_millis() as u64, after = %why, "retrying");
@@ -138,7 +158,7 @@ impl HttpClient {
                     continue;
                 }
                 return match outcome {
-                    Attempt::Answer(mut resp) => {
+                    Attempt::Answer(mut resp, _) => {
                         resp.retries = retries;
                         Ok(resp)
                     }
@@ -179,6 +199,8 @@ impl HttpClient {
         let mut req = Request::new(body);
         *req.method_mut() = request.method.clone();
         *req.uri_mut() = uri;
+        // Kept for `Signer::rejected` should the server refuse it (a refcount, not a copy).
+        let authorization = headers.get(http::header::AUTHORIZATION).cloned();
         *req.headers_mut() = headers;
         let idle = self.config.read_idle_timeout;
         // Wait for the answer; give up only when nothing moved (no body chunk sent) for
@@ -218,7 +240,8 @@ impl HttpClient {
             }
             Some(Ok(resp)) => {
                 let (parts, body) = resp.into_parts();
-                Attempt::Answer(HttpResponse { status: parts.status, headers: parts.headers, retries: 0, body, idle })
+                let response = HttpResponse { status: parts.status, headers: parts.headers, retries: 0, body, idle };
+                Attempt::Answer(response, authorization)
             }
         }
     }

@@ -166,6 +166,17 @@ impl HttpRequest {
 pub trait Signer: Send + Sync {
     /// Adds headers (or query parameters, by rewriting `uri`) that authenticate the request.
     async fn sign(&self, method: &Method, uri: &mut Uri, headers: &mut HeaderMap, body: &RequestBody) -> Result<()>;
+
+    /// The server answered 401 to a request signed with `authorization` (the header
+    /// `sign` set, if any): forget cached credentials that may be stale (a bearer token
+    /// revoked or expired early, [`crate::auth::forget_rejected`]) and say whether the
+    /// request is worth signing and sending once more. A 401 means nothing was done, so
+    /// [`crate::HttpClient::execute`] does that once per request, whatever its method.
+    /// The default: `false` (nothing cached that could change).
+    async fn rejected(&self, authorization: Option<&http::HeaderValue>) -> bool {
+        let _ = authorization;
+        false
+    }
 }
 
 /// A signer that adds nothing (anonymous access, emulators without auth).

@@ -75,6 +75,14 @@ impl Signer for S3Signer {
         sign_headers(&input, &self.core.cache, method.as_str(), path, query, headers, &hash)
             .map_err(|_| bad_header("authorization"))
     }
+
+    /// IBM COS bearer tokens only: S3 answers refused SigV4 credentials with 403.
+    async fn rejected(&self, authorization: Option<&http::HeaderValue>) -> bool {
+        match &self.core.bearer {
+            Some(tokens) => storage_http::auth::forget_rejected(tokens.as_ref(), authorization).await,
+            None => false,
+        }
+    }
 }
 
 fn bad_header(name: &str) -> Error {

@@ -273,3 +273,33 @@ async fn object_cycle_against_moto_with_iam_tokens() {
     s3.delete_container(&bucket).await.unwrap();
     assert_eq!(iam_srv.requests().len(), 1, "one token for the whole cycle");
 }
+
+#[tokio::test]
+async fn a_token_the_server_refuses_is_replaced_once() {
+    // IAM tokens live an hour, but COS refuses tok-0 (revoked): the driver fetches tok-1
+    // and sends the request again, once.
+    let iam_srv = iam_server(&[3600]).await;
+    let cos = serve(|req: &Seen| match req.header("authorization") {
+        Some("Bearer tok-0") => {
+            (401, "application/xml", "<Error><Code>AccessDenied</Code><Message>expired</Message></Error>".into())
+        }
+        _ => (200, "application/xml", String::new()),
+    })
+    .await;
+    let s3 = S3Driver::new(S3Config::new().endpoint(&cos.base).region("us-south").ibm_iam(iam(&iam_srv))).unwrap();
+    s3.put_object("bucket", "k", "hi".into(), &PutOptions::default()).await.unwrap();
+    s3.put_object("bucket", "k2", "yo".into(), &PutOptions::default()).await.unwrap();
+    assert_eq!(iam_srv.requests().len(), 2, "one refresh after the refusal, then the new token kept");
+    let seen: Vec<_> =
+        cos.requests().iter().map(|r| (r.path.clone(), r.header("authorization").map(str::to_owned))).collect();
+    let bearer = |t: &str| Some(format!("Bearer {t}"));
+    assert_eq!(
+        seen,
+        [
+            ("/bucket/k".to_owned(), bearer("tok-0")),
+            ("/bucket/k".to_owned(), bearer("tok-1")),
+            ("/bucket/k2".to_owned(), bearer("tok-1")),
+        ]
+    );
+    assert!(cos.requests()[1].bytes == b"hi", "the body is sent again whole");
+}

@@ -84,6 +84,21 @@ impl TokenProvider for TokenCache {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
+
+    /// Drops `token` if it is still the one kept (when several requests were refused with
+    /// it at once, the first to come here makes the next caller refresh, and the others
+    /// keep the token that refresh brings). The inner provider is asked to forget it too;
+    /// a new token may then come whatever it answers.
+    async fn forget(&self, token: &str) -> bool {
+        let mut state = self.state.write().await;
+        if state.as_ref().is_some_and(|t| t.token == token) {
+            *state = None;
+            drop(state);
+            tracing::debug!(provider = self.inner.name(), "the server refused the cached token; it is dropped");
+            self.inner.forget(token).await;
+        }
+        true
+    }
 }
 
 #[cfg(test)]
@@ -125,6 +140,19 @@ mod tests {
         assert_eq!(inner.calls.load(Ordering::SeqCst), 2);
         cache.invalidate().await;
         assert_eq!(cache.token().await.unwrap().token, "T2");
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_dropped_only_while_it_is_the_one_kept() {
+        let inner = Arc::new(Counting::default());
+        let cache = TokenCache::new(inner.clone());
+        assert_eq!(cache.token().await.unwrap().token, "T0");
+        assert!(cache.forget("T0").await);
+        assert_eq!(cache.token().await.unwrap().token, "T1");
+        // A late refusal of the old token (a request sent before the refresh) keeps T1.
+        assert!(cache.forget("T0").await);
+        assert_eq!(cache.token().await.unwrap().token, "T1");
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

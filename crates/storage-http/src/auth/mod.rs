@@ -11,4 +11,4 @@ mod token;
 
 pub use cache::TokenCache;
 pub use chain::TokenChain;
-pub use token::{AccessToken, REDACTED, Redacted, StaticTokenProvider, TokenProvider};
+pub use token::{AccessToken, REDACTED, Redacted, StaticTokenProvider, TokenProvider, forget_rejected};

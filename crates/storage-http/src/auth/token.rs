@@ -48,6 +48,24 @@ pub trait TokenProvider: fmt::Debug + Send + Sync {
         let full = std::any::type_name::<Self>();
         full.rsplit("::").next().unwrap_or(full)
     }
+
+    /// The server refused `token` (revoked, or expired before its stated time): forget it
+    /// if it is still the one kept, and say whether asking [`TokenProvider::token`] again
+    /// may give another. The default keeps nothing and can give nothing else: `false`.
+    async fn forget(&self, token: &str) -> bool {
+        let _ = token;
+        false
+    }
+}
+
+/// After a 401 to a request that carried `authorization` (`Bearer <token>`): has
+/// `provider` forget that token; `true` when the request is worth signing and sending
+/// once more (what [`crate::Signer::rejected`] answers for bearer tokens).
+pub async fn forget_rejected(provider: &dyn TokenProvider, authorization: Option<&http::HeaderValue>) -> bool {
+    match authorization.and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")) {
+        Some(token) => provider.forget(token).await,
+        None => false,
+    }
 }
 
 /// A fixed token given by the application (it is never refreshed).
