@@ -27,6 +27,8 @@ use crate::payload::{ByteStream, GetResult, Payload};
 ///   before the driver (upload) or the caller (download) gets it. A payload held in
 ///   memory waits for all its tokens before the request, so it stays replayable for
 ///   the driver's retries.
+/// - A chunk or payload dropped while it waits (a download abandoned, a transfer
+///   cancelled) gives its tokens back: the others never wait for bytes that did not move.
 /// - Everything else (listings, HEAD, server-side copies, which move no data through
 ///   the client) passes unthrottled.
 ///
@@ -156,7 +158,32 @@ impl Bucket {
             }
         };
         if !wait.is_zero() {
+            // A taker dropped while it waits (a download abandoned, a transfer cancelled)
+            // moved none of its bytes: they go back, so the others do not wait for them.
+            let mut refund = Refund { bucket: self, bytes, armed: true };
             tokio::time::sleep(wait).await;
+            refund.armed = false;
+        }
+    }
+
+    fn give_back(&self, bytes: u64) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.0 = (state.0 + bytes as f64).min(self.burst);
+    }
+}
+
+/// Gives a waiting taker's tokens back to its bucket if it is dropped before its wait
+/// ends.
+struct Refund<'a> {
+    bucket: &'a Bucket,
+    bytes: u64,
+    armed: bool,
+}
+
+impl Drop for Refund<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.bucket.give_back(self.bytes);
         }
     }
 }
@@ -213,5 +240,40 @@ mod tests {
         bucket.take(100).await;
         assert_eq!(again.elapsed(), Duration::from_millis(100));
         assert!(Bucket::new(0, None).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_taker_dropped_while_it_waits_gives_its_tokens_back() {
+        let Some(bucket) = Bucket::new(1000, Some(500)) else { panic!("a rate of 1000 makes a bucket") };
+        let start = Instant::now();
+        // 1500 bytes against a full bucket of 500: a second's wait, abandoned after 100 ms.
+        let abandoned = tokio::time::timeout(Duration::from_millis(100), bucket.take(1500)).await;
+        assert!(abandoned.is_err());
+        // As if it never took: 100 ms of refill on a full bucket is still 500.
+        bucket.take(400).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(100), "no wait for the abandoned bytes");
+        bucket.take(600).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(600));
+        // A taker that waits its turn out keeps its tokens taken.
+        bucket.take(1000).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(1600));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_abandoned_download_does_not_slow_the_next() {
+        let memory = Arc::new(crate::MemoryDriver::new());
+        memory.create_container("c").await.unwrap();
+        let data = bytes::Bytes::from(vec![7u8; 4000]);
+        memory.put_object("c", "k", data.clone().into(), &PutOptions::default()).await.unwrap();
+        let store = BandwidthLimitLayer::new(memory).with_download_limit(1000).with_burst(1000);
+        let start = Instant::now();
+        // 4000 bytes at 1000 B/s: read for 0.5 s, then dropped.
+        let got = crate::layer::Layer::get_object(&store, "c", "k", &GetOptions::default()).await.unwrap();
+        assert!(tokio::time::timeout(Duration::from_millis(500), got.bytes()).await.is_err());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // One second later the bucket is full again: 1000 bytes pass at once.
+        let got = crate::layer::Layer::get_object(&store, "c", "k", &GetOptions::range(0..1000)).await.unwrap();
+        assert_eq!(got.bytes().await.unwrap().len(), 1000);
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
     }
 }
