@@ -1,5 +1,5 @@
 //! Paths that cross into a ZIP archive (`.../output.zip/logs/run.log`) in `cat`, `cp`
-//! (remote -> local and `-`) and `cp -r` (a folder inside an archive), and `zip ls` /
+//! (remote -> local, `-` and another object) and `cp -r` (a folder inside an archive), and `zip ls` /
 //! `zip range`, on every backend, with an archive made by Info-ZIP's `zip`: the member's
 //! bytes, atomic writes with nothing left behind, folders and moves refused, a real
 //! object with the exact key winning, and a range other tools can fetch and inflate.
@@ -35,6 +35,11 @@ fn make_archives(w: &World) {
     run(&src, "zip", &["-q", "-r", "../output.zip", "stdout.txt", "logs", "with space.txt"]);
     let py = "import zipfile\nwith zipfile.ZipFile('hostile.zip','w') as z:\n    \
               z.writestr('bad/ok.txt', 'fine')\n    z.writestr('bad/../../evil.txt', 'evil')";
+    run(w.dir.path(), "python3", &["-c", py]);
+    // `corrupt.zip`: one stored member with a byte of its data flipped after zipping.
+    let py = "import zipfile\nwith zipfile.ZipFile('corrupt.zip','w') as z:\n    z.writestr('data.txt', 'A' * 5000)\n\
+              b = bytearray(open('corrupt.zip','rb').read())\ni = b.index(b'A' * 5000) + 2500\nb[i] = ord('B')\n\
+              open('corrupt.zip','wb').write(bytes(b))";
     run(w.dir.path(), "python3", &["-c", py]);
 }
 
@@ -79,6 +84,30 @@ fn paths_into_archives_on_every_backend() {
         w.code(&["mv", &format!("{zip}/stdout.txt"), down.join("moved.txt").to_str().unwrap()], 2);
         assert!(!down.join("moved.txt").exists());
         assert_eq!(read_tree(&down).keys().cloned().collect::<Vec<_>>(), ["renamed.txt", "run.log"], "{remote}");
+
+        // cp to an object (any backend): extracted straight into it, verified before it
+        // is committed; a folder, a move and the archive itself as the target refused.
+        let out = w.ok(&["--json", "cp", &format!("{zip}/logs/run.log"), &format!("{root}/extracted/")]);
+        assert_eq!(json_lines(&out)[0]["bytes"], run_log().len(), "{remote}: {out}");
+        assert!(w.run(&["cat", &format!("{root}/extracted/run.log")]).stdout == run_log(), "{remote}");
+        w.ok(&["cp", &format!("{zip}/with space.txt"), &format!("{root}/extracted/named.txt")]);
+        assert_eq!(w.ok(&["cat", &format!("{root}/extracted/named.txt")]), "spaced", "{remote}");
+        w.code(&["cp", &format!("{zip}/logs"), &format!("{root}/extracted/logs")], 2);
+        w.code(&["mv", &format!("{zip}/stdout.txt"), &format!("{root}/extracted/moved.txt")], 2);
+        w.code(&["cat", &format!("{root}/extracted/moved.txt")], 3);
+        let (_, err) = w.code(&["cp", &format!("{zip}/stdout.txt"), &zip], 2);
+        assert!(err.contains("archive"), "{remote}: {err}");
+        assert_eq!(
+            w.ok(&["cat", &format!("{zip}/stdout.txt")]),
+            "hello from the run\n",
+            "{remote}: the archive is intact"
+        );
+        // A member whose bytes no longer match its CRC-32: the copy fails, no object.
+        let corrupt = format!("{root}/runs/1/corrupt.zip");
+        w.ok(&["cp", &w.p("corrupt.zip"), &corrupt]);
+        let (_, err) = w.code(&["cp", &format!("{corrupt}/data.txt"), &format!("{root}/extracted/data.txt")], 1);
+        assert!(err.contains("CRC"), "{remote}: {err}");
+        w.code(&["cat", &format!("{root}/extracted/data.txt")], 3);
 
         // cp -r of a folder inside the archive: laid out relative to it, filters apply.
         let tree = w.path(&format!("tree-{remote}"));

@@ -1,4 +1,5 @@
-//! Paths that cross into a ZIP archive, for `cat`, `cp` (remote -> local or `-`) and
+//! Paths that cross into a ZIP archive, for `cat`, `cp` (to a local file, `-` or any
+//! backend) and
 //! `cp -r` (a folder inside an archive): `s3://b/runs/1/output.zip/logs/stdout.txt`.
 //!
 //! Resolution is the library's ([`storage::zip::resolve`]): an object with the exact key
@@ -12,10 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use storage::zip::{self, ArchivePath, ExtractOptions, ZipEntry};
-use storage::{ErrorKind, Filter};
+use storage::{ErrorKind, Filter, PutOptions, Transfer};
 
 use super::Ctx;
+use super::copy::{require_container, transfer_options};
 use crate::location::{Remote, basename, same_file};
+use crate::progress::Bar;
 use crate::{CmdResult, Failure};
 
 /// A path inside an archive.
@@ -148,6 +151,49 @@ pub async fn download_member(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `cp URL URL2` of a member: extracted straight into the object `key` of `dest` (any
+/// backend), streamed with bounded memory; the upload ends only once the member's size and
+/// CRC-32 are verified, so a corrupt member fails the copy and writes nothing. The archive
+/// itself as the destination is refused (nothing is read or written).
+pub async fn upload_member(
+    ctx: &Ctx,
+    r: &Remote,
+    a: &InArchive,
+    dest: &Remote,
+    key: &str,
+    remove_source: bool,
+    create_container: bool,
+) -> Result<(storage::Object, u64), Failure> {
+    if remove_source {
+        return Err(Failure::Usage(format!(
+            "{} is a member of the archive {:?}; mv cannot remove it from the archive (use cp)",
+            r.url, a.archive
+        )));
+    }
+    if a.member.is_empty() || a.member.ends_with('/') {
+        return Err(folder_refusal(&r.url, a, "cp"));
+    }
+    if r.same_container(dest) && key == a.archive {
+        return Err(Failure::Usage(format!(
+            "{} is the archive {} itself; nothing was extracted",
+            dest.display_key(key),
+            r.url
+        )));
+    }
+    let entry = file_member(r, a, "cp").await?;
+    require_container(dest, create_container).await?;
+    let bar = Bar::new(ctx, Some(entry.uncompressed_size), basename(key));
+    let mut put =
+        PutOptions { content_type: storage::tree::content_type_for(key).map(str::to_owned), ..Default::default() };
+    ctx.write.apply(&mut put);
+    let stream = zip::member_stream(r.driver.clone(), &r.container, &a.archive, &entry);
+    let o = Transfer::with_options(dest.driver.clone(), transfer_options(ctx, Arc::new(bar.clone())))
+        .upload_stream(stream, &dest.container, key, put)
+        .await?;
+    bar.finish();
+    Ok((o, entry.uncompressed_size))
 }
 
 /// `cp -r URL DIR` of a folder inside an archive: its members extracted under `dest`

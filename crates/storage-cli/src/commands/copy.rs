@@ -200,6 +200,13 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_con
             (Some(o), dest.display().to_string())
         }
         (Loc::Remote(a), Loc::Remote(b)) => {
+            if let Some(arch) = super::archive::member_of(a).await? {
+                let key = target_key(b, basename(&arch.member));
+                let (o, size) =
+                    super::archive::upload_member(ctx, a, &arch, b, &key, remove_source, create_container).await?;
+                report(ctx, "copied", src, &b.display_key(&key), size, Some(&o));
+                return Ok(());
+            }
             if a.key.is_empty() || a.key.ends_with('/') {
                 return Err(Failure::Usage(format!("{src} names a container or prefix; use {command} -r")));
             }

@@ -99,6 +99,7 @@ mod format;
 mod names;
 mod read;
 mod resolve;
+mod stream;
 #[cfg(test)]
 mod tests;
 mod times;
@@ -115,6 +116,7 @@ pub use contents::{
 };
 pub use names::member_path;
 pub use resolve::{ArchivePath, archive_candidates, resolve, resolve_folder};
+pub use stream::{member_stream, member_stream_with};
 pub use times::ZipTimestamp;
 
 use crate::driver::Driver;

@@ -788,3 +788,63 @@ async fn zip_works_through_dyn_driver_and_get_ranges_helper_agrees() {
     extract(d.as_ref(), C, K, s, &mut out).await.unwrap();
     assert_eq!(out, STORED);
 }
+
+// ---- members as verified streams -----------------------------------------------------
+
+async fn collect(stream: crate::payload::ByteStream) -> (Vec<u8>, Vec<Result<usize>>) {
+    use futures::StreamExt as _;
+    let items: Vec<Result<bytes::Bytes>> = stream.collect().await;
+    let data = items.iter().filter_map(|i| i.as_ref().ok()).flat_map(|b| b.to_vec()).collect();
+    (data, items.into_iter().map(|i| i.map(|b| b.len())).collect())
+}
+
+#[tokio::test]
+async fn zip_member_streams_carry_each_members_bytes() {
+    // Stored, deflated, empty, and larger than the pipe (backpressure).
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let members = vec![
+        Member::stored("s.txt", STORED),
+        Member::deflated("d.txt", &deflate_text()),
+        Member::stored("empty", b""),
+        Member::deflated("big.bin", &big),
+    ];
+    let d: Arc<dyn Driver> = Arc::new(store(&Builder::new(members).build()).await);
+    for entry in list(d.as_ref(), C, K).await.unwrap() {
+        let want = extract_vec(d.as_ref(), &entry).await.unwrap();
+        let (got, items) = collect(member_stream(d.clone(), C, K, &entry)).await;
+        assert!(items.iter().all(Result::is_ok), "{}: {items:?}", entry.name);
+        assert_eq!(got, want, "{}", entry.name);
+        assert!(items.iter().all(|i| i.as_ref().is_ok_and(|n| *n > 0 && *n <= 256 << 10)), "{}", entry.name);
+    }
+}
+
+#[tokio::test]
+async fn zip_a_member_that_fails_its_check_ends_its_stream_with_the_error_and_uploads_nothing() {
+    let big: Vec<u8> = (0..2_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    let mut bad_crc = Member::deflated("bad.bin", &big);
+    bad_crc.crc = Some(0x1234_5678);
+    let mut short = Member::stored("short.txt", b"abc");
+    short.declared_size = Some(2);
+    let d: Arc<dyn Driver> = Arc::new(store(&Builder::new(vec![bad_crc, short]).build()).await);
+    for entry in list(d.as_ref(), C, K).await.unwrap() {
+        let (_, items) = collect(member_stream(d.clone(), C, K, &entry)).await;
+        let last = items.last().unwrap_or_else(|| panic!("{}: no items", entry.name));
+        let e = last.as_ref().unwrap_err();
+        // A wrong CRC-32 is a hash mismatch, a wrong size a corrupt archive.
+        match entry.name.as_str() {
+            "bad.bin" => assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch, "{e}"),
+            _ => assert_backend(e, CODE_CORRUPT),
+        }
+        assert!(items[..items.len() - 1].iter().all(Result::is_ok), "{}: one error, at the end", entry.name);
+        // Fed to an upload (multipart for bad.bin: parts of 256 KiB), it fails and leaves
+        // no object and no upload.
+        let target = format!("copy-of-{}", entry.name);
+        let options = crate::TransferOptions { part_size: 256 << 10, ..Default::default() };
+        let put = crate::Transfer::with_options(d.clone(), options)
+            .upload_stream(member_stream(d.clone(), C, K, &entry), C, &target, PutOptions::default())
+            .await;
+        assert_eq!(put.unwrap_err().kind(), e.kind(), "{}: the upload fails as the stream did", entry.name);
+        assert_eq!(d.head_object(C, &target).await.unwrap_err().kind(), ErrorKind::ObjectDoesNotExist);
+        assert!(d.list_multipart_uploads(C, None).await.unwrap().is_empty(), "no upload left behind");
+    }
+}
