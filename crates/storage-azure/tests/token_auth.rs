@@ -64,15 +64,20 @@ fn answer(status: &str, headers: &str, body: &str) -> String {
     format!("HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
 }
 
+/// A driver on the server at `port` with tokens from `provider`, cached.
+fn driver(port: u16, provider: &Arc<Counting>) -> AzureDriver {
+    let config = AzureConfig::new("acct")
+        .endpoint(format!("http://127.0.0.1:{port}/acct"))
+        .token_provider(Arc::new(TokenCache::new(provider.clone())));
+    AzureDriver::new(config).unwrap()
+}
+
 #[tokio::test]
 async fn requests_carry_cached_bearer_tokens() {
     let ok = answer("200 OK", "Last-Modified: Mon, 27 Jan 2014 22:28:43 GMT\r\n", "");
     let (port, seen) = server(vec![ok.clone(), ok]).await;
     let provider = Arc::new(Counting::default());
-    let config = AzureConfig::new("acct")
-        .endpoint(format!("http://127.0.0.1:{port}/acct"))
-        .token_provider(Arc::new(TokenCache::new(provider.clone())));
-    let d = AzureDriver::new(config).unwrap();
+    let d = driver(port, &provider);
     d.get_container("box1").await.unwrap();
     d.get_container("box2").await.unwrap();
     let seen = seen.lock().unwrap();
@@ -120,10 +125,7 @@ async fn a_token_the_service_refuses_is_replaced_once() {
     let ok = answer("200 OK", "Last-Modified: Mon, 27 Jan 2014 22:28:43 GMT\r\n", "");
     let (port, seen) = server(vec![refused.clone(), ok, refused.clone(), refused]).await;
     let provider = Arc::new(Counting::default());
-    let config = AzureConfig::new("acct")
-        .endpoint(format!("http://127.0.0.1:{port}/acct"))
-        .token_provider(Arc::new(TokenCache::new(provider.clone())));
-    let d = AzureDriver::new(config).unwrap();
+    let d = driver(port, &provider);
     d.get_container("box1").await.unwrap();
     let err = d.get_container("box2").await.unwrap_err();
     assert_eq!(err.kind(), storage_core::ErrorKind::Unauthenticated, "{err}");

@@ -109,15 +109,9 @@ fn is_broken_pipe(e: &storage::Error) -> bool {
     false
 }
 
-/// `cp URL PATH` of a member: extracted to `dest` (into it when it is a directory or ends
-/// in `/`) through a temporary file renamed into place. Returns the path written and the
-/// member's size.
-pub async fn download_member(
-    r: &Remote,
-    a: &InArchive,
-    dest: &Path,
-    remove_source: bool,
-) -> Result<(PathBuf, u64), Failure> {
+/// Why `cp` / `mv` of `a` cannot go ahead, if it cannot: a move would have to rewrite
+/// the archive, a folder needs `-r`.
+fn copyable_member(r: &Remote, a: &InArchive, remove_source: bool) -> Result<(), Failure> {
     if remove_source {
         return Err(Failure::Usage(format!(
             "{} is a member of the archive {:?}; mv cannot remove it from the archive (use cp)",
@@ -127,6 +121,19 @@ pub async fn download_member(
     if a.member.is_empty() || a.member.ends_with('/') {
         return Err(folder_refusal(&r.url, a, "cp"));
     }
+    Ok(())
+}
+
+/// `cp URL PATH` of a member: extracted to `dest` (into it when it is a directory or ends
+/// in `/`) through a temporary file renamed into place. Returns the path written and the
+/// member's size.
+pub async fn download_member(
+    r: &Remote,
+    a: &InArchive,
+    dest: &Path,
+    remove_source: bool,
+) -> Result<(PathBuf, u64), Failure> {
+    copyable_member(r, a, remove_source)?;
     let into = dest.is_dir() || dest.to_string_lossy().ends_with('/');
     let target = if into { dest.join(basename(&a.member)) } else { dest.to_path_buf() };
     if target.is_dir() {
@@ -166,15 +173,7 @@ pub async fn upload_member(
     remove_source: bool,
     create_container: bool,
 ) -> Result<(storage::Object, u64), Failure> {
-    if remove_source {
-        return Err(Failure::Usage(format!(
-            "{} is a member of the archive {:?}; mv cannot remove it from the archive (use cp)",
-            r.url, a.archive
-        )));
-    }
-    if a.member.is_empty() || a.member.ends_with('/') {
-        return Err(folder_refusal(&r.url, a, "cp"));
-    }
+    copyable_member(r, a, remove_source)?;
     if r.same_container(dest) && key == a.archive {
         return Err(Failure::Usage(format!(
             "{} is the archive {} itself; nothing was extracted",
