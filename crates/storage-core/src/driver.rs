@@ -369,7 +369,7 @@ where
     F: Fn(Option<String>) -> Fut + Send + 'a,
     Fut: std::future::Future<Output = Result<Page<T>>> + Send + 'a,
 {
-    Box::pin(Pages { items: Vec::new().into_iter(), fetch: Box::new(fetch), pending: None, next: Some(None) })
+    Box::pin(Pages { items: Vec::new().into_iter(), fetch, pending: None, next: Some(None) })
 }
 
 /// The stream [`paginate`] returns. Written out rather than `unfold(..).flatten()`: an
@@ -378,8 +378,8 @@ where
 struct Pages<T, F, Fut> {
     /// The rest of the current page.
     items: std::vec::IntoIter<T>,
-    /// Boxed so the stream is `Unpin` whatever the closure holds.
-    fetch: Box<F>,
+    /// Fetches a page.
+    fetch: F,
     /// The page being fetched.
     pending: Option<Pin<Box<Fut>>>,
     /// The token of the next page to fetch (`Some(None)`: the first page); `None` once
@@ -387,8 +387,8 @@ struct Pages<T, F, Fut> {
     next: Option<Option<String>>,
 }
 
-// Nothing of a `Pages` is ever pinned in place: the future is boxed and pinned on its
-// own, and the items are only moved out.
+// Nothing of a `Pages` is ever pinned in place (no field is pin-projected): the future is
+// boxed and pinned on its own, the closure only called, the items only moved out.
 impl<T, F, Fut> Unpin for Pages<T, F, Fut> {}
 
 impl<T, F, Fut> Stream for Pages<T, F, Fut>

@@ -199,7 +199,7 @@ impl HttpClient {
         let mut req = Request::new(body);
         *req.method_mut() = request.method.clone();
         *req.uri_mut() = uri;
-        // Kept for `Signer::rejected` should the server refuse it (a refcount, not a copy).
+        // Kept for `Signer::rejected` should the server refuse it (its bytes shared, not copied).
         let authorization = headers.get(http::header::AUTHORIZATION).cloned();
         *req.headers_mut() = headers;
         let idle = self.config.read_idle_timeout;
