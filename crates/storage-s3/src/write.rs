@@ -1,10 +1,14 @@
 //! PutObject, DeleteObject, DeleteObjects and CopyObject (a multipart copy above 5 GiB).
 
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
+use futures::StreamExt;
 use http::Method;
-use storage_core::kit::{crc32c, normalize_metadata, object_key, verify_content_md5};
+use storage_core::kit::{Md5Hasher, crc32c, normalize_metadata, object_key, verify_content_md5};
 use storage_core::{
-    CompletedPart, CopyOptions, DeleteOutcome, Driver, Error, ErrorKind, Object, Payload, PutMode, PutOptions, Result,
+    ByteStream, CompletedPart, CopyOptions, DeleteOutcome, Driver, Error, ErrorKind, Object, Payload, PutMode,
+    PutOptions, Result,
 };
 use storage_http::{RequestBody, http};
 
@@ -34,13 +38,23 @@ pub(crate) async fn put(
     content_headers(&mut call.headers, options)?;
     mode_headers(&mut call.headers, &options.mode)?;
     let mut crc = None;
+    let mut streamed_md5 = None;
     let (body, size) = match payload {
         Payload::Stream { stream, length: Some(len) } => {
             // Sent as it is read: no checksum can go ahead of it (the transfer engine
-            // sends S3 parts, which carry theirs).
+            // sends S3 parts, which carry theirs). Its MD5 is taken on the way and held
+            // to the ETag the server answers (the MD5 of what it stored).
             if let Some(md5) = &options.content_md5 {
                 call = call.header("content-md5", &md5_header(md5)?)?;
             }
+            let stream = match d.client.config.checksum {
+                Checksum::None => stream,
+                Checksum::Crc32c | Checksum::Md5 => {
+                    let (tapped, digest) = md5_tap(stream);
+                    streamed_md5 = Some(digest);
+                    tapped
+                }
+            };
             (RequestBody::stream(stream, len), len)
         }
         payload => {
@@ -60,6 +74,21 @@ pub(crate) async fn put(
     let mut o = Object::new(container, key, size);
     o.etag = resp.header("etag").map(|e| e.trim_matches('"').to_owned());
     o.hash = o.etag.as_deref().map(|e| crate::headers::hash_for(e, &resp.headers));
+    if let (Some(digest), Some(stored)) = (streamed_md5, o.md5()) {
+        let sent = digest.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take().map(Md5Hasher::finish_hex);
+        if sent.as_deref().is_some_and(|sent| sent != stored) {
+            return Err(Error::new(
+                ErrorKind::ObjectHashMismatch,
+                format!(
+                    "PutObject: the {size} bytes sent have the MD5 {} but the server stored bytes with the MD5 {stored}",
+                    sent.unwrap_or_default()
+                ),
+            )
+            .with_driver(NAME)
+            .with_object(container, key)
+            .with_hint("the data was damaged on its way to the server, or stored damaged; write it again"));
+        }
+    }
     o.version = resp.header("x-amz-version-id").filter(|v| *v != "null").map(str::to_owned);
     o.last_modified = Some(chrono::Utc::now());
     o.content_type = Some(options.content_type.clone().unwrap_or_else(|| "application/octet-stream".into()));
@@ -68,6 +97,23 @@ pub(crate) async fn put(
     o.content_disposition = options.content_disposition.clone();
     o.metadata = normalize_metadata(&options.metadata);
     Ok(o)
+}
+
+/// `stream`, with the MD5 of every byte it yields kept in the second value (taken once
+/// the stream was sent).
+fn md5_tap(stream: ByteStream) -> (ByteStream, Arc<Mutex<Option<Md5Hasher>>>) {
+    let digest = Arc::new(Mutex::new(Some(Md5Hasher::new())));
+    let tap = Arc::clone(&digest);
+    let stream = stream
+        .inspect(move |chunk| {
+            if let Ok(bytes) = chunk
+                && let Some(h) = tap.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut()
+            {
+                h.update(bytes);
+            }
+        })
+        .boxed();
+    (stream, digest)
 }
 
 /// The body's checksum headers, and the CRC32C sent: the caller's MD5 (checked here

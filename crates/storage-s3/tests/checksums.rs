@@ -401,3 +401,56 @@ async fn complete_sends_each_parts_checksum_and_the_whole_objects_and_checks_the
     let e = engine(&s3).upload_bytes(data, "bkt", "big", PutOptions::default()).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch, "{e}");
 }
+
+/// A streamed body of known length (what `put_object` sends as it reads, without a
+/// checksum ahead of it).
+fn streamed(data: &'static [u8]) -> storage_core::Payload {
+    use futures::StreamExt as _;
+    let chunks: Vec<storage_core::Result<Bytes>> = data.chunks(7).map(|c| Ok(Bytes::from_static(c))).collect();
+    storage_core::Payload::stream(futures::stream::iter(chunks).boxed(), Some(data.len() as u64))
+}
+
+#[tokio::test]
+async fn a_streamed_put_is_held_to_the_etag_the_server_answers() {
+    use storage_core::kit::md5_hex;
+    // An honest stand-in answers the MD5 of what it received; a damaging one the MD5 of
+    // other bytes (what a server that stored them damaged would say).
+    let honest = serve(|seen: &Seen| {
+        Reply::new(200, "application/xml", "").with_header("etag", &format!("\"{}\"", md5_hex(&seen.bytes)))
+    })
+    .await;
+    let damaging = serve(|seen: &Seen| {
+        let mut stored = seen.bytes.clone();
+        stored[0] ^= 1;
+        Reply::new(200, "application/xml", "").with_header("etag", &format!("\"{}\"", md5_hex(&stored)))
+    })
+    .await;
+    let data: &'static [u8] = b"bytes streamed to a single PutObject, in chunks of seven";
+    let o =
+        stand_in(&honest.base, Checksum::Crc32c).put_object("bkt", "k", streamed(data), &PutOptions::default()).await;
+    assert_eq!(o.unwrap().md5(), Some(md5_hex(data).as_str()));
+    assert!(honest.requests()[0].bytes == data);
+
+    let e = stand_in(&damaging.base, Checksum::Crc32c)
+        .put_object("bkt", "k", streamed(data), &PutOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch, "{e}");
+    assert!(e.message().contains(&md5_hex(data)), "{e}");
+    // `checksum = none`: nothing computed, nothing checked (the user's choice).
+    let unchecked = stand_in(&damaging.base, Checksum::None);
+    unchecked.put_object("bkt", "k", streamed(data), &PutOptions::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn streamed_puts_match_their_etags_on_every_server() {
+    let data: &'static [u8] = b"a streamed single PutObject on a real server";
+    for server in ["MOTO", "S3SFS", "RCLONE"] {
+        let s3 = driver(server);
+        let b = bucket(&s3, &format!("stream-{}", server.to_ascii_lowercase())).await;
+        let o = s3.put_object(&b, "k", streamed(data), &PutOptions::default()).await.unwrap();
+        assert_eq!(o.md5(), Some(storage_core::kit::md5_hex(data).as_str()), "{server}");
+        assert_eq!(s3.get_bytes(&b, "k").await.unwrap(), data, "{server}");
+        drop_bucket(&s3, &b).await;
+    }
+}
