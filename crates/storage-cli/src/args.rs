@@ -263,6 +263,10 @@ pub enum Command {
         /// The last N bytes.
         #[arg(long, value_name = "N")]
         tail: Option<u64>,
+        /// Read this version of the object (`stat` shows an object's version: an S3
+        /// version id, a GCS generation...); refused where the backend does not read it.
+        #[arg(long = "version-id", value_name = "ID")]
+        version_id: Option<String>,
     },
     /// Show an object's metadata.
     Stat {

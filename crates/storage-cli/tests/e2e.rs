@@ -263,3 +263,41 @@ fn progress_bars_never_corrupt_json_output() {
         serde_json::from_str::<serde_json::Value>(line).unwrap();
     }
 }
+
+#[test]
+fn cat_reads_the_version_asked_or_nothing_on_every_backend() {
+    let w = World::new();
+    write(&w.path("one.txt"), b"version one");
+    write(&w.path("two.txt"), b"version two");
+    for remote in REMOTES {
+        let b = bucket(&format!("ver-{remote}"));
+        let url = format!("{remote}://{b}/k.txt");
+        w.ok(&["cp", "--create-container", &w.p("one.txt"), &url]);
+        let stat = |w: &World| -> Option<String> {
+            let v: serde_json::Value = serde_json::from_str(w.ok(&["--json", "stat", &url]).trim()).unwrap();
+            v["version"].as_str().map(str::to_owned)
+        };
+        let v1 = stat(&w);
+        w.ok(&["cp", &w.p("two.txt"), &url]);
+        let v2 = stat(&w);
+        match (v1, v2) {
+            (Some(v1), Some(v2)) => {
+                assert_ne!(v1, v2, "{remote}: an overwrite makes a new version");
+                assert_eq!(w.ok(&["cat", "--version-id", &v2, &url]), "version two", "{remote}");
+                assert_eq!(w.ok(&["cat", "--version-id", &v2, "--offset", "8", &url]), "two", "{remote}");
+                // The overwritten version is gone on these (unversioned) containers.
+                let (out, _) = w.code(&["cat", "--version-id", &v1, &url], 3);
+                assert!(out.is_empty(), "{remote}: {out}");
+            }
+            // No versions here: whatever the backend answers, nothing is printed as the
+            // version asked for.
+            _ => {
+                let out = w.run(&["cat", "--version-id", "1234567890", &url]);
+                assert!(!out.status.success() && out.stdout.is_empty(), "{remote}: {out:?}");
+            }
+        }
+        let out = w.run(&["cat", "--version-id", "999999999999", &url]);
+        assert!(!out.status.success() && out.stdout.is_empty(), "{remote}: {out:?}");
+        w.ok(&["rb", "--force", &format!("{remote}://{b}")]);
+    }
+}

@@ -120,7 +120,9 @@ pub async fn run(cli: Cli, registry: Registry) -> CmdResult {
             }
             basic::rm(&ctx, &url).await
         }
-        Command::Cat { url, offset, count, tail } => basic::cat(&ctx, &url, offset, count, tail).await,
+        Command::Cat { url, offset, count, tail, version_id } => {
+            basic::cat(&ctx, &url, offset, count, tail, version_id).await
+        }
         Command::Stat { url } => basic::stat(&ctx, &url).await,
         Command::Mb { url } => basic::mb(&ctx, &url).await,
         Command::Rb { url, force } => basic::rb(&ctx, &url, force).await,
