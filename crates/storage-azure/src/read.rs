@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 use http::Method;
+use storage_core::kit::check_version_answered;
 use storage_core::{ByteRange, ErrorKind, GetOptions, GetResult, Object, Result};
 use storage_http::{Resumable, body_range, http, resumable_body};
 
@@ -98,6 +99,9 @@ pub(crate) async fn get(d: &AzureDriver, container: &str, key: &str, options: &G
         }
         Err(e) => return Err(e),
     };
+    // A service that keeps no such version may send the live blob.
+    check_version_answered(options.version.as_deref(), resp.header("x-ms-version-id"))
+        .map_err(|e| e.or_context(NAME, Some(container), Some(key)))?;
     let (start, end, size) =
         body_range(resp.status.as_u16(), resp.header("content-range"), resp.content_length(), range.is_some());
     let object = object_from_headers(container, key, &resp.headers, size, range.is_some());

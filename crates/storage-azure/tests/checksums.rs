@@ -445,3 +445,17 @@ async fn blocks_whose_answered_crc64_differs_fail() {
     assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch, "{e}");
     assert!(e.to_string().contains("part 2"), "{e}");
 }
+
+#[tokio::test]
+async fn a_version_the_service_does_not_keep_never_reads_the_live_blob() {
+    // Azurite keeps no versions; whatever it answers for a version id, the live blob is
+    // not handed on as that version.
+    let d = azurite();
+    let c = container(&d, "versionless").await;
+    d.put_object(&c, "k", Bytes::from_static(b"live").into(), &PutOptions::default()).await.unwrap();
+    let options = GetOptions { version: Some("2026-01-01T00:00:00.0000000Z".into()), ..Default::default() };
+    let e = d.get_object(&c, "k", &options).await.err().unwrap();
+    assert!(e.is_not_found() || e.kind() == ErrorKind::NotSupported, "{e}");
+    assert_eq!(d.get_bytes(&c, "k").await.unwrap(), "live");
+    drop_container(&d, &c).await;
+}

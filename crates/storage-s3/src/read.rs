@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use http::Method;
+use storage_core::kit::check_version_answered;
 use storage_core::{Error, ErrorKind, GetOptions, GetResult, Object, Result};
 use storage_http::{Resumable, body_range, http, resumable_body};
 
@@ -57,6 +58,9 @@ pub(crate) async fn get(d: &S3Driver, container: &str, key: &str, options: &GetO
         Ok(r) => r,
         Err(e) => return Err(refine_not_found(d, e, container).await),
     };
+    // A server that keeps no such version may send the live object (s3s-fs does).
+    check_version_answered(options.version.as_deref(), resp.header("x-amz-version-id"))
+        .map_err(|e| e.or_context(NAME, Some(container), Some(key)))?;
     let (start, end, size) =
         body_range(resp.status.as_u16(), resp.header("content-range"), resp.content_length(), options.range.is_some());
     let object = object_from_headers(container, key, &resp.headers, size);

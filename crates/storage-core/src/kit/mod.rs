@@ -10,6 +10,8 @@
 //!   Azure report it);
 //! - bodies: [`chunked_stream`] (a buffer as a zero-copy stream of chunks),
 //!   [`check_length`] (a payload's declared length against what arrived);
+//! - versions: [`check_version_answered`] (a versioned read refused when the server
+//!   answered another version, as some do for an id they do not keep);
 //! - conditions: [`etag_matches`] (ETags compared as backends do, quotes and weak
 //!   prefixes aside);
 //! - names: [`container_name`] and [`object_key`] checks with [`ContainerNameRules`];
@@ -36,6 +38,7 @@ mod metadata;
 mod redact;
 mod streams;
 mod upload_id;
+mod versions;
 
 pub use backoff::full_jitter;
 pub use crc32c::{crc32c, crc32c_combine, crc32c_update};
@@ -43,6 +46,7 @@ pub use metadata::{normalize_metadata, verify_content_md5, verify_md5_hex};
 pub use redact::redact_url;
 pub use streams::{BodyCheck, HashCheck, checked_body, chunked_stream, crc32c_mismatch, crc32c_verified};
 pub use upload_id::{mark_aborted, new_upload_id, parse_upload_id, was_aborted};
+pub use versions::check_version_answered;
 
 pub use crate::driver::paginate;
 pub use crate::error::{Error, ErrorKind, Result};
