@@ -93,6 +93,9 @@ fn paths_into_archives_on_every_backend() {
         w.ok(&["cp", &format!("{zip}/with space.txt"), &format!("{root}/extracted/named.txt")]);
         assert_eq!(w.ok(&["cat", &format!("{root}/extracted/named.txt")]), "spaced", "{remote}");
         w.code(&["cp", &format!("{zip}/logs"), &format!("{root}/extracted/logs")], 2);
+        // A member that is not there: not found, and nothing written.
+        w.code(&["cp", &format!("{zip}/nope.txt"), &format!("{root}/extracted/nope.txt")], 3);
+        w.code(&["cat", &format!("{root}/extracted/nope.txt")], 3);
         w.code(&["mv", &format!("{zip}/stdout.txt"), &format!("{root}/extracted/moved.txt")], 2);
         w.code(&["cat", &format!("{root}/extracted/moved.txt")], 3);
         let (_, err) = w.code(&["cp", &format!("{zip}/stdout.txt"), &zip], 2);
