@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub(crate) xattrs_work: AtomicBool,
     /// Listing walks kept between pages.
     pub(crate) list_cache: list::WalkCache,
+    /// The limit on short blocking tasks at once (`LocalOptions::io_concurrency`).
+    pub(crate) gate: crate::io::Gate,
 }
 
 impl Shared {
@@ -146,6 +148,7 @@ impl LocalDriver {
                 locks: locks::KeyLocks::default(),
                 xattrs_work: AtomicBool::new(true),
                 list_cache: list::WalkCache::default(),
+                gate: crate::io::Gate::new(options.io_concurrency),
             }),
         })
     }

@@ -163,6 +163,6 @@ mod sidecar;
 mod sweep;
 mod write;
 
-pub use crate::config::LocalOptions;
+pub use crate::config::{LocalOptions, default_io_concurrency};
 pub use crate::core::{LocalDriver, NAME};
 pub use crate::factory::LocalFactory;

@@ -16,7 +16,7 @@ use storage_core::{GetOptions, GetResult, Object, ObjectHash};
 use crate::core::{LocalDriver, NAME, Shared};
 use crate::dirfd::{DirFd, Kind};
 use crate::errors::{self, no_object};
-use crate::io::{blocking, file_stream};
+use crate::io::file_stream;
 use crate::paths::ObjectPath;
 use crate::sidecar::{FileStamp, describe, load_meta};
 
@@ -104,7 +104,7 @@ pub fn open_consistent_now(shared: &Shared, op: &ObjectPath, container: &str, ke
 /// [`open_consistent_now`] on the blocking pool.
 pub async fn open_consistent(d: &LocalDriver, op: &ObjectPath, container: &str, key: &str) -> Result<Opened> {
     let (shared, op, c, k) = (std::sync::Arc::clone(&d.shared), op.clone(), container.to_owned(), key.to_owned());
-    blocking(move || open_consistent_now(&shared, &op, &c, &k)).await
+    d.shared.gate.run(move || open_consistent_now(&shared, &op, &c, &k)).await
 }
 
 /// `head_object`.
@@ -128,32 +128,35 @@ pub async fn get(
 ) -> Result<GetResult> {
     let (shared, c, k, options) =
         (std::sync::Arc::clone(&d.shared), container.to_owned(), key.to_owned(), options.clone());
-    let (object, range, body) = blocking(move || {
-        let opened = open_consistent_now(&shared, &op, &c, &k)?;
-        let object = opened.object;
-        if let Some(v) = &options.version
-            && object.version.as_deref() != Some(v.as_str())
-        {
-            return Err(no_object(&c, &k).with_provider_code("NoSuchVersion"));
-        }
-        options.check_conditions(object.etag.as_deref(), object.last_modified)?;
-        let range = match &options.range {
-            Some(r) => r.resolve(object.size)?,
-            None => 0..object.size,
-        };
-        let mut file = opened.file;
-        let len = range.end - range.start;
-        if len <= SMALL_READ {
-            let bytes = read_at(&file, range.start, len as usize)?;
-            return Ok((object, range, Body::Whole(bytes)));
-        }
-        if range.start > 0 {
-            file.seek(SeekFrom::Start(range.start))
-                .map_err(|e| errors::io(format!("seeking in {}", op.data().display()), e))?;
-        }
-        Ok((object, range, Body::Stream(file)))
-    })
-    .await?;
+    let (object, range, body) = d
+        .shared
+        .gate
+        .run(move || {
+            let opened = open_consistent_now(&shared, &op, &c, &k)?;
+            let object = opened.object;
+            if let Some(v) = &options.version
+                && object.version.as_deref() != Some(v.as_str())
+            {
+                return Err(no_object(&c, &k).with_provider_code("NoSuchVersion"));
+            }
+            options.check_conditions(object.etag.as_deref(), object.last_modified)?;
+            let range = match &options.range {
+                Some(r) => r.resolve(object.size)?,
+                None => 0..object.size,
+            };
+            let mut file = opened.file;
+            let len = range.end - range.start;
+            if len <= SMALL_READ {
+                let bytes = read_at(&file, range.start, len as usize)?;
+                return Ok((object, range, Body::Whole(bytes)));
+            }
+            if range.start > 0 {
+                file.seek(SeekFrom::Start(range.start))
+                    .map_err(|e| errors::io(format!("seeking in {}", op.data().display()), e))?;
+            }
+            Ok((object, range, Body::Stream(file)))
+        })
+        .await?;
     // A whole read is checked against the CRC32C kept with the object (the data on the
     // disk changed since it was written: bit rot, or a hand edit keeping size and time).
     let whole = range.start == 0 && range.end == object.size;
@@ -174,7 +177,7 @@ pub async fn get(
             }
         }
         Body::Stream(f) => {
-            let body = file_stream(f, range.end - range.start, READ_CHUNK);
+            let body = file_stream(f, range.end - range.start, READ_CHUNK, d.shared.gate.clone());
             match want {
                 Some(want) => crc32c_verified(body, want, mismatch((container.to_owned(), key.to_owned()))),
                 None => body,

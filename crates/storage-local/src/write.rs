@@ -87,7 +87,7 @@ pub fn temp_beside(
 /// [`temp_beside`] on the blocking pool, checking the prefix.
 pub async fn new_temp(d: &LocalDriver, op: &ObjectPath, container: &str) -> Result<(std::fs::File, TempFile)> {
     let (shared, op, container) = (Arc::clone(&d.shared), op.clone(), container.to_owned());
-    blocking(move || temp_beside(&shared, &op, &container, true)).await
+    d.shared.gate.run(move || temp_beside(&shared, &op, &container, true)).await
 }
 
 /// Streams `payload` into `file`, hashing it with `hasher`; checks the announced length
@@ -279,7 +279,7 @@ pub async fn commit(
     let shared = Arc::clone(&d.shared);
     let (op2, mode) = (op.clone(), mode.clone());
     let (c, k) = (container.to_owned(), key.to_owned());
-    let sidecar = blocking(move || commit_now(&shared, &op2, (&c, &k), staged, &mode, claim)).await?;
+    let sidecar = d.shared.gate.run(move || commit_now(&shared, &op2, (&c, &k), staged, &mode, claim)).await?;
     let stamp = FileStamp { inode: sidecar.inode, size: sidecar.size, mtime_ns: sidecar.mtime_ns };
     Ok(describe(container, key, &stamp, Some(sidecar)))
 }
@@ -359,7 +359,7 @@ pub async fn put(
                 content_md5: options.content_md5.clone(),
                 mode: options.mode.clone(),
             };
-            return blocking(move || put.run()).await;
+            return d.shared.gate.run(move || put.run()).await;
         }
         p => p,
     };

@@ -2,6 +2,8 @@
 
 mod common;
 
+use futures::StreamExt;
+
 use common::{Fixture, failing_stream, kind, temp_files};
 use storage_core::PartOptions;
 use storage_core::hash::md5_hex;
@@ -70,6 +72,59 @@ fn the_factory_reads_fsync_xattrs_and_fast_paths() {
     );
     assert_eq!(options(base.clone().set("md5", "true")).unwrap(), Some(LocalOptions::default().md5(true)));
     assert_eq!(options(base.clone().set("fsync", "sometimes")).unwrap_err().kind(), ErrorKind::Config);
+    assert_eq!(
+        options(base.clone().set("io_concurrency", "2")).unwrap(),
+        Some(LocalOptions::default().io_concurrency(2))
+    );
+    assert_eq!(options(base.clone().set("io_concurrency", "0")).unwrap_err().kind(), ErrorKind::Config);
+}
+
+/// With `io_concurrency = 1` every short filesystem task waits for the one before it,
+/// yet nothing waits for ever: a streamed read holds no place between its chunks, so
+/// reads and writes go on while streams are half read, and many at once all finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_task_at_a_time_still_serves_streams_and_many_requests() {
+    let f = Fixture::with_options(LocalOptions::default().io_concurrency(1)).await;
+    assert_eq!(f.store.options().io_concurrency, 1);
+    let big: Vec<u8> = (0..1_500_000u32).map(|i| (i % 251) as u8).collect();
+    for k in ["big1", "big2", "big3"] {
+        f.store.put_object("c", k, big.clone().into(), &PutOptions::default()).await.unwrap();
+    }
+    let within = |what: &'static str| {
+        move |r: Result<_, tokio::time::error::Elapsed>| r.unwrap_or_else(|_| panic!("{what} waited for ever"))
+    };
+    let run = async {
+        // Three streams, each read to its first chunk and left there.
+        let mut streams = Vec::new();
+        for k in ["big1", "big2", "big3"] {
+            let mut body = f.store.get_object("c", k, &Default::default()).await.unwrap().body;
+            let first = body.next().await.unwrap().unwrap();
+            assert_eq!(first[..], big[..first.len()]);
+            streams.push((body, first.len()));
+        }
+        // Small reads, heads and writes, 32 at once, all go through.
+        let plain = PutOptions::default();
+        let keys: Vec<String> = (0..32).map(|i| format!("small/{i}")).collect();
+        let puts = keys.iter().enumerate().map(|(i, k)| f.store.put_object("c", k, format!("v{i}").into(), &plain));
+        for o in futures::future::join_all(puts).await {
+            o.unwrap();
+        }
+        let gets = keys.iter().map(|k| f.store.get_bytes("c", k));
+        for (i, b) in futures::future::join_all(gets).await.into_iter().enumerate() {
+            assert_eq!(b.unwrap(), format!("v{i}"));
+        }
+        f.store.head_object("c", "big1").await.unwrap();
+        // The streams then finish whole and verified.
+        for (mut body, mut at) in streams {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.unwrap();
+                assert_eq!(chunk[..], big[at..at + chunk.len()]);
+                at += chunk.len();
+            }
+            assert_eq!(at, big.len());
+        }
+    };
+    within("a request")(tokio::time::timeout(std::time::Duration::from_secs(60), run).await);
 }
 
 /// By default a write keeps the CRC32C of its content (and claims `upload_checksums`, not
