@@ -56,10 +56,16 @@ impl Gate {
         T: Send + 'static,
         F: FnOnce() -> Result<T> + Send + 'static,
     {
-        let permit = Arc::clone(&self.0)
-            .acquire_owned()
-            .await
-            .map_err(|e| Error::new(ErrorKind::Io, format!("the filesystem task gate is closed: {e}")))?;
+        let closed = || Error::new(ErrorKind::Io, "the filesystem task gate is closed");
+        // A free place is taken at once; the wait for one is boxed, so it does not grow
+        // every caller's future (which the callers move and box).
+        let permit = match Arc::clone(&self.0).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                Box::pin(Arc::clone(&self.0).acquire_owned()).await.map_err(|_| closed())?
+            }
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(closed()),
+        };
         blocking(move || {
             let _permit = permit;
             f()
