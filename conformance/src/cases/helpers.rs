@@ -215,7 +215,7 @@ async fn download(ctx: &Ctx, name: &str, dest: &Path, overwrite: bool) -> storag
             &ctx.container,
             &ctx.k(name),
             dest,
-            &DownloadOptions { overwrite_existing: overwrite, delete_on_failure: true },
+            &DownloadOptions { overwrite_existing: overwrite, ..DownloadOptions::default() },
         )
         .await
 }

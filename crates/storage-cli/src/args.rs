@@ -215,6 +215,11 @@ pub enum Command {
         /// bombs) refused. Another object is saved as it is.
         #[arg(long, conflicts_with = "recursive")]
         decompress: bool,
+        /// Copy this version of the source object (`stat` shows an object's version: an S3
+        /// version id, a GCS generation...) to a file, `-` or any storage URL, its own key
+        /// included (restoring it); refused where the backend does not read it.
+        #[arg(long = "version-id", value_name = "ID", conflicts_with_all = ["recursive", "decompress"])]
+        version_id: Option<String>,
         /// Tree options (with -r).
         #[command(flatten)]
         tree: TreeFlags,

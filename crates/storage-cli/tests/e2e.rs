@@ -301,3 +301,88 @@ fn cat_reads_the_version_asked_or_nothing_on_every_backend() {
         w.ok(&["rb", "--force", &format!("{remote}://{b}")]);
     }
 }
+
+/// Creates the GCS bucket `name` with object versioning on (the CLI's `mb` makes plain
+/// buckets), by one raw `buckets.insert` to fake-gcs-server.
+fn versioned_gcs_bucket(name: &str) {
+    use std::io::{Read, Write};
+    let endpoint = env("EMU_GCS_FAKEGCS_ENDPOINT");
+    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let body = format!(r#"{{"name":"{name}","versioning":{{"enabled":true}}}}"#);
+    let request = format!(
+        "POST /storage/v1/b?project=test HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut s = std::net::TcpStream::connect(authority).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.contains(r#""enabled":true"#), "{answer}");
+}
+
+/// `cp --version-id`: an old version to a file, to stdout, to another backend and onto
+/// its own key (a restore that keeps the replaced version); a version a backend does not
+/// keep, or does not read, writes nothing and leaves an existing destination as it was.
+#[test]
+fn cp_copies_the_version_asked_or_writes_nothing() {
+    let w = World::new();
+    write(&w.path("one.txt"), b"version one");
+    write(&w.path("two.txt"), b"version two");
+    let b = bucket("cpver");
+    versioned_gcs_bucket(&b);
+    let url = format!("gcs://{b}/k.txt");
+    let version = |w: &World, url: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(w.ok(&["--json", "stat", url]).trim()).unwrap();
+        v["version"].as_str().unwrap().to_owned()
+    };
+    w.ok(&["cp", &w.p("one.txt"), &url]);
+    let v1 = version(&w, &url);
+    w.ok(&["cp", &w.p("two.txt"), &url]);
+    let v2 = version(&w, &url);
+    assert_ne!(v1, v2);
+
+    // To a file, replacing one there, and to stdout.
+    write(&w.path("out.txt"), b"before");
+    w.ok(&["cp", "--version-id", &v1, &url, &w.p("out.txt")]);
+    assert_eq!(std::fs::read(w.path("out.txt")).unwrap(), b"version one");
+    assert_eq!(w.ok(&["cp", "--version-id", &v1, &url, "-"]), "version one");
+    // To another backend, with the version in the JSON report.
+    let moto = format!("moto://{}", bucket("cpver-dst"));
+    w.ok(&["mb", &moto]);
+    let out = w.ok(&["--json", "cp", "--version-id", &v1, &url, &format!("{moto}/restored.txt")]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!((v["version"].as_str(), v["bytes"].as_u64()), (Some(v1.as_str()), Some(11)), "{out}");
+    assert_eq!(w.ok(&["cat", &format!("{moto}/restored.txt")]), "version one");
+    // Onto its own key: the old version is live again, the replaced one still readable.
+    w.ok(&["cp", "--version-id", &v1, &url, &url]);
+    assert_eq!(w.ok(&["cat", &url]), "version one");
+    assert_eq!(w.ok(&["cat", "--version-id", &v2, &url]), "version two");
+
+    // A version this bucket never had: nothing written anywhere, exit 3.
+    write(&w.path("keep.txt"), b"keep me");
+    w.code(&["cp", "--version-id", "1", &url, &w.p("keep.txt")], 3);
+    assert_eq!(std::fs::read(w.path("keep.txt")).unwrap(), b"keep me");
+    w.code(&["cp", "--version-id", "1", &url, &format!("{moto}/never.txt")], 3);
+    w.code(&["stat", &format!("{moto}/never.txt")], 3);
+    // Backends that keep no versions (or ignore version ids): the same.
+    for remote in ["local", "s3sfs"] {
+        let src = format!("{remote}://{}", bucket(&format!("cpver-{remote}")));
+        w.ok(&["mb", &src]);
+        w.ok(&["cp", &w.p("one.txt"), &format!("{src}/k.txt")]);
+        let out = w.run(&["cp", "--version-id", "123456", &format!("{src}/k.txt"), &w.p("keep.txt")]);
+        assert!(!out.status.success(), "{remote}");
+        assert_eq!(std::fs::read(w.path("keep.txt")).unwrap(), b"keep me", "{remote}");
+        let out = w.run(&["cp", "--version-id", "123456", &format!("{src}/k.txt"), &format!("{moto}/never.txt")]);
+        assert!(!out.status.success(), "{remote}");
+        w.code(&["stat", &format!("{moto}/never.txt")], 3);
+        assert_eq!(w.ok(&["cat", &format!("{src}/k.txt")]), "version one", "{remote}: the source is untouched");
+        w.ok(&["rb", "--force", &src]);
+    }
+    // Usage: a local source, a tree, an empty version.
+    w.code(&["cp", "--version-id", &v1, &w.p("one.txt"), &url], 2);
+    w.code(&["cp", "-r", "--version-id", &v1, &format!("gcs://{b}/"), &w.p("tree")], 2);
+    w.code(&["cp", "--version-id", "", &url, &w.p("x.txt")], 2);
+    assert!(!w.path("x.txt").exists());
+    w.ok(&["rb", "--force", &moto]);
+    let _ = w.run(&["rb", "--force", &format!("gcs://{b}")]);
+}

@@ -893,7 +893,12 @@ async fn corrupt_data_is_caught_and_not_kept() {
     // delete_on_failure = false keeps the temporary file (not dest) for inspection.
     f.faults.lock().unwrap().get_once = Some((f.gets.load(Ordering::SeqCst) + 2, 10, Some(BodyFault::Corrupt)));
     let e = t
-        .download_file(C, "k", &dest, &DownloadOptions { overwrite_existing: false, delete_on_failure: false })
+        .download_file(
+            C,
+            "k",
+            &dest,
+            &DownloadOptions { overwrite_existing: false, delete_on_failure: false, version: None },
+        )
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch, "{e}");
@@ -907,7 +912,12 @@ async fn corrupt_data_is_caught_and_not_kept() {
     std::fs::write(&dest, b"good").unwrap();
     f.faults.lock().unwrap().get_once = Some((f.gets.load(Ordering::SeqCst) + 2, 10, Some(BodyFault::Corrupt)));
     let e = t
-        .download_file(C, "k", &dest, &DownloadOptions { overwrite_existing: true, delete_on_failure: false })
+        .download_file(
+            C,
+            "k",
+            &dest,
+            &DownloadOptions { overwrite_existing: true, delete_on_failure: false, version: None },
+        )
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch, "{e}");

@@ -454,3 +454,36 @@ async fn streamed_puts_match_their_etags_on_every_server() {
         drop_bucket(&s3, &b).await;
     }
 }
+
+/// A streamed PutObject whose stream fails midway (the source broke: a disk error, a
+/// dropped download) fails, and the server keeps what it had: the old object whole where
+/// there was one, nothing where there was none. The request is cut before its announced
+/// length, which every server discards.
+#[tokio::test]
+async fn a_streamed_put_that_breaks_midway_leaves_the_old_object_on_every_server() {
+    use futures::StreamExt as _;
+    let broken = || {
+        let chunks: Vec<storage_core::Result<Bytes>> = vec![
+            Ok(noise(64 * 1024, 1)),
+            Ok(noise(64 * 1024, 2)),
+            Err(storage_core::Error::new(ErrorKind::Io, "the source broke")),
+        ];
+        storage_core::Payload::stream(futures::stream::iter(chunks).boxed(), Some(1024 * 1024))
+    };
+    for server in ["MOTO", "S3SFS", "RCLONE"] {
+        let s3 = driver(server);
+        let b = bucket(&s3, &format!("broken-{}", server.to_ascii_lowercase())).await;
+        let old = noise(1000, 7);
+        s3.put_object(&b, "k", old.clone().into(), &PutOptions::default()).await.unwrap();
+        let e = s3.put_object(&b, "k", broken(), &PutOptions::default()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io, "{server}: {e}");
+        assert_eq!(s3.get_bytes(&b, "k").await.unwrap(), old, "{server}: the old object is whole");
+        let e = s3.put_object(&b, "new", broken(), &PutOptions::default()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io, "{server}: {e}");
+        // Give a server that stores as it receives a moment to finish with the cut request.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let e = s3.head_object(&b, "new").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ObjectDoesNotExist, "{server}: nothing was stored: {e}");
+        drop_bucket(&s3, &b).await;
+    }
+}

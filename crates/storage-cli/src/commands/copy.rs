@@ -313,6 +313,70 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_con
     Ok(())
 }
 
+/// `cp --version-id V scheme://container/key DST`: that version of the object to a local
+/// file, to stdout, or to any storage URL, its own key included (restoring the version:
+/// the live object is replaced only once the whole version was read and checked). Every
+/// request asks for the version and an answer of another one is refused before anything
+/// is written.
+pub async fn cp_version(ctx: &Ctx, src: &str, dst: &str, version: &str, create_container: bool) -> CmdResult {
+    let Loc::Remote(r) = resolve(&ctx.storage, src)? else {
+        return Err(Failure::Usage(format!("--version-id reads a version of an object: {src} is not a storage URL")));
+    };
+    if r.key.is_empty() || r.key.ends_with('/') {
+        return Err(Failure::Usage(format!("{src} names a container or prefix; --version-id takes one object")));
+    }
+    if version.trim().is_empty() {
+        return Err(Failure::Usage("--version-id needs a version (see `storage stat`)".into()));
+    }
+    let (o, shown_dst) = match resolve(&ctx.storage, dst)? {
+        Loc::Stdio => return super::basic::cat(ctx, src, None, None, None, Some(version.to_owned())).await,
+        Loc::Local(path) => {
+            let dest = target_path(&path, basename(&r.key))?;
+            if r.local_path(&r.key).is_some_and(|p| same_file(&p, &dest)) {
+                return Err(same_place(src, &dest.display().to_string()));
+            }
+            if dest.is_dir() {
+                return Err(Failure::Usage(format!("{} is a directory; name the file to write", dest.display())));
+            }
+            let bar = Bar::new(ctx, None, basename(&r.key));
+            let options = DownloadOptions::overwrite().with_version(version);
+            let o = Transfer::with_options(r.driver.clone(), transfer_options(ctx, Arc::new(bar.clone())))
+                .download_file(&r.container, &r.key, &dest, &options)
+                .await?;
+            bar.finish();
+            (o, dest.display().to_string())
+        }
+        Loc::Remote(b) => {
+            let key = target_key(&b, basename(&r.key));
+            require_container(&b, create_container).await?;
+            let bar = Bar::new(ctx, None, &key);
+            let share = FileProgress::new(&bar);
+            let o = storage::tree::copy_version_between_with(
+                r.driver.as_ref(),
+                &r.container,
+                &r.key,
+                version,
+                b.driver.as_ref(),
+                &b.container,
+                &key,
+                &transfer_options(ctx, share.clone()),
+            )
+            .await?;
+            share.complete(o.size);
+            bar.finish();
+            (o, b.display_key(&key))
+        }
+    };
+    if ctx.json {
+        let v = serde_json::json!({"action": "copied", "from": src, "version": version, "to": shown_dst,
+            "bytes": o.size, "object": crate::output::object_json(&o)});
+        ctx.json_line(&v);
+    } else {
+        ctx.say(format!("copied {src} (version {version}) -> {shown_dst} ({} bytes)", o.size));
+    }
+    Ok(())
+}
+
 /// `cp https://... scheme://container/dir/` (into the folder, named from the response's
 /// `Content-Disposition` or the URL's last segment) or `.../key` (that key).
 async fn cp_from_url(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_container: bool) -> CmdResult {

@@ -103,6 +103,10 @@ pub async fn run(cli: Cli, registry: Registry) -> CmdResult {
             no_tree_flags(&tree, "cp --decompress")?;
             copy::cp_decompress(&ctx, &src, &dst).await
         }
+        Command::Cp { src, dst, create_container, tree, version_id: Some(version), .. } => {
+            no_tree_flags(&tree, "cp --version-id")?;
+            copy::cp_version(&ctx, &src, &dst, &version, create_container).await
+        }
         Command::Cp { src, dst, create_container, tree, .. } => {
             no_tree_flags(&tree, "cp")?;
             copy::cp(&ctx, &src, &dst, false, create_container).await

@@ -235,6 +235,7 @@ pub async fn download<D: Driver + ?Sized>(
             overwrite_existing: options.overwrite,
             delete_on_failure: true,
             into_directory: false,
+            version: None,
         };
         let object = download_to_path(driver, container, key, target, &options.transfer).await?;
         let bytes = object.size;

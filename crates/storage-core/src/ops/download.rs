@@ -42,6 +42,8 @@ pub(crate) struct FileTarget<'a> {
     /// A directory `dest` receives the object's base name (Libcloud's `download_object`);
     /// otherwise a directory in the way is refused.
     pub into_directory: bool,
+    /// The version to fetch (`None`: the live object).
+    pub version: Option<&'a str>,
 }
 
 /// What every range request of one download (or of one [`super::ObjectReader`]) shares:
@@ -53,6 +55,9 @@ pub(super) struct Pinned {
     key: String,
     size: u64,
     etag: Option<String>,
+    /// The version every range asks for and every answer must be of (`None`: the live
+    /// object, held to its ETag).
+    version: Option<String>,
     send_if_match: bool,
     resumable: bool,
     retries: u32,
@@ -79,6 +84,7 @@ impl Pinned {
             key: key.to_owned(),
             size: object.size,
             etag: object.etag.clone(),
+            version: None,
             send_if_match: caps.conditional_get_etag && object.etag.is_some(),
             resumable: caps.ranges,
             retries,
@@ -99,6 +105,7 @@ impl Pinned {
         GetOptions {
             range: Some(range.into()),
             if_match: if self.send_if_match { self.etag.clone() } else { None },
+            version: self.version.clone(),
             ..GetOptions::default()
         }
     }
@@ -139,6 +146,8 @@ impl RangeReader {
             .get_object(&p.container, &p.key, &p.options(pos..end))
             .await
             .map_err(|e| if e.kind() == ErrorKind::PreconditionFailed { p.changed("If-Match failed") } else { e })?;
+        crate::kit::check_version_answered(p.version.as_deref(), res.object.version.as_deref())
+            .map_err(|e| e.with_object(&p.container, &p.key))?;
         if let (Some(want), Some(got)) = (p.etag.as_deref(), res.object.etag.as_deref())
             && !etag_matches(want, got)
         {
@@ -227,17 +236,24 @@ async fn first_response<D: Driver + ?Sized>(
     container: &str,
     key: &str,
     t: &TransferOptions,
+    version: Option<&str>,
 ) -> Result<GetResult> {
     let caps = driver.info().capabilities;
-    if caps.ranges && !caps.sequential_download {
-        let first = t.download_part_size.max(1);
-        match driver.get_object(container, key, &GetOptions::range(0..first)).await {
-            Ok(res) => return Ok(res),
-            Err(e) if e.kind() == ErrorKind::InvalidRange => {}
-            Err(e) => return Err(e),
+    let whole = GetOptions { version: version.map(str::to_owned), ..GetOptions::default() };
+    let res = 'res: {
+        if caps.ranges && !caps.sequential_download {
+            let first = t.download_part_size.max(1);
+            let options = GetOptions { range: Some((0..first).into()), ..whole.clone() };
+            match driver.get_object(container, key, &options).await {
+                Ok(res) => break 'res res,
+                Err(e) if e.kind() == ErrorKind::InvalidRange => {}
+                Err(e) => return Err(e),
+            }
         }
-    }
-    driver.get_object(container, key, &GetOptions::default()).await
+        driver.get_object(container, key, &whole).await?
+    };
+    crate::kit::check_version_answered(version, res.object.version.as_deref())?;
+    Ok(res)
 }
 
 /// `from..to` in ranges of `part` bytes.
@@ -265,6 +281,7 @@ fn plan<D: Driver + ?Sized>(
     key: &str,
     first: GetResult,
     t: &TransferOptions,
+    version: Option<&str>,
 ) -> Result<Plan> {
     let object = first.object;
     if first.range.start != 0 || first.range.end > object.size {
@@ -274,7 +291,9 @@ fn plan<D: Driver + ?Sized>(
         ));
     }
     let on_change = "nothing was kept, download it again";
-    let pinned = Arc::new(Pinned::new(driver, container, key, &object, t.range_retries, t.stall_timeout, on_change));
+    let mut pinned = Pinned::new(driver, container, key, &object, t.range_retries, t.stall_timeout, on_change);
+    pinned.version = version.map(str::to_owned);
+    let pinned = Arc::new(pinned);
     let rest = split(first.range.end, object.size, t.download_part_size).collect();
     let first = RangeReader::with_body(pinned.clone(), first.range, first.body);
     Ok(Plan { object, pinned, first, rest })
@@ -347,8 +366,8 @@ pub(crate) async fn download_to_path<D: Driver + ?Sized>(
     if !target.overwrite_existing && exists {
         return Err(context(exists_error(dest)));
     }
-    let first = first_response(driver, container, key, t).await.map_err(context)?;
-    let plan = plan(driver, container, key, first, t).map_err(context)?;
+    let first = first_response(driver, container, key, t, target.version).await.map_err(context)?;
+    let plan = plan(driver, container, key, first, t, target.version).map_err(context)?;
     let tmp = temp_path_beside(dest);
     let mut guard = TempFile { path: tmp.clone(), armed: false };
     let result = async {
@@ -709,10 +728,12 @@ pub(crate) async fn download_stream(
     container: &str,
     key: &str,
     t: &TransferOptions,
+    version: Option<&str>,
 ) -> Result<ByteStream> {
     let context = |e: Error| e.or_context(&driver.info().name, Some(container), Some(key));
-    let first = first_response(driver.as_ref(), container, key, t).await.map_err(context)?;
-    let Plan { object, pinned, first, rest } = plan(driver.as_ref(), container, key, first, t).map_err(context)?;
+    let first = first_response(driver.as_ref(), container, key, t, version).await.map_err(context)?;
+    let Plan { object, pinned, first, rest } =
+        plan(driver.as_ref(), container, key, first, t, version).map_err(context)?;
     t.progress().start(Some(object.size), Some(1));
     let data: ByteStream = if rest.is_empty() {
         // One range (a small object, or a backend that sent everything): pass it through.

@@ -74,6 +74,7 @@ pub(crate) async fn download_with_defaults<D: Driver + ?Sized>(
         overwrite_existing: options.overwrite_existing,
         delete_on_failure: options.delete_on_failure,
         into_directory,
+        version: options.version.as_deref(),
     };
     download::download_to_path(driver, container, key, target, &TransferOptions::default()).await
 }

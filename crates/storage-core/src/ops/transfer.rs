@@ -18,8 +18,8 @@ use crate::payload::ByteStream;
 
 /// How a download to a local file treats the file ([`Transfer::download_file`],
 /// [`crate::DriverExt::download_object`]): Libcloud's `overwrite_existing` and
-/// `delete_on_failure`, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `delete_on_failure`, by name, and which version of the object to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownloadOptions {
     /// Replace `dest` if it exists. Off (the default): an existing `dest` is a
     /// `DestinationExists` error naming it, and nothing is fetched.
@@ -29,12 +29,17 @@ pub struct DownloadOptions {
     /// there, else kept beside it (an existing file is never replaced by partial data);
     /// the error names the path either way.
     pub delete_on_failure: bool,
+    /// Fetch this version of the object (an S3 version id, a GCS generation, ...) rather
+    /// than the live one: every request asks for it, and an answer of another version
+    /// (a server that ignores version ids answers with the live object) fails the
+    /// download with `ObjectDoesNotExist`, leaving nothing at `dest`.
+    pub version: Option<String>,
 }
 
 impl Default for DownloadOptions {
     /// No overwrite; the temporary file is deleted on failure.
     fn default() -> Self {
-        DownloadOptions { overwrite_existing: false, delete_on_failure: true }
+        DownloadOptions { overwrite_existing: false, delete_on_failure: true, version: None }
     }
 }
 
@@ -42,6 +47,12 @@ impl DownloadOptions {
     /// The defaults, but replacing an existing `dest`.
     pub fn overwrite() -> Self {
         DownloadOptions { overwrite_existing: true, ..Self::default() }
+    }
+
+    /// These options, fetching `version` of the object.
+    pub fn with_version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
     }
 }
 
@@ -281,6 +292,7 @@ impl Transfer {
             overwrite_existing: options.overwrite_existing,
             delete_on_failure: options.delete_on_failure,
             into_directory: false,
+            version: options.version.as_deref(),
         };
         download::download_to_path(self.driver.as_ref(), container, key, target, &self.options).await
     }
@@ -290,6 +302,14 @@ impl Transfer {
     /// first response's ETag and resumed if its body breaks. The stream ends with an
     /// error item if the data does not match the object's size or hash.
     pub async fn download_stream(&self, container: &str, key: &str) -> Result<ByteStream> {
-        download::download_stream(self.driver.clone(), container, key, &self.options).await
+        download::download_stream(self.driver.clone(), container, key, &self.options, None).await
+    }
+
+    /// [`Transfer::download_stream`] of one version of the object (an S3 version id, a
+    /// GCS generation, ...): every range asks for it, and an answer of another version
+    /// (a server that ignores version ids answers with the live object) is an
+    /// `ObjectDoesNotExist` error before any data, or an error item ending the stream.
+    pub async fn download_version_stream(&self, container: &str, key: &str, version: &str) -> Result<ByteStream> {
+        download::download_stream(self.driver.clone(), container, key, &self.options, Some(version)).await
     }
 }

@@ -301,7 +301,7 @@ async fn download_one<D: Driver + ?Sized>(
     }
     // A directory where this key's file goes (keys `a` and `a/b` both exist) is refused by
     // the engine, never written into under another name.
-    let download = DownloadOptions { overwrite_existing: options.overwrite, delete_on_failure: true };
+    let download = DownloadOptions { overwrite_existing: options.overwrite, ..DownloadOptions::default() };
     match crate::ops::download_with_defaults(driver, container, key, &dest, &download, false).await {
         Ok(o) => Outcome::Done(o.size),
         Err(e) => Outcome::Failed(key.to_owned(), e),

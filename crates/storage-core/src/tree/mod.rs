@@ -81,7 +81,10 @@ pub use listdir::{
     usage_by_container,
 };
 pub use local::{download_dir, upload_dir};
-pub use remote::{ExportOptions, copy_object_between, copy_object_between_with, copy_tree, export, remove_tree};
+pub use remote::{
+    ExportOptions, copy_object_between, copy_object_between_with, copy_tree, copy_version_between_with, export,
+    remove_tree,
+};
 
 /// How a tree operation runs.
 #[derive(Debug, Clone, PartialEq)]

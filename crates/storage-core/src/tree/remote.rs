@@ -63,6 +63,36 @@ pub async fn copy_object_between_with<D1: Driver + ?Sized, D2: Driver + ?Sized>(
     copy_between(src, src_container, src_key, dst, dst_container, dst_key, transfer).await
 }
 
+/// Copies one version of an object (an S3 version id, a GCS generation, ...) from `src`
+/// to `dst`, as [`copy_object_between_with`] streams an object: its content headers and
+/// metadata carried over, its bytes counted and hashed on the way. The destination may
+/// be the object's own key (restoring an old version: the live object is replaced only
+/// once the whole version was read and checked; on a bucket that keeps versions, the
+/// replaced one stays as a version). An answer of another version (a server that ignores
+/// version ids answers with the live object) is `ObjectDoesNotExist`, before anything is
+/// written.
+#[allow(clippy::too_many_arguments)]
+pub async fn copy_version_between_with<D1: Driver + ?Sized, D2: Driver + ?Sized>(
+    src: &D1,
+    src_container: &str,
+    src_key: &str,
+    version: &str,
+    dst: &D2,
+    dst_container: &str,
+    dst_key: &str,
+    transfer: &TransferOptions,
+) -> Result<Object> {
+    let from = Source { container: src_container, key: src_key, version: Some(version) };
+    stream_copy(src, from, dst, dst_container, dst_key, transfer).await
+}
+
+/// What a streamed copy reads.
+struct Source<'a> {
+    container: &'a str,
+    key: &'a str,
+    version: Option<&'a str>,
+}
+
 async fn copy_between<D1: Driver + ?Sized, D2: Driver + ?Sized>(
     src: &D1,
     src_container: &str,
@@ -85,19 +115,23 @@ async fn copy_between<D1: Driver + ?Sized, D2: Driver + ?Sized>(
             }
         }
     }
-    stream_copy(src, src_container, src_key, dst, dst_container, dst_key, transfer).await
+    let from = Source { container: src_container, key: src_key, version: None };
+    stream_copy(src, from, dst, dst_container, dst_key, transfer).await
 }
 
 async fn stream_copy<D1: Driver + ?Sized, D2: Driver + ?Sized>(
     src: &D1,
-    src_container: &str,
-    src_key: &str,
+    from: Source<'_>,
     dst: &D2,
     dst_container: &str,
     dst_key: &str,
     transfer: &TransferOptions,
 ) -> Result<Object> {
-    let res = src.get_object(src_container, src_key, &GetOptions::default()).await?;
+    let (src_container, src_key) = (from.container, from.key);
+    let get = GetOptions { version: from.version.map(str::to_owned), ..GetOptions::default() };
+    let res = src.get_object(src_container, src_key, &get).await?;
+    crate::kit::check_version_answered(from.version, res.object.version.as_deref())
+        .map_err(|e| e.or_context(&src.info().name, Some(src_container), Some(src_key)))?;
     let source = res.object;
     let options = PutOptions::from_object(&source);
     let (body, tap) = StreamTap::wrap(res.body, true);
