@@ -217,20 +217,7 @@ pub async fn cp(ctx: &Ctx, src: &str, dst: &str, remove_source: bool, create_con
             // The source must exist before the destination is looked at.
             let size = a.driver.head_object(&a.container, &a.key).await?.size;
             require_container(b, create_container).await?;
-            let bar = Bar::new(ctx, Some(size), &key);
-            let share = FileProgress::new(&bar);
-            let o = storage::tree::copy_object_between_with(
-                a.driver.as_ref(),
-                &a.container,
-                &a.key,
-                b.driver.as_ref(),
-                &b.container,
-                &key,
-                &transfer_options(ctx, share.clone()),
-            )
-            .await?;
-            share.complete(o.size);
-            bar.finish();
+            let o = copy_remote(ctx, a, None, b, &key, Some(size)).await?;
             (Some(o), b.display_key(&key))
         }
         (Loc::Stdio, Loc::Remote(r)) => {
@@ -349,21 +336,7 @@ pub async fn cp_version(ctx: &Ctx, src: &str, dst: &str, version: &str, create_c
         Loc::Remote(b) => {
             let key = target_key(&b, basename(&r.key));
             require_container(&b, create_container).await?;
-            let bar = Bar::new(ctx, None, &key);
-            let share = FileProgress::new(&bar);
-            let o = storage::tree::copy_version_between_with(
-                r.driver.as_ref(),
-                &r.container,
-                &r.key,
-                version,
-                b.driver.as_ref(),
-                &b.container,
-                &key,
-                &transfer_options(ctx, share.clone()),
-            )
-            .await?;
-            share.complete(o.size);
-            bar.finish();
+            let o = copy_remote(ctx, &r, Some(version), &b, &key, None).await?;
             (o, b.display_key(&key))
         }
     };
@@ -375,6 +348,31 @@ pub async fn cp_version(ctx: &Ctx, src: &str, dst: &str, version: &str, create_c
         ctx.say(format!("copied {src} (version {version}) -> {shown_dst} ({} bytes)", o.size));
     }
     Ok(())
+}
+
+/// Copies the object of `a` (its `version`, or the live one) to `key` in `b`, with a
+/// progress bar of `size` bytes (when known).
+async fn copy_remote(
+    ctx: &Ctx,
+    a: &Remote,
+    version: Option<&str>,
+    b: &Remote,
+    key: &str,
+    size: Option<u64>,
+) -> storage::Result<Object> {
+    let bar = Bar::new(ctx, size, key);
+    let share = FileProgress::new(&bar);
+    let t = transfer_options(ctx, share.clone());
+    let (src, dst) = (a.driver.as_ref(), b.driver.as_ref());
+    let o = match version {
+        Some(v) => {
+            storage::tree::copy_version_between_with(src, &a.container, &a.key, v, dst, &b.container, key, &t).await?
+        }
+        None => storage::tree::copy_object_between_with(src, &a.container, &a.key, dst, &b.container, key, &t).await?,
+    };
+    share.complete(o.size);
+    bar.finish();
+    Ok(o)
 }
 
 /// `cp https://... scheme://container/dir/` (into the folder, named from the response's
