@@ -353,6 +353,10 @@ fn cp_copies_the_version_asked_or_writes_nothing() {
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!((v["version"].as_str(), v["bytes"].as_u64()), (Some(v1.as_str()), Some(11)), "{out}");
     assert_eq!(w.ok(&["cat", &format!("{moto}/restored.txt")]), "version one");
+    // The live version onto its own key: nothing to restore, nothing written (no new
+    // generation).
+    w.ok(&["cp", "--version-id", &v2, &url, &url]);
+    assert_eq!(version(&w, &url), v2);
     // Onto its own key: the old version is live again, the replaced one still readable.
     w.ok(&["cp", "--version-id", &v1, &url, &url]);
     assert_eq!(w.ok(&["cat", &url]), "version one");

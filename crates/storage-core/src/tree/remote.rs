@@ -68,7 +68,8 @@ pub async fn copy_object_between_with<D1: Driver + ?Sized, D2: Driver + ?Sized>(
 /// metadata carried over, its bytes counted and hashed on the way. The destination may
 /// be the object's own key (restoring an old version: the live object is replaced only
 /// once the whole version was read and checked; on a bucket that keeps versions, the
-/// replaced one stays as a version). An answer of another version (a server that ignores
+/// replaced one stays as a version); when `version` is the live object itself, nothing
+/// is written and its metadata is returned. An answer of another version (a server that ignores
 /// version ids answers with the live object) is `ObjectDoesNotExist`, before anything is
 /// written.
 #[allow(clippy::too_many_arguments)]
@@ -82,6 +83,17 @@ pub async fn copy_version_between_with<D1: Driver + ?Sized, D2: Driver + ?Sized>
     dst_key: &str,
     transfer: &TransferOptions,
 ) -> Result<Object> {
+    if same_instance(src, dst) && src_container == dst_container && src_key == dst_key {
+        // Onto its own key: when that version is the live object there is nothing to
+        // restore, and rewriting an object from itself could only put its one copy at
+        // risk (on a bucket that keeps no versions, the live object is all there is).
+        match src.head_object(src_container, src_key).await {
+            Ok(live) if live.version.as_deref() == Some(version) => return Ok(live),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::ObjectDoesNotExist => {}
+            Err(e) => return Err(e),
+        }
+    }
     let from = Source { container: src_container, key: src_key, version: Some(version) };
     stream_copy(src, from, dst, dst_container, dst_key, transfer).await
 }
