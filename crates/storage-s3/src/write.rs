@@ -1,14 +1,10 @@
 //! PutObject, DeleteObject, DeleteObjects and CopyObject (a multipart copy above 5 GiB).
 
-use std::sync::{Arc, Mutex};
-
 use bytes::Bytes;
-use futures::StreamExt;
 use http::Method;
-use storage_core::kit::{Md5Hasher, crc32c, normalize_metadata, object_key, verify_content_md5};
+use storage_core::kit::{StreamTap, crc32c, normalize_metadata, object_key, verify_content_md5};
 use storage_core::{
-    ByteStream, CompletedPart, CopyOptions, DeleteOutcome, Driver, Error, ErrorKind, Object, Payload, PutMode,
-    PutOptions, Result,
+    CompletedPart, CopyOptions, DeleteOutcome, Driver, Error, ErrorKind, Object, Payload, PutMode, PutOptions, Result,
 };
 use storage_http::{RequestBody, http};
 
@@ -50,8 +46,8 @@ pub(crate) async fn put(
             let stream = match d.client.config.checksum {
                 Checksum::None => stream,
                 Checksum::Crc32c | Checksum::Md5 => {
-                    let (tapped, digest) = md5_tap(stream);
-                    streamed_md5 = Some(digest);
+                    let (tapped, tap) = StreamTap::wrap(stream, true);
+                    streamed_md5 = Some(tap);
                     tapped
                 }
             };
@@ -74,8 +70,8 @@ pub(crate) async fn put(
     let mut o = Object::new(container, key, size);
     o.etag = resp.header("etag").map(|e| e.trim_matches('"').to_owned());
     o.hash = o.etag.as_deref().map(|e| crate::headers::hash_for(e, &resp.headers));
-    if let (Some(digest), Some(stored)) = (streamed_md5, o.md5()) {
-        let sent = digest.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take().map(Md5Hasher::finish_hex);
+    if let (Some(tap), Some(stored)) = (streamed_md5, o.md5()) {
+        let (_, sent) = tap.finish();
         if sent.as_deref().is_some_and(|sent| sent != stored) {
             return Err(Error::new(
                 ErrorKind::ObjectHashMismatch,
@@ -97,23 +93,6 @@ pub(crate) async fn put(
     o.content_disposition = options.content_disposition.clone();
     o.metadata = normalize_metadata(&options.metadata);
     Ok(o)
-}
-
-/// `stream`, with the MD5 of every byte it yields kept in the second value (taken once
-/// the stream was sent).
-fn md5_tap(stream: ByteStream) -> (ByteStream, Arc<Mutex<Option<Md5Hasher>>>) {
-    let digest = Arc::new(Mutex::new(Some(Md5Hasher::new())));
-    let tap = Arc::clone(&digest);
-    let stream = stream
-        .inspect(move |chunk| {
-            if let Ok(bytes) = chunk
-                && let Some(h) = tap.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut()
-            {
-                h.update(bytes);
-            }
-        })
-        .boxed();
-    (stream, digest)
 }
 
 /// The body's checksum headers, and the CRC32C sent: the caller's MD5 (checked here

@@ -54,6 +54,7 @@ pub use crate::fsio::{sync_dir, temp_path_beside, unique_tag};
 pub use crate::hash::{Md5Hasher, is_md5_hex, md5_hex, multipart_etag};
 pub use crate::listing::{ListCursor, PageBuilder};
 pub use crate::object::etag_matches;
+pub use crate::ops::checksum::StreamTap;
 pub use crate::payload::check_length;
 pub use crate::registry::{DriverConfig, DriverFactory, is_secret_key};
 pub use crate::validate::{ContainerNameRules, container_name, object_key};

@@ -42,15 +42,36 @@ pub(crate) async fn md5_off_thread(data: Bytes) -> Result<String> {
 }
 
 /// Counts the bytes of a stream as they pass, and with `hash` computes their MD5: for
-/// uploads and copies that verify what went through a stream they hand on.
+/// uploads and copies that verify what went through a stream they hand on (a driver
+/// sending a stream whose MD5 cannot be known ahead holds the MD5 of what was sent to
+/// the one the server answers: `kit::StreamTap`).
+///
+/// ```
+/// use futures::StreamExt;
+/// use storage_core::kit::StreamTap;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let body = futures::stream::iter(vec![Ok(bytes::Bytes::from("ab")), Ok("c".into())]).boxed();
+/// let (mut sent, tap) = StreamTap::wrap(body, true);
+/// while let Some(chunk) = sent.next().await { chunk.unwrap(); }
+/// assert_eq!(tap.finish(), (3, Some(storage_core::kit::md5_hex(b"abc"))));
+/// # });
+/// ```
 #[derive(Clone)]
-pub(crate) struct StreamTap {
+pub struct StreamTap {
     seen: Arc<Mutex<(Option<Md5Hasher>, u64)>>,
 }
 
+impl std::fmt::Debug for StreamTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        f.debug_struct("StreamTap").field("bytes", &s.1).field("hashing", &s.0.is_some()).finish()
+    }
+}
+
 impl StreamTap {
-    /// `stream`, tapped.
-    pub(crate) fn wrap(stream: ByteStream, hash: bool) -> (ByteStream, StreamTap) {
+    /// `stream`, tapped (hashed with MD5 when `hash`).
+    pub fn wrap(stream: ByteStream, hash: bool) -> (ByteStream, StreamTap) {
         let tap = StreamTap { seen: Arc::new(Mutex::new((hash.then(Md5Hasher::new), 0))) };
         let inner = tap.clone();
         let stream = stream
@@ -65,8 +86,9 @@ impl StreamTap {
         (stream, tap)
     }
 
-    /// The bytes seen so far, and their MD5 (hex) when hashing.
-    pub(crate) fn finish(&self) -> (u64, Option<String>) {
+    /// The bytes seen so far, and their MD5 (lowercase hex) when hashing (given once:
+    /// later calls answer `None` for it).
+    pub fn finish(&self) -> (u64, Option<String>) {
         let mut s = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         let md5 = s.0.take().map(Md5Hasher::finish_hex);
         (s.1, md5)
