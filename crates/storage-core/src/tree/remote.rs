@@ -145,21 +145,38 @@ async fn stream_copy<D1: Driver + ?Sized, D2: Driver + ?Sized>(
     crate::kit::check_version_answered(from.version, res.object.version.as_deref())
         .map_err(|e| e.or_context(&src.info().name, Some(src_container), Some(src_key)))?;
     let source = res.object;
-    let options = PutOptions::from_object(&source);
-    let (body, tap) = StreamTap::wrap(res.body, true);
+    let mut options = PutOptions::from_object(&source);
+    // The source's MD5, where it reports one, goes with the upload: every driver checks a
+    // `content_md5` before the write commits (the engine before completing parts), so
+    // data damaged on the way never replaces what the destination holds. The stream is
+    // hashed here only when there is no such MD5 (the MD5 is computed once).
+    let known_md5 = source.md5().map(str::to_ascii_lowercase);
+    options.content_md5.clone_from(&known_md5);
+    let (body, tap) = StreamTap::wrap(res.body, known_md5.is_none());
     let written = if dst.info().capabilities.multipart {
-        dst.upload_object_via_stream(body, dst_container, dst_key, options, transfer).await?
+        dst.upload_object_via_stream(body, dst_container, dst_key, options, transfer).await
     } else {
-        dst.put_object(dst_container, dst_key, Payload::stream(body, Some(source.size)), &options).await?
+        dst.put_object(dst_container, dst_key, Payload::stream(body, Some(source.size)), &options).await
     };
-    let (count, md5) = tap.finish();
-    let md5 = md5.unwrap_or_default();
+    let written = written.map_err(|e| {
+        if e.kind() == ErrorKind::ObjectHashMismatch {
+            let detail = e.to_string();
+            Error::new(
+                ErrorKind::ObjectHashMismatch,
+                format!("copying {src_container}/{src_key}: the data read does not match the source's MD5; nothing was written: {detail}"),
+            )
+            .with_driver(&dst.info().name)
+            .with_object(dst_container, dst_key)
+        } else {
+            e
+        }
+    })?;
+    let (count, tapped) = tap.finish();
+    let md5 = known_md5.or(tapped).unwrap_or_default();
     let problem = if count != source.size {
         Some(format!("{count} bytes were read but the source holds {}", source.size))
     } else if written.size != source.size {
         Some(format!("the copy holds {} bytes but the source {}", written.size, source.size))
-    } else if source.md5().is_some_and(|want| !want.eq_ignore_ascii_case(&md5)) {
-        Some(format!("the data read has MD5 {md5} but the source's is {}", source.md5().unwrap_or_default()))
     } else if written.md5().is_some_and(|got| !got.eq_ignore_ascii_case(&md5)) {
         Some(format!("the copy's MD5 is {} but the data sent has {md5}", written.md5().unwrap_or_default()))
     } else {

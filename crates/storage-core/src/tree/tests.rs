@@ -714,3 +714,56 @@ async fn listdir_of_the_root_lists_containers() {
         "a prefix without a container is refused"
     );
 }
+
+/// A source whose GET bodies arrive with their first byte flipped (damaged on the way),
+/// while the object still reports the MD5 of its real bytes.
+#[derive(Debug)]
+struct Flipping(MemoryDriver);
+
+#[async_trait]
+impl crate::layer::Layer for Flipping {
+    fn inner(&self) -> &dyn Driver {
+        &self.0
+    }
+    async fn get_object(&self, c: &str, k: &str, o: &GetOptions) -> Result<GetResult> {
+        use futures::StreamExt;
+        let mut res = self.0.get_object(c, k, o).await?;
+        let mut first = true;
+        res.body = res
+            .body
+            .map(move |chunk| {
+                chunk.map(|b| {
+                    if std::mem::take(&mut first) && !b.is_empty() {
+                        let mut v = b.to_vec();
+                        v[0] ^= 1;
+                        Bytes::from(v)
+                    } else {
+                        b
+                    }
+                })
+            })
+            .boxed();
+        Ok(res)
+    }
+}
+
+/// A copy whose data arrives damaged fails before it replaces anything: the source's MD5
+/// goes with the upload and is checked before the write commits, so the destination
+/// keeps its old object (it used to be replaced by the damaged copy, then deleted).
+#[tokio::test]
+async fn tree_a_copy_damaged_on_the_way_leaves_the_destination_as_it_was() {
+    let a = Flipping(store().await);
+    let b = store().await;
+    let small = Bytes::from_static(b"small source object");
+    let big = Bytes::from((0..20 * 1024 * 1024 + 7).map(|i| (i % 253) as u8).collect::<Vec<u8>>());
+    a.0.put_object("c", "small", small.into(), &PutOptions::default()).await.unwrap();
+    a.0.put_object("c", "big", big.into(), &PutOptions::default()).await.unwrap();
+    for key in ["small", "big"] {
+        assert!(a.head_object("c", key).await.unwrap().md5().is_some(), "the source reports an MD5");
+        b.put_object("c", key, "the old destination".into(), &PutOptions::default()).await.unwrap();
+        let e = copy_object_between(&a, "c", key, &b, "c", key).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ObjectHashMismatch, "{key}: {e}");
+        assert_eq!(b.get_bytes("c", key).await.unwrap(), "the old destination", "{key}: untouched");
+        assert!(b.list_multipart_uploads("c", None).await.unwrap().is_empty(), "{key}: no upload left");
+    }
+}
