@@ -34,9 +34,12 @@ fn same_instance<D1: ?Sized, D2: ?Sized>(a: &D1, b: &D2) -> bool {
 ///   streamed request of the known length.
 /// - Content type, content encoding, cache control, content disposition and user
 ///   metadata are carried over (as far as `dst` stores them).
-/// - The bytes streamed are counted and hashed: if they differ from the source's size
-///   or MD5, or from what `dst` reports having stored, the copy is deleted and the call
-///   fails with `ObjectHashMismatch`.
+/// - The source's MD5, where it reports one, goes with the upload as `content_md5`,
+///   which every driver checks before the write commits: data damaged on the way fails
+///   with `ObjectHashMismatch` and the destination keeps what it held. The bytes are
+///   also counted (and hashed when the source reports no MD5): a copy found wrong after
+///   it was written (its size, or the MD5 `dst` reports) is deleted, and the call fails
+///   with `ObjectHashMismatch`.
 pub async fn copy_object_between<D1: Driver + ?Sized, D2: Driver + ?Sized>(
     src: &D1,
     src_container: &str,
