@@ -302,24 +302,6 @@ fn cat_reads_the_version_asked_or_nothing_on_every_backend() {
     }
 }
 
-/// Creates the GCS bucket `name` with object versioning on (the CLI's `mb` makes plain
-/// buckets), by one raw `buckets.insert` to fake-gcs-server.
-fn versioned_gcs_bucket(name: &str) {
-    use std::io::{Read, Write};
-    let endpoint = env("EMU_GCS_FAKEGCS_ENDPOINT");
-    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let body = format!(r#"{{"name":"{name}","versioning":{{"enabled":true}}}}"#);
-    let request = format!(
-        "POST /storage/v1/b?project=test HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut s = std::net::TcpStream::connect(authority).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200") && answer.contains(r#""enabled":true"#), "{answer}");
-}
-
 /// `cp --version-id`: an old version to a file, to stdout, to another backend and onto
 /// its own key (a restore that keeps the replaced version); a version a backend does not
 /// keep, or does not read, writes nothing and leaves an existing destination as it was.
@@ -329,7 +311,7 @@ fn cp_copies_the_version_asked_or_writes_nothing() {
     write(&w.path("one.txt"), b"version one");
     write(&w.path("two.txt"), b"version two");
     let b = bucket("cpver");
-    versioned_gcs_bucket(&b);
+    storage_testkit::create_versioned_gcs_bucket(&env("EMU_GCS_FAKEGCS_ENDPOINT"), &b);
     let url = format!("gcs://{b}/k.txt");
     let version = |w: &World, url: &str| -> String {
         let v: serde_json::Value = serde_json::from_str(w.ok(&["--json", "stat", url]).trim()).unwrap();

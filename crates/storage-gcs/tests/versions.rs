@@ -11,7 +11,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use storage_core::{ByteRange, Driver, ErrorKind, GetOptions};
 use storage_gcs::{GcsConfig, GcsDriver};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn endpoint() -> String {
     std::env::var("EMU_GCS_FAKEGCS_ENDPOINT").unwrap_or_else(|_| {
@@ -21,23 +20,6 @@ fn endpoint() -> String {
 
 fn driver(endpoint: &str) -> Arc<GcsDriver> {
     Arc::new(GcsDriver::new(GcsConfig::emulator(endpoint)).unwrap())
-}
-
-/// Creates `bucket` with object versioning on (the driver's `create_container` makes
-/// plain buckets), by one raw `buckets.insert`.
-async fn create_versioned_bucket(endpoint: &str, bucket: &str) {
-    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let body = format!(r#"{{"name":"{bucket}","versioning":{{"enabled":true}}}}"#);
-    let request = format!(
-        "POST /storage/v1/b?project=test HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut s = tokio::net::TcpStream::connect(authority).await.unwrap();
-    s.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "creating a versioned bucket: {answer}");
-    assert!(answer.contains(r#""enabled":true"#), "the bucket is not versioned: {answer}");
 }
 
 async fn read(
@@ -61,7 +43,7 @@ async fn a_version_reads_its_generation_with_conditions_evaluated_on_it() {
     let d = driver(&endpoint);
     assert!(d.info().capabilities.versions);
     let b = format!("versioned-{}", std::process::id());
-    create_versioned_bucket(&endpoint, &b).await;
+    storage_testkit::create_versioned_gcs_bucket(&endpoint, &b);
     let one = d.put_object(&b, "k", Bytes::from_static(b"version one").into(), &Default::default()).await.unwrap();
     let two = d.put_object(&b, "k", Bytes::from_static(b"version two").into(), &Default::default()).await.unwrap();
     let (v1, v2) = (one.version.clone().unwrap(), two.version.clone().unwrap());
@@ -129,7 +111,7 @@ async fn a_version_downloads_in_ranges_to_a_file_and_as_a_stream() {
     let endpoint = endpoint();
     let d = driver(&endpoint);
     let b = format!("versioned-ranges-{}", std::process::id());
-    create_versioned_bucket(&endpoint, &b).await;
+    storage_testkit::create_versioned_gcs_bucket(&endpoint, &b);
     let old: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let new: Vec<u8> = old.iter().map(|x| x ^ 0x5a).collect();
     let v1 = d.put_object(&b, "big", old.clone().into(), &Default::default()).await.unwrap().version.unwrap();

@@ -120,6 +120,28 @@ anonymous = true
     )
 }
 
+/// Creates the bucket `name` with object versioning on at the fake-gcs-server
+/// `endpoint` (`http://host:port`), by one raw `buckets.insert`: the GCS driver's
+/// `create_container` makes plain buckets.
+///
+/// # Panics
+/// When the server cannot be reached or does not answer with a versioned bucket.
+pub fn create_versioned_gcs_bucket(endpoint: &str, name: &str) {
+    use std::io::{Read, Write};
+    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let body = format!(r#"{{"name":"{name}","versioning":{{"enabled":true}}}}"#);
+    let request = format!(
+        "POST /storage/v1/b?project=test HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut s = std::net::TcpStream::connect(authority).unwrap_or_else(|e| panic!("connecting to {authority}: {e}"));
+    s.write_all(request.as_bytes()).unwrap_or_else(|e| panic!("sending to {authority}: {e}"));
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap_or_else(|e| panic!("reading from {authority}: {e}"));
+    assert!(answer.starts_with("HTTP/1.1 200"), "creating a versioned bucket: {answer}");
+    assert!(answer.contains(r#""enabled":true"#), "the bucket is not versioned: {answer}");
+}
+
 /// Writes `data` to `path`, creating its parent directories.
 ///
 /// # Panics
