@@ -157,23 +157,10 @@ async fn stream_copy<D1: Driver + ?Sized, D2: Driver + ?Sized>(
     options.content_md5.clone_from(&known_md5);
     let (body, tap) = StreamTap::wrap(res.body, known_md5.is_none());
     let written = if dst.info().capabilities.multipart {
-        dst.upload_object_via_stream(body, dst_container, dst_key, options, transfer).await
+        dst.upload_object_via_stream(body, dst_container, dst_key, options, transfer).await?
     } else {
-        dst.put_object(dst_container, dst_key, Payload::stream(body, Some(source.size)), &options).await
+        dst.put_object(dst_container, dst_key, Payload::stream(body, Some(source.size)), &options).await?
     };
-    let written = written.map_err(|e| {
-        if e.kind() == ErrorKind::ObjectHashMismatch {
-            let detail = e.to_string();
-            Error::new(
-                ErrorKind::ObjectHashMismatch,
-                format!("copying {src_container}/{src_key}: the data read does not match the source's MD5; nothing was written: {detail}"),
-            )
-            .with_driver(&dst.info().name)
-            .with_object(dst_container, dst_key)
-        } else {
-            e
-        }
-    })?;
     let (count, tapped) = tap.finish();
     let md5 = known_md5.or(tapped).unwrap_or_default();
     let problem = if count != source.size {
