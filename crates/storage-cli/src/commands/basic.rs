@@ -150,24 +150,12 @@ pub async fn cat(
     Ok(())
 }
 
-/// Refuses an answer that is not of `version` (when one was asked): a backend that does
-/// not read versions must not get another version's bytes printed as that one's.
+/// Refuses an answer that is not of `version` (when one was asked), as `cp --version-id`
+/// does through the transfer engine: a backend that does not read versions must not get
+/// another version's bytes printed as that one's.
 fn the_version_asked(r: &Remote, object: &storage::Object, version: Option<&str>) -> CmdResult {
-    match version {
-        Some(v) if object.version.as_deref() != Some(v) => Err(Failure::Storage(
-            storage::Error::new(
-                ErrorKind::NotSupported,
-                format!(
-                    "asked for version {v:?} of {}, the {} backend answered {}; nothing was printed",
-                    r.url,
-                    r.driver.info().name,
-                    object.version.as_deref().map_or("no version".to_owned(), |got| format!("version {got:?}"))
-                ),
-            )
-            .with_hint("this backend does not read versions by id; read the object without --version-id"),
-        )),
-        _ => Ok(()),
-    }
+    storage::kit::check_version_answered(version, object.version.as_deref())
+        .map_err(|e| Failure::Storage(e.or_context(&r.driver.info().name, Some(&r.container), Some(&r.key))))
 }
 
 /// `stat`: an object's metadata.
